@@ -1,0 +1,284 @@
+//! Zero-copy checks and stamps on Kafka RecordBatch v2 bytes.
+//!
+//! This is the broker's hot path: it reads the 61-byte batch header, verifies the CRC32C
+//! over everything from `attributes` to the end, and patches the base offset and the
+//! partition leader epoch in place. Both stamps sit before the CRC'd range, so a stamped
+//! batch keeps its producer's CRC and its bytes are never re-encoded.
+//!
+//! Header layout (big endian):
+//! `base_offset i64 @0 | batch_length i32 @8 | partition_leader_epoch i32 @12 | magic i8 @16 |
+//! crc u32 @17 | attributes i16 @21 | last_offset_delta i32 @23 | base_timestamp i64 @27 |
+//! max_timestamp i64 @35 | producer_id i64 @43 | producer_epoch i16 @51 |
+//! base_sequence i32 @53 | records_count i32 @57 | records @61`
+
+use bytes::Bytes;
+
+/// Bytes in a RecordBatch v2 header.
+pub const BATCH_HEADER_LEN: usize = 61;
+/// Bytes before `batch_length` counts (base offset + the length field itself).
+pub const LOG_OVERHEAD: usize = 12;
+const CRC_START: usize = 21;
+
+/// Why bytes are not an acceptable record batch.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BatchError {
+    /// No batch at all.
+    #[error("empty record set")]
+    Empty,
+    /// The bytes end inside a batch.
+    #[error("truncated batch at byte {at}: need {needed} bytes, have {have}")]
+    Truncated {
+        /// Offset of the batch in the buffer.
+        at: usize,
+        /// Bytes the batch needs.
+        needed: usize,
+        /// Bytes left.
+        have: usize,
+    },
+    /// `batch_length` is smaller than a header.
+    #[error("invalid batch length {0}")]
+    InvalidLength(i32),
+    /// Only magic 2 (RecordBatch v2) is accepted.
+    #[error("unsupported record batch magic {0} (only v2 is accepted)")]
+    UnsupportedMagic(i8),
+    /// The stored CRC32C does not match the bytes.
+    #[error("corrupt batch: crc32c {actual:#010x} does not match stored {stored:#010x}")]
+    CrcMismatch {
+        /// CRC in the header.
+        stored: u32,
+        /// CRC computed over the bytes.
+        actual: u32,
+    },
+    /// `records_count` disagrees with `last_offset_delta`, or is not positive.
+    #[error("invalid record count {count} (last offset delta {last_offset_delta})")]
+    InvalidRecordCount {
+        /// Records count field.
+        count: i32,
+        /// Last offset delta field.
+        last_offset_delta: i32,
+    },
+    /// One batch is larger than the configured limit.
+    #[error("batch of {size} bytes exceeds the maximum message size of {max} bytes")]
+    TooLarge {
+        /// Batch size in bytes.
+        size: usize,
+        /// Configured maximum.
+        max: usize,
+    },
+}
+
+/// What the broker needs to know about one validated batch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchInfo {
+    /// Byte offset of the batch in the validated buffer.
+    pub start: usize,
+    /// Total bytes of the batch.
+    pub len: usize,
+    /// Number of offsets the batch occupies (`last_offset_delta + 1`).
+    pub offset_count: u32,
+    /// Producer's base timestamp (ms).
+    pub base_timestamp: i64,
+    /// Largest record timestamp in the batch (ms).
+    pub max_timestamp: i64,
+    /// Raw attributes (compression in the low 3 bits).
+    pub attributes: i16,
+    /// Idempotent producer id, -1 when not idempotent.
+    pub producer_id: i64,
+}
+
+fn be_i32(b: &[u8], at: usize) -> i32 {
+    i32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+fn be_i64(b: &[u8], at: usize) -> i64 {
+    let mut x = [0u8; 8];
+    x.copy_from_slice(&b[at..at + 8]);
+    i64::from_be_bytes(x)
+}
+
+/// Validates one or more concatenated batches: framing, magic, CRC32C and record count.
+/// Each batch must be at most `max_batch_bytes`.
+///
+/// ```
+/// use rustmq_protocol::{batch, records::{self, Compression, OutgoingRecord}};
+/// let b = records::encode_batch(&[OutgoingRecord::value("hi")], Compression::None).unwrap();
+/// let infos = batch::validate(&b, 1 << 20).unwrap();
+/// assert_eq!(infos[0].offset_count, 1);
+/// ```
+pub fn validate(buf: &[u8], max_batch_bytes: usize) -> Result<Vec<BatchInfo>, BatchError> {
+    if buf.is_empty() {
+        return Err(BatchError::Empty);
+    }
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < buf.len() {
+        let rest = &buf[at..];
+        if rest.len() < BATCH_HEADER_LEN {
+            return Err(BatchError::Truncated {
+                at,
+                needed: BATCH_HEADER_LEN,
+                have: rest.len(),
+            });
+        }
+        let batch_length = be_i32(rest, 8);
+        if batch_length < (BATCH_HEADER_LEN - LOG_OVERHEAD) as i32 {
+            return Err(BatchError::InvalidLength(batch_length));
+        }
+        let len = LOG_OVERHEAD + batch_length as usize;
+        if len > max_batch_bytes {
+            return Err(BatchError::TooLarge {
+                size: len,
+                max: max_batch_bytes,
+            });
+        }
+        if rest.len() < len {
+            return Err(BatchError::Truncated {
+                at,
+                needed: len,
+                have: rest.len(),
+            });
+        }
+        let b = &rest[..len];
+        let magic = b[16] as i8;
+        if magic != 2 {
+            return Err(BatchError::UnsupportedMagic(magic));
+        }
+        let stored = u32::from_be_bytes([b[17], b[18], b[19], b[20]]);
+        let actual = crc32c::crc32c(&b[CRC_START..]);
+        if stored != actual {
+            return Err(BatchError::CrcMismatch { stored, actual });
+        }
+        let last_offset_delta = be_i32(b, 23);
+        let count = be_i32(b, 57);
+        if count <= 0 || last_offset_delta < 0 || last_offset_delta < count - 1 {
+            return Err(BatchError::InvalidRecordCount {
+                count,
+                last_offset_delta,
+            });
+        }
+        out.push(BatchInfo {
+            start: at,
+            len,
+            offset_count: last_offset_delta as u32 + 1,
+            base_timestamp: be_i64(b, 27),
+            max_timestamp: be_i64(b, 35),
+            attributes: i16::from_be_bytes([b[21], b[22]]),
+            producer_id: be_i64(b, 43),
+        });
+        at += len;
+    }
+    Ok(out)
+}
+
+/// Writes the base offset and partition leader epoch into a batch's header.
+/// Neither field is covered by the CRC, so the batch stays valid.
+///
+/// # Panics
+/// If `batch` is shorter than a header; callers pass batches [`validate`] accepted.
+pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
+    batch[0..8].copy_from_slice(&base_offset.to_be_bytes());
+    batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
+}
+
+/// Base offset of a batch that passed [`validate`].
+pub fn base_offset(batch: &[u8]) -> i64 {
+    be_i64(batch, 0)
+}
+
+/// Last offset (`base_offset + last_offset_delta`) of a batch that passed [`validate`].
+pub fn last_offset(batch: &[u8]) -> i64 {
+    be_i64(batch, 0) + i64::from(be_i32(batch, 23))
+}
+
+/// Max timestamp of a batch that passed [`validate`].
+pub fn max_timestamp(batch: &[u8]) -> i64 {
+    be_i64(batch, 35)
+}
+
+/// Splits already-validated concatenated batches into one `Bytes` per batch (zero-copy).
+pub fn split(buf: &Bytes, infos: &[BatchInfo]) -> Vec<Bytes> {
+    infos
+        .iter()
+        .map(|i| buf.slice(i.start..i.start + i.len))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::records::{Compression, OutgoingRecord, encode_batch};
+    use proptest::prelude::*;
+
+    fn sample() -> Bytes {
+        let recs: Vec<_> = (0..5)
+            .map(|i| OutgoingRecord::value(format!("v{i}")))
+            .collect();
+        encode_batch(&recs, Compression::None).unwrap()
+    }
+
+    #[test]
+    fn stamping_keeps_crc_valid() {
+        let b = sample();
+        let mut m = b.to_vec();
+        stamp(&mut m, 1234, 7);
+        let info = validate(&m, 1 << 20).unwrap();
+        assert_eq!(info.len(), 1);
+        assert_eq!(info[0].offset_count, 5);
+        assert_eq!(base_offset(&m), 1234);
+        assert_eq!(last_offset(&m), 1238);
+    }
+
+    #[test]
+    fn corrupt_truncated_and_oversized_batches_are_refused() {
+        let b = sample();
+        let mut m = b.to_vec();
+        let last = m.len() - 1;
+        m[last] ^= 0xff;
+        assert!(matches!(
+            validate(&m, 1 << 20),
+            Err(BatchError::CrcMismatch { .. })
+        ));
+        assert!(matches!(
+            validate(&b[..b.len() - 1], 1 << 20),
+            Err(BatchError::Truncated { .. })
+        ));
+        assert!(matches!(validate(&b, 10), Err(BatchError::TooLarge { .. })));
+        let mut magic = b.to_vec();
+        magic[16] = 1;
+        assert_eq!(
+            validate(&magic, 1 << 20),
+            Err(BatchError::UnsupportedMagic(1))
+        );
+        assert_eq!(validate(&[], 10), Err(BatchError::Empty));
+    }
+
+    #[test]
+    fn concatenated_batches_are_split() {
+        let a = sample();
+        let mut two = a.to_vec();
+        two.extend_from_slice(&a);
+        let two = Bytes::from(two);
+        let infos = validate(&two, 1 << 20).unwrap();
+        assert_eq!(infos.len(), 2);
+        let parts = split(&two, &infos);
+        assert_eq!(parts[1], a);
+    }
+
+    proptest! {
+        // Fuzz: random bytes and random single-byte corruptions never panic, and a corrupted
+        // byte inside the CRC'd range is always caught.
+        #[test]
+        fn validate_never_panics(data in proptest::collection::vec(any::<u8>(), 0..300)) {
+            let _ = validate(&data, 1 << 20);
+        }
+
+        #[test]
+        fn any_flipped_byte_in_crc_range_is_detected(pos in CRC_START..200usize, bit in 0u8..8) {
+            let b = sample().to_vec();
+            let pos = pos % b.len();
+            prop_assume!(pos >= CRC_START);
+            let mut m = b.clone();
+            m[pos] ^= 1 << bit;
+            prop_assert!(validate(&m, 1 << 20).is_err());
+        }
+    }
+}
