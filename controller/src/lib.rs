@@ -1,1 +1,275 @@
+//! RustMQ controller: cluster metadata replicated with Raft (openraft), and the admin REST API.
+//!
+//! The controller owns topics, partition assignments and broker registrations. Every change
+//! is a [`metadata::Command`] committed through Raft and applied by the state machine; there is
+//! no other write path. In dev mode one voter runs inside the broker process; a production
+//! cluster runs three or five.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rustmq_controller::ControllerError> {
+//! use rustmq_controller::{Controller, ControllerOptions, metadata::TopicConfig};
+//! let c = Controller::open(ControllerOptions::single_node("/tmp/ctl".into())).await?;
+//! c.create_topic("orders", 6, 1, TopicConfig::default()).await?;
+//! assert!(c.metadata().topics.contains_key("orders"));
+//! # Ok(()) }
+//! ```
 
+pub mod api;
+pub mod metadata;
+pub mod raft;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use openraft::error::{ClientWriteError, InitializeError, RaftError};
+use openraft::{BasicNode, ServerState};
+use tokio::sync::watch;
+
+use metadata::{
+    BrokerRegistration, ClusterMetadata, Command, CommandResult, MetadataError, Topic, TopicConfig,
+};
+use raft::{LogStore, Network, Raft, StateMachine};
+
+/// Errors of the controller API.
+#[derive(Debug, thiserror::Error)]
+pub enum ControllerError {
+    /// The change was refused by the state machine.
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// This controller is not the Raft leader.
+    #[error("this controller is not the leader{}", .leader_hint.map(|l| format!("; leader is controller-{l}")).unwrap_or_default())]
+    NotLeader {
+        /// The leader, when known.
+        leader_hint: Option<u64>,
+    },
+    /// Raft failed (shutting down, storage error, ...).
+    #[error("raft: {0}")]
+    Raft(String),
+    /// Opening the on-disk state failed.
+    #[error("controller storage at {path}: {reason}")]
+    Storage {
+        /// Path.
+        path: PathBuf,
+        /// What failed.
+        reason: String,
+    },
+    /// No leader was elected in time.
+    #[error("no controller leader elected within {0:?}")]
+    NoLeader(Duration),
+}
+
+/// How to start a controller.
+#[derive(Debug, Clone)]
+pub struct ControllerOptions {
+    /// Raft node id.
+    pub node_id: u64,
+    /// Directory for the Raft log and snapshots.
+    pub data_dir: PathBuf,
+    /// Address peers use to reach this controller.
+    pub advertised_addr: String,
+    /// Leader heartbeat interval.
+    pub heartbeat_interval: Duration,
+    /// Lower bound of the election timeout (the upper bound is twice this).
+    pub election_timeout: Duration,
+    /// Take a snapshot after this many log entries.
+    pub snapshot_after_logs: u64,
+}
+
+impl ControllerOptions {
+    /// Options for a one-voter controller storing its state in `data_dir`.
+    pub fn single_node(data_dir: PathBuf) -> Self {
+        Self {
+            node_id: 1,
+            data_dir,
+            advertised_addr: "127.0.0.1:9094".into(),
+            heartbeat_interval: Duration::from_millis(250),
+            election_timeout: Duration::from_millis(1000),
+            snapshot_after_logs: 1000,
+        }
+    }
+}
+
+/// Raft status as the health endpoint reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RaftStatus {
+    /// This node id.
+    pub node_id: u64,
+    /// Whether this node leads.
+    pub is_leader: bool,
+    /// Current term.
+    pub term: u64,
+    /// Current leader, if known.
+    pub leader: Option<u64>,
+}
+
+/// A running controller.
+pub struct Controller {
+    raft: Raft,
+    state: StateMachine,
+    node_id: u64,
+    started: Instant,
+}
+
+impl Controller {
+    /// Opens the controller's storage, starts Raft, bootstraps a one-voter cluster on first
+    /// start, and waits until it leads.
+    pub async fn open(opts: ControllerOptions) -> Result<Arc<Self>, ControllerError> {
+        let storage_err = |reason: String| ControllerError::Storage {
+            path: opts.data_dir.clone(),
+            reason,
+        };
+        std::fs::create_dir_all(&opts.data_dir).map_err(|e| storage_err(e.to_string()))?;
+        let log = LogStore::open(&opts.data_dir.join("raft-log.redb"))
+            .map_err(|e| storage_err(e.to_string()))?;
+        let state = StateMachine::open(&opts.data_dir).map_err(|e| storage_err(e.to_string()))?;
+        let election_ms = opts.election_timeout.as_millis() as u64;
+        let config = openraft::Config {
+            cluster_name: "rustmq".into(),
+            heartbeat_interval: opts.heartbeat_interval.as_millis() as u64,
+            election_timeout_min: election_ms,
+            election_timeout_max: election_ms * 2,
+            snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_after_logs),
+            max_in_snapshot_log_to_keep: 100,
+            ..Default::default()
+        }
+        .validate()
+        .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let raft = Raft::new(opts.node_id, Arc::new(config), Network, log, state.clone())
+            .await
+            .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        let members = BTreeMap::from([(
+            opts.node_id,
+            BasicNode {
+                addr: opts.advertised_addr.clone(),
+            },
+        )]);
+        match raft.initialize(members).await {
+            Ok(()) => tracing::info!(
+                node_id = opts.node_id,
+                "bootstrapped a new controller cluster"
+            ),
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
+                tracing::info!(
+                    node_id = opts.node_id,
+                    "controller state recovered from disk"
+                )
+            }
+            Err(e) => return Err(ControllerError::Raft(e.to_string())),
+        }
+        let wait = opts.election_timeout * 10;
+        raft.wait(Some(wait))
+            .state(ServerState::Leader, "controller becomes leader")
+            .await
+            .map_err(|_| ControllerError::NoLeader(wait))?;
+        Ok(Arc::new(Self {
+            raft,
+            state,
+            node_id: opts.node_id,
+            started: Instant::now(),
+        }))
+    }
+
+    async fn propose(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        match self.raft.client_write(cmd).await {
+            Ok(resp) => Ok(resp.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ControllerError::NotLeader {
+                    leader_hint: f.leader_id,
+                })
+            }
+            Err(e) => Err(ControllerError::Raft(e.to_string())),
+        }
+    }
+
+    /// Creates a topic. Partitions are assigned to the registered brokers.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+        config: TopicConfig,
+    ) -> Result<Topic, ControllerError> {
+        // Validate before proposing so bad requests do not grow the log.
+        metadata::validate_topic_name(name)?;
+        let created_at =
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        match self
+            .propose(Command::CreateTopic {
+                name: name.to_string(),
+                partitions,
+                replication_factor,
+                config,
+                created_at,
+            })
+            .await?
+        {
+            CommandResult::TopicCreated(t) => Ok(t),
+            CommandResult::Refused(e) => Err(e.into()),
+            CommandResult::Ok => Err(ControllerError::Raft(
+                "unexpected result for CreateTopic".into(),
+            )),
+        }
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
+        if !self.metadata().topics.contains_key(name) {
+            return Err(MetadataError::UnknownTopic(name.to_string()).into());
+        }
+        match self
+            .propose(Command::DeleteTopic {
+                name: name.to_string(),
+            })
+            .await?
+        {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Registers a broker (no-op when the registration is unchanged).
+    pub async fn register_broker(&self, broker: BrokerRegistration) -> Result<(), ControllerError> {
+        if self.metadata().brokers.get(&broker.id) == Some(&broker) {
+            return Ok(());
+        }
+        match self.propose(Command::RegisterBroker(broker)).await? {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// The latest applied metadata.
+    pub fn metadata(&self) -> Arc<ClusterMetadata> {
+        self.state.metadata()
+    }
+
+    /// A receiver notified on every metadata change.
+    pub fn subscribe(&self) -> watch::Receiver<Arc<ClusterMetadata>> {
+        self.state.subscribe()
+    }
+
+    /// Raft status.
+    pub fn status(&self) -> RaftStatus {
+        let m = self.raft.metrics().borrow().clone();
+        RaftStatus {
+            node_id: self.node_id,
+            is_leader: m.current_leader == Some(self.node_id),
+            term: m.current_term,
+            leader: m.current_leader,
+        }
+    }
+
+    /// Time since this controller started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Stops Raft.
+    pub async fn shutdown(&self) {
+        if let Err(e) = self.raft.shutdown().await {
+            tracing::warn!(error = %e, "raft shutdown");
+        }
+    }
+}

@@ -1,0 +1,337 @@
+//! The admin REST API: `/health` and `/api/v1/topics`, answering with the
+//! `{success, data, error, leader_hint}` envelope. Every error maps to one HTTP status here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+
+use crate::metadata::{MetadataError, Topic, TopicConfig};
+use crate::{Controller, ControllerError};
+
+/// Extra health components (for example the broker's WAL in dev mode).
+pub trait HealthSource: Send + Sync + 'static {
+    /// Current components.
+    fn components(&self) -> Vec<ComponentHealth>;
+}
+
+/// One component of `/health`.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ComponentHealth {
+    /// Name (`wal`, `controller`, ...).
+    pub name: String,
+    /// Whether it works.
+    pub healthy: bool,
+    /// Human-readable detail.
+    pub detail: String,
+}
+
+/// The response envelope of every `/api/v1` endpoint.
+#[derive(Debug, Serialize, Deserialize)]
+pub struct Envelope<T> {
+    /// Whether the request succeeded.
+    pub success: bool,
+    /// The payload on success.
+    pub data: Option<T>,
+    /// What went wrong, and what to do about it.
+    pub error: Option<String>,
+    /// The controller leader, e.g. `controller-1`.
+    pub leader_hint: Option<String>,
+}
+
+/// Body of `POST /api/v1/topics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateTopicRequest {
+    /// Topic name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: u32,
+    /// Replicas per partition (default 1).
+    #[serde(default = "one")]
+    pub replication_factor: u32,
+    /// Retention in ms.
+    #[serde(default)]
+    pub retention_ms: Option<i64>,
+    /// Retention in bytes per partition.
+    #[serde(default)]
+    pub retention_bytes: Option<i64>,
+    /// Segment size.
+    #[serde(default)]
+    pub segment_bytes: Option<u64>,
+    /// Compression type.
+    #[serde(default)]
+    pub compression_type: Option<String>,
+    /// Any other topic settings as `key: value` strings (`max.message.bytes`, ...).
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+fn one() -> u32 {
+    1
+}
+
+/// Partition placement in `GET /api/v1/topics/{name}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct PartitionView {
+    /// Partition.
+    pub partition: u32,
+    /// Leader, `broker-N`.
+    pub leader: String,
+    /// Replicas.
+    pub replicas: Vec<String>,
+    /// In-sync replicas.
+    pub in_sync_replicas: Vec<String>,
+    /// Leader epoch.
+    pub leader_epoch: i32,
+}
+
+/// `GET /api/v1/topics/{name}` and the entries of `GET /api/v1/topics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TopicView {
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: u32,
+    /// Replication factor.
+    pub replication_factor: u32,
+    /// Settings.
+    pub config: TopicConfig,
+    /// Creation time.
+    pub created_at: String,
+    /// Placement.
+    pub partition_assignments: Vec<PartitionView>,
+}
+
+impl From<&Topic> for TopicView {
+    fn from(t: &Topic) -> Self {
+        let b = |id: &u32| format!("broker-{id}");
+        Self {
+            name: t.name.clone(),
+            partitions: t.partitions,
+            replication_factor: t.replication_factor,
+            config: t.config.clone(),
+            created_at: t.created_at.clone(),
+            partition_assignments: t
+                .assignments
+                .iter()
+                .map(|a| PartitionView {
+                    partition: a.partition,
+                    leader: b(&a.leader),
+                    replicas: a.replicas.iter().map(b).collect(),
+                    in_sync_replicas: a.isr.iter().map(b).collect(),
+                    leader_epoch: a.leader_epoch,
+                })
+                .collect(),
+        }
+    }
+}
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct AdminState {
+    controller: Arc<Controller>,
+    extra: Option<Arc<dyn HealthSource>>,
+}
+
+/// Builds the admin router.
+///
+/// ```no_run
+/// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
+/// let app = rustmq_controller::api::router(c, None);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9642").await.unwrap();
+/// axum::serve(listener, app).await.unwrap();
+/// # }
+/// ```
+pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn HealthSource>>) -> Router {
+    Router::new()
+        .route("/health", get(health))
+        .route("/api/v1/topics", get(list_topics).post(create_topic))
+        .route(
+            "/api/v1/topics/{name}",
+            get(describe_topic).delete(delete_topic),
+        )
+        .fallback(not_found)
+        .with_state(AdminState { controller, extra })
+}
+
+/// An error as the API reports it.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    leader_hint: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(Envelope::<()> {
+                success: false,
+                data: None,
+                error: Some(self.message),
+                leader_hint: self.leader_hint,
+            }),
+        )
+            .into_response()
+    }
+}
+
+fn leader_name(c: &Controller) -> Option<String> {
+    c.status().leader.map(|l| format!("controller-{l}"))
+}
+
+fn map_err(c: &Controller, e: ControllerError) -> ApiError {
+    let status = match &e {
+        ControllerError::Metadata(MetadataError::UnknownTopic(_)) => StatusCode::NOT_FOUND,
+        ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
+        ControllerError::Metadata(_) => StatusCode::BAD_REQUEST,
+        ControllerError::NotLeader { .. } | ControllerError::NoLeader(_) => {
+            StatusCode::SERVICE_UNAVAILABLE
+        }
+        ControllerError::Raft(_) | ControllerError::Storage { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let leader_hint = match &e {
+        ControllerError::NotLeader { leader_hint } => {
+            leader_hint.map(|l| format!("controller-{l}"))
+        }
+        _ => leader_name(c),
+    };
+    ApiError {
+        status,
+        message: e.to_string(),
+        leader_hint,
+    }
+}
+
+fn ok<T: Serialize>(c: &Controller, status: StatusCode, data: T) -> Response {
+    (
+        status,
+        Json(Envelope {
+            success: true,
+            data: Some(data),
+            error: None,
+            leader_hint: leader_name(c),
+        }),
+    )
+        .into_response()
+}
+
+async fn health(State(s): State<AdminState>) -> Response {
+    let st = s.controller.status();
+    let mut components = vec![ComponentHealth {
+        name: "controller".into(),
+        healthy: st.leader.is_some(),
+        detail: match st.leader {
+            Some(l) => format!("raft term {}, leader controller-{l}", st.term),
+            None => "no raft leader".into(),
+        },
+    }];
+    if let Some(extra) = &s.extra {
+        components.extend(extra.components());
+    }
+    let healthy = components.iter().all(|c| c.healthy);
+    let body = serde_json::json!({
+        "status": if healthy { "ok" } else { "degraded" },
+        "version": env!("CARGO_PKG_VERSION"),
+        "uptime_seconds": s.controller.uptime().as_secs(),
+        "is_leader": st.is_leader,
+        "raft_term": st.term,
+        "components": components,
+    });
+    let code = if healthy {
+        StatusCode::OK
+    } else {
+        StatusCode::SERVICE_UNAVAILABLE
+    };
+    (code, Json(body)).into_response()
+}
+
+async fn list_topics(State(s): State<AdminState>) -> Response {
+    let md = s.controller.metadata();
+    let topics: Vec<TopicView> = md.topics.values().map(TopicView::from).collect();
+    ok(&s.controller, StatusCode::OK, topics)
+}
+
+async fn describe_topic(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
+    match s.controller.metadata().topics.get(&name) {
+        Some(t) => ok(&s.controller, StatusCode::OK, TopicView::from(t)),
+        None => map_err(&s.controller, MetadataError::UnknownTopic(name).into()).into_response(),
+    }
+}
+
+async fn create_topic(
+    State(s): State<AdminState>,
+    body: Result<Json<CreateTopicRequest>, JsonRejection>,
+) -> Response {
+    let Json(req) = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            return ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!(
+                    "invalid request body: {}; expected JSON like {{\"name\": \"orders\", \"partitions\": 3, \"replication_factor\": 1}}",
+                    rej.body_text()
+                ),
+                leader_hint: leader_name(&s.controller),
+            }
+            .into_response();
+        }
+    };
+    let mut config = TopicConfig {
+        retention_ms: req.retention_ms,
+        retention_bytes: req.retention_bytes,
+        segment_bytes: req.segment_bytes,
+        compression_type: None,
+        max_message_bytes: None,
+    };
+    let mut settings = req.config.clone();
+    if let Some(c) = &req.compression_type {
+        settings.insert("compression.type".into(), c.clone());
+    }
+    for (k, v) in &settings {
+        if let Err(e) = config.set(k, v) {
+            return map_err(&s.controller, e.into()).into_response();
+        }
+    }
+    match s
+        .controller
+        .create_topic(&req.name, req.partitions, req.replication_factor, config)
+        .await
+    {
+        Ok(t) => ok(
+            &s.controller,
+            StatusCode::CREATED,
+            format!("Topic '{}' created", t.name),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+async fn delete_topic(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
+    match s.controller.delete_topic(&name).await {
+        Ok(()) => ok(
+            &s.controller,
+            StatusCode::OK,
+            format!("Topic '{name}' deleted"),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Response {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no such endpoint: {uri}"),
+        leader_hint: leader_name(&s.controller),
+    }
+    .into_response()
+}

@@ -1,0 +1,441 @@
+//! Cluster metadata as the Raft state machine holds it, and the commands that change it.
+//!
+//! `ClusterMetadata::apply` is a plain, deterministic function: every controller applies the
+//! same committed commands in the same order and reaches the same state. Anything that varies
+//! between nodes (the clock, for example) travels inside the command.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+/// Longest topic name accepted (Kafka's limit).
+pub const MAX_TOPIC_NAME_LEN: usize = 249;
+/// Most partitions one topic may have.
+pub const MAX_PARTITIONS: u32 = 10_000;
+
+/// Per-topic settings; `None` means "use the broker default".
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TopicConfig {
+    /// Delete batches older than this many ms (-1: keep forever).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_ms: Option<i64>,
+    /// Keep at most this many bytes per partition (-1: no limit).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_bytes: Option<i64>,
+    /// Segment size hint (the broker's WAL is shared, so this bounds the WAL's segments).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub segment_bytes: Option<u64>,
+    /// Compression producers are expected to use (informational: batches are stored as sent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub compression_type: Option<String>,
+    /// Largest record batch accepted for this topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<u32>,
+}
+
+impl TopicConfig {
+    /// Sets one key from its string form, as `--config key=value` and the REST API give it.
+    ///
+    /// ```
+    /// let mut c = rustmq_controller::metadata::TopicConfig::default();
+    /// c.set("retention.ms", "60000").unwrap();
+    /// assert_eq!(c.retention_ms, Some(60000));
+    /// assert!(c.set("retention.ms", "soon").is_err());
+    /// assert!(c.set("colour", "blue").is_err());
+    /// ```
+    pub fn set(&mut self, key: &str, value: &str) -> Result<(), MetadataError> {
+        let bad = |reason: &str| MetadataError::InvalidConfig {
+            key: key.to_string(),
+            reason: reason.to_string(),
+        };
+        let int = |v: &str| {
+            v.trim()
+                .parse::<i64>()
+                .map_err(|_| bad("expected an integer"))
+        };
+        match key.replace('.', "_").as_str() {
+            "retention_ms" => self.retention_ms = Some(int(value)?),
+            "retention_bytes" => self.retention_bytes = Some(int(value)?),
+            "segment_bytes" => {
+                let v = int(value)?;
+                if v < 1024 {
+                    return Err(bad("must be at least 1024"));
+                }
+                self.segment_bytes = Some(v as u64)
+            }
+            "max_message_bytes" => {
+                let v = int(value)?;
+                if !(1..=i64::from(u32::MAX)).contains(&v) {
+                    return Err(bad("must be between 1 and 4294967295"));
+                }
+                self.max_message_bytes = Some(v as u32)
+            }
+            "compression_type" => {
+                rustmq_protocol::records::parse_compression(value)
+                    .map_err(|e| bad(&e.to_string()))?;
+                self.compression_type = Some(value.to_ascii_lowercase())
+            }
+            _ => {
+                return Err(bad(
+                    "unknown topic config (known: retention.ms, retention.bytes, segment.bytes, \
+                     compression.type, max.message.bytes)",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    fn validate(&self) -> Result<(), MetadataError> {
+        if let Some(c) = &self.compression_type {
+            let mut probe = TopicConfig::default();
+            probe.set("compression_type", c)?;
+        }
+        if let Some(m) = self.max_message_bytes
+            && m == 0
+        {
+            return Err(MetadataError::InvalidConfig {
+                key: "max_message_bytes".into(),
+                reason: "must be at least 1".into(),
+            });
+        }
+        Ok(())
+    }
+}
+
+/// Where one partition lives.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PartitionAssignment {
+    /// Partition index.
+    pub partition: u32,
+    /// Broker id of the leader.
+    pub leader: u32,
+    /// Broker ids holding a replica, leader first.
+    pub replicas: Vec<u32>,
+    /// In-sync replicas.
+    pub isr: Vec<u32>,
+    /// Bumped on every leader change; fences deposed leaders.
+    pub leader_epoch: i32,
+}
+
+/// A topic and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Topic {
+    /// Unique for the life of the cluster: a topic deleted and created again gets a new id,
+    /// so data of the old one can never reappear under the new one.
+    pub id: u64,
+    /// Name.
+    pub name: String,
+    /// Partition count.
+    pub partitions: u32,
+    /// Replicas per partition.
+    pub replication_factor: u32,
+    /// Settings.
+    pub config: TopicConfig,
+    /// Creation time, RFC 3339.
+    pub created_at: String,
+    /// One entry per partition.
+    pub assignments: Vec<PartitionAssignment>,
+}
+
+/// A broker as registered with the controllers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrokerRegistration {
+    /// Broker id.
+    pub id: u32,
+    /// Host clients connect to.
+    pub host: String,
+    /// QUIC port for clients.
+    pub port_quic: u16,
+    /// Internal RPC port.
+    pub port_rpc: u16,
+    /// Rack / availability zone.
+    pub rack_id: String,
+}
+
+/// Everything the controllers agree on.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClusterMetadata {
+    /// Topics by name.
+    pub topics: BTreeMap<String, Topic>,
+    /// Registered brokers by id.
+    pub brokers: BTreeMap<u32, BrokerRegistration>,
+    /// Next topic id to hand out.
+    pub next_topic_id: u64,
+}
+
+/// A change to the metadata, proposed through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Create a topic; partitions are spread over the registered brokers.
+    CreateTopic {
+        /// Name.
+        name: String,
+        /// Partition count.
+        partitions: u32,
+        /// Replicas per partition.
+        replication_factor: u32,
+        /// Settings.
+        config: TopicConfig,
+        /// Creation time chosen by the proposer.
+        created_at: String,
+    },
+    /// Delete a topic.
+    DeleteTopic {
+        /// Name.
+        name: String,
+    },
+    /// Add or update a broker.
+    RegisterBroker(BrokerRegistration),
+}
+
+/// Result of applying a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied.
+    Ok,
+    /// A topic was created.
+    TopicCreated(Topic),
+    /// Refused; the metadata did not change.
+    Refused(MetadataError),
+}
+
+/// Why a metadata change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MetadataError {
+    /// The name breaks Kafka's topic naming rules.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A topic with this name exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// No topic with this name.
+    #[error("topic '{0}' not found")]
+    UnknownTopic(String),
+    /// Partition count out of range.
+    #[error("invalid partition count {0}: must be between 1 and {MAX_PARTITIONS}")]
+    InvalidPartitions(u32),
+    /// Replication factor of zero.
+    #[error("invalid replication factor {0}: must be at least 1")]
+    InvalidReplicationFactor(u32),
+    /// Not enough live brokers for the replication factor.
+    #[error(
+        "insufficient brokers: replication factor {requested} needs {requested} brokers, {available} registered"
+    )]
+    InsufficientBrokers {
+        /// Replication factor asked for.
+        requested: u32,
+        /// Brokers available.
+        available: u32,
+    },
+    /// A topic setting is invalid.
+    #[error("invalid topic config '{key}': {reason}")]
+    InvalidConfig {
+        /// Key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Checks a topic name against Kafka's rules.
+///
+/// ```
+/// use rustmq_controller::metadata::validate_topic_name;
+/// assert!(validate_topic_name("orders.v1").is_ok());
+/// assert!(validate_topic_name("bad name").is_err());
+/// ```
+pub fn validate_topic_name(name: &str) -> Result<(), MetadataError> {
+    let err = |reason: &str| {
+        Err(MetadataError::InvalidTopicName {
+            name: name.to_string(),
+            reason: reason.to_string(),
+        })
+    };
+    if name.is_empty() {
+        return err("must not be empty");
+    }
+    if name == "." || name == ".." {
+        return err("'.' and '..' are reserved");
+    }
+    if name.len() > MAX_TOPIC_NAME_LEN {
+        return err("longer than 249 characters");
+    }
+    if !name
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'.' || b == b'_' || b == b'-')
+    {
+        return err("only ASCII letters, digits, '.', '_' and '-' are allowed");
+    }
+    Ok(())
+}
+
+impl ClusterMetadata {
+    /// Applies one command. Refusals leave the state untouched.
+    pub fn apply(&mut self, cmd: Command) -> CommandResult {
+        match cmd {
+            Command::CreateTopic {
+                name,
+                partitions,
+                replication_factor,
+                config,
+                created_at,
+            } => {
+                match self.create_topic(name, partitions, replication_factor, config, created_at) {
+                    Ok(t) => CommandResult::TopicCreated(t),
+                    Err(e) => CommandResult::Refused(e),
+                }
+            }
+            Command::DeleteTopic { name } => match self.topics.remove(&name) {
+                Some(_) => CommandResult::Ok,
+                None => CommandResult::Refused(MetadataError::UnknownTopic(name)),
+            },
+            Command::RegisterBroker(b) => {
+                self.brokers.insert(b.id, b);
+                CommandResult::Ok
+            }
+        }
+    }
+
+    fn create_topic(
+        &mut self,
+        name: String,
+        partitions: u32,
+        replication_factor: u32,
+        config: TopicConfig,
+        created_at: String,
+    ) -> Result<Topic, MetadataError> {
+        validate_topic_name(&name)?;
+        if self.topics.contains_key(&name) {
+            return Err(MetadataError::TopicExists(name));
+        }
+        if partitions == 0 || partitions > MAX_PARTITIONS {
+            return Err(MetadataError::InvalidPartitions(partitions));
+        }
+        if replication_factor == 0 {
+            return Err(MetadataError::InvalidReplicationFactor(0));
+        }
+        let available = self.brokers.len() as u32;
+        if replication_factor > available {
+            return Err(MetadataError::InsufficientBrokers {
+                requested: replication_factor,
+                available,
+            });
+        }
+        config.validate()?;
+        let brokers: Vec<u32> = self.brokers.keys().copied().collect();
+        // Spread leaders round-robin, starting at an offset derived from the topic id so that
+        // many small topics do not all lead on the first broker.
+        let id = self.next_topic_id;
+        let start = id as usize;
+        let assignments = (0..partitions)
+            .map(|p| {
+                let replicas: Vec<u32> = (0..replication_factor as usize)
+                    .map(|r| brokers[(start + p as usize + r) % brokers.len()])
+                    .collect();
+                PartitionAssignment {
+                    partition: p,
+                    leader: replicas[0],
+                    isr: replicas.clone(),
+                    replicas,
+                    leader_epoch: 0,
+                }
+            })
+            .collect();
+        let topic = Topic {
+            id,
+            name: name.clone(),
+            partitions,
+            replication_factor,
+            config,
+            created_at,
+            assignments,
+        };
+        self.next_topic_id += 1;
+        self.topics.insert(name, topic.clone());
+        Ok(topic)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_brokers(n: u32) -> ClusterMetadata {
+        let mut m = ClusterMetadata::default();
+        for id in 1..=n {
+            m.apply(Command::RegisterBroker(BrokerRegistration {
+                id,
+                host: "127.0.0.1".into(),
+                port_quic: 9092,
+                port_rpc: 9093,
+                rack_id: "r".into(),
+            }));
+        }
+        m
+    }
+
+    fn create(name: &str, p: u32, rf: u32) -> Command {
+        Command::CreateTopic {
+            name: name.into(),
+            partitions: p,
+            replication_factor: rf,
+            config: TopicConfig::default(),
+            created_at: "t".into(),
+        }
+    }
+
+    #[test]
+    fn create_delete_recreate_gets_new_id() {
+        let mut m = with_brokers(3);
+        let CommandResult::TopicCreated(t) = m.apply(create("a", 6, 3)) else {
+            panic!("not created")
+        };
+        assert_eq!(t.assignments.len(), 6);
+        assert!(t.assignments.iter().all(|a| a.replicas.len() == 3));
+        assert_eq!(
+            m.apply(create("a", 1, 1)),
+            CommandResult::Refused(MetadataError::TopicExists("a".into()))
+        );
+        assert_eq!(
+            m.apply(Command::DeleteTopic { name: "a".into() }),
+            CommandResult::Ok
+        );
+        let CommandResult::TopicCreated(t2) = m.apply(create("a", 1, 1)) else {
+            panic!("not created")
+        };
+        assert_ne!(t.id, t2.id);
+    }
+
+    #[test]
+    fn refusals_are_typed() {
+        let mut m = with_brokers(1);
+        assert!(matches!(
+            m.apply(create("x", 1, 2)),
+            CommandResult::Refused(MetadataError::InsufficientBrokers {
+                requested: 2,
+                available: 1
+            })
+        ));
+        assert!(matches!(
+            m.apply(create("x", 0, 1)),
+            CommandResult::Refused(MetadataError::InvalidPartitions(0))
+        ));
+        assert!(matches!(
+            m.apply(create("no/slash", 1, 1)),
+            CommandResult::Refused(MetadataError::InvalidTopicName { .. })
+        ));
+        assert!(matches!(
+            m.apply(Command::DeleteTopic {
+                name: "nope".into()
+            }),
+            CommandResult::Refused(MetadataError::UnknownTopic(_))
+        ));
+        assert!(m.topics.is_empty());
+    }
+}
