@@ -1,1 +1,196 @@
+//! RustMQ broker.
+//!
+//! - [`wal`]: the single write-ahead log shared by all partitions (group commit, recovery).
+//! - [`partition`]: offsets, the batch index, the high watermark, retention, the write cache.
+//! - [`broker`]: Produce / Fetch / ListOffsets / Metadata / Health against the partitions.
+//! - [`server`]: the QUIC listener (one stream per request).
+//! - [`config`], [`tls`]: `broker.toml` and certificates.
+//!
+//! [`Node`] runs a whole single-node cluster in one process: the embedded one-voter
+//! controller, the broker, the QUIC listener and the admin REST API. This is the dev mode
+//! (`rustmq-broker --dev`) and what most integration tests start.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), rustmq_broker::NodeError> {
+//! use rustmq_broker::{Node, config::BrokerConfig};
+//! let mut config = BrokerConfig::dev(std::path::Path::new("/tmp/rustmq"));
+//! config.network.quic_listen = "127.0.0.1:0".parse().unwrap();
+//! config.admin.http_listen = "127.0.0.1:0".parse().unwrap();
+//! let node = Node::start(config).await?;
+//! println!("QUIC on {}, admin on {}", node.quic_addr(), node.admin_addr());
+//! node.shutdown().await;
+//! # Ok(()) }
+//! ```
 
+pub mod broker;
+pub mod config;
+pub mod partition;
+pub mod server;
+pub mod tls;
+pub mod wal;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustmq_controller::metadata::BrokerRegistration;
+use rustmq_controller::{Controller, ControllerError, ControllerOptions};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::broker::{Broker, BrokerError};
+use crate::config::BrokerConfig;
+use crate::tls::TlsError;
+
+/// Errors starting a node.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// Controller.
+    #[error("controller: {0}")]
+    Controller(#[from] ControllerError),
+    /// Broker.
+    #[error("broker: {0}")]
+    Broker(#[from] BrokerError),
+    /// TLS.
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    /// QUIC listener.
+    #[error(transparent)]
+    Server(#[from] server::ServerError),
+    /// Admin API listener.
+    #[error("cannot listen on {addr} for the admin API: {source}")]
+    Admin {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// A running single-node cluster: controller, broker, QUIC listener, admin API.
+pub struct Node {
+    controller: Arc<Controller>,
+    broker: Arc<Broker>,
+    endpoint: quinn::Endpoint,
+    quic_addr: SocketAddr,
+    admin_addr: SocketAddr,
+    ca_cert: Option<PathBuf>,
+    stop: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+}
+
+impl Node {
+    /// Starts everything; returns once all listeners accept.
+    pub async fn start(config: BrokerConfig) -> Result<Self, NodeError> {
+        let mut ctl = ControllerOptions::single_node(config.controller_dir());
+        ctl.election_timeout = Duration::from_millis(config.controller.election_timeout_ms);
+        ctl.heartbeat_interval = Duration::from_millis(config.controller.heartbeat_interval_ms);
+        let controller = Controller::open(ctl).await?;
+
+        let (cert, key, ca_cert) =
+            match (&config.network.tls_cert_path, &config.network.tls_key_path) {
+                (Some(c), Some(k)) => (c.clone(), k.clone(), None),
+                _ => {
+                    let dev = tls::ensure_dev_certificates(&config.tls_dir())?;
+                    (dev.server_cert, dev.server_key, Some(dev.ca_cert))
+                }
+            };
+        let tls = tls::server_config(&cert, &key)?;
+        let endpoint = server::bind(config.network.quic_listen, tls, &config.network)?;
+        let quic_addr = endpoint
+            .local_addr()
+            .map_err(|source| server::ServerError::Bind {
+                addr: config.network.quic_listen,
+                source,
+            })?;
+        controller
+            .register_broker(BrokerRegistration {
+                id: config.broker.id,
+                host: config.broker.advertised_host.clone(),
+                port_quic: quic_addr.port(),
+                port_rpc: config.network.rpc_listen.port(),
+                rack_id: config.broker.rack_id.clone(),
+            })
+            .await?;
+        let broker = Broker::start(config.clone(), controller.clone()).await?;
+
+        let (stop, _) = watch::channel(false);
+        let quic = tokio::spawn(server::serve(
+            endpoint.clone(),
+            broker.clone(),
+            config.network.clone(),
+            stop.subscribe(),
+        ));
+        let listener = tokio::net::TcpListener::bind(config.admin.http_listen)
+            .await
+            .map_err(|source| NodeError::Admin {
+                addr: config.admin.http_listen,
+                source,
+            })?;
+        let admin_addr = listener.local_addr().map_err(|source| NodeError::Admin {
+            addr: config.admin.http_listen,
+            source,
+        })?;
+        let app = rustmq_controller::api::router(controller.clone(), Some(broker.clone()));
+        let mut admin_stop = stop.subscribe();
+        let admin = tokio::spawn(async move {
+            let served = axum::serve(listener, app)
+                .with_graceful_shutdown(async move {
+                    let _ = admin_stop.changed().await;
+                })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "admin API stopped");
+            }
+        });
+        Ok(Self {
+            controller,
+            broker,
+            endpoint,
+            quic_addr,
+            admin_addr,
+            ca_cert,
+            stop,
+            tasks: vec![quic, admin],
+        })
+    }
+
+    /// The QUIC address clients connect to.
+    pub fn quic_addr(&self) -> SocketAddr {
+        self.quic_addr
+    }
+
+    /// The admin REST API address.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
+    }
+
+    /// The development CA certificate clients should trust (None with configured certs).
+    pub fn ca_cert(&self) -> Option<&PathBuf> {
+        self.ca_cert.as_ref()
+    }
+
+    /// The embedded controller.
+    pub fn controller(&self) -> &Arc<Controller> {
+        &self.controller
+    }
+
+    /// The broker.
+    pub fn broker(&self) -> &Arc<Broker> {
+        &self.broker
+    }
+
+    /// Stops accepting, lets in-flight requests finish briefly, flushes the WAL and stops Raft.
+    pub async fn shutdown(self) {
+        let _ = self.stop.send(true);
+        self.endpoint
+            .close(quinn::VarInt::from_u32(0), b"broker shutting down");
+        for t in self.tasks {
+            let _ = t.await;
+        }
+        self.broker.shutdown().await;
+        self.controller.shutdown().await;
+        let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}

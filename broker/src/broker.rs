@@ -1,0 +1,739 @@
+//! The broker: resolves partitions from the controller's metadata and serves Produce, Fetch,
+//! ListOffsets, Metadata and Health. Requests arrive already decoded from `server`; this module
+//! maps every failure to one protocol error code.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+use futures::future::join_all;
+use parking_lot::{Mutex, RwLock};
+use rustmq_controller::Controller;
+use rustmq_controller::api::{ComponentHealth, HealthSource};
+use rustmq_controller::metadata::{ClusterMetadata, TopicConfig, validate_topic_name};
+use rustmq_protocol::batch::{self, BatchError};
+use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_protocol::records::{decode_batches, now_ms};
+use serde::{Deserialize, Serialize};
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+use crate::config::BrokerConfig;
+use crate::partition::{BatchSource, PartitionError, PartitionLog, WriteCache};
+use crate::wal::{Wal, WalError, WalOptions};
+
+/// Most a fetch long-poll waits, whatever the client asks.
+const MAX_FETCH_WAIT: Duration = Duration::from_secs(30);
+/// Fetch response size when the client sets none.
+const DEFAULT_FETCH_MAX_BYTES: u64 = 50 * 1024 * 1024;
+
+/// Errors starting the broker.
+#[derive(Debug, thiserror::Error)]
+pub enum BrokerError {
+    /// WAL recovery or start failed.
+    #[error("wal: {0}")]
+    Wal(#[from] WalError),
+    /// Reading or writing broker files.
+    #[error("{path}: {reason}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+}
+
+struct TopicLogs {
+    id: u64,
+    config: TopicConfig,
+    partitions: Vec<Option<Arc<PartitionLog>>>,
+}
+
+/// Log start offsets that retention moved, so a restart does not resurrect deleted batches
+/// that still sit in shared WAL segments.
+#[derive(Debug, Default, Serialize, Deserialize)]
+struct LogStarts {
+    offsets: HashMap<String, i64>,
+}
+
+impl LogStarts {
+    fn key(topic_id: u64, partition: u32) -> String {
+        format!("{topic_id}-{partition}")
+    }
+}
+
+/// A running broker.
+pub struct Broker {
+    config: BrokerConfig,
+    wal: Arc<Wal>,
+    cache: Arc<WriteCache>,
+    controller: Arc<Controller>,
+    topics: RwLock<HashMap<String, Arc<TopicLogs>>>,
+    log_starts: Mutex<LogStarts>,
+    started: Instant,
+    stop: watch::Sender<bool>,
+    tasks: Mutex<Vec<JoinHandle<()>>>,
+}
+
+impl Broker {
+    /// Recovers the WAL against the controller's topics and starts the background tasks
+    /// (metadata watcher, retention).
+    pub async fn start(
+        config: BrokerConfig,
+        controller: Arc<Controller>,
+    ) -> Result<Arc<Self>, BrokerError> {
+        let wal_dir = config.wal_dir();
+        let log_starts_path = wal_dir.join("log-start-offsets.json");
+        let log_starts: LogStarts = match std::fs::read(&log_starts_path) {
+            Ok(b) => serde_json::from_slice(&b).map_err(|e| BrokerError::Io {
+                path: log_starts_path.clone(),
+                reason: e.to_string(),
+            })?,
+            Err(_) => LogStarts::default(),
+        };
+        let cache = WriteCache::new(config.cache.write_cache_size_bytes);
+        let md = controller.metadata();
+        let broker_id = config.broker.id;
+        let mut topics = HashMap::new();
+        for t in md.topics.values() {
+            topics.insert(
+                t.name.clone(),
+                Arc::new(Self::topic_logs(t, broker_id, &log_starts, &cache)),
+            );
+        }
+        let by_id: HashMap<(u64, u32), Arc<PartitionLog>> = topics
+            .values()
+            .flat_map(|t: &Arc<TopicLogs>| t.partitions.iter().flatten().cloned())
+            .map(|p| ((p.topic_id, p.partition), p))
+            .collect();
+        let opts = WalOptions {
+            dir: wal_dir,
+            fsync_on_write: config.wal.fsync_on_write,
+            segment_size_bytes: config.wal.segment_size_bytes,
+            max_group_bytes: config.wal.buffer_size,
+            flush_interval: Duration::from_millis(config.wal.flush_interval_ms),
+            max_entry_bytes: config.network.max_frame_bytes + 1024,
+        };
+        let started_recovery = Instant::now();
+        let mut recovered_entries = 0u64;
+        let recovered = tokio::task::block_in_place(|| {
+            Wal::recover(opts, |e| {
+                if e.batch.len() < batch::BATCH_HEADER_LEN {
+                    return;
+                }
+                if let Some(p) = by_id.get(&(e.topic_id, e.partition)) {
+                    recovered_entries += 1;
+                    p.recover(&e.batch, e.location);
+                }
+            })
+        })?;
+        let mut live: HashMap<u64, u64> = HashMap::new();
+        for p in by_id.values() {
+            for l in p.locations() {
+                *live.entry(l.segment).or_default() += 1;
+            }
+        }
+        tracing::info!(
+            entries = recovered_entries,
+            truncated_bytes = recovered.truncated_bytes,
+            elapsed_ms = started_recovery.elapsed().as_millis() as u64,
+            "wal recovered"
+        );
+        let wal = Arc::new(recovered.start(live)?);
+        let (stop, _) = watch::channel(false);
+        let broker = Arc::new(Self {
+            config,
+            wal,
+            cache,
+            controller,
+            topics: RwLock::new(topics),
+            log_starts: Mutex::new(log_starts),
+            started: Instant::now(),
+            stop,
+            tasks: Mutex::new(Vec::new()),
+        });
+        let watcher = tokio::spawn(Self::watch_metadata(broker.clone()));
+        let retention = tokio::spawn(Self::retention_loop(broker.clone()));
+        broker.tasks.lock().extend([watcher, retention]);
+        Ok(broker)
+    }
+
+    fn topic_logs(
+        t: &rustmq_controller::metadata::Topic,
+        broker_id: u32,
+        log_starts: &LogStarts,
+        cache: &Arc<WriteCache>,
+    ) -> TopicLogs {
+        TopicLogs {
+            id: t.id,
+            config: t.config.clone(),
+            partitions: t
+                .assignments
+                .iter()
+                .map(|a| {
+                    a.replicas.contains(&broker_id).then(|| {
+                        let start = log_starts
+                            .offsets
+                            .get(&LogStarts::key(t.id, a.partition))
+                            .copied()
+                            .unwrap_or(0);
+                        PartitionLog::new(t.name.clone(), t.id, a.partition, start, cache.clone())
+                    })
+                })
+                .collect(),
+        }
+    }
+
+    async fn watch_metadata(self: Arc<Self>) {
+        let mut rx = self.controller.subscribe();
+        let mut stop = self.stop.subscribe();
+        loop {
+            let md = rx.borrow_and_update().clone();
+            self.apply_metadata(&md);
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    fn apply_metadata(&self, md: &ClusterMetadata) {
+        let mut released = Vec::new();
+        {
+            let mut topics = self.topics.write();
+            topics.retain(|name, logs| {
+                let keep = md.topics.get(name).is_some_and(|t| t.id == logs.id);
+                if !keep {
+                    tracing::info!(topic = %name, "topic deleted; dropping its partitions");
+                    for p in logs.partitions.iter().flatten() {
+                        released.extend(p.drop_all());
+                    }
+                }
+                keep
+            });
+            let log_starts = self.log_starts.lock();
+            for t in md.topics.values() {
+                match topics.get(&t.name) {
+                    Some(existing) if existing.config == t.config => {}
+                    Some(existing) => {
+                        let updated = TopicLogs {
+                            id: existing.id,
+                            config: t.config.clone(),
+                            partitions: existing.partitions.clone(),
+                        };
+                        topics.insert(t.name.clone(), Arc::new(updated));
+                    }
+                    None => {
+                        topics.insert(
+                            t.name.clone(),
+                            Arc::new(Self::topic_logs(
+                                t,
+                                self.config.broker.id,
+                                &log_starts,
+                                &self.cache,
+                            )),
+                        );
+                    }
+                }
+            }
+        }
+        for l in released {
+            self.wal.release(l);
+        }
+    }
+
+    async fn retention_loop(self: Arc<Self>) {
+        let mut stop = self.stop.subscribe();
+        let every = Duration::from_millis(self.config.wal.retention_check_interval_ms.max(10));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            self.enforce_retention();
+        }
+    }
+
+    /// Applies time and size retention to every partition now, deleting WAL segments no
+    /// partition needs any more. Runs periodically; public for tests and operators.
+    pub fn enforce_retention(&self) {
+        let now = now_ms();
+        let topics: Vec<Arc<TopicLogs>> = self.topics.read().values().cloned().collect();
+        let mut moved = Vec::new();
+        for t in topics {
+            let ms = t
+                .config
+                .retention_ms
+                .unwrap_or(self.config.log.retention_ms);
+            let bytes = t
+                .config
+                .retention_bytes
+                .unwrap_or(self.config.log.retention_bytes);
+            for p in t.partitions.iter().flatten() {
+                let (released, changed) = p.apply_retention(now, ms, bytes);
+                if changed {
+                    moved.push((LogStarts::key(p.topic_id, p.partition), p.bounds().0));
+                }
+                for l in released {
+                    self.wal.release(l);
+                }
+            }
+        }
+        if !moved.is_empty() {
+            let mut ls = self.log_starts.lock();
+            ls.offsets.extend(moved);
+            let path = self.wal.dir().join("log-start-offsets.json");
+            if let Err(e) = write_atomically(&path, &*ls) {
+                tracing::warn!(error = %e, "cannot persist log start offsets");
+            }
+        }
+    }
+
+    fn partition(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(Arc<TopicLogs>, Arc<PartitionLog>), ErrorCode> {
+        let topics = self.topics.read();
+        let Some(t) = topics.get(topic) else {
+            return Err(if validate_topic_name(topic).is_err() {
+                ErrorCode::InvalidTopic
+            } else {
+                ErrorCode::UnknownTopic
+            });
+        };
+        match t.partitions.get(partition as usize) {
+            Some(Some(p)) => Ok((t.clone(), p.clone())),
+            Some(None) => Err(ErrorCode::NotLeader),
+            None => Err(ErrorCode::UnknownPartition),
+        }
+    }
+
+    /// Appends every partition's batches of a produce request.
+    pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {
+        let acks = proto::Acks::try_from(req.acks).unwrap_or(proto::Acks::Leader);
+        let timeout = Duration::from_millis(u64::from(req.timeout_ms.clamp(1, 300_000)));
+        let topics = req.topics.into_iter().map(|t| async move {
+            let name = t.topic.clone();
+            let parts = t
+                .partitions
+                .into_iter()
+                .map(|p| self.produce_partition(&name, p, acks, timeout));
+            proto::TopicProduceResponse {
+                topic: t.topic.clone(),
+                partitions: join_all(parts).await,
+            }
+        });
+        proto::ProduceResponse {
+            topics: join_all(topics).await,
+        }
+    }
+
+    async fn produce_partition(
+        &self,
+        topic: &str,
+        data: proto::PartitionProduceData,
+        acks: proto::Acks,
+        timeout: Duration,
+    ) -> proto::PartitionProduceResponse {
+        let mut resp = proto::PartitionProduceResponse {
+            partition: data.partition,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            ..Default::default()
+        };
+        let fail = |mut r: proto::PartitionProduceResponse, code: ErrorCode, msg: String| {
+            r.error_code = code as i32;
+            r.error_message = msg;
+            r
+        };
+        let (t, p) = match self.partition(topic, data.partition) {
+            Ok(x) => x,
+            Err(code) => {
+                return fail(resp, code, format!("{topic}/{}: {code:?}", data.partition));
+            }
+        };
+        let max = t
+            .config
+            .max_message_bytes
+            .unwrap_or(self.config.log.max_message_bytes) as usize;
+        let infos = match batch::validate(&data.records, max) {
+            Ok(i) => i,
+            Err(e @ BatchError::TooLarge { .. }) => {
+                return fail(resp, ErrorCode::MessageTooLarge, e.to_string());
+            }
+            Err(e) => return fail(resp, ErrorCode::CorruptMessage, e.to_string()),
+        };
+        let (base, done) = match p.append(&self.wal, &data.records, &infos, 0) {
+            Ok(x) => x,
+            Err(e) => return fail(resp, ErrorCode::StorageError, e.to_string()),
+        };
+        resp.base_offset = base;
+        resp.log_start_offset = p.bounds().0;
+        if acks == proto::Acks::NoneAck {
+            return resp;
+        }
+        match tokio::time::timeout(timeout, done).await {
+            Ok(Ok(Ok(()))) => resp,
+            Ok(Ok(Err(e))) => fail(resp, ErrorCode::StorageError, e.to_string()),
+            Ok(Err(_)) => fail(resp, ErrorCode::StorageError, "wal writer stopped".into()),
+            Err(_) => fail(
+                resp,
+                ErrorCode::RequestTimedOut,
+                format!("not durable within {timeout:?}"),
+            ),
+        }
+    }
+
+    /// Long-poll fetch: answers as soon as `min_bytes` are available or `max_wait_ms` passed.
+    pub async fn fetch(&self, req: proto::FetchRequest) -> proto::FetchResponse {
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(u64::from(req.max_wait_ms)).min(MAX_FETCH_WAIT);
+        let max_bytes = if req.max_bytes == 0 {
+            DEFAULT_FETCH_MAX_BYTES
+        } else {
+            u64::from(req.max_bytes)
+        };
+        // Resolve partitions once; unknown ones are answered with their error.
+        let mut targets = Vec::new();
+        for t in &req.topics {
+            for p in &t.partitions {
+                targets.push((
+                    t.topic.clone(),
+                    p.clone(),
+                    self.partition(&t.topic, p.partition).map(|(_, p)| p),
+                ));
+            }
+        }
+        loop {
+            let mut waits: Vec<Pin<Box<tokio::sync::futures::Notified<'_>>>> = targets
+                .iter()
+                .filter_map(|(_, _, r)| r.as_ref().ok())
+                .map(|p| Box::pin(p.appended().notified()))
+                .collect();
+            for w in &mut waits {
+                w.as_mut().enable();
+            }
+            let mut plans = Vec::with_capacity(targets.len());
+            let mut total = 0u64;
+            let mut any_error = false;
+            for (_, fp, r) in &targets {
+                let plan = match r {
+                    Ok(p) => {
+                        let part_max = if fp.partition_max_bytes == 0 {
+                            max_bytes
+                        } else {
+                            u64::from(fp.partition_max_bytes)
+                        };
+                        let budget = part_max.min(max_bytes.saturating_sub(total).max(1));
+                        p.plan_read(fp.fetch_offset, budget).map_err(|e| match e {
+                            PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
+                            PartitionError::Wal(_) => ErrorCode::StorageError,
+                        })
+                    }
+                    Err(code) => Err(*code),
+                };
+                match &plan {
+                    Ok(pl) => total += pl.bytes,
+                    Err(_) => any_error = true,
+                }
+                plans.push(plan);
+            }
+            let now = tokio::time::Instant::now();
+            if total >= u64::from(req.min_bytes.max(1))
+                || any_error
+                || now >= deadline
+                || waits.is_empty()
+            {
+                return self.materialize(&targets, plans).await;
+            }
+            tokio::select! {
+                _ = futures::future::select_all(waits) => {}
+                _ = tokio::time::sleep_until(deadline) => {}
+            }
+        }
+    }
+
+    async fn materialize(
+        &self,
+        targets: &[(
+            String,
+            proto::FetchPartition,
+            Result<Arc<PartitionLog>, ErrorCode>,
+        )],
+        plans: Vec<Result<crate::partition::ReadPlan, ErrorCode>>,
+    ) -> proto::FetchResponse {
+        let mut by_topic: Vec<proto::FetchTopicResponse> = Vec::new();
+        for ((topic, fp, r), plan) in targets.iter().zip(plans) {
+            let mut pr = proto::FetchPartitionResponse {
+                partition: fp.partition,
+                high_watermark: -1,
+                log_start_offset: -1,
+                ..Default::default()
+            };
+            match plan {
+                Ok(plan) => {
+                    pr.high_watermark = plan.high_watermark;
+                    pr.log_start_offset = plan.log_start_offset;
+                    match self.read_batches(plan.batches).await {
+                        Ok(b) => pr.records = b,
+                        Err(e) => {
+                            tracing::warn!(error = %e, %topic, partition = fp.partition, "fetch read failed");
+                            pr.error_code = ErrorCode::StorageError as i32;
+                        }
+                    }
+                }
+                Err(code) => {
+                    pr.error_code = code as i32;
+                    if let Ok(p) = r {
+                        let (s, h) = p.bounds();
+                        pr.log_start_offset = s;
+                        pr.high_watermark = h;
+                    }
+                }
+            }
+            match by_topic.iter_mut().find(|t| &t.topic == topic) {
+                Some(t) => t.partitions.push(pr),
+                None => by_topic.push(proto::FetchTopicResponse {
+                    topic: topic.clone(),
+                    partitions: vec![pr],
+                }),
+            }
+        }
+        proto::FetchResponse { topics: by_topic }
+    }
+
+    async fn read_batches(&self, sources: Vec<BatchSource>) -> Result<Bytes, WalError> {
+        let mut parts = Vec::with_capacity(sources.len());
+        for s in sources {
+            parts.push(match s {
+                BatchSource::Memory(b) => b,
+                BatchSource::Wal(loc) => self.wal.read(loc).await?,
+            });
+        }
+        Ok(match parts.len() {
+            0 => Bytes::new(),
+            1 => parts.pop().unwrap_or_default(),
+            _ => {
+                let mut out = BytesMut::with_capacity(parts.iter().map(|p| p.len()).sum());
+                for p in parts {
+                    out.extend_from_slice(&p);
+                }
+                out.freeze()
+            }
+        })
+    }
+
+    /// Earliest, latest, or first offset at/after a timestamp.
+    pub async fn list_offsets(&self, req: proto::ListOffsetsRequest) -> proto::ListOffsetsResponse {
+        let mut topics = Vec::new();
+        for t in req.topics {
+            let mut parts = Vec::new();
+            for lp in t.partitions {
+                let mut r = proto::ListOffsetsPartitionResponse {
+                    partition: lp.partition,
+                    offset: -1,
+                    timestamp: -1,
+                    ..Default::default()
+                };
+                match self.partition(&t.topic, lp.partition) {
+                    Err(code) => r.error_code = code as i32,
+                    Ok((_, p)) => {
+                        let (start, hw) = p.bounds();
+                        match lp.timestamp {
+                            rustmq_protocol::EARLIEST_TIMESTAMP => r.offset = start,
+                            rustmq_protocol::LATEST_TIMESTAMP => r.offset = hw,
+                            ts if ts < 0 => r.error_code = ErrorCode::InvalidRequest as i32,
+                            ts => match self.offset_for_timestamp(&p, ts).await {
+                                Ok(Some((o, rts))) => {
+                                    r.offset = o;
+                                    r.timestamp = rts;
+                                }
+                                Ok(None) => {}
+                                Err(_) => r.error_code = ErrorCode::StorageError as i32,
+                            },
+                        }
+                    }
+                }
+                parts.push(r);
+            }
+            topics.push(proto::ListOffsetsTopicResponse {
+                topic: t.topic,
+                partitions: parts,
+            });
+        }
+        proto::ListOffsetsResponse { topics }
+    }
+
+    async fn offset_for_timestamp(
+        &self,
+        p: &PartitionLog,
+        ts: i64,
+    ) -> Result<Option<(i64, i64)>, WalError> {
+        let Some(src) = p.batch_for_timestamp(ts) else {
+            return Ok(None);
+        };
+        let bytes = self.read_batches(vec![src]).await?;
+        let records = decode_batches(bytes).map_err(|e| WalError::Io(e.to_string()))?;
+        Ok(records
+            .into_iter()
+            .find(|r| r.timestamp >= ts)
+            .map(|r| (r.offset, r.timestamp)))
+    }
+
+    /// Brokers and partition leaders.
+    pub fn metadata(&self, req: proto::MetadataRequest) -> proto::MetadataResponse {
+        let md = self.controller.metadata();
+        let brokers = md
+            .brokers
+            .values()
+            .map(|b| proto::BrokerInfo {
+                id: b.id,
+                host: b.host.clone(),
+                port: u32::from(b.port_quic),
+                rack: b.rack_id.clone(),
+            })
+            .collect();
+        let names: Vec<String> = if req.topics.is_empty() {
+            md.topics.keys().cloned().collect()
+        } else {
+            req.topics
+        };
+        let topics = names
+            .into_iter()
+            .map(|name| match md.topics.get(&name) {
+                None => proto::TopicMetadata {
+                    error_code: if validate_topic_name(&name).is_err() {
+                        ErrorCode::InvalidTopic
+                    } else {
+                        ErrorCode::UnknownTopic
+                    } as i32,
+                    name,
+                    partitions: vec![],
+                },
+                Some(t) => proto::TopicMetadata {
+                    name,
+                    error_code: ErrorCode::None as i32,
+                    partitions: t
+                        .assignments
+                        .iter()
+                        .map(|a| proto::PartitionMetadata {
+                            partition: a.partition,
+                            error_code: ErrorCode::None as i32,
+                            leader_id: a.leader,
+                            leader_epoch: a.leader_epoch,
+                            replicas: a.replicas.clone(),
+                            isr: a.isr.clone(),
+                        })
+                        .collect(),
+                },
+            })
+            .collect();
+        proto::MetadataResponse {
+            brokers,
+            topics,
+            cluster_id: "rustmq".into(),
+        }
+    }
+
+    /// Health over QUIC.
+    pub fn health(&self) -> proto::HealthResponse {
+        let components: Vec<proto::ComponentHealth> = self
+            .components()
+            .into_iter()
+            .map(|c| proto::ComponentHealth {
+                name: c.name,
+                healthy: c.healthy,
+                detail: c.detail,
+            })
+            .collect();
+        proto::HealthResponse {
+            healthy: components.iter().all(|c| c.healthy),
+            version: env!("CARGO_PKG_VERSION").into(),
+            uptime_seconds: self.started.elapsed().as_secs(),
+            broker_id: self.config.broker.id,
+            components,
+        }
+    }
+
+    /// The configuration the broker runs with.
+    pub fn config(&self) -> &BrokerConfig {
+        &self.config
+    }
+
+    /// The WAL (for tests and metrics).
+    pub fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    /// `(log_start_offset, high_watermark)` of a partition.
+    pub fn partition_bounds(&self, topic: &str, partition: u32) -> Option<(i64, i64)> {
+        self.partition(topic, partition)
+            .ok()
+            .map(|(_, p)| p.bounds())
+    }
+
+    /// Stops background tasks and flushes the WAL.
+    pub async fn shutdown(&self) {
+        let _ = self.stop.send(true);
+        let tasks: Vec<_> = self.tasks.lock().drain(..).collect();
+        for t in tasks {
+            let _ = t.await;
+        }
+        self.wal.shutdown().await;
+    }
+}
+
+impl HealthSource for Broker {
+    fn components(&self) -> Vec<ComponentHealth> {
+        let s = self.wal.stats();
+        let ld = std::sync::atomic::Ordering::Relaxed;
+        let wal = match self.wal.last_error() {
+            None => ComponentHealth {
+                name: "wal".into(),
+                healthy: true,
+                detail: format!(
+                    "{} segments, {} entries / {} bytes written in {} group commits, {} fsyncs",
+                    self.wal.segment_count(),
+                    s.entries.load(ld),
+                    s.bytes.load(ld),
+                    s.groups.load(ld),
+                    s.syncs.load(ld)
+                ),
+            },
+            Some(e) => ComponentHealth {
+                name: "wal".into(),
+                healthy: false,
+                detail: format!("last write failed: {e}"),
+            },
+        };
+        let cache = ComponentHealth {
+            name: "write_cache".into(),
+            healthy: true,
+            detail: format!(
+                "{} of {} bytes used",
+                self.cache.used(),
+                self.config.cache.write_cache_size_bytes
+            ),
+        };
+        vec![wal, cache]
+    }
+}
+
+fn write_atomically<T: Serialize>(path: &std::path::Path, value: &T) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(&bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(d) = path.parent() {
+        std::fs::File::open(d)?.sync_all()?;
+    }
+    Ok(())
+}

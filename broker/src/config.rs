@@ -1,0 +1,504 @@
+//! Broker configuration: `broker.toml` sections with a default for every key, overridden by
+//! `RUSTMQ_<SECTION>__<KEY>` environment variables (nested sections join with `__`, for
+//! example `RUSTMQ_NETWORK__QUIC_CONFIG__MAX_IDLE_TIMEOUT_MS`). Unknown keys and bad values
+//! fail at start with the key named.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+/// Why the configuration could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parse or type error; the message names the key.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A value is out of range.
+    #[error("invalid configuration: {key}: {reason}")]
+    Value {
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole `broker.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerConfig {
+    /// `[broker]`
+    pub broker: BrokerSection,
+    /// `[network]`
+    pub network: NetworkSection,
+    /// `[wal]`
+    pub wal: WalSection,
+    /// `[cache]`
+    pub cache: CacheSection,
+    /// `[object_storage]`
+    pub object_storage: ObjectStorageSection,
+    /// `[controller]`
+    pub controller: ControllerSection,
+    /// `[admin]`
+    pub admin: AdminSection,
+    /// `[log]` topic defaults.
+    pub log: LogSection,
+}
+
+/// `[broker]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BrokerSection {
+    /// Numeric id, or a name ending in digits (`broker-001` is id 1).
+    #[serde(deserialize_with = "de_broker_id")]
+    pub id: u32,
+    /// Rack / zone for rack-aware placement.
+    pub rack_id: String,
+    /// Root of the broker's local state: `wal/`, `controller/`, `tls/`.
+    pub data_dir: PathBuf,
+    /// Host advertised to clients in Metadata.
+    pub advertised_host: String,
+}
+
+impl Default for BrokerSection {
+    fn default() -> Self {
+        Self {
+            id: 1,
+            rack_id: "default".into(),
+            data_dir: PathBuf::from("/var/lib/rustmq"),
+            advertised_host: "127.0.0.1".into(),
+        }
+    }
+}
+
+fn de_broker_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Id {
+        Num(u32),
+        Name(String),
+    }
+    match Id::deserialize(d)? {
+        Id::Num(n) => Ok(n),
+        Id::Name(s) => {
+            let digits: String = s
+                .chars()
+                .rev()
+                .take_while(|c| c.is_ascii_digit())
+                .collect::<Vec<_>>()
+                .into_iter()
+                .rev()
+                .collect();
+            digits.parse().map_err(|_| {
+                serde::de::Error::custom(format!(
+                    "broker id '{s}' must be a number or end in digits (e.g. broker-001)"
+                ))
+            })
+        }
+    }
+}
+
+/// `[network]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkSection {
+    /// QUIC listener for clients.
+    pub quic_listen: SocketAddr,
+    /// Internal RPC listener (used once brokers talk to remote controllers).
+    pub rpc_listen: SocketAddr,
+    /// Concurrent client connections accepted.
+    pub max_connections: u32,
+    /// QUIC handshake timeout.
+    pub connection_timeout_ms: u64,
+    /// Largest request frame body accepted; larger frames get FRAME_TOO_LARGE.
+    pub max_frame_bytes: u32,
+    /// TLS certificate chain (PEM). Unset: a development CA and certificate are created
+    /// under `<data_dir>/tls`.
+    pub tls_cert_path: Option<PathBuf>,
+    /// TLS private key (PEM).
+    pub tls_key_path: Option<PathBuf>,
+    /// `[network.quic_config]`
+    pub quic_config: QuicSection,
+}
+
+impl Default for NetworkSection {
+    fn default() -> Self {
+        Self {
+            quic_listen: "0.0.0.0:9092".parse().expect("literal address"),
+            rpc_listen: "0.0.0.0:9093".parse().expect("literal address"),
+            max_connections: 10_000,
+            connection_timeout_ms: 30_000,
+            max_frame_bytes: rustmq_protocol::DEFAULT_MAX_FRAME_BYTES,
+            tls_cert_path: None,
+            tls_key_path: None,
+            quic_config: QuicSection::default(),
+        }
+    }
+}
+
+/// `[network.quic_config]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct QuicSection {
+    /// Unidirectional streams a client may open at once.
+    pub max_concurrent_uni_streams: u32,
+    /// Requests in flight per connection (one bidirectional stream each).
+    pub max_concurrent_bidi_streams: u32,
+    /// Idle connections are closed after this.
+    pub max_idle_timeout_ms: u64,
+    /// Flow-control window per stream.
+    pub max_stream_data: u64,
+    /// Flow-control window per connection.
+    pub max_connection_data: u64,
+}
+
+impl Default for QuicSection {
+    fn default() -> Self {
+        Self {
+            max_concurrent_uni_streams: 1000,
+            max_concurrent_bidi_streams: 1000,
+            max_idle_timeout_ms: 30_000,
+            max_stream_data: 16 * 1024 * 1024,
+            max_connection_data: 64 * 1024 * 1024,
+        }
+    }
+}
+
+/// `[wal]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct WalSection {
+    /// WAL directory; unset means `<data_dir>/wal`.
+    pub path: Option<PathBuf>,
+    /// Most bytes the WAL may hold.
+    pub capacity_bytes: u64,
+    /// fdatasync every group commit before acknowledging. `false` acknowledges after the
+    /// write() only: a machine crash (not a process crash) can then lose acknowledged data.
+    pub fsync_on_write: bool,
+    /// Roll to a new segment file past this size.
+    pub segment_size_bytes: u64,
+    /// Most bytes one group commit writes at once.
+    pub buffer_size: usize,
+    /// Upload interval to object storage (used once tiered storage exists).
+    pub upload_interval_ms: u64,
+    /// With `fsync_on_write = false`, fdatasync at least this often.
+    pub flush_interval_ms: u64,
+    /// How often retention runs.
+    pub retention_check_interval_ms: u64,
+}
+
+impl Default for WalSection {
+    fn default() -> Self {
+        Self {
+            path: None,
+            capacity_bytes: 10 * 1024 * 1024 * 1024,
+            fsync_on_write: true,
+            segment_size_bytes: 128 * 1024 * 1024,
+            buffer_size: 8 * 1024 * 1024,
+            upload_interval_ms: 600_000,
+            flush_interval_ms: 1000,
+            retention_check_interval_ms: 30_000,
+        }
+    }
+}
+
+/// `[cache]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheSection {
+    /// Recent batches kept in memory for tail consumers.
+    pub write_cache_size_bytes: u64,
+    /// Cold-read cache (object storage reads).
+    pub read_cache_size_bytes: u64,
+    /// Only `Moka` is implemented.
+    pub eviction_policy: String,
+}
+
+impl Default for CacheSection {
+    fn default() -> Self {
+        Self {
+            write_cache_size_bytes: 256 * 1024 * 1024,
+            read_cache_size_bytes: 512 * 1024 * 1024,
+            eviction_policy: "Moka".into(),
+        }
+    }
+}
+
+/// `[object_storage]` (used once tiered storage exists; validated now).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ObjectStorageSection {
+    /// `Local`, `Gcs` or `S3`.
+    pub storage_type: String,
+    /// Bucket.
+    pub bucket: String,
+    /// Region.
+    pub region: String,
+    /// Endpoint override (S3-compatible servers, emulators).
+    pub endpoint: Option<String>,
+    /// Access key.
+    pub access_key: Option<String>,
+    /// Secret key.
+    pub secret_key: Option<String>,
+    /// Multipart upload threshold.
+    pub multipart_threshold: u64,
+    /// Concurrent uploads.
+    pub max_concurrent_uploads: u32,
+    /// Directory for `Local`; unset means `<data_dir>/objects`.
+    pub local_path: Option<PathBuf>,
+}
+
+impl Default for ObjectStorageSection {
+    fn default() -> Self {
+        Self {
+            storage_type: "Local".into(),
+            bucket: "rustmq-data".into(),
+            region: "us-central1".into(),
+            endpoint: None,
+            access_key: None,
+            secret_key: None,
+            multipart_threshold: 100 * 1024 * 1024,
+            max_concurrent_uploads: 10,
+            local_path: None,
+        }
+    }
+}
+
+/// `[controller]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerSection {
+    /// Remote controllers. Empty: run the embedded one-voter controller in this process
+    /// (the single-node default).
+    pub endpoints: Vec<String>,
+    /// Raft election timeout of the embedded controller.
+    pub election_timeout_ms: u64,
+    /// Raft heartbeat interval of the embedded controller.
+    pub heartbeat_interval_ms: u64,
+}
+
+impl Default for ControllerSection {
+    fn default() -> Self {
+        Self {
+            endpoints: Vec::new(),
+            election_timeout_ms: 1000,
+            heartbeat_interval_ms: 250,
+        }
+    }
+}
+
+/// `[admin]`: the admin REST API of the embedded controller.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSection {
+    /// Listen address.
+    pub http_listen: SocketAddr,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            http_listen: "0.0.0.0:9642".parse().expect("literal address"),
+        }
+    }
+}
+
+/// `[log]`: defaults for topics that do not set their own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LogSection {
+    /// Default retention by time (-1: forever). Kafka's default: 7 days.
+    pub retention_ms: i64,
+    /// Default retention by size per partition (-1: unlimited).
+    pub retention_bytes: i64,
+    /// Largest record batch accepted by default.
+    pub max_message_bytes: u32,
+}
+
+impl Default for LogSection {
+    fn default() -> Self {
+        Self {
+            retention_ms: 7 * 24 * 3600 * 1000,
+            retention_bytes: -1,
+            max_message_bytes: 16 * 1024 * 1024,
+        }
+    }
+}
+
+impl BrokerConfig {
+    /// Defaults for the single-process dev mode: everything on 127.0.0.1 and under `data_dir`.
+    pub fn dev(data_dir: &Path) -> Self {
+        let mut c = Self::default();
+        c.broker.data_dir = data_dir.to_path_buf();
+        c.network.quic_listen = "127.0.0.1:9092".parse().expect("literal address");
+        c.network.rpc_listen = "127.0.0.1:9093".parse().expect("literal address");
+        c.admin.http_listen = "127.0.0.1:9642".parse().expect("literal address");
+        c
+    }
+
+    /// Loads `base` overridden by the TOML file (if any), then by `RUSTMQ_*__*` variables.
+    ///
+    /// ```
+    /// use rustmq_broker::config::BrokerConfig;
+    /// let c = BrokerConfig::load(BrokerConfig::default(), None).unwrap();
+    /// assert!(c.wal.fsync_on_write);
+    /// ```
+    pub fn load(base: BrokerConfig, file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(base));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        // Only variables with a section separator are config keys (RUSTMQ_LOG etc. are not).
+        fig = fig.merge(
+            Env::prefixed("RUSTMQ_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let c: Self = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let v = |key, reason: &str| {
+            Err(ConfigError::Value {
+                key,
+                reason: reason.to_string(),
+            })
+        };
+        if self.wal.segment_size_bytes < 1024 * 1024 {
+            return v("wal.segment_size_bytes", "must be at least 1048576 (1 MiB)");
+        }
+        if self.wal.buffer_size < 4096 {
+            return v("wal.buffer_size", "must be at least 4096");
+        }
+        if self.wal.flush_interval_ms == 0 {
+            return v("wal.flush_interval_ms", "must be at least 1");
+        }
+        if self.network.max_frame_bytes < 1024 {
+            return v("network.max_frame_bytes", "must be at least 1024");
+        }
+        if u64::from(self.log.max_message_bytes) > u64::from(self.network.max_frame_bytes) {
+            return v(
+                "log.max_message_bytes",
+                "must not exceed network.max_frame_bytes",
+            );
+        }
+        if self.network.tls_cert_path.is_some() != self.network.tls_key_path.is_some() {
+            return v(
+                "network.tls_cert_path",
+                "tls_cert_path and tls_key_path must be set together",
+            );
+        }
+        if !matches!(
+            self.object_storage.storage_type.as_str(),
+            "Local" | "Gcs" | "S3"
+        ) {
+            return v("object_storage.storage_type", "must be Local, Gcs or S3");
+        }
+        if self.cache.eviction_policy != "Moka" {
+            return v("cache.eviction_policy", "only Moka is supported");
+        }
+        if !self.controller.endpoints.is_empty() {
+            return v(
+                "controller.endpoints",
+                "remote controllers are not supported by this build yet; leave it empty to run \
+                 the embedded controller",
+            );
+        }
+        Ok(())
+    }
+
+    /// The WAL directory.
+    pub fn wal_dir(&self) -> PathBuf {
+        self.wal
+            .path
+            .clone()
+            .unwrap_or_else(|| self.broker.data_dir.join("wal"))
+    }
+
+    /// The embedded controller's directory.
+    pub fn controller_dir(&self) -> PathBuf {
+        self.broker.data_dir.join("controller")
+    }
+
+    /// The development TLS directory.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.broker.data_dir.join("tls")
+    }
+}
+
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("key '{path}': {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_env_and_errors() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "broker.toml",
+                r#"
+                [broker]
+                id = "broker-007"
+                [wal]
+                fsync_on_write = true
+                segment_size_bytes = 2097152
+                [network.quic_config]
+                max_idle_timeout_ms = 5000
+                "#,
+            )?;
+            jail.set_env("RUSTMQ_WAL__FSYNC_ON_WRITE", "false");
+            jail.set_env("RUSTMQ_LOG", "debug");
+            let c = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("broker.toml")))
+                .expect("loads");
+            assert_eq!(c.broker.id, 7);
+            assert!(!c.wal.fsync_on_write);
+            assert_eq!(c.wal.segment_size_bytes, 2097152);
+            assert_eq!(c.network.quic_config.max_idle_timeout_ms, 5000);
+
+            jail.create_file("bad-key.toml", "[wal]\nfsync_on_wrte = true\n")?;
+            let e = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("bad-key.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("fsync_on_wrte"), "{e}");
+
+            jail.create_file("bad-value.toml", "[wal]\nsegment_size_bytes = \"big\"\n")?;
+            let e = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("bad-value.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("wal.segment_size_bytes"), "{e}");
+
+            jail.create_file("small.toml", "[wal]\nsegment_size_bytes = 10\n")?;
+            let e = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("small.toml")))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("wal.segment_size_bytes"), "{e}");
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,230 @@
+//! The QUIC listener: accepts connections, reads one frame per bidirectional stream, hands the
+//! decoded request to the [`Broker`], and writes one response frame.
+//!
+//! A bad request never costs more than its own stream: an oversized, undecodable or unknown
+//! frame gets an `ErrorResponse` frame with a typed code, and a failed handshake ends only
+//! that connection; the accept loop keeps accepting.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use quinn::{Endpoint, RecvStream, SendStream, VarInt};
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::frame::{
+    self, FLAG_ERROR, FLAG_RESPONSE, FrameError, FrameHeader, HEADER_LEN,
+};
+use rustmq_protocol::proto::{self, ErrorCode};
+use tokio::sync::watch;
+
+use crate::broker::Broker;
+use crate::config::NetworkSection;
+
+/// Errors binding the listener.
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    /// TLS config unusable for QUIC.
+    #[error("tls config unusable for QUIC: {0}")]
+    Tls(String),
+    /// Binding the UDP socket.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// Address.
+        addr: SocketAddr,
+        /// Cause.
+        source: std::io::Error,
+    },
+}
+
+/// Binds the QUIC endpoint with the `[network]` settings.
+pub fn bind(
+    addr: SocketAddr,
+    tls: rustls::ServerConfig,
+    net: &NetworkSection,
+) -> Result<Endpoint, ServerError> {
+    let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
+        .map_err(|e| ServerError::Tls(e.to_string()))?;
+    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
+    let q = &net.quic_config;
+    let mut t = quinn::TransportConfig::default();
+    t.max_concurrent_bidi_streams(VarInt::from_u32(q.max_concurrent_bidi_streams))
+        .max_concurrent_uni_streams(VarInt::from_u32(q.max_concurrent_uni_streams))
+        .stream_receive_window(VarInt::from_u64(q.max_stream_data).unwrap_or(VarInt::MAX))
+        .receive_window(VarInt::from_u64(q.max_connection_data).unwrap_or(VarInt::MAX))
+        .send_window(q.max_connection_data)
+        .max_idle_timeout(Some(
+            Duration::from_millis(q.max_idle_timeout_ms)
+                .try_into()
+                .unwrap_or(quinn::IdleTimeout::from(VarInt::from_u32(30_000))),
+        ));
+    cfg.transport_config(Arc::new(t));
+    Endpoint::server(cfg, addr).map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// Serves connections until `stop` turns true.
+pub async fn serve(
+    endpoint: Endpoint,
+    broker: Arc<Broker>,
+    net: NetworkSection,
+    mut stop: watch::Receiver<bool>,
+) {
+    let open = Arc::new(AtomicUsize::new(0));
+    let handshake_timeout = Duration::from_millis(net.connection_timeout_ms.max(1));
+    loop {
+        let incoming = tokio::select! {
+            i = endpoint.accept() => match i { Some(i) => i, None => return },
+            _ = stop.changed() => return,
+        };
+        if open.load(Ordering::Relaxed) >= net.max_connections as usize {
+            tracing::warn!(remote = %incoming.remote_address(), "connection limit reached; refusing");
+            incoming.refuse();
+            continue;
+        }
+        open.fetch_add(1, Ordering::Relaxed);
+        let broker = broker.clone();
+        let open = open.clone();
+        let max_frame = net.max_frame_bytes;
+        tokio::spawn(async move {
+            let remote = incoming.remote_address();
+            match tokio::time::timeout(handshake_timeout, incoming).await {
+                Ok(Ok(conn)) => {
+                    tracing::debug!(%remote, "client connected");
+                    serve_connection(conn, broker, max_frame).await;
+                }
+                Ok(Err(e)) => tracing::info!(%remote, error = %e, "handshake failed"),
+                Err(_) => tracing::info!(%remote, "handshake timed out"),
+            }
+            open.fetch_sub(1, Ordering::Relaxed);
+        });
+    }
+}
+
+async fn serve_connection(conn: quinn::Connection, broker: Arc<Broker>, max_frame: u32) {
+    loop {
+        match conn.accept_bi().await {
+            Ok((send, recv)) => {
+                let broker = broker.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = serve_stream(send, recv, &broker, max_frame).await {
+                        tracing::debug!(error = %e, "stream ended early");
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "connection closed");
+                return;
+            }
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+enum StreamError {
+    #[error(transparent)]
+    Read(#[from] quinn::ReadExactError),
+    #[error(transparent)]
+    Write(#[from] quinn::WriteError),
+    #[error(transparent)]
+    Closed(#[from] quinn::ClosedStream),
+}
+
+async fn serve_stream(
+    mut send: SendStream,
+    mut recv: RecvStream,
+    broker: &Broker,
+    max_frame: u32,
+) -> Result<(), StreamError> {
+    let mut head = [0u8; HEADER_LEN];
+    recv.read_exact(&mut head).await?;
+    // 16 bytes always parse without a size limit; the limit is checked below so the error
+    // reply can still echo the request id.
+    let Ok(header) = FrameHeader::decode(&head, u32::MAX) else {
+        return Ok(());
+    };
+    if header.body_len > max_frame {
+        let _ = recv.stop(VarInt::from_u32(1));
+        let e = FrameError::TooLarge {
+            size: header.body_len,
+            max: max_frame,
+        };
+        return reply_error(send, &header, ErrorCode::FrameTooLarge, e.to_string()).await;
+    }
+    let mut body = vec![0u8; header.body_len as usize];
+    recv.read_exact(&mut body).await?;
+    // Anything after the declared body is not ours to read.
+    let _ = recv.stop(VarInt::from_u32(0));
+    let body = Bytes::from(body);
+    let api = match header.api() {
+        Ok(a) => a,
+        Err(e) => {
+            return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
+        }
+    };
+    let response = match dispatch(broker, api, body).await {
+        Ok(r) => r,
+        Err(e) => {
+            return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
+        }
+    };
+    let out = match response {
+        Response::Metadata(m) => encode(&header, &m),
+        Response::Produce(m) => encode(&header, &m),
+        Response::Fetch(m) => encode(&header, &m),
+        Response::ListOffsets(m) => encode(&header, &m),
+        Response::Health(m) => encode(&header, &m),
+    };
+    send.write_all(&out).await?;
+    send.finish()?;
+    Ok(())
+}
+
+enum Response {
+    Metadata(proto::MetadataResponse),
+    Produce(proto::ProduceResponse),
+    Fetch(proto::FetchResponse),
+    ListOffsets(proto::ListOffsetsResponse),
+    Health(proto::HealthResponse),
+}
+
+async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response, FrameError> {
+    Ok(match api {
+        ApiKey::Metadata => Response::Metadata(broker.metadata(frame::decode_body(body)?)),
+        ApiKey::Produce => Response::Produce(broker.produce(frame::decode_body(body)?).await),
+        ApiKey::Fetch => Response::Fetch(broker.fetch(frame::decode_body(body)?).await),
+        ApiKey::ListOffsets => {
+            Response::ListOffsets(broker.list_offsets(frame::decode_body(body)?).await)
+        }
+        ApiKey::Health => {
+            let _: proto::HealthRequest = frame::decode_body(body)?;
+            Response::Health(broker.health())
+        }
+    })
+}
+
+fn encode<M: prost::Message>(h: &FrameHeader, m: &M) -> Bytes {
+    frame::encode(h.api_key, h.api_version, h.request_id, FLAG_RESPONSE, m)
+}
+
+async fn reply_error(
+    mut send: SendStream,
+    h: &FrameHeader,
+    code: ErrorCode,
+    message: String,
+) -> Result<(), StreamError> {
+    tracing::debug!(?code, %message, request_id = h.request_id, "refusing request");
+    let out = frame::encode(
+        h.api_key,
+        h.api_version,
+        h.request_id,
+        FLAG_RESPONSE | FLAG_ERROR,
+        &proto::ErrorResponse {
+            error_code: code as i32,
+            message,
+        },
+    );
+    send.write_all(&out).await?;
+    send.finish()?;
+    Ok(())
+}

@@ -1,0 +1,135 @@
+//! TLS for the QUIC listener: loading certificates, and the development CA that dev mode
+//! creates so local clients verify the server instead of skipping verification.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+/// TLS set-up errors.
+#[derive(Debug, thiserror::Error)]
+pub enum TlsError {
+    /// Reading or writing a file.
+    #[error("{path}: {source}")]
+    Io {
+        /// File.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// A PEM file could not be parsed.
+    #[error("{path}: not a valid PEM {what}: {reason}")]
+    Pem {
+        /// File.
+        path: PathBuf,
+        /// Certificate or key.
+        what: &'static str,
+        /// Why.
+        reason: String,
+    },
+    /// Certificate generation or rustls configuration failed.
+    #[error("tls: {0}")]
+    Config(String),
+}
+
+/// Paths of the development CA and server certificate.
+#[derive(Debug, Clone)]
+pub struct DevCertificates {
+    /// CA certificate clients trust.
+    pub ca_cert: PathBuf,
+    /// Server certificate chain.
+    pub server_cert: PathBuf,
+    /// Server key.
+    pub server_key: PathBuf,
+}
+
+/// Creates (once) a development CA and a server certificate for `localhost` / `127.0.0.1`
+/// under `dir`; later starts reuse them.
+pub fn ensure_dev_certificates(dir: &Path) -> Result<DevCertificates, TlsError> {
+    let files = DevCertificates {
+        ca_cert: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+    };
+    if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
+        return Ok(files);
+    }
+    let io = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| TlsError::Io { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(io(dir))?;
+    let gen_err = |e: rcgen::Error| TlsError::Config(e.to_string());
+    let ca_key = KeyPair::generate().map_err(gen_err)?;
+    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "RustMQ development CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::CrlSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(gen_err)?;
+    let key = KeyPair::generate().map_err(gen_err)?;
+    let mut server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
+        .map_err(gen_err)?;
+    server
+        .distinguished_name
+        .push(DnType::CommonName, "rustmq-broker");
+    let cert = server.signed_by(&key, &ca).map_err(gen_err)?;
+    let write = |p: &Path, s: String| std::fs::write(p, s).map_err(io(p));
+    write(&files.ca_cert, ca.pem())?;
+    write(&files.server_cert, cert.pem())?;
+    write(&files.server_key, key.serialize_pem())?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&files.server_key, std::fs::Permissions::from_mode(0o600))
+            .map_err(io(&files.server_key))?;
+    }
+    Ok(files)
+}
+
+/// Loads a PEM certificate chain.
+pub fn load_certs(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+    let certs: Result<Vec<_>, _> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| pem_err(path, "certificate", e))?
+        .collect();
+    let certs = certs.map_err(|e| pem_err(path, "certificate", e))?;
+    if certs.is_empty() {
+        return Err(TlsError::Pem {
+            path: path.to_path_buf(),
+            what: "certificate",
+            reason: "no certificate found".into(),
+        });
+    }
+    Ok(certs)
+}
+
+fn pem_err(path: &Path, what: &'static str, e: rustls_pki_types::pem::Error) -> TlsError {
+    TlsError::Pem {
+        path: path.to_path_buf(),
+        what,
+        reason: e.to_string(),
+    }
+}
+
+/// A TLS 1.3 server config (QUIC requires 1.3) with ALPN `rustmq/1`, using the workspace's one
+/// crypto provider (ring).
+pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+    let certs = load_certs(cert)?;
+    let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, "private key", e))?;
+    let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| TlsError::Config(e.to_string()))?
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
+    Ok(cfg)
+}
