@@ -1,1 +1,37 @@
+//! RustMQ client: produce and consume over QUIC.
+//!
+//! ```no_run
+//! use rustmq_client::{ClientConfig, Message, RustMqClient, StartPosition, TlsConfig};
+//! # async fn demo() -> Result<(), rustmq_client::ClientError> {
+//! let client = RustMqClient::new(ClientConfig {
+//!     brokers: vec!["127.0.0.1:9092".into()],
+//!     tls: TlsConfig { ca_cert: Some("rustmq-data/tls/ca.pem".into()), ..Default::default() },
+//!     ..Default::default()
+//! })
+//! .await?;
+//! let producer = client.create_producer("orders").await?;
+//! producer.send(Message::builder().topic("orders").payload("hello").build()?).await?;
+//! let mut consumer = client.consumer("orders").start_position(StartPosition::Earliest).build().await?;
+//! let first = consumer.receive().await?;
+//! assert_eq!(&first.payload[..], b"hello");
+//! # Ok(()) }
+//! ```
 
+mod client;
+mod config;
+mod connection;
+mod consumer;
+mod error;
+mod message;
+mod producer;
+
+pub use client::RustMqClient;
+pub use config::{
+    AckLevel, ClientConfig, ConsumerConfig, Partitioner, ProducerConfig, StartPosition, TlsConfig,
+};
+pub use consumer::{Consumer, ConsumerBuilder};
+pub use error::ClientError;
+pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
+pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};
+pub use rustmq_protocol::proto::ErrorCode;
+pub use rustmq_protocol::records::Compression;

@@ -1,0 +1,97 @@
+//! The one test harness: starts dev-mode nodes in-process on ephemeral ports, connects clients
+//! that verify the node's development CA, and restarts nodes on the same data directory.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use rustmq_broker::Node;
+use rustmq_broker::config::BrokerConfig;
+use rustmq_client::{ClientConfig, RustMqClient, TlsConfig};
+use rustmq_controller::metadata::TopicConfig;
+
+/// A dev-mode config for tests: every listener on an ephemeral 127.0.0.1 port.
+pub fn config(dir: &Path) -> BrokerConfig {
+    let mut c = BrokerConfig::dev(dir);
+    c.network.quic_listen = "127.0.0.1:0".parse().unwrap();
+    c.network.rpc_listen = "127.0.0.1:0".parse().unwrap();
+    c.admin.http_listen = "127.0.0.1:0".parse().unwrap();
+    c.controller.election_timeout_ms = 150;
+    c.controller.heartbeat_interval_ms = 50;
+    c
+}
+
+pub struct TestNode {
+    pub node: Node,
+    pub dir: PathBuf,
+}
+
+impl TestNode {
+    pub async fn start(dir: &Path) -> Self {
+        Self::start_with(config(dir)).await
+    }
+
+    pub async fn start_with(config: BrokerConfig) -> Self {
+        let dir = config.broker.data_dir.clone();
+        let node = Node::start(config).await.expect("node starts");
+        Self { node, dir }
+    }
+
+    pub fn client_config(&self) -> ClientConfig {
+        ClientConfig {
+            brokers: vec![self.node.quic_addr().to_string()],
+            tls: TlsConfig {
+                ca_cert: self.node.ca_cert().cloned(),
+                ..Default::default()
+            },
+            request_timeout: Duration::from_secs(20),
+            ..Default::default()
+        }
+    }
+
+    pub async fn client(&self) -> RustMqClient {
+        RustMqClient::new(self.client_config())
+            .await
+            .expect("client connects")
+    }
+
+    pub async fn create_topic(&self, name: &str, partitions: u32) {
+        self.create_topic_with(name, partitions, TopicConfig::default())
+            .await
+    }
+
+    pub async fn create_topic_with(&self, name: &str, partitions: u32, config: TopicConfig) {
+        self.node
+            .controller()
+            .create_topic(name, partitions, 1, config)
+            .await
+            .expect("topic created");
+        // The broker picks the topic up from the metadata watch.
+        for _ in 0..200 {
+            if self.node.broker().partition_bounds(name, 0).is_some() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        panic!("broker never saw topic {name}");
+    }
+
+    pub fn admin_url(&self) -> String {
+        format!("http://{}", self.node.admin_addr())
+    }
+
+    pub async fn stop(self) -> PathBuf {
+        self.node.shutdown().await;
+        self.dir
+    }
+}
+
+pub fn init_tracing() {
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_test_writer()
+        .try_init();
+}

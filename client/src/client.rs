@@ -1,0 +1,277 @@
+//! The client: bootstrap, metadata cache, one connection per broker.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use bytes::Bytes;
+use parking_lot::RwLock;
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::proto::{self, ErrorCode};
+
+use crate::ClientError;
+use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig};
+use crate::connection::{self, BrokerConnection};
+use crate::consumer::ConsumerBuilder;
+use crate::producer::{Producer, ProducerBuilder};
+
+#[derive(Debug, Clone, Default)]
+struct MetadataCache {
+    brokers: HashMap<u32, String>,
+    topics: HashMap<String, Vec<proto::PartitionMetadata>>,
+}
+
+struct Inner {
+    config: ClientConfig,
+    endpoint: quinn::Endpoint,
+    connections: RwLock<HashMap<String, Arc<BrokerConnection>>>,
+    metadata: RwLock<MetadataCache>,
+}
+
+/// A connection to a RustMQ cluster. Cheap to clone.
+///
+/// ```no_run
+/// # async fn demo() -> Result<(), rustmq_client::ClientError> {
+/// use rustmq_client::{ClientConfig, RustMqClient, TlsConfig};
+/// let client = RustMqClient::new(ClientConfig {
+///     brokers: vec!["127.0.0.1:9092".into()],
+///     tls: TlsConfig { ca_cert: Some("rustmq-data/tls/ca.pem".into()), ..Default::default() },
+///     ..Default::default()
+/// }).await?;
+/// let health = client.health_check().await?;
+/// assert!(health.healthy);
+/// # Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RustMqClient {
+    inner: Arc<Inner>,
+}
+
+impl RustMqClient {
+    /// Connects to the first reachable bootstrap broker and loads the cluster metadata.
+    pub async fn new(config: ClientConfig) -> Result<Self, ClientError> {
+        if config.brokers.is_empty() {
+            return Err(ClientError::Config(
+                "brokers must list at least one host:port".into(),
+            ));
+        }
+        let endpoint = connection::endpoint(&config)?;
+        let client = Self {
+            inner: Arc::new(Inner {
+                config,
+                endpoint,
+                connections: RwLock::new(HashMap::new()),
+                metadata: RwLock::new(MetadataCache::default()),
+            }),
+        };
+        client.refresh_metadata(&[]).await?;
+        Ok(client)
+    }
+
+    /// The client configuration.
+    pub fn config(&self) -> &ClientConfig {
+        &self.inner.config
+    }
+
+    pub(crate) fn connection(&self, addr: &str) -> Arc<BrokerConnection> {
+        if let Some(c) = self.inner.connections.read().get(addr) {
+            return c.clone();
+        }
+        self.inner
+            .connections
+            .write()
+            .entry(addr.to_string())
+            .or_insert_with(|| {
+                BrokerConnection::new(
+                    addr.to_string(),
+                    self.inner.endpoint.clone(),
+                    self.inner.config.clone(),
+                )
+            })
+            .clone()
+    }
+
+    /// Sends a request to any reachable broker (bootstrap list first, then known brokers).
+    pub(crate) async fn request_any<Req, Resp>(
+        &self,
+        api: ApiKey,
+        req: &Req,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let mut addrs = self.inner.config.brokers.clone();
+        addrs.extend(self.inner.metadata.read().brokers.values().cloned());
+        addrs.dedup();
+        let mut last = None;
+        for a in addrs {
+            match self
+                .connection(&a)
+                .request(api, req, self.inner.config.request_timeout)
+                .await
+            {
+                Ok(r) => return Ok(r),
+                Err(e) if e.is_retriable() => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or(ClientError::Config("no brokers".into())))
+    }
+
+    /// Reloads metadata (all topics when `topics` is empty).
+    pub async fn refresh_metadata(&self, topics: &[String]) -> Result<(), ClientError> {
+        let resp: proto::MetadataResponse = self
+            .request_any(
+                ApiKey::Metadata,
+                &proto::MetadataRequest {
+                    topics: topics.to_vec(),
+                },
+            )
+            .await?;
+        let mut md = self.inner.metadata.write();
+        for b in resp.brokers {
+            md.brokers.insert(b.id, format!("{}:{}", b.host, b.port));
+        }
+        if topics.is_empty() {
+            md.topics.clear();
+        }
+        for t in resp.topics {
+            if t.error_code == ErrorCode::None as i32 {
+                md.topics.insert(t.name, t.partitions);
+            } else {
+                md.topics.remove(&t.name);
+            }
+        }
+        Ok(())
+    }
+
+    /// Number of partitions of `topic` (refreshing metadata if it is not known yet).
+    pub async fn partition_count(&self, topic: &str) -> Result<u32, ClientError> {
+        if let Some(p) = self.inner.metadata.read().topics.get(topic) {
+            return Ok(p.len() as u32);
+        }
+        self.refresh_metadata(&[topic.to_string()]).await?;
+        self.inner
+            .metadata
+            .read()
+            .topics
+            .get(topic)
+            .map(|p| p.len() as u32)
+            .ok_or_else(|| ClientError::UnknownTopic(topic.to_string()))
+    }
+
+    /// Address of the leader of a partition.
+    pub(crate) async fn leader(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<Arc<BrokerConnection>, ClientError> {
+        let n = self.partition_count(topic).await?;
+        if partition >= n {
+            return Err(ClientError::UnknownPartition {
+                topic: topic.to_string(),
+                partition,
+            });
+        }
+        let addr = {
+            let md = self.inner.metadata.read();
+            md.topics
+                .get(topic)
+                .and_then(|ps| ps.iter().find(|p| p.partition == partition))
+                .and_then(|p| md.brokers.get(&p.leader_id).cloned())
+        };
+        match addr {
+            Some(a) => Ok(self.connection(&a)),
+            None => Err(ClientError::from_code(
+                ErrorCode::BrokerNotAvailable,
+                format!("no known leader for {topic}/{partition}"),
+            )),
+        }
+    }
+
+    /// Asks a broker for its health.
+    pub async fn health_check(&self) -> Result<proto::HealthResponse, ClientError> {
+        self.request_any(ApiKey::Health, &proto::HealthRequest {})
+            .await
+    }
+
+    /// Earliest (`-2`), latest (`-1`) or first offset at/after a timestamp of a partition.
+    /// Returns -1 when no message is at or after the timestamp.
+    pub async fn list_offset(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<i64, ClientError> {
+        let conn = self.leader(topic, partition).await?;
+        let resp: proto::ListOffsetsResponse = conn
+            .request(
+                ApiKey::ListOffsets,
+                &proto::ListOffsetsRequest {
+                    topics: vec![proto::ListOffsetsTopic {
+                        topic: topic.to_string(),
+                        partitions: vec![proto::ListOffsetsPartition {
+                            partition,
+                            timestamp,
+                        }],
+                    }],
+                },
+                self.inner.config.request_timeout,
+            )
+            .await?;
+        let p = resp
+            .topics
+            .into_iter()
+            .flat_map(|t| t.partitions)
+            .next()
+            .ok_or_else(|| ClientError::Protocol("empty ListOffsets response".into()))?;
+        check(topic, partition, p.error_code)?;
+        Ok(p.offset)
+    }
+
+    /// A producer for `topic` with default settings.
+    pub async fn create_producer(&self, topic: &str) -> Result<Producer, ClientError> {
+        ProducerBuilder::new()
+            .topic(topic)
+            .config(ProducerConfig::default())
+            .client(self.clone())
+            .build()
+            .await
+    }
+
+    /// A consumer of `topic` without a group: it reads the partitions it is given (all by
+    /// default) from where it is told to start.
+    pub fn consumer(&self, topic: &str) -> ConsumerBuilder {
+        ConsumerBuilder::new(self.clone(), topic).config(ConsumerConfig::default())
+    }
+
+    /// Sends raw frame bytes to a broker and returns the raw response (tests, diagnostics).
+    #[doc(hidden)]
+    pub async fn raw_request(&self, broker: &str, frame: Bytes) -> Result<Bytes, ClientError> {
+        self.connection(broker)
+            .request_raw(frame, self.inner.config.request_timeout)
+            .await
+    }
+
+    /// Closes all connections.
+    pub async fn close(&self) {
+        let conns: Vec<_> = self.inner.connections.read().values().cloned().collect();
+        for c in conns {
+            c.close().await;
+        }
+        self.inner.endpoint.wait_idle().await;
+    }
+}
+
+/// Maps a partition-level error code to a result.
+pub(crate) fn check(topic: &str, partition: u32, code: i32) -> Result<(), ClientError> {
+    match ErrorCode::try_from(code).unwrap_or(ErrorCode::Unknown) {
+        ErrorCode::None => Ok(()),
+        ErrorCode::UnknownTopic => Err(ClientError::UnknownTopic(topic.to_string())),
+        ErrorCode::UnknownPartition => Err(ClientError::UnknownPartition {
+            topic: topic.to_string(),
+            partition,
+        }),
+        c => Err(ClientError::from_code(c, format!("{topic}/{partition}"))),
+    }
+}

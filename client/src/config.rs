@@ -1,0 +1,167 @@
+//! Client, producer and consumer settings.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use rustmq_protocol::records::Compression;
+
+/// How the client verifies brokers.
+#[derive(Debug, Clone, Default)]
+pub struct TlsConfig {
+    /// PEM file of the CA that signed the brokers' certificates (dev mode prints its path).
+    pub ca_cert: Option<PathBuf>,
+    /// The same CA as PEM text.
+    pub ca_cert_pem: Option<String>,
+    /// Server name to verify instead of the host in the broker address.
+    pub server_name: Option<String>,
+}
+
+/// Connection-level settings.
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Bootstrap brokers, `host:port`.
+    pub brokers: Vec<String>,
+    /// Shown in broker logs.
+    pub client_id: Option<String>,
+    /// Connecting (including retries) gives up after this.
+    pub connect_timeout: Duration,
+    /// Each request gives up after this.
+    pub request_timeout: Duration,
+    /// TLS.
+    pub tls: TlsConfig,
+    /// Largest response frame accepted.
+    pub max_frame_bytes: u32,
+    /// First reconnect delay; doubles with jitter up to `reconnect_max_delay`.
+    pub reconnect_base_delay: Duration,
+    /// Largest reconnect delay.
+    pub reconnect_max_delay: Duration,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            brokers: vec!["127.0.0.1:9092".into()],
+            client_id: None,
+            connect_timeout: Duration::from_secs(10),
+            request_timeout: Duration::from_secs(30),
+            tls: TlsConfig::default(),
+            max_frame_bytes: 64 * 1024 * 1024,
+            reconnect_base_delay: Duration::from_millis(50),
+            reconnect_max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+/// Acknowledgement level of produced messages.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum AckLevel {
+    /// Do not wait for the broker to store the batch.
+    None,
+    /// The leader has the batch durably in its WAL.
+    #[default]
+    Leader,
+    /// Every in-sync replica has it (the leader alone on a single node).
+    All,
+}
+
+/// How keyless messages are spread over partitions.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Partitioner {
+    /// Fill one partition's batch, then move on (fewer, larger batches).
+    #[default]
+    Sticky,
+    /// One message per partition in turn.
+    RoundRobin,
+}
+
+/// Producer settings.
+#[derive(Debug, Clone)]
+pub struct ProducerConfig {
+    /// Send a partition's batch once it holds this many messages.
+    pub batch_size: usize,
+    /// ... or this many bytes.
+    pub batch_bytes: usize,
+    /// ... or once its first message waited this long (linger).
+    pub batch_timeout: Duration,
+    /// Acknowledgement level.
+    pub ack_level: AckLevel,
+    /// Largest single message (key + payload + headers).
+    pub max_message_size: usize,
+    /// Batch compression.
+    pub compression: Compression,
+    /// Retries of retriable failures.
+    pub max_retries: u32,
+    /// First retry delay; doubles with jitter.
+    pub retry_base_delay: Duration,
+    /// Largest retry delay.
+    pub retry_max_delay: Duration,
+    /// Produce requests in flight at once (each carries many partitions; at most one per
+    /// partition, which keeps each partition in order across retries).
+    pub max_in_flight: usize,
+    /// Keyless partitioning.
+    pub partitioner: Partitioner,
+    /// Producer name (client side only).
+    pub producer_id: Option<String>,
+    /// Headers added to every message that does not set them.
+    pub default_properties: HashMap<String, String>,
+}
+
+impl Default for ProducerConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: 10_000,
+            batch_bytes: 1024 * 1024,
+            batch_timeout: Duration::from_millis(5),
+            ack_level: AckLevel::Leader,
+            max_message_size: 1024 * 1024,
+            compression: Compression::None,
+            max_retries: 10,
+            retry_base_delay: Duration::from_millis(50),
+            retry_max_delay: Duration::from_secs(2),
+            max_in_flight: 16,
+            partitioner: Partitioner::Sticky,
+            producer_id: None,
+            default_properties: HashMap::new(),
+        }
+    }
+}
+
+/// Where a consumer starts in a partition without an explicit seek.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StartPosition {
+    /// The oldest retained message.
+    #[default]
+    Earliest,
+    /// Only messages produced from now on.
+    Latest,
+    /// The first message with a timestamp at or after this (ms).
+    Timestamp(i64),
+}
+
+/// Consumer settings.
+#[derive(Debug, Clone)]
+pub struct ConsumerConfig {
+    /// Where to start.
+    pub start_position: StartPosition,
+    /// Long-poll wait per fetch.
+    pub fetch_max_wait: Duration,
+    /// Bytes a fetch waits for.
+    pub fetch_min_bytes: u32,
+    /// Largest fetch response.
+    pub fetch_max_bytes: u32,
+    /// Largest amount per partition per fetch.
+    pub partition_max_bytes: u32,
+}
+
+impl Default for ConsumerConfig {
+    fn default() -> Self {
+        Self {
+            start_position: StartPosition::Earliest,
+            fetch_max_wait: Duration::from_millis(500),
+            fetch_min_bytes: 1,
+            fetch_max_bytes: 16 * 1024 * 1024,
+            partition_max_bytes: 4 * 1024 * 1024,
+        }
+    }
+}

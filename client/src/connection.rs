@@ -1,0 +1,250 @@
+//! One QUIC connection per broker; one bidirectional stream per request. A broken connection
+//! is dropped and re-established (exponential backoff with jitter) on the next request.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, ServerName};
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::frame::{self, FLAG_ERROR};
+use rustmq_protocol::proto::{self, ErrorCode};
+
+use crate::ClientError;
+use crate::config::ClientConfig;
+
+/// Builds the QUIC client endpoint that verifies brokers against the configured CA.
+pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientError> {
+    let mut roots = rustls::RootCertStore::empty();
+    let certs: Vec<CertificateDer<'static>> = match (&config.tls.ca_cert, &config.tls.ca_cert_pem) {
+        (_, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<_, _>>()
+            .map_err(|e| ClientError::Tls(format!("ca_cert_pem: {e}")))?,
+        (Some(path), None) => CertificateDer::pem_file_iter(path)
+            .and_then(|it| it.collect::<Result<_, _>>())
+            .map_err(|e| ClientError::Tls(format!("{}: {e}", path.display())))?,
+        (None, None) => {
+            return Err(ClientError::Config(
+                "no CA certificate configured: set tls.ca_cert (dev mode prints the path of \
+                 its CA, by default ./rustmq-data/tls/ca.pem)"
+                    .into(),
+            ));
+        }
+    };
+    for c in certs {
+        roots
+            .add(c)
+            .map_err(|e| ClientError::Tls(format!("CA certificate rejected: {e}")))?;
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .map_err(|e| ClientError::Tls(e.to_string()))?
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
+        .map_err(|e| ClientError::Tls(e.to_string()))?;
+    let mut client = quinn::ClientConfig::new(Arc::new(crypto));
+    let mut transport = quinn::TransportConfig::default();
+    transport
+        .stream_receive_window(quinn::VarInt::from_u32(16 * 1024 * 1024))
+        .receive_window(quinn::VarInt::from_u32(64 * 1024 * 1024))
+        .send_window(64 * 1024 * 1024)
+        .keep_alive_interval(Some(Duration::from_secs(5)));
+    client.transport_config(Arc::new(transport));
+    let bind: SocketAddr = "0.0.0.0:0"
+        .parse()
+        .map_err(|_| ClientError::Config("bind".into()))?;
+    let mut ep = quinn::Endpoint::client(bind).map_err(|e| ClientError::Connection {
+        broker: "local".into(),
+        reason: format!("cannot open a UDP socket: {e}"),
+    })?;
+    ep.set_default_client_config(client);
+    Ok(ep)
+}
+
+/// A connection to one broker.
+pub(crate) struct BrokerConnection {
+    addr: String,
+    config: ClientConfig,
+    endpoint: quinn::Endpoint,
+    conn: tokio::sync::Mutex<Option<quinn::Connection>>,
+    next_id: AtomicU32,
+}
+
+impl BrokerConnection {
+    pub(crate) fn new(addr: String, endpoint: quinn::Endpoint, config: ClientConfig) -> Arc<Self> {
+        Arc::new(Self {
+            addr,
+            config,
+            endpoint,
+            conn: tokio::sync::Mutex::new(None),
+            next_id: AtomicU32::new(1),
+        })
+    }
+
+    fn conn_err(&self, reason: impl std::fmt::Display) -> ClientError {
+        ClientError::Connection {
+            broker: self.addr.clone(),
+            reason: reason.to_string(),
+        }
+    }
+
+    async fn connect_once(&self) -> Result<quinn::Connection, ClientError> {
+        let (host, _) = self.addr.rsplit_once(':').ok_or_else(|| {
+            ClientError::Config(format!("broker address '{}' lacks a port", self.addr))
+        })?;
+        let sock = tokio::net::lookup_host(&self.addr)
+            .await
+            .map_err(|e| self.conn_err(format!("cannot resolve: {e}")))?
+            .next()
+            .ok_or_else(|| self.conn_err("no address"))?;
+        let name = self
+            .config
+            .tls
+            .server_name
+            .clone()
+            .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
+        ServerName::try_from(name.as_str())
+            .map_err(|e| ClientError::Tls(format!("invalid server name '{name}': {e}")))?;
+        let connecting = self
+            .endpoint
+            .connect(sock, &name)
+            .map_err(|e| self.conn_err(e))?;
+        connecting.await.map_err(|e| self.conn_err(e))
+    }
+
+    /// The live connection, connecting with backoff and jitter if needed.
+    async fn connection(&self) -> Result<quinn::Connection, ClientError> {
+        let mut guard = self.conn.lock().await;
+        if let Some(c) = guard.as_ref()
+            && c.close_reason().is_none()
+        {
+            return Ok(c.clone());
+        }
+        *guard = None;
+        let deadline = tokio::time::Instant::now() + self.config.connect_timeout;
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(self.config.reconnect_base_delay)
+            .with_max_delay(self.config.reconnect_max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build();
+        loop {
+            let attempt = tokio::time::timeout_at(deadline, self.connect_once()).await;
+            match attempt {
+                Ok(Ok(c)) => {
+                    *guard = Some(c.clone());
+                    return Ok(c);
+                }
+                // A certificate or configuration problem will not fix itself.
+                Ok(Err(e @ (ClientError::Tls(_) | ClientError::Config(_)))) => return Err(e),
+                Ok(Err(e)) => {
+                    if let ClientError::Connection { reason, .. } = &e
+                        && (reason.contains("certificate")
+                            || reason.contains("peer doesn't support any known protocol"))
+                    {
+                        return Err(e);
+                    }
+                    let delay = backoff.next().unwrap_or(self.config.reconnect_max_delay);
+                    if tokio::time::Instant::now() + delay >= deadline {
+                        return Err(e);
+                    }
+                    tracing::debug!(broker = %self.addr, error = %e, ?delay, "reconnecting");
+                    tokio::time::sleep(delay).await;
+                }
+                Err(_) => {
+                    return Err(self.conn_err(format!(
+                        "not connected within {:?}",
+                        self.config.connect_timeout
+                    )));
+                }
+            }
+        }
+    }
+
+    /// Sends one request and returns the decoded response.
+    pub(crate) async fn request<Req, Resp>(
+        &self,
+        api: ApiKey,
+        req: &Req,
+        timeout: Duration,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
+        let bytes = frame::encode(
+            api as u16,
+            api.max_version(),
+            self.next_id.fetch_add(1, Ordering::Relaxed),
+            0,
+            req,
+        );
+        let raw = self.request_raw(bytes, timeout).await?;
+        decode_response(raw, self.config.max_frame_bytes)
+    }
+
+    /// Sends pre-encoded frame bytes (also used by tests to send malformed frames).
+    pub(crate) async fn request_raw(
+        &self,
+        frame: Bytes,
+        timeout: Duration,
+    ) -> Result<Bytes, ClientError> {
+        let conn = self.connection().await?;
+        let max = self.config.max_frame_bytes as usize + frame::HEADER_LEN;
+        let exchange = async {
+            let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.conn_err(e))?;
+            send.write_all(&frame).await.map_err(|e| self.conn_err(e))?;
+            // The broker may refuse an oversized frame before reading it all and stop our
+            // send side; its answer is still on the receive side.
+            let _ = send.finish();
+            recv.read_to_end(max).await.map_err(|e| self.conn_err(e))
+        };
+        match tokio::time::timeout(timeout, exchange).await {
+            Ok(Ok(b)) => Ok(Bytes::from(b)),
+            Ok(Err(e)) => {
+                if conn.close_reason().is_some() {
+                    let mut g = self.conn.lock().await;
+                    if g.as_ref()
+                        .is_some_and(|c| c.stable_id() == conn.stable_id())
+                    {
+                        *g = None;
+                    }
+                }
+                Err(e)
+            }
+            Err(_) => Err(ClientError::Timeout {
+                timeout_ms: timeout.as_millis() as u64,
+            }),
+        }
+    }
+
+    pub(crate) async fn close(&self) {
+        if let Some(c) = self.conn.lock().await.take() {
+            c.close(quinn::VarInt::from_u32(0), b"client closed");
+        }
+    }
+}
+
+/// Decodes a response frame; an error frame becomes [`ClientError::Server`].
+pub(crate) fn decode_response<Resp: prost::Message + Default>(
+    raw: Bytes,
+    max: u32,
+) -> Result<Resp, ClientError> {
+    let (header, body) =
+        frame::decode(raw, max).map_err(|e| ClientError::Protocol(e.to_string()))?;
+    if header.flags & FLAG_ERROR != 0 {
+        let e: proto::ErrorResponse =
+            frame::decode_body(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let code = ErrorCode::try_from(e.error_code).unwrap_or(ErrorCode::Unknown);
+        return Err(ClientError::from_code(code, e.message));
+    }
+    frame::decode_body(body).map_err(|e| ClientError::Protocol(e.to_string()))
+}

@@ -1,0 +1,284 @@
+//! A consumer without a group: it reads assigned partitions from positions it controls.
+//! Batches are CRC-checked on arrival; positions advance by whole batches.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+
+use futures::Stream;
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::batch;
+use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_protocol::records::decode_batches;
+
+use crate::ClientError;
+use crate::client::{RustMqClient, check};
+use crate::config::{ConsumerConfig, StartPosition};
+use crate::connection::BrokerConnection;
+use crate::message::ConsumedMessage;
+
+/// Builds a [`Consumer`].
+pub struct ConsumerBuilder {
+    client: RustMqClient,
+    topic: String,
+    config: ConsumerConfig,
+    partitions: Option<Vec<u32>>,
+}
+
+impl ConsumerBuilder {
+    pub(crate) fn new(client: RustMqClient, topic: &str) -> Self {
+        Self {
+            client,
+            topic: topic.to_string(),
+            config: ConsumerConfig::default(),
+            partitions: None,
+        }
+    }
+    /// Settings.
+    pub fn config(mut self, c: ConsumerConfig) -> Self {
+        self.config = c;
+        self
+    }
+    /// Where to start in partitions without an explicit seek.
+    pub fn start_position(mut self, p: StartPosition) -> Self {
+        self.config.start_position = p;
+        self
+    }
+    /// Partitions to read (all when unset).
+    pub fn partitions(mut self, ps: Vec<u32>) -> Self {
+        self.partitions = Some(ps);
+        self
+    }
+    /// Resolves the start positions and returns the consumer.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rustmq_client::RustMqClient) -> Result<(), rustmq_client::ClientError> {
+    /// use rustmq_client::StartPosition;
+    /// let mut consumer = client.consumer("orders").start_position(StartPosition::Earliest).build().await?;
+    /// let m = consumer.receive().await?;
+    /// println!("{}@{}: {:?}", m.partition, m.offset, m.payload);
+    /// # Ok(()) }
+    /// ```
+    pub async fn build(self) -> Result<Consumer, ClientError> {
+        let n = self.client.partition_count(&self.topic).await?;
+        let parts = self.partitions.unwrap_or_else(|| (0..n).collect());
+        let mut c = Consumer {
+            client: self.client,
+            topic: self.topic,
+            config: self.config,
+            positions: BTreeMap::new(),
+            buffer: VecDeque::new(),
+        };
+        c.assign(parts).await?;
+        Ok(c)
+    }
+}
+
+/// Reads messages from assigned partitions.
+pub struct Consumer {
+    client: RustMqClient,
+    topic: String,
+    config: ConsumerConfig,
+    positions: BTreeMap<u32, i64>,
+    buffer: VecDeque<ConsumedMessage>,
+}
+
+impl Consumer {
+    /// Replaces the assignment; new partitions start at the configured start position,
+    /// partitions kept keep their positions.
+    pub async fn assign(&mut self, partitions: Vec<u32>) -> Result<(), ClientError> {
+        let n = self.client.partition_count(&self.topic).await?;
+        if let Some(&bad) = partitions.iter().find(|&&p| p >= n) {
+            return Err(ClientError::UnknownPartition {
+                topic: self.topic.clone(),
+                partition: bad,
+            });
+        }
+        let mut positions = BTreeMap::new();
+        for p in partitions {
+            let pos = match self.positions.get(&p) {
+                Some(&pos) => pos,
+                None => self.start_offset(p, self.config.start_position).await?,
+            };
+            positions.insert(p, pos);
+        }
+        self.positions = positions;
+        let keep = &self.positions;
+        self.buffer.retain(|m| keep.contains_key(&m.partition));
+        Ok(())
+    }
+
+    /// Assigned partitions.
+    pub fn assignment(&self) -> Vec<u32> {
+        self.positions.keys().copied().collect()
+    }
+
+    /// Next offset to be returned for a partition.
+    pub fn position(&self, partition: u32) -> Option<i64> {
+        self.buffer
+            .iter()
+            .find(|m| m.partition == partition)
+            .map(|m| m.offset)
+            .or_else(|| self.positions.get(&partition).copied())
+    }
+
+    async fn start_offset(&self, partition: u32, start: StartPosition) -> Result<i64, ClientError> {
+        let ts = match start {
+            StartPosition::Earliest => rustmq_protocol::EARLIEST_TIMESTAMP,
+            StartPosition::Latest => rustmq_protocol::LATEST_TIMESTAMP,
+            StartPosition::Timestamp(t) => t,
+        };
+        let o = self.client.list_offset(&self.topic, partition, ts).await?;
+        if o >= 0 {
+            return Ok(o);
+        }
+        // No message at or after the timestamp: start at the end.
+        self.client
+            .list_offset(&self.topic, partition, rustmq_protocol::LATEST_TIMESTAMP)
+            .await
+    }
+
+    /// Continues `partition` at `offset`.
+    pub fn seek(&mut self, partition: u32, offset: i64) -> Result<(), ClientError> {
+        if !self.positions.contains_key(&partition) {
+            return Err(ClientError::UnknownPartition {
+                topic: self.topic.clone(),
+                partition,
+            });
+        }
+        if offset < 0 {
+            return Err(ClientError::InvalidMessage(format!(
+                "cannot seek to negative offset {offset}"
+            )));
+        }
+        self.positions.insert(partition, offset);
+        self.buffer.retain(|m| m.partition != partition);
+        Ok(())
+    }
+
+    /// Continues `partition` at the first message with a timestamp at or after `ts` (ms).
+    pub async fn seek_to_timestamp(&mut self, partition: u32, ts: i64) -> Result<(), ClientError> {
+        let o = self
+            .start_offset(partition, StartPosition::Timestamp(ts))
+            .await?;
+        self.seek(partition, o)
+    }
+
+    /// Waits for the next message.
+    pub async fn receive(&mut self) -> Result<ConsumedMessage, ClientError> {
+        loop {
+            if let Some(m) = self.buffer.pop_front() {
+                return Ok(m);
+            }
+            if self.positions.is_empty() {
+                return Err(ClientError::Config("no partitions assigned".into()));
+            }
+            self.fetch().await?;
+        }
+    }
+
+    /// The consumer as a stream of messages.
+    pub fn stream(self) -> impl Stream<Item = Result<ConsumedMessage, ClientError>> {
+        futures::stream::unfold(self, |mut c| async move {
+            let m = c.receive().await;
+            Some((m, c))
+        })
+    }
+
+    async fn fetch(&mut self) -> Result<(), ClientError> {
+        let mut by_leader: HashMap<usize, (Arc<BrokerConnection>, Vec<proto::FetchPartition>)> =
+            HashMap::new();
+        for (&p, &pos) in &self.positions {
+            let conn = self.client.leader(&self.topic, p).await?;
+            by_leader
+                .entry(Arc::as_ptr(&conn) as usize)
+                .or_insert_with(|| (conn, Vec::new()))
+                .1
+                .push(proto::FetchPartition {
+                    partition: p,
+                    fetch_offset: pos,
+                    partition_max_bytes: self.config.partition_max_bytes,
+                });
+        }
+        let wait = self.config.fetch_max_wait;
+        let timeout = self.client.config().request_timeout + wait;
+        for (_, (conn, parts)) in by_leader {
+            let req = proto::FetchRequest {
+                max_wait_ms: wait.as_millis() as u32,
+                min_bytes: self.config.fetch_min_bytes,
+                max_bytes: self.config.fetch_max_bytes,
+                topics: vec![proto::FetchTopic {
+                    topic: self.topic.clone(),
+                    partitions: parts,
+                }],
+            };
+            let resp: proto::FetchResponse = match conn.request(ApiKey::Fetch, &req, timeout).await
+            {
+                Ok(r) => r,
+                Err(e) if e.is_retriable() => {
+                    let _ = self.client.refresh_metadata(&[self.topic.clone()]).await;
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
+            for t in resp.topics {
+                for p in t.partitions {
+                    self.absorb(p).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    async fn absorb(&mut self, p: proto::FetchPartitionResponse) -> Result<(), ClientError> {
+        let code = ErrorCode::try_from(p.error_code).unwrap_or(ErrorCode::Unknown);
+        if code == ErrorCode::OffsetOutOfRange {
+            // Like auto.offset.reset: continue from the configured start.
+            let reset = match self.config.start_position {
+                StartPosition::Latest => StartPosition::Latest,
+                _ => StartPosition::Earliest,
+            };
+            let o = self.start_offset(p.partition, reset).await?;
+            tracing::warn!(topic = %self.topic, partition = p.partition, reset_to = o, "offset out of range");
+            self.positions.insert(p.partition, o);
+            return Ok(());
+        }
+        if code.is_retriable() {
+            return Ok(());
+        }
+        check(&self.topic, p.partition, p.error_code)?;
+        if p.records.is_empty() {
+            return Ok(());
+        }
+        let Some(pos) = self.positions.get(&p.partition).copied() else {
+            return Ok(());
+        };
+        let infos = batch::validate(&p.records, usize::MAX)
+            .map_err(|e| ClientError::Protocol(format!("fetched batch rejected: {e}")))?;
+        let mut next = pos;
+        for b in batch::split(&p.records, &infos) {
+            let last = batch::last_offset(&b);
+            if last < pos {
+                continue;
+            }
+            let records = decode_batches(b).map_err(|e| ClientError::Protocol(e.to_string()))?;
+            for r in records.into_iter().filter(|r| r.offset >= pos) {
+                self.buffer.push_back(ConsumedMessage {
+                    topic: self.topic.clone(),
+                    partition: p.partition,
+                    offset: r.offset,
+                    timestamp: r.timestamp,
+                    key: r.key,
+                    payload: r.value.unwrap_or_default(),
+                    headers: r
+                        .headers
+                        .into_iter()
+                        .map(|(k, v)| (k, v.unwrap_or_default()))
+                        .collect(),
+                });
+            }
+            next = next.max(last + 1);
+        }
+        self.positions.insert(p.partition, next);
+        Ok(())
+    }
+}

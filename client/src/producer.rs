@@ -1,0 +1,656 @@
+//! The producer: batching by count, bytes and linger; many partitions per request; at most
+//! one request in flight per partition so retries cannot reorder a partition; retries with
+//! exponential backoff and jitter on retriable errors only.
+
+use std::collections::{BTreeSet, HashMap, VecDeque};
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+
+use backon::BackoffBuilder;
+use bytes::Bytes;
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::partitioner::partition_for_key;
+use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_protocol::records::{OutgoingRecord, encode_batch, now_ms};
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+
+use crate::ClientError;
+use crate::client::RustMqClient;
+use crate::config::{AckLevel, Partitioner, ProducerConfig};
+use crate::message::{Message, SendResult};
+
+/// Largest produce request the producer builds (well under the broker's 16 MiB default).
+const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// Producer counters.
+#[derive(Debug, Default)]
+pub struct ProducerMetrics {
+    /// Messages acknowledged.
+    pub messages_sent: AtomicU64,
+    /// Messages that failed for good.
+    pub messages_failed: AtomicU64,
+    /// Batches acknowledged.
+    pub batches_sent: AtomicU64,
+    /// Payload bytes acknowledged.
+    pub bytes_sent: AtomicU64,
+    /// Retries of batches.
+    pub retries: AtomicU64,
+}
+
+impl ProducerMetrics {
+    /// Average messages per acknowledged batch.
+    pub fn average_batch_size(&self) -> f64 {
+        let b = self.batches_sent.load(Ordering::Relaxed);
+        if b == 0 {
+            0.0
+        } else {
+            self.messages_sent.load(Ordering::Relaxed) as f64 / b as f64
+        }
+    }
+}
+
+type Reply = oneshot::Sender<Result<SendResult, ClientError>>;
+
+struct Pending {
+    id: u64,
+    record: OutgoingRecord,
+    size: usize,
+    reply: Reply,
+}
+
+struct PartBatch {
+    msgs: Vec<Pending>,
+    bytes: usize,
+    first_at: Instant,
+}
+
+enum Cmd {
+    Send(Pending, Option<u32>),
+    Flush(u64, oneshot::Sender<()>),
+    Close(oneshot::Sender<()>),
+}
+
+struct Done {
+    partitions: Vec<u32>,
+    ids: Vec<u64>,
+}
+
+/// Resolves when the broker acknowledged (or finally refused) one message.
+pub struct DeliveryFuture(oneshot::Receiver<Result<SendResult, ClientError>>);
+
+impl Future for DeliveryFuture {
+    type Output = Result<SendResult, ClientError>;
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        Pin::new(&mut self.0)
+            .poll(cx)
+            .map(|r| r.unwrap_or(Err(ClientError::Closed)))
+    }
+}
+
+/// Builds a [`Producer`].
+#[derive(Default)]
+pub struct ProducerBuilder {
+    topic: Option<String>,
+    config: ProducerConfig,
+    client: Option<RustMqClient>,
+}
+
+impl ProducerBuilder {
+    /// A builder with default settings.
+    pub fn new() -> Self {
+        Self::default()
+    }
+    /// Topic the producer writes to.
+    pub fn topic(mut self, t: impl Into<String>) -> Self {
+        self.topic = Some(t.into());
+        self
+    }
+    /// Settings.
+    pub fn config(mut self, c: ProducerConfig) -> Self {
+        self.config = c;
+        self
+    }
+    /// Client to send through.
+    pub fn client(mut self, c: RustMqClient) -> Self {
+        self.client = Some(c);
+        self
+    }
+    /// Checks the topic exists and starts the producer.
+    pub async fn build(self) -> Result<Producer, ClientError> {
+        let topic = self
+            .topic
+            .ok_or_else(|| ClientError::Config("producer needs a topic".into()))?;
+        let client = self
+            .client
+            .ok_or_else(|| ClientError::Config("producer needs a client".into()))?;
+        if self.config.max_in_flight == 0 || self.config.batch_size == 0 {
+            return Err(ClientError::Config(
+                "max_in_flight and batch_size must be at least 1".into(),
+            ));
+        }
+        let partitions = client.partition_count(&topic).await?;
+        let metrics = Arc::new(ProducerMetrics::default());
+        let (tx, rx) = mpsc::channel(16_384);
+        let acc = Accumulator {
+            topic: topic.clone(),
+            partitions,
+            config: self.config.clone(),
+            client,
+            metrics: metrics.clone(),
+            batches: HashMap::new(),
+            in_flight: Default::default(),
+            requests: 0,
+            pending: BTreeSet::new(),
+            flushes: Vec::new(),
+            sticky: 0,
+            rr: 0,
+        };
+        let task = tokio::spawn(acc.run(rx));
+        Ok(Producer {
+            topic,
+            partitions,
+            config: self.config,
+            tx,
+            next_id: AtomicU64::new(0),
+            metrics,
+            task: parking_lot::Mutex::new(Some(task)),
+        })
+    }
+}
+
+/// Sends messages to one topic.
+///
+/// ```no_run
+/// # async fn demo(client: rustmq_client::RustMqClient) -> Result<(), rustmq_client::ClientError> {
+/// use rustmq_client::Message;
+/// let producer = client.create_producer("orders").await?;
+/// let r = producer.send(Message::builder().topic("orders").key("u1").payload("hello").build()?).await?;
+/// println!("partition {} offset {}", r.partition, r.offset);
+/// producer.close().await?;
+/// # Ok(()) }
+/// ```
+pub struct Producer {
+    topic: String,
+    partitions: u32,
+    config: ProducerConfig,
+    tx: mpsc::Sender<Cmd>,
+    next_id: AtomicU64,
+    metrics: Arc<ProducerMetrics>,
+    task: parking_lot::Mutex<Option<JoinHandle<()>>>,
+}
+
+impl Producer {
+    /// Queues a message; the returned future resolves when it is acknowledged. Waits only
+    /// when the producer's queue is full.
+    pub async fn send_async(&self, msg: Message) -> Result<DeliveryFuture, ClientError> {
+        if !msg.topic.is_empty() && msg.topic != self.topic {
+            return Err(ClientError::InvalidMessage(format!(
+                "message is for topic '{}' but this producer writes to '{}'",
+                msg.topic, self.topic
+            )));
+        }
+        let size = msg.size();
+        if size > self.config.max_message_size {
+            return Err(ClientError::MessageTooLarge {
+                size,
+                max_size: self.config.max_message_size,
+            });
+        }
+        if let Some(p) = msg.partition
+            && p >= self.partitions
+        {
+            return Err(ClientError::UnknownPartition {
+                topic: self.topic.clone(),
+                partition: p,
+            });
+        }
+        let mut headers = msg.headers;
+        for (k, v) in &self.config.default_properties {
+            if !headers.iter().any(|(hk, _)| hk == k) {
+                headers.push((k.clone(), Bytes::from(v.clone())));
+            }
+        }
+        let partition = msg.partition.or_else(|| {
+            msg.key
+                .as_ref()
+                .map(|k| partition_for_key(k, self.partitions))
+        });
+        let (reply, rx) = oneshot::channel();
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let pending = Pending {
+            id,
+            size,
+            record: OutgoingRecord {
+                key: msg.key,
+                value: Some(msg.payload),
+                headers,
+                timestamp: msg.timestamp.unwrap_or_else(now_ms),
+            },
+            reply,
+        };
+        self.tx
+            .send(Cmd::Send(pending, partition))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        Ok(DeliveryFuture(rx))
+    }
+
+    /// Sends a message and waits for its acknowledgement.
+    pub async fn send(&self, msg: Message) -> Result<SendResult, ClientError> {
+        self.send_async(msg).await?.await
+    }
+
+    /// Sends messages and waits for all acknowledgements (results in input order).
+    pub async fn send_batch(&self, msgs: Vec<Message>) -> Result<Vec<SendResult>, ClientError> {
+        let mut futs = Vec::with_capacity(msgs.len());
+        for m in msgs {
+            futs.push(self.send_async(m).await?);
+        }
+        let mut out = Vec::with_capacity(futs.len());
+        for f in futs {
+            out.push(f.await?);
+        }
+        Ok(out)
+    }
+
+    /// Sends everything queued so far now and waits until it is acknowledged or failed.
+    pub async fn flush(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        let upto = self.next_id.load(Ordering::Relaxed);
+        self.tx
+            .send(Cmd::Flush(upto, tx))
+            .await
+            .map_err(|_| ClientError::Closed)?;
+        rx.await.map_err(|_| ClientError::Closed)
+    }
+
+    /// Flushes and stops the producer.
+    pub async fn close(&self) -> Result<(), ClientError> {
+        let (tx, rx) = oneshot::channel();
+        if self.tx.send(Cmd::Close(tx)).await.is_ok() {
+            let _ = rx.await;
+        }
+        let task = self.task.lock().take();
+        if let Some(t) = task {
+            let _ = t.await;
+        }
+        Ok(())
+    }
+
+    /// Counters.
+    pub fn metrics(&self) -> Arc<ProducerMetrics> {
+        self.metrics.clone()
+    }
+
+    /// Partitions of the topic.
+    pub fn partitions(&self) -> u32 {
+        self.partitions
+    }
+}
+
+struct Accumulator {
+    topic: String,
+    partitions: u32,
+    config: ProducerConfig,
+    client: RustMqClient,
+    metrics: Arc<ProducerMetrics>,
+    batches: HashMap<u32, VecDeque<PartBatch>>,
+    in_flight: std::collections::HashSet<u32>,
+    requests: usize,
+    pending: BTreeSet<u64>,
+    flushes: Vec<(u64, oneshot::Sender<()>)>,
+    sticky: u32,
+    rr: u32,
+}
+
+impl Accumulator {
+    async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
+        let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let mut closing: Option<Option<oneshot::Sender<()>>> = None;
+        loop {
+            let deadline = self.next_deadline();
+            tokio::select! {
+                cmd = rx.recv(), if closing.is_none() => match cmd {
+                    Some(c) => {
+                        self.handle(c, &mut closing);
+                        // Take whatever else is queued before deciding what to send.
+                        for _ in 0..4096 {
+                            match rx.try_recv() {
+                                Ok(c) => self.handle(c, &mut closing),
+                                Err(_) => break,
+                            }
+                        }
+                    }
+                    None => closing = Some(None),
+                },
+                Some(d) = done_rx.recv() => self.finished(d),
+                _ = sleep_until_opt(deadline) => {}
+            }
+            self.dispatch(&done_tx, closing.is_some());
+            self.resolve_flushes();
+            if closing.is_some() && self.pending.is_empty() && self.requests == 0 {
+                if let Some(Some(tx)) = closing.take() {
+                    let _ = tx.send(());
+                }
+                return;
+            }
+        }
+    }
+
+    fn handle(&mut self, cmd: Cmd, closing: &mut Option<Option<oneshot::Sender<()>>>) {
+        match cmd {
+            Cmd::Send(p, partition) => {
+                let partition = partition.unwrap_or_else(|| self.keyless_partition());
+                self.pending.insert(p.id);
+                let q = self.batches.entry(partition).or_default();
+                let full = q.back().is_none_or(|b| {
+                    b.msgs.len() >= self.config.batch_size
+                        || b.bytes + p.size > self.config.batch_bytes
+                });
+                if full {
+                    q.push_back(PartBatch {
+                        msgs: Vec::new(),
+                        bytes: 0,
+                        first_at: Instant::now(),
+                    });
+                }
+                if let Some(b) = q.back_mut() {
+                    b.bytes += p.size;
+                    b.msgs.push(p);
+                    if self.config.partitioner == Partitioner::Sticky
+                        && (b.msgs.len() >= self.config.batch_size
+                            || b.bytes >= self.config.batch_bytes)
+                    {
+                        self.sticky = (self.sticky + 1) % self.partitions.max(1);
+                    }
+                }
+            }
+            Cmd::Flush(upto, tx) => self.flushes.push((upto, tx)),
+            Cmd::Close(tx) => *closing = Some(Some(tx)),
+        }
+    }
+
+    fn keyless_partition(&mut self) -> u32 {
+        match self.config.partitioner {
+            Partitioner::Sticky => self.sticky,
+            Partitioner::RoundRobin => {
+                self.rr = self.rr.wrapping_add(1);
+                self.rr % self.partitions.max(1)
+            }
+        }
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.batches
+            .iter()
+            .filter(|(p, _)| !self.in_flight.contains(p))
+            .filter_map(|(_, q)| q.front())
+            .map(|b| b.first_at + self.config.batch_timeout)
+            .min()
+    }
+
+    fn dispatch(&mut self, done: &mpsc::UnboundedSender<Done>, closing: bool) {
+        let force = closing || !self.flushes.is_empty();
+        while self.requests < self.config.max_in_flight {
+            let mut chosen: Vec<(u32, PartBatch)> = Vec::new();
+            let mut bytes = 0;
+            let mut parts: Vec<u32> = self.batches.keys().copied().collect();
+            parts.sort_unstable();
+            for p in parts {
+                if self.in_flight.contains(&p) {
+                    continue;
+                }
+                let Some(q) = self.batches.get_mut(&p) else {
+                    continue;
+                };
+                let ready = q.front().is_some_and(|b| {
+                    force
+                        || q.len() > 1
+                        || b.msgs.len() >= self.config.batch_size
+                        || b.bytes >= self.config.batch_bytes
+                        || b.first_at.elapsed() >= self.config.batch_timeout
+                });
+                if !ready
+                    || (!chosen.is_empty()
+                        && bytes + q.front().map_or(0, |b| b.bytes) > MAX_REQUEST_BYTES)
+                {
+                    continue;
+                }
+                if let Some(b) = q.pop_front() {
+                    bytes += b.bytes;
+                    chosen.push((p, b));
+                }
+                if q.is_empty() {
+                    self.batches.remove(&p);
+                }
+            }
+            if chosen.is_empty() {
+                return;
+            }
+            for (p, _) in &chosen {
+                self.in_flight.insert(*p);
+            }
+            self.requests += 1;
+            let sender = BatchSender {
+                client: self.client.clone(),
+                topic: self.topic.clone(),
+                config: self.config.clone(),
+                metrics: self.metrics.clone(),
+            };
+            let done = done.clone();
+            tokio::spawn(async move {
+                let d = sender.send(chosen).await;
+                let _ = done.send(d);
+            });
+        }
+    }
+
+    fn finished(&mut self, d: Done) {
+        self.requests -= 1;
+        for p in d.partitions {
+            self.in_flight.remove(&p);
+        }
+        for id in d.ids {
+            self.pending.remove(&id);
+        }
+    }
+
+    /// Answers every flush whose messages are all acknowledged or failed.
+    fn resolve_flushes(&mut self) {
+        let lowest = self.pending.first().copied();
+        let mut waiting = Vec::new();
+        for (upto, tx) in self.flushes.drain(..) {
+            if lowest.is_some_and(|l| l < upto) {
+                waiting.push((upto, tx));
+            } else {
+                let _ = tx.send(());
+            }
+        }
+        self.flushes = waiting;
+    }
+}
+
+async fn sleep_until_opt(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => tokio::time::sleep_until(d).await,
+        None => std::future::pending().await,
+    }
+}
+
+struct BatchSender {
+    client: RustMqClient,
+    topic: String,
+    config: ProducerConfig,
+    metrics: Arc<ProducerMetrics>,
+}
+
+impl BatchSender {
+    async fn send(self, batches: Vec<(u32, PartBatch)>) -> Done {
+        let partitions: Vec<u32> = batches.iter().map(|(p, _)| *p).collect();
+        let ids: Vec<u64> = batches
+            .iter()
+            .flat_map(|(_, b)| b.msgs.iter().map(|m| m.id))
+            .collect();
+        // Encode once; retries resend the same bytes.
+        let mut remaining: Vec<(u32, Bytes, Vec<Pending>)> = Vec::new();
+        for (p, b) in batches {
+            let records: Vec<OutgoingRecord> = b.msgs.iter().map(|m| m.record.clone()).collect();
+            match encode_batch(&records, self.config.compression) {
+                Ok(bytes) => remaining.push((p, bytes, b.msgs)),
+                Err(e) => self.fail(b.msgs, ClientError::InvalidMessage(e.to_string())),
+            }
+        }
+        let acks = match self.config.ack_level {
+            AckLevel::None => proto::Acks::NoneAck,
+            AckLevel::Leader => proto::Acks::Leader,
+            AckLevel::All => proto::Acks::All,
+        };
+        let timeout = self.client.config().request_timeout;
+        let mut backoff = backon::ExponentialBuilder::default()
+            .with_min_delay(self.config.retry_base_delay)
+            .with_max_delay(self.config.retry_max_delay)
+            .with_jitter()
+            .with_max_times(self.config.max_retries as usize)
+            .build();
+        loop {
+            let mut retry: Vec<(u32, Bytes, Vec<Pending>, ClientError)> = Vec::new();
+            // Group by leader; on a single broker this is one request.
+            let mut by_leader: HashMap<
+                usize,
+                (
+                    Arc<crate::connection::BrokerConnection>,
+                    Vec<(u32, Bytes, Vec<Pending>)>,
+                ),
+            > = HashMap::new();
+            for (p, bytes, msgs) in remaining.drain(..) {
+                match self.client.leader(&self.topic, p).await {
+                    Ok(conn) => {
+                        let key = Arc::as_ptr(&conn) as usize;
+                        by_leader
+                            .entry(key)
+                            .or_insert_with(|| (conn, Vec::new()))
+                            .1
+                            .push((p, bytes, msgs));
+                    }
+                    Err(e) if e.is_retriable() => retry.push((p, bytes, msgs, e)),
+                    Err(e) => self.fail(msgs, e),
+                }
+            }
+            for (_, (conn, items)) in by_leader {
+                let req = proto::ProduceRequest {
+                    acks: acks as i32,
+                    timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
+                    topics: vec![proto::TopicProduceData {
+                        topic: self.topic.clone(),
+                        partitions: items
+                            .iter()
+                            .map(|(p, b, _)| proto::PartitionProduceData {
+                                partition: *p,
+                                records: b.clone(),
+                            })
+                            .collect(),
+                    }],
+                };
+                let resp: Result<proto::ProduceResponse, ClientError> =
+                    conn.request(ApiKey::Produce, &req, timeout).await;
+                match resp {
+                    Ok(resp) => {
+                        let mut results: HashMap<u32, proto::PartitionProduceResponse> = resp
+                            .topics
+                            .into_iter()
+                            .flat_map(|t| t.partitions)
+                            .map(|p| (p.partition, p))
+                            .collect();
+                        for (p, b, msgs) in items {
+                            match results.remove(&p) {
+                                None => retry.push((
+                                    p,
+                                    b,
+                                    msgs,
+                                    ClientError::Protocol("partition missing from response".into()),
+                                )),
+                                Some(r) => {
+                                    let code = ErrorCode::try_from(r.error_code)
+                                        .unwrap_or(ErrorCode::Unknown);
+                                    if code == ErrorCode::None {
+                                        self.succeed(p, r.base_offset, msgs);
+                                    } else {
+                                        let e = ClientError::from_code(code, r.error_message);
+                                        if e.is_retriable() {
+                                            retry.push((p, b, msgs, e));
+                                        } else {
+                                            self.fail(msgs, e);
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                    Err(e) if e.is_retriable() => {
+                        for (p, b, msgs) in items {
+                            retry.push((p, b, msgs, e.clone()));
+                        }
+                    }
+                    Err(e) => {
+                        for (_, _, msgs) in items {
+                            self.fail(msgs, e.clone());
+                        }
+                    }
+                }
+            }
+            if retry.is_empty() {
+                break;
+            }
+            match backoff.next() {
+                Some(delay) => {
+                    self.metrics
+                        .retries
+                        .fetch_add(retry.len() as u64, Ordering::Relaxed);
+                    tracing::debug!(?delay, batches = retry.len(), "retrying produce");
+                    tokio::time::sleep(delay).await;
+                    let _ = self.client.refresh_metadata(&[self.topic.clone()]).await;
+                    remaining = retry.into_iter().map(|(p, b, m, _)| (p, b, m)).collect();
+                }
+                None => {
+                    for (_, _, msgs, e) in retry {
+                        self.fail(msgs, e);
+                    }
+                    break;
+                }
+            }
+        }
+        Done { partitions, ids }
+    }
+
+    fn succeed(&self, partition: u32, base: i64, msgs: Vec<Pending>) {
+        let n = msgs.len() as u64;
+        let bytes: usize = msgs.iter().map(|m| m.size).sum();
+        for (i, m) in msgs.into_iter().enumerate() {
+            let _ = m.reply.send(Ok(SendResult {
+                message_id: m.id,
+                partition,
+                offset: base + i as i64,
+                timestamp: m.record.timestamp,
+            }));
+        }
+        self.metrics.messages_sent.fetch_add(n, Ordering::Relaxed);
+        self.metrics.batches_sent.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .bytes_sent
+            .fetch_add(bytes as u64, Ordering::Relaxed);
+    }
+
+    fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
+        self.metrics
+            .messages_failed
+            .fetch_add(msgs.len() as u64, Ordering::Relaxed);
+        for m in msgs {
+            let _ = m.reply.send(Err(e.clone()));
+        }
+    }
+}
