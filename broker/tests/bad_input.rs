@@ -1,0 +1,286 @@
+//! Bad input gets a typed error and the node keeps serving everyone else.
+
+mod common;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{BufMut, Bytes, BytesMut};
+use common::TestNode;
+use rustmq_client::{
+    ClientError, ErrorCode, Message, ProducerBuilder, ProducerConfig, RustMqClient,
+};
+use rustmq_controller::metadata::TopicConfig;
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::frame::{self, FLAG_ERROR, FrameHeader};
+use rustmq_protocol::proto;
+use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch};
+
+async fn node() -> (tempfile::TempDir, TestNode, RustMqClient) {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.network.max_frame_bytes = 1024 * 1024;
+    cfg.log.max_message_bytes = 512 * 1024;
+    let n = TestNode::start_with(cfg).await;
+    n.create_topic("t", 2).await;
+    let c = n.client().await;
+    (dir, n, c)
+}
+
+fn error_frame(raw: Bytes) -> proto::ErrorResponse {
+    let (h, body) = frame::decode(raw, 1 << 20).expect("a whole frame");
+    assert_ne!(h.flags & FLAG_ERROR, 0, "expected an error frame");
+    frame::decode_body(body).expect("error body")
+}
+
+async fn produce_raw(
+    c: &RustMqClient,
+    addr: &str,
+    topic: &str,
+    partition: u32,
+    records: Bytes,
+) -> proto::PartitionProduceResponse {
+    let req = proto::ProduceRequest {
+        acks: proto::Acks::Leader as i32,
+        timeout_ms: 5000,
+        topics: vec![proto::TopicProduceData {
+            topic: topic.into(),
+            partitions: vec![proto::PartitionProduceData { partition, records }],
+        }],
+    };
+    let raw = c
+        .raw_request(addr, frame::encode(ApiKey::Produce as u16, 1, 7, 0, &req))
+        .await
+        .unwrap();
+    let (_, body) = frame::decode(raw, 1 << 20).unwrap();
+    let resp: proto::ProduceResponse = frame::decode_body(body).unwrap();
+    resp.topics[0].partitions[0].clone()
+}
+
+async fn still_serving(c: &RustMqClient) {
+    assert!(c.health_check().await.expect("node still answers").healthy);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_and_garbage_frames_get_typed_errors() {
+    let (_d, n, c) = node().await;
+    let addr = n.node.quic_addr().to_string();
+
+    // 2 MiB body against a 1 MiB limit: refused with FRAME_TOO_LARGE, connection kept.
+    let mut big = BytesMut::new();
+    FrameHeader {
+        body_len: 2 * 1024 * 1024,
+        api_key: 2,
+        api_version: 1,
+        request_id: 42,
+        flags: 0,
+    }
+    .encode(&mut big);
+    big.put_bytes(0, 2 * 1024 * 1024);
+    let e = error_frame(c.raw_request(&addr, big.freeze()).await.unwrap());
+    assert_eq!(
+        e.error_code,
+        ErrorCode::FrameTooLarge as i32,
+        "{}",
+        e.message
+    );
+    still_serving(&c).await;
+
+    // Unknown api key.
+    let mut unknown = BytesMut::new();
+    FrameHeader {
+        body_len: 3,
+        api_key: 999,
+        api_version: 1,
+        request_id: 1,
+        flags: 0,
+    }
+    .encode(&mut unknown);
+    unknown.put_slice(b"abc");
+    let e = error_frame(c.raw_request(&addr, unknown.freeze()).await.unwrap());
+    assert_eq!(e.error_code, ErrorCode::UnsupportedApi as i32);
+
+    // A known api with a body that is not its protobuf message.
+    let mut garbage = BytesMut::new();
+    FrameHeader {
+        body_len: 8,
+        api_key: ApiKey::Fetch as u16,
+        api_version: 1,
+        request_id: 1,
+        flags: 0,
+    }
+    .encode(&mut garbage);
+    garbage.put_slice(&[0xff; 8]);
+    let e = error_frame(c.raw_request(&addr, garbage.freeze()).await.unwrap());
+    assert_eq!(e.error_code, ErrorCode::InvalidRequest as i32);
+
+    // Fewer bytes than a header: the stream ends without an answer; what matters is that
+    // nothing else breaks (checked below).
+    let _ = c.raw_request(&addr, Bytes::from_static(b"\x00\x01")).await;
+    // Random bytes of several shapes.
+    for seed in 0u8..20 {
+        let junk: Vec<u8> = (0..64)
+            .map(|i| seed.wrapping_mul(31).wrapping_add(i))
+            .collect();
+        let _ = c.raw_request(&addr, Bytes::from(junk)).await;
+    }
+    still_serving(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_produce_requests_get_typed_errors() {
+    let (_d, n, c) = node().await;
+    let addr = n.node.quic_addr().to_string();
+    let good = encode_batch(&[OutgoingRecord::value("x")], Compression::None).unwrap();
+
+    let r = produce_raw(&c, &addr, "missing", 0, good.clone()).await;
+    assert_eq!(r.error_code, ErrorCode::UnknownTopic as i32);
+    let r = produce_raw(&c, &addr, "bad name!", 0, good.clone()).await;
+    assert_eq!(r.error_code, ErrorCode::InvalidTopic as i32);
+    let r = produce_raw(&c, &addr, "t", 99, good.clone()).await;
+    assert_eq!(r.error_code, ErrorCode::UnknownPartition as i32);
+
+    let mut corrupt = good.to_vec();
+    let last = corrupt.len() - 1;
+    corrupt[last] ^= 0x55;
+    let r = produce_raw(&c, &addr, "t", 0, Bytes::from(corrupt)).await;
+    assert_eq!(
+        r.error_code,
+        ErrorCode::CorruptMessage as i32,
+        "{}",
+        r.error_message
+    );
+    let r = produce_raw(&c, &addr, "t", 0, Bytes::from_static(b"not a batch at all")).await;
+    assert_eq!(r.error_code, ErrorCode::CorruptMessage as i32);
+
+    let big = encode_batch(
+        &[OutgoingRecord::value(vec![1u8; 600 * 1024])],
+        Compression::None,
+    )
+    .unwrap();
+    let r = produce_raw(&c, &addr, "t", 0, big).await;
+    assert_eq!(r.error_code, ErrorCode::MessageTooLarge as i32);
+
+    // Per-topic limit.
+    n.create_topic_with(
+        "small",
+        1,
+        TopicConfig {
+            max_message_bytes: Some(1000),
+            ..Default::default()
+        },
+    )
+    .await;
+    let producer = ProducerBuilder::new()
+        .topic("small")
+        .client(c.clone())
+        .config(ProducerConfig::default())
+        .build()
+        .await
+        .unwrap();
+    let e = producer
+        .send(
+            Message::builder()
+                .topic("small")
+                .payload(vec![0u8; 5000])
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::MessageTooLarge,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    // Client-side limit.
+    let e = producer
+        .send(
+            Message::builder()
+                .topic("small")
+                .payload(vec![0u8; 2 * 1024 * 1024])
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, ClientError::MessageTooLarge { .. }), "{e}");
+
+    // Unknown topic / partition through the client API.
+    assert!(matches!(
+        c.create_producer("missing").await,
+        Err(ClientError::UnknownTopic(_))
+    ));
+    let e = c
+        .consumer("t")
+        .partitions(vec![5])
+        .build()
+        .await
+        .err()
+        .unwrap();
+    assert!(
+        matches!(e, ClientError::UnknownPartition { partition: 5, .. }),
+        "{e}"
+    );
+
+    // The good path still works after all of that.
+    let r = produce_raw(&c, &addr, "t", 0, good).await;
+    assert_eq!(r.error_code, ErrorCode::None as i32);
+    still_serving(&c).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_handshakes_do_not_stop_the_accept_loop() {
+    let (d, n, c) = node().await;
+    let addr = n.node.quic_addr();
+
+    // A client trusting another CA fails verification.
+    let other = rustmq_broker::tls::ensure_dev_certificates(&d.path().join("other-ca")).unwrap();
+    let mut cfg = n.client_config();
+    cfg.tls.ca_cert = Some(other.ca_cert);
+    cfg.connect_timeout = Duration::from_secs(3);
+    let e = RustMqClient::new(cfg)
+        .await
+        .err()
+        .expect("untrusted CA refused");
+    assert!(
+        e.to_string().contains("certificate") || e.to_string().contains("Unknown"),
+        "{e}"
+    );
+
+    // A client speaking another ALPN fails the handshake.
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustmq_broker::tls::load_certs(n.node.ca_cert().unwrap()).unwrap() {
+        roots.add(cert).unwrap();
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![b"h3".to_vec()];
+    let qc = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(quinn::ClientConfig::new(Arc::new(qc)));
+    let res = ep.connect(addr, "localhost").unwrap().await;
+    assert!(res.is_err(), "wrong ALPN must be refused");
+
+    // A half-open connection that never completes a handshake: raw UDP junk.
+    let sock = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    for _ in 0..10 {
+        sock.send_to(&[0u8; 1200], addr).unwrap();
+    }
+
+    // Everyone else is still served, including brand-new connections.
+    still_serving(&c).await;
+    let fresh = n.client().await;
+    still_serving(&fresh).await;
+}
