@@ -1,1 +1,422 @@
-fn main() {}
+//! `rustmq-admin`: manage topics through the admin REST API, and produce or consume from the
+//! command line.
+
+#[path = "../common.rs"]
+mod common;
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use comfy_table::Table;
+use rustmq_client::{Message, StartPosition};
+use serde_json::{Value, json};
+
+#[derive(Parser, Debug)]
+#[command(version, about = "RustMQ administration and command-line clients")]
+struct Cli {
+    /// Admin REST API of any controller.
+    #[arg(
+        long,
+        global = true,
+        env = "RUSTMQ_API_URL",
+        default_value = "http://127.0.0.1:9642"
+    )]
+    api_url: String,
+    /// Brokers for produce/consume, comma separated.
+    #[arg(
+        long,
+        global = true,
+        env = "RUSTMQ_BROKERS",
+        default_value = "127.0.0.1:9092"
+    )]
+    brokers: String,
+    /// CA certificate that signed the brokers' certificates [default: rustmq-data/tls/ca.pem].
+    #[arg(long, global = true, env = "RUSTMQ_CA_CERT")]
+    ca_cert: Option<PathBuf>,
+    /// Output format.
+    #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
+    format: Format,
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Format {
+    Table,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// Topic management.
+    #[command(subcommand)]
+    Topic(TopicCmd),
+    /// Same as `topic create NAME --partitions P --replication-factor RF`.
+    CreateTopic {
+        name: String,
+        partitions: u32,
+        replication_factor: Option<u32>,
+    },
+    /// Same as `topic list`.
+    ListTopics,
+    /// Same as `topic describe NAME`.
+    DescribeTopic { name: String },
+    /// Same as `topic delete NAME`.
+    DeleteTopic { name: String },
+    /// Produce one message per line of standard input.
+    Produce {
+        topic: String,
+        /// Key for every message.
+        #[arg(long)]
+        key: Option<String>,
+        /// Partition for every message (default: by key, else sticky).
+        #[arg(long)]
+        partition: Option<u32>,
+    },
+    /// Print messages, one per line.
+    Consume {
+        topic: String,
+        /// Start at the oldest message (default: only new messages).
+        #[arg(long)]
+        from_beginning: bool,
+        /// Exit after this many messages.
+        #[arg(long)]
+        max_messages: Option<u64>,
+        /// Only this partition.
+        #[arg(long)]
+        partition: Option<u32>,
+    },
+    /// Broker and controller health.
+    Health,
+}
+
+#[derive(Subcommand, Debug)]
+enum TopicCmd {
+    /// Create a topic.
+    Create {
+        name: String,
+        #[arg(long, short = 'p')]
+        partitions: u32,
+        #[arg(long, short = 'r', default_value_t = 1)]
+        replication_factor: u32,
+        /// Topic setting, repeatable: retention.ms, retention.bytes, segment.bytes,
+        /// compression.type, max.message.bytes.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+    },
+    /// List topics.
+    List,
+    /// Show a topic's settings and partitions.
+    Describe { name: String },
+    /// Delete a topic.
+    Delete { name: String },
+}
+
+fn main() -> anyhow::Result<()> {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let cli = Cli::parse();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let api = Api {
+        base: cli.api_url.trim_end_matches('/').to_string(),
+        http: reqwest::Client::new(),
+    };
+    match cli.cmd {
+        Cmd::Topic(TopicCmd::Create {
+            name,
+            partitions,
+            replication_factor,
+            configs,
+        }) => create_topic(&api, &name, partitions, replication_factor, &configs).await,
+        Cmd::CreateTopic {
+            name,
+            partitions,
+            replication_factor,
+        } => {
+            create_topic(
+                &api,
+                &name,
+                partitions,
+                replication_factor.unwrap_or(1),
+                &[],
+            )
+            .await
+        }
+        Cmd::Topic(TopicCmd::List) | Cmd::ListTopics => list_topics(&api, cli.format).await,
+        Cmd::Topic(TopicCmd::Describe { name }) | Cmd::DescribeTopic { name } => {
+            describe_topic(&api, &name, cli.format).await
+        }
+        Cmd::Topic(TopicCmd::Delete { name }) | Cmd::DeleteTopic { name } => {
+            let data = api
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/topics/{name}"),
+                    None,
+                )
+                .await?;
+            println!("{}", data.as_str().unwrap_or("deleted"));
+            Ok(())
+        }
+        Cmd::Produce {
+            topic,
+            key,
+            partition,
+        } => produce(&cli.brokers, &cli.ca_cert, &topic, key, partition).await,
+        Cmd::Consume {
+            topic,
+            from_beginning,
+            max_messages,
+            partition,
+        } => {
+            consume(
+                &cli.brokers,
+                &cli.ca_cert,
+                &topic,
+                from_beginning,
+                max_messages,
+                partition,
+                cli.format,
+            )
+            .await
+        }
+        Cmd::Health => {
+            let resp = api.get_raw("/health").await?;
+            println!("{}", serde_json::to_string_pretty(&resp)?);
+            Ok(())
+        }
+    }
+}
+
+struct Api {
+    base: String,
+    http: reqwest::Client,
+}
+
+impl Api {
+    async fn get_raw(&self, path: &str) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the admin API at {url}"))?;
+        resp.json()
+            .await
+            .with_context(|| format!("{url} did not answer JSON"))
+    }
+
+    /// Calls an `/api/v1` endpoint and unwraps the `{success, data, error}` envelope.
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> anyhow::Result<Value> {
+        let url = format!("{}{path}", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .with_context(|| format!("cannot reach the admin API at {url}"))?;
+        let status = resp.status();
+        let env: Value = resp
+            .json()
+            .await
+            .with_context(|| format!("{url} answered {status} without JSON"))?;
+        if env["success"].as_bool() != Some(true) {
+            let msg = env["error"].as_str().unwrap_or("unknown error");
+            match env["leader_hint"].as_str() {
+                Some(l) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
+                    bail!("{msg} (HTTP {status}; leader is {l})")
+                }
+                _ => bail!("{msg} (HTTP {status})"),
+            }
+        }
+        Ok(env["data"].clone())
+    }
+}
+
+async fn create_topic(
+    api: &Api,
+    name: &str,
+    partitions: u32,
+    rf: u32,
+    configs: &[String],
+) -> anyhow::Result<()> {
+    let mut config = serde_json::Map::new();
+    for c in configs {
+        let (k, v) = c
+            .split_once('=')
+            .with_context(|| format!("--config expects KEY=VALUE, got '{c}'"))?;
+        config.insert(k.to_string(), Value::String(v.to_string()));
+    }
+    let body =
+        json!({"name": name, "partitions": partitions, "replication_factor": rf, "config": config});
+    let data = api
+        .call(reqwest::Method::POST, "/api/v1/topics", Some(body))
+        .await?;
+    println!("{}", data.as_str().unwrap_or("created"));
+    Ok(())
+}
+
+async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
+    let data = api
+        .call(reqwest::Method::GET, "/api/v1/topics", None)
+        .await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&data)?);
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.set_header(["NAME", "PARTITIONS", "REPLICATION", "CREATED"]);
+    for topic in data.as_array().into_iter().flatten() {
+        t.add_row([
+            topic["name"].as_str().unwrap_or("").to_string(),
+            topic["partitions"].to_string(),
+            topic["replication_factor"].to_string(),
+            topic["created_at"].as_str().unwrap_or("").to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+async fn describe_topic(api: &Api, name: &str, format: Format) -> anyhow::Result<()> {
+    let data = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/topics/{name}"),
+            None,
+        )
+        .await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&data)?);
+        return Ok(());
+    }
+    println!(
+        "Topic: {}  Partitions: {}  ReplicationFactor: {}  Config: {}",
+        data["name"].as_str().unwrap_or(""),
+        data["partitions"],
+        data["replication_factor"],
+        data["config"]
+    );
+    let mut t = Table::new();
+    t.set_header(["PARTITION", "LEADER", "REPLICAS", "ISR", "LEADER EPOCH"]);
+    let list = |v: &Value| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|x| x.as_str())
+            .collect::<Vec<_>>()
+            .join(",")
+    };
+    for p in data["partition_assignments"]
+        .as_array()
+        .into_iter()
+        .flatten()
+    {
+        t.add_row([
+            p["partition"].to_string(),
+            p["leader"].as_str().unwrap_or("").to_string(),
+            list(&p["replicas"]),
+            list(&p["in_sync_replicas"]),
+            p["leader_epoch"].to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+async fn produce(
+    brokers: &str,
+    ca: &Option<PathBuf>,
+    topic: &str,
+    key: Option<String>,
+    partition: Option<u32>,
+) -> anyhow::Result<()> {
+    let client = common::connect(brokers, ca).await?;
+    let producer = client.create_producer(topic).await?;
+    let mut pending = Vec::new();
+    for line in std::io::stdin().lock().lines() {
+        let line = line.context("reading standard input")?;
+        let mut b = Message::builder().topic(topic).payload(line);
+        if let Some(k) = &key {
+            b = b.key(k.clone());
+        }
+        if let Some(p) = partition {
+            b = b.partition(p);
+        }
+        pending.push(producer.send_async(b.build()?).await?);
+    }
+    let n = pending.len();
+    for f in pending {
+        f.await.context("a message was not acknowledged")?;
+    }
+    producer.close().await?;
+    eprintln!("produced {n} messages to {topic}");
+    Ok(())
+}
+
+async fn consume(
+    brokers: &str,
+    ca: &Option<PathBuf>,
+    topic: &str,
+    from_beginning: bool,
+    max: Option<u64>,
+    partition: Option<u32>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = common::connect(brokers, ca).await?;
+    let mut b = client.consumer(topic).start_position(if from_beginning {
+        StartPosition::Earliest
+    } else {
+        StartPosition::Latest
+    });
+    if let Some(p) = partition {
+        b = b.partitions(vec![p]);
+    }
+    let mut consumer = b.build().await?;
+    let mut out = std::io::stdout().lock();
+    let mut n = 0u64;
+    while max.is_none_or(|m| n < m) {
+        let m = tokio::select! {
+            m = consumer.receive() => m?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        if format == Format::Json {
+            let v = json!({
+                "partition": m.partition,
+                "offset": m.offset,
+                "timestamp": m.timestamp,
+                "key": m.key.as_ref().map(|k| String::from_utf8_lossy(k).to_string()),
+                "value": String::from_utf8_lossy(&m.payload),
+            });
+            writeln!(out, "{v}")?;
+        } else {
+            writeln!(out, "{}", String::from_utf8_lossy(&m.payload))?;
+        }
+        out.flush()?;
+        n += 1;
+    }
+    Ok(())
+}

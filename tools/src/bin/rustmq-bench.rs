@@ -1,1 +1,396 @@
-fn main() {}
+//! `rustmq-bench`: load generator in the spirit of the OpenMessaging Benchmark.
+//!
+//! Producers send fixed-size messages (at a target rate, or as fast as acknowledgements
+//! allow) to a topic's partitions; consumers read them back. It reports throughput and
+//! HDR-histogram percentiles of produce-acknowledgement and end-to-end latency, measured from
+//! each message's *intended* send time so a stalled broker cannot hide queueing delay.
+
+#[path = "../common.rs"]
+mod common;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context;
+use bytes::{BufMut, Bytes, BytesMut};
+use clap::{Parser, ValueEnum};
+use futures::StreamExt;
+use futures::stream::FuturesUnordered;
+use hdrhistogram::Histogram;
+use rustmq_client::{AckLevel, Message, ProducerBuilder, ProducerConfig, StartPosition};
+use serde_json::json;
+
+/// A histogram shared by tasks.
+type Shared<T> = Arc<std::sync::Mutex<T>>;
+
+#[derive(Parser, Debug, Clone)]
+#[command(version, about = "RustMQ load generator")]
+struct Args {
+    #[arg(long, default_value = "127.0.0.1:9092")]
+    brokers: String,
+    /// CA certificate [default: rustmq-data/tls/ca.pem].
+    #[arg(long)]
+    ca_cert: Option<PathBuf>,
+    /// Admin API used to create the topic when it does not exist.
+    #[arg(long, default_value = "http://127.0.0.1:9642")]
+    api_url: String,
+    #[arg(long, default_value = "bench")]
+    topic: String,
+    #[arg(long, default_value_t = 8)]
+    partitions: u32,
+    #[arg(long, default_value_t = 2)]
+    producers: u32,
+    #[arg(long, default_value_t = 1)]
+    consumers: u32,
+    /// Message size in bytes.
+    #[arg(long, default_value_t = 1024)]
+    message_size: usize,
+    /// Target messages per second over all producers; 0 = as fast as possible.
+    #[arg(long, default_value_t = 0)]
+    rate: u64,
+    /// Measured duration.
+    #[arg(long, default_value = "20s", value_parser = humantime::parse_duration)]
+    duration: Duration,
+    /// Warm-up before measuring.
+    #[arg(long, default_value = "3s", value_parser = humantime::parse_duration)]
+    warmup: Duration,
+    #[arg(long, value_enum, default_value_t = Acks::Leader)]
+    acks: Acks,
+    /// Producer batch size in bytes per partition.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    batch_bytes: usize,
+    /// Producer linger.
+    #[arg(long, default_value = "2ms", value_parser = humantime::parse_duration)]
+    linger: Duration,
+    /// Requests in flight per producer.
+    #[arg(long, default_value_t = 16)]
+    max_in_flight: usize,
+    /// Messages awaiting acknowledgement per producer (throughput mode).
+    #[arg(long, default_value_t = 50_000)]
+    outstanding: usize,
+    #[arg(long, default_value = "none")]
+    compression: String,
+    /// Write the results as JSON to this file.
+    #[arg(long)]
+    json: Option<PathBuf>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+enum Acks {
+    None,
+    Leader,
+    All,
+}
+
+fn now_micros() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_micros() as u64)
+        .unwrap_or(0)
+}
+
+fn hist() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 600_000_000, 3).expect("static histogram bounds")
+}
+
+fn main() -> anyhow::Result<()> {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let args = Args::parse();
+    if args.message_size < 16 {
+        anyhow::bail!("--message-size must be at least 16 (the send time is embedded)");
+    }
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?
+        .block_on(run(args))
+}
+
+async fn ensure_topic(args: &Args) -> anyhow::Result<()> {
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/topics/{}", args.api_url, args.topic);
+    let r = http
+        .get(&url)
+        .send()
+        .await
+        .with_context(|| format!("cannot reach {url}"))?;
+    if r.status().is_success() {
+        return Ok(());
+    }
+    let r = http
+        .post(format!("{}/api/v1/topics", args.api_url))
+        .json(&json!({"name": args.topic, "partitions": args.partitions}))
+        .send()
+        .await?;
+    if !r.status().is_success() {
+        anyhow::bail!("cannot create topic {}: {}", args.topic, r.text().await?);
+    }
+    Ok(())
+}
+
+struct Stats {
+    measuring: AtomicBool,
+    stop: AtomicBool,
+    sent: AtomicU64,
+    acked: AtomicU64,
+    failed: AtomicU64,
+    received: AtomicU64,
+    ack_lat: Shared<Histogram<u64>>,
+    e2e_lat: Shared<Histogram<u64>>,
+}
+
+async fn run(args: Args) -> anyhow::Result<()> {
+    ensure_topic(&args).await?;
+    let client = common::connect(&args.brokers, &args.ca_cert).await?;
+    let stats = Arc::new(Stats {
+        measuring: AtomicBool::new(false),
+        stop: AtomicBool::new(false),
+        sent: AtomicU64::new(0),
+        acked: AtomicU64::new(0),
+        failed: AtomicU64::new(0),
+        received: AtomicU64::new(0),
+        ack_lat: Arc::new(std::sync::Mutex::new(hist())),
+        e2e_lat: Arc::new(std::sync::Mutex::new(hist())),
+    });
+    let compression = rustmq_protocol::records::parse_compression(&args.compression)?;
+
+    // Consumers split the partitions and start at the end.
+    let mut tasks = Vec::new();
+    for c in 0..args.consumers {
+        let parts: Vec<u32> = (0..args.partitions)
+            .filter(|p| p % args.consumers == c)
+            .collect();
+        if parts.is_empty() {
+            continue;
+        }
+        let mut consumer = client
+            .consumer(&args.topic)
+            .partitions(parts)
+            .start_position(StartPosition::Latest)
+            .build()
+            .await?;
+        let stats = stats.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut local = hist();
+            while !stats.stop.load(Ordering::Relaxed) {
+                let m = tokio::select! {
+                    m = consumer.receive() => m,
+                    _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                };
+                let Ok(m) = m else { break };
+                if stats.measuring.load(Ordering::Relaxed) && m.payload.len() >= 8 {
+                    let sent = u64::from_be_bytes(m.payload[..8].try_into().unwrap_or([0; 8]));
+                    let _ = local.record(now_micros().saturating_sub(sent).max(1));
+                    stats.received.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            if let Ok(mut h) = stats.e2e_lat.lock() {
+                let _ = h.add(&local);
+            }
+        }));
+    }
+
+    let per_producer_rate = if args.rate == 0 {
+        0
+    } else {
+        (args.rate / u64::from(args.producers)).max(1)
+    };
+    let mut producers = Vec::new();
+    for _ in 0..args.producers {
+        let producer = ProducerBuilder::new()
+            .topic(&args.topic)
+            .config(ProducerConfig {
+                batch_bytes: args.batch_bytes,
+                batch_size: usize::MAX / 2,
+                batch_timeout: args.linger,
+                max_in_flight: args.max_in_flight,
+                max_message_size: args.message_size + 1024,
+                compression,
+                ack_level: match args.acks {
+                    Acks::None => AckLevel::None,
+                    Acks::Leader => AckLevel::Leader,
+                    Acks::All => AckLevel::All,
+                },
+                ..Default::default()
+            })
+            .client(client.clone())
+            .build()
+            .await?;
+        let stats = stats.clone();
+        let size = args.message_size;
+        let outstanding = args.outstanding;
+        let topic = args.topic.clone();
+        producers.push(tokio::spawn(async move {
+            let filler = Bytes::from(vec![b'x'; size - 8]);
+            let mut inflight = FuturesUnordered::new();
+            let mut local = hist();
+            let start = Instant::now();
+            let mut n: u64 = 0;
+            while !stats.stop.load(Ordering::Relaxed) {
+                // Intended send time: at a fixed rate, the schedule; otherwise now.
+                let intended = if per_producer_rate > 0 {
+                    let due = start + Duration::from_nanos(n * 1_000_000_000 / per_producer_rate);
+                    let now = Instant::now();
+                    if due > now {
+                        // Drain acknowledgements while waiting for the schedule.
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(due.into()) => {}
+                            Some(done) = inflight.next(), if !inflight.is_empty() => { record(&stats, &mut local, done); continue; }
+                        }
+                    }
+                    due
+                } else {
+                    while inflight.len() >= outstanding {
+                        if let Some(done) = inflight.next().await {
+                            record(&stats, &mut local, done);
+                        }
+                    }
+                    Instant::now()
+                };
+                let mut payload = BytesMut::with_capacity(size);
+                let wall = now_micros().saturating_sub(intended.elapsed().as_micros() as u64);
+                payload.put_u64(wall);
+                payload.extend_from_slice(&filler);
+                let msg = Message::builder().topic(&topic).payload(payload.freeze()).build();
+                let Ok(msg) = msg else { break };
+                match producer.send_async(msg).await {
+                    Ok(f) => {
+                        let measured = stats.measuring.load(Ordering::Relaxed);
+                        if measured {
+                            stats.sent.fetch_add(1, Ordering::Relaxed);
+                        }
+                        inflight.push(async move { (intended, measured, f.await) });
+                    }
+                    Err(_) => break,
+                }
+                n += 1;
+                while let Some(Some(done)) = futures::FutureExt::now_or_never(inflight.next()) {
+                    record(&stats, &mut local, done);
+                }
+            }
+            while let Some(done) = inflight.next().await {
+                record(&stats, &mut local, done);
+            }
+            let _ = producer.close().await;
+            if let Ok(mut h) = stats.ack_lat.lock() {
+                let _ = h.add(&local);
+            }
+        }));
+    }
+
+    eprintln!("warming up for {:?}", args.warmup);
+    tokio::time::sleep(args.warmup).await;
+    stats.measuring.store(true, Ordering::Relaxed);
+    let t0 = Instant::now();
+    eprintln!("measuring for {:?}", args.duration);
+    let mut last = 0;
+    while t0.elapsed() < args.duration {
+        tokio::time::sleep(Duration::from_secs(1).min(args.duration)).await;
+        let acked = stats.acked.load(Ordering::Relaxed);
+        eprintln!(
+            "  {:>5.1}s  {:>9.0} msg/s  {:>7.1} MB/s acked",
+            t0.elapsed().as_secs_f64(),
+            (acked - last) as f64,
+            (acked - last) as f64 * args.message_size as f64 / 1e6
+        );
+        last = acked;
+    }
+    stats.measuring.store(false, Ordering::Relaxed);
+    let elapsed = t0.elapsed().as_secs_f64();
+    stats.stop.store(true, Ordering::Relaxed);
+    for t in producers {
+        let _ = t.await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for t in tasks {
+        let _ = t.await;
+    }
+
+    let acked = stats.acked.load(Ordering::Relaxed);
+    let ack = stats
+        .ack_lat
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| hist());
+    let e2e = stats
+        .e2e_lat
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| hist());
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let result = json!({
+        "config": {
+            "topic": args.topic, "partitions": args.partitions, "producers": args.producers,
+            "consumers": args.consumers, "message_size": args.message_size, "target_rate": args.rate,
+            "acks": format!("{:?}", args.acks), "batch_bytes": args.batch_bytes,
+            "linger_ms": args.linger.as_secs_f64() * 1000.0, "compression": args.compression,
+            "duration_s": elapsed,
+        },
+        "produce": {
+            "messages": acked,
+            "failed": stats.failed.load(Ordering::Relaxed),
+            "msg_per_s": acked as f64 / elapsed,
+            "mb_per_s": acked as f64 * args.message_size as f64 / elapsed / 1e6,
+            "ack_latency_ms": {"p50": ms(&ack, 0.5), "p99": ms(&ack, 0.99), "p999": ms(&ack, 0.999), "max": ack.max() as f64 / 1000.0},
+        },
+        "consume": {
+            "messages": stats.received.load(Ordering::Relaxed),
+            "msg_per_s": stats.received.load(Ordering::Relaxed) as f64 / elapsed,
+            "e2e_latency_ms": {"p50": ms(&e2e, 0.5), "p99": ms(&e2e, 0.99), "p999": ms(&e2e, 0.999), "max": e2e.max() as f64 / 1000.0},
+        },
+    });
+    println!(
+        "produce: {:.0} msg/s, {:.1} MB/s, ack latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms ({} failed)",
+        result["produce"]["msg_per_s"].as_f64().unwrap_or(0.0),
+        result["produce"]["mb_per_s"].as_f64().unwrap_or(0.0),
+        ms(&ack, 0.5),
+        ms(&ack, 0.99),
+        ms(&ack, 0.999),
+        stats.failed.load(Ordering::Relaxed)
+    );
+    println!(
+        "consume: {:.0} msg/s, end-to-end latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
+        result["consume"]["msg_per_s"].as_f64().unwrap_or(0.0),
+        ms(&e2e, 0.5),
+        ms(&e2e, 0.99),
+        ms(&e2e, 0.999)
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(path, serde_json::to_vec_pretty(&result)?)
+            .with_context(|| format!("writing {}", path.display()))?;
+    }
+    client.close().await;
+    Ok(())
+}
+
+fn record(
+    stats: &Stats,
+    local: &mut Histogram<u64>,
+    (intended, measured, res): (
+        Instant,
+        bool,
+        Result<rustmq_client::SendResult, rustmq_client::ClientError>,
+    ),
+) {
+    match res {
+        Ok(_) if measured => {
+            stats.acked.fetch_add(1, Ordering::Relaxed);
+            let _ = local.record((intended.elapsed().as_micros() as u64).max(1));
+        }
+        Ok(_) => {}
+        Err(e) => {
+            stats.failed.fetch_add(1, Ordering::Relaxed);
+            tracing::warn!(error = %e, "produce failed");
+        }
+    }
+}

@@ -1,0 +1,33 @@
+//! Shared by the tools: connecting a client the way the CLI flags say.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::Context;
+use rustmq_client::{ClientConfig, RustMqClient, TlsConfig};
+
+/// The dev mode's CA path relative to where people run the tools.
+pub const DEV_CA: &str = "rustmq-data/tls/ca.pem";
+
+/// Connects to `brokers`, trusting `ca_cert`.
+pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result<RustMqClient> {
+    let ca = ca_cert.clone().unwrap_or_else(|| PathBuf::from(DEV_CA));
+    if !ca.exists() {
+        anyhow::bail!(
+            "CA certificate {} not found: pass --ca-cert (dev mode prints the path of its CA)",
+            ca.display()
+        );
+    }
+    let config = ClientConfig {
+        brokers: brokers.split(',').map(|s| s.trim().to_string()).collect(),
+        tls: TlsConfig {
+            ca_cert: Some(ca),
+            ..Default::default()
+        },
+        connect_timeout: Duration::from_secs(5),
+        ..Default::default()
+    };
+    RustMqClient::new(config)
+        .await
+        .with_context(|| format!("cannot connect to brokers {brokers}"))
+}

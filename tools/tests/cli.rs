@@ -1,0 +1,190 @@
+//! The README's workflow with the real binaries: `rustmq-broker --dev` as a subprocess, driven
+//! by `rustmq-admin` subprocesses.
+
+use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+
+fn broker_binary() -> PathBuf {
+    // Cargo builds every binary of the workspace for `cargo test --workspace`; the broker's
+    // sits next to ours.
+    let p = Path::new(env!("CARGO_BIN_EXE_rustmq-admin")).with_file_name("rustmq-broker");
+    assert!(
+        p.exists(),
+        "{} not built: run `cargo build -p rustmq-broker` or `cargo test --workspace`",
+        p.display()
+    );
+    p
+}
+
+struct Dev {
+    child: Child,
+    quic: String,
+    admin: String,
+    ca: PathBuf,
+}
+
+impl Drop for Dev {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start(dir: &Path) -> Dev {
+    let mut child = Command::new(broker_binary())
+        .args(["--dev", "--data-dir"])
+        .arg(dir)
+        .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
+        .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
+        .env("RUSTMQ_LOG", "warn")
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut quic, mut admin) = (None, None);
+    while quic.is_none() || admin.is_none() {
+        let line = lines.next().expect("broker output").unwrap();
+        if let Some(v) = line.split("QUIC (clients) : ").nth(1) {
+            quic = Some(v.trim().to_string());
+        }
+        if let Some(v) = line.split("admin REST API : ").nth(1) {
+            admin = Some(v.trim().to_string());
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    Dev {
+        child,
+        quic: quic.unwrap(),
+        admin: admin.unwrap(),
+        ca: dir.join("tls/ca.pem"),
+    }
+}
+
+fn admin(dev: &Dev, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"));
+    cmd.arg("--api-url")
+        .arg(&dev.admin)
+        .arg("--brokers")
+        .arg(&dev.quic)
+        .arg("--ca-cert")
+        .arg(&dev.ca)
+        .args(args)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    if let Some(input) = stdin {
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(input.as_bytes())
+            .unwrap();
+    } else {
+        drop(child.stdin.take());
+    }
+    child.wait_with_output().unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[test]
+fn topic_produce_consume_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path());
+
+    assert!(
+        ok(&admin(
+            &dev,
+            &[
+                "topic",
+                "create",
+                "events",
+                "--partitions",
+                "3",
+                "--config",
+                "retention.ms=60000"
+            ],
+            None
+        ))
+        .contains("Topic 'events' created")
+    );
+    assert!(ok(&admin(&dev, &["create-topic", "legacy", "2", "1"], None)).contains("created"));
+    let list = ok(&admin(&dev, &["topic", "list"], None));
+    assert!(list.contains("events") && list.contains("legacy"), "{list}");
+    let described = ok(&admin(
+        &dev,
+        &["--format", "json", "describe-topic", "events"],
+        None,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&described).unwrap();
+    assert_eq!(v["partitions"], 3);
+    assert_eq!(v["config"]["retention_ms"], 60000);
+    assert_eq!(v["partition_assignments"].as_array().unwrap().len(), 3);
+
+    let input: String = (0..25).map(|i| format!("line {i}\n")).collect();
+    let out = admin(&dev, &["produce", "events", "--key", "k1"], Some(&input));
+    ok(&out);
+    assert!(String::from_utf8_lossy(&out.stderr).contains("produced 25 messages"));
+
+    let consumed = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "events",
+            "--from-beginning",
+            "--max-messages",
+            "25",
+        ],
+        None,
+    ));
+    let lines: Vec<&str> = consumed.lines().collect();
+    // One key: one partition, so order is the produce order.
+    assert_eq!(
+        lines,
+        (0..25).map(|i| format!("line {i}")).collect::<Vec<_>>()
+    );
+
+    // Typed, readable errors.
+    let e = admin(&dev, &["topic", "describe", "nope"], None);
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("topic 'nope' not found"));
+    let e = admin(
+        &dev,
+        &["topic", "create", "bad name", "--partitions", "1"],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("invalid topic name"));
+    let e = admin(
+        &dev,
+        &[
+            "topic",
+            "create",
+            "x",
+            "--partitions",
+            "1",
+            "--config",
+            "colour=blue",
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("unknown topic config"));
+
+    assert!(ok(&admin(&dev, &["topic", "delete", "legacy"], None)).contains("deleted"));
+    assert!(!ok(&admin(&dev, &["list-topics"], None)).contains("legacy"));
+
+    // A wrong API URL names the URL that failed.
+    let out = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"))
+        .args(["--api-url", "http://127.0.0.1:1", "topic", "list"])
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:1"));
+}
