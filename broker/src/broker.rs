@@ -46,6 +46,13 @@ pub enum BrokerError {
     },
 }
 
+/// One partition of a fetch: topic, what was asked, and the resolved partition (or why not).
+type FetchTarget = (
+    String,
+    proto::FetchPartition,
+    Result<Arc<PartitionLog>, ErrorCode>,
+);
+
 struct TopicLogs {
     id: u64,
     config: TopicConfig,
@@ -404,7 +411,7 @@ impl Broker {
             for p in &t.partitions {
                 targets.push((
                     t.topic.clone(),
-                    p.clone(),
+                    *p,
                     self.partition(&t.topic, p.partition).map(|(_, p)| p),
                 ));
             }
@@ -460,11 +467,7 @@ impl Broker {
 
     async fn materialize(
         &self,
-        targets: &[(
-            String,
-            proto::FetchPartition,
-            Result<Arc<PartitionLog>, ErrorCode>,
-        )],
+        targets: &[FetchTarget],
         plans: Vec<Result<crate::partition::ReadPlan, ErrorCode>>,
     ) -> proto::FetchResponse {
         let mut by_topic: Vec<proto::FetchTopicResponse> = Vec::new();

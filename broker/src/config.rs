@@ -457,6 +457,8 @@ fn describe(e: figment::Error) -> String {
 mod tests {
     use super::*;
 
+    // figment's Jail fixes the closure's error type.
+    #[allow(clippy::result_large_err)]
     #[test]
     fn file_env_and_errors() {
         figment::Jail::expect_with(|jail| {
@@ -500,5 +502,29 @@ mod tests {
             assert!(e.contains("wal.segment_size_bytes"), "{e}");
             Ok(())
         });
+    }
+}
+
+#[cfg(test)]
+mod sample_configs {
+    use super::*;
+
+    /// Every file under `config/` loads: the samples cannot drift from the loader.
+    #[test]
+    fn every_sample_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        let mut n = 0;
+        for e in std::fs::read_dir(&dir).unwrap() {
+            let p = e.unwrap().path();
+            if p.extension().is_some_and(|x| x == "toml")
+                && p.file_name()
+                    .is_some_and(|f| f.to_string_lossy().starts_with("broker"))
+            {
+                BrokerConfig::load(BrokerConfig::default(), Some(&p))
+                    .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                n += 1;
+            }
+        }
+        assert!(n >= 2, "sample configs found: {n}");
     }
 }

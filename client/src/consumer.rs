@@ -215,7 +215,10 @@ impl Consumer {
             {
                 Ok(r) => r,
                 Err(e) if e.is_retriable() => {
-                    let _ = self.client.refresh_metadata(&[self.topic.clone()]).await;
+                    let _ = self
+                        .client
+                        .refresh_metadata(std::slice::from_ref(&self.topic))
+                        .await;
                     continue;
                 }
                 Err(e) => return Err(e),

@@ -56,6 +56,12 @@ impl ProducerMetrics {
 
 type Reply = oneshot::Sender<Result<SendResult, ClientError>>;
 
+/// Encoded batches bound for one leader: (partition, batch bytes, the messages in it).
+type LeaderBatches = (
+    Arc<crate::connection::BrokerConnection>,
+    Vec<(u32, Bytes, Vec<Pending>)>,
+);
+
 struct Pending {
     id: u64,
     record: OutgoingRecord,
@@ -520,13 +526,7 @@ impl BatchSender {
         loop {
             let mut retry: Vec<(u32, Bytes, Vec<Pending>, ClientError)> = Vec::new();
             // Group by leader; on a single broker this is one request.
-            let mut by_leader: HashMap<
-                usize,
-                (
-                    Arc<crate::connection::BrokerConnection>,
-                    Vec<(u32, Bytes, Vec<Pending>)>,
-                ),
-            > = HashMap::new();
+            let mut by_leader: HashMap<usize, LeaderBatches> = HashMap::new();
             for (p, bytes, msgs) in remaining.drain(..) {
                 match self.client.leader(&self.topic, p).await {
                     Ok(conn) => {
@@ -613,7 +613,10 @@ impl BatchSender {
                         .fetch_add(retry.len() as u64, Ordering::Relaxed);
                     tracing::debug!(?delay, batches = retry.len(), "retrying produce");
                     tokio::time::sleep(delay).await;
-                    let _ = self.client.refresh_metadata(&[self.topic.clone()]).await;
+                    let _ = self
+                        .client
+                        .refresh_metadata(std::slice::from_ref(&self.topic))
+                        .await;
                     remaining = retry.into_iter().map(|(p, b, m, _)| (p, b, m)).collect();
                 }
                 None => {

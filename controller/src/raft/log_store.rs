@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use openraft::storage::{LogFlushed, LogState, RaftLogStorage};
 use openraft::{Entry, LogId, OptionalSend, RaftLogId, RaftLogReader, StorageIOError, Vote};
-use redb::{Database, ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Database, ReadableTable, TableDefinition};
 
 use super::{StorageError, TypeConfig, io_error};
 
@@ -24,12 +24,16 @@ pub struct LogStore {
 
 impl LogStore {
     /// Opens (or creates) the log database at `path`.
-    pub fn open(path: &Path) -> Result<Self, redb::Error> {
-        let db = Database::create(path)?;
-        let txn = db.begin_write()?;
-        txn.open_table(LOGS)?;
-        txn.open_table(META)?;
-        txn.commit()?;
+    pub fn open(path: &Path) -> Result<Self, std::io::Error> {
+        let init = || -> Result<Database, redb::Error> {
+            let db = Database::create(path)?;
+            let txn = db.begin_write()?;
+            txn.open_table(LOGS)?;
+            txn.open_table(META)?;
+            txn.commit()?;
+            Ok(db)
+        };
+        let db = init().map_err(|e| std::io::Error::other(format!("{}: {e}", path.display())))?;
         Ok(Self { db: Arc::new(db) })
     }
 
@@ -75,11 +79,6 @@ impl LogStore {
             Ok(())
         };
         w().map_err(|e| io_error(StorageIOError::write_logs, &*e))
-    }
-
-    /// Number of entries in the log (for tests and metrics).
-    pub fn len(&self) -> Result<u64, redb::Error> {
-        Ok(self.db.begin_read()?.open_table(LOGS)?.len()?)
     }
 }
 

@@ -238,8 +238,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
             let mut n: u64 = 0;
             while !stats.stop.load(Ordering::Relaxed) {
                 // Intended send time: at a fixed rate, the schedule; otherwise now.
-                let intended = if per_producer_rate > 0 {
-                    let due = start + Duration::from_nanos(n * 1_000_000_000 / per_producer_rate);
+                let schedule = (n * 1_000_000_000).checked_div(per_producer_rate);
+                let intended = if let Some(offset_ns) = schedule {
+                    let due = start + Duration::from_nanos(offset_ns);
                     let now = Instant::now();
                     if due > now {
                         // Drain acknowledgements while waiting for the schedule.
