@@ -431,6 +431,12 @@ impl Accumulator {
                     bytes += b.bytes;
                     chosen.push((p, b));
                 }
+                // Like Kafka's sticky partitioner: once the sticky partition's batch leaves,
+                // new keyless messages go to the next partition, so load spreads over
+                // partitions (and their in-flight slots) even when batches leave on linger.
+                if p == self.sticky {
+                    self.sticky = (self.sticky + 1) % self.partitions.max(1);
+                }
                 if q.is_empty() {
                     self.batches.remove(&p);
                 }

@@ -145,18 +145,27 @@ impl Controller {
                 addr: opts.advertised_addr.clone(),
             },
         )]);
-        match raft.initialize(members).await {
-            Ok(()) => tracing::info!(
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| ControllerError::Raft(e.to_string()))?;
+        if initialized {
+            tracing::info!(
                 node_id = opts.node_id,
-                "bootstrapped a new controller cluster"
-            ),
-            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {
-                tracing::info!(
-                    node_id = opts.node_id,
-                    "controller state recovered from disk"
-                )
+                "controller state recovered from disk"
+            );
+        } else {
+            match raft.initialize(members).await {
+                Ok(()) => {
+                    tracing::info!(
+                        node_id = opts.node_id,
+                        "bootstrapped a new controller cluster"
+                    )
+                }
+                // Another start won the race to bootstrap; the state is on disk either way.
+                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
+                Err(e) => return Err(ControllerError::Raft(e.to_string())),
             }
-            Err(e) => return Err(ControllerError::Raft(e.to_string())),
         }
         let wait = opts.election_timeout * 10;
         raft.wait(Some(wait))
