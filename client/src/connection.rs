@@ -57,6 +57,11 @@ pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientE
         .receive_window(quinn::VarInt::from_u32(64 * 1024 * 1024))
         .send_window(64 * 1024 * 1024)
         .keep_alive_interval(Some(Duration::from_secs(5)));
+    // Let datagrams grow past 1500 bytes where the path allows it (loopback, jumbo frames):
+    // discovery stops at the real path MTU, and per-packet cost dominates small datagrams.
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(65_000);
+    transport.mtu_discovery_config(Some(mtu));
     client.transport_config(Arc::new(transport));
     let bind: SocketAddr = "0.0.0.0:0"
         .parse()
@@ -187,28 +192,44 @@ impl BrokerConnection {
             0,
             req,
         );
-        let raw = self.request_raw(bytes, timeout).await?;
-        decode_response(raw, self.config.max_frame_bytes)
+        let (header, body) = self.exchange(bytes, timeout).await?;
+        decode_body(header, body)
     }
 
-    /// Sends pre-encoded frame bytes (also used by tests to send malformed frames).
+    /// Sends pre-encoded frame bytes (also used by tests to send malformed frames) and returns
+    /// the whole response frame.
     pub(crate) async fn request_raw(
         &self,
         frame: Bytes,
         timeout: Duration,
     ) -> Result<Bytes, ClientError> {
+        let (header, body) = self.exchange(frame, timeout).await?;
+        let mut out = bytes::BytesMut::with_capacity(frame::HEADER_LEN + body.len());
+        header.encode(&mut out);
+        out.extend_from_slice(&body);
+        Ok(out.freeze())
+    }
+
+    /// One request/response exchange on a new stream.
+    async fn exchange(
+        &self,
+        frame: Bytes,
+        timeout: Duration,
+    ) -> Result<(frame::FrameHeader, Bytes), ClientError> {
         let conn = self.connection().await?;
-        let max = self.config.max_frame_bytes as usize + frame::HEADER_LEN;
+        let max = self.config.max_frame_bytes;
         let exchange = async {
             let (mut send, mut recv) = conn.open_bi().await.map_err(|e| self.conn_err(e))?;
             send.write_all(&frame).await.map_err(|e| self.conn_err(e))?;
             // The broker may refuse an oversized frame before reading it all and stop our
             // send side; its answer is still on the receive side.
             let _ = send.finish();
-            recv.read_to_end(max).await.map_err(|e| self.conn_err(e))
+            read_frame(&mut recv, max)
+                .await
+                .map_err(|e| self.conn_err(e))
         };
         match tokio::time::timeout(timeout, exchange).await {
-            Ok(Ok(b)) => Ok(Bytes::from(b)),
+            Ok(Ok(b)) => Ok(b),
             Ok(Err(e)) => {
                 if conn.close_reason().is_some() {
                     let mut g = self.conn.lock().await;
@@ -233,13 +254,46 @@ impl BrokerConnection {
     }
 }
 
-/// Decodes a response frame; an error frame becomes [`ClientError::Server`].
-pub(crate) fn decode_response<Resp: prost::Message + Default>(
-    raw: Bytes,
-    max: u32,
+/// Reads one frame: the 16-byte header, then exactly the body it announces. A body that arrives
+/// in one chunk is kept without copying.
+async fn read_frame(
+    recv: &mut quinn::RecvStream,
+    max_body: u32,
+) -> Result<(frame::FrameHeader, Bytes), String> {
+    let mut head = [0u8; frame::HEADER_LEN];
+    recv.read_exact(&mut head)
+        .await
+        .map_err(|e| e.to_string())?;
+    let header = frame::FrameHeader::decode(&head, max_body).map_err(|e| e.to_string())?;
+    let len = header.body_len as usize;
+    let mut first: Option<Bytes> = None;
+    let mut rest = bytes::BytesMut::new();
+    let mut have = 0;
+    while have < len {
+        let chunk = recv
+            .read_chunk(len - have, true)
+            .await
+            .map_err(|e| e.to_string())?
+            .ok_or_else(|| format!("stream ended after {have} of {len} body bytes"))?;
+        have += chunk.bytes.len();
+        match first.take() {
+            None if rest.is_empty() => first = Some(chunk.bytes),
+            Some(f) => {
+                rest.reserve(len);
+                rest.extend_from_slice(&f);
+                rest.extend_from_slice(&chunk.bytes);
+            }
+            None => rest.extend_from_slice(&chunk.bytes),
+        }
+    }
+    Ok((header, first.unwrap_or_else(|| rest.freeze())))
+}
+
+/// Decodes a response body; an error frame becomes [`ClientError::Server`].
+fn decode_body<Resp: prost::Message + Default>(
+    header: frame::FrameHeader,
+    body: Bytes,
 ) -> Result<Resp, ClientError> {
-    let (header, body) =
-        frame::decode(raw, max).map_err(|e| ClientError::Protocol(e.to_string()))?;
     if header.flags & FLAG_ERROR != 0 {
         let e: proto::ErrorResponse =
             frame::decode_body(body).map_err(|e| ClientError::Protocol(e.to_string()))?;

@@ -63,6 +63,7 @@ impl ConsumerBuilder {
         let parts = self.partitions.unwrap_or_else(|| (0..n).collect());
         let mut c = Consumer {
             client: self.client,
+            topic_shared: Arc::from(self.topic.as_str()),
             topic: self.topic,
             config: self.config,
             positions: BTreeMap::new(),
@@ -77,6 +78,7 @@ impl ConsumerBuilder {
 pub struct Consumer {
     client: RustMqClient,
     topic: String,
+    topic_shared: Arc<str>,
     config: ConsumerConfig,
     positions: BTreeMap<u32, i64>,
     buffer: VecDeque<ConsumedMessage>,
@@ -266,7 +268,7 @@ impl Consumer {
             let records = decode_batches(b).map_err(|e| ClientError::Protocol(e.to_string()))?;
             for r in records.into_iter().filter(|r| r.offset >= pos) {
                 self.buffer.push_back(ConsumedMessage {
-                    topic: self.topic.clone(),
+                    topic: self.topic_shared.clone(),
                     partition: p.partition,
                     offset: r.offset,
                     timestamp: r.timestamp,

@@ -107,8 +107,8 @@ pub struct SendResult {
 /// A consumed message.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsumedMessage {
-    /// Topic.
-    pub topic: String,
+    /// Topic (shared by all messages of a consumer, not copied per message).
+    pub topic: std::sync::Arc<str>,
     /// Partition.
     pub partition: u32,
     /// Offset.

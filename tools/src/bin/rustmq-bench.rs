@@ -107,6 +107,9 @@ fn main() -> anyhow::Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let args = Args::parse();
+    if args.producers == 0 {
+        anyhow::bail!("--producers must be at least 1");
+    }
     if args.message_size < 16 {
         anyhow::bail!("--message-size must be at least 16 (the send time is embedded)");
     }
@@ -164,7 +167,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let compression = rustmq_protocol::records::parse_compression(&args.compression)?;
 
-    // Consumers split the partitions and start at the end.
+    // Consumers split the partitions and start at the end. They use their own client (and so
+    // their own QUIC connection), as a separate consuming application would.
+    let consumer_client = common::connect(&args.brokers, &args.ca_cert).await?;
     let mut tasks = Vec::new();
     for c in 0..args.consumers {
         let parts: Vec<u32> = (0..args.partitions)
@@ -173,7 +178,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         if parts.is_empty() {
             continue;
         }
-        let mut consumer = client
+        let mut consumer = consumer_client
             .consumer(&args.topic)
             .partitions(parts)
             .start_position(StartPosition::Latest)
