@@ -23,6 +23,7 @@
 //! ```
 
 pub mod broker;
+pub mod child;
 pub mod config;
 pub mod partition;
 pub mod server;

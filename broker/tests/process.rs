@@ -3,57 +3,23 @@
 //! topics and messages.
 
 use std::collections::BTreeMap;
-use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use rustmq_broker::child::DevBroker;
 use rustmq_client::{
     AckLevel, ClientConfig, Message, ProducerBuilder, ProducerConfig, RustMqClient, TlsConfig,
 };
 
-struct Broker {
-    child: Child,
-    quic: String,
-    admin: String,
+fn start(dir: &Path) -> DevBroker {
+    DevBroker::spawn(env!("CARGO_BIN_EXE_rustmq-broker").as_ref(), dir)
+        .expect("broker binary starts")
 }
 
-fn start(dir: &Path) -> Broker {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_rustmq-broker"))
-        .args(["--dev", "--data-dir"])
-        .arg(dir)
-        .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
-        .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
-        .env("RUSTMQ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("broker binary starts");
-    let out = child.stdout.take().unwrap();
-    let mut lines = BufReader::new(out).lines();
-    let (mut quic, mut admin) = (None, None);
-    while quic.is_none() || admin.is_none() {
-        let line = lines.next().expect("broker printed its addresses").unwrap();
-        if let Some(v) = line.split("QUIC (clients) : ").nth(1) {
-            quic = Some(v.trim().to_string());
-        }
-        if let Some(v) = line.split("admin REST API : ").nth(1) {
-            admin = Some(v.trim().to_string());
-        }
-    }
-    // Keep draining stdout so the child never blocks on a full pipe.
-    std::thread::spawn(move || for _ in lines {});
-    Broker {
-        child,
-        quic: quic.unwrap(),
-        admin: admin.unwrap(),
-    }
-}
-
-async fn client(dir: &Path, b: &Broker) -> RustMqClient {
+async fn client(dir: &Path, b: &DevBroker) -> RustMqClient {
     RustMqClient::new(ClientConfig {
         brokers: vec![b.quic.clone()],
         tls: TlsConfig {
@@ -68,7 +34,7 @@ async fn client(dir: &Path, b: &Broker) -> RustMqClient {
     .expect("client connects")
 }
 
-async fn create_topic(b: &Broker, name: &str, partitions: u32) {
+async fn create_topic(b: &DevBroker, name: &str, partitions: u32) {
     let r = reqwest::Client::new()
         .post(format!("{}/api/v1/topics", b.admin))
         .json(&serde_json::json!({"name": name, "partitions": partitions}))
@@ -126,8 +92,7 @@ async fn kill_9_during_load_loses_nothing_acknowledged() {
         }));
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    b.child.kill().unwrap(); // SIGKILL
-    b.child.wait().unwrap();
+    b.kill().unwrap(); // SIGKILL
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
@@ -168,8 +133,7 @@ async fn kill_9_during_load_loses_nothing_acknowledged() {
         acked.len(),
         found.len()
     );
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
+    b.kill().unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -190,15 +154,7 @@ async fn ctrl_c_shuts_down_cleanly_and_restart_keeps_data() {
         .await
         .unwrap();
     }
-    let pid = b.child.id().to_string();
-    assert!(
-        Command::new("kill")
-            .args(["-INT", &pid])
-            .status()
-            .unwrap()
-            .success()
-    );
-    let status = b.child.wait().unwrap();
+    let status = b.interrupt().unwrap();
     assert!(status.success(), "clean exit on Ctrl-C: {status}");
 
     let mut b = start(dir.path());
@@ -210,6 +166,5 @@ async fn ctrl_c_shuts_down_cleanly_and_restart_keeps_data() {
             Bytes::from(format!("m{i}"))
         );
     }
-    b.child.kill().unwrap();
-    b.child.wait().unwrap();
+    b.kill().unwrap();
 }

@@ -1,9 +1,11 @@
 //! The README's workflow with the real binaries: `rustmq-broker --dev` as a subprocess, driven
 //! by `rustmq-admin` subprocesses.
 
-use std::io::{BufRead, BufReader, Write};
+use std::io::Write;
+
+use rustmq_broker::child::DevBroker;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Output, Stdio};
 
 fn broker_binary() -> PathBuf {
     // Cargo builds every binary of the workspace for `cargo test --workspace`; the broker's
@@ -17,58 +19,18 @@ fn broker_binary() -> PathBuf {
     p
 }
 
-struct Dev {
-    child: Child,
-    quic: String,
-    admin: String,
-    ca: PathBuf,
+fn start(dir: &Path) -> DevBroker {
+    DevBroker::spawn(&broker_binary(), dir).expect("broker binary starts")
 }
 
-impl Drop for Dev {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start(dir: &Path) -> Dev {
-    let mut child = Command::new(broker_binary())
-        .args(["--dev", "--data-dir"])
-        .arg(dir)
-        .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
-        .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
-        .env("RUSTMQ_LOG", "warn")
-        .stdout(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut quic, mut admin) = (None, None);
-    while quic.is_none() || admin.is_none() {
-        let line = lines.next().expect("broker output").unwrap();
-        if let Some(v) = line.split("QUIC (clients) : ").nth(1) {
-            quic = Some(v.trim().to_string());
-        }
-        if let Some(v) = line.split("admin REST API : ").nth(1) {
-            admin = Some(v.trim().to_string());
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    Dev {
-        child,
-        quic: quic.unwrap(),
-        admin: admin.unwrap(),
-        ca: dir.join("tls/ca.pem"),
-    }
-}
-
-fn admin(dev: &Dev, args: &[&str], stdin: Option<&str>) -> Output {
+fn admin(dev: &DevBroker, args: &[&str], stdin: Option<&str>) -> Output {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"));
     cmd.arg("--api-url")
         .arg(&dev.admin)
         .arg("--brokers")
         .arg(&dev.quic)
         .arg("--ca-cert")
-        .arg(&dev.ca)
+        .arg(dev.ca_cert())
         .args(args)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
