@@ -125,18 +125,23 @@ impl Broker {
             max_entry_bytes: config.network.max_frame_bytes + 1024,
         };
         let started_recovery = Instant::now();
-        let mut recovered_entries = 0u64;
-        let recovered = tokio::task::block_in_place(|| {
-            Wal::recover(opts, |e| {
+        // Recovery reads every segment: blocking file I/O, off the async workers.
+        let partitions = by_id.clone();
+        let (recovered, recovered_entries) = tokio::task::spawn_blocking(move || {
+            let mut entries = 0u64;
+            let recovered = Wal::recover(opts, |e| {
                 if e.batch.len() < batch::BATCH_HEADER_LEN {
                     return;
                 }
-                if let Some(p) = by_id.get(&(e.topic_id, e.partition)) {
-                    recovered_entries += 1;
+                if let Some(p) = partitions.get(&(e.topic_id, e.partition)) {
+                    entries += 1;
                     p.recover(&e.batch, e.location);
                 }
-            })
-        })?;
+            });
+            recovered.map(|r| (r, entries))
+        })
+        .await
+        .map_err(|e| WalError::Io(format!("wal recovery task failed: {e}")))??;
         let mut live: HashMap<u64, u64> = HashMap::new();
         for p in by_id.values() {
             for l in p.locations() {

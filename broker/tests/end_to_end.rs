@@ -270,3 +270,24 @@ async fn restart_keeps_topics_and_messages_and_timestamps_seek() {
     let m = tail.receive().await.unwrap();
     assert_eq!((m.offset, m.payload), (50, Bytes::from("new")));
 }
+
+/// A node also runs on a current-thread runtime (nothing may assume worker threads).
+#[tokio::test(flavor = "current_thread")]
+async fn node_runs_on_a_current_thread_runtime() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("ct", 1).await;
+    let client = n.client().await;
+    let p = client.create_producer("ct").await.unwrap();
+    p.send(Message::builder().topic("ct").payload("x").build().unwrap())
+        .await
+        .unwrap();
+    let mut c = client.consumer("ct").build().await.unwrap();
+    assert_eq!(c.receive().await.unwrap().payload, Bytes::from("x"));
+    client.close().await;
+    let d = n.stop().await;
+    // And restarts (WAL recovery) on one too.
+    let n = TestNode::start(&d).await;
+    assert_eq!(n.node.broker().partition_bounds("ct", 0), Some((0, 1)));
+}
