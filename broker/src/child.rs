@@ -25,12 +25,23 @@ impl DevBroker {
     /// Starts the binary with `--dev --data-dir DIR` on ephemeral 127.0.0.1 ports and waits
     /// until it prints its addresses.
     pub fn spawn(binary: &Path, data_dir: &Path) -> std::io::Result<Self> {
+        Self::spawn_with_env(binary, data_dir, &[])
+    }
+
+    /// Like [`DevBroker::spawn`], with extra environment variables (config overrides such as
+    /// `RUSTMQ_WAL__FSYNC_ON_WRITE=false`).
+    pub fn spawn_with_env(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+    ) -> std::io::Result<Self> {
         let mut child = Command::new(binary)
             .args(["--dev", "--data-dir"])
             .arg(data_dir)
             .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_LOG", "warn")
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()?;
