@@ -216,7 +216,7 @@ impl Controller {
         {
             CommandResult::TopicCreated(t) => Ok(t),
             CommandResult::Refused(e) => Err(e.into()),
-            CommandResult::Ok => Err(ControllerError::Raft(
+            _ => Err(ControllerError::Raft(
                 "unexpected result for CreateTopic".into(),
             )),
         }
@@ -247,6 +247,41 @@ impl Controller {
             CommandResult::Refused(e) => Err(e.into()),
             _ => Ok(()),
         }
+    }
+
+    /// Commits consumer-group offsets through Raft; returns how many were stored.
+    pub async fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<metadata::OffsetCommit>,
+    ) -> Result<usize, ControllerError> {
+        let committed_at_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        match self
+            .propose(Command::CommitOffsets {
+                group: group.to_string(),
+                offsets,
+                committed_at_ms,
+            })
+            .await?
+        {
+            CommandResult::OffsetsCommitted(n) => Ok(n),
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Err(ControllerError::Raft(
+                "unexpected result for CommitOffsets".into(),
+            )),
+        }
+    }
+
+    /// Forgets a group's committed offsets.
+    pub async fn delete_group_offsets(&self, group: &str) -> Result<(), ControllerError> {
+        self.propose(Command::DeleteGroupOffsets {
+            group: group.to_string(),
+        })
+        .await
+        .map(drop)
     }
 
     /// The latest applied metadata.

@@ -153,6 +153,33 @@ pub struct BrokerRegistration {
     pub rack_id: String,
 }
 
+/// An offset a consumer group committed for one partition.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommittedOffset {
+    /// Next offset the group will consume.
+    pub offset: i64,
+    /// Free-form metadata from the committer.
+    pub metadata: String,
+    /// When it was committed (ms since the epoch, chosen by the proposer).
+    pub committed_at_ms: i64,
+}
+
+/// One partition's offset in a commit command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OffsetCommit {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// Offset.
+    pub offset: i64,
+    /// Metadata.
+    pub metadata: String,
+}
+
+/// Committed offsets of one group: topic -> partition -> offset.
+pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, CommittedOffset>>;
+
 /// Everything the controllers agree on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterMetadata {
@@ -162,6 +189,9 @@ pub struct ClusterMetadata {
     pub brokers: BTreeMap<u32, BrokerRegistration>,
     /// Next topic id to hand out.
     pub next_topic_id: u64,
+    /// Committed consumer-group offsets by group id.
+    #[serde(default)]
+    pub group_offsets: BTreeMap<String, GroupOffsets>,
 }
 
 /// A change to the metadata, proposed through Raft.
@@ -187,6 +217,21 @@ pub enum Command {
     },
     /// Add or update a broker.
     RegisterBroker(BrokerRegistration),
+    /// Commit consumer-group offsets. Entries for topics or partitions that no longer exist
+    /// are skipped (the coordinator validated them before proposing).
+    CommitOffsets {
+        /// Group id.
+        group: String,
+        /// Offsets.
+        offsets: Vec<OffsetCommit>,
+        /// Commit time chosen by the proposer.
+        committed_at_ms: i64,
+    },
+    /// Forget every committed offset of a group.
+    DeleteGroupOffsets {
+        /// Group id.
+        group: String,
+    },
 }
 
 /// Result of applying a command.
@@ -196,6 +241,8 @@ pub enum CommandResult {
     Ok,
     /// A topic was created.
     TopicCreated(Topic),
+    /// This many offsets were committed.
+    OffsetsCommitted(usize),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -292,9 +339,52 @@ impl ClusterMetadata {
                 }
             }
             Command::DeleteTopic { name } => match self.topics.remove(&name) {
-                Some(_) => CommandResult::Ok,
+                Some(_) => {
+                    // Offsets of a deleted topic must not apply to a new topic of that name.
+                    for offsets in self.group_offsets.values_mut() {
+                        offsets.remove(&name);
+                    }
+                    self.group_offsets.retain(|_, o| !o.is_empty());
+                    CommandResult::Ok
+                }
                 None => CommandResult::Refused(MetadataError::UnknownTopic(name)),
             },
+            Command::CommitOffsets {
+                group,
+                offsets,
+                committed_at_ms,
+            } => {
+                let mut applied = 0;
+                for o in offsets {
+                    let valid = self
+                        .topics
+                        .get(&o.topic)
+                        .is_some_and(|t| o.partition < t.partitions)
+                        && o.offset >= 0;
+                    if !valid {
+                        continue;
+                    }
+                    self.group_offsets
+                        .entry(group.clone())
+                        .or_default()
+                        .entry(o.topic)
+                        .or_default()
+                        .insert(
+                            o.partition,
+                            CommittedOffset {
+                                offset: o.offset,
+                                metadata: o.metadata,
+                                committed_at_ms,
+                            },
+                        );
+                    applied += 1;
+                }
+                CommandResult::OffsetsCommitted(applied)
+            }
+            Command::DeleteGroupOffsets { group } => {
+                self.group_offsets.remove(&group);
+                CommandResult::Ok
+            }
             Command::RegisterBroker(b) => {
                 self.brokers.insert(b.id, b);
                 CommandResult::Ok
@@ -410,6 +500,27 @@ mod tests {
             panic!("not created")
         };
         assert_ne!(t.id, t2.id);
+    }
+
+    #[test]
+    fn offsets_commit_validate_and_go_with_their_topic() {
+        let mut m = with_brokers(1);
+        m.apply(create("t", 2, 1));
+        let commit = |p: u32, o: i64| OffsetCommit {
+            topic: "t".into(),
+            partition: p,
+            offset: o,
+            metadata: String::new(),
+        };
+        let r = m.apply(Command::CommitOffsets {
+            group: "g".into(),
+            offsets: vec![commit(0, 5), commit(1, 7), commit(9, 1), commit(0, -3)],
+            committed_at_ms: 1,
+        });
+        assert_eq!(r, CommandResult::OffsetsCommitted(2));
+        assert_eq!(m.group_offsets["g"]["t"][&0].offset, 5);
+        m.apply(Command::DeleteTopic { name: "t".into() });
+        assert!(m.group_offsets.is_empty());
     }
 
     #[test]

@@ -28,6 +28,18 @@ pub enum ApiKey {
     ListOffsets = 4,
     /// Broker health.
     Health = 5,
+    /// Join a consumer group (waits for the rebalance round).
+    JoinGroup = 6,
+    /// Get this generation's assignment.
+    SyncGroup = 7,
+    /// Keep a membership alive; tells members to rejoin.
+    Heartbeat = 8,
+    /// Leave a group at once.
+    LeaveGroup = 9,
+    /// Commit offsets for a group.
+    OffsetCommit = 10,
+    /// Read a group's committed offsets.
+    OffsetFetch = 11,
 }
 
 impl ApiKey {
@@ -47,6 +59,12 @@ impl TryFrom<u16> for ApiKey {
             3 => Self::Fetch,
             4 => Self::ListOffsets,
             5 => Self::Health,
+            6 => Self::JoinGroup,
+            7 => Self::SyncGroup,
+            8 => Self::Heartbeat,
+            9 => Self::LeaveGroup,
+            10 => Self::OffsetCommit,
+            11 => Self::OffsetFetch,
             other => return Err(FrameError::UnknownApi(other)),
         })
     }

@@ -48,6 +48,7 @@ impl proto::ErrorCode {
         matches!(
             self,
             Self::NotLeader
+                | Self::RebalanceInProgress
                 | Self::RequestTimedOut
                 | Self::Throttled
                 | Self::StorageError
