@@ -22,6 +22,7 @@ use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
 use crate::config::BrokerConfig;
+use crate::groups::GroupCoordinator;
 use crate::partition::{BatchSource, PartitionError, PartitionLog, WriteCache};
 use crate::wal::{Wal, WalError, WalOptions};
 
@@ -83,6 +84,7 @@ pub struct Broker {
     started: Instant,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
+    groups: Arc<GroupCoordinator>,
 }
 
 impl Broker {
@@ -156,7 +158,12 @@ impl Broker {
         );
         let wal = Arc::new(recovered.start(live)?);
         let (stop, _) = watch::channel(false);
+        let groups = GroupCoordinator::new(
+            controller.clone(),
+            Duration::from_millis(config.groups.initial_rebalance_delay_ms),
+        );
         let broker = Arc::new(Self {
+            groups,
             config,
             wal,
             cache,
@@ -169,7 +176,13 @@ impl Broker {
         });
         let watcher = tokio::spawn(Self::watch_metadata(broker.clone()));
         let retention = tokio::spawn(Self::retention_loop(broker.clone()));
-        broker.tasks.lock().extend([watcher, retention]);
+        let sessions = tokio::spawn(
+            broker
+                .groups
+                .clone()
+                .run(Duration::from_millis(50), broker.stop.subscribe()),
+        );
+        broker.tasks.lock().extend([watcher, retention, sessions]);
         Ok(broker)
     }
 
@@ -666,6 +679,11 @@ impl Broker {
             broker_id: self.config.broker.id,
             components,
         }
+    }
+
+    /// The consumer-group coordinator.
+    pub fn groups(&self) -> &Arc<GroupCoordinator> {
+        &self.groups
     }
 
     /// The configuration the broker runs with.

@@ -46,6 +46,25 @@ pub struct BrokerConfig {
     pub admin: AdminSection,
     /// `[log]` topic defaults.
     pub log: LogSection,
+    /// `[groups]` consumer-group coordinator.
+    pub groups: GroupsSection,
+}
+
+/// `[groups]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GroupsSection {
+    /// A group going from empty to rebalancing waits this long for more members before its
+    /// first generation (Kafka's `group.initial.rebalance.delay.ms`).
+    pub initial_rebalance_delay_ms: u64,
+}
+
+impl Default for GroupsSection {
+    fn default() -> Self {
+        Self {
+            initial_rebalance_delay_ms: 3000,
+        }
+    }
 }
 
 /// `[broker]`

@@ -25,6 +25,7 @@
 pub mod broker;
 pub mod child;
 pub mod config;
+pub mod groups;
 pub mod partition;
 pub mod server;
 pub mod tls;

@@ -182,6 +182,12 @@ async fn serve_stream(
         Response::Fetch(m) => encode(&header, &m),
         Response::ListOffsets(m) => encode(&header, &m),
         Response::Health(m) => encode(&header, &m),
+        Response::JoinGroup(m) => encode(&header, &m),
+        Response::SyncGroup(m) => encode(&header, &m),
+        Response::Heartbeat(m) => encode(&header, &m),
+        Response::LeaveGroup(m) => encode(&header, &m),
+        Response::OffsetCommit(m) => encode(&header, &m),
+        Response::OffsetFetch(m) => encode(&header, &m),
     };
     send.write_all(&out).await?;
     send.finish()?;
@@ -225,6 +231,12 @@ enum Response {
     Fetch(proto::FetchResponse),
     ListOffsets(proto::ListOffsetsResponse),
     Health(proto::HealthResponse),
+    JoinGroup(proto::JoinGroupResponse),
+    SyncGroup(proto::SyncGroupResponse),
+    Heartbeat(proto::HeartbeatResponse),
+    LeaveGroup(proto::LeaveGroupResponse),
+    OffsetCommit(proto::OffsetCommitResponse),
+    OffsetFetch(proto::OffsetFetchResponse),
 }
 
 async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response, FrameError> {
@@ -239,7 +251,71 @@ async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response,
             let _: proto::HealthRequest = frame::decode_body(body)?;
             Response::Health(broker.health())
         }
+        // Group errors travel in each response's error_code, not as error frames.
+        ApiKey::JoinGroup => Response::JoinGroup(
+            match broker.groups().join(frame::decode_body(body)?).await {
+                Ok(r) => r,
+                Err((code, msg)) => proto::JoinGroupResponse {
+                    error_code: code as i32,
+                    error_message: msg,
+                    generation_id: -1,
+                    ..Default::default()
+                },
+            },
+        ),
+        ApiKey::SyncGroup => Response::SyncGroup(
+            match broker.groups().sync(frame::decode_body(body)?).await {
+                Ok(r) => r,
+                Err((code, msg)) => proto::SyncGroupResponse {
+                    error_code: code as i32,
+                    error_message: msg,
+                    assignment: vec![],
+                },
+            },
+        ),
+        ApiKey::Heartbeat => {
+            let (error_code, error_message) =
+                split(broker.groups().heartbeat(frame::decode_body(body)?).await);
+            Response::Heartbeat(proto::HeartbeatResponse {
+                error_code,
+                error_message,
+            })
+        }
+        ApiKey::LeaveGroup => {
+            let (error_code, error_message) =
+                split(broker.groups().leave(frame::decode_body(body)?).await);
+            Response::LeaveGroup(proto::LeaveGroupResponse {
+                error_code,
+                error_message,
+            })
+        }
+        ApiKey::OffsetCommit => Response::OffsetCommit(
+            match broker.groups().commit(frame::decode_body(body)?).await {
+                Ok(r) => r,
+                Err((code, msg)) => proto::OffsetCommitResponse {
+                    error_code: code as i32,
+                    error_message: msg,
+                    partitions: vec![],
+                },
+            },
+        ),
+        ApiKey::OffsetFetch => Response::OffsetFetch(
+            match broker.groups().fetch_offsets(frame::decode_body(body)?) {
+                Ok(r) => r,
+                Err((code, _)) => proto::OffsetFetchResponse {
+                    error_code: code as i32,
+                    offsets: vec![],
+                },
+            },
+        ),
     })
+}
+
+fn split(r: crate::groups::GroupResult<()>) -> (i32, String) {
+    match r {
+        Ok(()) => (ErrorCode::None as i32, String::new()),
+        Err((code, msg)) => (code as i32, msg),
+    }
 }
 
 fn encode<M: prost::Message>(h: &FrameHeader, m: &M) -> Bytes {

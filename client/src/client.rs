@@ -100,16 +100,27 @@ impl RustMqClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
+        self.request_any_with_timeout(api, req, self.inner.config.request_timeout)
+            .await
+    }
+
+    /// [`Self::request_any`] with an explicit timeout (joins wait for a whole rebalance).
+    pub(crate) async fn request_any_with_timeout<Req, Resp>(
+        &self,
+        api: ApiKey,
+        req: &Req,
+        timeout: std::time::Duration,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default,
+    {
         let mut addrs = self.inner.config.brokers.clone();
         addrs.extend(self.inner.metadata.read().brokers.values().cloned());
         addrs.dedup();
         let mut last = None;
         for a in addrs {
-            match self
-                .connection(&a)
-                .request(api, req, self.inner.config.request_timeout)
-                .await
-            {
+            match self.connection(&a).request(api, req, timeout).await {
                 Ok(r) => return Ok(r),
                 Err(e) if e.is_retriable() => last = Some(e),
                 Err(e) => return Err(e),

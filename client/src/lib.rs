@@ -22,6 +22,7 @@ mod config;
 mod connection;
 mod consumer;
 mod error;
+mod groups;
 mod message;
 mod producer;
 
@@ -31,6 +32,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::ClientError;
+pub use groups::{JoinGroup, Joined};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
 pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};
 pub use rustmq_protocol::proto::ErrorCode;

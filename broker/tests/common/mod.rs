@@ -18,6 +18,7 @@ pub fn config(dir: &Path) -> BrokerConfig {
     c.admin.http_listen = "127.0.0.1:0".parse().unwrap();
     c.controller.election_timeout_ms = 150;
     c.controller.heartbeat_interval_ms = 50;
+    c.groups.initial_rebalance_delay_ms = 300;
     c
 }
 
