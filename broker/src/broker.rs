@@ -12,7 +12,9 @@ use bytes::{Bytes, BytesMut};
 use futures::future::join_all;
 use parking_lot::{Mutex, RwLock};
 use rustmq_controller::Controller;
-use rustmq_controller::api::{ComponentHealth, HealthSource};
+use rustmq_controller::api::{
+    BrokerView, ComponentHealth, GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView,
+};
 use rustmq_controller::metadata::{ClusterMetadata, TopicConfig, validate_topic_name};
 use rustmq_protocol::batch::{self, BatchError};
 use rustmq_protocol::proto::{self, ErrorCode};
@@ -714,7 +716,67 @@ impl Broker {
     }
 }
 
-impl HealthSource for Broker {
+impl Broker {
+    /// A group as the admin API shows it, with lag against this broker's high watermarks.
+    pub async fn group_view(&self, id: &str) -> Option<GroupView> {
+        let d = self.groups.describe(id).await?;
+        let mut offsets = Vec::new();
+        for (topic, parts) in self.groups.committed(id) {
+            for (partition, c) in parts {
+                let hw = self
+                    .partition_bounds(&topic, partition)
+                    .map(|b| b.1)
+                    .unwrap_or(-1);
+                offsets.push(GroupOffsetView {
+                    lag: if hw >= 0 { (hw - c.offset).max(0) } else { 0 },
+                    topic: topic.clone(),
+                    partition,
+                    committed_offset: c.offset,
+                    high_watermark: hw,
+                });
+            }
+        }
+        Some(GroupView {
+            group_id: d.group_id,
+            state: d.state.name().to_string(),
+            generation: d.generation,
+            assignor: d.assignor.map(str::to_string),
+            leader: d.leader,
+            members: d
+                .members
+                .into_iter()
+                .map(|(member_id, group_instance_id, parts)| GroupMemberView {
+                    member_id,
+                    group_instance_id,
+                    assignment: parts
+                        .into_iter()
+                        .map(|(topic, partition)| TopicPartitionView { topic, partition })
+                        .collect(),
+                })
+                .collect(),
+            total_lag: offsets.iter().map(|o| o.lag).sum(),
+            offsets,
+        })
+    }
+}
+
+impl BrokerView for Broker {
+    fn groups(&self) -> futures::future::BoxFuture<'_, Vec<GroupView>> {
+        Box::pin(async move {
+            let mut out = Vec::new();
+            for d in self.groups.list().await {
+                if let Some(v) = self.group_view(&d.group_id).await {
+                    out.push(v);
+                }
+            }
+            out
+        })
+    }
+
+    fn group(&self, id: String) -> futures::future::BoxFuture<'_, Option<GroupView>> {
+        Box::pin(async move { self.group_view(&id).await })
+    }
+
     fn components(&self) -> Vec<ComponentHealth> {
         let s = self.wal.stats();
         let ld = std::sync::atomic::Ordering::Relaxed;

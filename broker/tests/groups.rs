@@ -111,7 +111,7 @@ async fn setup() -> (tempfile::TempDir, TestNode, RustMqClient) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cooperative_rebalance_moves_only_what_it_must_and_fences_zombies() {
-    let (_d, _n, c) = setup().await;
+    let (_d, n, c) = setup().await;
     // Three members: every partition owned by exactly one.
     let ms = rejoin_all(
         &c,
@@ -237,6 +237,26 @@ async fn cooperative_rebalance_moves_only_what_it_must_and_fences_zombies() {
         "the dead member's partitions are reassigned"
     );
     assert_eq!(round4.len(), 3);
+
+    // The admin API shows the members, their partitions and the committed offset's lag.
+    let v: serde_json::Value = reqwest::get(format!("{}/api/v1/groups/{GROUP}", n.admin_url()))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let g = &v["data"];
+    assert_eq!(g["state"], "Stable");
+    assert_eq!(g["assignor"], "cooperative-sticky");
+    assert_eq!(g["generation"], round4[0].generation);
+    let members = g["members"].as_array().unwrap();
+    assert_eq!(members.len(), 3);
+    let assigned: usize = members
+        .iter()
+        .map(|m| m["assignment"].as_array().unwrap().len())
+        .sum();
+    assert_eq!(assigned, 6);
+    assert_eq!(g["offsets"][0]["committed_offset"], 42);
 
     // A member that leaves is gone at once.
     c.leave_group(GROUP, &round4[2].id).await.unwrap();

@@ -10,15 +10,77 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
+use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
 use crate::metadata::{MetadataError, Topic, TopicConfig};
 use crate::{Controller, ControllerError};
 
-/// Extra health components (for example the broker's WAL in dev mode).
-pub trait HealthSource: Send + Sync + 'static {
+/// What a broker contributes to the admin API: health components (WAL, cache) and the
+/// consumer groups its coordinator runs. In dev mode the broker is in the same process.
+pub trait BrokerView: Send + Sync + 'static {
     /// Current components.
     fn components(&self) -> Vec<ComponentHealth>;
+    /// Every group with members or committed offsets.
+    fn groups(&self) -> BoxFuture<'_, Vec<GroupView>>;
+    /// One group, or None when it has neither members nor committed offsets.
+    fn group(&self, id: String) -> BoxFuture<'_, Option<GroupView>>;
+}
+
+/// A partition of a topic.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct TopicPartitionView {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+}
+
+/// A member of a group.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupMemberView {
+    /// Member id.
+    pub member_id: String,
+    /// Static instance id.
+    pub group_instance_id: Option<String>,
+    /// Assigned partitions.
+    pub assignment: Vec<TopicPartitionView>,
+}
+
+/// A committed offset and how far behind it is.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupOffsetView {
+    /// Topic.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// Committed offset (next to consume).
+    pub committed_offset: i64,
+    /// Partition high watermark.
+    pub high_watermark: i64,
+    /// `high_watermark - committed_offset`.
+    pub lag: i64,
+}
+
+/// `GET /api/v1/groups/{id}` (and, without offsets detail, the list).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct GroupView {
+    /// Group id.
+    pub group_id: String,
+    /// Empty, PreparingRebalance or Stable.
+    pub state: String,
+    /// Current generation.
+    pub generation: i32,
+    /// Assignor in use.
+    pub assignor: Option<String>,
+    /// Leader member.
+    pub leader: Option<String>,
+    /// Members and their partitions.
+    pub members: Vec<GroupMemberView>,
+    /// Committed offsets with lag.
+    pub offsets: Vec<GroupOffsetView>,
+    /// Sum of the partitions' lag.
+    pub total_lag: i64,
 }
 
 /// One component of `/health`.
@@ -137,7 +199,7 @@ impl From<&Topic> for TopicView {
 #[derive(Clone)]
 pub struct AdminState {
     controller: Arc<Controller>,
-    extra: Option<Arc<dyn HealthSource>>,
+    extra: Option<Arc<dyn BrokerView>>,
 }
 
 /// Builds the admin router.
@@ -149,7 +211,7 @@ pub struct AdminState {
 /// axum::serve(listener, app).await.unwrap();
 /// # }
 /// ```
-pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn HealthSource>>) -> Router {
+pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -> Router {
     Router::new()
         .route("/health", get(health))
         .route("/api/v1/topics", get(list_topics).post(create_topic))
@@ -157,6 +219,8 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn HealthSource>>)
             "/api/v1/topics/{name}",
             get(describe_topic).delete(delete_topic),
         )
+        .route("/api/v1/groups", get(list_groups))
+        .route("/api/v1/groups/{id}", get(describe_group))
         .fallback(not_found)
         .with_state(AdminState { controller, extra })
 }
@@ -324,6 +388,30 @@ async fn delete_topic(State(s): State<AdminState>, Path(name): Path<String>) -> 
             format!("Topic '{name}' deleted"),
         ),
         Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+async fn list_groups(State(s): State<AdminState>) -> Response {
+    let groups = match &s.extra {
+        Some(b) => b.groups().await,
+        None => Vec::new(),
+    };
+    ok(&s.controller, StatusCode::OK, groups)
+}
+
+async fn describe_group(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    let group = match &s.extra {
+        Some(b) => b.group(id.clone()).await,
+        None => None,
+    };
+    match group {
+        Some(g) => ok(&s.controller, StatusCode::OK, g),
+        None => ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("group '{id}' not found (no members and no committed offsets)"),
+            leader_hint: leader_name(&s.controller),
+        }
+        .into_response(),
     }
 }
 

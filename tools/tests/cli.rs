@@ -150,3 +150,130 @@ fn topic_produce_consume_with_the_cli() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).contains("http://127.0.0.1:1"));
 }
+
+#[test]
+fn group_offsets_reset_describe_and_list() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path());
+    ok(&admin(
+        &dev,
+        &["topic", "create", "events", "--partitions", "2"],
+        None,
+    ));
+    let input: String = (0..10).map(|i| format!("m{i}\n")).collect();
+    ok(&admin(
+        &dev,
+        &["produce", "events", "--partition", "1"],
+        Some(&input),
+    ));
+
+    // Dry run changes nothing.
+    let plan = ok(&admin(
+        &dev,
+        &[
+            "group",
+            "reset-offsets",
+            "g1",
+            "--topic",
+            "events",
+            "--to-latest",
+        ],
+        None,
+    ));
+    assert!(plan.contains("dry run"), "{plan}");
+    let e = admin(&dev, &["group", "describe", "g1"], None);
+    assert!(String::from_utf8_lossy(&e.stderr).contains("group 'g1' not found"));
+
+    ok(&admin(
+        &dev,
+        &[
+            "group",
+            "reset-offsets",
+            "g1",
+            "--topic",
+            "events",
+            "--to-earliest",
+            "--execute",
+        ],
+        None,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &["--format", "json", "group", "describe", "g1"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(v["state"], "Empty");
+    assert_eq!(v["total_lag"], 10);
+    let p1 = v["offsets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["partition"] == 1)
+        .unwrap();
+    assert_eq!(
+        (
+            p1["committed_offset"].as_i64(),
+            p1["high_watermark"].as_i64(),
+            p1["lag"].as_i64()
+        ),
+        (Some(0), Some(10), Some(10))
+    );
+
+    ok(&admin(
+        &dev,
+        &[
+            "group",
+            "reset-offsets",
+            "g1",
+            "--topic",
+            "events",
+            "--to-latest",
+            "--execute",
+        ],
+        None,
+    ));
+    let list = ok(&admin(&dev, &["--format", "json", "group", "list"], None));
+    let v: serde_json::Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(v[0]["group_id"], "g1");
+    assert_eq!(v[0]["total_lag"], 0);
+    let table = ok(&admin(&dev, &["group", "describe", "g1"], None));
+    assert!(table.contains("HIGH WATERMARK"), "{table}");
+
+    // By timestamp: everything was produced just now, so a time in the past resets to 0.
+    ok(&admin(
+        &dev,
+        &[
+            "group",
+            "reset-offsets",
+            "g1",
+            "--topic",
+            "events",
+            "--to-timestamp",
+            "2020-01-01T00:00:00Z",
+            "--execute",
+        ],
+        None,
+    ));
+    let v: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &["--format", "json", "group", "describe", "g1"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(v["total_lag"], 10);
+    let e = admin(
+        &dev,
+        &[
+            "group",
+            "reset-offsets",
+            "g1",
+            "--topic",
+            "events",
+            "--to-timestamp",
+            "soon",
+        ],
+        None,
+    );
+    assert!(String::from_utf8_lossy(&e.stderr).contains("neither milliseconds nor an RFC 3339"));
+}

@@ -90,6 +90,34 @@ enum Cmd {
     },
     /// Broker and controller health.
     Health,
+    /// Consumer groups.
+    #[command(subcommand)]
+    Group(GroupCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum GroupCmd {
+    /// List groups with their state and total lag.
+    List,
+    /// Members, assignment, committed offsets and lag of a group.
+    Describe { group: String },
+    /// Move a group's committed offsets (the group must have no active members). Prints the
+    /// plan; applies it only with --execute.
+    ResetOffsets {
+        group: String,
+        #[arg(long)]
+        topic: String,
+        #[arg(long, group = "to")]
+        to_earliest: bool,
+        #[arg(long, group = "to")]
+        to_latest: bool,
+        /// Milliseconds since the epoch, or an RFC 3339 time.
+        #[arg(long, group = "to")]
+        to_timestamp: Option<String>,
+        /// Apply the plan.
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -194,6 +222,24 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 cli.format,
             )
             .await
+        }
+        Cmd::Group(GroupCmd::List) => list_groups(&api, cli.format).await,
+        Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, cli.format).await,
+        Cmd::Group(GroupCmd::ResetOffsets {
+            group,
+            topic,
+            to_earliest,
+            to_latest,
+            to_timestamp,
+            execute,
+        }) => {
+            let target = match (to_earliest, to_latest, to_timestamp) {
+                (true, _, _) => rustmq_protocol::EARLIEST_TIMESTAMP,
+                (_, true, _) => rustmq_protocol::LATEST_TIMESTAMP,
+                (_, _, Some(ts)) => parse_timestamp(&ts)?,
+                _ => bail!("say where to: --to-earliest, --to-latest or --to-timestamp"),
+            };
+            reset_offsets(&cli.brokers, &cli.ca_cert, &group, &topic, target, execute).await
         }
         Cmd::Health => {
             let resp = api.get_raw("/health").await?;
@@ -344,6 +390,136 @@ async fn describe_topic(api: &Api, name: &str, format: Format) -> anyhow::Result
         ]);
     }
     println!("{t}");
+    Ok(())
+}
+
+fn parse_timestamp(s: &str) -> anyhow::Result<i64> {
+    if let Ok(ms) = s.parse::<i64>() {
+        if ms < 0 {
+            bail!("--to-timestamp must not be negative");
+        }
+        return Ok(ms);
+    }
+    let t = humantime::parse_rfc3339_weak(s).with_context(|| {
+        format!("--to-timestamp '{s}' is neither milliseconds nor an RFC 3339 time")
+    })?;
+    Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
+}
+
+async fn list_groups(api: &Api, format: Format) -> anyhow::Result<()> {
+    let data = api
+        .call(reqwest::Method::GET, "/api/v1/groups", None)
+        .await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&data)?);
+        return Ok(());
+    }
+    let mut t = Table::new();
+    t.set_header(["GROUP", "STATE", "GENERATION", "MEMBERS", "LAG"]);
+    for g in data.as_array().into_iter().flatten() {
+        t.add_row([
+            g["group_id"].as_str().unwrap_or("").to_string(),
+            g["state"].as_str().unwrap_or("").to_string(),
+            g["generation"].to_string(),
+            g["members"]
+                .as_array()
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .to_string(),
+            g["total_lag"].to_string(),
+        ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+async fn describe_group(api: &Api, group: &str, format: Format) -> anyhow::Result<()> {
+    let data = api
+        .call(
+            reqwest::Method::GET,
+            &format!("/api/v1/groups/{group}"),
+            None,
+        )
+        .await?;
+    if format == Format::Json {
+        println!("{}", serde_json::to_string_pretty(&data)?);
+        return Ok(());
+    }
+    println!(
+        "Group: {}  State: {}  Generation: {}  Assignor: {}  Total lag: {}",
+        data["group_id"].as_str().unwrap_or(""),
+        data["state"].as_str().unwrap_or(""),
+        data["generation"],
+        data["assignor"].as_str().unwrap_or("-"),
+        data["total_lag"]
+    );
+    let mut members = Table::new();
+    members.set_header(["MEMBER", "INSTANCE", "PARTITIONS"]);
+    for m in data["members"].as_array().into_iter().flatten() {
+        let parts: Vec<String> = m["assignment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}/{}", p["topic"].as_str().unwrap_or(""), p["partition"]))
+            .collect();
+        members.add_row([
+            m["member_id"].as_str().unwrap_or("").to_string(),
+            m["group_instance_id"].as_str().unwrap_or("-").to_string(),
+            parts.join(","),
+        ]);
+    }
+    println!("{members}");
+    let mut offsets = Table::new();
+    offsets.set_header(["TOPIC", "PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
+    for o in data["offsets"].as_array().into_iter().flatten() {
+        offsets.add_row([
+            o["topic"].as_str().unwrap_or("").to_string(),
+            o["partition"].to_string(),
+            o["committed_offset"].to_string(),
+            o["high_watermark"].to_string(),
+            o["lag"].to_string(),
+        ]);
+    }
+    println!("{offsets}");
+    Ok(())
+}
+
+async fn reset_offsets(
+    brokers: &str,
+    ca: &Option<PathBuf>,
+    group: &str,
+    topic: &str,
+    target: i64,
+    execute: bool,
+) -> anyhow::Result<()> {
+    let client = common::connect(brokers, ca).await?;
+    let partitions = client.partition_count(topic).await?;
+    let mut plan = Vec::new();
+    for p in 0..partitions {
+        let mut o = client.list_offset(topic, p, target).await?;
+        if o < 0 {
+            // Nothing at or after the timestamp: the end of the partition.
+            o = client
+                .list_offset(topic, p, rustmq_protocol::LATEST_TIMESTAMP)
+                .await?;
+        }
+        plan.push((topic.to_string(), p, o));
+    }
+    let mut t = Table::new();
+    t.set_header(["TOPIC", "PARTITION", "NEW OFFSET"]);
+    for (topic, p, o) in &plan {
+        t.add_row([topic.clone(), p.to_string(), o.to_string()]);
+    }
+    println!("{t}");
+    if execute {
+        client
+            .commit_offsets(group, None, &plan)
+            .await
+            .with_context(|| format!("resetting offsets of group {group}"))?;
+        println!("offsets of group {group} reset");
+    } else {
+        println!("dry run: add --execute to apply");
+    }
     Ok(())
 }
 
