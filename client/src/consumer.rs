@@ -1,7 +1,7 @@
 //! A consumer without a group: it reads assigned partitions from positions it controls.
 //! Batches are CRC-checked on arrival; positions advance by whole batches.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
 use futures::Stream;
@@ -167,14 +167,32 @@ impl Consumer {
 
     /// Waits for the next message.
     pub async fn receive(&mut self) -> Result<ConsumedMessage, ClientError> {
+        self.receive_unpaused(&BTreeSet::new()).await
+    }
+
+    /// Waits for the next message of a partition not in `paused`; paused partitions are
+    /// neither fetched nor delivered, and keep what was already fetched.
+    pub(crate) async fn receive_unpaused(
+        &mut self,
+        paused: &BTreeSet<u32>,
+    ) -> Result<ConsumedMessage, ClientError> {
         loop {
-            if let Some(m) = self.buffer.pop_front() {
+            if let Some(i) = self
+                .buffer
+                .iter()
+                .position(|m| !paused.contains(&m.partition))
+                && let Some(m) = self.buffer.remove(i)
+            {
                 return Ok(m);
             }
             if self.positions.is_empty() {
                 return Err(ClientError::Config("no partitions assigned".into()));
             }
-            self.fetch().await?;
+            if self.positions.keys().all(|p| paused.contains(p)) {
+                // Everything paused: nothing to fetch until something is resumed.
+                std::future::pending::<()>().await;
+            }
+            self.fetch(paused).await?;
         }
     }
 
@@ -186,10 +204,14 @@ impl Consumer {
         })
     }
 
-    async fn fetch(&mut self) -> Result<(), ClientError> {
+    async fn fetch(&mut self, paused: &BTreeSet<u32>) -> Result<(), ClientError> {
         let mut by_leader: HashMap<usize, (Arc<BrokerConnection>, Vec<proto::FetchPartition>)> =
             HashMap::new();
         for (&p, &pos) in &self.positions {
+            // Paused partitions, and ones with messages still buffered, are not fetched.
+            if paused.contains(&p) || self.buffer.iter().any(|m| m.partition == p) {
+                continue;
+            }
             let conn = self.client.leader(&self.topic, p).await?;
             by_leader
                 .entry(Arc::as_ptr(&conn) as usize)

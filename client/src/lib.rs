@@ -22,6 +22,7 @@ mod config;
 mod connection;
 mod consumer;
 mod error;
+mod group_consumer;
 mod groups;
 mod message;
 mod producer;
@@ -32,6 +33,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::ClientError;
+pub use group_consumer::{ConsumerMessage, GroupConfig, GroupConsumer};
 pub use groups::{JoinGroup, Joined};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
 pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};

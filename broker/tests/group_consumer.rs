@@ -1,0 +1,224 @@
+//! Consumer groups end to end: several `GroupConsumer`s on a real node through joins, a member
+//! dying without leaving, and node restarts.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use common::TestNode;
+use parking_lot::Mutex;
+use rustmq_client::{GroupConfig, GroupConsumer, Message, RustMqClient};
+
+#[derive(Debug, Clone)]
+enum Event {
+    Delivered { member: usize, p: u32, o: i64 },
+    Committed { p: u32, o: i64 },
+}
+
+type Log = Arc<Mutex<Vec<Event>>>;
+
+fn config() -> GroupConfig {
+    GroupConfig {
+        session_timeout: Duration::from_millis(1500),
+        heartbeat_interval: Duration::from_millis(200),
+        rebalance_timeout: Duration::from_secs(10),
+        enable_auto_commit: false,
+        ..Default::default()
+    }
+}
+
+async fn produce(c: &RustMqClient, from: usize, to: usize) {
+    let p = c.create_producer("orders").await.unwrap();
+    p.send_batch(
+        (from..to)
+            .map(|i| {
+                Message::builder()
+                    .topic("orders")
+                    .key(format!("k{}", i % 37))
+                    .payload(format!("m{i}"))
+                    .build()
+                    .unwrap()
+            })
+            .collect(),
+    )
+    .await
+    .unwrap();
+    p.close().await.unwrap();
+}
+
+/// A member: receive, ack, commit after each message, log both.
+fn member(
+    c: RustMqClient,
+    id: usize,
+    log: Log,
+    stop: Arc<AtomicBool>,
+) -> tokio::task::JoinHandle<GroupConsumer> {
+    tokio::spawn(async move {
+        let mut consumer = c
+            .create_group_consumer("orders", "processors", config())
+            .await
+            .unwrap();
+        while !stop.load(Ordering::Relaxed) {
+            let next = tokio::time::timeout(Duration::from_millis(300), consumer.receive()).await;
+            let Ok(m) = next else { continue };
+            let m = m.unwrap().unwrap();
+            let (p, o) = (m.message.partition, m.message.offset);
+            log.lock().push(Event::Delivered { member: id, p, o });
+            m.ack().await.unwrap();
+            if consumer.commit().await.is_ok() {
+                log.lock().push(Event::Committed { p, o });
+            }
+        }
+        consumer
+    })
+}
+
+fn delivered(log: &Log) -> BTreeSet<(u32, i64)> {
+    log.lock()
+        .iter()
+        .filter_map(|e| match e {
+            Event::Delivered { p, o, .. } => Some((*p, *o)),
+            _ => None,
+        })
+        .collect()
+}
+
+async fn wait_for(log: &Log, count: usize) {
+    for _ in 0..600 {
+        if delivered(log).len() >= count {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "only {} of {count} messages delivered",
+        delivered(log).len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_join_die_and_every_message_is_processed_once_committed() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 6).await;
+    let c = n.client().await;
+    produce(&c, 0, 300).await;
+
+    let log: Log = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    let mut members: Vec<Option<tokio::task::JoinHandle<GroupConsumer>>> = (0..3)
+        .map(|i| Some(member(c.clone(), i, log.clone(), stop.clone())))
+        .collect();
+    wait_for(&log, 100).await;
+    members.push(Some(member(c.clone(), 3, log.clone(), stop.clone())));
+    wait_for(&log, 200).await;
+    // Member 1 dies without leaving: no commit, no LeaveGroup; its session times out.
+    if let Some(h) = members[1].take() {
+        h.abort();
+    }
+    produce(&c, 300, 600).await;
+    wait_for(&log, 600).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut finals = Vec::new();
+    for h in members.into_iter().flatten() {
+        finals.push(h.await.unwrap());
+    }
+
+    // Every produced message was processed at least once.
+    assert_eq!(delivered(&log).len(), 600);
+    // Nothing the group committed was delivered again afterwards.
+    let events = log.lock().clone();
+    let mut committed_at: BTreeMap<(u32, i64), usize> = BTreeMap::new();
+    for (seq, e) in events.iter().enumerate() {
+        match e {
+            Event::Committed { p, o } => {
+                committed_at.entry((*p, *o)).or_insert(seq);
+            }
+            Event::Delivered { member, p, o } => {
+                if let Some(&c) = committed_at.get(&(*p, *o)) {
+                    panic!(
+                        "{p}/{o} committed at event {c} and delivered again to member {member} at event {seq}"
+                    );
+                }
+            }
+        }
+    }
+    // The surviving three own every partition exactly once; the newcomer got some.
+    let mut owned = Vec::new();
+    for f in &finals {
+        owned.push(f.assigned_partitions().await);
+    }
+    let all: BTreeSet<u32> = owned.iter().flatten().copied().collect();
+    assert_eq!(all.len(), 6, "{owned:?}");
+    assert_eq!(owned.iter().map(|o| o.len()).sum::<usize>(), 6, "{owned:?}");
+    assert!(
+        !owned[2].is_empty(),
+        "the member that joined later owns partitions: {owned:?}"
+    );
+    for mut f in finals {
+        f.close().await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_resumes_from_committed_offsets_after_a_restart() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 2).await;
+    let c = n.client().await;
+    produce(&c, 0, 40).await;
+    let mut consumer = c
+        .create_group_consumer("orders", "resumers", config())
+        .await
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    for _ in 0..15 {
+        let m = consumer.receive().await.unwrap().unwrap();
+        seen.insert((m.message.partition, m.message.offset), ());
+        m.ack().await.unwrap();
+    }
+    // One delivered but never acknowledged: it holds back its partition's commit.
+    let held = consumer.receive().await.unwrap().unwrap();
+    consumer.commit().await.unwrap();
+    let committed = consumer
+        .committed_offset(held.message.partition)
+        .await
+        .unwrap();
+    assert_eq!(
+        committed,
+        Some(held.message.offset),
+        "commit stops at the first un-acked offset"
+    );
+    let lag = consumer.get_lag().await.unwrap();
+    assert_eq!(lag.values().sum::<i64>(), 40 - 15);
+    consumer.close().await.unwrap();
+    c.close().await;
+    let d = n.stop().await;
+
+    let n = TestNode::start(&d).await;
+    let c = n.client().await;
+    let mut consumer = c
+        .create_group_consumer("orders", "resumers", config())
+        .await
+        .unwrap();
+    let mut rest = BTreeSet::new();
+    for _ in 0..25 {
+        let m = consumer.receive().await.unwrap().unwrap();
+        assert!(
+            !seen.contains_key(&(m.message.partition, m.message.offset)),
+            "redelivered a committed message"
+        );
+        rest.insert((m.message.partition, m.message.offset));
+        m.ack().await.unwrap();
+    }
+    assert!(
+        rest.contains(&(held.message.partition, held.message.offset)),
+        "the un-acked message comes again"
+    );
+    consumer.close().await.unwrap();
+}
