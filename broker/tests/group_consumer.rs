@@ -222,3 +222,139 @@ async fn group_resumes_from_committed_offsets_after_a_restart() {
     );
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn messages_failing_every_attempt_go_to_the_dead_letter_queue() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 2).await;
+    n.create_topic("orders-dlq", 1).await;
+    let c = n.client().await;
+    produce(&c, 0, 20).await;
+    let cfg = GroupConfig {
+        max_retry_attempts: 3,
+        retry_base_delay: Duration::from_millis(20),
+        dead_letter_queue: Some("orders-dlq".into()),
+        ..config()
+    };
+    let mut consumer = c
+        .create_group_consumer("orders", "careful", cfg)
+        .await
+        .unwrap();
+    let mut attempts: BTreeMap<String, u32> = BTreeMap::new();
+    let mut acked = 0;
+    // Messages m0, m5, m10, m15 always fail.
+    while acked < 16 || consumer.metrics().dead_lettered.load(Ordering::Relaxed) < 4 {
+        let Ok(m) = tokio::time::timeout(Duration::from_millis(500), consumer.receive()).await
+        else {
+            continue;
+        };
+        let m = m.unwrap().unwrap();
+        let body = String::from_utf8(m.message.payload.to_vec()).unwrap();
+        *attempts.entry(body.clone()).or_default() += 1;
+        assert_eq!(m.attempt, attempts[&body]);
+        let i: usize = body[1..].parse().unwrap();
+        if i % 5 == 0 {
+            m.nack_with_reason("cannot parse order").await.unwrap();
+        } else {
+            m.ack().await.unwrap();
+            acked += 1;
+        }
+    }
+    // The next receive flushes nothing new; commit covers everything now.
+    consumer.commit().await.unwrap();
+    for p in 0..2 {
+        let hw = c.list_offset("orders", p, -1).await.unwrap();
+        assert_eq!(
+            consumer.committed_offset(p).await.unwrap().unwrap_or(0),
+            hw,
+            "partition {p}"
+        );
+    }
+    let failing: Vec<String> = (0..20)
+        .filter(|i| i % 5 == 0)
+        .map(|i| format!("m{i}"))
+        .collect();
+    for f in &failing {
+        assert_eq!(attempts[f], 3, "{f} delivered max_retry_attempts times");
+    }
+    let metrics = consumer.metrics();
+    assert_eq!(metrics.failed.load(Ordering::Relaxed), 12);
+    assert_eq!(metrics.retried.load(Ordering::Relaxed), 8);
+    assert_eq!(metrics.processed.load(Ordering::Relaxed), 16);
+    consumer.close().await.unwrap();
+
+    // Exactly the failing messages are in the DLQ, with their origin and the reason.
+    let mut dlq = c.consumer("orders-dlq").build().await.unwrap();
+    let mut got = Vec::new();
+    for _ in 0..4 {
+        let m = dlq.receive().await.unwrap();
+        let h = |k: &str| String::from_utf8(m.header(k).unwrap().to_vec()).unwrap();
+        assert_eq!(h("x-rustmq-dlq-reason"), "cannot parse order");
+        assert_eq!(h("x-rustmq-original-topic"), "orders");
+        assert_eq!(h("x-rustmq-attempts"), "3");
+        assert_eq!(h("x-rustmq-consumer-group"), "careful");
+        let _: i64 = h("x-rustmq-original-offset").parse().unwrap();
+        got.push(String::from_utf8(m.payload.to_vec()).unwrap());
+    }
+    got.sort();
+    let mut want = failing.clone();
+    want.sort();
+    assert_eq!(got, want);
+    assert_eq!(c.list_offset("orders-dlq", 0, -1).await.unwrap(), 4);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn auto_commit_commits_acknowledged_offsets() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 1).await;
+    let c = n.client().await;
+    produce(&c, 0, 10).await;
+    let cfg = GroupConfig {
+        enable_auto_commit: true,
+        auto_commit_interval: Duration::from_millis(100),
+        ..config()
+    };
+    let mut consumer = c
+        .create_group_consumer("orders", "auto", cfg)
+        .await
+        .unwrap();
+    for _ in 0..10 {
+        consumer
+            .receive()
+            .await
+            .unwrap()
+            .unwrap()
+            .ack()
+            .await
+            .unwrap();
+    }
+    // Auto-commit runs inside receive().
+    for _ in 0..5 {
+        let _ = tokio::time::timeout(Duration::from_millis(200), consumer.receive()).await;
+        if consumer.committed_offset(0).await.unwrap() == Some(10) {
+            break;
+        }
+    }
+    assert_eq!(consumer.committed_offset(0).await.unwrap(), Some(10));
+    assert_eq!(consumer.get_lag().await.unwrap()[&0], 0);
+    // Pausing stops delivery from a partition; resuming brings it back.
+    produce(&c, 10, 11).await;
+    consumer.pause_partitions(vec![0]).await.unwrap();
+    assert_eq!(consumer.paused_partitions().await, vec![0]);
+    assert!(
+        tokio::time::timeout(Duration::from_millis(400), consumer.receive())
+            .await
+            .is_err()
+    );
+    consumer.resume_partitions(vec![0]).await.unwrap();
+    let m = consumer.receive().await.unwrap().unwrap();
+    assert_eq!(m.message.offset, 10);
+    // Seek back replays.
+    consumer.seek(0, 3).await.unwrap();
+    assert_eq!(consumer.receive().await.unwrap().unwrap().message.offset, 3);
+    consumer.close().await.unwrap();
+}

@@ -8,7 +8,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use parking_lot::Mutex;
@@ -42,6 +42,13 @@ pub struct GroupConfig {
     pub auto_commit_interval: Duration,
     /// Fetching settings and where to start in partitions without a committed offset.
     pub consumer: ConsumerConfig,
+    /// Deliveries of a message after `nack()` before it goes to the dead-letter queue.
+    pub max_retry_attempts: u32,
+    /// First redelivery delay after a `nack()`; doubles with each attempt (2 s, 4 s, 8 s...).
+    pub retry_base_delay: Duration,
+    /// Topic that receives messages which failed every attempt, with headers saying why and
+    /// from where. Without one such messages are skipped (logged and counted as failed).
+    pub dead_letter_queue: Option<String>,
 }
 
 impl Default for GroupConfig {
@@ -58,6 +65,9 @@ impl Default for GroupConfig {
                 fetch_max_wait: Duration::from_millis(200),
                 ..ConsumerConfig::default()
             },
+            max_retry_attempts: 3,
+            retry_base_delay: Duration::from_secs(2),
+            dead_letter_queue: None,
         }
     }
 }
@@ -85,27 +95,105 @@ impl PartitionAcks {
     }
 }
 
+/// A message waiting for redelivery (or the dead-letter queue) after a `nack()`.
+#[derive(Debug)]
+struct Retry {
+    message: ConsumedMessage,
+    attempt: u32,
+    due: Instant,
+    reason: String,
+}
+
 #[derive(Debug, Default)]
 struct Acks {
     partitions: BTreeMap<u32, PartitionAcks>,
+    retries: Vec<Retry>,
+    dead: Vec<Retry>,
 }
 
-/// A delivered message; acknowledge it when processed.
-#[derive(Debug)]
+/// Consumer counters.
+#[derive(Debug, Default)]
+pub struct ConsumerMetrics {
+    /// Deliveries, including redeliveries.
+    pub received: AtomicU64,
+    /// Messages acknowledged.
+    pub processed: AtomicU64,
+    /// Negative acknowledgements.
+    pub failed: AtomicU64,
+    /// Redeliveries after a `nack()`.
+    pub retried: AtomicU64,
+    /// Messages sent to the dead-letter queue.
+    pub dead_lettered: AtomicU64,
+    /// Messages skipped after the last attempt (no dead-letter queue configured).
+    pub skipped: AtomicU64,
+}
+
+struct Shared {
+    acks: Mutex<Acks>,
+    metrics: ConsumerMetrics,
+    max_attempts: u32,
+    base_delay: Duration,
+}
+
+/// A delivered message; acknowledge it when processed, or `nack()` it to have it retried.
 pub struct ConsumerMessage {
     /// The message.
     pub message: ConsumedMessage,
-    acks: Arc<Mutex<Acks>>,
+    /// 1 on first delivery, then 2, 3, ... on redeliveries after `nack()`.
+    pub attempt: u32,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for ConsumerMessage {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConsumerMessage")
+            .field("message", &self.message)
+            .field("attempt", &self.attempt)
+            .finish()
+    }
 }
 
 impl ConsumerMessage {
     /// Marks the message processed: its offset may now be committed.
     pub async fn ack(&self) -> Result<(), ClientError> {
-        let mut a = self.acks.lock();
+        let mut a = self.shared.acks.lock();
         if let Some(p) = a.partitions.get_mut(&self.message.partition)
             && let Some(v) = p.delivered.get_mut(&self.message.offset)
+            && !*v
         {
             *v = true;
+            self.shared
+                .metrics
+                .processed
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Processing failed: redeliver after a backoff, or after the last attempt send it to the
+    /// dead-letter queue. The message keeps holding back its partition's commit meanwhile.
+    pub async fn nack(&self) -> Result<(), ClientError> {
+        self.nack_with_reason("processing failed").await
+    }
+
+    /// [`ConsumerMessage::nack`] with the reason recorded in the dead-letter headers.
+    pub async fn nack_with_reason(&self, reason: &str) -> Result<(), ClientError> {
+        let s = &self.shared;
+        s.metrics.failed.fetch_add(1, Ordering::Relaxed);
+        let entry = Retry {
+            message: self.message.clone(),
+            attempt: self.attempt + 1,
+            due: Instant::now()
+                + s.base_delay
+                    .checked_mul(2u32.saturating_pow(self.attempt.saturating_sub(1)))
+                    .unwrap_or(Duration::from_secs(3600)),
+            reason: reason.to_string(),
+        };
+        let mut a = s.acks.lock();
+        if self.attempt >= s.max_attempts {
+            a.dead.push(entry);
+        } else {
+            a.retries.push(entry);
         }
         Ok(())
     }
@@ -139,7 +227,8 @@ pub struct GroupConsumer {
     reader: Option<Consumer>,
     assignment: BTreeSet<u32>,
     paused: BTreeSet<u32>,
-    acks: Arc<Mutex<Acks>>,
+    shared: Arc<Shared>,
+    dlq: Option<crate::Producer>,
     last_commit: Instant,
     closed: bool,
 }
@@ -157,7 +246,6 @@ impl GroupConsumer {
             client,
             topic: topic.to_string(),
             group: group.to_string(),
-            config,
             membership: Arc::new(Mutex::new(Membership {
                 member_id: String::new(),
                 generation: -1,
@@ -168,9 +256,16 @@ impl GroupConsumer {
             reader: None,
             assignment: BTreeSet::new(),
             paused: BTreeSet::new(),
-            acks: Arc::default(),
+            shared: Arc::new(Shared {
+                acks: Mutex::new(Acks::default()),
+                metrics: ConsumerMetrics::default(),
+                max_attempts: config.max_retry_attempts.max(1),
+                base_delay: config.retry_base_delay,
+            }),
+            dlq: None,
             last_commit: Instant::now(),
             closed: false,
+            config,
         };
         c.rebalance().await?;
         c.start_heartbeat();
@@ -283,8 +378,10 @@ impl GroupConsumer {
         let added: Vec<u32> = new.difference(&self.assignment).copied().collect();
         let kept: BTreeSet<u32> = new.intersection(&self.assignment).copied().collect();
         {
-            let mut a = self.acks.lock();
+            let mut a = self.shared.acks.lock();
             a.partitions.retain(|p, _| kept.contains(p));
+            a.retries.retain(|r| kept.contains(&r.message.partition));
+            a.dead.retain(|r| kept.contains(&r.message.partition));
         }
         let committed = self
             .client
@@ -322,7 +419,7 @@ impl GroupConsumer {
                 None => reader.position(*p).unwrap_or(0),
             };
             reader.seek(*p, start)?;
-            self.acks.lock().partitions.insert(
+            self.shared.acks.lock().partitions.insert(
                 *p,
                 PartitionAcks {
                     delivered: BTreeMap::new(),
@@ -357,6 +454,11 @@ impl GroupConsumer {
             {
                 tracing::debug!(error = %e, "auto-commit failed");
             }
+            self.dead_letter().await?;
+            if let Some(m) = self.due_retry() {
+                return Ok(Some(m));
+            }
+            let next_retry = self.shared.acks.lock().retries.iter().map(|r| r.due).min();
             let Some(reader) = self.reader.as_mut() else {
                 // No partitions: wait for a rebalance.
                 self.wake.notified().await;
@@ -373,9 +475,10 @@ impl GroupConsumer {
             let next = tokio::select! {
                 m = reader.receive_unpaused(paused) => Some(m?),
                 _ = self.wake.notified() => None,
+                _ = sleep_until_opt(next_retry) => None,
             };
             if let Some(message) = next {
-                let mut a = self.acks.lock();
+                let mut a = self.shared.acks.lock();
                 let p = a
                     .partitions
                     .entry(message.partition)
@@ -385,19 +488,97 @@ impl GroupConsumer {
                     });
                 p.delivered.insert(message.offset, false);
                 drop(a);
+                self.shared.metrics.received.fetch_add(1, Ordering::Relaxed);
                 return Ok(Some(ConsumerMessage {
                     message,
-                    acks: self.acks.clone(),
+                    attempt: 1,
+                    shared: self.shared.clone(),
                 }));
             }
         }
+    }
+
+    fn due_retry(&mut self) -> Option<ConsumerMessage> {
+        let now = Instant::now();
+        let mut a = self.shared.acks.lock();
+        let i = a
+            .retries
+            .iter()
+            .enumerate()
+            .filter(|(_, r)| r.due <= now && !self.paused.contains(&r.message.partition))
+            .min_by_key(|(_, r)| r.due)
+            .map(|(i, _)| i)?;
+        let r = a.retries.swap_remove(i);
+        drop(a);
+        self.shared.metrics.received.fetch_add(1, Ordering::Relaxed);
+        self.shared.metrics.retried.fetch_add(1, Ordering::Relaxed);
+        Some(ConsumerMessage {
+            message: r.message,
+            attempt: r.attempt,
+            shared: self.shared.clone(),
+        })
+    }
+
+    /// Sends messages that failed every attempt to the dead-letter queue (or skips them), then
+    /// acknowledges them so the partition's commit can move on.
+    async fn dead_letter(&mut self) -> Result<(), ClientError> {
+        let dead: Vec<Retry> = std::mem::take(&mut self.shared.acks.lock().dead);
+        for r in dead {
+            let m = &r.message;
+            match self.config.dead_letter_queue.clone() {
+                Some(dlq) => {
+                    if self.dlq.is_none() {
+                        self.dlq = Some(self.client.create_producer(&dlq).await?);
+                    }
+                    let mut b = crate::Message::builder()
+                        .topic(&dlq)
+                        .payload(m.payload.clone())
+                        .timestamp(m.timestamp)
+                        .header("x-rustmq-dlq-reason", r.reason.clone())
+                        .header("x-rustmq-original-topic", m.topic.to_string())
+                        .header("x-rustmq-original-partition", m.partition.to_string())
+                        .header("x-rustmq-original-offset", m.offset.to_string())
+                        .header("x-rustmq-consumer-group", self.group.clone())
+                        .header("x-rustmq-attempts", (r.attempt - 1).to_string());
+                    for (k, v) in &m.headers {
+                        b = b.header(k.clone(), v.clone());
+                    }
+                    if let Some(k) = &m.key {
+                        b = b.key(k.clone());
+                    }
+                    let producer = self.dlq.as_ref().ok_or(ClientError::Closed)?;
+                    producer.send(b.build()?).await?;
+                    self.shared
+                        .metrics
+                        .dead_lettered
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+                None => {
+                    tracing::warn!(topic = %m.topic, partition = m.partition, offset = m.offset,
+                        reason = %r.reason, "message failed every attempt and no dead-letter queue is configured; skipping it");
+                    self.shared.metrics.skipped.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            let mut a = self.shared.acks.lock();
+            if let Some(p) = a.partitions.get_mut(&m.partition)
+                && let Some(v) = p.delivered.get_mut(&m.offset)
+            {
+                *v = true;
+            }
+        }
+        Ok(())
+    }
+
+    /// Counters (received, processed, failed, retried, dead-lettered, skipped).
+    pub fn metrics(&self) -> &ConsumerMetrics {
+        &self.shared.metrics
     }
 
     /// Commits the acknowledged, contiguous offsets of every assigned partition.
     pub async fn commit(&mut self) -> Result<(), ClientError> {
         self.last_commit = Instant::now();
         let offsets: Vec<(String, u32, i64)> = {
-            let mut a = self.acks.lock();
+            let mut a = self.shared.acks.lock();
             a.partitions
                 .iter_mut()
                 .map(|(p, acks)| (self.topic.clone(), *p, acks.committable()))
@@ -496,7 +677,8 @@ impl GroupConsumer {
             partition,
         })?;
         reader.seek(partition, offset)?;
-        let mut a = self.acks.lock();
+        let mut a = self.shared.acks.lock();
+        a.retries.retain(|r| r.message.partition != partition);
         a.partitions.insert(
             partition,
             PartitionAcks {
@@ -552,6 +734,9 @@ impl GroupConsumer {
             h.abort();
         }
         let committed = self.commit().await;
+        if let Some(p) = self.dlq.take() {
+            let _ = p.close().await;
+        }
         let (member, _) = self.member();
         // A static member does not leave: its restart keeps the assignment.
         if !member.is_empty() && self.config.group_instance_id.is_none() {
@@ -567,6 +752,13 @@ impl Drop for GroupConsumer {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+    }
+}
+
+async fn sleep_until_opt(t: Option<Instant>) {
+    match t {
+        Some(t) => tokio::time::sleep_until(t).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -33,7 +33,7 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::ClientError;
-pub use group_consumer::{ConsumerMessage, GroupConfig, GroupConsumer};
+pub use group_consumer::{ConsumerMessage, ConsumerMetrics, GroupConfig, GroupConsumer};
 pub use groups::{JoinGroup, Joined};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
 pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};
