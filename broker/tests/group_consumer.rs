@@ -255,7 +255,7 @@ async fn messages_failing_every_attempt_go_to_the_dead_letter_queue() {
         *attempts.entry(body.clone()).or_default() += 1;
         assert_eq!(m.attempt, attempts[&body]);
         let i: usize = body[1..].parse().unwrap();
-        if i % 5 == 0 {
+        if i.is_multiple_of(5) {
             m.nack_with_reason("cannot parse order").await.unwrap();
         } else {
             m.ack().await.unwrap();
