@@ -277,3 +277,66 @@ fn group_offsets_reset_describe_and_list() {
     );
     assert!(String::from_utf8_lossy(&e.stderr).contains("neither milliseconds nor an RFC 3339"));
 }
+
+#[test]
+fn consume_as_a_group_commits_what_it_printed() {
+    let dir = tempfile::tempdir().unwrap();
+    let bin = broker_binary();
+    // No initial rebalance delay: each CLI run is the group's only member.
+    let dev = DevBroker::spawn_with_env(
+        &bin,
+        dir.path(),
+        &[("RUSTMQ_GROUPS__INITIAL_REBALANCE_DELAY_MS", "0")],
+    )
+    .expect("broker starts");
+    ok(&admin(
+        &dev,
+        &["topic", "create", "jobs", "--partitions", "1"],
+        None,
+    ));
+    let input: String = (0..10).map(|i| format!("job {i}\n")).collect();
+    ok(&admin(&dev, &["produce", "jobs"], Some(&input)));
+
+    let first = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "jobs",
+            "--group",
+            "workers",
+            "--from-beginning",
+            "--max-messages",
+            "6",
+        ],
+        None,
+    ));
+    assert_eq!(
+        first.lines().collect::<Vec<_>>(),
+        (0..6).map(|i| format!("job {i}")).collect::<Vec<_>>()
+    );
+    let v: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &["--format", "json", "group", "describe", "workers"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(v["offsets"][0]["committed_offset"], 6);
+    assert_eq!(v["total_lag"], 4);
+    // The next member continues after what was printed.
+    let second = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "jobs",
+            "--group",
+            "workers",
+            "--max-messages",
+            "4",
+        ],
+        None,
+    ));
+    assert_eq!(
+        second.lines().collect::<Vec<_>>(),
+        (6..10).map(|i| format!("job {i}")).collect::<Vec<_>>()
+    );
+}

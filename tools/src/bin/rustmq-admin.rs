@@ -85,8 +85,12 @@ enum Cmd {
         #[arg(long)]
         max_messages: Option<u64>,
         /// Only this partition.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "group")]
         partition: Option<u32>,
+        /// Consume as a member of this group and commit what was printed. Without a
+        /// committed offset it starts per --from-beginning.
+        #[arg(long)]
+        group: Option<String>,
     },
     /// Broker and controller health.
     Health,
@@ -210,7 +214,26 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             topic,
             from_beginning,
             max_messages,
+            group: Some(group),
+            ..
+        } => {
+            consume_group(
+                &cli.brokers,
+                &cli.ca_cert,
+                &topic,
+                &group,
+                from_beginning,
+                max_messages,
+                cli.format,
+            )
+            .await
+        }
+        Cmd::Consume {
+            topic,
+            from_beginning,
+            max_messages,
             partition,
+            group: None,
         } => {
             consume(
                 &cli.brokers,
@@ -553,6 +576,74 @@ async fn produce(
     Ok(())
 }
 
+fn print_message(
+    out: &mut impl Write,
+    m: &rustmq_client::ConsumedMessage,
+    format: Format,
+) -> anyhow::Result<()> {
+    if format == Format::Json {
+        let v = json!({
+            "partition": m.partition,
+            "offset": m.offset,
+            "timestamp": m.timestamp,
+            "key": m.key.as_ref().map(|k| String::from_utf8_lossy(k).to_string()),
+            "value": String::from_utf8_lossy(&m.payload),
+        });
+        writeln!(out, "{v}")?;
+    } else {
+        writeln!(out, "{}", String::from_utf8_lossy(&m.payload))?;
+    }
+    out.flush()?;
+    Ok(())
+}
+
+async fn consume_group(
+    brokers: &str,
+    ca: &Option<PathBuf>,
+    topic: &str,
+    group: &str,
+    from_beginning: bool,
+    max: Option<u64>,
+    format: Format,
+) -> anyhow::Result<()> {
+    let client = common::connect(brokers, ca).await?;
+    let config = rustmq_client::GroupConfig {
+        enable_auto_commit: false,
+        consumer: rustmq_client::ConsumerConfig {
+            start_position: if from_beginning {
+                StartPosition::Earliest
+            } else {
+                StartPosition::Latest
+            },
+            fetch_max_wait: std::time::Duration::from_millis(200),
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let mut consumer = client.create_group_consumer(topic, group, config).await?;
+    let mut out = std::io::stdout().lock();
+    let mut n = 0u64;
+    while max.is_none_or(|m| n < m) {
+        let m = tokio::select! {
+            m = consumer.receive() => m?,
+            _ = tokio::signal::ctrl_c() => break,
+        };
+        let Some(m) = m else { break };
+        print_message(&mut out, &m.message, format)?;
+        // Acknowledged only once printed: the commit covers exactly what was shown.
+        m.ack().await?;
+        n += 1;
+        if n.is_multiple_of(100) {
+            consumer.commit().await?;
+        }
+    }
+    consumer
+        .close()
+        .await
+        .context("committing what was printed")?;
+    Ok(())
+}
+
 async fn consume(
     brokers: &str,
     ca: &Option<PathBuf>,
@@ -579,19 +670,7 @@ async fn consume(
             m = consumer.receive() => m?,
             _ = tokio::signal::ctrl_c() => break,
         };
-        if format == Format::Json {
-            let v = json!({
-                "partition": m.partition,
-                "offset": m.offset,
-                "timestamp": m.timestamp,
-                "key": m.key.as_ref().map(|k| String::from_utf8_lossy(k).to_string()),
-                "value": String::from_utf8_lossy(&m.payload),
-            });
-            writeln!(out, "{v}")?;
-        } else {
-            writeln!(out, "{}", String::from_utf8_lossy(&m.payload))?;
-        }
-        out.flush()?;
+        print_message(&mut out, &m, format)?;
         n += 1;
     }
     Ok(())
