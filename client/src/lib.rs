@@ -26,6 +26,7 @@ mod group_consumer;
 mod groups;
 mod message;
 mod producer;
+pub mod stream;
 
 pub use client::RustMqClient;
 pub use config::{
