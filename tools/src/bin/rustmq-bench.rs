@@ -75,6 +75,20 @@ struct Args {
     /// Write the results as JSON to this file.
     #[arg(long)]
     json: Option<PathBuf>,
+    /// Consume as members of this consumer group (one client per member) instead of
+    /// splitting the partitions between plain consumers.
+    #[arg(long)]
+    group: Option<String>,
+    /// Auto-commit interval of group members.
+    #[arg(long, default_value = "1s", value_parser = humantime::parse_duration)]
+    commit_interval: Duration,
+    /// Session timeout of group members.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    session_timeout: Duration,
+    /// Instead of a load run: start --consumers group members, then measure how long the
+    /// group takes to settle when one more joins and when one dies (needs --group).
+    #[arg(long)]
+    rebalance_test: bool,
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
@@ -167,11 +181,47 @@ async fn run(args: Args) -> anyhow::Result<()> {
     });
     let compression = rustmq_protocol::records::parse_compression(&args.compression)?;
 
+    if args.rebalance_test {
+        return rebalance_test(&args).await;
+    }
     // Consumers split the partitions and start at the end. They use their own client (and so
     // their own QUIC connection), as a separate consuming application would.
     let consumer_client = common::connect(&args.brokers, &args.ca_cert).await?;
     let mut tasks = Vec::new();
+    if let Some(group) = &args.group {
+        for _ in 0..args.consumers {
+            let member_client = common::connect(&args.brokers, &args.ca_cert).await?;
+            let mut consumer = member_client
+                .create_group_consumer(&args.topic, group, group_config(&args))
+                .await?;
+            let stats = stats.clone();
+            tasks.push(tokio::spawn(async move {
+                let mut local = hist();
+                while !stats.stop.load(Ordering::Relaxed) {
+                    let m = tokio::select! {
+                        m = consumer.receive() => m,
+                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+                    };
+                    let Ok(Some(m)) = m else { break };
+                    if stats.measuring.load(Ordering::Relaxed) && m.message.payload.len() >= 8 {
+                        let sent =
+                            u64::from_be_bytes(m.message.payload[..8].try_into().unwrap_or([0; 8]));
+                        let _ = local.record(now_micros().saturating_sub(sent).max(1));
+                        stats.received.fetch_add(1, Ordering::Relaxed);
+                    }
+                    let _ = m.ack().await;
+                }
+                let _ = consumer.close().await;
+                if let Ok(mut h) = stats.e2e_lat.lock() {
+                    let _ = h.add(&local);
+                }
+            }));
+        }
+    }
     for c in 0..args.consumers {
+        if args.group.is_some() {
+            break;
+        }
         let parts: Vec<u32> = (0..args.partitions)
             .filter(|p| p % args.consumers == c)
             .collect();
@@ -376,6 +426,137 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .with_context(|| format!("writing {}", path.display()))?;
     }
     client.close().await;
+    Ok(())
+}
+
+fn group_config(args: &Args) -> rustmq_client::GroupConfig {
+    rustmq_client::GroupConfig {
+        enable_auto_commit: true,
+        auto_commit_interval: args.commit_interval,
+        session_timeout: args.session_timeout,
+        heartbeat_interval: (args.session_timeout / 5).max(Duration::from_millis(50)),
+        consumer: rustmq_client::ConsumerConfig {
+            start_position: StartPosition::Latest,
+            fetch_max_wait: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+type Assignments = Arc<std::sync::Mutex<std::collections::BTreeMap<usize, Vec<u32>>>>;
+
+/// A group member that keeps consuming and publishes its assignment.
+async fn spawn_member(
+    args: &Args,
+    id: usize,
+    assignments: Assignments,
+) -> anyhow::Result<tokio::task::JoinHandle<()>> {
+    let client = common::connect(&args.brokers, &args.ca_cert).await?;
+    let group = args
+        .group
+        .clone()
+        .context("--rebalance-test needs --group")?;
+    let config = group_config(args);
+    let topic = args.topic.clone();
+    Ok(tokio::spawn(async move {
+        let Ok(mut consumer) = client.create_group_consumer(&topic, &group, config).await else {
+            return;
+        };
+        loop {
+            if let Ok(Ok(Some(m))) =
+                tokio::time::timeout(Duration::from_millis(50), consumer.receive()).await
+            {
+                let _ = m.ack().await;
+            }
+            let owned = consumer.assigned_partitions().await;
+            if let Ok(mut a) = assignments.lock() {
+                a.insert(id, owned);
+            }
+        }
+    }))
+}
+
+/// Waits until the live members own every partition exactly once; returns the time it took.
+async fn settle(
+    assignments: &Assignments,
+    live: &[usize],
+    partitions: u32,
+    need: Option<usize>,
+) -> Duration {
+    let t0 = Instant::now();
+    loop {
+        let ok = assignments.lock().map(|a| {
+            let mut all: Vec<u32> = live
+                .iter()
+                .filter_map(|i| a.get(i))
+                .flatten()
+                .copied()
+                .collect();
+            let n = all.len();
+            all.sort_unstable();
+            all.dedup();
+            let newcomer_has = need.is_none_or(|i| a.get(&i).is_some_and(|p| !p.is_empty()));
+            n == partitions as usize && all.len() == n && newcomer_has
+        });
+        if ok.unwrap_or(false) {
+            return t0.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+}
+
+async fn rebalance_test(args: &Args) -> anyhow::Result<()> {
+    let assignments: Assignments = Arc::default();
+    let mut handles = Vec::new();
+    for i in 0..args.consumers as usize {
+        handles.push(spawn_member(args, i, assignments.clone()).await?);
+    }
+    let live: Vec<usize> = (0..args.consumers as usize).collect();
+    let first = settle(&assignments, &live, args.partitions, None).await;
+    println!(
+        "{} members settled in {:.0} ms",
+        args.consumers,
+        first.as_secs_f64() * 1000.0
+    );
+
+    let newcomer = args.consumers as usize;
+    let t0 = Instant::now();
+    handles.push(spawn_member(args, newcomer, assignments.clone()).await?);
+    let mut live2 = live.clone();
+    live2.push(newcomer);
+    settle(&assignments, &live2, args.partitions, Some(newcomer)).await;
+    let join_time = t0.elapsed();
+    println!(
+        "rebalance after a member joined: {:.0} ms (join until every partition is owned again, including by the newcomer)",
+        join_time.as_secs_f64() * 1000.0
+    );
+
+    // Kill member 0 without leaving.
+    handles[0].abort();
+    let t0 = Instant::now();
+    let survivors: Vec<usize> = live2.iter().copied().filter(|i| *i != 0).collect();
+    settle(&assignments, &survivors, args.partitions, None).await;
+    let death_time = t0.elapsed();
+    println!(
+        "rebalance after a member died: {:.0} ms (kill until its partitions are owned again; session timeout {:?})",
+        death_time.as_secs_f64() * 1000.0,
+        args.session_timeout
+    );
+    if let Some(path) = &args.json {
+        std::fs::write(
+            path,
+            serde_json::to_vec_pretty(&json!({
+                "members": args.consumers, "partitions": args.partitions,
+                "session_timeout_ms": args.session_timeout.as_millis() as u64,
+                "join_rebalance_ms": join_time.as_secs_f64() * 1000.0,
+                "death_rebalance_ms": death_time.as_secs_f64() * 1000.0,
+            }))?,
+        )?;
+    }
+    for h in handles {
+        h.abort();
+    }
     Ok(())
 }
 
