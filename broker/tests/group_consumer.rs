@@ -358,3 +358,29 @@ async fn auto_commit_commits_acknowledged_offsets() {
     assert_eq!(consumer.receive().await.unwrap().unwrap().message.offset, 3);
     consumer.close().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn group_consumer_as_a_stream() {
+    use futures::StreamExt;
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 3).await;
+    let c = n.client().await;
+    produce(&c, 0, 30).await;
+    let consumer = c
+        .create_group_consumer("orders", "streamers", config())
+        .await
+        .unwrap();
+    let got: BTreeSet<String> = consumer
+        .stream()
+        .take(30)
+        .then(|m| async move {
+            let m = m.unwrap();
+            m.ack().await.unwrap();
+            String::from_utf8(m.message.payload.to_vec()).unwrap()
+        })
+        .collect()
+        .await;
+    assert_eq!(got, (0..30).map(|i| format!("m{i}")).collect());
+}

@@ -574,6 +574,17 @@ impl GroupConsumer {
         &self.shared.metrics
     }
 
+    /// The member as a `futures::Stream` of messages (ends when the consumer is closed).
+    pub fn stream(self) -> impl futures::Stream<Item = Result<ConsumerMessage, ClientError>> {
+        futures::stream::unfold(self, |mut c| async move {
+            match c.receive().await {
+                Ok(Some(m)) => Some((Ok(m), c)),
+                Ok(None) => None,
+                Err(e) => Some((Err(e), c)),
+            }
+        })
+    }
+
     /// Commits the acknowledged, contiguous offsets of every assigned partition.
     pub async fn commit(&mut self) -> Result<(), ClientError> {
         self.last_commit = Instant::now();
