@@ -48,6 +48,32 @@ impl ConsumerBuilder {
         self.partitions = Some(ps);
         self
     }
+
+    /// Consume as a member of `group` instead: partitions are assigned by the group
+    /// coordinator and offsets are committed for the group.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rustmq_client::RustMqClient) -> Result<(), rustmq_client::ClientError> {
+    /// use rustmq_client::GroupConfig;
+    /// let mut consumer = client
+    ///     .consumer("payments")
+    ///     .consumer_group("payment-processors")
+    ///     .group_config(GroupConfig { max_retry_attempts: 3, dead_letter_queue: Some("failed-payments".into()), ..Default::default() })
+    ///     .build()
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn consumer_group(
+        self,
+        group: impl Into<String>,
+    ) -> crate::group_consumer::GroupConsumerBuilder {
+        crate::group_consumer::GroupConsumerBuilder::new(
+            self.client,
+            self.topic,
+            group.into(),
+            self.config,
+        )
+    }
     /// Resolves the start positions and returns the consumer.
     ///
     /// ```no_run

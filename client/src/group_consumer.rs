@@ -72,6 +72,44 @@ impl Default for GroupConfig {
     }
 }
 
+/// Builds a [`GroupConsumer`]: `client.consumer(topic).consumer_group(group)`.
+pub struct GroupConsumerBuilder {
+    client: RustMqClient,
+    topic: String,
+    group: String,
+    config: GroupConfig,
+}
+
+impl GroupConsumerBuilder {
+    pub(crate) fn new(
+        client: RustMqClient,
+        topic: String,
+        group: String,
+        consumer: ConsumerConfig,
+    ) -> Self {
+        Self {
+            client,
+            topic,
+            group,
+            config: GroupConfig {
+                consumer,
+                ..GroupConfig::default()
+            },
+        }
+    }
+
+    /// Group settings (replaces the fetch settings given to the consumer builder too).
+    pub fn group_config(mut self, config: GroupConfig) -> Self {
+        self.config = config;
+        self
+    }
+
+    /// Joins the group.
+    pub async fn build(self) -> Result<GroupConsumer, ClientError> {
+        GroupConsumer::new(self.client, &self.topic, &self.group, self.config).await
+    }
+}
+
 /// Delivered offsets of one partition and which are acknowledged.
 #[derive(Debug, Default)]
 struct PartitionAcks {

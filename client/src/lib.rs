@@ -34,7 +34,9 @@ pub use config::{
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::ClientError;
-pub use group_consumer::{ConsumerMessage, ConsumerMetrics, GroupConfig, GroupConsumer};
+pub use group_consumer::{
+    ConsumerMessage, ConsumerMetrics, GroupConfig, GroupConsumer, GroupConsumerBuilder,
+};
 pub use groups::{JoinGroup, Joined};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
 pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};
