@@ -348,14 +348,21 @@ async fn create_topic(
     Ok(())
 }
 
-async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
-    let data = api
-        .call(reqwest::Method::GET, "/api/v1/topics", None)
-        .await?;
+/// GETs an `/api/v1` resource; with `--format json` prints it and returns None, otherwise
+/// returns it for a table.
+async fn get_or_print_json(api: &Api, path: &str, format: Format) -> anyhow::Result<Option<Value>> {
+    let data = api.call(reqwest::Method::GET, path, None).await?;
     if format == Format::Json {
         println!("{}", serde_json::to_string_pretty(&data)?);
-        return Ok(());
+        return Ok(None);
     }
+    Ok(Some(data))
+}
+
+async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
+    let Some(data) = get_or_print_json(api, "/api/v1/topics", format).await? else {
+        return Ok(());
+    };
     let mut t = Table::new();
     t.set_header(["NAME", "PARTITIONS", "REPLICATION", "CREATED"]);
     for topic in data.as_array().into_iter().flatten() {
@@ -371,17 +378,10 @@ async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
 }
 
 async fn describe_topic(api: &Api, name: &str, format: Format) -> anyhow::Result<()> {
-    let data = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/topics/{name}"),
-            None,
-        )
-        .await?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+    let Some(data) = get_or_print_json(api, &format!("/api/v1/topics/{name}"), format).await?
+    else {
         return Ok(());
-    }
+    };
     println!(
         "Topic: {}  Partitions: {}  ReplicationFactor: {}  Config: {}",
         data["name"].as_str().unwrap_or(""),
@@ -430,13 +430,9 @@ fn parse_timestamp(s: &str) -> anyhow::Result<i64> {
 }
 
 async fn list_groups(api: &Api, format: Format) -> anyhow::Result<()> {
-    let data = api
-        .call(reqwest::Method::GET, "/api/v1/groups", None)
-        .await?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+    let Some(data) = get_or_print_json(api, "/api/v1/groups", format).await? else {
         return Ok(());
-    }
+    };
     let mut t = Table::new();
     t.set_header(["GROUP", "STATE", "GENERATION", "MEMBERS", "LAG"]);
     for g in data.as_array().into_iter().flatten() {
@@ -457,17 +453,10 @@ async fn list_groups(api: &Api, format: Format) -> anyhow::Result<()> {
 }
 
 async fn describe_group(api: &Api, group: &str, format: Format) -> anyhow::Result<()> {
-    let data = api
-        .call(
-            reqwest::Method::GET,
-            &format!("/api/v1/groups/{group}"),
-            None,
-        )
-        .await?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
+    let Some(data) = get_or_print_json(api, &format!("/api/v1/groups/{group}"), format).await?
+    else {
         return Ok(());
-    }
+    };
     println!(
         "Group: {}  State: {}  Generation: {}  Assignor: {}  Total lag: {}",
         data["group_id"].as_str().unwrap_or(""),

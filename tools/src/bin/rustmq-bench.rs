@@ -203,12 +203,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                         _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
                     };
                     let Ok(Some(m)) = m else { break };
-                    if stats.measuring.load(Ordering::Relaxed) && m.message.payload.len() >= 8 {
-                        let sent =
-                            u64::from_be_bytes(m.message.payload[..8].try_into().unwrap_or([0; 8]));
-                        let _ = local.record(now_micros().saturating_sub(sent).max(1));
-                        stats.received.fetch_add(1, Ordering::Relaxed);
-                    }
+                    record_e2e(&stats, &mut local, &m.message.payload);
                     let _ = m.ack().await;
                 }
                 let _ = consumer.close().await;
@@ -243,11 +238,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
                 };
                 let Ok(m) = m else { break };
-                if stats.measuring.load(Ordering::Relaxed) && m.payload.len() >= 8 {
-                    let sent = u64::from_be_bytes(m.payload[..8].try_into().unwrap_or([0; 8]));
-                    let _ = local.record(now_micros().saturating_sub(sent).max(1));
-                    stats.received.fetch_add(1, Ordering::Relaxed);
-                }
+                record_e2e(&stats, &mut local, &m.payload);
             }
             if let Ok(mut h) = stats.e2e_lat.lock() {
                 let _ = h.add(&local);
@@ -427,6 +418,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
     }
     client.close().await;
     Ok(())
+}
+
+/// Records end-to-end latency from the send time the producer put in the first 8 bytes.
+fn record_e2e(stats: &Stats, local: &mut Histogram<u64>, payload: &[u8]) {
+    if stats.measuring.load(Ordering::Relaxed) && payload.len() >= 8 {
+        let sent = u64::from_be_bytes(payload[..8].try_into().unwrap_or([0; 8]));
+        let _ = local.record(now_micros().saturating_sub(sent).max(1));
+        stats.received.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 fn group_config(args: &Args) -> rustmq_client::GroupConfig {
