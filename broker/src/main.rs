@@ -24,7 +24,18 @@ struct Args {
     config: Option<PathBuf>,
 }
 
-fn main() -> anyhow::Result<()> {
+fn main() -> std::process::ExitCode {
+    // One line with the chain of causes; no backtrace for an operator's mistake.
+    match run_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_main() -> anyhow::Result<()> {
     // One crypto provider for the whole process, chosen explicitly.
     rustls::crypto::ring::default_provider()
         .install_default()

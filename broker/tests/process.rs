@@ -183,3 +183,28 @@ async fn ctrl_c_shuts_down_cleanly_and_restart_keeps_data() {
     }
     b.kill().unwrap();
 }
+
+/// A misspelled key or a bad value stops the binary at start with one line naming the key.
+#[test]
+fn bad_config_fails_at_start_naming_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = dir.path().join("broker.toml");
+    std::fs::write(&cfg, "[wal]\nfsync_on_wrte = true\n").unwrap();
+    let run = |extra_env: &[(&str, &str)], with_file: bool| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_rustmq-broker"));
+        cmd.args(["--dev", "--data-dir"])
+            .arg(dir.path().join("data"));
+        if with_file {
+            cmd.arg("--config").arg(&cfg);
+        }
+        cmd.envs(extra_env.iter().copied()).output().unwrap()
+    };
+    let out = run(&[], true);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("key 'wal.fsync_on_wrte'"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    let out = run(&[("RUSTMQ_WAL__SEGMENT_SIZE_BYTES", "abc")], false);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("wal.segment_size_bytes"));
+}
