@@ -31,3 +31,29 @@ pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result
         .await
         .with_context(|| format!("cannot connect to brokers {brokers}"))
 }
+
+/// Process set-up shared by the tools: installs the workspace's one rustls crypto provider,
+/// sends logs to stderr (`RUSTMQ_LOG`, default `warn`), runs `body`, and on failure prints one
+/// line with the chain of causes (no backtrace for an operator's mistake) and exits with 1.
+pub fn run_tool(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    let result = rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
+        .and_then(|()| {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+                )
+                .with_writer(std::io::stderr)
+                .init();
+            body()
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}

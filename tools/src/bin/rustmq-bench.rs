@@ -110,27 +110,10 @@ fn hist() -> Histogram<u64> {
 }
 
 fn main() -> std::process::ExitCode {
-    // One line with the chain of causes; no backtrace for an operator's mistake.
-    match run_main() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    common::run_tool(run_main)
 }
 
 fn run_main() -> anyhow::Result<()> {
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
     let args = Args::parse();
     if args.producers == 0 {
         anyhow::bail!("--producers must be at least 1");
