@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod catalog;
 pub mod metadata;
 pub mod raft;
 
@@ -230,6 +231,7 @@ impl Controller {
         match self
             .propose(Command::DeleteTopic {
                 name: name.to_string(),
+                deleted_at_ms: now_ms(),
             })
             .await?
         {
@@ -255,10 +257,7 @@ impl Controller {
         group: &str,
         offsets: Vec<metadata::OffsetCommit>,
     ) -> Result<usize, ControllerError> {
-        let committed_at_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as i64)
-            .unwrap_or(0);
+        let committed_at_ms = now_ms();
         match self
             .propose(Command::CommitOffsets {
                 group: group.to_string(),
@@ -282,6 +281,58 @@ impl Controller {
         })
         .await
         .map(drop)
+    }
+
+    /// Registers an uploaded object in the catalog. Idempotent for retries: ranges already
+    /// uploaded are skipped and an object with nothing new comes back `Redundant`.
+    pub async fn register_object(
+        &self,
+        object: catalog::UploadedObject,
+    ) -> Result<catalog::Registered, ControllerError> {
+        match self.propose(Command::RegisterObject(object)).await? {
+            CommandResult::ObjectRegistered(r) => Ok(r),
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Err(ControllerError::Raft(
+                "unexpected result for RegisterObject".into(),
+            )),
+        }
+    }
+
+    /// Replaces the slices a compacted object covers, all or nothing.
+    pub async fn compact_object(
+        &self,
+        object: catalog::UploadedObject,
+    ) -> Result<(), ControllerError> {
+        match self
+            .propose(Command::CompactObject {
+                object,
+                now_ms: now_ms(),
+            })
+            .await?
+        {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Retention in object storage: forget a partition's data below `start_offset`.
+    pub async fn trim_partition(
+        &self,
+        key: catalog::PartitionKey,
+        start_offset: i64,
+    ) -> Result<(), ControllerError> {
+        self.propose(Command::TrimPartition {
+            key,
+            start_offset,
+            now_ms: now_ms(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Unreferenced objects were deleted from the bucket.
+    pub async fn forget_objects(&self, keys: Vec<String>) -> Result<(), ControllerError> {
+        self.propose(Command::ForgetObjects { keys }).await.map(drop)
     }
 
     /// The latest applied metadata.
@@ -316,4 +367,11 @@ impl Controller {
             tracing::warn!(error = %e, "raft shutdown");
         }
     }
+}
+
+fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
 }

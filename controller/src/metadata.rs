@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use crate::catalog::{Catalog, CatalogError, PartitionKey, Registered, UploadedObject};
+
 /// Longest topic name accepted (Kafka's limit).
 pub const MAX_TOPIC_NAME_LEN: usize = 249;
 /// Most partitions one topic may have.
@@ -192,6 +194,9 @@ pub struct ClusterMetadata {
     /// Committed consumer-group offsets by group id.
     #[serde(default)]
     pub group_offsets: BTreeMap<String, GroupOffsets>,
+    /// Objects in object storage and the partition offsets they hold.
+    #[serde(default)]
+    pub catalog: Catalog,
 }
 
 /// A change to the metadata, proposed through Raft.
@@ -214,6 +219,9 @@ pub enum Command {
     DeleteTopic {
         /// Name.
         name: String,
+        /// When (ms since the epoch, chosen by the proposer); its objects become deletable.
+        #[serde(default)]
+        deleted_at_ms: i64,
     },
     /// Add or update a broker.
     RegisterBroker(BrokerRegistration),
@@ -232,6 +240,29 @@ pub enum Command {
         /// Group id.
         group: String,
     },
+    /// Record an object a broker uploaded from its WAL.
+    RegisterObject(UploadedObject),
+    /// Swap the slices a compacted object covers for that object, all or nothing.
+    CompactObject {
+        /// The compacted object.
+        object: UploadedObject,
+        /// When (the replaced objects' grace period starts here).
+        now_ms: i64,
+    },
+    /// Retention: forget a partition's data below `start_offset`.
+    TrimPartition {
+        /// Partition.
+        key: PartitionKey,
+        /// New first offset.
+        start_offset: i64,
+        /// When.
+        now_ms: i64,
+    },
+    /// These unreferenced objects were deleted from the bucket.
+    ForgetObjects {
+        /// Object keys.
+        keys: Vec<String>,
+    },
 }
 
 /// Result of applying a command.
@@ -243,6 +274,8 @@ pub enum CommandResult {
     TopicCreated(Topic),
     /// This many offsets were committed.
     OffsetsCommitted(usize),
+    /// An upload was registered (or found redundant).
+    ObjectRegistered(Registered),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -280,6 +313,9 @@ pub enum MetadataError {
         /// Brokers available.
         available: u32,
     },
+    /// The object catalog refused a change.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
     /// A topic setting is invalid.
     #[error("invalid topic config '{key}': {reason}")]
     InvalidConfig {
@@ -338,8 +374,12 @@ impl ClusterMetadata {
                     Err(e) => CommandResult::Refused(e),
                 }
             }
-            Command::DeleteTopic { name } => match self.topics.remove(&name) {
-                Some(_) => {
+            Command::DeleteTopic {
+                name,
+                deleted_at_ms,
+            } => match self.topics.remove(&name) {
+                Some(t) => {
+                    self.catalog.drop_topic(t.id, deleted_at_ms);
                     // Offsets of a deleted topic must not apply to a new topic of that name.
                     for offsets in self.group_offsets.values_mut() {
                         offsets.remove(&name);
@@ -387,6 +427,35 @@ impl ClusterMetadata {
             }
             Command::RegisterBroker(b) => {
                 self.brokers.insert(b.id, b);
+                CommandResult::Ok
+            }
+            Command::RegisterObject(object) => match self.catalog.register(object) {
+                Ok(r) => CommandResult::ObjectRegistered(r),
+                Err(e) => CommandResult::Refused(e.into()),
+            },
+            Command::CompactObject { object, now_ms } => {
+                match self.catalog.replace(object, now_ms) {
+                    Ok(()) => CommandResult::Ok,
+                    Err(e) => CommandResult::Refused(e.into()),
+                }
+            }
+            Command::TrimPartition {
+                key,
+                start_offset,
+                now_ms,
+            } => {
+                // A partition of a deleted topic must not come back to life.
+                let exists = self
+                    .topics
+                    .values()
+                    .any(|t| t.id == key.topic_id && key.partition < t.partitions);
+                if exists {
+                    self.catalog.trim(key, start_offset, now_ms);
+                }
+                CommandResult::Ok
+            }
+            Command::ForgetObjects { keys } => {
+                self.catalog.forget(&keys);
                 CommandResult::Ok
             }
         }
@@ -493,7 +562,10 @@ mod tests {
             CommandResult::Refused(MetadataError::TopicExists("a".into()))
         );
         assert_eq!(
-            m.apply(Command::DeleteTopic { name: "a".into() }),
+            m.apply(Command::DeleteTopic {
+                name: "a".into(),
+                deleted_at_ms: 0
+            }),
             CommandResult::Ok
         );
         let CommandResult::TopicCreated(t2) = m.apply(create("a", 1, 1)) else {
@@ -519,7 +591,10 @@ mod tests {
         });
         assert_eq!(r, CommandResult::OffsetsCommitted(2));
         assert_eq!(m.group_offsets["g"]["t"][&0].offset, 5);
-        m.apply(Command::DeleteTopic { name: "t".into() });
+        m.apply(Command::DeleteTopic {
+            name: "t".into(),
+            deleted_at_ms: 0,
+        });
         assert!(m.group_offsets.is_empty());
     }
 
@@ -543,7 +618,8 @@ mod tests {
         ));
         assert!(matches!(
             m.apply(Command::DeleteTopic {
-                name: "nope".into()
+                name: "nope".into(),
+                deleted_at_ms: 0,
             }),
             CommandResult::Refused(MetadataError::UnknownTopic(_))
         ));
