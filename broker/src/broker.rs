@@ -3,7 +3,6 @@
 //! maps every failure to one protocol error code.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -13,19 +12,24 @@ use futures::future::join_all;
 use parking_lot::{Mutex, RwLock};
 use rustmq_controller::Controller;
 use rustmq_controller::api::{
-    BrokerView, ComponentHealth, GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView,
+    BrokerView, ComponentHealth, GroupMemberView, GroupOffsetView, GroupView, StorageView,
+    TopicPartitionView,
 };
 use rustmq_controller::metadata::{ClusterMetadata, TopicConfig, validate_topic_name};
 use rustmq_protocol::batch::{self, BatchError};
 use rustmq_protocol::proto::{self, ErrorCode};
 use rustmq_protocol::records::{decode_batches, now_ms};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
+use rustmq_controller::catalog::PartitionKey;
+
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
-use crate::partition::{BatchSource, PartitionError, PartitionLog, WriteCache};
+use crate::partition::{
+    BatchSource, PartitionError, PartitionLog, UploadBacklog, WriteCache, retention_start,
+};
+use crate::tier::{Tier, TierError, UploadSource};
 use crate::wal::{Wal, WalError, WalOptions};
 
 /// Most a fetch long-poll waits, whatever the client asks.
@@ -39,14 +43,18 @@ pub enum BrokerError {
     /// WAL recovery or start failed.
     #[error("wal: {0}")]
     Wal(#[from] WalError),
-    /// Reading or writing broker files.
-    #[error("{path}: {reason}")]
-    Io {
-        /// File.
-        path: PathBuf,
-        /// Why.
-        reason: String,
-    },
+    /// Object storage cannot be set up.
+    #[error(transparent)]
+    Tier(#[from] TierError),
+}
+
+/// Why reading a partition's batches failed.
+#[derive(Debug, thiserror::Error)]
+enum ReadError {
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    #[error(transparent)]
+    Tier(#[from] TierError),
 }
 
 /// One partition of a fetch: topic, what was asked, and the resolved partition (or why not).
@@ -62,19 +70,6 @@ struct TopicLogs {
     partitions: Vec<Option<Arc<PartitionLog>>>,
 }
 
-/// Log start offsets that retention moved, so a restart does not resurrect deleted batches
-/// that still sit in shared WAL segments.
-#[derive(Debug, Default, Serialize, Deserialize)]
-struct LogStarts {
-    offsets: HashMap<String, i64>,
-}
-
-impl LogStarts {
-    fn key(topic_id: u64, partition: u32) -> String {
-        format!("{topic_id}-{partition}")
-    }
-}
-
 /// A running broker.
 pub struct Broker {
     config: BrokerConfig,
@@ -82,7 +77,8 @@ pub struct Broker {
     cache: Arc<WriteCache>,
     controller: Arc<Controller>,
     topics: RwLock<HashMap<String, Arc<TopicLogs>>>,
-    log_starts: Mutex<LogStarts>,
+    tier: Arc<Tier>,
+    backlog: Arc<UploadBacklog>,
     started: Instant,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -97,22 +93,16 @@ impl Broker {
         controller: Arc<Controller>,
     ) -> Result<Arc<Self>, BrokerError> {
         let wal_dir = config.wal_dir();
-        let log_starts_path = wal_dir.join("log-start-offsets.json");
-        let log_starts: LogStarts = match std::fs::read(&log_starts_path) {
-            Ok(b) => serde_json::from_slice(&b).map_err(|e| BrokerError::Io {
-                path: log_starts_path.clone(),
-                reason: e.to_string(),
-            })?,
-            Err(_) => LogStarts::default(),
-        };
+        let tier = Tier::new(&config, controller.clone())?;
         let cache = WriteCache::new(config.cache.write_cache_size_bytes);
+        let backlog = UploadBacklog::new();
         let md = controller.metadata();
         let broker_id = config.broker.id;
         let mut topics = HashMap::new();
         for t in md.topics.values() {
             topics.insert(
                 t.name.clone(),
-                Arc::new(Self::topic_logs(t, broker_id, &log_starts, &cache)),
+                Arc::new(Self::topic_logs(t, broker_id, &md, &cache, &backlog)),
             );
         }
         let by_id: HashMap<(u64, u32), Arc<PartitionLog>> = topics
@@ -171,28 +161,48 @@ impl Broker {
             cache,
             controller,
             topics: RwLock::new(topics),
-            log_starts: Mutex::new(log_starts),
+            tier,
+            backlog,
             started: Instant::now(),
             stop,
             tasks: Mutex::new(Vec::new()),
         });
         let watcher = tokio::spawn(Self::watch_metadata(broker.clone()));
         let retention = tokio::spawn(Self::retention_loop(broker.clone()));
+        let src: Arc<dyn UploadSource> = broker.clone();
+        let uploader = tokio::spawn(
+            broker
+                .tier
+                .clone()
+                .run_uploader(src.clone(), broker.stop.subscribe()),
+        );
+        let maintenance = tokio::spawn(
+            broker
+                .tier
+                .clone()
+                .run_maintenance(src, broker.stop.subscribe()),
+        );
         let sessions = tokio::spawn(
             broker
                 .groups
                 .clone()
                 .run(Duration::from_millis(50), broker.stop.subscribe()),
         );
-        broker.tasks.lock().extend([watcher, retention, sessions]);
+        broker
+            .tasks
+            .lock()
+            .extend([watcher, retention, sessions, uploader, maintenance]);
         Ok(broker)
     }
 
+    /// A topic's partitions on this broker, starting where the catalog says: its start
+    /// offset (retention) and the end of what is already in object storage.
     fn topic_logs(
         t: &rustmq_controller::metadata::Topic,
         broker_id: u32,
-        log_starts: &LogStarts,
+        md: &ClusterMetadata,
         cache: &Arc<WriteCache>,
+        backlog: &Arc<UploadBacklog>,
     ) -> TopicLogs {
         TopicLogs {
             id: t.id,
@@ -202,12 +212,19 @@ impl Broker {
                 .iter()
                 .map(|a| {
                     a.replicas.contains(&broker_id).then(|| {
-                        let start = log_starts
-                            .offsets
-                            .get(&LogStarts::key(t.id, a.partition))
-                            .copied()
-                            .unwrap_or(0);
-                        PartitionLog::new(t.name.clone(), t.id, a.partition, start, cache.clone())
+                        let pc = md.catalog.partition(PartitionKey {
+                            topic_id: t.id,
+                            partition: a.partition,
+                        });
+                        PartitionLog::new(
+                            t.name.clone(),
+                            t.id,
+                            a.partition,
+                            pc.map(|p| p.start_offset).unwrap_or(0),
+                            pc.map(|p| p.uploaded_end()).unwrap_or(0),
+                            cache.clone(),
+                            backlog.clone(),
+                        )
                     })
                 })
                 .collect(),
@@ -241,7 +258,6 @@ impl Broker {
                 }
                 keep
             });
-            let log_starts = self.log_starts.lock();
             for t in md.topics.values() {
                 match topics.get(&t.name) {
                     Some(existing) if existing.config == t.config => {}
@@ -259,8 +275,9 @@ impl Broker {
                             Arc::new(Self::topic_logs(
                                 t,
                                 self.config.broker.id,
-                                &log_starts,
+                                md,
                                 &self.cache,
+                                &self.backlog,
                             )),
                         );
                     }
@@ -280,16 +297,17 @@ impl Broker {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
-            self.enforce_retention();
+            self.enforce_retention().await;
         }
     }
 
-    /// Applies time and size retention to every partition now, deleting WAL segments no
-    /// partition needs any more. Runs periodically; public for tests and operators.
-    pub fn enforce_retention(&self) {
+    /// Applies time and size retention to every partition now, over what is in object
+    /// storage and what is only in the WAL: the catalog moves first, then the WAL segments
+    /// no partition needs are deleted; unreferenced objects go after the grace period.
+    /// Runs periodically; public for tests and operators.
+    pub async fn enforce_retention(&self) {
         let now = now_ms();
         let topics: Vec<Arc<TopicLogs>> = self.topics.read().values().cloned().collect();
-        let mut moved = Vec::new();
         for t in topics {
             let ms = t
                 .config
@@ -299,22 +317,29 @@ impl Broker {
                 .config
                 .retention_bytes
                 .unwrap_or(self.config.log.retention_bytes);
+            if ms < 0 && bytes < 0 {
+                continue;
+            }
             for p in t.partitions.iter().flatten() {
-                let (released, changed) = p.apply_retention(now, ms, bytes);
-                if changed {
-                    moved.push((LogStarts::key(p.topic_id, p.partition), p.bounds().0));
+                let key = PartitionKey {
+                    topic_id: p.topic_id,
+                    partition: p.partition,
+                };
+                let mut items = self.tier.retention_items(key);
+                items.extend(p.retention_items());
+                let Some(start) = retention_start(&items, now, ms, bytes) else {
+                    continue;
+                };
+                if start <= p.bounds().0 {
+                    continue;
                 }
-                for l in released {
+                if let Err(e) = self.tier.trim(key, start).await {
+                    tracing::warn!(error = %e, partition = %key, "retention: catalog trim failed");
+                    continue;
+                }
+                for l in p.advance_start(start) {
                     self.wal.release(l);
                 }
-            }
-        }
-        if !moved.is_empty() {
-            let mut ls = self.log_starts.lock();
-            ls.offsets.extend(moved);
-            let path = self.wal.dir().join("log-start-offsets.json");
-            if let Err(e) = write_atomically(&path, &*ls) {
-                tracing::warn!(error = %e, "cannot persist log start offsets");
             }
         }
     }
@@ -388,6 +413,20 @@ impl Broker {
             .config
             .max_message_bytes
             .unwrap_or(self.config.log.max_message_bytes) as usize;
+        // Uploads are behind (object store down or slow): refuse before the disk fills.
+        let wal_used = self.wal.disk_bytes() + data.records.len() as u64;
+        if wal_used > self.config.wal.capacity_bytes {
+            return fail(
+                resp,
+                ErrorCode::WalFull,
+                format!(
+                    "wal is at capacity ({} of {} bytes) while {} bytes wait for upload; retry later",
+                    self.wal.disk_bytes(),
+                    self.config.wal.capacity_bytes,
+                    self.backlog.bytes()
+                ),
+            );
+        }
         let infos = match batch::validate(&data.records, max) {
             Ok(i) => i,
             Err(e @ BatchError::TooLarge { .. }) => {
@@ -498,11 +537,11 @@ impl Broker {
                 log_start_offset: -1,
                 ..Default::default()
             };
-            match plan {
-                Ok(plan) => {
+            match (plan, r) {
+                (Ok(plan), Ok(p)) => {
                     pr.high_watermark = plan.high_watermark;
                     pr.log_start_offset = plan.log_start_offset;
-                    match self.read_batches(plan.batches).await {
+                    match self.read_batches(p, plan.batches).await {
                         Ok(b) => pr.records = b,
                         Err(e) => {
                             tracing::warn!(error = %e, %topic, partition = fp.partition, "fetch read failed");
@@ -510,7 +549,7 @@ impl Broker {
                         }
                     }
                 }
-                Err(code) => {
+                (Ok(_), &Err(code)) | (Err(code), _) => {
                     pr.error_code = code as i32;
                     if let Ok(p) = r {
                         let (s, h) = p.bounds();
@@ -530,12 +569,39 @@ impl Broker {
         proto::FetchResponse { topics: by_topic }
     }
 
-    async fn read_batches(&self, sources: Vec<BatchSource>) -> Result<Bytes, WalError> {
+    async fn read_batches(
+        &self,
+        p: &PartitionLog,
+        sources: Vec<BatchSource>,
+    ) -> Result<Bytes, ReadError> {
         let mut parts = Vec::with_capacity(sources.len());
         for s in sources {
             parts.push(match s {
                 BatchSource::Memory(b) => b,
                 BatchSource::Wal(loc) => self.wal.read(loc).await?,
+                BatchSource::Tiered { offset, max_bytes } => {
+                    let key = PartitionKey {
+                        topic_id: p.topic_id,
+                        partition: p.partition,
+                    };
+                    match self.tier.read(key, offset, max_bytes).await? {
+                        Some(b) => b,
+                        // Nothing in object storage at or after the offset: serve the local
+                        // log from where it starts.
+                        None => {
+                            let local = p.local_start();
+                            let plan = p
+                                .plan_read(local.max(offset), max_bytes)
+                                .map_err(|e| ReadError::Wal(WalError::Io(e.to_string())))?;
+                            let local_only = plan
+                                .batches
+                                .into_iter()
+                                .filter(|b| !matches!(b, BatchSource::Tiered { .. }))
+                                .collect();
+                            Box::pin(self.read_batches(p, local_only)).await?
+                        }
+                    }
+                }
             });
         }
         Ok(match parts.len() {
@@ -596,11 +662,34 @@ impl Broker {
         &self,
         p: &PartitionLog,
         ts: i64,
-    ) -> Result<Option<(i64, i64)>, WalError> {
-        let Some(src) = p.batch_for_timestamp(ts) else {
-            return Ok(None);
+    ) -> Result<Option<(i64, i64)>, ReadError> {
+        let key = PartitionKey {
+            topic_id: p.topic_id,
+            partition: p.partition,
         };
-        let bytes = self.read_batches(vec![src]).await?;
+        // Object storage first (older), then the local log.
+        let tiered = self
+            .controller
+            .metadata()
+            .catalog
+            .partition(key)
+            .and_then(|pc| {
+                pc.slices
+                    .values()
+                    .find(|s| s.max_timestamp >= ts)
+                    .map(|s| s.base_offset.max(pc.start_offset))
+            });
+        let src = match tiered {
+            Some(offset) if offset < p.local_start() => BatchSource::Tiered {
+                offset,
+                max_bytes: DEFAULT_FETCH_MAX_BYTES,
+            },
+            _ => match p.batch_for_timestamp(ts) {
+                Some(s) => s,
+                None => return Ok(None),
+            },
+        };
+        let bytes = self.read_batches(p, vec![src]).await?;
         let records = decode_batches(bytes).map_err(|e| WalError::Io(e.to_string()))?;
         Ok(records
             .into_iter()
@@ -698,6 +787,45 @@ impl Broker {
         &self.wal
     }
 
+    /// The tier (object storage, read cache, counters).
+    pub fn tier(&self) -> &Arc<Tier> {
+        &self.tier
+    }
+
+    /// Bytes durable in the WAL but not yet in object storage.
+    pub fn upload_backlog(&self) -> u64 {
+        self.backlog.bytes()
+    }
+
+    /// Age of the oldest batch waiting for upload.
+    pub fn upload_lag(&self) -> Option<Duration> {
+        self.all_partitions()
+            .iter()
+            .filter_map(|p| p.oldest_unuploaded())
+            .min()
+            .map(|t| t.elapsed())
+    }
+
+    fn all_partitions(&self) -> Vec<Arc<PartitionLog>> {
+        self.topics
+            .read()
+            .values()
+            .flat_map(|t| t.partitions.iter().flatten().cloned())
+            .collect()
+    }
+
+    /// Uploads everything waiting now (one or more objects). For tests and operators.
+    pub async fn upload_now(&self) -> Result<u64, TierError> {
+        let mut total = 0;
+        loop {
+            let n = self.tier.upload_once(self).await?;
+            if n == 0 {
+                return Ok(total);
+            }
+            total += n;
+        }
+    }
+
     /// `(log_start_offset, high_watermark)` of a partition.
     pub fn partition_bounds(&self, topic: &str, partition: u32) -> Option<(i64, i64)> {
         self.partition(topic, partition)
@@ -760,6 +888,59 @@ impl Broker {
     }
 }
 
+impl Broker {
+    /// Tiered-storage figures for health, the admin API and metrics.
+    pub fn storage_view(&self) -> StorageView {
+        let ld = std::sync::atomic::Ordering::Relaxed;
+        let t = self.tier.stats();
+        let s = self.tier.store_stats();
+        let (objects, object_bytes) = self.tier.object_count();
+        let (hits, misses) = (t.cache_hits.load(ld), t.cache_misses.load(ld));
+        StorageView {
+            storage_type: self.config.object_storage.storage_type.clone(),
+            objects: objects as u64,
+            object_bytes,
+            upload_lag_bytes: self.backlog.bytes(),
+            upload_lag_ms: self.upload_lag().map(|d| d.as_millis() as u64).unwrap_or(0),
+            wal_bytes: self.wal.disk_bytes(),
+            wal_capacity_bytes: self.config.wal.capacity_bytes,
+            uploads: t.uploads.load(ld),
+            uploaded_bytes: t.uploaded_bytes.load(ld),
+            upload_failures: t.upload_failures.load(ld),
+            puts: s.puts.load(ld),
+            gets: s.gets.load(ld),
+            deletes: s.deletes.load(ld),
+            cache_hits: hits,
+            cache_misses: misses,
+            cache_hit_ratio: if hits + misses == 0 {
+                0.0
+            } else {
+                hits as f64 / (hits + misses) as f64
+            },
+            read_cache_bytes: self.tier.cache_bytes(),
+            compacted_objects: t.compacted_objects.load(ld),
+            objects_deleted: t.objects_deleted.load(ld),
+            orphans_deleted: t.orphans_deleted.load(ld),
+            last_error: self.tier.last_error(),
+        }
+    }
+}
+
+impl UploadSource for Broker {
+    fn led_partitions(&self) -> Vec<Arc<PartitionLog>> {
+        // One broker leads every partition it holds until replication exists.
+        self.all_partitions()
+    }
+
+    fn wal(&self) -> &Wal {
+        &self.wal
+    }
+
+    fn backlog(&self) -> &UploadBacklog {
+        &self.backlog
+    }
+}
+
 impl BrokerView for Broker {
     fn groups(&self) -> futures::future::BoxFuture<'_, Vec<GroupView>> {
         Box::pin(async move {
@@ -808,20 +989,33 @@ impl BrokerView for Broker {
                 self.config.cache.write_cache_size_bytes
             ),
         };
-        vec![wal, cache]
+        let v = self.storage_view();
+        let storage = ComponentHealth {
+            name: "object_storage".into(),
+            healthy: v.last_error.is_none() && v.wal_bytes < v.wal_capacity_bytes,
+            detail: format!(
+                "{}: {} objects ({} bytes); upload lag {} bytes, oldest {} ms; {} uploads, {} \
+                 failures; {} PUTs, {} GETs; read cache hit ratio {:.2}{}",
+                v.storage_type,
+                v.objects,
+                v.object_bytes,
+                v.upload_lag_bytes,
+                v.upload_lag_ms,
+                v.uploads,
+                v.upload_failures,
+                v.puts,
+                v.gets,
+                v.cache_hit_ratio,
+                v.last_error
+                    .as_ref()
+                    .map(|e| format!("; last error: {e}"))
+                    .unwrap_or_default()
+            ),
+        };
+        vec![wal, cache, storage]
     }
-}
 
-fn write_atomically<T: Serialize>(path: &std::path::Path, value: &T) -> std::io::Result<()> {
-    use std::io::Write;
-    let tmp = path.with_extension("tmp");
-    let bytes = serde_json::to_vec(value).map_err(std::io::Error::other)?;
-    let mut f = std::fs::File::create(&tmp)?;
-    f.write_all(&bytes)?;
-    f.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    if let Some(d) = path.parent() {
-        std::fs::File::open(d)?.sync_all()?;
+    fn storage(&self) -> Option<StorageView> {
+        Some(self.storage_view())
     }
-    Ok(())
 }

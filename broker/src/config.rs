@@ -201,8 +201,10 @@ pub struct WalSection {
     pub segment_size_bytes: u64,
     /// Most bytes one group commit writes at once.
     pub buffer_size: usize,
-    /// Upload interval to object storage (used once tiered storage exists).
+    /// Upload to object storage at least this often (when anything is unuploaded).
     pub upload_interval_ms: u64,
+    /// ... or as soon as this many bytes are unuploaded, whichever comes first.
+    pub upload_bytes: u64,
     /// With `fsync_on_write = false`, fdatasync at least this often.
     pub flush_interval_ms: u64,
     /// How often retention runs.
@@ -218,6 +220,7 @@ impl Default for WalSection {
             segment_size_bytes: 128 * 1024 * 1024,
             buffer_size: 8 * 1024 * 1024,
             upload_interval_ms: 600_000,
+            upload_bytes: 64 * 1024 * 1024,
             flush_interval_ms: 1000,
             retention_check_interval_ms: 30_000,
         }
@@ -234,6 +237,10 @@ pub struct CacheSection {
     pub read_cache_size_bytes: u64,
     /// Only `Moka` is implemented.
     pub eviction_policy: String,
+    /// Object-storage reads are ranged GETs of this many bytes, cached whole.
+    pub read_chunk_bytes: u64,
+    /// Chunks fetched ahead of a sequential cold reader.
+    pub read_ahead_chunks: u32,
 }
 
 impl Default for CacheSection {
@@ -242,11 +249,13 @@ impl Default for CacheSection {
             write_cache_size_bytes: 256 * 1024 * 1024,
             read_cache_size_bytes: 512 * 1024 * 1024,
             eviction_policy: "Moka".into(),
+            read_chunk_bytes: 4 * 1024 * 1024,
+            read_ahead_chunks: 2,
         }
     }
 }
 
-/// `[object_storage]` (used once tiered storage exists; validated now).
+/// `[object_storage]`: where the WAL is uploaded.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ObjectStorageSection {
@@ -268,6 +277,23 @@ pub struct ObjectStorageSection {
     pub max_concurrent_uploads: u32,
     /// Directory for `Local`; unset means `<data_dir>/objects`.
     pub local_path: Option<PathBuf>,
+    /// Every key starts with this prefix (several clusters can share a bucket).
+    pub prefix: String,
+    /// GCS: service-account JSON key file. Unset: application default credentials
+    /// (`GOOGLE_APPLICATION_CREDENTIALS`, workload identity / the metadata server).
+    pub service_account_path: Option<PathBuf>,
+    /// Allow plain-HTTP endpoints (emulators, local MinIO).
+    pub allow_http: bool,
+    /// Unreferenced and orphaned objects are deleted after this long.
+    pub gc_grace_ms: u64,
+    /// How often the garbage collector and the compactor run.
+    pub maintenance_interval_ms: u64,
+    /// Compaction writes per-partition objects of at least this many bytes.
+    pub compaction_target_bytes: u64,
+    /// Most source objects one compaction pass reads.
+    pub compaction_max_objects: u32,
+    /// Per request timeout for object-store calls.
+    pub request_timeout_ms: u64,
 }
 
 impl Default for ObjectStorageSection {
@@ -282,6 +308,14 @@ impl Default for ObjectStorageSection {
             multipart_threshold: 100 * 1024 * 1024,
             max_concurrent_uploads: 10,
             local_path: None,
+            prefix: "rustmq".into(),
+            service_account_path: None,
+            allow_http: false,
+            gc_grace_ms: 3_600_000,
+            maintenance_interval_ms: 60_000,
+            compaction_target_bytes: 64 * 1024 * 1024,
+            compaction_max_objects: 16,
+            request_timeout_ms: 30_000,
         }
     }
 }
@@ -426,6 +460,36 @@ impl BrokerConfig {
         ) {
             return v("object_storage.storage_type", "must be Local, Gcs or S3");
         }
+        if self.wal.upload_interval_ms == 0 {
+            return v("wal.upload_interval_ms", "must be at least 1");
+        }
+        if self.wal.upload_bytes < 4096 {
+            return v("wal.upload_bytes", "must be at least 4096");
+        }
+        if self.wal.capacity_bytes < 2 * self.wal.segment_size_bytes {
+            return v(
+                "wal.capacity_bytes",
+                "must be at least twice wal.segment_size_bytes",
+            );
+        }
+        if self.cache.read_chunk_bytes < 4096 {
+            return v("cache.read_chunk_bytes", "must be at least 4096");
+        }
+        if self.object_storage.storage_type != "Local" && self.object_storage.bucket.is_empty() {
+            return v("object_storage.bucket", "must be set for Gcs and S3");
+        }
+        if self.object_storage.prefix.is_empty() || self.object_storage.prefix.contains("//") {
+            return v(
+                "object_storage.prefix",
+                "must be a non-empty path without empty segments",
+            );
+        }
+        if self.object_storage.maintenance_interval_ms == 0 {
+            return v(
+                "object_storage.maintenance_interval_ms",
+                "must be at least 1",
+            );
+        }
         if self.cache.eviction_policy != "Moka" {
             return v("cache.eviction_policy", "only Moka is supported");
         }
@@ -445,6 +509,14 @@ impl BrokerConfig {
             .path
             .clone()
             .unwrap_or_else(|| self.broker.data_dir.join("wal"))
+    }
+
+    /// The `Local` object store's directory.
+    pub fn objects_dir(&self) -> PathBuf {
+        self.object_storage
+            .local_path
+            .clone()
+            .unwrap_or_else(|| self.broker.data_dir.join("objects"))
     }
 
     /// The embedded controller's directory.

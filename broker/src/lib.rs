@@ -28,6 +28,7 @@ pub mod config;
 pub mod groups;
 pub mod partition;
 pub mod server;
+pub mod tier;
 pub mod tls;
 pub mod wal;
 

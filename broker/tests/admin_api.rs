@@ -32,7 +32,10 @@ async fn topics_crud_health_and_errors() {
         .iter()
         .map(|c| c["name"].as_str().unwrap())
         .collect();
-    assert_eq!(names, ["controller", "wal", "write_cache"]);
+    assert_eq!(
+        names,
+        ["controller", "wal", "write_cache", "object_storage"]
+    );
 
     let create = |body: Value| {
         http.post(format!("{base}/api/v1/topics"))

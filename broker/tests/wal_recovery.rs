@@ -202,7 +202,7 @@ async fn retention_by_size_and_time_deletes_segments() {
     let before = segments(&d_of(&n)).len();
     assert!(before >= 7, "expected several segments, got {before}");
     tokio::time::sleep(Duration::from_millis(300)).await;
-    n.node.broker().enforce_retention();
+    n.node.broker().enforce_retention().await;
     let (start_sized, hw_sized) = n.node.broker().partition_bounds("sized", 0).unwrap();
     let (start_timed, hw_timed) = n.node.broker().partition_bounds("timed", 0).unwrap();
     assert_eq!((hw_sized, hw_timed), (400, 400));

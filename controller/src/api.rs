@@ -25,6 +25,57 @@ pub trait BrokerView: Send + Sync + 'static {
     fn groups(&self) -> BoxFuture<'_, Vec<GroupView>>;
     /// One group, or None when it has neither members nor committed offsets.
     fn group(&self, id: String) -> BoxFuture<'_, Option<GroupView>>;
+    /// Tiered-storage figures, when the broker has a tier.
+    fn storage(&self) -> Option<StorageView> {
+        None
+    }
+}
+
+/// `GET /api/v1/storage`: object storage, upload lag and read-cache figures of a broker.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct StorageView {
+    /// `Local`, `Gcs` or `S3`.
+    pub storage_type: String,
+    /// Objects the catalog references.
+    pub objects: u64,
+    /// Their bytes.
+    pub object_bytes: u64,
+    /// Bytes durable in the WAL and not yet uploaded.
+    pub upload_lag_bytes: u64,
+    /// Age of the oldest unuploaded batch.
+    pub upload_lag_ms: u64,
+    /// WAL bytes on disk.
+    pub wal_bytes: u64,
+    /// `wal.capacity_bytes`: produces are refused above it.
+    pub wal_capacity_bytes: u64,
+    /// Objects uploaded.
+    pub uploads: u64,
+    /// Batch bytes uploaded.
+    pub uploaded_bytes: u64,
+    /// Failed upload attempts.
+    pub upload_failures: u64,
+    /// PUT requests.
+    pub puts: u64,
+    /// GET requests.
+    pub gets: u64,
+    /// DELETE requests.
+    pub deletes: u64,
+    /// Read-cache hits.
+    pub cache_hits: u64,
+    /// Read-cache misses.
+    pub cache_misses: u64,
+    /// hits / (hits + misses).
+    pub cache_hit_ratio: f64,
+    /// Bytes in the read cache.
+    pub read_cache_bytes: u64,
+    /// Objects written by compaction.
+    pub compacted_objects: u64,
+    /// Unreferenced objects deleted.
+    pub objects_deleted: u64,
+    /// Orphans deleted.
+    pub orphans_deleted: u64,
+    /// Last upload error, if the last attempt failed.
+    pub last_error: Option<String>,
 }
 
 /// A partition of a topic.
@@ -221,6 +272,7 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
         )
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{id}", get(describe_group))
+        .route("/api/v1/storage", get(storage))
         .fallback(not_found)
         .with_state(AdminState { controller, extra })
 }
@@ -413,6 +465,23 @@ async fn describe_group(State(s): State<AdminState>, Path(id): Path<String>) -> 
         }
         .into_response(),
     }
+}
+
+async fn storage(State(s): State<AdminState>) -> Response {
+    let md = s.controller.metadata();
+    let c = &md.catalog;
+    let body = serde_json::json!({
+        "broker": s.extra.as_ref().and_then(|b| b.storage()),
+        "catalog": {
+            "objects": c.objects.len(),
+            "object_bytes": c.objects.values().map(|o| o.size).sum::<u64>(),
+            "compacted_objects": c.objects.values().filter(|o| o.level > 0).count(),
+            "partitions": c.partitions.len(),
+            "slices": c.partitions.values().map(|p| p.slices.len()).sum::<usize>(),
+            "pending_deletes": c.deleting.len(),
+        },
+    });
+    ok(&s.controller, StatusCode::OK, body)
 }
 
 async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Response {

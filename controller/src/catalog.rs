@@ -237,7 +237,8 @@ impl Catalog {
         if accepted == 0 {
             return Ok(Registered::Redundant);
         }
-        self.objects.insert(obj.key.clone(), object_entry(&obj, accepted));
+        self.objects
+            .insert(obj.key.clone(), object_entry(&obj, accepted));
         Ok(Registered::Accepted(accepted))
     }
 
@@ -455,8 +456,12 @@ mod tests {
         let mut c = Catalog::default();
         c.register(obj("a", 0, vec![range(0, 0, 9, 0), range(1, 0, 9, 100)]))
             .unwrap();
-        c.register(obj("b", 0, vec![range(0, 10, 19, 0), range(1, 10, 19, 100)]))
-            .unwrap();
+        c.register(obj(
+            "b",
+            0,
+            vec![range(0, 10, 19, 0), range(1, 10, 19, 100)],
+        ))
+        .unwrap();
         // Misaligned: refused, nothing changes.
         let before = c.clone();
         assert!(matches!(
@@ -464,10 +469,12 @@ mod tests {
             Err(CatalogError::StaleCompaction { .. })
         ));
         assert_eq!(c, before);
-        c.replace(obj("p0", 1, vec![range(0, 0, 19, 0)]), 5).unwrap();
+        c.replace(obj("p0", 1, vec![range(0, 0, 19, 0)]), 5)
+            .unwrap();
         assert_eq!(c.objects["a"].refs, 1);
         assert!(c.deleting.is_empty());
-        c.replace(obj("p1", 1, vec![range(1, 0, 19, 0)]), 6).unwrap();
+        c.replace(obj("p1", 1, vec![range(1, 0, 19, 0)]), 6)
+            .unwrap();
         assert_eq!(c.deleting.get("a"), Some(&6));
         assert_eq!(c.deleting.get("b"), Some(&6));
         assert_eq!(c.partition(pk(0)).unwrap().slices.len(), 1);

@@ -332,7 +332,9 @@ impl Controller {
 
     /// Unreferenced objects were deleted from the bucket.
     pub async fn forget_objects(&self, keys: Vec<String>) -> Result<(), ControllerError> {
-        self.propose(Command::ForgetObjects { keys }).await.map(drop)
+        self.propose(Command::ForgetObjects { keys })
+            .await
+            .map(drop)
     }
 
     /// The latest applied metadata.

@@ -53,6 +53,7 @@ impl proto::ErrorCode {
                 | Self::Throttled
                 | Self::StorageError
                 | Self::BrokerNotAvailable
+                | Self::WalFull
         )
     }
 }

@@ -135,11 +135,14 @@ struct SegmentMeta {
     path: PathBuf,
     reader: Arc<File>,
     live: u64,
+    size: u64,
 }
 
 struct Shared {
     dir: PathBuf,
     segments: Mutex<BTreeMap<u64, SegmentMeta>>,
+    /// Bytes of every segment file (what `wal.capacity_bytes` bounds).
+    disk_bytes: AtomicU64,
     active: AtomicU64,
     stats: WalStats,
     last_error: Mutex<Option<String>>,
@@ -156,6 +159,7 @@ impl Shared {
             match std::fs::remove_file(&m.path) {
                 Ok(()) => {
                     self.stats.segments_deleted.fetch_add(1, Ordering::Relaxed);
+                    self.disk_bytes.fetch_sub(m.size, Ordering::Relaxed);
                     tracing::info!(segment = id, "deleted wal segment");
                     segments.remove(&id);
                 }
@@ -196,16 +200,20 @@ impl Wal {
         let ids = segment::list(&opts.dir)?;
         let mut segments = BTreeMap::new();
         let mut truncated_bytes = 0;
+        let mut disk_bytes = 0;
         for &id in &ids {
             let path = segment::path(&opts.dir, id);
             truncated_bytes += segment::scan(&path, id, opts.max_entry_bytes, &mut visit)?;
             let reader = Arc::new(File::open(&path)?);
+            let size = reader.metadata()?.len();
+            disk_bytes += size;
             segments.insert(
                 id,
                 SegmentMeta {
                     path,
                     reader,
                     live: 0,
+                    size,
                 },
             );
         }
@@ -214,6 +222,7 @@ impl Wal {
             shared: Arc::new(Shared {
                 dir: opts.dir.clone(),
                 segments: Mutex::new(segments),
+                disk_bytes: AtomicU64::new(disk_bytes),
                 active: AtomicU64::new(next_segment),
                 stats: WalStats::default(),
                 last_error: Mutex::new(None),
@@ -260,6 +269,11 @@ impl Wal {
     /// Counters.
     pub fn stats(&self) -> &WalStats {
         &self.shared.stats
+    }
+
+    /// Bytes of all segment files on disk.
+    pub fn disk_bytes(&self) -> u64 {
+        self.shared.disk_bytes.load(Ordering::Relaxed)
     }
 
     /// Segment files currently on disk.
@@ -331,6 +345,7 @@ impl Writer {
                 path: segment::path(&opts.dir, id),
                 reader: Arc::new(reader),
                 live: 0,
+                size: 0,
             },
         );
         shared.active.store(id, Ordering::Release);
@@ -361,6 +376,7 @@ impl Writer {
                     path: segment::path(&self.opts.dir, next),
                     reader: Arc::new(reader),
                     live: 0,
+                    size: 0,
                 },
             );
             self.shared.active.store(next, Ordering::Release);
@@ -504,7 +520,9 @@ impl Writer {
                     let mut segs = self.shared.segments.lock();
                     if let Some(m) = segs.get_mut(&self.id) {
                         m.live += group.len() as u64;
+                        m.size = self.size;
                     }
+                    self.shared.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
                 }
                 let s = &self.shared.stats;
                 s.groups.fetch_add(1, Ordering::Relaxed);

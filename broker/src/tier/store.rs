@@ -1,0 +1,242 @@
+//! The object store behind the tier: built from `[object_storage]`, with request counters.
+//!
+//! Owns: credentials and endpoints for Local / GCS / S3, key naming under the prefix, and
+//! the PUT/GET/DELETE/LIST counts the cost model is checked against. Never: decides what
+//! to upload or delete.
+
+use std::ops::Range;
+use std::path::Path as FsPath;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use bytes::Bytes;
+use futures::TryStreamExt;
+use object_store::aws::AmazonS3Builder;
+use object_store::gcp::{GcpCredential, GoogleCloudStorageBuilder};
+use object_store::local::LocalFileSystem;
+use object_store::path::Path;
+use object_store::{
+    BackoffConfig, ClientOptions, ObjectStore, ObjectStoreExt, RetryConfig,
+    StaticCredentialProvider, WriteMultipart,
+};
+
+use super::TierError;
+use crate::config::BrokerConfig;
+
+/// Request counters (Prometheus counters and the cost benchmark read them).
+#[derive(Debug, Default)]
+pub struct StoreStats {
+    /// PUT requests (a multipart upload counts its parts plus two).
+    pub puts: AtomicU64,
+    /// Bytes written.
+    pub put_bytes: AtomicU64,
+    /// GET requests.
+    pub gets: AtomicU64,
+    /// Bytes read.
+    pub get_bytes: AtomicU64,
+    /// DELETE requests.
+    pub deletes: AtomicU64,
+    /// LIST requests.
+    pub lists: AtomicU64,
+    /// Failed requests of any kind.
+    pub errors: AtomicU64,
+}
+
+/// An object listed by [`TierStore::list`].
+#[derive(Debug, Clone)]
+pub struct Listed {
+    /// Key relative to the prefix root (as the catalog stores it).
+    pub key: String,
+    /// Last modification.
+    pub modified: SystemTime,
+}
+
+/// The configured object store.
+pub struct TierStore {
+    store: Arc<dyn ObjectStore>,
+    /// Local directory for `Local` (files are fsync'd after a PUT).
+    local_dir: Option<std::path::PathBuf>,
+    multipart_threshold: u64,
+    stats: StoreStats,
+}
+
+impl TierStore {
+    /// Builds the store `[object_storage]` describes.
+    pub fn from_config(cfg: &BrokerConfig) -> Result<Self, TierError> {
+        let o = &cfg.object_storage;
+        let bad = |e: object_store::Error| TierError::Config(e.to_string());
+        let timeout = Duration::from_millis(o.request_timeout_ms);
+        let options = ClientOptions::new()
+            .with_allow_http(o.allow_http)
+            .with_timeout(timeout)
+            .with_connect_timeout(timeout.min(Duration::from_secs(5)));
+        // Short inner retries: the uploader and readers retry with their own backoff, and a
+        // store that is down must show up as failures, not as requests hanging for minutes.
+        let retry = RetryConfig {
+            backoff: BackoffConfig {
+                init_backoff: Duration::from_millis(50),
+                max_backoff: Duration::from_secs(1),
+                base: 2.0,
+            },
+            max_retries: 2,
+            retry_timeout: timeout,
+        };
+        let (store, local_dir): (Arc<dyn ObjectStore>, _) = match o.storage_type.as_str() {
+            "Local" => {
+                let dir = cfg.objects_dir();
+                std::fs::create_dir_all(&dir).map_err(|e| {
+                    TierError::Config(format!("object store directory {}: {e}", dir.display()))
+                })?;
+                (
+                    Arc::new(LocalFileSystem::new_with_prefix(&dir).map_err(bad)?),
+                    Some(dir),
+                )
+            }
+            "Gcs" => {
+                let mut b = GoogleCloudStorageBuilder::new()
+                    .with_bucket_name(&o.bucket)
+                    .with_client_options(options)
+                    .with_retry(retry);
+                if let Some(p) = &o.service_account_path {
+                    b = b.with_service_account_path(p.to_string_lossy());
+                }
+                if let Some(url) = &o.endpoint {
+                    b = b.with_base_url(url);
+                    if o.service_account_path.is_none() && o.access_key.is_none() {
+                        // An emulator endpoint without credentials: send no token.
+                        b = b.with_credentials(Arc::new(StaticCredentialProvider::new(
+                            GcpCredential {
+                                bearer: String::new(),
+                            },
+                        )));
+                    }
+                }
+                (Arc::new(b.build().map_err(bad)?), None)
+            }
+            "S3" => {
+                let mut b = AmazonS3Builder::from_env()
+                    .with_bucket_name(&o.bucket)
+                    .with_region(&o.region)
+                    .with_client_options(options)
+                    .with_retry(retry);
+                if let Some(url) = &o.endpoint {
+                    b = b.with_endpoint(url);
+                }
+                if let (Some(k), Some(s)) = (&o.access_key, &o.secret_key) {
+                    b = b.with_access_key_id(k).with_secret_access_key(s);
+                }
+                (Arc::new(b.build().map_err(bad)?), None)
+            }
+            other => {
+                return Err(TierError::Config(format!(
+                    "object_storage.storage_type '{other}' is not Local, Gcs or S3"
+                )));
+            }
+        };
+        Ok(Self {
+            store,
+            local_dir,
+            multipart_threshold: o.multipart_threshold.max(5 * 1024 * 1024),
+            stats: StoreStats::default(),
+        })
+    }
+
+    /// Counters.
+    pub fn stats(&self) -> &StoreStats {
+        &self.stats
+    }
+
+    fn count<T>(&self, r: object_store::Result<T>) -> Result<T, TierError> {
+        r.map_err(|e| {
+            self.stats.errors.fetch_add(1, Ordering::Relaxed);
+            TierError::Store(e.to_string())
+        })
+    }
+
+    /// Writes an object atomically (multipart above the threshold).
+    pub async fn put(&self, key: &str, body: Bytes) -> Result<(), TierError> {
+        let path = Path::from(key);
+        let len = body.len() as u64;
+        if len > self.multipart_threshold {
+            let chunk = 16 * 1024 * 1024;
+            let upload = self.count(self.store.put_multipart(&path).await)?;
+            let mut w = WriteMultipart::new_with_chunk_size(upload, chunk);
+            w.put(body);
+            self.count(w.finish().await)?;
+            let parts = len.div_ceil(chunk as u64);
+            self.stats.puts.fetch_add(parts + 2, Ordering::Relaxed);
+        } else {
+            self.count(self.store.put(&path, body.into()).await)?;
+            self.stats.puts.fetch_add(1, Ordering::Relaxed);
+        }
+        self.stats.put_bytes.fetch_add(len, Ordering::Relaxed);
+        if let Some(dir) = &self.local_dir {
+            // The local store renames a temp file into place but does not fsync: do it, so
+            // a machine crash cannot lose an object whose WAL segments were deleted.
+            let file = dir.join(key);
+            let sync = move || -> std::io::Result<()> {
+                std::fs::File::open(&file)?.sync_all()?;
+                if let Some(d) = FsPath::new(&file).parent() {
+                    std::fs::File::open(d)?.sync_all()?;
+                }
+                Ok(())
+            };
+            tokio::task::spawn_blocking(sync)
+                .await
+                .map_err(|e| TierError::Store(e.to_string()))?
+                .map_err(|e| TierError::Store(format!("fsync of {key}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Reads a byte range.
+    pub async fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes, TierError> {
+        let b = self.count(self.store.get_range(&Path::from(key), range).await)?;
+        self.stats.gets.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .get_bytes
+            .fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+
+    /// Reads a whole object.
+    pub async fn get(&self, key: &str) -> Result<Bytes, TierError> {
+        let r = self.count(self.store.get(&Path::from(key)).await)?;
+        let b = self.count(r.bytes().await)?;
+        self.stats.gets.fetch_add(1, Ordering::Relaxed);
+        self.stats
+            .get_bytes
+            .fetch_add(b.len() as u64, Ordering::Relaxed);
+        Ok(b)
+    }
+
+    /// Deletes an object; deleting a missing object succeeds.
+    pub async fn delete(&self, key: &str) -> Result<(), TierError> {
+        match self.store.delete(&Path::from(key)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => {
+                self.stats.deletes.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => self.count(Err(e)),
+        }
+    }
+
+    /// Every object under `prefix`.
+    pub async fn list(&self, prefix: &str) -> Result<Vec<Listed>, TierError> {
+        self.stats.lists.fetch_add(1, Ordering::Relaxed);
+        let metas: Vec<_> = self.count(
+            self.store
+                .list(Some(&Path::from(prefix)))
+                .try_collect::<Vec<_>>()
+                .await,
+        )?;
+        Ok(metas
+            .into_iter()
+            .map(|m| Listed {
+                key: m.location.to_string(),
+                modified: SystemTime::from(m.last_modified),
+            })
+            .collect())
+    }
+}

@@ -1,0 +1,453 @@
+//! Upload (write path step 5 and 6) and maintenance (garbage collection, compaction).
+//!
+//! Upload order is what makes it safe: PUT the object, register it in the catalog through
+//! Raft, and only then release the WAL entries it covers. A crash between PUT and
+//! registration leaves an orphan the collector deletes after the grace period; a crash after
+//! registration makes the next upload of the same offsets `Redundant`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
+use rustmq_controller::ControllerError;
+use rustmq_controller::catalog::{
+    CatalogError, ObjectSlice, PartitionKey, Registered, UploadedObject,
+};
+use rustmq_controller::metadata::MetadataError;
+use rustmq_protocol::records::now_ms;
+use tokio::sync::watch;
+
+use super::object::ObjectBuilder;
+use super::{Tier, TierError, ms_of};
+use crate::partition::{BatchSource, PartitionLog, UploadBacklog};
+use crate::wal::{Wal, WalLocation};
+
+/// What the uploader needs from the broker.
+pub trait UploadSource: Send + Sync + 'static {
+    /// Partitions this broker leads.
+    fn led_partitions(&self) -> Vec<Arc<PartitionLog>>;
+    /// The WAL (reads of evicted batches, releases after upload).
+    fn wal(&self) -> &Wal;
+    /// Unuploaded bytes.
+    fn backlog(&self) -> &UploadBacklog;
+}
+
+fn backoff() -> ExponentialBuilder {
+    ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(100))
+        .with_max_delay(Duration::from_secs(5))
+        .with_jitter()
+        .without_max_times()
+}
+
+impl Tier {
+    /// Uploads whenever `upload_bytes` are waiting or `upload_interval` passed with anything
+    /// waiting, until `stop`.
+    pub async fn run_uploader(
+        self: Arc<Self>,
+        src: Arc<dyn UploadSource>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut last = Instant::now();
+        loop {
+            let grew = src.backlog().grew().notified();
+            tokio::pin!(grew);
+            grew.as_mut().enable();
+            let waiting = src.backlog().bytes();
+            let due = last.elapsed() >= self.opts.upload_interval;
+            if waiting >= self.opts.upload_bytes || (waiting > 0 && due) {
+                tokio::select! {
+                    r = self.upload_once(src.as_ref()) => {
+                        if let Err(e) = r {
+                            tracing::warn!(error = %e, "upload failed");
+                        }
+                    }
+                    _ = stop.changed() => return,
+                }
+                last = Instant::now();
+                continue;
+            }
+            let wait = self.opts.upload_interval.saturating_sub(last.elapsed());
+            tokio::select! {
+                _ = grew => {}
+                _ = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// Builds one object from every led partition's unuploaded batches (at most about
+    /// `upload_bytes`), uploads it with retries, registers it, then releases the WAL.
+    /// Returns the bytes uploaded.
+    pub async fn upload_once(&self, src: &dyn UploadSource) -> Result<u64, TierError> {
+        let mut builder = ObjectBuilder::new();
+        let mut marks: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
+        let mut parts = src.led_partitions();
+        // Oldest data first, so a partition never starves behind busier ones.
+        parts.sort_by_key(|p| p.oldest_unuploaded());
+        for p in parts {
+            let room = self.opts.upload_bytes.saturating_sub(builder.len() as u64);
+            if room == 0 {
+                break;
+            }
+            let items = p.upload_candidates(room);
+            let Some(last) = items.last().map(|i| i.last) else {
+                continue;
+            };
+            for it in items {
+                let bytes = match it.source {
+                    BatchSource::Memory(b) => b,
+                    BatchSource::Wal(loc) => src
+                        .wal()
+                        .read(loc)
+                        .await
+                        .map_err(|e| TierError::Store(format!("reading the wal: {e}")))?,
+                    BatchSource::Tiered { .. } => continue,
+                };
+                builder.push(
+                    p.topic_id,
+                    p.partition,
+                    it.base,
+                    it.last,
+                    it.max_timestamp,
+                    &bytes,
+                );
+            }
+            marks.push((p, last));
+        }
+        if builder.is_empty() {
+            return Ok(0);
+        }
+        let (body, ranges, index_start, index_len) = builder.finish();
+        let size = body.len() as u64;
+        let batch_bytes = ranges.iter().map(|r| r.byte_len).sum::<u64>();
+        let key = self.new_key("wal");
+        self.in_flight.lock().insert(key.clone());
+        let result = self
+            .put_and_register(
+                UploadedObject {
+                    key: key.clone(),
+                    size,
+                    index_start,
+                    index_len,
+                    broker_id: self.opts.broker_id,
+                    level: 0,
+                    created_at_ms: now_ms(),
+                    ranges,
+                },
+                body,
+            )
+            .await;
+        self.in_flight.lock().remove(&key);
+        let registered = result?;
+        let mut released: Vec<WalLocation> = Vec::new();
+        for (p, last) in marks {
+            released.extend(p.mark_uploaded(last));
+        }
+        for l in released {
+            src.wal().release(l);
+        }
+        match registered {
+            Registered::Accepted(n) => {
+                self.stats.uploads.fetch_add(1, Ordering::Relaxed);
+                self.stats
+                    .uploaded_bytes
+                    .fetch_add(batch_bytes, Ordering::Relaxed);
+                tracing::debug!(%key, size, partitions = n, "uploaded");
+            }
+            Registered::Redundant => {
+                self.stats.redundant_uploads.fetch_add(1, Ordering::Relaxed);
+                tracing::info!(%key, "upload was already in the catalog; deleting the copy");
+                if let Err(e) = self.store.delete(&key).await {
+                    tracing::warn!(%key, error = %e, "delete failed; the collector will retry");
+                }
+            }
+        }
+        Ok(batch_bytes)
+    }
+
+    /// PUT with retries, then register with retries. Gives up only when the catalog refuses
+    /// the object outright.
+    async fn put_and_register(
+        &self,
+        obj: UploadedObject,
+        body: Bytes,
+    ) -> Result<Registered, TierError> {
+        let key = obj.key.clone();
+        (|| self.store.put(&key, body.clone()))
+            .retry(backoff())
+            .notify(|e, _| {
+                self.stats.upload_failures.fetch_add(1, Ordering::Relaxed);
+                *self.last_error.lock() = Some(e.to_string());
+                tracing::warn!(%key, error = %e, "object upload failed; retrying");
+            })
+            .await?;
+        *self.last_error.lock() = None;
+        if self.opts.abort_after_put {
+            tracing::error!(%key, "RUSTMQ_FAULT_ABORT_AFTER_PUT: aborting before registration");
+            std::process::abort();
+        }
+        (|| async {
+            match self.controller.register_object(obj.clone()).await {
+                Ok(r) => Ok(Ok(r)),
+                // Our own earlier attempt got through (its answer was lost): registered.
+                Err(ControllerError::Metadata(MetadataError::Catalog(
+                    CatalogError::DuplicateKey(_),
+                ))) => Ok(Ok(Registered::Accepted(0))),
+                Err(ControllerError::Metadata(e)) => Ok(Err(TierError::Catalog(e.to_string()))),
+                Err(e) => Err(TierError::Catalog(e.to_string())),
+            }
+        })
+        .retry(backoff())
+        .notify(|e, _| tracing::warn!(%key, error = %e, "catalog registration failed; retrying"))
+        .await?
+    }
+
+    /// One maintenance pass: delete unreferenced objects past their grace period, delete
+    /// orphans, compact. Bounded: at most `compaction_max_objects` objects are written.
+    pub async fn maintain(&self, led: &[Arc<PartitionLog>]) -> Result<(), TierError> {
+        self.delete_unreferenced().await?;
+        self.collect_orphans().await?;
+        self.compact(led).await
+    }
+
+    async fn delete_unreferenced(&self) -> Result<(), TierError> {
+        let grace = self.opts.gc_grace.as_millis() as i64;
+        let now = now_ms();
+        let due: Vec<String> = self
+            .catalog()
+            .deleting
+            .iter()
+            .filter(|(_, since)| **since + grace <= now)
+            .map(|(k, _)| k.clone())
+            .collect();
+        if due.is_empty() {
+            return Ok(());
+        }
+        let mut done = Vec::new();
+        for k in due {
+            match self.store.delete(&k).await {
+                Ok(()) => done.push(k),
+                Err(e) => tracing::warn!(key = %k, error = %e, "delete failed; will retry"),
+            }
+        }
+        let n = done.len() as u64;
+        self.controller
+            .forget_objects(done)
+            .await
+            .map_err(|e| TierError::Catalog(e.to_string()))?;
+        self.stats.objects_deleted.fetch_add(n, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// Objects under the prefix the catalog does not know, older than the grace period and
+    /// not being written by this broker, were written by an upload that never registered.
+    async fn collect_orphans(&self) -> Result<(), TierError> {
+        let listed = self.store.list(&self.opts.prefix).await?;
+        let catalog = self.catalog();
+        let cutoff = SystemTime::now()
+            .checked_sub(self.opts.gc_grace)
+            .unwrap_or(SystemTime::UNIX_EPOCH);
+        for o in listed {
+            if !o.key.ends_with(".obj")
+                || catalog.knows(&o.key)
+                || o.modified > cutoff
+                || self.in_flight.lock().contains(&o.key)
+            {
+                continue;
+            }
+            // Re-check against the newest catalog: it may have registered meanwhile.
+            if self.controller.metadata().catalog.knows(&o.key) {
+                continue;
+            }
+            tracing::info!(key = %o.key, age_ms = ms_of(SystemTime::now()) - ms_of(o.modified), "deleting orphaned object");
+            self.store.delete(&o.key).await?;
+            self.stats.orphans_deleted.fetch_add(1, Ordering::Relaxed);
+        }
+        Ok(())
+    }
+
+    /// Merges a led partition's run of slices in multi-partition (level 0) objects into one
+    /// per-partition object once the run holds `compaction_target_bytes`. The catalog swaps
+    /// the slices atomically; the old objects are deleted after the grace period, so readers
+    /// holding old slices still find them.
+    async fn compact(&self, led: &[Arc<PartitionLog>]) -> Result<(), TierError> {
+        let mut written = 0u32;
+        for p in led {
+            if written >= self.opts.compaction_max_objects {
+                break;
+            }
+            let key = PartitionKey {
+                topic_id: p.topic_id,
+                partition: p.partition,
+            };
+            let catalog = self.catalog();
+            let Some(pc) = catalog.partition(key) else {
+                continue;
+            };
+            // The oldest contiguous run of slices that sit in level-0 objects.
+            let mut run: Vec<ObjectSlice> = Vec::new();
+            let mut bytes = 0;
+            for (_, s) in pc.slices.iter() {
+                let level0 = catalog.objects.get(&s.key).is_some_and(|o| o.level == 0);
+                if !level0 {
+                    if run.is_empty() {
+                        continue;
+                    }
+                    break;
+                }
+                if run
+                    .last()
+                    .is_some_and(|l| l.last_offset + 1 != s.base_offset)
+                {
+                    break;
+                }
+                bytes += s.byte_len;
+                run.push(s.clone());
+                if bytes >= self.opts.compaction_target_bytes {
+                    break;
+                }
+            }
+            if bytes < self.opts.compaction_target_bytes || run.len() < 2 {
+                continue;
+            }
+            let mut builder = ObjectBuilder::new();
+            for s in &run {
+                let Some(obj) = catalog.objects.get(&s.key) else {
+                    continue;
+                };
+                let index = self.index(&s.key, obj).await?;
+                let Some(range) = index.range(key.topic_id, key.partition) else {
+                    return Err(TierError::Corrupt {
+                        key: s.key.clone(),
+                        reason: format!("no range for {key}"),
+                    });
+                };
+                let data = self
+                    .read_bytes(&s.key, s.byte_start..s.byte_start + s.byte_len, 0, obj.size)
+                    .await?;
+                for b in &range.batches {
+                    if b.base < s.base_offset || b.last > s.last_offset {
+                        continue;
+                    }
+                    let at = (b.position - s.byte_start) as usize;
+                    builder.push(
+                        key.topic_id,
+                        key.partition,
+                        b.base,
+                        b.last,
+                        b.max_timestamp,
+                        &data[at..at + b.len as usize],
+                    );
+                }
+            }
+            let (body, ranges, index_start, index_len) = builder.finish();
+            let okey = self.new_key("compacted");
+            let obj = UploadedObject {
+                key: okey.clone(),
+                size: body.len() as u64,
+                index_start,
+                index_len,
+                broker_id: self.opts.broker_id,
+                level: 1,
+                created_at_ms: now_ms(),
+                ranges,
+            };
+            self.in_flight.lock().insert(okey.clone());
+            let put = self.store.put(&okey, body).await;
+            let swapped = match put {
+                Ok(()) => self
+                    .controller
+                    .compact_object(obj)
+                    .await
+                    .map_err(|e| TierError::Catalog(e.to_string())),
+                Err(e) => Err(e),
+            };
+            self.in_flight.lock().remove(&okey);
+            written += 1;
+            match swapped {
+                Ok(()) => {
+                    self.stats.compacted_objects.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(key = %okey, partition = %key, slices = run.len(), bytes, "compacted");
+                }
+                Err(e) => {
+                    self.stats
+                        .compactions_refused
+                        .fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(key = %okey, error = %e, "compaction not applied; deleting its object");
+                    let _ = self.store.delete(&okey).await;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs [`Tier::maintain`] every `maintenance_interval` until `stop`.
+    pub async fn run_maintenance(
+        self: Arc<Self>,
+        src: Arc<dyn UploadSource>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(self.opts.maintenance_interval) => {}
+                _ = stop.changed() => return,
+            }
+            if let Err(e) = self.maintain(&src.led_partitions()).await {
+                tracing::warn!(error = %e, "object-store maintenance failed; will retry");
+            }
+        }
+    }
+
+    /// Retention in object storage for one partition: the catalog slices (oldest first) as
+    /// retention items.
+    pub fn retention_items(&self, key: PartitionKey) -> Vec<crate::partition::RetentionItem> {
+        self.catalog()
+            .partition(key)
+            .map(|pc| {
+                pc.slices
+                    .iter()
+                    .map(|(_, s)| crate::partition::RetentionItem {
+                        last: s.last_offset,
+                        max_timestamp: s.max_timestamp,
+                        size: s.byte_len,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Moves a partition's start in the catalog (retention): catalog entries go first, the
+    /// objects are deleted after the grace period.
+    pub async fn trim(&self, key: PartitionKey, start: i64) -> Result<(), TierError> {
+        self.controller
+            .trim_partition(key, start)
+            .await
+            .map_err(|e| TierError::Catalog(e.to_string()))
+    }
+
+    /// Per-partition `(start_offset, uploaded_end)` from the catalog.
+    pub fn partition_bounds(&self, key: PartitionKey) -> Option<(i64, i64)> {
+        self.catalog()
+            .partition(key)
+            .map(|pc| (pc.start_offset, pc.uploaded_end()))
+    }
+
+    /// Objects referenced by the catalog, and their total bytes.
+    pub fn object_count(&self) -> (usize, u64) {
+        let c = self.catalog();
+        (c.objects.len(), c.objects.values().map(|o| o.size).sum())
+    }
+
+    /// Slices per object level (for tests and the admin view).
+    pub fn levels(&self) -> BTreeMap<u8, usize> {
+        let mut m = BTreeMap::new();
+        for o in self.catalog().objects.values() {
+            *m.entry(o.level).or_default() += 1;
+        }
+        m
+    }
+}
