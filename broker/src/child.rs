@@ -87,6 +87,11 @@ impl DevBroker {
         self.child.wait().map(drop)
     }
 
+    /// Waits for the process to exit on its own.
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.child.wait()
+    }
+
     /// SIGINT (Ctrl-C), then wait for the exit status.
     pub fn interrupt(&mut self) -> std::io::Result<ExitStatus> {
         let pid = self.child.id().to_string();

@@ -208,3 +208,107 @@ fn bad_config_fails_at_start_naming_the_key() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("wal.segment_size_bytes"));
 }
+
+async fn storage_view(b: &DevBroker) -> serde_json::Value {
+    let r: serde_json::Value = reqwest::get(format!("{}/api/v1/storage", b.admin))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["data"].clone()
+}
+
+fn object_files(dir: &Path) -> Vec<String> {
+    let d = dir.join("objects/rustmq/wal/b1");
+    match std::fs::read_dir(d) {
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+            .filter(|n| n.ends_with(".obj"))
+            .collect(),
+        Err(_) => Vec::new(),
+    }
+}
+
+/// The process dies after an object's PUT and before its catalog registration (fault hook).
+/// After a restart the same data is uploaded again under a new key, the catalog holds exactly
+/// that one, the orphan is deleted by the collector, and every acknowledged message is there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn crash_between_put_and_registration_leaves_a_consistent_catalog() {
+    let dir = tempfile::tempdir().unwrap();
+    let fast = [
+        ("RUSTMQ_WAL__UPLOAD_INTERVAL_MS", "100"),
+        ("RUSTMQ_OBJECT_STORAGE__GC_GRACE_MS", "300"),
+        ("RUSTMQ_OBJECT_STORAGE__MAINTENANCE_INTERVAL_MS", "100"),
+    ];
+    // The first upload waits 3 s, so every produce below is acknowledged before it.
+    let mut env = fast.to_vec();
+    env[0] = ("RUSTMQ_WAL__UPLOAD_INTERVAL_MS", "3000");
+    env.push(("RUSTMQ_FAULT_ABORT_AFTER_PUT", "1"));
+    let mut b = start_with(dir.path(), &env);
+    create_topic(&b, "crash", 2).await;
+    let c = client(dir.path(), &b).await;
+    let producer = ProducerBuilder::new()
+        .topic("crash")
+        .client(c.clone())
+        .build()
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    for i in 0..100u32 {
+        let body = Bytes::from(format!("message-{i}"));
+        let f = producer
+            .send_async(
+                Message::builder()
+                    .topic("crash")
+                    .partition(i % 2)
+                    .payload(body.clone())
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        pending.push((body, f));
+    }
+    let mut acked = BTreeMap::new();
+    for (body, f) in pending {
+        let r = f.await.unwrap();
+        acked.insert((r.partition, r.offset), body);
+    }
+    // The first upload aborts the process right after its PUT.
+    let status = b.wait().unwrap();
+    assert!(!status.success(), "the fault hook aborts: {status}");
+    let orphans = object_files(dir.path());
+    assert_eq!(orphans.len(), 1, "the PUT happened: {orphans:?}");
+
+    let b = start_with(dir.path(), &fast);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let v = storage_view(&b).await;
+        let files = object_files(dir.path());
+        let uploaded = v["broker"]["upload_lag_bytes"] == 0 && v["catalog"]["objects"] == 1;
+        if uploaded && files.len() == 1 && !files.contains(&orphans[0]) {
+            assert_eq!(v["broker"]["orphans_deleted"], 1, "{v}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "catalog/orphan never settled: {v} files {files:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let c = client(dir.path(), &b).await;
+    for p in 0..2 {
+        let mut consumer = c
+            .consumer("crash")
+            .partitions(vec![p])
+            .start_position(rustmq_client::StartPosition::Earliest)
+            .build()
+            .await
+            .unwrap();
+        for ((_, offset), body) in acked.range((p, 0)..(p, i64::MAX)) {
+            let m = consumer.receive().await.unwrap();
+            assert_eq!((m.offset, &m.payload), (*offset, body));
+        }
+    }
+}
