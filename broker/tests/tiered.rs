@@ -251,7 +251,10 @@ async fn outage_backpressure_then_drain() {
     let refused = loop {
         match send(i).await {
             Ok(r) => acked.push((r.offset, i)),
-            Err(ClientError::Server { code, .. }) if code == ErrorCode::WalFull => break i,
+            Err(ClientError::Server {
+                code: ErrorCode::WalFull,
+                ..
+            }) => break i,
             Err(e) => panic!("unexpected error while the store is down: {e}"),
         }
         i += 1;
@@ -306,4 +309,222 @@ async fn outage_backpressure_then_drain() {
     }
     client.close().await;
     n.stop().await;
+}
+
+/// Reads every partition of `topic` from the earliest offset to the high watermark taken at
+/// the start of the pass, checking that offsets are contiguous and every payload is the one
+/// written at that offset. Returns the messages read.
+async fn verified_pass(client: &RustMqClient, topic: &str, partitions: u32) -> u64 {
+    let mut ends = BTreeMap::new();
+    let mut left = 0;
+    for p in 0..partitions {
+        let hw = client.list_offset(topic, p, -1).await.unwrap();
+        let start = client.list_offset(topic, p, -2).await.unwrap();
+        ends.insert(p, (start, hw));
+        left += hw - start;
+    }
+    let mut c = client
+        .consumer(topic)
+        .partitions((0..partitions).collect())
+        .start_position(StartPosition::Earliest)
+        .build()
+        .await
+        .unwrap();
+    let mut last: BTreeMap<u32, i64> = BTreeMap::new();
+    let mut read = 0;
+    while left > 0 {
+        let m = tokio::time::timeout(Duration::from_secs(30), c.receive())
+            .await
+            .expect("consumer stalled")
+            .unwrap();
+        let p = m.partition;
+        if m.offset >= ends[&p].1 {
+            continue;
+        }
+        assert_eq!(
+            m.payload,
+            payload(p, m.offset as u64),
+            "p{p} offset {}",
+            m.offset
+        );
+        match last.get(&p) {
+            Some(prev) => assert_eq!(m.offset, prev + 1, "gap in partition {p}"),
+            None => assert!(m.offset >= ends[&p].0, "below the log start"),
+        }
+        last.insert(p, m.offset);
+        left -= 1;
+        read += 1;
+    }
+    read
+}
+
+/// Compaction merges small multi-partition objects into per-partition objects while
+/// consumers read from offset 0 over and over: no gap, no changed byte; the replaced objects
+/// are deleted after the grace period. Retention then trims object storage: the log start
+/// moves, old objects go, and a restart does not bring deleted data back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn compaction_and_retention_under_concurrent_consumers() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = tiered_config(dir.path());
+    cfg.wal.upload_interval_ms = 50;
+    cfg.wal.upload_bytes = 64 * 1024;
+    cfg.wal.retention_check_interval_ms = 100;
+    cfg.cache.read_chunk_bytes = 64 * 1024;
+    cfg.object_storage.compaction_target_bytes = 256 * 1024;
+    cfg.object_storage.maintenance_interval_ms = 100;
+    cfg.object_storage.gc_grace_ms = 300;
+    // A tiny write cache: uploaded batches leave memory, so readers go to object storage.
+    cfg.cache.write_cache_size_bytes = 64 * 1024;
+    let n = TestNode::start_with(cfg.clone()).await;
+    const P: u32 = 4;
+    n.node
+        .controller()
+        .create_topic("compact", P, 1, Default::default())
+        .await
+        .unwrap();
+    n.node
+        .controller()
+        .create_topic(
+            "retained",
+            P,
+            1,
+            rustmq_controller::metadata::TopicConfig {
+                retention_bytes: Some(300_000),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let client = n.client().await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let passes = std::sync::Arc::new(std::sync::atomic::AtomicU64::new(0));
+    let mut readers = Vec::new();
+    for _ in 0..2 {
+        let (client, stop, passes) = (client.clone(), stop.clone(), passes.clone());
+        readers.push(tokio::spawn(async move {
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                verified_pass(&client, "compact", P).await;
+                passes.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            }
+        }));
+    }
+    let mut per_partition = 0u64;
+    for _ in 0..4 {
+        for topic in ["compact", "retained"] {
+            produce_n(&client, topic, P, 2_000, per_partition).await;
+        }
+        per_partition += 2_000;
+        wait_uploaded(&n).await;
+    }
+    // Every partition of "compact" gets per-partition objects; the level-0 objects they
+    // replaced are deleted after the grace period.
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let v = n.node.broker().storage_view();
+        if v.compacted_objects >= 2 * u64::from(P) && v.objects_deleted > 0 {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "compaction never finished: {v:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let before = passes.load(std::sync::atomic::Ordering::Relaxed);
+    while passes.load(std::sync::atomic::Ordering::Relaxed) < before + 2 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for r in readers {
+        r.await.expect("a reader found a gap or a changed byte");
+    }
+    let v = n.node.broker().storage_view();
+    assert!(
+        v.gets > 10 && v.cache_hits > 0,
+        "readers used object storage: {v:?}"
+    );
+    let levels = n.node.broker().tier().levels();
+    assert!(
+        levels.get(&1).copied().unwrap_or(0) >= 2 * P as usize,
+        "{levels:?}"
+    );
+    assert_eq!(
+        verified_pass(&client, "compact", P).await,
+        u64::from(P) * per_partition
+    );
+
+    // Retention trimmed "retained" in object storage: its start moved past 0.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut starts = BTreeMap::new();
+    for p in 0..P {
+        loop {
+            let (start, hw) = n.node.broker().partition_bounds("retained", p).unwrap();
+            if start > 0 {
+                assert_eq!(hw, per_partition as i64);
+                starts.insert(p, start);
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "retention never moved partition {p}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    verified_pass(&client, "retained", P).await;
+    client.close().await;
+    let d = n.stop().await;
+    // Restart without the WAL: nothing below the retention start comes back.
+    std::fs::remove_dir_all(d.join("wal")).unwrap();
+    let n = TestNode::start_with(cfg).await;
+    for p in 0..P {
+        let (start, _) = n.node.broker().partition_bounds("retained", p).unwrap();
+        assert!(
+            start >= starts[&p],
+            "partition {p}: {start} < {}",
+            starts[&p]
+        );
+    }
+    let client = n.client().await;
+    verified_pass(&client, "retained", P).await;
+    assert_eq!(
+        verified_pass(&client, "compact", P).await,
+        u64::from(P) * per_partition
+    );
+    client.close().await;
+    n.stop().await;
+}
+
+/// Produces `n` messages into each of `partitions` partitions, in order, payloads
+/// `payload(p, from..from + n)` at offsets `from..from + n`.
+async fn produce_n(client: &RustMqClient, topic: &str, partitions: u32, n: u64, from: u64) {
+    let producer = ProducerBuilder::new()
+        .topic(topic)
+        .config(ProducerConfig {
+            batch_size: 200,
+            batch_timeout: Duration::from_millis(2),
+            ..Default::default()
+        })
+        .client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    let mut pending = Vec::new();
+    for i in from..from + n {
+        for p in 0..partitions {
+            let m = Message::builder()
+                .topic(topic)
+                .partition(p)
+                .payload(payload(p, i))
+                .build()
+                .unwrap();
+            pending.push((i, producer.send_async(m).await.unwrap()));
+        }
+    }
+    for (i, f) in pending {
+        assert_eq!(f.await.unwrap().offset, i as i64);
+    }
+    producer.close().await.unwrap();
 }
