@@ -4,8 +4,10 @@
 dev:
 	cargo run --release -p rustmq-broker -- --dev
 
+# Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them.
 test:
-	cargo test --workspace
+	./.ci/test-deps
+	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 
 lint:
 	cargo fmt --all -- --check

@@ -992,7 +992,9 @@ impl BrokerView for Broker {
         let v = self.storage_view();
         let storage = ComponentHealth {
             name: "object_storage".into(),
-            healthy: v.last_error.is_none() && v.wal_bytes < v.wal_capacity_bytes,
+            // Failing uploads alone leave the broker serving (the WAL absorbs them); it stops
+            // accepting writes only at capacity.
+            healthy: v.wal_bytes < v.wal_capacity_bytes,
             detail: format!(
                 "{}: {} objects ({} bytes); upload lag {} bytes, oldest {} ms; {} uploads, {} \
                  failures; {} PUTs, {} GETs; read cache hit ratio {:.2}{}",
