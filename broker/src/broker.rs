@@ -174,14 +174,10 @@ impl Broker {
             broker
                 .tier
                 .clone()
-                .run_uploader(src.clone(), broker.stop.subscribe()),
+                .run_uploader(src, broker.stop.subscribe()),
         );
-        let maintenance = tokio::spawn(
-            broker
-                .tier
-                .clone()
-                .run_maintenance(src, broker.stop.subscribe()),
-        );
+        let maintenance =
+            tokio::spawn(broker.tier.clone().run_maintenance(broker.stop.subscribe()));
         let sessions = tokio::spawn(
             broker
                 .groups
@@ -529,8 +525,9 @@ impl Broker {
         targets: &[FetchTarget],
         plans: Vec<Result<crate::partition::ReadPlan, ErrorCode>>,
     ) -> proto::FetchResponse {
-        let mut by_topic: Vec<proto::FetchTopicResponse> = Vec::new();
-        for ((topic, fp, r), plan) in targets.iter().zip(plans) {
+        // Partitions are read concurrently: a cold (object-storage) partition does not hold
+        // up the others, and its GETs overlap.
+        let reads = targets.iter().zip(plans).map(|((topic, fp, r), plan)| async move {
             let mut pr = proto::FetchPartitionResponse {
                 partition: fp.partition,
                 high_watermark: -1,
@@ -558,6 +555,10 @@ impl Broker {
                     }
                 }
             }
+            (topic, pr)
+        });
+        let mut by_topic: Vec<proto::FetchTopicResponse> = Vec::new();
+        for (topic, pr) in join_all(reads).await {
             match by_topic.iter_mut().find(|t| &t.topic == topic) {
                 Some(t) => t.partitions.push(pr),
                 None => by_topic.push(proto::FetchTopicResponse {

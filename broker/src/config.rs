@@ -591,6 +591,29 @@ mod tests {
                 .unwrap_err()
                 .to_string();
             assert!(e.contains("wal.segment_size_bytes"), "{e}");
+
+            for (body, key) in [
+                (
+                    "[object_storage]\nstorage_type = \"Azure\"\n",
+                    "object_storage.storage_type",
+                ),
+                (
+                    "[object_storage]\nstorage_type = \"Gcs\"\nbucket = \"\"\n",
+                    "object_storage.bucket",
+                ),
+                ("[object_storage]\nprefix = \"\"\n", "object_storage.prefix"),
+                ("[wal]\ncapacity_bytes = 1048576\n", "wal.capacity_bytes"),
+                ("[wal]\nupload_interval_ms = 0\n", "wal.upload_interval_ms"),
+            ] {
+                jail.create_file("tier.toml", body)?;
+                let e = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("tier.toml")))
+                    .unwrap_err()
+                    .to_string();
+                assert!(e.contains(key), "{body}: {e}");
+            }
+            jail.set_env("RUSTMQ_WAL__UPLOAD_INTERVAL_MS", "250");
+            let c = BrokerConfig::load(BrokerConfig::default(), None).expect("loads");
+            assert_eq!(c.wal.upload_interval_ms, 250);
             Ok(())
         });
     }

@@ -429,10 +429,19 @@ impl ClusterMetadata {
                 self.brokers.insert(b.id, b);
                 CommandResult::Ok
             }
-            Command::RegisterObject(object) => match self.catalog.register(object) {
-                Ok(r) => CommandResult::ObjectRegistered(r),
-                Err(e) => CommandResult::Refused(e.into()),
-            },
+            Command::RegisterObject(mut object) => {
+                // Ranges of a topic deleted while the upload was in flight are not cataloged
+                // (the object is then collected like any unreferenced one).
+                object.ranges.retain(|r| {
+                    self.topics
+                        .values()
+                        .any(|t| t.id == r.topic_id && r.partition < t.partitions)
+                });
+                match self.catalog.register(object) {
+                    Ok(r) => CommandResult::ObjectRegistered(r),
+                    Err(e) => CommandResult::Refused(e.into()),
+                }
+            }
             Command::CompactObject { object, now_ms } => {
                 match self.catalog.replace(object, now_ms) {
                     Ok(()) => CommandResult::Ok,
@@ -596,6 +605,41 @@ mod tests {
             deleted_at_ms: 0,
         });
         assert!(m.group_offsets.is_empty());
+    }
+
+    #[test]
+    fn uploads_of_deleted_topics_are_not_cataloged() {
+        use crate::catalog::{PartitionRange, Registered, UploadedObject};
+        let mut m = with_brokers(1);
+        m.apply(create("live", 1, 1));
+        let live = m.topics["live"].id;
+        let range = |topic_id| PartitionRange {
+            topic_id,
+            partition: 0,
+            base_offset: 0,
+            last_offset: 9,
+            max_timestamp: 0,
+            byte_start: 0,
+            byte_len: 10,
+        };
+        let obj = |key: &str, ranges| UploadedObject {
+            key: key.into(),
+            size: 20,
+            index_start: 20,
+            index_len: 0,
+            broker_id: 1,
+            level: 0,
+            created_at_ms: 0,
+            ranges,
+        };
+        let r = m.apply(Command::RegisterObject(obj(
+            "a",
+            vec![range(live), range(99)],
+        )));
+        assert_eq!(r, CommandResult::ObjectRegistered(Registered::Accepted(1)));
+        let r = m.apply(Command::RegisterObject(obj("b", vec![range(99)])));
+        assert_eq!(r, CommandResult::ObjectRegistered(Registered::Redundant));
+        assert_eq!(m.catalog.partitions.len(), 1);
     }
 
     #[test]

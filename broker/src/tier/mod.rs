@@ -135,6 +135,7 @@ pub struct Tier {
     stats: Arc<TierStats>,
     /// Keys written but not yet registered (the orphan collector must not take them).
     in_flight: Mutex<HashSet<String>>,
+    upload_lock: tokio::sync::Mutex<()>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -155,6 +156,7 @@ impl Tier {
             indexes,
             stats: Arc::new(TierStats::default()),
             in_flight: Mutex::new(HashSet::new()),
+            upload_lock: tokio::sync::Mutex::new(()),
             last_error: Mutex::new(None),
         }))
     }
@@ -237,6 +239,21 @@ impl Tier {
         }
         if end == first {
             return Ok(None);
+        }
+        // Stop at the last batch that ends inside the first chunk, when there is one: the
+        // answer is then a slice of one cached chunk, with no copy.
+        let ch = self.opts.chunk_bytes;
+        let chunk_end = (range.batches[first].position / ch + 1) * ch;
+        let within = range.batches[first..end]
+            .iter()
+            .take_while(|b| b.position + u64::from(b.len) <= chunk_end)
+            .count();
+        if within > 0 && within < end - first {
+            end = first + within;
+            bytes = range.batches[first..end]
+                .iter()
+                .map(|b| u64::from(b.len))
+                .sum();
         }
         let start = range.batches[first].position;
         let slice_end = slice.byte_start + slice.byte_len;

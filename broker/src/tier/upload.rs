@@ -14,13 +14,13 @@ use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
 use rustmq_controller::ControllerError;
 use rustmq_controller::catalog::{
-    CatalogError, ObjectSlice, PartitionKey, Registered, UploadedObject,
+    CatalogError, CatalogObject, ObjectSlice, PartitionKey, Registered, UploadedObject,
 };
 use rustmq_controller::metadata::MetadataError;
 use rustmq_protocol::records::now_ms;
 use tokio::sync::watch;
 
-use super::object::ObjectBuilder;
+use super::object::{self, ObjectBuilder};
 use super::{Tier, TierError, ms_of};
 use crate::partition::{BatchSource, PartitionLog, UploadBacklog};
 use crate::wal::{Wal, WalLocation};
@@ -83,6 +83,8 @@ impl Tier {
     /// `upload_bytes`), uploads it with retries, registers it, then releases the WAL.
     /// Returns the bytes uploaded.
     pub async fn upload_once(&self, src: &dyn UploadSource) -> Result<u64, TierError> {
+        // One upload at a time: two would read the same candidates (one would be redundant).
+        let _one = self.upload_lock.lock().await;
         let mut builder = ObjectBuilder::new();
         let mut marks: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
         let mut parts = src.led_partitions();
@@ -208,10 +210,10 @@ impl Tier {
 
     /// One maintenance pass: delete unreferenced objects past their grace period, delete
     /// orphans, compact. Bounded: at most `compaction_max_objects` objects are written.
-    pub async fn maintain(&self, led: &[Arc<PartitionLog>]) -> Result<(), TierError> {
+    pub async fn maintain(&self) -> Result<(), TierError> {
         self.delete_unreferenced().await?;
         self.collect_orphans().await?;
-        self.compact(led).await
+        self.compact().await
     }
 
     async fn delete_unreferenced(&self) -> Result<(), TierError> {
@@ -270,30 +272,51 @@ impl Tier {
         Ok(())
     }
 
-    /// Merges a led partition's run of slices in multi-partition (level 0) objects into one
-    /// per-partition object once the run holds `compaction_target_bytes`. The catalog swaps
-    /// the slices atomically; the old objects are deleted after the grace period, so readers
-    /// holding old slices still find them.
-    async fn compact(&self, led: &[Arc<PartitionLog>]) -> Result<(), TierError> {
-        let mut written = 0u32;
-        for p in led {
-            if written >= self.opts.compaction_max_objects {
+    /// Compaction, bounded to `compaction_max_objects` merges per pass. See [`Tier::merge`].
+    async fn compact(&self) -> Result<(), TierError> {
+        for _ in 0..self.opts.compaction_max_objects {
+            if !self.merge().await? {
                 break;
             }
-            let key = PartitionKey {
-                topic_id: p.topic_id,
-                partition: p.partition,
-            };
-            let catalog = self.catalog();
-            let Some(pc) = catalog.partition(key) else {
-                continue;
-            };
-            // The oldest contiguous run of slices that sit in level-0 objects.
+        }
+        Ok(())
+    }
+
+    /// One merge: reads this broker's oldest multi-partition (level 0) objects whole, up to
+    /// `compaction_target_bytes`, and rewrites them as level-1 objects: a partition whose
+    /// merged run holds at least `compaction_target_bytes` gets its own per-partition object,
+    /// the others share one object in which each partition is contiguous. Every output is
+    /// swapped into the catalog atomically (`CompactObject`); the inputs are deleted after the
+    /// grace period once nothing references them. Requests are proportional to bytes, not to
+    /// partitions: one GET per input, one PUT per output. Returns whether it merged anything.
+    async fn merge(&self) -> Result<bool, TierError> {
+        let catalog = self.catalog();
+        let target = self.opts.compaction_target_bytes;
+        let mut inputs: Vec<(&String, &CatalogObject)> = catalog
+            .objects
+            .iter()
+            .filter(|(_, o)| o.level == 0 && o.broker_id == self.opts.broker_id)
+            .collect();
+        inputs.sort_by_key(|(k, o)| (o.created_at_ms, (*k).clone()));
+        let mut total = 0;
+        let mut chosen = Vec::new();
+        for (k, o) in inputs {
+            if total >= target {
+                break;
+            }
+            total += o.size;
+            chosen.push(k.clone());
+        }
+        if total < target {
+            return Ok(false);
+        }
+        let chosen_set: std::collections::HashSet<&String> = chosen.iter().collect();
+        // Each partition's first contiguous run of slices inside the chosen objects.
+        let mut runs: BTreeMap<PartitionKey, Vec<ObjectSlice>> = BTreeMap::new();
+        for (pk, pc) in catalog.partitions.iter() {
             let mut run: Vec<ObjectSlice> = Vec::new();
-            let mut bytes = 0;
             for (_, s) in pc.slices.iter() {
-                let level0 = catalog.objects.get(&s.key).is_some_and(|o| o.level == 0);
-                if !level0 {
+                if !chosen_set.contains(&s.key) {
                     if run.is_empty() {
                         continue;
                     }
@@ -305,49 +328,67 @@ impl Tier {
                 {
                     break;
                 }
-                bytes += s.byte_len;
                 run.push(s.clone());
-                if bytes >= self.opts.compaction_target_bytes {
-                    break;
-                }
             }
-            if bytes < self.opts.compaction_target_bytes || run.len() < 2 {
-                continue;
+            if !run.is_empty() {
+                runs.insert(*pk, run);
             }
-            let mut builder = ObjectBuilder::new();
-            for s in &run {
-                let Some(obj) = catalog.objects.get(&s.key) else {
+        }
+        let big = |run: &[ObjectSlice]| run.iter().map(|s| s.byte_len).sum::<u64>() >= target;
+        if chosen.len() < 2 && !runs.values().any(|r| big(r)) {
+            // Rewriting one object without splitting anything out gains nothing.
+            return Ok(false);
+        }
+        let mut bodies = std::collections::HashMap::new();
+        for k in &chosen {
+            let body = self.store.get(k).await?;
+            let index = object::decode_object_index(&body).map_err(|e| TierError::Corrupt {
+                key: k.clone(),
+                reason: e.to_string(),
+            })?;
+            bodies.insert(k.clone(), (body, index));
+        }
+        let mut shared = ObjectBuilder::new();
+        let mut outputs = Vec::new();
+        for (pk, run) in &runs {
+            let mut own = ObjectBuilder::new();
+            let out = if big(run) { &mut own } else { &mut shared };
+            for s in run {
+                let Some((body, index)) = bodies.get(&s.key) else {
                     continue;
                 };
-                let index = self.index(&s.key, obj).await?;
-                let Some(range) = index.range(key.topic_id, key.partition) else {
+                let Some(range) = index.range(pk.topic_id, pk.partition) else {
                     return Err(TierError::Corrupt {
                         key: s.key.clone(),
-                        reason: format!("no range for {key}"),
+                        reason: format!("no range for {pk}"),
                     });
                 };
-                let data = self
-                    .read_bytes(&s.key, s.byte_start..s.byte_start + s.byte_len, 0, obj.size)
-                    .await?;
                 for b in &range.batches {
                     if b.base < s.base_offset || b.last > s.last_offset {
                         continue;
                     }
-                    let at = (b.position - s.byte_start) as usize;
-                    builder.push(
-                        key.topic_id,
-                        key.partition,
+                    out.push(
+                        pk.topic_id,
+                        pk.partition,
                         b.base,
                         b.last,
                         b.max_timestamp,
-                        &data[at..at + b.len as usize],
+                        &body[b.position as usize..][..b.len as usize],
                     );
                 }
             }
+            if !own.is_empty() {
+                outputs.push(own);
+            }
+        }
+        if !shared.is_empty() {
+            outputs.push(shared);
+        }
+        for builder in outputs {
             let (body, ranges, index_start, index_len) = builder.finish();
-            let okey = self.new_key("compacted");
+            let key = self.new_key("compacted");
             let obj = UploadedObject {
-                key: okey.clone(),
+                key: key.clone(),
                 size: body.len() as u64,
                 index_start,
                 index_len,
@@ -356,9 +397,9 @@ impl Tier {
                 created_at_ms: now_ms(),
                 ranges,
             };
-            self.in_flight.lock().insert(okey.clone());
-            let put = self.store.put(&okey, body).await;
-            let swapped = match put {
+            let partitions = obj.ranges.len();
+            self.in_flight.lock().insert(key.clone());
+            let swapped = match self.store.put(&key, body).await {
                 Ok(()) => self
                     .controller
                     .compact_object(obj)
@@ -366,37 +407,32 @@ impl Tier {
                     .map_err(|e| TierError::Catalog(e.to_string())),
                 Err(e) => Err(e),
             };
-            self.in_flight.lock().remove(&okey);
-            written += 1;
+            self.in_flight.lock().remove(&key);
             match swapped {
                 Ok(()) => {
                     self.stats.compacted_objects.fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(key = %okey, partition = %key, slices = run.len(), bytes, "compacted");
+                    tracing::debug!(%key, partitions, inputs = chosen.len(), "compacted");
                 }
                 Err(e) => {
                     self.stats
                         .compactions_refused
                         .fetch_add(1, Ordering::Relaxed);
-                    tracing::info!(key = %okey, error = %e, "compaction not applied; deleting its object");
-                    let _ = self.store.delete(&okey).await;
+                    tracing::info!(%key, error = %e, "compaction not applied; deleting its object");
+                    let _ = self.store.delete(&key).await;
                 }
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Runs [`Tier::maintain`] every `maintenance_interval` until `stop`.
-    pub async fn run_maintenance(
-        self: Arc<Self>,
-        src: Arc<dyn UploadSource>,
-        mut stop: watch::Receiver<bool>,
-    ) {
+    pub async fn run_maintenance(self: Arc<Self>, mut stop: watch::Receiver<bool>) {
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(self.opts.maintenance_interval) => {}
                 _ = stop.changed() => return,
             }
-            if let Err(e) = self.maintain(&src.led_partitions()).await {
+            if let Err(e) = self.maintain().await {
                 tracing::warn!(error = %e, "object-store maintenance failed; will retry");
             }
         }
