@@ -79,6 +79,8 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<TopicLogs>>>,
     tier: Arc<Tier>,
     backlog: Arc<UploadBacklog>,
+    /// The last produce was refused with WAL_FULL.
+    wal_full: std::sync::atomic::AtomicBool,
     started: Instant,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -163,6 +165,7 @@ impl Broker {
             topics: RwLock::new(topics),
             tier,
             backlog,
+            wal_full: std::sync::atomic::AtomicBool::new(false),
             started: Instant::now(),
             stop,
             tasks: Mutex::new(Vec::new()),
@@ -411,7 +414,10 @@ impl Broker {
             .unwrap_or(self.config.log.max_message_bytes) as usize;
         // Uploads are behind (object store down or slow): refuse before the disk fills.
         let wal_used = self.wal.disk_bytes() + data.records.len() as u64;
-        if wal_used > self.config.wal.capacity_bytes {
+        let full = wal_used > self.config.wal.capacity_bytes;
+        self.wal_full
+            .store(full, std::sync::atomic::Ordering::Relaxed);
+        if full {
             return fail(
                 resp,
                 ErrorCode::WalFull,
@@ -905,6 +911,7 @@ impl Broker {
             upload_lag_ms: self.upload_lag().map(|d| d.as_millis() as u64).unwrap_or(0),
             wal_bytes: self.wal.disk_bytes(),
             wal_capacity_bytes: self.config.wal.capacity_bytes,
+            refusing_produces: self.wal_full.load(ld),
             uploads: t.uploads.load(ld),
             uploaded_bytes: t.uploaded_bytes.load(ld),
             upload_failures: t.upload_failures.load(ld),
@@ -995,7 +1002,7 @@ impl BrokerView for Broker {
             name: "object_storage".into(),
             // Failing uploads alone leave the broker serving (the WAL absorbs them); it stops
             // accepting writes only at capacity.
-            healthy: v.wal_bytes < v.wal_capacity_bytes,
+            healthy: !v.refusing_produces,
             detail: format!(
                 "{}: {} objects ({} bytes); upload lag {} bytes, oldest {} ms; {} uploads, {} \
                  failures; {} PUTs, {} GETs; read cache hit ratio {:.2}{}",

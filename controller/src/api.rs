@@ -48,6 +48,8 @@ pub struct StorageView {
     pub wal_bytes: u64,
     /// `wal.capacity_bytes`: produces are refused above it.
     pub wal_capacity_bytes: u64,
+    /// The last produce was refused with `WAL_FULL`.
+    pub refusing_produces: bool,
     /// Objects uploaded.
     pub uploads: u64,
     /// Batch bytes uploaded.
