@@ -478,7 +478,7 @@ impl Tier {
         (c.objects.len(), c.objects.values().map(|o| o.size).sum())
     }
 
-    /// Slices per object level (for tests and the admin view).
+    /// Referenced objects per compaction level (0 = uploads, 1 = compaction output).
     pub fn levels(&self) -> BTreeMap<u8, usize> {
         let mut m = BTreeMap::new();
         for o in self.catalog().objects.values() {
