@@ -1025,6 +1025,115 @@ impl BrokerView for Broker {
         vec![wal, cache, storage]
     }
 
+    fn metrics(&self, r: &mut prometheus_client::registry::Registry) {
+        use rustmq_controller::api::{counter, gauge};
+        let ld = std::sync::atomic::Ordering::Relaxed;
+        let w = self.wal.stats();
+        gauge(
+            r,
+            "wal_bytes",
+            "WAL bytes on disk",
+            self.wal.disk_bytes() as i64,
+        );
+        gauge(
+            r,
+            "wal_capacity_bytes",
+            "wal.capacity_bytes",
+            self.config.wal.capacity_bytes as i64,
+        );
+        gauge(
+            r,
+            "wal_segments",
+            "WAL segment files",
+            self.wal.segment_count() as i64,
+        );
+        counter(
+            r,
+            "wal_group_commits",
+            "WAL group commits",
+            w.groups.load(ld),
+        );
+        counter(r, "wal_fsyncs", "WAL fdatasync calls", w.syncs.load(ld));
+        counter(
+            r,
+            "wal_write_errors",
+            "Failed WAL writes",
+            w.write_errors.load(ld),
+        );
+        gauge(
+            r,
+            "write_cache_bytes",
+            "Bytes in the write cache",
+            self.cache.used() as i64,
+        );
+        let v = self.storage_view();
+        gauge(
+            r,
+            "upload_lag_bytes",
+            "Durable bytes not yet in object storage",
+            v.upload_lag_bytes as i64,
+        );
+        gauge(
+            r,
+            "upload_lag_ms",
+            "Age of the oldest unuploaded batch",
+            v.upload_lag_ms as i64,
+        );
+        gauge(
+            r,
+            "produce_refused_wal_full",
+            "1 while produces get WAL_FULL",
+            i64::from(v.refusing_produces),
+        );
+        counter(r, "uploads", "Objects uploaded and registered", v.uploads);
+        counter(
+            r,
+            "uploaded_bytes",
+            "Batch bytes uploaded",
+            v.uploaded_bytes,
+        );
+        counter(
+            r,
+            "upload_failures",
+            "Failed upload attempts",
+            v.upload_failures,
+        );
+        counter(r, "object_store_puts", "PUT requests", v.puts);
+        counter(r, "object_store_gets", "GET requests", v.gets);
+        counter(r, "object_store_deletes", "DELETE requests", v.deletes);
+        counter(r, "read_cache_hits", "Read-cache chunk hits", v.cache_hits);
+        counter(
+            r,
+            "read_cache_misses",
+            "Read-cache chunk misses (GETs)",
+            v.cache_misses,
+        );
+        gauge(
+            r,
+            "read_cache_bytes",
+            "Bytes in the read cache",
+            v.read_cache_bytes as i64,
+        );
+        counter(
+            r,
+            "compacted_objects",
+            "Objects written by compaction",
+            v.compacted_objects,
+        );
+        counter(
+            r,
+            "objects_deleted",
+            "Unreferenced objects deleted",
+            v.objects_deleted,
+        );
+        counter(
+            r,
+            "orphans_deleted",
+            "Orphaned objects deleted",
+            v.orphans_deleted,
+        );
+    }
+
     fn storage(&self) -> Option<StorageView> {
         Some(self.storage_view())
     }

@@ -13,6 +13,10 @@ use axum::{Json, Router};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
 use crate::metadata::{MetadataError, Topic, TopicConfig};
 use crate::{Controller, ControllerError};
 
@@ -29,6 +33,30 @@ pub trait BrokerView: Send + Sync + 'static {
     fn storage(&self) -> Option<StorageView> {
         None
     }
+    /// Adds the broker's metrics to a scrape's registry.
+    fn metrics(&self, _registry: &mut Registry) {}
+}
+
+/// A gauge set to `v`, registered under `name` (prometheus-client builds the text format).
+///
+/// ```
+/// let mut r = prometheus_client::registry::Registry::with_prefix("rustmq");
+/// rustmq_controller::api::gauge(&mut r, "answer", "The answer", 42);
+/// let mut out = String::new();
+/// prometheus_client::encoding::text::encode(&mut out, &r).unwrap();
+/// assert!(out.contains("rustmq_answer 42"));
+/// ```
+pub fn gauge(r: &mut Registry, name: &str, help: &str, v: i64) {
+    let g: Gauge = Gauge::default();
+    g.set(v);
+    r.register(name, help, g);
+}
+
+/// A counter at `v` (the value is read from the component's own atomic counters).
+pub fn counter(r: &mut Registry, name: &str, help: &str, v: u64) {
+    let c: Counter = Counter::default();
+    c.inc_by(v);
+    r.register(name, help, c);
 }
 
 /// `GET /api/v1/storage`: object storage, upload lag and read-cache figures of a broker.
@@ -275,6 +303,7 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{id}", get(describe_group))
         .route("/api/v1/storage", get(storage))
+        .route("/metrics", get(metrics))
         .fallback(not_found)
         .with_state(AdminState { controller, extra })
 }
@@ -484,6 +513,59 @@ async fn storage(State(s): State<AdminState>) -> Response {
         },
     });
     ok(&s.controller, StatusCode::OK, body)
+}
+
+/// `GET /metrics`: Prometheus / OpenMetrics text.
+async fn metrics(State(s): State<AdminState>) -> Response {
+    let mut r = Registry::with_prefix("rustmq");
+    let st = s.controller.status();
+    let md = s.controller.metadata();
+    gauge(
+        &mut r,
+        "controller_is_leader",
+        "1 when this controller leads",
+        i64::from(st.is_leader),
+    );
+    gauge(
+        &mut r,
+        "controller_raft_term",
+        "Current Raft term",
+        st.term as i64,
+    );
+    gauge(&mut r, "topics", "Topics", md.topics.len() as i64);
+    gauge(
+        &mut r,
+        "catalog_objects",
+        "Objects the catalog references",
+        md.catalog.objects.len() as i64,
+    );
+    gauge(
+        &mut r,
+        "catalog_object_bytes",
+        "Bytes of the objects the catalog references",
+        md.catalog.objects.values().map(|o| o.size).sum::<u64>() as i64,
+    );
+    gauge(
+        &mut r,
+        "catalog_pending_deletes",
+        "Unreferenced objects waiting for their grace period",
+        md.catalog.deleting.len() as i64,
+    );
+    if let Some(b) = &s.extra {
+        b.metrics(&mut r);
+    }
+    let mut out = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &r) {
+        return (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response();
+    }
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        out,
+    )
+        .into_response()
 }
 
 async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Response {
