@@ -340,3 +340,41 @@ fn consume_as_a_group_commits_what_it_printed() {
         (6..10).map(|i| format!("job {i}")).collect::<Vec<_>>()
     );
 }
+
+/// `rustmq-admin storage` shows uploads happening (upload interval shortened to 100 ms).
+#[test]
+fn storage_shows_uploads() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevBroker::spawn_with_env(
+        &broker_binary(),
+        dir.path(),
+        &[("RUSTMQ_WAL__UPLOAD_INTERVAL_MS", "100")],
+    )
+    .expect("broker binary starts");
+    ok(&admin(
+        &dev,
+        &["topic", "create", "tiered", "--partitions", "2"],
+        None,
+    ));
+    ok(&admin(
+        &dev,
+        &["produce", "tiered"],
+        Some("one\ntwo\nthree\n"),
+    ));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = ok(&admin(&dev, &["storage", "--format", "json"], None));
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        if v["broker"]["uploads"].as_u64().unwrap_or(0) >= 1 && v["broker"]["upload_lag_bytes"] == 0
+        {
+            assert!(v["catalog"]["objects"].as_u64().unwrap() >= 1, "{v}");
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "no upload: {v}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let table = ok(&admin(&dev, &["storage"], None));
+    for k in ["upload_lag_bytes", "Local", "pending_deletes", "puts"] {
+        assert!(table.contains(k), "{k} missing:\n{table}");
+    }
+}

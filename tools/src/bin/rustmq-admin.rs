@@ -94,6 +94,8 @@ enum Cmd {
     },
     /// Broker and controller health.
     Health,
+    /// Tiered storage: upload lag, objects, object-store requests, read cache.
+    Storage,
     /// Consumer groups.
     #[command(subcommand)]
     Group(GroupCmd),
@@ -240,6 +242,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
+        Cmd::Storage => storage(&api, cli.format).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, cli.format).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, cli.format).await,
         Cmd::Group(GroupCmd::ResetOffsets {
@@ -366,6 +369,26 @@ async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
             topic["replication_factor"].to_string(),
             topic["created_at"].as_str().unwrap_or("").to_string(),
         ]);
+    }
+    println!("{t}");
+    Ok(())
+}
+
+async fn storage(api: &Api, format: Format) -> anyhow::Result<()> {
+    let Some(data) = get_or_print_json(api, "/api/v1/storage", format).await? else {
+        return Ok(());
+    };
+    let mut t = Table::new();
+    t.set_header(["", "KEY", "VALUE"]);
+    for section in ["broker", "catalog"] {
+        for (k, v) in data[section].as_object().into_iter().flatten() {
+            let v = match v {
+                Value::String(s) => s.clone(),
+                Value::Null => "-".into(),
+                other => other.to_string(),
+            };
+            t.add_row([section.to_string(), k.clone(), v]);
+        }
     }
     println!("{t}");
     Ok(())
