@@ -514,3 +514,74 @@ async fn produce_n(client: &RustMqClient, topic: &str, partitions: u32, n: u64, 
     }
     producer.close().await.unwrap();
 }
+
+/// ListOffsets by timestamp and seeking work on data that is only in object storage.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn timestamps_resolve_in_object_storage() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let cfg = tiered_config(dir.path());
+    let n = TestNode::start_with(cfg.clone()).await;
+    n.create_topic("times", 1).await;
+    let client = n.client().await;
+    let producer = ProducerBuilder::new()
+        .topic("times")
+        .config(ProducerConfig {
+            batch_size: 1,
+            ..Default::default()
+        })
+        .client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    // Offsets 0..300 with timestamps 1_000_000 + 10 * offset.
+    for i in 0..300i64 {
+        producer
+            .send(
+                Message::builder()
+                    .topic("times")
+                    .partition(0)
+                    .timestamp(1_000_000 + 10 * i)
+                    .payload(format!("t{i}"))
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    producer.close().await.unwrap();
+    n.node.broker().upload_now().await.unwrap();
+    client.close().await;
+    let d = n.stop().await;
+    std::fs::remove_dir_all(d.join("wal")).unwrap();
+
+    let n = TestNode::start_with(cfg).await;
+    let client = n.client().await;
+    assert_eq!(client.list_offset("times", 0, 0).await.unwrap(), 0);
+    assert_eq!(
+        client
+            .list_offset("times", 0, 1_000_000 + 1_234)
+            .await
+            .unwrap(),
+        124
+    );
+    assert_eq!(
+        client
+            .list_offset("times", 0, 1_000_000 + 2_990)
+            .await
+            .unwrap(),
+        299
+    );
+    assert_eq!(client.list_offset("times", 0, 9_000_000).await.unwrap(), -1);
+    let mut c = client
+        .consumer("times")
+        .partitions(vec![0])
+        .build()
+        .await
+        .unwrap();
+    c.seek_to_timestamp(0, 1_000_000 + 2_000).await.unwrap();
+    let m = c.receive().await.unwrap();
+    assert_eq!((m.offset, m.payload), (200, Bytes::from("t200")));
+    client.close().await;
+    n.stop().await;
+}
