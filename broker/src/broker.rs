@@ -79,8 +79,10 @@ pub struct Broker {
     topics: RwLock<HashMap<String, Arc<TopicLogs>>>,
     tier: Arc<Tier>,
     backlog: Arc<UploadBacklog>,
-    /// The last produce was refused with WAL_FULL.
-    wal_full: std::sync::atomic::AtomicBool,
+    /// WAL bytes when the last produce was refused with WAL_FULL (0: accepting). Health
+    /// reports refusing until the WAL shrinks below this (uploads freed segments) or a
+    /// produce passes, so a readiness probe cannot keep a drained broker out of service.
+    wal_full_at: std::sync::atomic::AtomicU64,
     started: Instant,
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
@@ -165,7 +167,7 @@ impl Broker {
             topics: RwLock::new(topics),
             tier,
             backlog,
-            wal_full: std::sync::atomic::AtomicBool::new(false),
+            wal_full_at: std::sync::atomic::AtomicU64::new(0),
             started: Instant::now(),
             stop,
             tasks: Mutex::new(Vec::new()),
@@ -415,8 +417,14 @@ impl Broker {
         // Uploads are behind (object store down or slow): refuse before the disk fills.
         let wal_used = self.wal.disk_bytes() + data.records.len() as u64;
         let full = wal_used > self.config.wal.capacity_bytes;
-        self.wal_full
-            .store(full, std::sync::atomic::Ordering::Relaxed);
+        self.wal_full_at.store(
+            if full {
+                self.wal.disk_bytes().max(1)
+            } else {
+                0
+            },
+            std::sync::atomic::Ordering::Relaxed,
+        );
         if full {
             return fail(
                 resp,
@@ -911,7 +919,10 @@ impl Broker {
             upload_lag_ms: self.upload_lag().map(|d| d.as_millis() as u64).unwrap_or(0),
             wal_bytes: self.wal.disk_bytes(),
             wal_capacity_bytes: self.config.wal.capacity_bytes,
-            refusing_produces: self.wal_full.load(ld),
+            refusing_produces: {
+                let at = self.wal_full_at.load(ld);
+                at > 0 && self.wal.disk_bytes() >= at
+            },
             uploads: t.uploads.load(ld),
             uploaded_bytes: t.uploaded_bytes.load(ld),
             upload_failures: t.upload_failures.load(ld),

@@ -533,11 +533,6 @@ impl PartitionLog {
         self.state.lock().local_start()
     }
 
-    /// Next offset not in object storage.
-    pub fn uploaded_end(&self) -> i64 {
-        self.state.lock().uploaded_end
-    }
-
     /// Durable batches not uploaded yet, oldest first, at most `max_bytes` (at least one).
     pub fn upload_candidates(&self, max_bytes: u64) -> Vec<UploadItem> {
         let s = self.state.lock();

@@ -266,6 +266,10 @@ async fn outage_backpressure_then_drain() {
     }
     wait_uploaded(&n).await;
     assert!(n.node.broker().storage_view().last_error.is_none());
+    assert!(
+        n.node.broker().health().healthy,
+        "healthy again once drained"
+    );
     producer.close().await.unwrap();
     client.close().await;
     let d = n.stop().await;

@@ -171,11 +171,6 @@ impl Tier {
         self.store.stats()
     }
 
-    /// Settings.
-    pub fn options(&self) -> &TierOptions {
-        &self.opts
-    }
-
     /// The last upload error, cleared by the next success.
     pub fn last_error(&self) -> Option<String> {
         self.last_error.lock().clone()

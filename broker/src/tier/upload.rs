@@ -465,13 +465,6 @@ impl Tier {
             .map_err(|e| TierError::Catalog(e.to_string()))
     }
 
-    /// Per-partition `(start_offset, uploaded_end)` from the catalog.
-    pub fn partition_bounds(&self, key: PartitionKey) -> Option<(i64, i64)> {
-        self.catalog()
-            .partition(key)
-            .map(|pc| (pc.start_offset, pc.uploaded_end()))
-    }
-
     /// Objects referenced by the catalog, and their total bytes.
     pub fn object_count(&self) -> (usize, u64) {
         let c = self.catalog();
