@@ -99,7 +99,7 @@ impl Broker {
         let wal_dir = config.wal_dir();
         let tier = Tier::new(&config, controller.clone())?;
         let cache = WriteCache::new(config.cache.write_cache_size_bytes);
-        let backlog = UploadBacklog::new();
+        let backlog = UploadBacklog::new(config.wal.upload_bytes);
         let md = controller.metadata();
         let broker_id = config.broker.id;
         let mut topics = HashMap::new();

@@ -81,13 +81,19 @@ impl State {
 #[derive(Debug, Default)]
 pub struct UploadBacklog {
     bytes: AtomicU64,
+    /// The uploader is woken when the backlog stops being empty or reaches this size, not on
+    /// every append.
+    threshold: u64,
     grew: Notify,
 }
 
 impl UploadBacklog {
-    /// A new, empty backlog.
-    pub fn new() -> Arc<Self> {
-        Arc::new(Self::default())
+    /// A new, empty backlog that wakes the uploader at `threshold` bytes.
+    pub fn new(threshold: u64) -> Arc<Self> {
+        Arc::new(Self {
+            threshold,
+            ..Self::default()
+        })
     }
 
     /// Unuploaded bytes.
@@ -95,15 +101,18 @@ impl UploadBacklog {
         self.bytes.load(Ordering::Relaxed)
     }
 
-    /// Completes when the backlog grew (register before checking).
+    /// Completes when the backlog stopped being empty or reached the threshold (register
+    /// before checking).
     pub fn grew(&self) -> &Notify {
         &self.grew
     }
 
     fn add(&self, n: u64) {
         if n > 0 {
-            self.bytes.fetch_add(n, Ordering::Relaxed);
-            self.grew.notify_waiters();
+            let before = self.bytes.fetch_add(n, Ordering::Relaxed);
+            if before == 0 || (before < self.threshold && before + n >= self.threshold) {
+                self.grew.notify_waiters();
+            }
         }
     }
 

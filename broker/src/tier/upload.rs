@@ -44,8 +44,9 @@ fn backoff() -> ExponentialBuilder {
 }
 
 impl Tier {
-    /// Uploads whenever `upload_bytes` are waiting or `upload_interval` passed with anything
-    /// waiting, until `stop`.
+    /// Uploads whenever `upload_bytes` are waiting or the oldest waiting data is
+    /// `upload_interval` old (counted from the last upload, or from when data arrived after
+    /// an idle spell), until `stop`.
     pub async fn run_uploader(
         self: Arc<Self>,
         src: Arc<dyn UploadSource>,
@@ -57,8 +58,9 @@ impl Tier {
             tokio::pin!(grew);
             grew.as_mut().enable();
             let waiting = src.backlog().bytes();
-            let due = last.elapsed() >= self.opts.upload_interval;
-            if waiting >= self.opts.upload_bytes || (waiting > 0 && due) {
+            if waiting >= self.opts.upload_bytes
+                || (waiting > 0 && last.elapsed() >= self.opts.upload_interval)
+            {
                 tokio::select! {
                     r = self.upload_once(src.as_ref()) => {
                         if let Err(e) = r {
@@ -70,10 +72,21 @@ impl Tier {
                 last = Instant::now();
                 continue;
             }
+            if waiting == 0 {
+                // Idle: sleep until data arrives; its interval starts then.
+                tokio::select! {
+                    _ = grew => {}
+                    _ = stop.changed() => return,
+                }
+                if last.elapsed() >= self.opts.upload_interval {
+                    last = Instant::now();
+                }
+                continue;
+            }
             let wait = self.opts.upload_interval.saturating_sub(last.elapsed());
             tokio::select! {
                 _ = grew => {}
-                _ = tokio::time::sleep(wait.max(Duration::from_millis(1))) => {}
+                _ = tokio::time::sleep(wait) => {}
                 _ = stop.changed() => return,
             }
         }
