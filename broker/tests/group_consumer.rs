@@ -56,13 +56,25 @@ fn member(
     log: Log,
     stop: Arc<AtomicBool>,
 ) -> tokio::task::JoinHandle<GroupConsumer> {
+    impatient_member(c, id, log, stop, Duration::from_millis(300))
+}
+
+/// A member that gives up on `receive()` after `patience`, cancelling it wherever it is
+/// (fetching, joining, syncing), then calls it again.
+fn impatient_member(
+    c: RustMqClient,
+    id: usize,
+    log: Log,
+    stop: Arc<AtomicBool>,
+    patience: Duration,
+) -> tokio::task::JoinHandle<GroupConsumer> {
     tokio::spawn(async move {
         let mut consumer = c
             .create_group_consumer("orders", "processors", config())
             .await
             .unwrap();
         while !stop.load(Ordering::Relaxed) {
-            let next = tokio::time::timeout(Duration::from_millis(300), consumer.receive()).await;
+            let next = tokio::time::timeout(patience, consumer.receive()).await;
             let Ok(m) = next else { continue };
             let m = m.unwrap().unwrap();
             let (p, o) = (m.message.partition, m.message.offset);
@@ -162,6 +174,57 @@ async fn members_join_die_and_every_message_is_processed_once_committed() {
     for mut f in finals {
         f.close().await.unwrap();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn receive_cancelled_mid_rebalance_loses_no_partition() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("orders", 6).await;
+    let c = n.client().await;
+    produce(&c, 0, 120).await;
+    let log: Log = Arc::default();
+    let stop = Arc::new(AtomicBool::new(false));
+    // A few milliseconds is shorter than a join or sync round trip while the group waits
+    // for members: receive() is dropped in the middle of rebalances again and again.
+    let patience = Duration::from_millis(3);
+    let mut members = vec![impatient_member(
+        c.clone(),
+        0,
+        log.clone(),
+        stop.clone(),
+        patience,
+    )];
+    wait_for(&log, 20).await;
+    members.push(impatient_member(
+        c.clone(),
+        1,
+        log.clone(),
+        stop.clone(),
+        patience,
+    ));
+    members.push(impatient_member(
+        c.clone(),
+        2,
+        log.clone(),
+        stop.clone(),
+        patience,
+    ));
+    produce(&c, 120, 240).await;
+    wait_for(&log, 240).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut owned = BTreeSet::new();
+    for h in members {
+        let mut f = h.await.unwrap();
+        owned.extend(f.assigned_partitions().await);
+        f.close().await.unwrap();
+    }
+    assert_eq!(
+        owned.len(),
+        6,
+        "every partition owned at the end: {owned:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

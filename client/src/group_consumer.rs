@@ -134,7 +134,7 @@ impl PartitionAcks {
 }
 
 /// A message waiting for redelivery (or the dead-letter queue) after a `nack()`.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Retry {
     message: ConsumedMessage,
     attempt: u32,
@@ -264,6 +264,8 @@ pub struct GroupConsumer {
     heartbeat: Option<JoinHandle<()>>,
     reader: Option<Consumer>,
     assignment: BTreeSet<u32>,
+    /// A rebalance round in flight, kept across cancelled `receive()` calls.
+    pending_join: Option<JoinHandle<Result<Joined, ClientError>>>,
     paused: BTreeSet<u32>,
     shared: Arc<Shared>,
     dlq: Option<crate::Producer>,
@@ -293,6 +295,7 @@ impl GroupConsumer {
             heartbeat: None,
             reader: None,
             assignment: BTreeSet::new(),
+            pending_join: None,
             paused: BTreeSet::new(),
             shared: Arc::new(Shared {
                 acks: Mutex::new(Acks::default()),
@@ -324,7 +327,10 @@ impl GroupConsumer {
                     let m = membership.lock();
                     (m.member_id.clone(), m.generation)
                 };
-                if member.is_empty() || rejoin.load(Ordering::Acquire) {
+                // Heartbeats go on while a rebalance is wanted or running: they keep the
+                // session alive until the join arrives (the coordinator counts them even
+                // when it answers "rebalancing").
+                if member.is_empty() {
                     continue;
                 }
                 match client.heartbeat(&group, &member, generation).await {
@@ -337,9 +343,16 @@ impl GroupConsumer {
                                 | ErrorCode::UnknownMemberId
                         ) =>
                     {
-                        if code == ErrorCode::UnknownMemberId {
-                            membership.lock().member_id.clear();
+                        let mut m = membership.lock();
+                        // An answer about a generation the member has already left (a join
+                        // finished meanwhile) is stale: no new rebalance for it.
+                        if m.member_id != member || m.generation != generation {
+                            continue;
                         }
+                        if code == ErrorCode::UnknownMemberId {
+                            m.member_id.clear();
+                        }
+                        drop(m);
                         rejoin.store(true, Ordering::Release);
                         wake.notify_one();
                     }
@@ -349,70 +362,59 @@ impl GroupConsumer {
         }));
     }
 
+    /// Whether a rebalance is wanted or one is still half done.
+    fn needs_rebalance(&self) -> bool {
+        self.rejoin.load(Ordering::Acquire) || self.pending_join.is_some()
+    }
+
     /// Commits acknowledged offsets, then rejoins and takes over the new assignment.
+    ///
+    /// Cancel safe: the commit, join, sync and the new reader's set-up run in a task of
+    /// their own that a dropped `receive()` does not stop; the next call waits for the same
+    /// task instead of starting another generation, and taking its result over does not
+    /// await.
     async fn rebalance(&mut self) -> Result<(), ClientError> {
-        loop {
-            // Best effort: a fenced commit only means another member owns these now.
-            let _ = self.commit().await;
-            let (member_id, _) = self.member();
-            let joined = self
-                .client
-                .join_group(&JoinGroup {
-                    group_id: self.group.clone(),
-                    member_id,
-                    group_instance_id: self.config.group_instance_id.clone(),
-                    session_timeout: self.config.session_timeout,
-                    rebalance_timeout: self.config.rebalance_timeout,
-                    topics: vec![self.topic.clone()],
-                    assignor: self.config.assignor.clone(),
-                    owned: self
-                        .assignment
-                        .iter()
-                        .map(|p| (self.topic.clone(), *p))
-                        .collect(),
-                })
-                .await;
-            let joined = match joined {
-                Ok(j) => j,
-                Err(ClientError::Server {
-                    code: ErrorCode::UnknownMemberId,
-                    ..
-                }) => {
-                    self.membership.lock().member_id.clear();
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            {
-                let mut m = self.membership.lock();
-                m.member_id = joined.member_id.clone();
-                m.generation = joined.generation;
+        let handle = match &mut self.pending_join {
+            Some(h) => h,
+            None => {
+                let round = JoinRound {
+                    client: self.client.clone(),
+                    group: self.group.clone(),
+                    topic: self.topic.clone(),
+                    config: self.config.clone(),
+                    owned: self.assignment.clone(),
+                    commit: self.committable(),
+                    membership: self.membership.clone(),
+                    rejoin: self.rejoin.clone(),
+                };
+                self.pending_join.insert(tokio::spawn(join_and_sync(round)))
             }
-            // Clear the flag before sync: a rebalance announced from here on is seen.
-            self.rejoin.store(false, Ordering::Release);
-            let assigned = match self
-                .client
-                .sync_group(&self.group, &joined.member_id, joined.generation)
-                .await
-            {
-                Ok(a) => a,
-                Err(ClientError::Server {
-                    code: ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration,
-                    ..
-                }) => continue,
-                Err(e) => return Err(e),
-            };
-            let new: BTreeSet<u32> = assigned
-                .into_iter()
-                .filter(|(t, _)| *t == self.topic)
-                .map(|(_, p)| p)
-                .collect();
-            self.take_over(new).await?;
-            return Ok(());
+        };
+        let outcome = handle.await;
+        self.pending_join = None;
+        match outcome {
+            Ok(Ok(joined)) => {
+                self.take_over(joined);
+                Ok(())
+            }
+            Ok(Err(e)) => {
+                self.rejoin.store(true, Ordering::Release);
+                Err(e)
+            }
+            Err(e) => {
+                self.rejoin.store(true, Ordering::Release);
+                Err(ClientError::Protocol(format!("rebalance task failed: {e}")))
+            }
         }
     }
 
-    async fn take_over(&mut self, new: BTreeSet<u32>) -> Result<(), ClientError> {
+    /// Switches to the assignment a join round brought; no await, so it cannot be cut short.
+    fn take_over(&mut self, joined: Joined) {
+        let Joined {
+            assigned: new,
+            committed,
+            mut reader,
+        } = joined;
         let added: Vec<u32> = new.difference(&self.assignment).copied().collect();
         let kept: BTreeSet<u32> = new.intersection(&self.assignment).copied().collect();
         {
@@ -421,42 +423,21 @@ impl GroupConsumer {
             a.retries.retain(|r| kept.contains(&r.message.partition));
             a.dead.retain(|r| kept.contains(&r.message.partition));
         }
-        let committed = self
-            .client
-            .fetch_offsets(
-                &self.group,
-                &added
-                    .iter()
-                    .map(|p| (self.topic.clone(), *p))
-                    .collect::<Vec<_>>(),
-            )
-            .await?;
         // Kept partitions continue where this member is; new ones start at the committed
         // offset, or at the configured start position when nothing is committed.
-        let mut positions: BTreeMap<u32, i64> = BTreeMap::new();
         if let Some(r) = &self.reader {
             for p in &kept {
                 if let Some(pos) = r.position(*p) {
-                    positions.insert(*p, pos);
+                    seek_known(&mut reader, *p, pos);
                 }
             }
-        }
-        let mut reader = self
-            .client
-            .consumer(&self.topic)
-            .config(self.config.consumer.clone())
-            .partitions(new.iter().copied().collect())
-            .build()
-            .await?;
-        for (p, pos) in &positions {
-            reader.seek(*p, *pos)?;
         }
         for p in &added {
             let start = match committed.get(&(self.topic.clone(), *p)) {
                 Some(&o) => o,
                 None => reader.position(*p).unwrap_or(0),
             };
-            reader.seek(*p, start)?;
+            seek_known(&mut reader, *p, start);
             self.shared.acks.lock().partitions.insert(
                 *p,
                 PartitionAcks {
@@ -468,7 +449,6 @@ impl GroupConsumer {
         self.paused.retain(|p| new.contains(p));
         self.reader = Some(reader);
         self.assignment = new;
-        Ok(())
     }
 
     fn member(&self) -> (String, i32) {
@@ -478,12 +458,15 @@ impl GroupConsumer {
 
     /// The next message, or `None` once the consumer is closed. Rebalances and auto-commits
     /// happen inside this call.
+    ///
+    /// Cancel safe: dropping the future (a `tokio::time::timeout` around it, a `select!`)
+    /// loses no message, and a rebalance it cut short is completed by the next call.
     pub async fn receive(&mut self) -> Result<Option<ConsumerMessage>, ClientError> {
         loop {
             if self.closed {
                 return Ok(None);
             }
-            if self.rejoin.load(Ordering::Acquire) {
+            if self.needs_rebalance() {
                 self.rebalance().await?;
             }
             if self.config.enable_auto_commit
@@ -560,8 +543,12 @@ impl GroupConsumer {
     /// Sends messages that failed every attempt to the dead-letter queue (or skips them), then
     /// acknowledges them so the partition's commit can move on.
     async fn dead_letter(&mut self) -> Result<(), ClientError> {
-        let dead: Vec<Retry> = std::mem::take(&mut self.shared.acks.lock().dead);
-        for r in dead {
+        // One at a time, removed only once handled: a failed send or a cancelled
+        // `receive()` leaves the rest queued instead of losing them.
+        loop {
+            let Some(r) = self.shared.acks.lock().dead.first().cloned() else {
+                return Ok(());
+            };
             let m = &r.message;
             match self.config.dead_letter_queue.clone() {
                 Some(dlq) => {
@@ -598,13 +585,19 @@ impl GroupConsumer {
                 }
             }
             let mut a = self.shared.acks.lock();
+            if let Some(i) = a
+                .dead
+                .iter()
+                .position(|d| d.message.partition == m.partition && d.message.offset == m.offset)
+            {
+                a.dead.remove(i);
+            }
             if let Some(p) = a.partitions.get_mut(&m.partition)
                 && let Some(v) = p.delivered.get_mut(&m.offset)
             {
                 *v = true;
             }
         }
-        Ok(())
     }
 
     /// Counters (received, processed, failed, retried, dead-lettered, skipped).
@@ -626,13 +619,7 @@ impl GroupConsumer {
     /// Commits the acknowledged, contiguous offsets of every assigned partition.
     pub async fn commit(&mut self) -> Result<(), ClientError> {
         self.last_commit = Instant::now();
-        let offsets: Vec<(String, u32, i64)> = {
-            let mut a = self.shared.acks.lock();
-            a.partitions
-                .iter_mut()
-                .map(|(p, acks)| (self.topic.clone(), *p, acks.committable()))
-                .collect()
-        };
+        let offsets = self.committable();
         if offsets.is_empty() {
             return Ok(());
         }
@@ -643,6 +630,16 @@ impl GroupConsumer {
         self.client
             .commit_offsets(&self.group, Some((&member, generation)), &offsets)
             .await
+    }
+
+    /// What [`GroupConsumer::commit`] would commit now: per assigned partition, the end of
+    /// its acknowledged, contiguous offsets.
+    fn committable(&self) -> Vec<(String, u32, i64)> {
+        let mut a = self.shared.acks.lock();
+        a.partitions
+            .iter_mut()
+            .map(|(p, acks)| (self.topic.clone(), *p, acks.committable()))
+            .collect()
     }
 
     /// The group's committed offset for a partition.
@@ -782,6 +779,9 @@ impl GroupConsumer {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+        if let Some(h) = self.pending_join.take() {
+            h.abort();
+        }
         let committed = self.commit().await;
         if let Some(p) = self.dlq.take() {
             let _ = p.close().await;
@@ -801,6 +801,131 @@ impl Drop for GroupConsumer {
         if let Some(h) = self.heartbeat.take() {
             h.abort();
         }
+        if let Some(h) = self.pending_join.take() {
+            h.abort();
+        }
+    }
+}
+
+/// What one rebalance round needs, owned so it can run in its own task.
+struct JoinRound {
+    client: RustMqClient,
+    group: String,
+    topic: String,
+    config: GroupConfig,
+    owned: BTreeSet<u32>,
+    /// Offsets acknowledged under the old assignment, committed before rejoining.
+    commit: Vec<(String, u32, i64)>,
+    membership: Arc<Mutex<Membership>>,
+    rejoin: Arc<AtomicBool>,
+}
+
+/// What a finished round brings: the partitions of the topic, their committed offsets and
+/// a reader for them.
+struct Joined {
+    assigned: BTreeSet<u32>,
+    committed: BTreeMap<(String, u32), i64>,
+    reader: Consumer,
+}
+
+/// Commits, joins and syncs until this member has an assignment for a generation, then
+/// prepares reading it.
+async fn join_and_sync(r: JoinRound) -> Result<Joined, ClientError> {
+    let (member, generation) = {
+        let m = r.membership.lock();
+        (m.member_id.clone(), m.generation)
+    };
+    if !member.is_empty() && !r.commit.is_empty() {
+        // Best effort: a fenced commit only means another member owns these now.
+        let _ = r
+            .client
+            .commit_offsets(&r.group, Some((&member, generation)), &r.commit)
+            .await;
+    }
+    let assigned = loop {
+        let member_id = r.membership.lock().member_id.clone();
+        let joined = r
+            .client
+            .join_group(&JoinGroup {
+                group_id: r.group.clone(),
+                member_id,
+                group_instance_id: r.config.group_instance_id.clone(),
+                session_timeout: r.config.session_timeout,
+                rebalance_timeout: r.config.rebalance_timeout,
+                topics: vec![r.topic.clone()],
+                assignor: r.config.assignor.clone(),
+                owned: r.owned.iter().map(|p| (r.topic.clone(), *p)).collect(),
+            })
+            .await;
+        let joined = match joined {
+            Ok(j) => j,
+            Err(ClientError::Server {
+                code: ErrorCode::UnknownMemberId,
+                ..
+            }) => {
+                r.membership.lock().member_id.clear();
+                continue;
+            }
+            Err(e) => return Err(e),
+        };
+        {
+            let mut m = r.membership.lock();
+            m.member_id = joined.member_id.clone();
+            m.generation = joined.generation;
+        }
+        // Clear the flag before sync: a rebalance announced from here on is seen.
+        r.rejoin.store(false, Ordering::Release);
+        match r
+            .client
+            .sync_group(&r.group, &joined.member_id, joined.generation)
+            .await
+        {
+            Ok(a) => {
+                break a
+                    .into_iter()
+                    .filter(|(t, _)| *t == r.topic)
+                    .map(|(_, p)| p)
+                    .collect::<BTreeSet<u32>>();
+            }
+            Err(ClientError::Server {
+                code: ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration,
+                ..
+            }) => continue,
+            Err(ClientError::Server {
+                code: ErrorCode::UnknownMemberId,
+                ..
+            }) => {
+                // Removed before syncing (session expired): join again as a new member.
+                r.membership.lock().member_id.clear();
+                continue;
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    let added: Vec<(String, u32)> = assigned
+        .difference(&r.owned)
+        .map(|p| (r.topic.clone(), *p))
+        .collect();
+    let committed = r.client.fetch_offsets(&r.group, &added).await?;
+    let reader = r
+        .client
+        .consumer(&r.topic)
+        .config(r.config.consumer.clone())
+        .partitions(assigned.iter().copied().collect())
+        .build()
+        .await?;
+    Ok(Joined {
+        assigned,
+        committed,
+        reader,
+    })
+}
+
+/// Seeks a partition the reader was built with to an offset from a position or a commit,
+/// neither of which is negative: the checks in `seek` cannot refuse it.
+fn seek_known(reader: &mut Consumer, partition: u32, offset: i64) {
+    if let Err(e) = reader.seek(partition, offset) {
+        tracing::warn!(partition, offset, error = %e, "seek after rebalance refused");
     }
 }
 
