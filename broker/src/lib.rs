@@ -29,7 +29,7 @@ pub mod groups;
 pub mod partition;
 pub mod server;
 pub mod tier;
-pub mod tls;
+pub use rustmq_controller::tls;
 pub mod wal;
 
 use std::net::SocketAddr;

@@ -16,8 +16,11 @@
 
 pub mod api;
 pub mod catalog;
+pub mod config;
 pub mod metadata;
 pub mod raft;
+pub mod rpc;
+pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -76,6 +79,15 @@ pub struct ControllerOptions {
     pub election_timeout: Duration,
     /// Take a snapshot after this many log entries.
     pub snapshot_after_logs: u64,
+    /// Every voter of the cluster, this one included (`node id -> advertised address`).
+    /// Empty: a one-voter controller without internal RPC (dev mode).
+    pub peers: BTreeMap<u64, String>,
+    /// Where internal RPC listens (Raft and brokers); required with peers.
+    pub rpc_listen: Vec<std::net::SocketAddr>,
+    /// Certificates of internal RPC; required with peers.
+    pub tls: Option<tls::InternalTls>,
+    /// Timeout of one internal call (also bounds forwarding a write to the leader).
+    pub rpc_timeout: Duration,
 }
 
 impl ControllerOptions {
@@ -88,6 +100,10 @@ impl ControllerOptions {
             heartbeat_interval: Duration::from_millis(250),
             election_timeout: Duration::from_millis(1000),
             snapshot_after_logs: 1000,
+            peers: BTreeMap::new(),
+            rpc_listen: Vec::new(),
+            tls: None,
+            rpc_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -111,6 +127,10 @@ pub struct Controller {
     state: StateMachine,
     node_id: u64,
     started: Instant,
+    rpc: Option<rpc::RpcClient>,
+    rpc_endpoints: Vec<quinn::Endpoint>,
+    rpc_timeout: Duration,
+    election_timeout: Duration,
 }
 
 impl Controller {
@@ -137,16 +157,70 @@ impl Controller {
         }
         .validate()
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
-        let raft = Raft::new(opts.node_id, Arc::new(config), Network, log, state.clone())
+        let clustered = !opts.peers.is_empty();
+        if clustered && (opts.tls.is_none() || opts.rpc_listen.is_empty()) {
+            return Err(ControllerError::Raft(
+                "a controller with peers needs rpc_listen and internal TLS certificates".into(),
+            ));
+        }
+        if clustered && !opts.peers.contains_key(&opts.node_id) {
+            return Err(ControllerError::Raft(format!(
+                "node id {} is not in the peer list {:?}",
+                opts.node_id,
+                opts.peers.keys().collect::<Vec<_>>()
+            )));
+        }
+        let (network, rpc, endpoints) = match &opts.tls {
+            Some(tls) if !opts.rpc_listen.is_empty() => {
+                let rpc_err = |e: rpc::RpcSetupError| ControllerError::Raft(e.to_string());
+                let client = rpc::RpcClient::new(tls).map_err(rpc_err)?;
+                let endpoints = opts
+                    .rpc_listen
+                    .iter()
+                    .map(|a| rpc::bind(*a, tls))
+                    .collect::<Result<Vec<_>, _>>()
+                    .map_err(rpc_err)?;
+                (Network::new(client.clone()), Some(client), endpoints)
+            }
+            _ => (Network::none(), None, Vec::new()),
+        };
+        let raft = Raft::new(opts.node_id, Arc::new(config), network, log, state.clone())
             .await
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
-        let members = BTreeMap::from([(
-            opts.node_id,
-            BasicNode {
-                addr: opts.advertised_addr.clone(),
-            },
-        )]);
-        let initialized = raft
+        let controller = Arc::new(Self {
+            raft,
+            state,
+            node_id: opts.node_id,
+            started: Instant::now(),
+            rpc,
+            rpc_endpoints: endpoints.clone(),
+            rpc_timeout: opts.rpc_timeout,
+            election_timeout: opts.election_timeout,
+        });
+        for endpoint in endpoints {
+            // Serving starts before bootstrap: peers' votes and appends must get through.
+            tokio::spawn(rpc::serve(endpoint, controller.clone()));
+        }
+        controller.bootstrap(&opts).await?;
+        if !clustered {
+            let wait = opts.election_timeout * 10;
+            controller
+                .raft
+                .wait(Some(wait))
+                .state(ServerState::Leader, "controller becomes leader")
+                .await
+                .map_err(|_| ControllerError::NoLeader(wait))?;
+        }
+        Ok(controller)
+    }
+
+    /// Initializes the cluster exactly once: only on a node with no Raft state, only on the
+    /// lowest node id of the peer list, and only when no peer reports an initialized cluster
+    /// (a node that lost its disk must not found a second cluster). Others wait to be
+    /// contacted by the leader.
+    async fn bootstrap(&self, opts: &ControllerOptions) -> Result<(), ControllerError> {
+        let initialized = self
+            .raft
             .is_initialized()
             .await
             .map_err(|e| ControllerError::Raft(e.to_string()))?;
@@ -155,33 +229,106 @@ impl Controller {
                 node_id = opts.node_id,
                 "controller state recovered from disk"
             );
-        } else {
-            match raft.initialize(members).await {
-                Ok(()) => {
-                    tracing::info!(
-                        node_id = opts.node_id,
-                        "bootstrapped a new controller cluster"
-                    )
-                }
-                // Another start won the race to bootstrap; the state is on disk either way.
-                Err(RaftError::APIError(InitializeError::NotAllowed(_))) => {}
-                Err(e) => return Err(ControllerError::Raft(e.to_string())),
-            }
+            return Ok(());
         }
-        let wait = opts.election_timeout * 10;
-        raft.wait(Some(wait))
-            .state(ServerState::Leader, "controller becomes leader")
-            .await
-            .map_err(|_| ControllerError::NoLeader(wait))?;
-        Ok(Arc::new(Self {
-            raft,
-            state,
-            node_id: opts.node_id,
-            started: Instant::now(),
-        }))
+        let members: BTreeMap<u64, BasicNode> = if opts.peers.is_empty() {
+            BTreeMap::from([(
+                opts.node_id,
+                BasicNode {
+                    addr: opts.advertised_addr.clone(),
+                },
+            )])
+        } else {
+            if opts.peers.keys().next() != Some(&opts.node_id) {
+                tracing::info!(
+                    node_id = opts.node_id,
+                    "no local Raft state; waiting for the cluster's leader to contact this node"
+                );
+                return Ok(());
+            }
+            for (id, addr) in &opts.peers {
+                if *id == opts.node_id {
+                    continue;
+                }
+                if let Some(rpc) = &self.rpc
+                    && let Ok(rpc::Response::Status {
+                        initialized: true, ..
+                    }) = rpc
+                        .call(addr, &rpc::Request::Status, self.rpc_timeout)
+                        .await
+                {
+                    tracing::warn!(
+                        node_id = opts.node_id,
+                        peer = id,
+                        "no local Raft state but controller {id} belongs to a cluster; joining it instead of bootstrapping"
+                    );
+                    return Ok(());
+                }
+            }
+            opts.peers
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode { addr: addr.clone() }))
+                .collect()
+        };
+        match self.raft.initialize(members).await {
+            Ok(()) => {
+                tracing::info!(
+                    node_id = opts.node_id,
+                    voters = opts.peers.len().max(1),
+                    "bootstrapped a new controller cluster"
+                );
+                Ok(())
+            }
+            // Another start won the race to bootstrap; the state is on disk either way.
+            Err(RaftError::APIError(InitializeError::NotAllowed(_))) => Ok(()),
+            Err(e) => Err(ControllerError::Raft(e.to_string())),
+        }
     }
 
+    /// Applies `cmd` through Raft. On a follower the write is forwarded to the leader over
+    /// internal RPC; while no leader is known (an election) it is retried for up to twice the
+    /// election timeout, then refused with `NotLeader`.
     async fn propose(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        let deadline = Instant::now() + self.election_timeout * 2;
+        loop {
+            let hint = match self.propose_local(cmd.clone()).await {
+                Err(ControllerError::NotLeader { leader_hint }) => leader_hint,
+                other => return other,
+            };
+            let leader_addr = hint.and_then(|id| {
+                let m = self.raft.metrics().borrow().clone();
+                m.membership_config
+                    .membership()
+                    .get_node(&id)
+                    .map(|n| n.addr.clone())
+            });
+            if let (Some(rpc), Some(addr)) = (&self.rpc, &leader_addr) {
+                let request = rpc::Request::Propose(cmd.clone());
+                // A dead leader does not answer; the election that replaces it does. Give up
+                // on the forward as soon as this node learns of another leader.
+                let mut metrics = self.raft.metrics();
+                let moved = metrics.wait_for(|m| m.current_leader != hint);
+                tokio::select! {
+                    r = rpc.call(addr, &request, self.rpc_timeout) => match r {
+                        Ok(rpc::Response::Propose(Ok(r))) => return Ok(r),
+                        Ok(rpc::Response::Propose(Err(rpc::ProposeError::Raft(e)))) => {
+                            return Err(ControllerError::Raft(e));
+                        }
+                        // Leadership moved on or the leader is unreachable: look again.
+                        Ok(_) | Err(_) => {}
+                    },
+                    _ = moved => {}
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ControllerError::NotLeader { leader_hint: hint });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Applies `cmd` if this node leads.
+    async fn propose_local(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
         match self.raft.client_write(cmd).await {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
@@ -363,11 +510,57 @@ impl Controller {
         self.started.elapsed()
     }
 
-    /// Stops Raft.
+    /// Stops Raft and internal RPC.
     pub async fn shutdown(&self) {
         if let Err(e) = self.raft.shutdown().await {
             tracing::warn!(error = %e, "raft shutdown");
         }
+        for e in &self.rpc_endpoints {
+            e.close(quinn::VarInt::from_u32(0), b"controller shutting down");
+        }
+    }
+
+    /// Voters and learners with their addresses, as the committed membership says.
+    pub fn members(&self) -> BTreeMap<u64, String> {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config
+            .membership()
+            .nodes()
+            .map(|(id, n)| (*id, n.addr.clone()))
+            .collect()
+    }
+}
+
+impl rpc::Handler for Controller {
+    fn handle(&self, request: rpc::Request) -> futures::future::BoxFuture<'_, rpc::Response> {
+        Box::pin(async move {
+            match request {
+                rpc::Request::RaftAppend(r) => {
+                    rpc::Response::RaftAppend(self.raft.append_entries(r).await)
+                }
+                rpc::Request::RaftVote(r) => rpc::Response::RaftVote(self.raft.vote(r).await),
+                rpc::Request::RaftSnapshot(r) => {
+                    rpc::Response::RaftSnapshot(self.raft.install_snapshot(r).await)
+                }
+                rpc::Request::Propose(cmd) => {
+                    rpc::Response::Propose(self.propose_local(cmd).await.map_err(|e| match e {
+                        ControllerError::NotLeader { leader_hint } => {
+                            rpc::ProposeError::NotLeader { leader_hint }
+                        }
+                        other => rpc::ProposeError::Raft(other.to_string()),
+                    }))
+                }
+                rpc::Request::Status => {
+                    let initialized = self.raft.is_initialized().await.unwrap_or(false);
+                    let st = self.status();
+                    rpc::Response::Status {
+                        initialized,
+                        leader: st.leader,
+                        term: st.term,
+                    }
+                }
+            }
+        })
     }
 }
 

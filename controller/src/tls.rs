@@ -1,5 +1,7 @@
-//! TLS for the QUIC listener: loading certificates, and the development CA that dev mode
-//! creates so local clients verify the server instead of skipping verification.
+//! TLS: loading certificates, the development CA that dev mode creates so local clients
+//! verify the server instead of skipping verification, and the mutual TLS of internal RPC
+//! (controller <-> controller, broker <-> controller), where both ends present a certificate
+//! of the cluster CA.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -56,6 +58,29 @@ pub fn ensure_dev_certificates(dir: &Path) -> Result<DevCertificates, TlsError> 
     if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
         return Ok(files);
     }
+    if !dir.exists() {
+        // Several processes of a local cluster may share one directory and start together:
+        // build the set aside and rename it into place, so exactly one set wins.
+        let tmp = dir.with_extension(format!("tmp-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&tmp);
+        write_dev_certificates(&tmp)?;
+        if std::fs::rename(&tmp, dir).is_err() {
+            let _ = std::fs::remove_dir_all(&tmp);
+        }
+        if files.ca_cert.exists() && files.server_cert.exists() && files.server_key.exists() {
+            return Ok(files);
+        }
+    }
+    write_dev_certificates(dir)?;
+    Ok(files)
+}
+
+fn write_dev_certificates(dir: &Path) -> Result<(), TlsError> {
+    let files = DevCertificates {
+        ca_cert: dir.join("ca.pem"),
+        server_cert: dir.join("server.pem"),
+        server_key: dir.join("server.key"),
+    };
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TlsError::Io { path, source }
@@ -90,7 +115,7 @@ pub fn ensure_dev_certificates(dir: &Path) -> Result<DevCertificates, TlsError> 
         std::fs::set_permissions(&files.server_key, std::fs::Permissions::from_mode(0o600))
             .map_err(io(&files.server_key))?;
     }
-    Ok(files)
+    Ok(())
 }
 
 /// Loads a PEM certificate chain.
@@ -132,4 +157,78 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
     .map_err(|e| TlsError::Config(e.to_string()))?;
     cfg.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
     Ok(cfg)
+}
+
+fn provider() -> Arc<rustls::crypto::CryptoProvider> {
+    Arc::new(rustls::crypto::ring::default_provider())
+}
+
+fn roots(ca: &Path) -> Result<rustls::RootCertStore, TlsError> {
+    let mut roots = rustls::RootCertStore::empty();
+    for c in load_certs(ca)? {
+        roots
+            .add(c)
+            .map_err(|e| TlsError::Config(format!("{}: {e}", ca.display())))?;
+    }
+    Ok(roots)
+}
+
+fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, TlsError> {
+    PrivateKeyDer::from_pem_file(path).map_err(|e| pem_err(path, "private key", e))
+}
+
+/// Certificate files of one node of the internal RPC: its chain and key, and the cluster CA
+/// that every peer's certificate must be signed by.
+#[derive(Debug, Clone)]
+pub struct InternalTls {
+    /// Cluster CA.
+    pub ca_cert: PathBuf,
+    /// This node's certificate chain (used as server and client certificate).
+    pub cert: PathBuf,
+    /// This node's key.
+    pub key: PathBuf,
+}
+
+impl From<DevCertificates> for InternalTls {
+    fn from(d: DevCertificates) -> Self {
+        Self {
+            ca_cert: d.ca_cert,
+            cert: d.server_cert,
+            key: d.server_key,
+        }
+    }
+}
+
+impl InternalTls {
+    /// Server side of internal RPC: TLS 1.3, ALPN `alpn`, and a client certificate signed by
+    /// the cluster CA required (a peer without one cannot even send a request).
+    pub fn server_config(&self, alpn: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
+        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
+            Arc::new(roots(&self.ca_cert)?),
+            provider(),
+        )
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(load_certs(&self.cert)?, load_key(&self.key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        cfg.alpn_protocols = vec![alpn.to_vec()];
+        Ok(cfg)
+    }
+
+    /// Client side of internal RPC: verifies the peer against the cluster CA and presents
+    /// this node's certificate.
+    pub fn client_config(&self, alpn: &[u8]) -> Result<rustls::ClientConfig, TlsError> {
+        let mut cfg = rustls::ClientConfig::builder_with_provider(provider())
+            .with_protocol_versions(&[&rustls::version::TLS13])
+            .map_err(|e| TlsError::Config(e.to_string()))?
+            .with_root_certificates(roots(&self.ca_cert)?)
+            .with_client_auth_cert(load_certs(&self.cert)?, load_key(&self.key)?)
+            .map_err(|e| TlsError::Config(e.to_string()))?;
+        cfg.alpn_protocols = vec![alpn.to_vec()];
+        Ok(cfg)
+    }
 }

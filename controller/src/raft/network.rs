@@ -1,11 +1,10 @@
-//! Controller-to-controller Raft transport.
+//! Controller-to-controller Raft transport over internal RPC ([`crate::rpc`]).
 //!
-//! A one-voter controller (dev mode) never sends Raft RPCs, so this transport reports every
-//! peer as unreachable. The multi-controller cluster replaces it with the internal TLS RPC
-//! transport; nothing else in the controller changes.
+//! A one-voter controller (dev mode) has no peers and no client: every peer is reported
+//! unreachable, which openraft never asks about with a single voter.
 
 use openraft::BasicNode;
-use openraft::error::{InstallSnapshotError, RPCError, RaftError, Unreachable};
+use openraft::error::{InstallSnapshotError, NetworkError, RPCError, RaftError, Unreachable};
 use openraft::network::{RPCOption, RaftNetwork, RaftNetworkFactory};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -13,62 +12,123 @@ use openraft::raft::{
 };
 
 use super::TypeConfig;
+use crate::rpc::{Request, Response, RpcClient, RpcError};
 
-/// Transport for a controller without peers.
-#[derive(Debug, Clone, Default)]
-pub struct Network;
-
-/// A connection to a peer that cannot be reached.
-#[derive(Debug, Clone)]
-pub struct NoPeer {
-    target: u64,
+/// Creates peer connections for openraft.
+#[derive(Clone, Default)]
+pub struct Network {
+    client: Option<RpcClient>,
 }
 
-impl NoPeer {
-    fn unreachable<E: std::error::Error>(&self) -> RPCError<u64, BasicNode, E> {
-        RPCError::Unreachable(Unreachable::new(&std::io::Error::new(
-            std::io::ErrorKind::NotConnected,
-            format!(
-                "controller {} unreachable: this controller has no peers",
-                self.target
-            ),
-        )))
+impl Network {
+    /// A transport calling peers through `client`.
+    pub fn new(client: RpcClient) -> Self {
+        Self {
+            client: Some(client),
+        }
     }
+
+    /// A transport for a controller without peers.
+    pub fn none() -> Self {
+        Self { client: None }
+    }
+}
+
+/// One peer, as openraft sees it.
+pub struct Peer {
+    target: u64,
+    addr: String,
+    client: Option<RpcClient>,
 }
 
 impl RaftNetworkFactory<TypeConfig> for Network {
-    type Network = NoPeer;
+    type Network = Peer;
 
-    async fn new_client(&mut self, target: u64, _node: &BasicNode) -> NoPeer {
-        NoPeer { target }
+    async fn new_client(&mut self, target: u64, node: &BasicNode) -> Peer {
+        Peer {
+            target,
+            addr: node.addr.clone(),
+            client: self.client.clone(),
+        }
     }
 }
 
-impl RaftNetwork<TypeConfig> for NoPeer {
+impl Peer {
+    async fn call<E: std::error::Error>(
+        &self,
+        request: Request,
+        option: &RPCOption,
+    ) -> Result<Response, RPCError<u64, BasicNode, E>> {
+        let Some(client) = &self.client else {
+            return Err(RPCError::Unreachable(Unreachable::new(
+                &std::io::Error::new(
+                    std::io::ErrorKind::NotConnected,
+                    format!(
+                        "controller {} unreachable: this controller has no peers",
+                        self.target
+                    ),
+                ),
+            )));
+        };
+        client
+            .call(&self.addr, &request, option.hard_ttl())
+            .await
+            .map_err(|e| match e {
+                // Unreachable makes openraft back off before retrying this peer.
+                RpcError::Connection { .. } => RPCError::Unreachable(Unreachable::new(&e)),
+                _ => RPCError::Network(NetworkError::new(&e)),
+            })
+    }
+}
+
+fn unexpected<E: std::error::Error>(r: Response) -> RPCError<u64, BasicNode, E> {
+    let msg = match r {
+        Response::Failed(m) => m,
+        other => format!("unexpected response {other:?}"),
+    };
+    RPCError::Network(NetworkError::new(&std::io::Error::other(msg)))
+}
+
+impl RaftNetwork<TypeConfig> for Peer {
     async fn append_entries(
         &mut self,
-        _rpc: AppendEntriesRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<AppendEntriesResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(Request::RaftAppend(rpc), &option).await? {
+            Response::RaftAppend(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn install_snapshot(
         &mut self,
-        _rpc: InstallSnapshotRequest<TypeConfig>,
-        _option: RPCOption,
+        rpc: InstallSnapshotRequest<TypeConfig>,
+        option: RPCOption,
     ) -> Result<
         InstallSnapshotResponse<u64>,
         RPCError<u64, BasicNode, RaftError<u64, InstallSnapshotError>>,
     > {
-        Err(self.unreachable())
+        match self.call(Request::RaftSnapshot(rpc), &option).await? {
+            Response::RaftSnapshot(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
+            other => Err(unexpected(other)),
+        }
     }
 
     async fn vote(
         &mut self,
-        _rpc: VoteRequest<u64>,
-        _option: RPCOption,
+        rpc: VoteRequest<u64>,
+        option: RPCOption,
     ) -> Result<VoteResponse<u64>, RPCError<u64, BasicNode, RaftError<u64>>> {
-        Err(self.unreachable())
+        match self.call(Request::RaftVote(rpc), &option).await? {
+            Response::RaftVote(r) => r.map_err(|e| {
+                RPCError::RemoteError(openraft::error::RemoteError::new(self.target, e))
+            }),
+            other => Err(unexpected(other)),
+        }
     }
 }

@@ -1,0 +1,395 @@
+//! `controller.toml`: the seed's `[controller]` and `[raft]` sections plus `[tls]`, every
+//! key optional, `RUSTMQ_<SECTION>__<KEY>` environment variables on top.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+use crate::ControllerOptions;
+use crate::tls::InternalTls;
+
+/// A configuration that cannot be used; the message names the key.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// Parse or type error.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+    /// A value is out of range or inconsistent.
+    #[error("invalid configuration: {key}: {reason}")]
+    Value {
+        /// Dotted key.
+        key: &'static str,
+        /// Why.
+        reason: String,
+    },
+}
+
+/// The whole `controller.toml`.
+///
+/// ```
+/// use rustmq_controller::config::ControllerConfig;
+/// let c = ControllerConfig::load(None).unwrap();
+/// assert_eq!(c.controller.http_listen.port(), 9642);
+/// assert_eq!(c.node_id().unwrap(), 1);
+/// ```
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerConfig {
+    /// `[controller]`
+    pub controller: ControllerSection,
+    /// `[raft]`
+    pub raft: RaftSection,
+    /// `[tls]`
+    pub tls: TlsSection,
+}
+
+/// `[controller]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ControllerSection {
+    /// `controller-<n>` or `<n>`: the Raft node id is `n` (at least 1).
+    pub node_id: String,
+    /// Raft log, vote and snapshots.
+    pub data_dir: PathBuf,
+    /// Internal RPC between controllers (Raft).
+    pub raft_listen: SocketAddr,
+    /// Internal RPC from brokers; the same transport and handlers as `raft_listen` (one
+    /// listener when both are equal).
+    pub rpc_listen: SocketAddr,
+    /// Admin REST API.
+    pub http_listen: SocketAddr,
+}
+
+impl Default for ControllerSection {
+    fn default() -> Self {
+        Self {
+            node_id: "controller-1".into(),
+            data_dir: "/var/lib/rustmq/controller".into(),
+            raft_listen: ([0, 0, 0, 0], 9095).into(),
+            rpc_listen: ([0, 0, 0, 0], 9094).into(),
+            http_listen: ([0, 0, 0, 0], 9642).into(),
+        }
+    }
+}
+
+/// `[raft]`
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RaftSection {
+    /// Every voter as `controller-<n>@host:raft_port`, this one included. Empty: a one-voter
+    /// cluster.
+    pub peers: Vec<String>,
+    /// Lower bound of the randomized election timeout (upper bound: twice this).
+    pub election_timeout_ms: u64,
+    /// Leader heartbeats.
+    pub heartbeat_interval_ms: u64,
+    /// Snapshot after this many applied entries.
+    pub snapshot_after_logs: u64,
+    /// Timeout of one internal call.
+    pub rpc_timeout_ms: u64,
+}
+
+impl Default for RaftSection {
+    fn default() -> Self {
+        Self {
+            peers: Vec::new(),
+            // openraft waits a leader lease (the timeout's upper bound, twice this) plus a
+            // randomized timeout after the last heartbeat: 1.5-2 s to notice a dead leader.
+            election_timeout_ms: 500,
+            heartbeat_interval_ms: 100,
+            snapshot_after_logs: 1000,
+            rpc_timeout_ms: 5000,
+        }
+    }
+}
+
+/// `[tls]`: certificates of internal RPC (mutual TLS, one cluster CA).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TlsSection {
+    /// Cluster CA.
+    pub ca_cert: Option<PathBuf>,
+    /// This node's certificate chain.
+    pub cert: Option<PathBuf>,
+    /// This node's key.
+    pub key: Option<PathBuf>,
+    /// Without the three files: create (once) a development CA and certificate for
+    /// `localhost`/`127.0.0.1` here and use them. Processes sharing the directory trust
+    /// each other.
+    pub dev_certificates_dir: Option<PathBuf>,
+}
+
+/// `controller-7` -> 7; `7` -> 7.
+///
+/// ```
+/// assert_eq!(rustmq_controller::config::parse_node_id("controller-003"), Some(3));
+/// assert_eq!(rustmq_controller::config::parse_node_id("controller-0"), None);
+/// ```
+pub fn parse_node_id(s: &str) -> Option<u64> {
+    let digits = s.rsplit(|c: char| !c.is_ascii_digit()).next()?;
+    let n: u64 = digits.parse().ok()?;
+    let prefix = &s[..s.len() - digits.len()];
+    (n >= 1 && (prefix.is_empty() || prefix.ends_with('-'))).then_some(n)
+}
+
+impl ControllerConfig {
+    /// Defaults, overridden by the TOML file (if any), then by `RUSTMQ_*__*` variables;
+    /// validated.
+    pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
+        let mut fig = Figment::from(Serialized::defaults(Self::default()));
+        if let Some(f) = file {
+            if !f.exists() {
+                return Err(ConfigError::Invalid(format!(
+                    "config file {} does not exist",
+                    f.display()
+                )));
+            }
+            fig = fig.merge(Toml::file(f));
+        }
+        fig = fig.merge(
+            Env::prefixed("RUSTMQ_")
+                .filter(|k| k.as_str().contains("__"))
+                .split("__"),
+        );
+        let c: Self = fig
+            .extract()
+            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        c.validate()?;
+        Ok(c)
+    }
+
+    /// The Raft node id.
+    pub fn node_id(&self) -> Result<u64, ConfigError> {
+        parse_node_id(&self.controller.node_id).ok_or_else(|| ConfigError::Value {
+            key: "controller.node_id",
+            reason: format!(
+                "'{}' is not 'controller-<n>' or '<n>' with n >= 1",
+                self.controller.node_id
+            ),
+        })
+    }
+
+    /// `[raft] peers` as `node id -> address`.
+    pub fn peers(&self) -> Result<BTreeMap<u64, String>, ConfigError> {
+        let mut out = BTreeMap::new();
+        for p in &self.raft.peers {
+            let bad = |reason: String| ConfigError::Value {
+                key: "raft.peers",
+                reason: format!("'{p}': {reason}"),
+            };
+            let (name, addr) = p
+                .split_once('@')
+                .ok_or_else(|| bad("expected controller-<n>@host:port".into()))?;
+            let id = parse_node_id(name)
+                .ok_or_else(|| bad(format!("'{name}' is not controller-<n>")))?;
+            if addr
+                .rsplit_once(':')
+                .and_then(|(_, port)| port.parse::<u16>().ok())
+                .is_none()
+            {
+                return Err(bad("the address needs a port".into()));
+            }
+            if out.insert(id, addr.to_string()).is_some() {
+                return Err(bad(format!("node id {id} appears twice")));
+            }
+        }
+        Ok(out)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let id = self.node_id()?;
+        let peers = self.peers()?;
+        if !peers.is_empty() && !peers.contains_key(&id) {
+            return Err(ConfigError::Value {
+                key: "raft.peers",
+                reason: format!("this node ({}) is not in the list", self.controller.node_id),
+            });
+        }
+        if peers.len() == 2 || peers.len() == 4 {
+            tracing::warn!(
+                voters = peers.len(),
+                "an even number of voters tolerates no more failures than one fewer"
+            );
+        }
+        let r = &self.raft;
+        if r.heartbeat_interval_ms == 0 {
+            return Err(ConfigError::Value {
+                key: "raft.heartbeat_interval_ms",
+                reason: "must be at least 1".into(),
+            });
+        }
+        if r.election_timeout_ms <= r.heartbeat_interval_ms * 2 {
+            return Err(ConfigError::Value {
+                key: "raft.election_timeout_ms",
+                reason: format!(
+                    "must exceed twice raft.heartbeat_interval_ms ({}), or followers start elections against a live leader",
+                    r.heartbeat_interval_ms
+                ),
+            });
+        }
+        if r.rpc_timeout_ms == 0 {
+            return Err(ConfigError::Value {
+                key: "raft.rpc_timeout_ms",
+                reason: "must be at least 1".into(),
+            });
+        }
+        let t = &self.tls;
+        let given = [&t.ca_cert, &t.cert, &t.key]
+            .iter()
+            .filter(|p| p.is_some())
+            .count();
+        if given != 0 && given != 3 {
+            return Err(ConfigError::Value {
+                key: "tls",
+                reason: "ca_cert, cert and key go together".into(),
+            });
+        }
+        if !peers.is_empty() && given == 0 && t.dev_certificates_dir.is_none() {
+            return Err(ConfigError::Value {
+                key: "tls",
+                reason: "a controller with peers needs ca_cert, cert and key (or dev_certificates_dir for a local cluster)".into(),
+            });
+        }
+        Ok(())
+    }
+
+    /// Certificates of internal RPC, creating development ones if so configured.
+    pub fn internal_tls(&self) -> Result<Option<InternalTls>, crate::tls::TlsError> {
+        let t = &self.tls;
+        if let (Some(ca), Some(cert), Some(key)) = (&t.ca_cert, &t.cert, &t.key) {
+            return Ok(Some(InternalTls {
+                ca_cert: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }));
+        }
+        match &t.dev_certificates_dir {
+            Some(d) => Ok(Some(crate::tls::ensure_dev_certificates(d)?.into())),
+            None => Ok(None),
+        }
+    }
+
+    /// Options to open the controller with.
+    pub fn options(&self) -> Result<ControllerOptions, ConfigError> {
+        let id = self.node_id()?;
+        let peers = self.peers()?;
+        let mut o = ControllerOptions::single_node(self.controller.data_dir.clone());
+        o.node_id = id;
+        o.advertised_addr = peers
+            .get(&id)
+            .cloned()
+            .unwrap_or_else(|| self.controller.raft_listen.to_string());
+        o.heartbeat_interval = Duration::from_millis(self.raft.heartbeat_interval_ms);
+        o.election_timeout = Duration::from_millis(self.raft.election_timeout_ms);
+        o.snapshot_after_logs = self.raft.snapshot_after_logs;
+        o.rpc_timeout = Duration::from_millis(self.raft.rpc_timeout_ms);
+        o.rpc_listen = vec![self.controller.raft_listen];
+        if self.controller.rpc_listen != self.controller.raft_listen {
+            o.rpc_listen.push(self.controller.rpc_listen);
+        }
+        o.tls = self.internal_tls().map_err(|e| ConfigError::Value {
+            key: "tls",
+            reason: e.to_string(),
+        })?;
+        o.peers = peers;
+        Ok(o)
+    }
+}
+
+#[cfg(test)]
+// figment's Jail closures return its (large) error type.
+#[allow(clippy::result_large_err)]
+mod tests {
+    use super::*;
+
+    /// Every `config/controller*.toml` loads: the samples cannot drift from the loader.
+    #[test]
+    fn every_sample_config_loads() {
+        let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config");
+        figment::Jail::expect_with(|_| {
+            let mut n = 0;
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.extension().is_some_and(|x| x == "toml")
+                    && p.file_name()
+                        .is_some_and(|f| f.to_string_lossy().starts_with("controller"))
+                {
+                    let c = ControllerConfig::load(Some(&p))
+                        .unwrap_or_else(|e| panic!("{}: {e}", p.display()));
+                    assert_eq!(c.peers().unwrap().len(), 3, "{}", p.display());
+                    n += 1;
+                }
+            }
+            assert!(n >= 5, "sample configs found: {n}");
+            Ok(())
+        });
+    }
+
+    fn load_str(toml: &str) -> Result<ControllerConfig, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("c.toml");
+        std::fs::write(&p, toml).unwrap();
+        ControllerConfig::load(Some(&p))
+    }
+
+    #[test]
+    fn bad_configs_name_the_key() {
+        let cases = [
+            (
+                "[controller]\nnode_id = \"broker-x\"\n",
+                "controller.node_id",
+            ),
+            (
+                "[controller]\nnode_id = \"controller-0\"\n",
+                "controller.node_id",
+            ),
+            ("[raft]\npeers = [\"controller-2@h:9095\"]\n", "raft.peers"),
+            ("[raft]\npeers = [\"controller-1\"]\n", "raft.peers"),
+            ("[raft]\npeers = [\"controller-1@h\"]\n", "raft.peers"),
+            (
+                "[raft]\npeers = [\"controller-1@h:1\", \"controller-1@g:1\"]\n",
+                "raft.peers",
+            ),
+            (
+                "[raft]\nelection_timeout_ms = 100\n",
+                "raft.election_timeout_ms",
+            ),
+            ("[tls]\nca_cert = \"/x\"\n", "tls"),
+            (
+                "[raft]\npeers = [\"controller-1@h:1\", \"controller-2@g:1\"]\n",
+                "tls",
+            ),
+            ("[raft]\nelection_timeout = 100\n", "election_timeout"),
+            ("[controller]\nhttp_listen = \"nowhere\"\n", "http_listen"),
+        ];
+        // In a jail: figment's lock keeps another test's environment variables out.
+        figment::Jail::expect_with(|_| {
+            for (toml, key) in cases {
+                let e = load_str(toml).unwrap_err().to_string();
+                assert!(e.contains(key), "{toml:?}: {e}");
+            }
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn environment_overrides_the_file() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "c.toml",
+                "[controller]\nnode_id = \"controller-1\"\n[raft]\npeers = [\"controller-1@a:1\", \"controller-2@b:1\", \"controller-3@c:1\"]\n[tls]\ndev_certificates_dir = \"certs\"\n",
+            )?;
+            jail.set_env("RUSTMQ_CONTROLLER__NODE_ID", "controller-3");
+            jail.set_env("RUSTMQ_RAFT__HEARTBEAT_INTERVAL_MS", "50");
+            let c = ControllerConfig::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
+            assert_eq!(c.node_id().map_err(|e| e.to_string())?, 3);
+            assert_eq!(c.raft.heartbeat_interval_ms, 50);
+            Ok(())
+        });
+    }
+}

@@ -1,0 +1,94 @@
+//! `rustmq-controller --config controller.toml`: one Raft voter of the controller cluster,
+//! serving internal RPC (Raft, brokers) and the admin REST API.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use rustmq_controller::Controller;
+use rustmq_controller::config::ControllerConfig;
+
+/// RustMQ controller.
+#[derive(Parser, Debug)]
+#[command(version, about)]
+struct Args {
+    /// controller.toml; RUSTMQ_<SECTION>__<KEY> environment variables override it.
+    #[arg(long)]
+    config: Option<PathBuf>,
+}
+
+fn main() -> std::process::ExitCode {
+    match run_main() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run_main() -> anyhow::Result<()> {
+    rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
+        )
+        .init();
+    let args = Args::parse();
+    let config = ControllerConfig::load(args.config.as_deref())?;
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(run(config))
+}
+
+async fn run(config: ControllerConfig) -> anyhow::Result<()> {
+    let opts = config.options()?;
+    let http = config.controller.http_listen;
+    // Bind the admin API first: a port conflict is reported before Raft starts.
+    let listener = tokio::net::TcpListener::bind(http)
+        .await
+        .with_context(|| format!("admin API cannot listen on {http}"))?;
+    let controller = Controller::open(opts.clone())
+        .await
+        .context("starting the controller")?;
+    println!("RustMQ controller {} is up", config.controller.node_id);
+    println!("  data directory : {}", opts.data_dir.display());
+    for a in &opts.rpc_listen {
+        println!("  internal RPC   : {a}");
+    }
+    println!("  admin REST API : http://{}", listener.local_addr()?);
+    println!("  voters         : {:?}", opts.peers);
+    let app = rustmq_controller::api::router(controller.clone(), None);
+    let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+    let admin = tokio::spawn(async move {
+        axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+        )
+        .with_graceful_shutdown(async move {
+            let _ = stop_rx.changed().await;
+        })
+        .await
+    });
+    wait_for_signal().await?;
+    println!("shutting down");
+    let _ = stop_tx.send(true);
+    controller.shutdown().await;
+    admin.await.context("admin API task")??;
+    Ok(())
+}
+
+async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}

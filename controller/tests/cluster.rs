@@ -1,0 +1,102 @@
+//! Three `rustmq-controller` processes: failover after kill -9 of the leader, writes sent to
+//! followers, and a full restart from disk.
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::Cluster;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killing_the_leader_elects_another_and_writes_resume() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    // A write sent to a follower is forwarded to the leader.
+    let follower = (leader + 1) % 3;
+    let (status, body) = c.create_topic(follower, "before").await.unwrap();
+    assert_eq!(status, 201, "{body}\n{}", c.logs());
+
+    c.kill(leader);
+    let killed = Instant::now();
+    let mut attempts = 0;
+    let elapsed = loop {
+        attempts += 1;
+        let i = if attempts % 2 == 0 {
+            (leader + 1) % 3
+        } else {
+            (leader + 2) % 3
+        };
+        if let Ok((201, _)) = c.create_topic(i, "after").await {
+            break killed.elapsed();
+        }
+        assert!(
+            killed.elapsed() < Duration::from_secs(30),
+            "no write accepted 30 s after the leader died\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    let new_leader = c.leader(Duration::from_secs(10)).await;
+    assert_ne!(new_leader, leader);
+    println!("leader kill -9 -> next acknowledged topic create: {elapsed:?}");
+    for i in [(leader + 1) % 3, (leader + 2) % 3] {
+        let t = c.topics(i).await.unwrap();
+        assert!(t.contains(&"before".into()), "{t:?}");
+    }
+
+    // The old leader restarts from its disk and rejoins as a follower with both topics.
+    c.restart(leader);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Some(t) = c.topics(leader).await
+            && t.contains(&"before".into())
+            && t.contains(&"after".into())
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old leader did not catch up\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let h = c.health(leader).await.unwrap();
+    assert_eq!(h["is_leader"], false, "{h}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
+    let mut c = Cluster::start(3);
+    c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    let names: Vec<String> = (0..10).map(|i| format!("topic-{i}")).collect();
+    for (k, n) in names.iter().enumerate() {
+        let (status, body) = c.create_topic(k % 3, n).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.restart(i);
+    }
+    c.leader(Duration::from_secs(30)).await;
+    for i in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(t) = c.topics(i).await
+                && names.iter().all(|n| t.contains(n))
+            {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i} lost topics\n{}",
+                c.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}

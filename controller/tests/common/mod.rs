@@ -1,0 +1,242 @@
+//! A controller cluster of real `rustmq-controller` processes on 127.0.0.1: config files,
+//! ports, kill -9, restarts, and helpers that talk to it through the admin API and internal
+//! RPC the way brokers and operators do.
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use rustmq_controller::metadata::{BrokerRegistration, Command as MetaCommand};
+use rustmq_controller::rpc::{Request, Response, RpcClient};
+use rustmq_controller::tls::InternalTls;
+
+pub struct Node {
+    pub id: u64,
+    pub raft: SocketAddr,
+    pub http: SocketAddr,
+    pub config: PathBuf,
+    pub log: PathBuf,
+    child: Option<Child>,
+}
+
+pub struct Cluster {
+    pub root: tempfile::TempDir,
+    pub nodes: Vec<Node>,
+    pub tls: InternalTls,
+    pub http: reqwest::Client,
+}
+
+fn free_udp() -> SocketAddr {
+    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+fn free_tcp() -> SocketAddr {
+    let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    s.local_addr().unwrap()
+}
+
+impl Cluster {
+    /// Writes configs for `voters` controllers (ids 1..=voters) and starts them all.
+    pub fn start(voters: u64) -> Self {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let root = tempfile::tempdir().unwrap();
+        let certs = root.path().join("certs");
+        let tls: InternalTls = rustmq_controller::tls::ensure_dev_certificates(&certs)
+            .unwrap()
+            .into();
+        let mut nodes: Vec<Node> = (1..=voters)
+            .map(|id| Node {
+                id,
+                raft: free_udp(),
+                http: free_tcp(),
+                config: root.path().join(format!("controller-{id}.toml")),
+                log: root.path().join(format!("controller-{id}.log")),
+                child: None,
+            })
+            .collect();
+        let peers: Vec<String> = nodes
+            .iter()
+            .map(|n| format!("\"controller-{}@{}\"", n.id, n.raft))
+            .collect();
+        for n in &nodes {
+            let toml = format!(
+                "[controller]\nnode_id = \"controller-{id}\"\ndata_dir = \"{dir}\"\n\
+                 raft_listen = \"{raft}\"\nrpc_listen = \"{raft}\"\nhttp_listen = \"{http}\"\n\n\
+                 [raft]\npeers = [{peers}]\n\n[tls]\ndev_certificates_dir = \"{certs}\"\n",
+                id = n.id,
+                dir = root.path().join(format!("data-{}", n.id)).display(),
+                raft = n.raft,
+                http = n.http,
+                peers = peers.join(", "),
+                certs = certs.display(),
+            );
+            std::fs::write(&n.config, toml).unwrap();
+        }
+        for n in &mut nodes {
+            n.spawn();
+        }
+        Self {
+            root,
+            nodes,
+            tls,
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(10))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    pub fn kill(&mut self, i: usize) {
+        self.nodes[i].kill();
+    }
+
+    pub fn restart(&mut self, i: usize) {
+        self.nodes[i].spawn();
+    }
+
+    pub fn is_running(&self, i: usize) -> bool {
+        self.nodes[i].child.is_some()
+    }
+
+    pub fn url(&self, i: usize, path: &str) -> String {
+        format!("http://{}{path}", self.nodes[i].http)
+    }
+
+    /// `/health` of node i, when it answers.
+    pub async fn health(&self, i: usize) -> Option<serde_json::Value> {
+        let r = self.http.get(self.url(i, "/health")).send().await.ok()?;
+        r.json().await.ok()
+    }
+
+    /// The index of the running node that says it leads, waiting up to `within`.
+    pub async fn leader(&self, within: Duration) -> usize {
+        let deadline = Instant::now() + within;
+        loop {
+            for i in 0..self.nodes.len() {
+                if !self.is_running(i) {
+                    continue;
+                }
+                if let Some(h) = self.health(i).await
+                    && h["is_leader"] == serde_json::Value::Bool(true)
+                {
+                    return i;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no leader within {within:?}; logs in {}",
+                self.root.path().display()
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Registers a broker the way a broker does: a write over internal RPC (mutual TLS) to
+    /// the leader.
+    pub async fn register_broker(&self, id: u32, rack: &str) {
+        let client = RpcClient::new(&self.tls).unwrap();
+        let leader = self.leader(Duration::from_secs(20)).await;
+        let r = client
+            .call(
+                &self.nodes[leader].raft.to_string(),
+                &Request::Propose(MetaCommand::RegisterBroker(BrokerRegistration {
+                    id,
+                    host: "127.0.0.1".into(),
+                    port_quic: 9092,
+                    port_rpc: 9093,
+                    rack_id: rack.into(),
+                })),
+                Duration::from_secs(5),
+            )
+            .await
+            .unwrap();
+        assert!(matches!(r, Response::Propose(Ok(_))), "{r:?}");
+    }
+
+    /// POST /api/v1/topics on node i; the HTTP status and body.
+    pub async fn create_topic(
+        &self,
+        i: usize,
+        name: &str,
+    ) -> Result<(u16, serde_json::Value), String> {
+        let r = self
+            .http
+            .post(self.url(i, "/api/v1/topics"))
+            .json(&serde_json::json!({"name": name, "partitions": 3, "replication_factor": 1}))
+            .send()
+            .await
+            .map_err(|e| e.to_string())?;
+        let status = r.status().as_u16();
+        let body = r.json().await.map_err(|e| e.to_string())?;
+        Ok((status, body))
+    }
+
+    /// Topic names node i knows.
+    pub async fn topics(&self, i: usize) -> Option<Vec<String>> {
+        let r = self
+            .http
+            .get(self.url(i, "/api/v1/topics"))
+            .send()
+            .await
+            .ok()?;
+        let v: serde_json::Value = r.json().await.ok()?;
+        Some(
+            v["data"]
+                .as_array()?
+                .iter()
+                .filter_map(|t| t["name"].as_str().map(String::from))
+                .collect(),
+        )
+    }
+
+    pub fn logs(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| {
+                format!(
+                    "--- controller-{} ---\n{}",
+                    n.id,
+                    std::fs::read_to_string(&n.log).unwrap_or_default()
+                )
+            })
+            .collect()
+    }
+}
+
+impl Node {
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .unwrap();
+        let child = Command::new(env!("CARGO_BIN_EXE_rustmq-controller"))
+            .arg("--config")
+            .arg(&self.config)
+            .env("RUSTMQ_LOG", "info,openraft=warn")
+            .stdout(Stdio::from(log.try_clone().unwrap()))
+            .stderr(Stdio::from(log))
+            .spawn()
+            .unwrap();
+        self.child = Some(child);
+    }
+
+    /// SIGKILL: no shutdown, no flush beyond what was fsynced.
+    fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for n in &mut self.nodes {
+            n.kill();
+        }
+    }
+}
