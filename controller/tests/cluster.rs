@@ -100,3 +100,38 @@ async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
         }
     }
 }
+
+/// Internal RPC is mutual TLS: a caller whose certificate comes from another CA gets no
+/// answer, and the controllers keep serving the cluster's own members.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn internal_rpc_refuses_a_certificate_from_another_ca() {
+    use rustmq_controller::rpc::{Request, RpcClient, RpcError};
+    let c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    let other = tempfile::tempdir().unwrap();
+    let foreign = rustmq_controller::tls::ensure_dev_certificates(&other.path().join("certs"))
+        .unwrap();
+    // It trusts the cluster's CA, so only the controller's check of the client
+    // certificate can stop it.
+    let stranger = rustmq_controller::tls::InternalTls {
+        ca_cert: c.tls.ca_cert.clone(),
+        cert: foreign.server_cert,
+        key: foreign.server_key,
+    };
+    let client = RpcClient::new(&stranger).unwrap();
+    let r = client
+        .call(
+            &c.nodes[leader].raft.to_string(),
+            &Request::Status,
+            Duration::from_secs(3),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(RpcError::Connection { .. }) | Err(RpcError::Timeout { .. })),
+        "{r:?}"
+    );
+    // The cluster's own certificate works on the same listener.
+    c.register_broker(1, "zone-a").await;
+    let (status, _) = c.create_topic(leader, "still-serving").await.unwrap();
+    assert_eq!(status, 201);
+}
