@@ -339,9 +339,9 @@ fn map_err(c: &Controller, e: ControllerError) -> ApiError {
         ControllerError::Metadata(MetadataError::UnknownTopic(_)) => StatusCode::NOT_FOUND,
         ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
         ControllerError::Metadata(_) => StatusCode::BAD_REQUEST,
-        ControllerError::NotLeader { .. } | ControllerError::NoLeader(_) => {
-            StatusCode::SERVICE_UNAVAILABLE
-        }
+        ControllerError::NotLeader { .. }
+        | ControllerError::NoLeader(_)
+        | ControllerError::CommitTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
         ControllerError::Raft(_) | ControllerError::Storage { .. } => {
             StatusCode::INTERNAL_SERVER_ERROR
         }

@@ -62,6 +62,10 @@ pub enum ControllerError {
     /// No leader was elected in time.
     #[error("no controller leader elected within {0:?}")]
     NoLeader(Duration),
+    /// The write was not committed in time (this leader cannot reach a majority); it may
+    /// still be applied later if it was replicated.
+    #[error("the write was not committed within {0:?}: no majority of controllers reachable")]
+    CommitTimeout(Duration),
 }
 
 /// How to start a controller.
@@ -173,13 +177,15 @@ impl Controller {
         let (network, rpc, endpoints) = match &opts.tls {
             Some(tls) if !opts.rpc_listen.is_empty() => {
                 let rpc_err = |e: rpc::RpcSetupError| ControllerError::Raft(e.to_string());
-                let client = rpc::RpcClient::new(tls).map_err(rpc_err)?;
                 let endpoints = opts
                     .rpc_listen
                     .iter()
                     .map(|a| rpc::bind(*a, tls))
                     .collect::<Result<Vec<_>, _>>()
                     .map_err(rpc_err)?;
+                // Calls to peers leave from the Raft listener's port.
+                let client =
+                    rpc::RpcClient::on_endpoint(endpoints[0].clone(), tls).map_err(rpc_err)?;
                 (Network::new(client.clone()), Some(client), endpoints)
             }
             _ => (Network::none(), None, Vec::new()),
@@ -314,6 +320,9 @@ impl Controller {
                         Ok(rpc::Response::Propose(Err(rpc::ProposeError::Raft(e)))) => {
                             return Err(ControllerError::Raft(e));
                         }
+                        Ok(rpc::Response::Propose(Err(rpc::ProposeError::CommitTimeout(d)))) => {
+                            return Err(ControllerError::CommitTimeout(d));
+                        }
                         // Leadership moved on or the leader is unreachable: look again.
                         Ok(_) | Err(_) => {}
                     },
@@ -327,9 +336,14 @@ impl Controller {
         }
     }
 
-    /// Applies `cmd` if this node leads.
+    /// Applies `cmd` if this node leads. Bounded by the RPC timeout: a leader cut off from
+    /// its quorum cannot commit, and says so instead of hanging.
     async fn propose_local(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
-        match self.raft.client_write(cmd).await {
+        let written = tokio::time::timeout(self.rpc_timeout, self.raft.client_write(cmd)).await;
+        let Ok(written) = written else {
+            return Err(ControllerError::CommitTimeout(self.rpc_timeout));
+        };
+        match written {
             Ok(resp) => Ok(resp.data),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
                 Err(ControllerError::NotLeader {
@@ -547,6 +561,7 @@ impl rpc::Handler for Controller {
                         ControllerError::NotLeader { leader_hint } => {
                             rpc::ProposeError::NotLeader { leader_hint }
                         }
+                        ControllerError::CommitTimeout(d) => rpc::ProposeError::CommitTimeout(d),
                         other => rpc::ProposeError::Raft(other.to_string()),
                     }))
                 }

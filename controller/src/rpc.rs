@@ -78,6 +78,9 @@ pub enum ProposeError {
         /// The leader it knows of.
         leader_hint: Option<u64>,
     },
+    /// The leader could not commit in time (it lost its majority).
+    #[error("not committed within {0:?}")]
+    CommitTimeout(Duration),
     /// Raft failed on the leader.
     #[error("raft: {0}")]
     Raft(String),
@@ -247,14 +250,24 @@ pub struct RpcClient {
 impl RpcClient {
     /// A client presenting this node's certificate.
     pub fn new(tls: &InternalTls) -> Result<Self, RpcSetupError> {
+        let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
+        let endpoint = quinn::Endpoint::client(bind)
+            .map_err(|source| RpcSetupError::Bind { addr: bind, source })?;
+        Self::on_endpoint(endpoint, tls)
+    }
+
+    /// A client calling from `endpoint` (a listener's): a node then sends and receives
+    /// internal traffic on one UDP port, which is what firewall rules and the test
+    /// harness's fault proxy cut to isolate it.
+    pub fn on_endpoint(
+        mut endpoint: quinn::Endpoint,
+        tls: &InternalTls,
+    ) -> Result<Self, RpcSetupError> {
         let crypto =
             quinn::crypto::rustls::QuicClientConfig::try_from(tls.client_config(INTERNAL_ALPN)?)
                 .map_err(|e| RpcSetupError::Tls(TlsError::Config(e.to_string())))?;
         let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
         cfg.transport_config(Arc::new(transport()));
-        let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-        let mut endpoint = quinn::Endpoint::client(bind)
-            .map_err(|source| RpcSetupError::Bind { addr: bind, source })?;
         endpoint.set_default_client_config(cfg);
         Ok(Self {
             endpoint,

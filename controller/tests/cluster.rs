@@ -109,8 +109,8 @@ async fn internal_rpc_refuses_a_certificate_from_another_ca() {
     let c = Cluster::start(3);
     let leader = c.leader(Duration::from_secs(30)).await;
     let other = tempfile::tempdir().unwrap();
-    let foreign = rustmq_controller::tls::ensure_dev_certificates(&other.path().join("certs"))
-        .unwrap();
+    let foreign =
+        rustmq_controller::tls::ensure_dev_certificates(&other.path().join("certs")).unwrap();
     // It trusts the cluster's CA, so only the controller's check of the client
     // certificate can stop it.
     let stranger = rustmq_controller::tls::InternalTls {
@@ -127,11 +127,77 @@ async fn internal_rpc_refuses_a_certificate_from_another_ca() {
         )
         .await;
     assert!(
-        matches!(r, Err(RpcError::Connection { .. }) | Err(RpcError::Timeout { .. })),
+        matches!(
+            r,
+            Err(RpcError::Connection { .. }) | Err(RpcError::Timeout { .. })
+        ),
         "{r:?}"
     );
     // The cluster's own certificate works on the same listener.
     c.register_broker(1, "zone-a").await;
     let (status, _) = c.create_topic(leader, "still-serving").await.unwrap();
     assert_eq!(status, 201);
+}
+
+/// The leader is cut off from the other two (fault proxy dropping its datagrams both ways):
+/// the majority elects a new leader and keeps committing, the old leader cannot commit, and
+/// after healing it follows the new leader with none of its uncommitted writes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_isolated_leader_cannot_commit_and_rejoins_without_divergence() {
+    let c = Cluster::start_proxied(3);
+    let old = c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    assert_eq!(c.create_topic(old, "before").await.unwrap().0, 201);
+
+    c.isolate(old);
+    let others = [(old + 1) % 3, (old + 2) % 3];
+    // The isolated leader still believes it leads, but nothing it accepts commits.
+    let (status, body) = c.create_topic(old, "isolated-write").await.unwrap();
+    assert_eq!(status, 503, "{body}");
+    // Meanwhile the majority has a new leader that commits.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let new = loop {
+        let mut found = None;
+        for i in others {
+            if c.says_it_leads(i).await == Some(true) {
+                found = Some(i);
+            }
+        }
+        if let Some(i) = found {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "majority elected no leader\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert_eq!(c.create_topic(new, "majority-write").await.unwrap().0, 201);
+
+    c.heal(old);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let t = c.topics(old).await.unwrap_or_default();
+        if t.contains(&"majority-write".into()) && c.says_it_leads(old).await == Some(false) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "old leader did not rejoin\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    for i in 0..3 {
+        let t = c.topics(i).await.unwrap();
+        assert!(
+            !t.contains(&"isolated-write".into()),
+            "node {i} has a write no majority committed: {t:?}"
+        );
+        assert!(
+            t.contains(&"before".into()) && t.contains(&"majority-write".into()),
+            "{t:?}"
+        );
+    }
 }

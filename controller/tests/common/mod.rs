@@ -3,10 +3,14 @@
 //! RPC the way brokers and operators do.
 #![allow(dead_code)]
 
+use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
 
 use rustmq_controller::metadata::{BrokerRegistration, Command as MetaCommand};
 use rustmq_controller::rpc::{Request, Response, RpcClient};
@@ -26,6 +30,59 @@ pub struct Cluster {
     pub nodes: Vec<Node>,
     pub tls: InternalTls,
     pub http: reqwest::Client,
+    /// Real listener addresses whose UDP traffic the fault proxies drop.
+    blocked: Blocked,
+}
+
+type Blocked = Arc<Mutex<HashSet<SocketAddr>>>;
+
+/// A UDP relay in front of one controller's internal RPC listener. Peers are configured with
+/// the relay's address; it forwards each datagram from a dedicated upstream socket per
+/// sender, so replies find their way back. Datagrams to or from a blocked node are dropped,
+/// which is a network partition as QUIC sees it (the kernel here has no netem, and network
+/// namespaces need root, which the CI machine may not give the tests).
+fn spawn_proxy(front: std::net::UdpSocket, upstream: SocketAddr, blocked: Blocked) {
+    front.set_nonblocking(true).unwrap();
+    let front = Arc::new(UdpSocket::from_std(front).unwrap());
+    tokio::spawn(async move {
+        let mut relays: HashMap<SocketAddr, Arc<UdpSocket>> = HashMap::new();
+        let mut buf = vec![0u8; 65_536];
+        loop {
+            let Ok((n, src)) = front.recv_from(&mut buf).await else {
+                return;
+            };
+            let cut = {
+                let b = blocked.lock().unwrap();
+                b.contains(&src) || b.contains(&upstream)
+            };
+            if cut {
+                continue;
+            }
+            let relay = match relays.get(&src) {
+                Some(r) => r.clone(),
+                None => {
+                    let r = Arc::new(UdpSocket::bind("127.0.0.1:0").await.unwrap());
+                    r.connect(upstream).await.unwrap();
+                    let (back, front, blocked) = (r.clone(), front.clone(), blocked.clone());
+                    tokio::spawn(async move {
+                        let mut buf = vec![0u8; 65_536];
+                        while let Ok(n) = back.recv(&mut buf).await {
+                            let cut = {
+                                let b = blocked.lock().unwrap();
+                                b.contains(&src) || b.contains(&upstream)
+                            };
+                            if !cut {
+                                let _ = front.send_to(&buf[..n], src).await;
+                            }
+                        }
+                    });
+                    relays.insert(src, r.clone());
+                    r
+                }
+            };
+            let _ = relay.send(&buf[..n]).await;
+        }
+    });
 }
 
 fn free_udp() -> SocketAddr {
@@ -41,6 +98,17 @@ fn free_tcp() -> SocketAddr {
 impl Cluster {
     /// Writes configs for `voters` controllers (ids 1..=voters) and starts them all.
     pub fn start(voters: u64) -> Self {
+        Self::start_with(voters, false)
+    }
+
+    /// Like [`Cluster::start`], with every controller reached by its peers through a fault
+    /// proxy, so [`Cluster::isolate`] can cut it off.
+    pub fn start_proxied(voters: u64) -> Self {
+        Self::start_with(voters, true)
+    }
+
+    fn start_with(voters: u64, proxied: bool) -> Self {
+        let blocked: Blocked = Arc::default();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let root = tempfile::tempdir().unwrap();
         let certs = root.path().join("certs");
@@ -59,7 +127,17 @@ impl Cluster {
             .collect();
         let peers: Vec<String> = nodes
             .iter()
-            .map(|n| format!("\"controller-{}@{}\"", n.id, n.raft))
+            .map(|n| {
+                let addr = if proxied {
+                    let front = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let a = front.local_addr().unwrap();
+                    spawn_proxy(front, n.raft, blocked.clone());
+                    a
+                } else {
+                    n.raft
+                };
+                format!("\"controller-{}@{}\"", n.id, addr)
+            })
             .collect();
         for n in &nodes {
             let toml = format!(
@@ -86,7 +164,23 @@ impl Cluster {
                 .timeout(Duration::from_secs(10))
                 .build()
                 .unwrap(),
+            blocked,
         }
+    }
+
+    /// Cuts node i off from every other controller (both directions).
+    pub fn isolate(&self, i: usize) {
+        self.blocked.lock().unwrap().insert(self.nodes[i].raft);
+    }
+
+    /// Undoes [`Cluster::isolate`].
+    pub fn heal(&self, i: usize) {
+        self.blocked.lock().unwrap().remove(&self.nodes[i].raft);
+    }
+
+    /// `is_leader` of node i, when it answers.
+    pub async fn says_it_leads(&self, i: usize) -> Option<bool> {
+        Some(self.health(i).await?["is_leader"].as_bool()?)
     }
 
     pub fn kill(&mut self, i: usize) {
