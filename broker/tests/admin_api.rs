@@ -183,3 +183,93 @@ async fn topics_crud_health_and_errors() {
         .unwrap();
     assert_eq!(list["data"], json!([]));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_brokers_and_controller_membership_endpoints() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    let base = n.admin_url();
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{base}{path}");
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    n.create_topic("orders", 2).await;
+
+    let (status, c) = get("/api/v1/cluster").await;
+    assert_eq!(status, 200);
+    assert_eq!(c["data"]["leader"], "controller-1");
+    assert_eq!(c["data"]["healthy"], true);
+    assert_eq!(c["data"]["topics"], json!(["orders"]));
+    assert_eq!(c["data"]["brokers"][0]["id"], "broker-1");
+    assert_eq!(c["data"]["brokers"][0]["online"], true);
+    assert_eq!(c["data"]["controllers"][0]["role"], "leader");
+
+    let (status, b) = get("/api/v1/brokers").await;
+    assert_eq!(status, 200);
+    assert_eq!(b["data"].as_array().unwrap().len(), 1);
+    assert!(b["data"][0]["port_quic"].as_u64().unwrap() > 0);
+
+    let (status, l) = get("/api/v1/controllers").await;
+    assert_eq!(status, 200);
+    assert_eq!(
+        l["data"],
+        json!([{"id": "controller-1", "node_id": 1, "address": l["data"][0]["address"], "role": "leader"}])
+    );
+
+    // Error paths: each says what to fix, and the node keeps serving.
+    let post = |body: Value| {
+        http.post(format!("{base}/api/v1/controllers"))
+            .json(&body)
+            .send()
+    };
+    for (body, status, says) in [
+        (
+            json!({"id": "broker-2", "address": "h:1"}),
+            400,
+            "expected controller-<n>",
+        ),
+        (
+            json!({"id": "controller-0", "address": "h:1"}),
+            400,
+            "expected controller-<n>",
+        ),
+        (
+            json!({"id": "controller-2", "address": "nowhere"}),
+            400,
+            "expected host:port",
+        ),
+        (json!({"id": "controller-2"}), 400, "invalid request body"),
+        // A dev node has no internal RPC: it cannot grow into a cluster.
+        (
+            json!({"id": "controller-2", "address": "127.0.0.1:1"}),
+            400,
+            "dev mode",
+        ),
+    ] {
+        let r = post(body.clone()).await.unwrap();
+        assert_eq!(r.status(), status, "{body}");
+        let e: Value = r.json().await.unwrap();
+        assert_eq!(e["success"], false);
+        assert!(e["error"].as_str().unwrap().contains(says), "{body}: {e}");
+    }
+    let del = |id: &str| {
+        http.delete(format!("{base}/api/v1/controllers/{id}"))
+            .send()
+    };
+    let r = del("controller-9").await.unwrap();
+    assert_eq!(r.status(), 404);
+    let r = del("controller-1").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let e: Value = r.json().await.unwrap();
+    assert!(e["error"].as_str().unwrap().contains("last voter"), "{e}");
+    let r = del("nonsense").await.unwrap();
+    assert_eq!(r.status(), 400);
+    let (status, _) = get("/api/v1/controllers").await;
+    assert_eq!(status, 200);
+}

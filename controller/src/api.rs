@@ -300,6 +300,16 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
             "/api/v1/topics/{name}",
             get(describe_topic).delete(delete_topic),
         )
+        .route("/api/v1/cluster", get(cluster))
+        .route("/api/v1/brokers", get(list_brokers))
+        .route(
+            "/api/v1/controllers",
+            get(list_controllers).post(add_controller),
+        )
+        .route(
+            "/api/v1/controllers/{id}",
+            axum::routing::delete(remove_controller),
+        )
         .route("/api/v1/groups", get(list_groups))
         .route("/api/v1/groups/{id}", get(describe_group))
         .route("/api/v1/storage", get(storage))
@@ -338,7 +348,7 @@ fn map_err(c: &Controller, e: ControllerError) -> ApiError {
     let status = match &e {
         ControllerError::Metadata(MetadataError::UnknownTopic(_)) => StatusCode::NOT_FOUND,
         ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
-        ControllerError::Metadata(_) => StatusCode::BAD_REQUEST,
+        ControllerError::Metadata(_) | ControllerError::Membership(_) => StatusCode::BAD_REQUEST,
         ControllerError::NotLeader { .. }
         | ControllerError::NoLeader(_)
         | ControllerError::CommitTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
@@ -575,4 +585,180 @@ async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Respons
         leader_hint: leader_name(&s.controller),
     }
     .into_response()
+}
+
+/// One controller as `GET /api/v1/controllers` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct ControllerView {
+    /// `controller-<n>`.
+    pub id: String,
+    /// Raft node id.
+    pub node_id: u64,
+    /// Internal RPC address.
+    pub address: String,
+    /// `leader`, `voter` or `learner` (catching up before promotion).
+    pub role: String,
+}
+
+/// `POST /api/v1/controllers`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct AddControllerRequest {
+    /// `controller-<n>` or `<n>`.
+    pub id: String,
+    /// Its internal RPC (Raft) address, `host:port`.
+    pub address: String,
+}
+
+/// One broker as `GET /api/v1/brokers` lists it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct BrokerSummary {
+    /// `broker-<n>`.
+    pub id: String,
+    /// Host clients connect to.
+    pub host: String,
+    /// QUIC port.
+    pub port_quic: u16,
+    /// Internal RPC port.
+    pub port_rpc: u16,
+    /// Rack / zone.
+    pub rack_id: String,
+    /// Registered and not marked offline.
+    pub online: bool,
+}
+
+fn controller_views(c: &Controller) -> Vec<ControllerView> {
+    let leader = c.status().leader;
+    let voters = c.voters();
+    c.members()
+        .into_iter()
+        .map(|(id, address)| ControllerView {
+            id: format!("controller-{id}"),
+            node_id: id,
+            address,
+            role: if Some(id) == leader {
+                "leader"
+            } else if voters.contains(&id) {
+                "voter"
+            } else {
+                "learner"
+            }
+            .into(),
+        })
+        .collect()
+}
+
+fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
+    c.metadata()
+        .brokers
+        .values()
+        .map(|b| BrokerSummary {
+            id: format!("broker-{}", b.id),
+            host: b.host.clone(),
+            port_quic: b.port_quic,
+            port_rpc: b.port_rpc,
+            rack_id: b.rack_id.clone(),
+            online: true,
+        })
+        .collect()
+}
+
+async fn list_controllers(State(s): State<AdminState>) -> Response {
+    ok(
+        &s.controller,
+        StatusCode::OK,
+        controller_views(&s.controller),
+    )
+}
+
+async fn add_controller(
+    State(s): State<AdminState>,
+    body: Result<Json<AddControllerRequest>, JsonRejection>,
+) -> Response {
+    let bad = |message: String| {
+        ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message,
+            leader_hint: leader_name(&s.controller),
+        }
+        .into_response()
+    };
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => {
+            return bad(format!(
+                "invalid request body: {}; expected JSON like {{\"id\": \"controller-4\", \"address\": \"controller-4:9095\"}}",
+                rej.body_text()
+            ));
+        }
+    };
+    let Some(id) = crate::config::parse_node_id(&req.id) else {
+        return bad(format!(
+            "invalid controller id '{}': expected controller-<n> with n >= 1",
+            req.id
+        ));
+    };
+    if req
+        .address
+        .rsplit_once(':')
+        .and_then(|(_, p)| p.parse::<u16>().ok())
+        .is_none()
+    {
+        return bad(format!(
+            "invalid address '{}': expected host:port",
+            req.address
+        ));
+    }
+    match s.controller.add_controller(id, req.address).await {
+        Ok(()) => ok(
+            &s.controller,
+            StatusCode::OK,
+            format!("controller-{id} is a voter"),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+async fn remove_controller(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
+    let Some(n) = crate::config::parse_node_id(&id) else {
+        return ApiError {
+            status: StatusCode::BAD_REQUEST,
+            message: format!("invalid controller id '{id}': expected controller-<n> with n >= 1"),
+            leader_hint: leader_name(&s.controller),
+        }
+        .into_response();
+    };
+    if !s.controller.members().contains_key(&n) {
+        return ApiError {
+            status: StatusCode::NOT_FOUND,
+            message: format!("controller-{n} is not a member of this cluster"),
+            leader_hint: leader_name(&s.controller),
+        }
+        .into_response();
+    }
+    match s.controller.remove_controller(n).await {
+        Ok(()) => ok(
+            &s.controller,
+            StatusCode::OK,
+            format!("controller-{n} removed"),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+async fn list_brokers(State(s): State<AdminState>) -> Response {
+    ok(&s.controller, StatusCode::OK, broker_views(&s.controller))
+}
+
+async fn cluster(State(s): State<AdminState>) -> Response {
+    let st = s.controller.status();
+    let md = s.controller.metadata();
+    let body = serde_json::json!({
+        "brokers": broker_views(&s.controller),
+        "topics": md.topics.keys().collect::<Vec<_>>(),
+        "controllers": controller_views(&s.controller),
+        "leader": st.leader.map(|l| format!("controller-{l}")),
+        "term": st.term,
+        "healthy": st.leader.is_some(),
+    });
+    ok(&s.controller, StatusCode::OK, body)
 }

@@ -127,14 +127,17 @@ pub struct TlsSection {
 /// `controller-7` -> 7; `7` -> 7.
 ///
 /// ```
-/// assert_eq!(rustmq_controller::config::parse_node_id("controller-003"), Some(3));
-/// assert_eq!(rustmq_controller::config::parse_node_id("controller-0"), None);
+/// use rustmq_controller::config::parse_node_id;
+/// assert_eq!(parse_node_id("controller-003"), Some(3));
+/// assert_eq!(parse_node_id("controller-0"), None);
+/// assert_eq!(parse_node_id("broker-2"), None);
 /// ```
 pub fn parse_node_id(s: &str) -> Option<u64> {
-    let digits = s.rsplit(|c: char| !c.is_ascii_digit()).next()?;
-    let n: u64 = digits.parse().ok()?;
-    let prefix = &s[..s.len() - digits.len()];
-    (n >= 1 && (prefix.is_empty() || prefix.ends_with('-'))).then_some(n)
+    let digits = s.strip_prefix("controller-").unwrap_or(s);
+    if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
+        return None;
+    }
+    digits.parse::<u64>().ok().filter(|n| *n >= 1)
 }
 
 impl ControllerConfig {

@@ -62,6 +62,9 @@ pub enum ControllerError {
     /// No leader was elected in time.
     #[error("no controller leader elected within {0:?}")]
     NoLeader(Duration),
+    /// A membership change was refused (unknown controller, last voter, change in flight).
+    #[error("membership change refused: {0}")]
+    Membership(String),
     /// The write was not committed in time (this leader cannot reach a majority); it may
     /// still be applied later if it was replicated.
     #[error("the write was not committed within {0:?}: no majority of controllers reachable")]
@@ -295,35 +298,30 @@ impl Controller {
     /// internal RPC; while no leader is known (an election) it is retried for up to twice the
     /// election timeout, then refused with `NotLeader`.
     async fn propose(&self, cmd: Command) -> Result<CommandResult, ControllerError> {
+        self.on_leader(LeaderOp::Write(cmd)).await
+    }
+
+    /// Runs `op` here if this node leads, else on the leader (see [`Controller::propose`]).
+    async fn on_leader(&self, op: LeaderOp) -> Result<CommandResult, ControllerError> {
         let deadline = Instant::now() + self.election_timeout * 2;
         loop {
-            let hint = match self.propose_local(cmd.clone()).await {
+            let hint = match self.run_local(op.clone()).await {
                 Err(ControllerError::NotLeader { leader_hint }) => leader_hint,
                 other => return other,
             };
-            let leader_addr = hint.and_then(|id| {
-                let m = self.raft.metrics().borrow().clone();
-                m.membership_config
-                    .membership()
-                    .get_node(&id)
-                    .map(|n| n.addr.clone())
-            });
+            let leader_addr = hint.and_then(|id| self.members().get(&id).cloned());
             if let (Some(rpc), Some(addr)) = (&self.rpc, &leader_addr) {
-                let request = rpc::Request::Propose(cmd.clone());
+                let request = op.request();
                 // A dead leader does not answer; the election that replaces it does. Give up
                 // on the forward as soon as this node learns of another leader.
                 let mut metrics = self.raft.metrics();
                 let moved = metrics.wait_for(|m| m.current_leader != hint);
                 tokio::select! {
-                    r = rpc.call(addr, &request, self.rpc_timeout) => match r {
+                    r = rpc.call(addr, &request, op.timeout(self.rpc_timeout)) => match r {
                         Ok(rpc::Response::Propose(Ok(r))) => return Ok(r),
-                        Ok(rpc::Response::Propose(Err(rpc::ProposeError::Raft(e)))) => {
-                            return Err(ControllerError::Raft(e));
-                        }
-                        Ok(rpc::Response::Propose(Err(rpc::ProposeError::CommitTimeout(d)))) => {
-                            return Err(ControllerError::CommitTimeout(d));
-                        }
-                        // Leadership moved on or the leader is unreachable: look again.
+                        Ok(rpc::Response::Propose(Err(rpc::ProposeError::NotLeader { .. }))) => {}
+                        Ok(rpc::Response::Propose(Err(e))) => return Err(e.into()),
+                        // The leader is unreachable: look again.
                         Ok(_) | Err(_) => {}
                     },
                     _ = moved => {}
@@ -334,6 +332,138 @@ impl Controller {
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
+    }
+
+    async fn run_local(&self, op: LeaderOp) -> Result<CommandResult, ControllerError> {
+        match op {
+            LeaderOp::Write(cmd) => self.propose_local(cmd).await,
+            LeaderOp::AddVoter { id, addr } => self.add_voter_local(id, addr).await,
+            LeaderOp::RemoveVoter { id } => self.remove_voter_local(id).await,
+        }
+    }
+
+    /// Adds controller `id` at `addr` as a voter: first as a learner that catches up with the
+    /// log (or a snapshot), then promoted through a joint configuration. Runs on the leader;
+    /// a follower forwards it. Idempotent: a voter already present is left as it is.
+    ///
+    /// ```no_run
+    /// # async fn demo(c: &rustmq_controller::Controller) -> Result<(), rustmq_controller::ControllerError> {
+    /// c.add_controller(4, "controller-4:9095".into()).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn add_controller(&self, id: u64, addr: String) -> Result<(), ControllerError> {
+        if id == 0 {
+            return Err(ControllerError::Membership(
+                "controller ids start at 1".into(),
+            ));
+        }
+        self.on_leader(LeaderOp::AddVoter { id, addr })
+            .await
+            .map(drop)
+    }
+
+    /// Removes controller `id` from the voters (and the cluster). Refused when it would leave
+    /// no voter; removing the leader makes it step down once the change commits.
+    pub async fn remove_controller(&self, id: u64) -> Result<(), ControllerError> {
+        self.on_leader(LeaderOp::RemoveVoter { id }).await.map(drop)
+    }
+
+    fn membership_err(
+        &self,
+        e: RaftError<u64, ClientWriteError<u64, BasicNode>>,
+    ) -> ControllerError {
+        match e {
+            RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => {
+                ControllerError::NotLeader {
+                    leader_hint: f.leader_id,
+                }
+            }
+            RaftError::APIError(ClientWriteError::ChangeMembershipError(e)) => {
+                ControllerError::Membership(e.to_string())
+            }
+            other => ControllerError::Raft(other.to_string()),
+        }
+    }
+
+    fn leading(&self) -> Result<openraft::Membership<u64, BasicNode>, ControllerError> {
+        let m = self.raft.metrics().borrow().clone();
+        if m.current_leader != Some(self.node_id) {
+            return Err(ControllerError::NotLeader {
+                leader_hint: m.current_leader,
+            });
+        }
+        Ok(m.membership_config.membership().clone())
+    }
+
+    async fn add_voter_local(
+        &self,
+        id: u64,
+        addr: String,
+    ) -> Result<CommandResult, ControllerError> {
+        let membership = self.leading()?;
+        if membership.voter_ids().any(|v| v == id) {
+            return Ok(CommandResult::Ok);
+        }
+        if self.rpc.is_none() {
+            return Err(ControllerError::Membership(
+                "this controller runs without internal RPC (dev mode) and cannot have peers".into(),
+            ));
+        }
+        let timeout = self.rpc_timeout * 6;
+        if membership.get_node(&id).is_none() {
+            // Blocks until the learner has caught up, so promotion does not stall writes.
+            let learner = self
+                .raft
+                .add_learner(id, BasicNode { addr: addr.clone() }, true);
+            match tokio::time::timeout(timeout, learner).await {
+                Ok(r) => {
+                    r.map_err(|e| self.membership_err(e))?;
+                }
+                Err(_) => {
+                    // Do not leave an unreachable learner in the membership.
+                    let forget = openraft::ChangeMembers::RemoveNodes([id].into());
+                    let _ = tokio::time::timeout(
+                        self.rpc_timeout,
+                        self.raft.change_membership(forget, false),
+                    )
+                    .await;
+                    return Err(ControllerError::Membership(format!(
+                        "controller-{id} at {addr} did not catch up with the log within {timeout:?} (is it running and reachable?); not added"
+                    )));
+                }
+            }
+        }
+        let promote = openraft::ChangeMembers::AddVoterIds([id].into());
+        tokio::time::timeout(
+            self.rpc_timeout,
+            self.raft.change_membership(promote, false),
+        )
+        .await
+        .map_err(|_| ControllerError::CommitTimeout(self.rpc_timeout))?
+        .map_err(|e| self.membership_err(e))?;
+        tracing::info!(controller = id, %addr, "controller added as a voter");
+        Ok(CommandResult::Ok)
+    }
+
+    async fn remove_voter_local(&self, id: u64) -> Result<CommandResult, ControllerError> {
+        let membership = self.leading()?;
+        if membership.get_node(&id).is_none() {
+            return Err(ControllerError::Membership(format!(
+                "controller-{id} is not a member of this cluster"
+            )));
+        }
+        if membership.voter_ids().all(|v| v == id) {
+            return Err(ControllerError::Membership(format!(
+                "controller-{id} is the last voter"
+            )));
+        }
+        let change = openraft::ChangeMembers::RemoveVoters([id].into());
+        tokio::time::timeout(self.rpc_timeout, self.raft.change_membership(change, false))
+            .await
+            .map_err(|_| ControllerError::CommitTimeout(self.rpc_timeout))?
+            .map_err(|e| self.membership_err(e))?;
+        tracing::info!(controller = id, "controller removed");
+        Ok(CommandResult::Ok)
     }
 
     /// Applies `cmd` if this node leads. Bounded by the RPC timeout: a leader cut off from
@@ -534,6 +664,12 @@ impl Controller {
         }
     }
 
+    /// Node ids of the voters.
+    pub fn voters(&self) -> std::collections::BTreeSet<u64> {
+        let m = self.raft.metrics().borrow().clone();
+        m.membership_config.membership().voter_ids().collect()
+    }
+
     /// Voters and learners with their addresses, as the committed membership says.
     pub fn members(&self) -> BTreeMap<u64, String> {
         let m = self.raft.metrics().borrow().clone();
@@ -542,6 +678,55 @@ impl Controller {
             .nodes()
             .map(|(id, n)| (*id, n.addr.clone()))
             .collect()
+    }
+}
+
+/// What only the leader can do; a follower forwards it.
+#[derive(Debug, Clone)]
+enum LeaderOp {
+    Write(Command),
+    AddVoter { id: u64, addr: String },
+    RemoveVoter { id: u64 },
+}
+
+impl LeaderOp {
+    fn request(&self) -> rpc::Request {
+        match self {
+            Self::Write(c) => rpc::Request::Propose(c.clone()),
+            Self::AddVoter { id, addr } => rpc::Request::AddController {
+                id: *id,
+                addr: addr.clone(),
+            },
+            Self::RemoveVoter { id } => rpc::Request::RemoveController { id: *id },
+        }
+    }
+
+    /// A new voter first copies the whole log: give it longer than a write.
+    fn timeout(&self, rpc_timeout: Duration) -> Duration {
+        match self {
+            Self::AddVoter { .. } => rpc_timeout * 6,
+            _ => rpc_timeout,
+        }
+    }
+}
+
+impl From<rpc::ProposeError> for ControllerError {
+    fn from(e: rpc::ProposeError) -> Self {
+        match e {
+            rpc::ProposeError::NotLeader { leader_hint } => Self::NotLeader { leader_hint },
+            rpc::ProposeError::CommitTimeout(d) => Self::CommitTimeout(d),
+            rpc::ProposeError::Membership(m) => Self::Membership(m),
+            rpc::ProposeError::Raft(m) => Self::Raft(m),
+        }
+    }
+}
+
+fn to_propose_error(e: ControllerError) -> rpc::ProposeError {
+    match e {
+        ControllerError::NotLeader { leader_hint } => rpc::ProposeError::NotLeader { leader_hint },
+        ControllerError::CommitTimeout(d) => rpc::ProposeError::CommitTimeout(d),
+        ControllerError::Membership(m) => rpc::ProposeError::Membership(m),
+        other => rpc::ProposeError::Raft(other.to_string()),
     }
 }
 
@@ -556,15 +741,21 @@ impl rpc::Handler for Controller {
                 rpc::Request::RaftSnapshot(r) => {
                     rpc::Response::RaftSnapshot(self.raft.install_snapshot(r).await)
                 }
-                rpc::Request::Propose(cmd) => {
-                    rpc::Response::Propose(self.propose_local(cmd).await.map_err(|e| match e {
-                        ControllerError::NotLeader { leader_hint } => {
-                            rpc::ProposeError::NotLeader { leader_hint }
-                        }
-                        ControllerError::CommitTimeout(d) => rpc::ProposeError::CommitTimeout(d),
-                        other => rpc::ProposeError::Raft(other.to_string()),
-                    }))
-                }
+                rpc::Request::Propose(cmd) => rpc::Response::Propose(
+                    self.run_local(LeaderOp::Write(cmd))
+                        .await
+                        .map_err(to_propose_error),
+                ),
+                rpc::Request::AddController { id, addr } => rpc::Response::Propose(
+                    self.run_local(LeaderOp::AddVoter { id, addr })
+                        .await
+                        .map_err(to_propose_error),
+                ),
+                rpc::Request::RemoveController { id } => rpc::Response::Propose(
+                    self.run_local(LeaderOp::RemoveVoter { id })
+                        .await
+                        .map_err(to_propose_error),
+                ),
                 rpc::Request::Status => {
                     let initialized = self.raft.is_initialized().await.unwrap_or(false);
                     let st = self.status();

@@ -43,6 +43,18 @@ pub enum Request {
     Propose(Command),
     /// Whether the callee belongs to an initialized cluster, and who leads.
     Status,
+    /// Add a voter (forwarded to the leader); answered with `Propose`.
+    AddController {
+        /// Node id.
+        id: u64,
+        /// Its internal RPC address.
+        addr: String,
+    },
+    /// Remove a voter (forwarded to the leader); answered with `Propose`.
+    RemoveController {
+        /// Node id.
+        id: u64,
+    },
 }
 
 /// An answer.
@@ -78,6 +90,9 @@ pub enum ProposeError {
         /// The leader it knows of.
         leader_hint: Option<u64>,
     },
+    /// A membership change was refused.
+    #[error("membership change refused: {0}")]
+    Membership(String),
     /// The leader could not commit in time (it lost its majority).
     #[error("not committed within {0:?}")]
     CommitTimeout(Duration),

@@ -201,3 +201,158 @@ async fn an_isolated_leader_cannot_commit_and_rejoins_without_divergence() {
         );
     }
 }
+
+/// Two controllers join and one leaves while topics are created without pause; every topic
+/// whose creation was acknowledged exists on every remaining controller at the end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn adding_and_removing_controllers_under_load_loses_no_acknowledged_write() {
+    let mut c = Cluster::start(3);
+    c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let acked = std::sync::Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let urls: Vec<String> = (0..5)
+        .map(|i| {
+            if i < 3 {
+                c.url(i, "/api/v1/topics")
+            } else {
+                String::new()
+            }
+        })
+        .collect();
+    let load = {
+        let (stop, acked, http) = (stop.clone(), acked.clone(), c.http.clone());
+        let urls: Vec<String> = urls.into_iter().filter(|u| !u.is_empty()).collect();
+        tokio::spawn(async move {
+            let mut k = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let name = format!("load-{k}");
+                // Spread over controllers 2 and 3, which stay members; 1 is removed later.
+                let url = &urls[1 + k % 2];
+                let r = http
+                    .post(url)
+                    .json(&serde_json::json!({"name": name, "partitions": 1, "replication_factor": 1}))
+                    .send()
+                    .await;
+                match r {
+                    Ok(r) if r.status().as_u16() == 201 => {
+                        acked.lock().push(name);
+                        k += 1;
+                    }
+                    // Refused (503 during a change) or 409 after a retry that had committed.
+                    Ok(r) if r.status().as_u16() == 409 => {
+                        acked.lock().push(name);
+                        k += 1;
+                    }
+                    _ => tokio::time::sleep(Duration::from_millis(20)).await,
+                }
+            }
+        })
+    };
+    // Writes flow before, during and after every change.
+    while acked.lock().len() < 10 {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for _ in 0..2 {
+        let i = c.add_node();
+        let id = c.nodes[i].id;
+        let r = c
+            .http
+            .post(c.url(1, "/api/v1/controllers"))
+            .json(&serde_json::json!({"id": format!("controller-{id}"), "address": c.nodes[i].raft.to_string()}))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status();
+        let body: serde_json::Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{body}\n{}", c.logs());
+    }
+    let listed: serde_json::Value = c
+        .http
+        .get(c.url(0, "/api/v1/controllers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let voters = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|v| v["role"] != "learner")
+        .count();
+    assert_eq!(voters, 5, "{listed}");
+
+    // Remove controller-1 (whatever its role) through another controller, then stop it.
+    let r = c
+        .http
+        .delete(c.url(2, "/api/v1/controllers/controller-1"))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(status, 200, "{body}\n{}", c.logs());
+    c.kill(0);
+    let before = acked.lock().len();
+    // Keep writing for a while on the four-voter cluster.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while acked.lock().len() < before + 10 {
+        assert!(
+            Instant::now() < deadline,
+            "no writes after removing controller-1\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    load.await.unwrap();
+    let acked = acked.lock().clone();
+    for i in 1..5 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let t = c.topics(i).await.unwrap_or_default();
+            let missing: Vec<&String> = acked.iter().filter(|n| !t.contains(n)).collect();
+            if missing.is_empty() {
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "controller-{} lacks acknowledged topics {missing:?}\n{}",
+                i + 1,
+                c.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    let listed: serde_json::Value = c
+        .http
+        .get(c.url(3, "/api/v1/controllers"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let ids: Vec<&str> = listed["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|v| v["id"].as_str())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "controller-2",
+            "controller-3",
+            "controller-4",
+            "controller-5"
+        ],
+        "{listed}"
+    );
+    println!(
+        "{} topics acknowledged across the membership changes",
+        acked.len()
+    );
+}

@@ -139,19 +139,9 @@ impl Cluster {
                 format!("\"controller-{}@{}\"", n.id, addr)
             })
             .collect();
+        let peer_list = peers.join(", ");
         for n in &nodes {
-            let toml = format!(
-                "[controller]\nnode_id = \"controller-{id}\"\ndata_dir = \"{dir}\"\n\
-                 raft_listen = \"{raft}\"\nrpc_listen = \"{raft}\"\nhttp_listen = \"{http}\"\n\n\
-                 [raft]\npeers = [{peers}]\n\n[tls]\ndev_certificates_dir = \"{certs}\"\n",
-                id = n.id,
-                dir = root.path().join(format!("data-{}", n.id)).display(),
-                raft = n.raft,
-                http = n.http,
-                peers = peers.join(", "),
-                certs = certs.display(),
-            );
-            std::fs::write(&n.config, toml).unwrap();
+            write_config(root.path(), &certs, n, &peer_list);
         }
         for n in &mut nodes {
             n.spawn();
@@ -161,11 +151,41 @@ impl Cluster {
             nodes,
             tls,
             http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(10))
+                .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
             blocked,
         }
+    }
+
+    /// Starts one more controller process (next id) that knows the current voters and
+    /// itself; it waits to be added through the admin API. Returns its index.
+    pub fn add_node(&mut self) -> usize {
+        let id = self.nodes.len() as u64 + 1;
+        let n = Node {
+            id,
+            raft: free_udp(),
+            http: free_tcp(),
+            config: self.root.path().join(format!("controller-{id}.toml")),
+            log: self.root.path().join(format!("controller-{id}.log")),
+            child: None,
+        };
+        let peers: Vec<String> = self
+            .nodes
+            .iter()
+            .chain(std::iter::once(&n))
+            .map(|n| format!("\"controller-{}@{}\"", n.id, n.raft))
+            .collect();
+        write_config(
+            self.root.path(),
+            &self.root.path().join("certs"),
+            &n,
+            &peers.join(", "),
+        );
+        self.nodes.push(n);
+        let i = self.nodes.len() - 1;
+        self.nodes[i].spawn();
+        i
     }
 
     /// Cuts node i off from every other controller (both directions).
@@ -298,6 +318,20 @@ impl Cluster {
             })
             .collect()
     }
+}
+
+fn write_config(root: &std::path::Path, certs: &std::path::Path, n: &Node, peers: &str) {
+    let toml = format!(
+        "[controller]\nnode_id = \"controller-{id}\"\ndata_dir = \"{dir}\"\n\
+         raft_listen = \"{raft}\"\nrpc_listen = \"{raft}\"\nhttp_listen = \"{http}\"\n\n\
+         [raft]\npeers = [{peers}]\n\n[tls]\ndev_certificates_dir = \"{certs}\"\n",
+        id = n.id,
+        dir = root.join(format!("data-{}", n.id)).display(),
+        raft = n.raft,
+        http = n.http,
+        certs = certs.display(),
+    );
+    std::fs::write(&n.config, toml).unwrap();
 }
 
 impl Node {
