@@ -168,7 +168,7 @@ fn group_offsets_reset_describe_and_list() {
     ));
 
     // Dry run changes nothing.
-    let plan = ok(&admin(
+    let r = admin(
         &dev,
         &[
             "group",
@@ -179,8 +179,12 @@ fn group_offsets_reset_describe_and_list() {
             "--to-latest",
         ],
         None,
-    ));
-    assert!(plan.contains("dry run"), "{plan}");
+    );
+    let plan = ok(&r);
+    assert!(plan.contains("NEW OFFSET"), "{plan}");
+    // Status lines go to stderr so stdout stays parseable.
+    let status = String::from_utf8_lossy(&r.stderr);
+    assert!(status.contains("dry run"), "{status}");
     let e = admin(&dev, &["group", "describe", "g1"], None);
     assert!(String::from_utf8_lossy(&e.stderr).contains("group 'g1' not found"));
 

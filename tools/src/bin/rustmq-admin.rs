@@ -3,13 +3,15 @@
 
 #[path = "../common.rs"]
 mod common;
+#[path = "../output.rs"]
+mod output;
 
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
 use anyhow::{Context, bail};
-use clap::{Parser, Subcommand, ValueEnum};
-use comfy_table::Table;
+use clap::{Parser, Subcommand};
+use output::{Format, Out, Tab, Tone, text};
 use rustmq_client::{Message, StartPosition};
 use serde_json::{Value, json};
 
@@ -38,14 +40,11 @@ struct Cli {
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
+    /// No colors in tables (also when NO_COLOR is set or stdout is not a terminal).
+    #[arg(long, global = true)]
+    no_color: bool,
     #[command(subcommand)]
     cmd: Cmd,
-}
-
-#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
-enum Format {
-    Table,
-    Json,
 }
 
 #[derive(Subcommand, Debug)]
@@ -92,13 +91,46 @@ enum Cmd {
         #[arg(long)]
         group: Option<String>,
     },
-    /// Broker and controller health.
+    /// Broker and controller health (`/health` of the controller --api-url names).
     Health,
+    /// Cluster health: Raft leader and term, controllers, brokers; exit 1 without a leader.
+    ClusterHealth,
+    /// Brokers.
+    #[command(subcommand)]
+    Brokers(BrokersCmd),
+    /// Controllers of the Raft cluster.
+    #[command(subcommand)]
+    Controllers(ControllersCmd),
     /// Tiered storage: upload lag, objects, object-store requests, read cache.
     Storage,
     /// Consumer groups.
     #[command(subcommand)]
     Group(GroupCmd),
+}
+
+#[derive(Subcommand, Debug)]
+enum BrokersCmd {
+    /// Registered brokers with rack and endpoints.
+    List,
+}
+
+#[derive(Subcommand, Debug)]
+enum ControllersCmd {
+    /// Controllers with their role (leader, voter, learner) and address.
+    List,
+    /// Add a voter: it catches up with the log as a learner, then votes. Start the new
+    /// controller first, with a peer list that includes itself.
+    Add {
+        /// controller-<n>
+        id: String,
+        /// Its internal RPC (Raft) address, host:port.
+        address: String,
+    },
+    /// Remove a controller from the cluster (stop its process afterwards).
+    Remove {
+        /// controller-<n>
+        id: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -163,8 +195,11 @@ fn run_main() -> anyhow::Result<()> {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let api = Api {
         base: cli.api_url.trim_end_matches('/').to_string(),
-        http: reqwest::Client::new(),
+        http: reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(5))
+            .build()?,
     };
+    let out = Out::new(cli.format, cli.no_color);
     match cli.cmd {
         Cmd::Topic(TopicCmd::Create {
             name,
@@ -186,9 +221,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Cmd::Topic(TopicCmd::List) | Cmd::ListTopics => list_topics(&api, cli.format).await,
+        Cmd::Topic(TopicCmd::List) | Cmd::ListTopics => list_topics(&api, out).await,
         Cmd::Topic(TopicCmd::Describe { name }) | Cmd::DescribeTopic { name } => {
-            describe_topic(&api, &name, cli.format).await
+            describe_topic(&api, &name, out).await
         }
         Cmd::Topic(TopicCmd::Delete { name }) | Cmd::DeleteTopic { name } => {
             let data = api
@@ -242,9 +277,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             )
             .await
         }
-        Cmd::Storage => storage(&api, cli.format).await,
-        Cmd::Group(GroupCmd::List) => list_groups(&api, cli.format).await,
-        Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, cli.format).await,
+        Cmd::Storage => storage(&api, out).await,
+        Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
+        Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
+        Cmd::ClusterHealth => cluster_health(&api, out).await,
+        Cmd::Brokers(BrokersCmd::List) => list_brokers(&api, out).await,
+        Cmd::Controllers(ControllersCmd::List) => list_controllers(&api, out).await,
+        Cmd::Controllers(ControllersCmd::Add { id, address }) => {
+            let data = api
+                .call(
+                    reqwest::Method::POST,
+                    "/api/v1/controllers",
+                    Some(json!({"id": id, "address": address})),
+                )
+                .await?;
+            println!("{}", text(&data));
+            Ok(())
+        }
+        Cmd::Controllers(ControllersCmd::Remove { id }) => {
+            let data = api
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("/api/v1/controllers/{id}"),
+                    None,
+                )
+                .await?;
+            println!("{}", text(&data));
+            Ok(())
+        }
         Cmd::Group(GroupCmd::ResetOffsets {
             group,
             topic,
@@ -259,12 +319,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 (_, _, Some(ts)) => parse_timestamp(&ts)?,
                 _ => bail!("say where to: --to-earliest, --to-latest or --to-timestamp"),
             };
-            reset_offsets(&cli.brokers, &cli.ca_cert, &group, &topic, target, execute).await
+            reset_offsets(
+                &cli.brokers,
+                &cli.ca_cert,
+                &group,
+                &topic,
+                target,
+                execute,
+                out,
+            )
+            .await
         }
         Cmd::Health => {
             let resp = api.get_raw("/health").await?;
-            println!("{}", serde_json::to_string_pretty(&resp)?);
-            Ok(())
+            let mut t = Tab::new(&["COMPONENT", "HEALTHY", "DETAIL"]).titled(format!(
+                "Status: {}  Version: {}  Leader: {}  Term: {}  Uptime: {} s",
+                text(&resp["status"]),
+                text(&resp["version"]),
+                resp["is_leader"],
+                resp["raft_term"],
+                resp["uptime_seconds"]
+            ));
+            for c in resp["components"].as_array().into_iter().flatten() {
+                let ok = c["healthy"].as_bool() == Some(true);
+                t.toned_row(vec![
+                    (text(&c["name"]), Tone::Plain),
+                    (ok.to_string(), if ok { Tone::Good } else { Tone::Bad }),
+                    (text(&c["detail"]), Tone::Plain),
+                ]);
+            }
+            out.print(&resp, &[t])
         }
     }
 }
@@ -286,6 +370,11 @@ impl Api {
         resp.json()
             .await
             .with_context(|| format!("{url} did not answer JSON"))
+    }
+
+    /// GETs an `/api/v1` resource and unwraps the envelope.
+    async fn get(&self, path: &str) -> anyhow::Result<Value> {
+        self.call(reqwest::Method::GET, path, None).await
     }
 
     /// Calls an `/api/v1` endpoint and unwraps the `{success, data, error}` envelope.
@@ -345,92 +434,203 @@ async fn create_topic(
     Ok(())
 }
 
-/// GETs an `/api/v1` resource; with `--format json` prints it and returns None, otherwise
-/// returns it for a table.
-async fn get_or_print_json(api: &Api, path: &str, format: Format) -> anyhow::Result<Option<Value>> {
-    let data = api.call(reqwest::Method::GET, path, None).await?;
-    if format == Format::Json {
-        println!("{}", serde_json::to_string_pretty(&data)?);
-        return Ok(None);
-    }
-    Ok(Some(data))
-}
-
-async fn list_topics(api: &Api, format: Format) -> anyhow::Result<()> {
-    let Some(data) = get_or_print_json(api, "/api/v1/topics", format).await? else {
-        return Ok(());
-    };
-    let mut t = Table::new();
-    t.set_header(["NAME", "PARTITIONS", "REPLICATION", "CREATED"]);
+async fn list_topics(api: &Api, out: Out) -> anyhow::Result<()> {
+    let data = api.get("/api/v1/topics").await?;
+    let mut t = Tab::new(&["NAME", "PARTITIONS", "REPLICATION", "CREATED"]);
     for topic in data.as_array().into_iter().flatten() {
-        t.add_row([
-            topic["name"].as_str().unwrap_or("").to_string(),
-            topic["partitions"].to_string(),
-            topic["replication_factor"].to_string(),
-            topic["created_at"].as_str().unwrap_or("").to_string(),
+        t.row([
+            text(&topic["name"]),
+            text(&topic["partitions"]),
+            text(&topic["replication_factor"]),
+            text(&topic["created_at"]),
         ]);
     }
-    println!("{t}");
-    Ok(())
+    out.print(&data, &[t])
 }
 
-async fn storage(api: &Api, format: Format) -> anyhow::Result<()> {
-    let Some(data) = get_or_print_json(api, "/api/v1/storage", format).await? else {
-        return Ok(());
-    };
-    let mut t = Table::new();
-    t.set_header(["", "KEY", "VALUE"]);
+async fn storage(api: &Api, out: Out) -> anyhow::Result<()> {
+    let data = api.get("/api/v1/storage").await?;
+    let mut t = Tab::new(&["SECTION", "KEY", "VALUE"]);
     for section in ["broker", "catalog"] {
         for (k, v) in data[section].as_object().into_iter().flatten() {
-            let v = match v {
-                Value::String(s) => s.clone(),
-                Value::Null => "-".into(),
-                other => other.to_string(),
-            };
-            t.add_row([section.to_string(), k.clone(), v]);
+            t.row([section.to_string(), k.clone(), text(v)]);
         }
     }
-    println!("{t}");
-    Ok(())
+    out.print(&data, &[t])
 }
 
-async fn describe_topic(api: &Api, name: &str, format: Format) -> anyhow::Result<()> {
-    let Some(data) = get_or_print_json(api, &format!("/api/v1/topics/{name}"), format).await?
-    else {
-        return Ok(());
-    };
-    println!(
-        "Topic: {}  Partitions: {}  ReplicationFactor: {}  Config: {}",
-        data["name"].as_str().unwrap_or(""),
-        data["partitions"],
-        data["replication_factor"],
-        data["config"]
-    );
-    let mut t = Table::new();
-    t.set_header(["PARTITION", "LEADER", "REPLICAS", "ISR", "LEADER EPOCH"]);
-    let list = |v: &Value| {
-        v.as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|x| x.as_str())
-            .collect::<Vec<_>>()
-            .join(",")
-    };
+fn joined(v: &Value) -> String {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .map(text)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
+    let data = api.get(&format!("/api/v1/topics/{name}")).await?;
+    let mut t =
+        Tab::new(&["PARTITION", "LEADER", "REPLICAS", "ISR", "LEADER EPOCH"]).titled(format!(
+            "Topic: {}  Partitions: {}  ReplicationFactor: {}  Config: {}",
+            text(&data["name"]),
+            data["partitions"],
+            data["replication_factor"],
+            data["config"]
+        ));
     for p in data["partition_assignments"]
         .as_array()
         .into_iter()
         .flatten()
     {
-        t.add_row([
-            p["partition"].to_string(),
-            p["leader"].as_str().unwrap_or("").to_string(),
-            list(&p["replicas"]),
-            list(&p["in_sync_replicas"]),
-            p["leader_epoch"].to_string(),
+        t.row([
+            text(&p["partition"]),
+            text(&p["leader"]),
+            joined(&p["replicas"]),
+            joined(&p["in_sync_replicas"]),
+            text(&p["leader_epoch"]),
         ]);
     }
-    println!("{t}");
+    out.print(&data, &[t])
+}
+
+async fn list_groups(api: &Api, out: Out) -> anyhow::Result<()> {
+    let data = api.get("/api/v1/groups").await?;
+    let mut t = Tab::new(&["GROUP", "STATE", "GENERATION", "MEMBERS", "LAG"]);
+    for g in data.as_array().into_iter().flatten() {
+        t.row([
+            text(&g["group_id"]),
+            text(&g["state"]),
+            text(&g["generation"]),
+            g["members"]
+                .as_array()
+                .map(|m| m.len())
+                .unwrap_or(0)
+                .to_string(),
+            text(&g["total_lag"]),
+        ]);
+    }
+    out.print(&data, &[t])
+}
+
+async fn describe_group(api: &Api, group: &str, out: Out) -> anyhow::Result<()> {
+    let data = api.get(&format!("/api/v1/groups/{group}")).await?;
+    let mut members = Tab::new(&["MEMBER", "INSTANCE", "PARTITIONS"]).titled(format!(
+        "Group: {}  State: {}  Generation: {}  Assignor: {}  Total lag: {}",
+        text(&data["group_id"]),
+        text(&data["state"]),
+        data["generation"],
+        text(&data["assignor"]),
+        data["total_lag"]
+    ));
+    for m in data["members"].as_array().into_iter().flatten() {
+        let parts: Vec<String> = m["assignment"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|p| format!("{}/{}", text(&p["topic"]), p["partition"]))
+            .collect();
+        members.row([
+            text(&m["member_id"]),
+            text(&m["group_instance_id"]),
+            parts.join(","),
+        ]);
+    }
+    let mut offsets = Tab::new(&["TOPIC", "PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
+    for o in data["offsets"].as_array().into_iter().flatten() {
+        offsets.row([
+            text(&o["topic"]),
+            text(&o["partition"]),
+            text(&o["committed_offset"]),
+            text(&o["high_watermark"]),
+            text(&o["lag"]),
+        ]);
+    }
+    out.print(&data, &[members, offsets])
+}
+
+fn good_if(ok: bool) -> Tone {
+    if ok { Tone::Good } else { Tone::Bad }
+}
+
+/// `cluster-health`: the controller answering, the Raft leader and term, controllers and
+/// brokers. Fails (exit 1) when the cluster has no leader, so scripts can use it.
+async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
+    let health = api.get_raw("/health").await?;
+    let cluster = api.get("/api/v1/cluster").await?;
+    let healthy = cluster["healthy"].as_bool() == Some(true);
+    let title = format!(
+        "Cluster: {}  Leader: {}  Term: {}  Topics: {}  (answered by {}, {}, up {} s)",
+        if healthy { "healthy" } else { "unhealthy" },
+        text(&cluster["leader"]),
+        cluster["term"],
+        cluster["topics"].as_array().map(|t| t.len()).unwrap_or(0),
+        api.base,
+        text(&health["status"]),
+        health["uptime_seconds"],
+    );
+    let mut controllers = Tab::new(&["CONTROLLER", "ROLE", "ADDRESS"]).titled(title);
+    for c in cluster["controllers"].as_array().into_iter().flatten() {
+        let role = text(&c["role"]);
+        let tone = if role == "learner" {
+            Tone::Plain
+        } else {
+            Tone::Good
+        };
+        controllers.toned_row(vec![
+            (text(&c["id"]), Tone::Plain),
+            (role, tone),
+            (text(&c["address"]), Tone::Plain),
+        ]);
+    }
+    let brokers = broker_tab(&cluster["brokers"]);
+    let data = json!({"health": health, "cluster": cluster});
+    out.print(&data, &[controllers, brokers])?;
+    if !healthy {
+        bail!("the cluster has no controller leader");
+    }
     Ok(())
+}
+
+fn broker_tab(brokers: &Value) -> Tab {
+    let mut t = Tab::new(&["BROKER", "HOST", "QUIC", "RPC", "RACK", "ONLINE"]);
+    for b in brokers.as_array().into_iter().flatten() {
+        let online = b["online"].as_bool() == Some(true);
+        t.toned_row(vec![
+            (text(&b["id"]), Tone::Plain),
+            (text(&b["host"]), Tone::Plain),
+            (text(&b["port_quic"]), Tone::Plain),
+            (text(&b["port_rpc"]), Tone::Plain),
+            (text(&b["rack_id"]), Tone::Plain),
+            (online.to_string(), good_if(online)),
+        ]);
+    }
+    t
+}
+
+async fn list_brokers(api: &Api, out: Out) -> anyhow::Result<()> {
+    let data = api.get("/api/v1/brokers").await?;
+    out.print(&data, &[broker_tab(&data)])
+}
+
+async fn list_controllers(api: &Api, out: Out) -> anyhow::Result<()> {
+    let data = api.get("/api/v1/controllers").await?;
+    let mut t = Tab::new(&["CONTROLLER", "NODE ID", "ROLE", "ADDRESS"]);
+    for c in data.as_array().into_iter().flatten() {
+        let role = text(&c["role"]);
+        let tone = if role == "learner" {
+            Tone::Plain
+        } else {
+            Tone::Good
+        };
+        t.toned_row(vec![
+            (text(&c["id"]), Tone::Plain),
+            (text(&c["node_id"]), Tone::Plain),
+            (role, tone),
+            (text(&c["address"]), Tone::Plain),
+        ]);
+    }
+    out.print(&data, &[t])
 }
 
 fn parse_timestamp(s: &str) -> anyhow::Result<i64> {
@@ -446,73 +646,6 @@ fn parse_timestamp(s: &str) -> anyhow::Result<i64> {
     Ok(t.duration_since(std::time::UNIX_EPOCH)?.as_millis() as i64)
 }
 
-async fn list_groups(api: &Api, format: Format) -> anyhow::Result<()> {
-    let Some(data) = get_or_print_json(api, "/api/v1/groups", format).await? else {
-        return Ok(());
-    };
-    let mut t = Table::new();
-    t.set_header(["GROUP", "STATE", "GENERATION", "MEMBERS", "LAG"]);
-    for g in data.as_array().into_iter().flatten() {
-        t.add_row([
-            g["group_id"].as_str().unwrap_or("").to_string(),
-            g["state"].as_str().unwrap_or("").to_string(),
-            g["generation"].to_string(),
-            g["members"]
-                .as_array()
-                .map(|m| m.len())
-                .unwrap_or(0)
-                .to_string(),
-            g["total_lag"].to_string(),
-        ]);
-    }
-    println!("{t}");
-    Ok(())
-}
-
-async fn describe_group(api: &Api, group: &str, format: Format) -> anyhow::Result<()> {
-    let Some(data) = get_or_print_json(api, &format!("/api/v1/groups/{group}"), format).await?
-    else {
-        return Ok(());
-    };
-    println!(
-        "Group: {}  State: {}  Generation: {}  Assignor: {}  Total lag: {}",
-        data["group_id"].as_str().unwrap_or(""),
-        data["state"].as_str().unwrap_or(""),
-        data["generation"],
-        data["assignor"].as_str().unwrap_or("-"),
-        data["total_lag"]
-    );
-    let mut members = Table::new();
-    members.set_header(["MEMBER", "INSTANCE", "PARTITIONS"]);
-    for m in data["members"].as_array().into_iter().flatten() {
-        let parts: Vec<String> = m["assignment"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| format!("{}/{}", p["topic"].as_str().unwrap_or(""), p["partition"]))
-            .collect();
-        members.add_row([
-            m["member_id"].as_str().unwrap_or("").to_string(),
-            m["group_instance_id"].as_str().unwrap_or("-").to_string(),
-            parts.join(","),
-        ]);
-    }
-    println!("{members}");
-    let mut offsets = Table::new();
-    offsets.set_header(["TOPIC", "PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
-    for o in data["offsets"].as_array().into_iter().flatten() {
-        offsets.add_row([
-            o["topic"].as_str().unwrap_or("").to_string(),
-            o["partition"].to_string(),
-            o["committed_offset"].to_string(),
-            o["high_watermark"].to_string(),
-            o["lag"].to_string(),
-        ]);
-    }
-    println!("{offsets}");
-    Ok(())
-}
-
 async fn reset_offsets(
     brokers: &str,
     ca: &Option<PathBuf>,
@@ -520,6 +653,7 @@ async fn reset_offsets(
     topic: &str,
     target: i64,
     execute: bool,
+    out: Out,
 ) -> anyhow::Result<()> {
     let client = common::connect(brokers, ca).await?;
     let partitions = client.partition_count(topic).await?;
@@ -534,20 +668,24 @@ async fn reset_offsets(
         }
         plan.push((topic.to_string(), p, o));
     }
-    let mut t = Table::new();
-    t.set_header(["TOPIC", "PARTITION", "NEW OFFSET"]);
+    let mut t = Tab::new(&["TOPIC", "PARTITION", "NEW OFFSET"]);
     for (topic, p, o) in &plan {
-        t.add_row([topic.clone(), p.to_string(), o.to_string()]);
+        t.row([topic.clone(), p.to_string(), o.to_string()]);
     }
-    println!("{t}");
+    let data: Vec<Value> = plan
+        .iter()
+        .map(|(topic, p, o)| json!({"topic": topic, "partition": p, "offset": o}))
+        .collect();
+    out.print(&Value::Array(data), &[t])?;
+    // Status lines go to stderr: stdout stays parseable in every format.
     if execute {
         client
             .commit_offsets(group, None, &plan)
             .await
             .with_context(|| format!("resetting offsets of group {group}"))?;
-        println!("offsets of group {group} reset");
+        eprintln!("offsets of group {group} reset");
     } else {
-        println!("dry run: add --execute to apply");
+        eprintln!("dry run: add --execute to apply");
     }
     Ok(())
 }
@@ -587,17 +725,30 @@ fn print_message(
     m: &rustmq_client::ConsumedMessage,
     format: Format,
 ) -> anyhow::Result<()> {
-    if format == Format::Json {
-        let v = json!({
-            "partition": m.partition,
-            "offset": m.offset,
-            "timestamp": m.timestamp,
-            "key": m.key.as_ref().map(|k| String::from_utf8_lossy(k).to_string()),
-            "value": String::from_utf8_lossy(&m.payload),
-        });
-        writeln!(out, "{v}")?;
-    } else {
-        writeln!(out, "{}", String::from_utf8_lossy(&m.payload))?;
+    let v = json!({
+        "partition": m.partition,
+        "offset": m.offset,
+        "timestamp": m.timestamp,
+        "key": m.key.as_ref().map(|k| String::from_utf8_lossy(k).to_string()),
+        "value": String::from_utf8_lossy(&m.payload),
+    });
+    match format {
+        Format::Json => writeln!(out, "{v}")?,
+        Format::Yaml => write!(out, "---\n{}", serde_norway::to_string(&v)?)?,
+        Format::Csv => {
+            let mut w = csv::WriterBuilder::new()
+                .has_headers(false)
+                .from_writer(&mut *out);
+            w.write_record([
+                m.partition.to_string(),
+                m.offset.to_string(),
+                m.timestamp.to_string(),
+                text(&v["key"]),
+                text(&v["value"]),
+            ])?;
+            w.flush()?;
+        }
+        Format::Table => writeln!(out, "{}", String::from_utf8_lossy(&m.payload))?,
     }
     out.flush()?;
     Ok(())

@@ -1,0 +1,153 @@
+//! `rustmq-admin` against a three-controller Raft cluster (in this process, talking Raft over
+//! real QUIC with mutual TLS): cluster-health, brokers and controllers in every output format,
+//! pointed at a follower, and the error that names an unreachable URL.
+
+use std::collections::BTreeMap;
+use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
+
+use rustmq_controller::{Controller, ControllerOptions};
+use serde_json::Value;
+
+struct Cluster {
+    _dir: tempfile::TempDir,
+    controllers: Vec<Arc<Controller>>,
+    admin: Vec<String>,
+}
+
+async fn cluster() -> Cluster {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let dir = tempfile::tempdir().unwrap();
+    let tls: rustmq_controller::tls::InternalTls =
+        rustmq_controller::tls::ensure_dev_certificates(&dir.path().join("certs"))
+            .unwrap()
+            .into();
+    let raft: Vec<std::net::SocketAddr> = (0..3)
+        .map(|_| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        })
+        .collect();
+    let peers: BTreeMap<u64, String> = raft
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u64 + 1, a.to_string()))
+        .collect();
+    let opens = (0..3).map(|i| {
+        let mut o = ControllerOptions::single_node(dir.path().join(format!("c{i}")));
+        o.node_id = i as u64 + 1;
+        o.advertised_addr = raft[i].to_string();
+        o.peers = peers.clone();
+        o.rpc_listen = vec![raft[i]];
+        o.tls = Some(tls.clone());
+        o.heartbeat_interval = Duration::from_millis(100);
+        o.election_timeout = Duration::from_millis(500);
+        Controller::open(o)
+    });
+    let controllers: Vec<Arc<Controller>> = futures::future::try_join_all(opens).await.unwrap();
+    let mut admin = Vec::new();
+    for c in &controllers {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        admin.push(format!("http://{}", l.local_addr().unwrap()));
+        let app = rustmq_controller::api::router(c.clone(), None);
+        tokio::spawn(async move { axum::serve(l, app).await });
+    }
+    for _ in 0..300 {
+        if controllers.iter().any(|c| c.status().is_leader) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Cluster {
+        _dir: dir,
+        controllers,
+        admin,
+    }
+}
+
+fn admin(url: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_rustmq-admin"))
+        .arg("--api-url")
+        .arg(url)
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+fn ok(o: &Output) -> String {
+    assert!(
+        o.status.success(),
+        "failed: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8(o.stdout.clone()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cluster_commands_in_every_format_from_a_follower() {
+    let c = cluster().await;
+    let leader = c
+        .controllers
+        .iter()
+        .position(|c| c.status().is_leader)
+        .expect("a leader");
+    let follower = c.admin[(leader + 1) % 3].clone();
+    // The CLI waits in a blocking child process; keep the runtime free for the controllers.
+    let run = |args: Vec<&'static str>| {
+        let url = follower.clone();
+        tokio::task::spawn_blocking(move || admin(&url, &args))
+    };
+
+    let health = ok(&run(vec!["cluster-health", "--no-color"]).await.unwrap());
+    assert!(health.contains("Cluster: healthy"), "{health}");
+    assert!(
+        !health.contains('\u{1b}'),
+        "no ANSI escapes with --no-color: {health}"
+    );
+    for id in ["controller-1", "controller-2", "controller-3"] {
+        assert!(health.contains(id), "{health}");
+    }
+
+    let json: Value =
+        serde_json::from_str(&ok(&run(vec!["controllers", "list", "--format", "json"])
+            .await
+            .unwrap()))
+        .unwrap();
+    let list = json.as_array().unwrap();
+    assert_eq!(list.len(), 3);
+    assert_eq!(list.iter().filter(|c| c["role"] == "leader").count(), 1);
+
+    let yaml: Value =
+        serde_norway::from_str(&ok(&run(vec!["controllers", "list", "--format", "yaml"])
+            .await
+            .unwrap()))
+        .unwrap();
+    assert_eq!(yaml, json);
+
+    let csv = ok(&run(vec!["controllers", "list", "--format", "csv"])
+        .await
+        .unwrap());
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "CONTROLLER,NODE ID,ROLE,ADDRESS");
+    assert_eq!(lines.len(), 4, "{csv}");
+    assert!(lines.iter().any(|l| l.contains(",leader,")), "{csv}");
+
+    let brokers = ok(&run(vec!["brokers", "list", "--format", "csv"])
+        .await
+        .unwrap());
+    assert_eq!(brokers.trim(), "BROKER,HOST,QUIC,RPC,RACK,ONLINE");
+
+    // An unreachable controller: the error names the URL that failed.
+    let e = tokio::task::spawn_blocking(|| admin("http://127.0.0.1:1", &["cluster-health"]))
+        .await
+        .unwrap();
+    assert!(!e.status.success());
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(stderr.contains("http://127.0.0.1:1/health"), "{stderr}");
+    for ctl in &c.controllers {
+        ctl.shutdown().await;
+    }
+}
