@@ -90,6 +90,8 @@ pub struct RaftSection {
     pub heartbeat_interval_ms: u64,
     /// Snapshot after this many applied entries.
     pub snapshot_after_logs: u64,
+    /// Entries kept behind the snapshot; a follower further behind is sent the snapshot.
+    pub logs_kept_after_snapshot: u64,
     /// Timeout of one internal call.
     pub rpc_timeout_ms: u64,
 }
@@ -103,6 +105,7 @@ impl Default for RaftSection {
             election_timeout_ms: 500,
             heartbeat_interval_ms: 100,
             snapshot_after_logs: 1000,
+            logs_kept_after_snapshot: 100,
             rpc_timeout_ms: 5000,
         }
     }
@@ -290,6 +293,7 @@ impl ControllerConfig {
         o.heartbeat_interval = Duration::from_millis(self.raft.heartbeat_interval_ms);
         o.election_timeout = Duration::from_millis(self.raft.election_timeout_ms);
         o.snapshot_after_logs = self.raft.snapshot_after_logs;
+        o.logs_kept_after_snapshot = self.raft.logs_kept_after_snapshot;
         o.rpc_timeout = Duration::from_millis(self.raft.rpc_timeout_ms);
         o.rpc_listen = vec![self.controller.raft_listen];
         if self.controller.rpc_listen != self.controller.raft_listen {

@@ -86,6 +86,8 @@ pub struct ControllerOptions {
     pub election_timeout: Duration,
     /// Take a snapshot after this many log entries.
     pub snapshot_after_logs: u64,
+    /// Log entries kept behind a snapshot; a follower further behind gets the snapshot.
+    pub logs_kept_after_snapshot: u64,
     /// Every voter of the cluster, this one included (`node id -> advertised address`).
     /// Empty: a one-voter controller without internal RPC (dev mode).
     pub peers: BTreeMap<u64, String>,
@@ -107,6 +109,7 @@ impl ControllerOptions {
             heartbeat_interval: Duration::from_millis(250),
             election_timeout: Duration::from_millis(1000),
             snapshot_after_logs: 1000,
+            logs_kept_after_snapshot: 100,
             peers: BTreeMap::new(),
             rpc_listen: Vec::new(),
             tls: None,
@@ -159,7 +162,7 @@ impl Controller {
             election_timeout_min: election_ms,
             election_timeout_max: election_ms * 2,
             snapshot_policy: openraft::SnapshotPolicy::LogsSinceLast(opts.snapshot_after_logs),
-            max_in_snapshot_log_to_keep: 100,
+            max_in_snapshot_log_to_keep: opts.logs_kept_after_snapshot,
             ..Default::default()
         }
         .validate()

@@ -356,3 +356,45 @@ async fn adding_and_removing_controllers_under_load_loses_no_acknowledged_write(
         acked.len()
     );
 }
+
+/// A follower down while the log moves past a snapshot (and is purged) catches up through
+/// install-snapshot, then through the log after it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lagging_follower_catches_up_through_a_snapshot() {
+    let mut c = Cluster::start_with_env(
+        3,
+        &[
+            ("RUSTMQ_RAFT__SNAPSHOT_AFTER_LOGS", "20"),
+            ("RUSTMQ_RAFT__LOGS_KEPT_AFTER_SNAPSHOT", "0"),
+        ],
+    );
+    let leader = c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    let lagging = (leader + 1) % 3;
+    c.kill(lagging);
+    let names: Vec<String> = (0..60).map(|i| format!("snap-{i}")).collect();
+    for n in &names {
+        let (status, body) = c.create_topic(leader, n).await.unwrap();
+        assert_eq!(status, 201, "{body}");
+    }
+    c.restart(lagging);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(t) = c.topics(lagging).await
+            && names.iter().all(|n| t.contains(n))
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "follower did not catch up\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = std::fs::read_to_string(&c.nodes[lagging].log).unwrap();
+    assert!(
+        log.contains("installed a snapshot from the leader"),
+        "caught up without a snapshot:\n{log}"
+    );
+}

@@ -192,6 +192,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let published = Arc::new(applied.metadata.clone());
         *self.inner.state.write() = applied;
         self.inner.published.send_replace(published);
+        tracing::info!(
+            snapshot = %meta.snapshot_id,
+            last_log = ?meta.last_log_id,
+            "installed a snapshot from the leader"
+        );
         Ok(())
     }
 

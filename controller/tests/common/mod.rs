@@ -23,6 +23,7 @@ pub struct Node {
     pub config: PathBuf,
     pub log: PathBuf,
     child: Option<Child>,
+    env: Vec<(String, String)>,
 }
 
 pub struct Cluster {
@@ -32,6 +33,8 @@ pub struct Cluster {
     pub http: reqwest::Client,
     /// Real listener addresses whose UDP traffic the fault proxies drop.
     blocked: Blocked,
+    /// Extra environment of every controller process (config overrides).
+    env: Vec<(String, String)>,
 }
 
 type Blocked = Arc<Mutex<HashSet<SocketAddr>>>;
@@ -98,16 +101,20 @@ fn free_tcp() -> SocketAddr {
 impl Cluster {
     /// Writes configs for `voters` controllers (ids 1..=voters) and starts them all.
     pub fn start(voters: u64) -> Self {
-        Self::start_with(voters, false)
+        Self::start_with(voters, false, &[])
     }
 
     /// Like [`Cluster::start`], with every controller reached by its peers through a fault
     /// proxy, so [`Cluster::isolate`] can cut it off.
     pub fn start_proxied(voters: u64) -> Self {
-        Self::start_with(voters, true)
+        Self::start_with(voters, true, &[])
     }
 
-    fn start_with(voters: u64, proxied: bool) -> Self {
+    fn start_with(voters: u64, proxied: bool, env: &[(&str, &str)]) -> Self {
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let blocked: Blocked = Arc::default();
         let _ = rustls::crypto::ring::default_provider().install_default();
         let root = tempfile::tempdir().unwrap();
@@ -123,6 +130,7 @@ impl Cluster {
                 config: root.path().join(format!("controller-{id}.toml")),
                 log: root.path().join(format!("controller-{id}.log")),
                 child: None,
+                env: env.clone(),
             })
             .collect();
         let peers: Vec<String> = nodes
@@ -155,7 +163,13 @@ impl Cluster {
                 .build()
                 .unwrap(),
             blocked,
+            env,
         }
+    }
+
+    /// Like [`Cluster::start`], every process with these `RUSTMQ_*` overrides.
+    pub fn start_with_env(voters: u64, env: &[(&str, &str)]) -> Self {
+        Self::start_with(voters, false, env)
     }
 
     /// Starts one more controller process (next id) that knows the current voters and
@@ -169,6 +183,7 @@ impl Cluster {
             config: self.root.path().join(format!("controller-{id}.toml")),
             log: self.root.path().join(format!("controller-{id}.log")),
             child: None,
+            env: self.env.clone(),
         };
         let peers: Vec<String> = self
             .nodes
@@ -345,6 +360,7 @@ impl Node {
             .arg("--config")
             .arg(&self.config)
             .env("RUSTMQ_LOG", "info,openraft=warn")
+            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log))
             .spawn()
