@@ -41,6 +41,8 @@ impl DevBroker {
             .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_LOG", "warn")
+            // Tests poll the admin API far above the seed's limits.
+            .env("RUSTMQ_ADMIN_RATE_LIMITING_ENABLED", "false")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())

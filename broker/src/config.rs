@@ -20,7 +20,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {key}: {reason}")]
     Value {
         /// Dotted key.
-        key: &'static str,
+        key: String,
         /// Why.
         reason: String,
     },
@@ -349,12 +349,15 @@ impl Default for ControllerSection {
 pub struct AdminSection {
     /// Listen address.
     pub http_listen: SocketAddr,
+    /// `[admin.rate_limiting]`
+    pub rate_limiting: rustmq_controller::ratelimit::RateLimitConfig,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         Self {
             http_listen: "0.0.0.0:9642".parse().expect("literal address"),
+            rate_limiting: Default::default(),
         }
     }
 }
@@ -416,6 +419,8 @@ impl BrokerConfig {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
+        // The seed's flat RUSTMQ_ADMIN_GLOBAL_BURST_SIZE etc.
+        fig = fig.merge(rustmq_controller::ratelimit::env_provider());
         let c: Self = fig
             .extract()
             .map_err(|e| ConfigError::Invalid(describe(e)))?;
@@ -424,9 +429,12 @@ impl BrokerConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err((key, reason)) = self.admin.rate_limiting.validate() {
+            return Err(ConfigError::Value { key, reason });
+        }
         let v = |key, reason: &str| {
             Err(ConfigError::Value {
-                key,
+                key: String::from(key),
                 reason: reason.to_string(),
             })
         };

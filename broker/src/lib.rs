@@ -135,14 +135,23 @@ impl Node {
             addr: config.admin.http_listen,
             source,
         })?;
-        let app = rustmq_controller::api::router(controller.clone(), Some(broker.clone()));
+        let limits =
+            rustmq_controller::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
+        let app = rustmq_controller::api::router_with(
+            controller.clone(),
+            Some(broker.clone()),
+            Some(limits),
+        );
         let mut admin_stop = stop.subscribe();
         let admin = tokio::spawn(async move {
-            let served = axum::serve(listener, app)
-                .with_graceful_shutdown(async move {
-                    let _ = admin_stop.changed().await;
-                })
-                .await;
+            let served = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = admin_stop.changed().await;
+            })
+            .await;
             if let Err(e) = served {
                 tracing::error!(error = %e, "admin API stopped");
             }

@@ -281,6 +281,7 @@ impl From<&Topic> for TopicView {
 pub struct AdminState {
     controller: Arc<Controller>,
     extra: Option<Arc<dyn BrokerView>>,
+    limits: Option<Arc<crate::ratelimit::RateLimits>>,
 }
 
 /// Builds the admin router.
@@ -293,6 +294,43 @@ pub struct AdminState {
 /// # }
 /// ```
 pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -> Router {
+    router_with(controller, extra, None)
+}
+
+/// The admin router with rate limits. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so limits apply per client IP.
+///
+/// ```no_run
+/// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
+/// use rustmq_controller::ratelimit::{RateLimitConfig, RateLimits};
+/// let limits = RateLimits::start(RateLimitConfig::default());
+/// let app = rustmq_controller::api::router_with(c, None, Some(limits));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9642").await.unwrap();
+/// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+///     .await
+///     .unwrap();
+/// # }
+/// ```
+pub fn router_with(
+    controller: Arc<Controller>,
+    extra: Option<Arc<dyn BrokerView>>,
+    limits: Option<Arc<crate::ratelimit::RateLimits>>,
+) -> Router {
+    let app = routes().with_state(AdminState {
+        controller,
+        extra,
+        limits: limits.clone(),
+    });
+    match limits {
+        Some(l) => app.layer(axum::middleware::from_fn_with_state(
+            l,
+            crate::ratelimit::middleware,
+        )),
+        None => app,
+    }
+}
+
+fn routes() -> Router<AdminState> {
     Router::new()
         .route("/health", get(health))
         .route("/api/v1/topics", get(list_topics).post(create_topic))
@@ -315,7 +353,6 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
         .route("/api/v1/storage", get(storage))
         .route("/metrics", get(metrics))
         .fallback(not_found)
-        .with_state(AdminState { controller, extra })
 }
 
 /// An error as the API reports it.
@@ -402,6 +439,11 @@ async fn health(State(s): State<AdminState>) -> Response {
         "uptime_seconds": s.controller.uptime().as_secs(),
         "is_leader": st.is_leader,
         "raft_term": st.term,
+        "rate_limiting": s
+            .limits
+            .as_ref()
+            .map(|l| l.stats())
+            .unwrap_or_else(|| serde_json::json!({"enabled": false})),
         "components": components,
     });
     let code = if healthy {

@@ -23,7 +23,7 @@ pub enum ConfigError {
     #[error("invalid configuration: {key}: {reason}")]
     Value {
         /// Dotted key.
-        key: &'static str,
+        key: String,
         /// Why.
         reason: String,
     },
@@ -46,6 +46,51 @@ pub struct ControllerConfig {
     pub raft: RaftSection,
     /// `[tls]`
     pub tls: TlsSection,
+    /// `[admin]`
+    pub admin: AdminSection,
+}
+
+/// `[admin]`: the admin REST API (its address is `controller.http_listen`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AdminSection {
+    /// Replaces the port of `controller.http_listen` when set (the seed's `admin.port`).
+    pub port: Option<u16>,
+    /// How often broker liveness is evaluated. Takes effect once brokers register with
+    /// remote controllers; accepted now so the seed's files load.
+    pub health_check_interval_ms: u64,
+    /// A broker without a heartbeat for this long is offline (same caveat).
+    pub health_timeout_ms: u64,
+    /// CORS headers allowing any origin (browser dashboards).
+    pub enable_cors: bool,
+    /// One `info` log line per request: method, path, status, duration.
+    pub log_requests: bool,
+    /// `[admin.rate_limiting]`
+    pub rate_limiting: crate::ratelimit::RateLimitConfig,
+}
+
+impl Default for AdminSection {
+    fn default() -> Self {
+        Self {
+            port: None,
+            health_check_interval_ms: 15_000,
+            health_timeout_ms: 30_000,
+            enable_cors: false,
+            log_requests: false,
+            rate_limiting: Default::default(),
+        }
+    }
+}
+
+impl ControllerConfig {
+    /// The admin API's address: `controller.http_listen`, with `admin.port` if set.
+    pub fn http_listen(&self) -> SocketAddr {
+        let mut a = self.controller.http_listen;
+        if let Some(p) = self.admin.port {
+            a.set_port(p);
+        }
+        a
+    }
 }
 
 /// `[controller]`
@@ -162,6 +207,8 @@ impl ControllerConfig {
                 .filter(|k| k.as_str().contains("__"))
                 .split("__"),
         );
+        // The seed's flat RUSTMQ_ADMIN_GLOBAL_BURST_SIZE etc.
+        fig = fig.merge(crate::ratelimit::env_provider());
         let c: Self = fig
             .extract()
             .map_err(|e| ConfigError::Invalid(e.to_string()))?;
@@ -172,7 +219,7 @@ impl ControllerConfig {
     /// The Raft node id.
     pub fn node_id(&self) -> Result<u64, ConfigError> {
         parse_node_id(&self.controller.node_id).ok_or_else(|| ConfigError::Value {
-            key: "controller.node_id",
+            key: "controller.node_id".into(),
             reason: format!(
                 "'{}' is not 'controller-<n>' or '<n>' with n >= 1",
                 self.controller.node_id
@@ -185,7 +232,7 @@ impl ControllerConfig {
         let mut out = BTreeMap::new();
         for p in &self.raft.peers {
             let bad = |reason: String| ConfigError::Value {
-                key: "raft.peers",
+                key: "raft.peers".into(),
                 reason: format!("'{p}': {reason}"),
             };
             let (name, addr) = p
@@ -208,11 +255,14 @@ impl ControllerConfig {
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
+        if let Err((key, reason)) = self.admin.rate_limiting.validate() {
+            return Err(ConfigError::Value { key, reason });
+        }
         let id = self.node_id()?;
         let peers = self.peers()?;
         if !peers.is_empty() && !peers.contains_key(&id) {
             return Err(ConfigError::Value {
-                key: "raft.peers",
+                key: "raft.peers".into(),
                 reason: format!("this node ({}) is not in the list", self.controller.node_id),
             });
         }
@@ -225,13 +275,13 @@ impl ControllerConfig {
         let r = &self.raft;
         if r.heartbeat_interval_ms == 0 {
             return Err(ConfigError::Value {
-                key: "raft.heartbeat_interval_ms",
+                key: "raft.heartbeat_interval_ms".into(),
                 reason: "must be at least 1".into(),
             });
         }
         if r.election_timeout_ms <= r.heartbeat_interval_ms * 2 {
             return Err(ConfigError::Value {
-                key: "raft.election_timeout_ms",
+                key: "raft.election_timeout_ms".into(),
                 reason: format!(
                     "must exceed twice raft.heartbeat_interval_ms ({}), or followers start elections against a live leader",
                     r.heartbeat_interval_ms
@@ -240,7 +290,7 @@ impl ControllerConfig {
         }
         if r.rpc_timeout_ms == 0 {
             return Err(ConfigError::Value {
-                key: "raft.rpc_timeout_ms",
+                key: "raft.rpc_timeout_ms".into(),
                 reason: "must be at least 1".into(),
             });
         }
@@ -251,13 +301,13 @@ impl ControllerConfig {
             .count();
         if given != 0 && given != 3 {
             return Err(ConfigError::Value {
-                key: "tls",
+                key: "tls".into(),
                 reason: "ca_cert, cert and key go together".into(),
             });
         }
         if !peers.is_empty() && given == 0 && t.dev_certificates_dir.is_none() {
             return Err(ConfigError::Value {
-                key: "tls",
+                key: "tls".into(),
                 reason: "a controller with peers needs ca_cert, cert and key (or dev_certificates_dir for a local cluster)".into(),
             });
         }
@@ -300,7 +350,7 @@ impl ControllerConfig {
             o.rpc_listen.push(self.controller.rpc_listen);
         }
         o.tls = self.internal_tls().map_err(|e| ConfigError::Value {
-            key: "tls",
+            key: "tls".into(),
             reason: e.to_string(),
         })?;
         o.peers = peers;
@@ -373,6 +423,19 @@ mod tests {
             ),
             ("[raft]\nelection_timeout = 100\n", "election_timeout"),
             ("[controller]\nhttp_listen = \"nowhere\"\n", "http_listen"),
+            (
+                "[admin.rate_limiting]\ntrusted_proxies = [\"proxy\"]\n",
+                "admin.rate_limiting.trusted_proxies",
+            ),
+            (
+                "[admin.rate_limiting.endpoints]\n\"topics\" = { burst_size = 1, refill_rate = 1 }\n",
+                "admin.rate_limiting.endpoints",
+            ),
+            (
+                "[admin.rate_limiting.endpoints]\n\"/x\" = { burst_size = 0, refill_rate = 1 }\n",
+                "burst_size",
+            ),
+            ("[admin]\nautobalancer = true\n", "autobalancer"),
         ];
         // In a jail: figment's lock keeps another test's environment variables out.
         figment::Jail::expect_with(|_| {
@@ -393,9 +456,33 @@ mod tests {
             )?;
             jail.set_env("RUSTMQ_CONTROLLER__NODE_ID", "controller-3");
             jail.set_env("RUSTMQ_RAFT__HEARTBEAT_INTERVAL_MS", "50");
+            // The seed's flat admin variables.
+            jail.set_env("RUSTMQ_ADMIN_RATE_LIMITING_ENABLED", "false");
+            jail.set_env("RUSTMQ_ADMIN_GLOBAL_BURST_SIZE", "7");
+            jail.set_env("RUSTMQ_ADMIN_PER_IP_REFILL_RATE", "9");
+            jail.set_env("RUSTMQ_ADMIN_CLEANUP_INTERVAL_SECONDS", "60");
             let c = ControllerConfig::load(Some(Path::new("c.toml"))).map_err(|e| e.to_string())?;
             assert_eq!(c.node_id().map_err(|e| e.to_string())?, 3);
             assert_eq!(c.raft.heartbeat_interval_ms, 50);
+            let r = &c.admin.rate_limiting;
+            assert!(!r.enabled);
+            assert_eq!(r.global_burst_size, 7);
+            assert_eq!(r.per_ip_refill_rate, 9);
+            assert_eq!(r.cleanup_interval_seconds, 60);
+            jail.set_env("RUSTMQ_ADMIN_GLOBAL_BURST_SIZE", "0");
+            let e = ControllerConfig::load(Some(Path::new("c.toml"))).unwrap_err();
+            assert!(
+                e.to_string()
+                    .contains("admin.rate_limiting.global_burst_size"),
+                "{e}"
+            );
+            jail.set_env("RUSTMQ_ADMIN_GLOBAL_BURST_SIZE", "many");
+            let e = ControllerConfig::load(Some(Path::new("c.toml"))).unwrap_err();
+            let e = e.to_string().to_lowercase();
+            assert!(
+                e.contains("global_burst_size") && e.contains("rustmq_admin_"),
+                "{e}"
+            );
             Ok(())
         });
     }

@@ -19,6 +19,7 @@ pub mod catalog;
 pub mod config;
 pub mod metadata;
 pub mod raft;
+pub mod ratelimit;
 pub mod rpc;
 pub mod tls;
 

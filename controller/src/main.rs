@@ -48,7 +48,7 @@ fn run_main() -> anyhow::Result<()> {
 
 async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     let opts = config.options()?;
-    let http = config.controller.http_listen;
+    let http = config.http_listen();
     // Bind the admin API first: a port conflict is reported before Raft starts.
     let listener = tokio::net::TcpListener::bind(http)
         .await
@@ -63,7 +63,15 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
     println!("  admin REST API : http://{}", listener.local_addr()?);
     println!("  voters         : {:?}", opts.peers);
-    let app = rustmq_controller::api::router(controller.clone(), None);
+    let limits =
+        rustmq_controller::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
+    let mut app = rustmq_controller::api::router_with(controller.clone(), None, Some(limits));
+    if config.admin.log_requests {
+        app = app.layer(axum::middleware::from_fn(log_request));
+    }
+    if config.admin.enable_cors {
+        app = app.layer(tower_http::cors::CorsLayer::permissive());
+    }
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let admin = tokio::spawn(async move {
         axum::serve(
@@ -81,6 +89,18 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     controller.shutdown().await;
     admin.await.context("admin API task")??;
     Ok(())
+}
+
+/// `admin.log_requests`: one line per request.
+async fn log_request(
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let (method, path) = (req.method().clone(), req.uri().path().to_string());
+    let started = std::time::Instant::now();
+    let resp = next.run(req).await;
+    tracing::info!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "admin API request");
+    resp
 }
 
 async fn wait_for_signal() -> anyhow::Result<()> {

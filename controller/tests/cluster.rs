@@ -398,3 +398,37 @@ async fn a_lagging_follower_catches_up_through_a_snapshot() {
         "caught up without a snapshot:\n{log}"
     );
 }
+
+/// `[admin]` of a `rustmq-controller` process through the environment: the seed's flat
+/// `RUSTMQ_ADMIN_*` rate-limit variables, CORS and request logging.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_settings_from_the_environment_apply() {
+    let c = Cluster::start_with_env(
+        1,
+        &[
+            ("RUSTMQ_ADMIN_RATE_LIMITING_ENABLED", "true"),
+            ("RUSTMQ_ADMIN_PER_IP_BURST_SIZE", "7"),
+            ("RUSTMQ_ADMIN_PER_IP_REFILL_RATE", "60000"),
+            ("RUSTMQ_ADMIN__ENABLE_CORS", "true"),
+            ("RUSTMQ_ADMIN__LOG_REQUESTS", "true"),
+        ],
+    );
+    c.leader(Duration::from_secs(30)).await;
+    let r = c
+        .http
+        .get(c.url(0, "/api/v1/brokers"))
+        .header("origin", "https://dashboard.example")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let h = r.headers();
+    assert_eq!(h["x-ratelimit-type"], "per_ip");
+    assert_eq!(h["x-ratelimit-limit"], "7");
+    assert_eq!(h["access-control-allow-origin"], "*");
+    let health = c.health(0).await.unwrap();
+    assert_eq!(health["rate_limiting"]["enabled"], true, "{health}");
+    let log = std::fs::read_to_string(&c.nodes[0].log).unwrap();
+    assert!(log.contains("admin API request"), "{log}");
+    assert!(log.contains("/api/v1/brokers"), "{log}");
+}
