@@ -272,4 +272,15 @@ async fn cluster_brokers_and_controller_membership_endpoints() {
     assert_eq!(r.status(), 400);
     let (status, _) = get("/api/v1/controllers").await;
     assert_eq!(status, 200);
+
+    // The OpenAPI document is served as generated.
+    let doc = http
+        .get(format!("{base}/api/v1/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(doc, rustmq_controller::api::openapi_json());
 }

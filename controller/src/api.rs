@@ -60,7 +60,7 @@ pub fn counter(r: &mut Registry, name: &str, help: &str, v: u64) {
 }
 
 /// `GET /api/v1/storage`: object storage, upload lag and read-cache figures of a broker.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, utoipa::ToSchema)]
 pub struct StorageView {
     /// `Local`, `Gcs` or `S3`.
     pub storage_type: String,
@@ -109,7 +109,7 @@ pub struct StorageView {
 }
 
 /// A partition of a topic.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TopicPartitionView {
     /// Topic.
     pub topic: String,
@@ -118,7 +118,7 @@ pub struct TopicPartitionView {
 }
 
 /// A member of a group.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct GroupMemberView {
     /// Member id.
     pub member_id: String,
@@ -129,7 +129,7 @@ pub struct GroupMemberView {
 }
 
 /// A committed offset and how far behind it is.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct GroupOffsetView {
     /// Topic.
     pub topic: String,
@@ -144,7 +144,7 @@ pub struct GroupOffsetView {
 }
 
 /// `GET /api/v1/groups/{id}` (and, without offsets detail, the list).
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct GroupView {
     /// Group id.
     pub group_id: String,
@@ -165,7 +165,7 @@ pub struct GroupView {
 }
 
 /// One component of `/health`.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ComponentHealth {
     /// Name (`wal`, `controller`, ...).
     pub name: String,
@@ -176,7 +176,7 @@ pub struct ComponentHealth {
 }
 
 /// The response envelope of every `/api/v1` endpoint.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     /// Whether the request succeeded.
     pub success: bool,
@@ -189,7 +189,7 @@ pub struct Envelope<T> {
 }
 
 /// Body of `POST /api/v1/topics`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct CreateTopicRequest {
     /// Topic name.
@@ -221,7 +221,7 @@ fn one() -> u32 {
 }
 
 /// Partition placement in `GET /api/v1/topics/{name}`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PartitionView {
     /// Partition.
     pub partition: u32,
@@ -236,7 +236,7 @@ pub struct PartitionView {
 }
 
 /// `GET /api/v1/topics/{name}` and the entries of `GET /api/v1/topics`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TopicView {
     /// Name.
     pub name: String,
@@ -352,6 +352,7 @@ fn routes() -> Router<AdminState> {
         .route("/api/v1/groups/{id}", get(describe_group))
         .route("/api/v1/storage", get(storage))
         .route("/metrics", get(metrics))
+        .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
 }
 
@@ -419,6 +420,9 @@ fn ok<T: Serialize>(c: &Controller, status: StatusCode, data: T) -> Response {
         .into_response()
 }
 
+#[utoipa::path(get, path = "/health", tag = "health",
+    responses((status = 200, description = "Every component healthy", body = HealthResponse),
+              (status = 503, description = "A component is unhealthy (`status: degraded`)", body = HealthResponse)))]
 async fn health(State(s): State<AdminState>) -> Response {
     let st = s.controller.status();
     let mut components = vec![ComponentHealth {
@@ -433,19 +437,19 @@ async fn health(State(s): State<AdminState>) -> Response {
         components.extend(extra.components());
     }
     let healthy = components.iter().all(|c| c.healthy);
-    let body = serde_json::json!({
-        "status": if healthy { "ok" } else { "degraded" },
-        "version": env!("CARGO_PKG_VERSION"),
-        "uptime_seconds": s.controller.uptime().as_secs(),
-        "is_leader": st.is_leader,
-        "raft_term": st.term,
-        "rate_limiting": s
+    let body = HealthResponse {
+        status: if healthy { "ok" } else { "degraded" }.into(),
+        version: env!("CARGO_PKG_VERSION").into(),
+        uptime_seconds: s.controller.uptime().as_secs(),
+        is_leader: st.is_leader,
+        raft_term: st.term,
+        rate_limiting: s
             .limits
             .as_ref()
             .map(|l| l.stats())
             .unwrap_or_else(|| serde_json::json!({"enabled": false})),
-        "components": components,
-    });
+        components,
+    };
     let code = if healthy {
         StatusCode::OK
     } else {
@@ -454,12 +458,18 @@ async fn health(State(s): State<AdminState>) -> Response {
     (code, Json(body)).into_response()
 }
 
+#[utoipa::path(get, path = "/api/v1/topics", tag = "topics",
+    responses((status = 200, description = "All topics", body = Envelope<Vec<TopicView>>)))]
 async fn list_topics(State(s): State<AdminState>) -> Response {
     let md = s.controller.metadata();
     let topics: Vec<TopicView> = md.topics.values().map(TopicView::from).collect();
     ok(&s.controller, StatusCode::OK, topics)
 }
 
+#[utoipa::path(get, path = "/api/v1/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")),
+    responses((status = 200, description = "Settings and partition placement", body = Envelope<TopicView>),
+              (status = 404, description = "Unknown topic", body = Envelope<String>)))]
 async fn describe_topic(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
     match s.controller.metadata().topics.get(&name) {
         Some(t) => ok(&s.controller, StatusCode::OK, TopicView::from(t)),
@@ -467,6 +477,11 @@ async fn describe_topic(State(s): State<AdminState>, Path(name): Path<String>) -
     }
 }
 
+#[utoipa::path(post, path = "/api/v1/topics", tag = "topics", request_body = CreateTopicRequest,
+    responses((status = 201, description = "Created", body = Envelope<String>),
+              (status = 400, description = "Invalid name, partition count, config, or insufficient brokers", body = Envelope<String>),
+              (status = 409, description = "The topic exists", body = Envelope<String>),
+              (status = 503, description = "No leader, or no majority reachable (`leader_hint`)", body = Envelope<String>)))]
 async fn create_topic(
     State(s): State<AdminState>,
     body: Result<Json<CreateTopicRequest>, JsonRejection>,
@@ -515,6 +530,10 @@ async fn create_topic(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")),
+    responses((status = 200, description = "Deleted", body = Envelope<String>),
+              (status = 404, description = "Unknown topic", body = Envelope<String>)))]
 async fn delete_topic(State(s): State<AdminState>, Path(name): Path<String>) -> Response {
     match s.controller.delete_topic(&name).await {
         Ok(()) => ok(
@@ -526,6 +545,8 @@ async fn delete_topic(State(s): State<AdminState>, Path(name): Path<String>) -> 
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
+    responses((status = 200, description = "Groups with members or committed offsets", body = Envelope<Vec<GroupView>>)))]
 async fn list_groups(State(s): State<AdminState>) -> Response {
     let groups = match &s.extra {
         Some(b) => b.groups().await,
@@ -534,6 +555,10 @@ async fn list_groups(State(s): State<AdminState>) -> Response {
     ok(&s.controller, StatusCode::OK, groups)
 }
 
+#[utoipa::path(get, path = "/api/v1/groups/{id}", tag = "groups",
+    params(("id" = String, Path, description = "Group id")),
+    responses((status = 200, description = "Members, assignment, offsets, lag", body = Envelope<GroupView>),
+              (status = 404, description = "Unknown group", body = Envelope<String>)))]
 async fn describe_group(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
     let group = match &s.extra {
         Some(b) => b.group(id.clone()).await,
@@ -550,24 +575,28 @@ async fn describe_group(State(s): State<AdminState>, Path(id): Path<String>) -> 
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/storage", tag = "storage",
+    responses((status = 200, description = "Tiered storage of the broker and the catalog", body = Envelope<StorageResponse>)))]
 async fn storage(State(s): State<AdminState>) -> Response {
     let md = s.controller.metadata();
     let c = &md.catalog;
-    let body = serde_json::json!({
-        "broker": s.extra.as_ref().and_then(|b| b.storage()),
-        "catalog": {
-            "objects": c.objects.len(),
-            "object_bytes": c.objects.values().map(|o| o.size).sum::<u64>(),
-            "compacted_objects": c.objects.values().filter(|o| o.level > 0).count(),
-            "partitions": c.partitions.len(),
-            "slices": c.partitions.values().map(|p| p.slices.len()).sum::<usize>(),
-            "pending_deletes": c.deleting.len(),
+    let body = StorageResponse {
+        broker: s.extra.as_ref().and_then(|b| b.storage()),
+        catalog: CatalogView {
+            objects: c.objects.len(),
+            object_bytes: c.objects.values().map(|o| o.size).sum::<u64>(),
+            compacted_objects: c.objects.values().filter(|o| o.level > 0).count(),
+            partitions: c.partitions.len(),
+            slices: c.partitions.values().map(|p| p.slices.len()).sum::<usize>(),
+            pending_deletes: c.deleting.len(),
         },
-    });
+    };
     ok(&s.controller, StatusCode::OK, body)
 }
 
 /// `GET /metrics`: Prometheus / OpenMetrics text.
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Prometheus / OpenMetrics text", content_type = "application/openmetrics-text", body = String)))]
 async fn metrics(State(s): State<AdminState>) -> Response {
     let mut r = Registry::with_prefix("rustmq");
     let st = s.controller.status();
@@ -630,7 +659,7 @@ async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Respons
 }
 
 /// One controller as `GET /api/v1/controllers` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ControllerView {
     /// `controller-<n>`.
     pub id: String,
@@ -643,7 +672,7 @@ pub struct ControllerView {
 }
 
 /// `POST /api/v1/controllers`.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AddControllerRequest {
     /// `controller-<n>` or `<n>`.
     pub id: String,
@@ -652,7 +681,7 @@ pub struct AddControllerRequest {
 }
 
 /// One broker as `GET /api/v1/brokers` lists it.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct BrokerSummary {
     /// `broker-<n>`.
     pub id: String,
@@ -704,6 +733,8 @@ fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v1/controllers", tag = "controllers",
+    responses((status = 200, description = "Controllers and their roles", body = Envelope<Vec<ControllerView>>)))]
 async fn list_controllers(State(s): State<AdminState>) -> Response {
     ok(
         &s.controller,
@@ -712,6 +743,10 @@ async fn list_controllers(State(s): State<AdminState>) -> Response {
     )
 }
 
+#[utoipa::path(post, path = "/api/v1/controllers", tag = "controllers", request_body = AddControllerRequest,
+    responses((status = 200, description = "The controller is a voter", body = Envelope<String>),
+              (status = 400, description = "Bad id or address, did not catch up, or a dev node", body = Envelope<String>),
+              (status = 503, description = "No leader, or no majority reachable", body = Envelope<String>)))]
 async fn add_controller(
     State(s): State<AdminState>,
     body: Result<Json<AddControllerRequest>, JsonRejection>,
@@ -760,6 +795,11 @@ async fn add_controller(
     }
 }
 
+#[utoipa::path(delete, path = "/api/v1/controllers/{id}", tag = "controllers",
+    params(("id" = String, Path, description = "controller-<n>")),
+    responses((status = 200, description = "Removed", body = Envelope<String>),
+              (status = 400, description = "Bad id, or the last voter", body = Envelope<String>),
+              (status = 404, description = "Not a member", body = Envelope<String>)))]
 async fn remove_controller(State(s): State<AdminState>, Path(id): Path<String>) -> Response {
     let Some(n) = crate::config::parse_node_id(&id) else {
         return ApiError {
@@ -787,20 +827,136 @@ async fn remove_controller(State(s): State<AdminState>, Path(id): Path<String>) 
     }
 }
 
+#[utoipa::path(get, path = "/api/v1/brokers", tag = "cluster",
+    responses((status = 200, description = "Registered brokers", body = Envelope<Vec<BrokerSummary>>)))]
 async fn list_brokers(State(s): State<AdminState>) -> Response {
     ok(&s.controller, StatusCode::OK, broker_views(&s.controller))
 }
 
+#[utoipa::path(get, path = "/api/v1/cluster", tag = "cluster",
+    responses((status = 200, description = "Brokers, topics, controllers, leader and term", body = Envelope<ClusterView>)))]
 async fn cluster(State(s): State<AdminState>) -> Response {
     let st = s.controller.status();
     let md = s.controller.metadata();
-    let body = serde_json::json!({
-        "brokers": broker_views(&s.controller),
-        "topics": md.topics.keys().collect::<Vec<_>>(),
-        "controllers": controller_views(&s.controller),
-        "leader": st.leader.map(|l| format!("controller-{l}")),
-        "term": st.term,
-        "healthy": st.leader.is_some(),
-    });
+    let body = ClusterView {
+        brokers: broker_views(&s.controller),
+        topics: md.topics.keys().cloned().collect(),
+        controllers: controller_views(&s.controller),
+        leader: st.leader.map(|l| format!("controller-{l}")),
+        term: st.term,
+        healthy: st.leader.is_some(),
+    };
     ok(&s.controller, StatusCode::OK, body)
+}
+
+/// `GET /health`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct HealthResponse {
+    /// `ok` or `degraded`.
+    pub status: String,
+    /// Build version.
+    pub version: String,
+    /// Since this process started.
+    pub uptime_seconds: u64,
+    /// This controller leads the Raft cluster.
+    pub is_leader: bool,
+    /// Current Raft term.
+    pub raft_term: u64,
+    /// `enabled`, `allowed`, `rejected_global`, `rejected_per_ip`, `rejected_endpoint`,
+    /// `tracked_ips`.
+    #[schema(value_type = Object)]
+    pub rate_limiting: serde_json::Value,
+    /// Per component.
+    pub components: Vec<ComponentHealth>,
+}
+
+/// `GET /api/v1/cluster`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct ClusterView {
+    /// Registered brokers.
+    pub brokers: Vec<BrokerSummary>,
+    /// Topic names.
+    pub topics: Vec<String>,
+    /// Controllers and their roles.
+    pub controllers: Vec<ControllerView>,
+    /// The Raft leader, `controller-<n>`.
+    pub leader: Option<String>,
+    /// Current Raft term.
+    pub term: u64,
+    /// A leader is known.
+    pub healthy: bool,
+}
+
+/// `GET /api/v1/storage`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct StorageResponse {
+    /// The broker's tier, when this process runs one.
+    pub broker: Option<StorageView>,
+    /// The object catalog in the controllers' state.
+    pub catalog: CatalogView,
+}
+
+/// Catalog figures of `GET /api/v1/storage`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CatalogView {
+    /// Objects referenced.
+    pub objects: usize,
+    /// Their bytes.
+    pub object_bytes: u64,
+    /// Of which written by compaction.
+    pub compacted_objects: usize,
+    /// Partitions with objects.
+    pub partitions: usize,
+    /// Object slices over all partitions.
+    pub slices: usize,
+    /// Unreferenced objects waiting for their grace period.
+    pub pending_deletes: usize,
+}
+
+/// The OpenAPI document of the admin API, generated from the handlers above; served at
+/// `GET /api/v1/openapi.json` and checked in as `docs/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "RustMQ admin API",
+        description = "Topics, cluster, brokers, controllers, consumer groups and storage. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+    ),
+    paths(
+        health,
+        metrics,
+        cluster,
+        list_brokers,
+        list_controllers,
+        add_controller,
+        remove_controller,
+        list_topics,
+        create_topic,
+        describe_topic,
+        delete_topic,
+        list_groups,
+        describe_group,
+        storage
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON.
+///
+/// ```
+/// let doc = rustmq_controller::api::openapi_json();
+/// assert!(doc.contains("/api/v1/topics/{name}"));
+/// ```
+pub fn openapi_json() -> String {
+    use utoipa::OpenApi;
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
 }

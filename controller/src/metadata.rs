@@ -16,7 +16,7 @@ pub const MAX_TOPIC_NAME_LEN: usize = 249;
 pub const MAX_PARTITIONS: u32 = 10_000;
 
 /// Per-topic settings; `None` means "use the broker default".
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TopicConfig {
     /// Delete batches older than this many ms (-1: keep forever).
