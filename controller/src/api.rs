@@ -693,7 +693,7 @@ pub struct BrokerSummary {
     pub port_rpc: u16,
     /// Rack / zone.
     pub rack_id: String,
-    /// Registered and not marked offline.
+    /// Heartbeating (not marked offline by the leader).
     pub online: bool,
 }
 
@@ -719,8 +719,8 @@ fn controller_views(c: &Controller) -> Vec<ControllerView> {
 }
 
 fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
-    c.metadata()
-        .brokers
+    let md = c.metadata();
+    md.brokers
         .values()
         .map(|b| BrokerSummary {
             id: format!("broker-{}", b.id),
@@ -728,7 +728,7 @@ fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
             port_quic: b.port_quic,
             port_rpc: b.port_rpc,
             rack_id: b.rack_id.clone(),
-            online: true,
+            online: !md.offline_brokers.contains(&b.id),
         })
         .collect()
 }

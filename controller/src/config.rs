@@ -56,10 +56,10 @@ pub struct ControllerConfig {
 pub struct AdminSection {
     /// Replaces the port of `controller.http_listen` when set (the seed's `admin.port`).
     pub port: Option<u16>,
-    /// How often broker liveness is evaluated. Takes effect once brokers register with
-    /// remote controllers; accepted now so the seed's files load.
+    /// How often the leader looks for brokers whose heartbeats stopped.
     pub health_check_interval_ms: u64,
-    /// A broker without a heartbeat for this long is offline (same caveat).
+    /// A broker without a heartbeat for this long is marked offline: no new partitions
+    /// are placed on it (and, with replication, its leaderships move).
     pub health_timeout_ms: u64,
     /// CORS headers allowing any origin (browser dashboards).
     pub enable_cors: bool,
@@ -73,8 +73,8 @@ impl Default for AdminSection {
     fn default() -> Self {
         Self {
             port: None,
-            health_check_interval_ms: 15_000,
-            health_timeout_ms: 30_000,
+            health_check_interval_ms: 250,
+            health_timeout_ms: 1500,
             enable_cors: false,
             log_requests: false,
             rate_limiting: Default::default(),
@@ -288,6 +288,17 @@ impl ControllerConfig {
                 ),
             });
         }
+        if self.admin.health_check_interval_ms == 0
+            || self.admin.health_timeout_ms <= self.admin.health_check_interval_ms
+        {
+            return Err(ConfigError::Value {
+                key: "admin.health_timeout_ms".into(),
+                reason: format!(
+                    "must exceed admin.health_check_interval_ms ({}), which must be at least 1",
+                    self.admin.health_check_interval_ms
+                ),
+            });
+        }
         if r.rpc_timeout_ms == 0 {
             return Err(ConfigError::Value {
                 key: "raft.rpc_timeout_ms".into(),
@@ -345,6 +356,8 @@ impl ControllerConfig {
         o.snapshot_after_logs = self.raft.snapshot_after_logs;
         o.logs_kept_after_snapshot = self.raft.logs_kept_after_snapshot;
         o.rpc_timeout = Duration::from_millis(self.raft.rpc_timeout_ms);
+        o.broker_heartbeat_timeout = Duration::from_millis(self.admin.health_timeout_ms);
+        o.broker_check_interval = Duration::from_millis(self.admin.health_check_interval_ms);
         o.rpc_listen = vec![self.controller.raft_listen];
         if self.controller.rpc_listen != self.controller.raft_listen {
             o.rpc_listen.push(self.controller.rpc_listen);

@@ -98,6 +98,10 @@ pub struct ControllerOptions {
     pub tls: Option<tls::InternalTls>,
     /// Timeout of one internal call (also bounds forwarding a write to the leader).
     pub rpc_timeout: Duration,
+    /// A broker without a heartbeat for this long is marked offline (by the leader).
+    pub broker_heartbeat_timeout: Duration,
+    /// How often the leader looks for brokers past the timeout.
+    pub broker_check_interval: Duration,
 }
 
 impl ControllerOptions {
@@ -115,6 +119,8 @@ impl ControllerOptions {
             rpc_listen: Vec::new(),
             tls: None,
             rpc_timeout: Duration::from_secs(5),
+            broker_heartbeat_timeout: Duration::from_millis(1500),
+            broker_check_interval: Duration::from_millis(250),
         }
     }
 }
@@ -142,6 +148,9 @@ pub struct Controller {
     rpc_endpoints: Vec<quinn::Endpoint>,
     rpc_timeout: Duration,
     election_timeout: Duration,
+    /// Last heartbeat per broker, as this node (when leader) received them. Liveness is
+    /// leader-local, as in KRaft: only the resulting online/offline changes go through Raft.
+    heartbeats: parking_lot::Mutex<std::collections::HashMap<u32, Instant>>,
 }
 
 impl Controller {
@@ -209,7 +218,16 @@ impl Controller {
             rpc_endpoints: endpoints.clone(),
             rpc_timeout: opts.rpc_timeout,
             election_timeout: opts.election_timeout,
+            heartbeats: parking_lot::Mutex::default(),
         });
+        if controller.rpc.is_some() {
+            // Brokers heartbeat over internal RPC; a dev node's broker lives in-process.
+            tokio::spawn(watch_brokers(
+                Arc::downgrade(&controller),
+                opts.broker_heartbeat_timeout,
+                opts.broker_check_interval,
+            ));
+        }
         for endpoint in endpoints {
             // Serving starts before bootstrap: peers' votes and appends must get through.
             tokio::spawn(rpc::serve(endpoint, controller.clone()));
@@ -340,6 +358,7 @@ impl Controller {
 
     async fn run_local(&self, op: LeaderOp) -> Result<CommandResult, ControllerError> {
         match op {
+            LeaderOp::Heartbeat { id } => self.heartbeat_local(id).await,
             LeaderOp::Write(cmd) => self.propose_local(cmd).await,
             LeaderOp::AddVoter { id, addr } => self.add_voter_local(id, addr).await,
             LeaderOp::RemoveVoter { id } => self.remove_voter_local(id).await,
@@ -546,6 +565,40 @@ impl Controller {
         }
     }
 
+    /// A broker is alive. Runs on the leader (a follower forwards it); marks the broker
+    /// online again if its heartbeats had stopped. Refused with `UnknownBroker` when it is
+    /// not registered, which tells the broker to register.
+    pub async fn broker_heartbeat(&self, id: u32) -> Result<(), ControllerError> {
+        match self.on_leader(LeaderOp::Heartbeat { id }).await? {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    async fn heartbeat_local(&self, id: u32) -> Result<CommandResult, ControllerError> {
+        self.leading()?;
+        // A leader cut off from its quorum must not keep brokers looking alive while the
+        // majority's new leader hears nothing: confirm leadership with a quorum first.
+        if !matches!(
+            tokio::time::timeout(self.election_timeout, self.raft.ensure_linearizable()).await,
+            Ok(Ok(_))
+        ) {
+            return Err(ControllerError::NotLeader { leader_hint: None });
+        }
+        let md = self.metadata();
+        if !md.brokers.contains_key(&id) {
+            return Ok(CommandResult::Refused(MetadataError::UnknownBroker(id)));
+        }
+        self.heartbeats.lock().insert(id, Instant::now());
+        if md.offline_brokers.contains(&id) {
+            tracing::info!(broker = id, "broker heartbeats resumed; marking it online");
+            return self
+                .propose_local(Command::SetBrokerOnline { id, online: true })
+                .await;
+        }
+        Ok(CommandResult::Ok)
+    }
+
     /// Commits consumer-group offsets through Raft; returns how many were stored.
     pub async fn commit_offsets(
         &self,
@@ -689,6 +742,7 @@ impl Controller {
 #[derive(Debug, Clone)]
 enum LeaderOp {
     Write(Command),
+    Heartbeat { id: u32 },
     AddVoter { id: u64, addr: String },
     RemoveVoter { id: u64 },
 }
@@ -702,6 +756,7 @@ impl LeaderOp {
                 addr: addr.clone(),
             },
             Self::RemoveVoter { id } => rpc::Request::RemoveController { id: *id },
+            Self::Heartbeat { id } => rpc::Request::BrokerHeartbeat { id: *id },
         }
     }
 
@@ -755,6 +810,11 @@ impl rpc::Handler for Controller {
                         .await
                         .map_err(to_propose_error),
                 ),
+                rpc::Request::BrokerHeartbeat { id } => rpc::Response::Propose(
+                    self.run_local(LeaderOp::Heartbeat { id })
+                        .await
+                        .map_err(to_propose_error),
+                ),
                 rpc::Request::RemoveController { id } => rpc::Response::Propose(
                     self.run_local(LeaderOp::RemoveVoter { id })
                         .await
@@ -779,4 +839,51 @@ fn now_ms() -> i64 {
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)
         .unwrap_or(0)
+}
+
+/// The leader's broker liveness check: every `every`, a registered broker without a
+/// heartbeat for `timeout` is marked offline through Raft. A node that just became leader
+/// counts from its election, so brokers are not failed for heartbeats sent to the old one.
+async fn watch_brokers(
+    controller: std::sync::Weak<Controller>,
+    timeout: Duration,
+    every: Duration,
+) {
+    let mut leading_since: Option<Instant> = None;
+    loop {
+        tokio::time::sleep(every).await;
+        let Some(c) = controller.upgrade() else {
+            return;
+        };
+        if !c.status().is_leader {
+            leading_since = None;
+            continue;
+        }
+        let since = *leading_since.get_or_insert_with(Instant::now);
+        let md = c.metadata();
+        let now = Instant::now();
+        let stale: Vec<u32> = {
+            let beats = c.heartbeats.lock();
+            md.live_brokers()
+                .map(|b| b.id)
+                .filter(|id| {
+                    let last = beats.get(id).copied().unwrap_or(since).max(since);
+                    now.duration_since(last) > timeout
+                })
+                .collect()
+        };
+        for id in stale {
+            tracing::warn!(
+                broker = id,
+                ?timeout,
+                "no heartbeat from broker; marking it offline"
+            );
+            if let Err(e) = c
+                .propose_local(Command::SetBrokerOnline { id, online: false })
+                .await
+            {
+                tracing::warn!(broker = id, error = %e, "marking broker offline failed");
+            }
+        }
+    }
 }

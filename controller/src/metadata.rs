@@ -197,6 +197,18 @@ pub struct ClusterMetadata {
     /// Objects in object storage and the partition offsets they hold.
     #[serde(default)]
     pub catalog: Catalog,
+    /// Registered brokers whose heartbeats stopped; new partitions are not placed on them.
+    #[serde(default)]
+    pub offline_brokers: std::collections::BTreeSet<u32>,
+}
+
+impl ClusterMetadata {
+    /// Registered brokers not marked offline.
+    pub fn live_brokers(&self) -> impl Iterator<Item = &BrokerRegistration> {
+        self.brokers
+            .values()
+            .filter(|b| !self.offline_brokers.contains(&b.id))
+    }
 }
 
 /// A change to the metadata, proposed through Raft.
@@ -223,8 +235,15 @@ pub enum Command {
         #[serde(default)]
         deleted_at_ms: i64,
     },
-    /// Add or update a broker.
+    /// Add or update a broker (it is online from now on).
     RegisterBroker(BrokerRegistration),
+    /// A broker's heartbeats stopped (`online: false`) or resumed.
+    SetBrokerOnline {
+        /// Broker id.
+        id: u32,
+        /// Whether it is alive.
+        online: bool,
+    },
     /// Commit consumer-group offsets. Entries for topics or partitions that no longer exist
     /// are skipped (the coordinator validated them before proposing).
     CommitOffsets {
@@ -297,6 +316,9 @@ pub enum MetadataError {
     /// No topic with this name.
     #[error("topic '{0}' not found")]
     UnknownTopic(String),
+    /// No broker registered with this id (it must register first).
+    #[error("broker {0} is not registered")]
+    UnknownBroker(u32),
     /// Partition count out of range.
     #[error("invalid partition count {0}: must be between 1 and {MAX_PARTITIONS}")]
     InvalidPartitions(u32),
@@ -305,7 +327,7 @@ pub enum MetadataError {
     InvalidReplicationFactor(u32),
     /// Not enough live brokers for the replication factor.
     #[error(
-        "insufficient brokers: replication factor {requested} needs {requested} brokers, {available} registered"
+        "insufficient brokers: replication factor {requested} needs {requested} live brokers, {available} available"
     )]
     InsufficientBrokers {
         /// Replication factor asked for.
@@ -426,7 +448,19 @@ impl ClusterMetadata {
                 CommandResult::Ok
             }
             Command::RegisterBroker(b) => {
+                self.offline_brokers.remove(&b.id);
                 self.brokers.insert(b.id, b);
+                CommandResult::Ok
+            }
+            Command::SetBrokerOnline { id, online } => {
+                if !self.brokers.contains_key(&id) {
+                    return CommandResult::Refused(MetadataError::UnknownBroker(id));
+                }
+                if online {
+                    self.offline_brokers.remove(&id);
+                } else {
+                    self.offline_brokers.insert(id);
+                }
                 CommandResult::Ok
             }
             Command::RegisterObject(mut object) => {
@@ -470,6 +504,21 @@ impl ClusterMetadata {
         }
     }
 
+    /// Live brokers ordered so that neighbours sit in different racks: the first broker of
+    /// every rack, then the second of every rack, ... (Kafka's rack-alternated list).
+    /// Consecutive replicas of a partition then land in distinct racks whenever there are
+    /// at least as many racks as replicas and the racks are about equal in size.
+    fn rack_interleaved(&self) -> Vec<u32> {
+        let mut racks: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
+        for b in self.live_brokers() {
+            racks.entry(b.rack_id.as_str()).or_default().push(b.id);
+        }
+        let deepest = racks.values().map(Vec::len).max().unwrap_or(0);
+        (0..deepest)
+            .flat_map(|i| racks.values().filter_map(move |r| r.get(i).copied()))
+            .collect()
+    }
+
     fn create_topic(
         &mut self,
         name: String,
@@ -488,7 +537,8 @@ impl ClusterMetadata {
         if replication_factor == 0 {
             return Err(MetadataError::InvalidReplicationFactor(0));
         }
-        let available = self.brokers.len() as u32;
+        let brokers = self.rack_interleaved();
+        let available = brokers.len() as u32;
         if replication_factor > available {
             return Err(MetadataError::InsufficientBrokers {
                 requested: replication_factor,
@@ -496,7 +546,6 @@ impl ClusterMetadata {
             });
         }
         config.validate()?;
-        let brokers: Vec<u32> = self.brokers.keys().copied().collect();
         // Spread leaders round-robin, starting at an offset derived from the topic id so that
         // many small topics do not all lead on the first broker.
         let id = self.next_topic_id;
@@ -546,6 +595,45 @@ mod tests {
             }));
         }
         m
+    }
+
+    #[test]
+    fn placement_alternates_racks_and_skips_offline_brokers() {
+        let mut m = ClusterMetadata::default();
+        for (id, rack) in [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "b"), (6, "b"), (7, "c")] {
+            m.apply(Command::RegisterBroker(BrokerRegistration {
+                id,
+                host: "h".into(),
+                port_quic: 1,
+                port_rpc: 2,
+                rack_id: rack.into(),
+            }));
+        }
+        assert_eq!(m.rack_interleaved(), [1, 4, 7, 2, 5, 3, 6]);
+        let CommandResult::TopicCreated(t) = m.apply(create("t", 12, 2)) else {
+            panic!("created")
+        };
+        let rack = |b: u32| m.brokers[&b].rack_id.clone();
+        for a in &t.assignments {
+            assert_ne!(rack(a.replicas[0]), rack(a.replicas[1]), "{a:?}");
+        }
+        assert_eq!(
+            m.apply(Command::SetBrokerOnline { id: 7, online: false }),
+            CommandResult::Ok
+        );
+        assert_eq!(m.rack_interleaved(), [1, 4, 2, 5, 3, 6]);
+        let CommandResult::TopicCreated(t) = m.apply(create("u", 20, 3)) else {
+            panic!("created")
+        };
+        assert!(t.assignments.iter().all(|a| !a.replicas.contains(&7)));
+        assert_eq!(
+            m.apply(Command::SetBrokerOnline { id: 9, online: false }),
+            CommandResult::Refused(MetadataError::UnknownBroker(9))
+        );
+        // Registering again is a sign of life.
+        let b7 = m.brokers[&7].clone();
+        m.apply(Command::RegisterBroker(b7));
+        assert!(m.offline_brokers.is_empty());
     }
 
     fn create(name: &str, p: u32, rf: u32) -> Command {

@@ -55,6 +55,12 @@ pub enum Request {
         /// Node id.
         id: u64,
     },
+    /// A broker is alive (forwarded to the leader); answered with `Propose` (`Refused`
+    /// with `UnknownBroker` when it must register first).
+    BrokerHeartbeat {
+        /// Broker id.
+        id: u32,
+    },
 }
 
 /// An answer.

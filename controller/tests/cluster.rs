@@ -432,3 +432,114 @@ async fn admin_settings_from_the_environment_apply() {
     assert!(log.contains("admin API request"), "{log}");
     assert!(log.contains("/api/v1/brokers"), "{log}");
 }
+
+/// Brokers register and heartbeat over internal RPC; one that goes silent is marked offline
+/// and gets no new partitions; placement alternates racks; a new controller leader does not
+/// fail brokers that were heartbeating to the old one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_heartbeat_go_offline_and_placement_is_rack_aware() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    for (id, rack) in [(1, "zone-a"), (2, "zone-a"), (3, "zone-b"), (4, "zone-b")] {
+        c.register_broker(id, rack).await;
+    }
+    // RF 2 over two racks: every partition has one replica in each.
+    let r = c
+        .http
+        .post(c.url(leader, "/api/v1/topics"))
+        .json(&serde_json::json!({"name": "spread", "partitions": 8, "replication_factor": 2}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let t: serde_json::Value = c
+        .http
+        .get(c.url(leader, "/api/v1/topics/spread"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let rack = |b: &str| {
+        if b == "broker-1" || b == "broker-2" {
+            "a"
+        } else {
+            "b"
+        }
+    };
+    for p in t["data"]["partition_assignments"].as_array().unwrap() {
+        let replicas: Vec<&str> = p["replicas"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r.as_str().unwrap())
+            .collect();
+        assert_ne!(rack(replicas[0]), rack(replicas[1]), "{p}");
+    }
+
+    c.stop_heartbeats(4);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let b = c.brokers_online((leader + 1) % 3).await;
+        if b.get("broker-4") == Some(&false) {
+            assert_eq!(b.values().filter(|o| **o).count(), 3, "{b:?}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "broker-4 never marked offline: {b:?}\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let r = c
+        .http
+        .post(c.url(leader, "/api/v1/topics"))
+        .json(&serde_json::json!({"name": "too-wide", "partitions": 1, "replication_factor": 4}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let e: serde_json::Value = r.json().await.unwrap();
+    assert!(
+        e["error"]
+            .as_str()
+            .unwrap()
+            .contains("insufficient brokers"),
+        "{e}"
+    );
+    let r = c
+        .http
+        .post(c.url(leader, "/api/v1/topics"))
+        .json(&serde_json::json!({"name": "live-only", "partitions": 6, "replication_factor": 3}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let t: serde_json::Value = c
+        .http
+        .get(c.url(leader, "/api/v1/topics/live-only"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(!t.to_string().contains("broker-4"), "{t}");
+
+    // Heartbeats resume: online again.
+    c.start_heartbeats(4);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while c.brokers_online(leader).await.get("broker-4") != Some(&true) {
+        assert!(Instant::now() < deadline, "broker-4 never back online");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // A new leader counts from its election: nobody heartbeating is failed.
+    c.kill(leader);
+    let new = c.leader(Duration::from_secs(10)).await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let b = c.brokers_online(new).await;
+    assert!(b.values().all(|o| *o), "{b:?}\n{}", c.logs());
+}

@@ -35,6 +35,8 @@ pub struct Cluster {
     blocked: Blocked,
     /// Extra environment of every controller process (config overrides).
     env: Vec<(String, String)>,
+    /// Heartbeat tasks of the brokers the test registered, by broker id.
+    beating: Mutex<HashMap<u32, tokio::task::JoinHandle<()>>>,
 }
 
 type Blocked = Arc<Mutex<HashSet<SocketAddr>>>;
@@ -164,6 +166,7 @@ impl Cluster {
                 .unwrap(),
             blocked,
             env,
+            beating: Mutex::default(),
         }
     }
 
@@ -264,7 +267,8 @@ impl Cluster {
     }
 
     /// Registers a broker the way a broker does: a write over internal RPC (mutual TLS) to
-    /// the leader.
+    /// the leader; then heartbeats for it every 200 ms (to any controller that answers)
+    /// until [`Cluster::stop_heartbeats`].
     pub async fn register_broker(&self, id: u32, rack: &str) {
         let client = RpcClient::new(&self.tls).unwrap();
         let leader = self.leader(Duration::from_secs(20)).await;
@@ -283,6 +287,63 @@ impl Cluster {
             .await
             .unwrap();
         assert!(matches!(r, Response::Propose(Ok(_))), "{r:?}");
+        self.start_heartbeats(id);
+    }
+
+    /// Heartbeats for broker `id` every 200 ms, as a broker process would.
+    pub fn start_heartbeats(&self, id: u32) {
+        let client = RpcClient::new(&self.tls).unwrap();
+        let addrs: Vec<String> = self.nodes.iter().map(|n| n.raft.to_string()).collect();
+        let task = tokio::spawn(async move {
+            let mut i = 0usize;
+            loop {
+                let r = client
+                    .call(
+                        &addrs[i % addrs.len()],
+                        &Request::BrokerHeartbeat { id },
+                        Duration::from_millis(500),
+                    )
+                    .await;
+                if !matches!(r, Ok(Response::Propose(Ok(_)))) {
+                    i += 1; // that controller is down or busy: the next one forwards
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        });
+        if let Some(old) = self.beating.lock().unwrap().insert(id, task) {
+            old.abort();
+        }
+    }
+
+    /// Broker `id` goes silent.
+    pub fn stop_heartbeats(&self, id: u32) {
+        if let Some(t) = self.beating.lock().unwrap().remove(&id) {
+            t.abort();
+        }
+    }
+
+    /// `GET /api/v1/brokers` of node i: `broker-<n>` -> online.
+    pub async fn brokers_online(&self, i: usize) -> HashMap<String, bool> {
+        let v: serde_json::Value = self
+            .http
+            .get(self.url(i, "/api/v1/brokers"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        v["data"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|b| {
+                (
+                    b["id"].as_str().unwrap_or("").to_string(),
+                    b["online"].as_bool().unwrap_or(false),
+                )
+            })
+            .collect()
     }
 
     /// POST /api/v1/topics on node i; the HTTP status and body.
@@ -382,6 +443,9 @@ impl Node {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
+        for (_, t) in self.beating.lock().unwrap().drain() {
+            t.abort();
+        }
         for n in &mut self.nodes {
             n.kill();
         }
