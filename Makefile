@@ -23,19 +23,29 @@ bench:
 clean-dev:
 	rm -rf rustmq-data
 
-# A local controller cluster: three rustmq-controller processes on 127.0.0.1 (admin API on
-# 9642, 9643, 9644; Raft/internal RPC on 9095, 9195, 9295), state, logs and PID files under
-# .cluster/. Brokers joining a remote controller cluster come with the replication work.
+# A local cluster on 127.0.0.1: three controllers (admin API on 9642, 9643, 9644; Raft and
+# internal RPC on 9095, 9195, 9295) and three brokers (QUIC on 9092, 9192, 9292) joining them;
+# state, logs and one PID file per node (controller-N.pid, broker-N.pid) under .cluster/.
+# CLUSTER_PROFILE=debug uses debug binaries (faster to build).
+CLUSTER_PROFILE ?= release
+CLUSTER_BIN = target/$(if $(filter release,$(CLUSTER_PROFILE)),release,debug)
 cluster:
-	cargo build --release -p rustmq-controller
+	cargo build $(if $(filter release,$(CLUSTER_PROFILE)),--release) -p rustmq-controller -p rustmq-broker
 	mkdir -p .cluster
 	for n in 1 2 3; do \
 	  if [ -f .cluster/controller-$$n.pid ] && kill -0 $$(cat .cluster/controller-$$n.pid) 2>/dev/null; then \
 	    echo "controller-$$n already running"; continue; fi; \
-	  nohup target/release/rustmq-controller --config config/controller-local-$$n.toml \
+	  nohup $(CLUSTER_BIN)/rustmq-controller --config config/controller-local-$$n.toml \
 	    > .cluster/controller-$$n.log 2>&1 & echo $$! > .cluster/controller-$$n.pid; \
 	done
-	@echo "controllers starting; admin API: http://127.0.0.1:9642 (also 9643, 9644); logs in .cluster/"
+	for n in 1 2 3; do \
+	  if [ -f .cluster/broker-$$n.pid ] && kill -0 $$(cat .cluster/broker-$$n.pid) 2>/dev/null; then \
+	    echo "broker-$$n already running"; continue; fi; \
+	  nohup $(CLUSTER_BIN)/rustmq-broker --config config/broker-local-$$n.toml \
+	    > .cluster/broker-$$n.log 2>&1 & echo $$! > .cluster/broker-$$n.pid; \
+	done
+	@echo "starting: controllers' admin API on http://127.0.0.1:9642 (9643, 9644), brokers' QUIC on"
+	@echo "127.0.0.1:9092 (9192, 9292), CA .cluster/certs/ca.pem, logs in .cluster/"
 
 cluster-down:
 	-for f in .cluster/*.pid; do [ -f "$$f" ] && kill $$(cat "$$f") 2>/dev/null; rm -f "$$f"; done

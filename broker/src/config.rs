@@ -324,13 +324,27 @@ impl Default for ObjectStorageSection {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ControllerSection {
-    /// Remote controllers. Empty: run the embedded one-voter controller in this process
-    /// (the single-node default).
+    /// Internal RPC addresses (`host:port`, or the seed's `controller-<n>@host:port`) of the
+    /// controller cluster. Empty: run the embedded one-voter controller in this process
+    /// (the single-node default). Set: this broker joins that cluster as a metadata
+    /// observer over `network.rpc_listen`, registers, and heartbeats.
     pub endpoints: Vec<String>,
     /// Raft election timeout of the embedded controller.
     pub election_timeout_ms: u64,
     /// Raft heartbeat interval of the embedded controller.
     pub heartbeat_interval_ms: u64,
+    /// How often this broker heartbeats to the controllers (with `endpoints`).
+    pub broker_heartbeat_interval_ms: u64,
+    /// Cluster CA of internal RPC (mutual TLS with the controllers).
+    pub ca_cert: Option<PathBuf>,
+    /// This broker's internal RPC certificate.
+    pub cert: Option<PathBuf>,
+    /// Its key.
+    pub key: Option<PathBuf>,
+    /// Local clusters: the development CA directory the controllers share; also used for
+    /// the QUIC listener when `network.tls_cert_path` is unset, so clients trust every
+    /// broker with one CA.
+    pub dev_certificates_dir: Option<PathBuf>,
 }
 
 impl Default for ControllerSection {
@@ -339,6 +353,40 @@ impl Default for ControllerSection {
             endpoints: Vec::new(),
             election_timeout_ms: 1000,
             heartbeat_interval_ms: 250,
+            broker_heartbeat_interval_ms: 250,
+            ca_cert: None,
+            cert: None,
+            key: None,
+            dev_certificates_dir: None,
+        }
+    }
+}
+
+impl ControllerSection {
+    /// Controller addresses without the optional `controller-<n>@` prefix.
+    pub fn endpoint_addrs(&self) -> Vec<String> {
+        self.endpoints
+            .iter()
+            .map(|e| e.rsplit_once('@').map(|(_, a)| a).unwrap_or(e).to_string())
+            .collect()
+    }
+
+    /// Internal-RPC certificates: the three files, or the shared development CA.
+    pub fn internal_tls(
+        &self,
+    ) -> Result<Option<rustmq_controller::tls::InternalTls>, rustmq_controller::tls::TlsError> {
+        if let (Some(ca), Some(cert), Some(key)) = (&self.ca_cert, &self.cert, &self.key) {
+            return Ok(Some(rustmq_controller::tls::InternalTls {
+                ca_cert: ca.clone(),
+                cert: cert.clone(),
+                key: key.clone(),
+            }));
+        }
+        match &self.dev_certificates_dir {
+            Some(d) => Ok(Some(
+                rustmq_controller::tls::ensure_dev_certificates(d)?.into(),
+            )),
+            None => Ok(None),
         }
     }
 }
@@ -501,12 +549,33 @@ impl BrokerConfig {
         if self.cache.eviction_policy != "Moka" {
             return v("cache.eviction_policy", "only Moka is supported");
         }
-        if !self.controller.endpoints.is_empty() {
-            return v(
-                "controller.endpoints",
-                "remote controllers are not supported by this build yet; leave it empty to run \
-                 the embedded controller",
-            );
+        let c = &self.controller;
+        if !c.endpoints.is_empty() {
+            for a in c.endpoint_addrs() {
+                if a.rsplit_once(':')
+                    .and_then(|(_, p)| p.parse::<u16>().ok())
+                    .is_none()
+                {
+                    return v("controller.endpoints", "each entry needs host:port");
+                }
+            }
+            let given = [&c.ca_cert, &c.cert, &c.key]
+                .iter()
+                .filter(|p| p.is_some())
+                .count();
+            if given != 3 && c.dev_certificates_dir.is_none() {
+                return v(
+                    "controller.endpoints",
+                    "remote controllers need controller.ca_cert, cert and key (or \
+                     controller.dev_certificates_dir for a local cluster)",
+                );
+            }
+            if c.broker_heartbeat_interval_ms == 0 {
+                return v(
+                    "controller.broker_heartbeat_interval_ms",
+                    "must be at least 1",
+                );
+            }
         }
         Ok(())
     }

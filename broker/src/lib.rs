@@ -89,13 +89,31 @@ impl Node {
         let mut ctl = ControllerOptions::single_node(config.controller_dir());
         ctl.election_timeout = Duration::from_millis(config.controller.election_timeout_ms);
         ctl.heartbeat_interval = Duration::from_millis(config.controller.heartbeat_interval_ms);
+        let remote = !config.controller.endpoints.is_empty();
+        if remote {
+            // A metadata observer of the controller cluster (see ControllerOptions::join).
+            ctl.node_id = rustmq_controller::BROKER_NODE_BASE + u64::from(config.broker.id);
+            ctl.join = config.controller.endpoint_addrs();
+            ctl.rpc_listen = vec![config.network.rpc_listen];
+            ctl.advertised_addr = format!(
+                "{}:{}",
+                config.broker.advertised_host,
+                config.network.rpc_listen.port()
+            );
+            ctl.tls = config.controller.internal_tls()?;
+        }
         let controller = Controller::open(ctl).await?;
 
+        let dev_dir = config
+            .controller
+            .dev_certificates_dir
+            .clone()
+            .unwrap_or_else(|| config.tls_dir());
         let (cert, key, ca_cert) =
             match (&config.network.tls_cert_path, &config.network.tls_key_path) {
                 (Some(c), Some(k)) => (c.clone(), k.clone(), None),
                 _ => {
-                    let dev = tls::ensure_dev_certificates(&config.tls_dir())?;
+                    let dev = tls::ensure_dev_certificates(&dev_dir)?;
                     (dev.server_cert, dev.server_key, Some(dev.ca_cert))
                 }
             };
@@ -112,13 +130,31 @@ impl Node {
                 id: config.broker.id,
                 host: config.broker.advertised_host.clone(),
                 port_quic: quic_addr.port(),
-                port_rpc: config.network.rpc_listen.port(),
+                port_rpc: controller
+                    .rpc_addr()
+                    .map(|a| a.port())
+                    .unwrap_or(config.network.rpc_listen.port()),
                 rack_id: config.broker.rack_id.clone(),
             })
             .await?;
         let broker = Broker::start(config.clone(), controller.clone()).await?;
 
         let (stop, _) = watch::channel(false);
+        let mut tasks = Vec::new();
+        if remote {
+            tasks.push(tokio::spawn(heartbeat(
+                controller.clone(),
+                BrokerRegistration {
+                    id: config.broker.id,
+                    host: config.broker.advertised_host.clone(),
+                    port_quic: quic_addr.port(),
+                    port_rpc: controller.rpc_addr().map(|a| a.port()).unwrap_or(0),
+                    rack_id: config.broker.rack_id.clone(),
+                },
+                Duration::from_millis(config.controller.broker_heartbeat_interval_ms),
+                stop.subscribe(),
+            )));
+        }
         let quic = tokio::spawn(server::serve(
             endpoint.clone(),
             broker.clone(),
@@ -164,7 +200,10 @@ impl Node {
             admin_addr,
             ca_cert,
             stop,
-            tasks: vec![quic, admin],
+            tasks: {
+                tasks.extend([quic, admin]);
+                tasks
+            },
         })
     }
 
@@ -204,5 +243,32 @@ impl Node {
         self.broker.shutdown().await;
         self.controller.shutdown().await;
         let _ = tokio::time::timeout(Duration::from_secs(2), self.endpoint.wait_idle()).await;
+    }
+}
+
+/// A broker of a controller cluster heartbeats every `every`; when the controllers do not
+/// know it (their state was rebuilt) it registers again.
+async fn heartbeat(
+    controller: Arc<Controller>,
+    me: BrokerRegistration,
+    every: Duration,
+    mut stop: watch::Receiver<bool>,
+) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(every) => {}
+            _ = stop.changed() => return,
+        }
+        match controller.broker_heartbeat(me.id).await {
+            Ok(()) => {}
+            Err(ControllerError::Metadata(
+                rustmq_controller::metadata::MetadataError::UnknownBroker(_),
+            )) => {
+                if let Err(e) = controller.register_broker(me.clone()).await {
+                    tracing::warn!(error = %e, "registering with the controllers failed");
+                }
+            }
+            Err(e) => tracing::debug!(error = %e, "heartbeat to the controllers failed; retrying"),
+        }
     }
 }

@@ -702,6 +702,8 @@ fn controller_views(c: &Controller) -> Vec<ControllerView> {
     let voters = c.voters();
     c.members()
         .into_iter()
+        // Brokers' metadata observers are learners too; they are listed as brokers.
+        .filter(|(id, _)| *id < crate::BROKER_NODE_BASE)
         .map(|(id, address)| ControllerView {
             id: format!("controller-{id}"),
             node_id: id,

@@ -102,7 +102,15 @@ pub struct ControllerOptions {
     pub broker_heartbeat_timeout: Duration,
     /// How often the leader looks for brokers past the timeout.
     pub broker_check_interval: Duration,
+    /// Observer mode (a broker): internal RPC addresses of controllers to ask for admission
+    /// as a non-voting learner. The node then replicates the metadata log like a voter,
+    /// never votes or leads, and forwards its writes to the leader. Empty: a voter.
+    pub join: Vec<String>,
 }
+
+/// Raft node id of broker `n`'s metadata observer (brokers and controllers share the id
+/// space of the Raft membership; observers sit above every controller id).
+pub const BROKER_NODE_BASE: u64 = 1 << 32;
 
 impl ControllerOptions {
     /// Options for a one-voter controller storing its state in `data_dir`.
@@ -121,6 +129,7 @@ impl ControllerOptions {
             rpc_timeout: Duration::from_secs(5),
             broker_heartbeat_timeout: Duration::from_millis(1500),
             broker_check_interval: Duration::from_millis(250),
+            join: Vec::new(),
         }
     }
 }
@@ -177,13 +186,14 @@ impl Controller {
         }
         .validate()
         .map_err(|e| ControllerError::Raft(e.to_string()))?;
-        let clustered = !opts.peers.is_empty();
+        let observer = !opts.join.is_empty();
+        let clustered = !opts.peers.is_empty() || observer;
         if clustered && (opts.tls.is_none() || opts.rpc_listen.is_empty()) {
             return Err(ControllerError::Raft(
                 "a controller with peers needs rpc_listen and internal TLS certificates".into(),
             ));
         }
-        if clustered && !opts.peers.contains_key(&opts.node_id) {
+        if !observer && clustered && !opts.peers.contains_key(&opts.node_id) {
             return Err(ControllerError::Raft(format!(
                 "node id {} is not in the peer list {:?}",
                 opts.node_id,
@@ -232,7 +242,11 @@ impl Controller {
             // Serving starts before bootstrap: peers' votes and appends must get through.
             tokio::spawn(rpc::serve(endpoint, controller.clone()));
         }
-        controller.bootstrap(&opts).await?;
+        if observer {
+            controller.join_as_observer(&opts).await?;
+        } else {
+            controller.bootstrap(&opts).await?;
+        }
         if !clustered {
             let wait = opts.election_timeout * 10;
             controller
@@ -243,6 +257,65 @@ impl Controller {
                 .map_err(|_| ControllerError::NoLeader(wait))?;
         }
         Ok(controller)
+    }
+
+    /// The internal RPC address this node listens on (the first listener).
+    pub fn rpc_addr(&self) -> Option<std::net::SocketAddr> {
+        self.rpc_endpoints.first().and_then(|e| e.local_addr().ok())
+    }
+
+    /// Observer mode: asks the controllers (any of them forwards to the leader) to add this
+    /// node as a learner at its listener's address, then waits until it knows the leader and
+    /// has applied the log it was sent.
+    async fn join_as_observer(&self, opts: &ControllerOptions) -> Result<(), ControllerError> {
+        let addr = match self.rpc_addr() {
+            // Listening on an ephemeral or wildcard address: advertise the host configured
+            // in advertised_addr with the port actually bound.
+            Some(bound) => match opts.advertised_addr.rsplit_once(':') {
+                Some((host, _)) if !host.is_empty() => format!("{host}:{}", bound.port()),
+                _ => bound.to_string(),
+            },
+            None => opts.advertised_addr.clone(),
+        };
+        let Some(rpc) = &self.rpc else {
+            return Err(ControllerError::Raft(
+                "observer mode needs internal RPC".into(),
+            ));
+        };
+        let deadline = Instant::now() + opts.rpc_timeout * 6;
+        let mut last_error = String::from("no controller answered");
+        'admitted: loop {
+            for target in &opts.join {
+                let request = rpc::Request::AddLearner {
+                    id: opts.node_id,
+                    addr: addr.clone(),
+                };
+                match rpc.call(target, &request, opts.rpc_timeout * 6).await {
+                    Ok(rpc::Response::Propose(Ok(_))) => break 'admitted,
+                    Ok(rpc::Response::Propose(Err(e))) => last_error = format!("{target}: {e}"),
+                    Ok(other) => last_error = format!("{target}: unexpected answer {other:?}"),
+                    Err(e) => last_error = e.to_string(),
+                }
+            }
+            if Instant::now() >= deadline {
+                return Err(ControllerError::Raft(format!(
+                    "could not join the controller cluster at {:?}: {last_error}",
+                    opts.join
+                )));
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        let wait = opts.rpc_timeout * 2;
+        self.raft
+            .wait(Some(wait))
+            .metrics(
+                |m| m.current_leader.is_some() && m.last_applied.is_some(),
+                "observer knows the leader and has applied the log",
+            )
+            .await
+            .map_err(|_| ControllerError::NoLeader(wait))?;
+        tracing::info!(node_id = opts.node_id, %addr, "joined the controller cluster as an observer");
+        Ok(())
     }
 
     /// Initializes the cluster exactly once: only on a node with no Raft state, only on the
@@ -359,6 +432,7 @@ impl Controller {
     async fn run_local(&self, op: LeaderOp) -> Result<CommandResult, ControllerError> {
         match op {
             LeaderOp::Heartbeat { id } => self.heartbeat_local(id).await,
+            LeaderOp::AddLearner { id, addr } => self.add_observer_local(id, addr).await,
             LeaderOp::Write(cmd) => self.propose_local(cmd).await,
             LeaderOp::AddVoter { id, addr } => self.add_voter_local(id, addr).await,
             LeaderOp::RemoveVoter { id } => self.remove_voter_local(id).await,
@@ -466,6 +540,48 @@ impl Controller {
         .map_err(|e| self.membership_err(e))?;
         tracing::info!(controller = id, %addr, "controller added as a voter");
         Ok(CommandResult::Ok)
+    }
+
+    /// Adds (or re-addresses) a broker's metadata observer. Refused for controller ids:
+    /// voters are added through [`Controller::add_controller`].
+    async fn add_observer_local(
+        &self,
+        id: u64,
+        addr: String,
+    ) -> Result<CommandResult, ControllerError> {
+        let membership = self.leading()?;
+        if id < BROKER_NODE_BASE {
+            return Err(ControllerError::Membership(format!(
+                "node id {id} is a controller id; observers are brokers"
+            )));
+        }
+        let node = BasicNode { addr: addr.clone() };
+        let timeout = self.rpc_timeout * 6;
+        let work = async {
+            match membership.get_node(&id) {
+                Some(n) if n.addr == addr => {}
+                // A broker restarted on another address: only a learner's address changes.
+                Some(_) => {
+                    self.raft
+                        .change_membership(
+                            openraft::ChangeMembers::SetNodes([(id, node)].into()),
+                            false,
+                        )
+                        .await
+                        .map_err(|e| self.membership_err(e))?;
+                }
+                None => {
+                    self.raft
+                        .add_learner(id, node, true)
+                        .await
+                        .map_err(|e| self.membership_err(e))?;
+                }
+            }
+            Ok(CommandResult::Ok)
+        };
+        tokio::time::timeout(timeout, work)
+            .await
+            .map_err(|_| ControllerError::CommitTimeout(timeout))?
     }
 
     async fn remove_voter_local(&self, id: u64) -> Result<CommandResult, ControllerError> {
@@ -743,6 +859,7 @@ impl Controller {
 enum LeaderOp {
     Write(Command),
     Heartbeat { id: u32 },
+    AddLearner { id: u64, addr: String },
     AddVoter { id: u64, addr: String },
     RemoveVoter { id: u64 },
 }
@@ -757,13 +874,17 @@ impl LeaderOp {
             },
             Self::RemoveVoter { id } => rpc::Request::RemoveController { id: *id },
             Self::Heartbeat { id } => rpc::Request::BrokerHeartbeat { id: *id },
+            Self::AddLearner { id, addr } => rpc::Request::AddLearner {
+                id: *id,
+                addr: addr.clone(),
+            },
         }
     }
 
     /// A new voter first copies the whole log: give it longer than a write.
     fn timeout(&self, rpc_timeout: Duration) -> Duration {
         match self {
-            Self::AddVoter { .. } => rpc_timeout * 6,
+            Self::AddVoter { .. } | Self::AddLearner { .. } => rpc_timeout * 6,
             _ => rpc_timeout,
         }
     }
@@ -807,6 +928,11 @@ impl rpc::Handler for Controller {
                 ),
                 rpc::Request::AddController { id, addr } => rpc::Response::Propose(
                     self.run_local(LeaderOp::AddVoter { id, addr })
+                        .await
+                        .map_err(to_propose_error),
+                ),
+                rpc::Request::AddLearner { id, addr } => rpc::Response::Propose(
+                    self.run_local(LeaderOp::AddLearner { id, addr })
                         .await
                         .map_err(to_propose_error),
                 ),

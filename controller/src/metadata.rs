@@ -600,7 +600,15 @@ mod tests {
     #[test]
     fn placement_alternates_racks_and_skips_offline_brokers() {
         let mut m = ClusterMetadata::default();
-        for (id, rack) in [(1, "a"), (2, "a"), (3, "a"), (4, "b"), (5, "b"), (6, "b"), (7, "c")] {
+        for (id, rack) in [
+            (1, "a"),
+            (2, "a"),
+            (3, "a"),
+            (4, "b"),
+            (5, "b"),
+            (6, "b"),
+            (7, "c"),
+        ] {
             m.apply(Command::RegisterBroker(BrokerRegistration {
                 id,
                 host: "h".into(),
@@ -618,7 +626,10 @@ mod tests {
             assert_ne!(rack(a.replicas[0]), rack(a.replicas[1]), "{a:?}");
         }
         assert_eq!(
-            m.apply(Command::SetBrokerOnline { id: 7, online: false }),
+            m.apply(Command::SetBrokerOnline {
+                id: 7,
+                online: false
+            }),
             CommandResult::Ok
         );
         assert_eq!(m.rack_interleaved(), [1, 4, 2, 5, 3, 6]);
@@ -627,7 +638,10 @@ mod tests {
         };
         assert!(t.assignments.iter().all(|a| !a.replicas.contains(&7)));
         assert_eq!(
-            m.apply(Command::SetBrokerOnline { id: 9, online: false }),
+            m.apply(Command::SetBrokerOnline {
+                id: 9,
+                online: false
+            }),
             CommandResult::Refused(MetadataError::UnknownBroker(9))
         );
         // Registering again is a sign of life.

@@ -55,6 +55,14 @@ pub enum Request {
         /// Node id.
         id: u64,
     },
+    /// Admit a broker's metadata observer as a Raft learner (forwarded to the leader);
+    /// answered with `Propose`.
+    AddLearner {
+        /// Raft node id (`BROKER_NODE_BASE + broker id`).
+        id: u64,
+        /// Its internal RPC address.
+        addr: String,
+    },
     /// A broker is alive (forwarded to the leader); answered with `Propose` (`Refused`
     /// with `UnknownBroker` when it must register first).
     BrokerHeartbeat {

@@ -1,0 +1,211 @@
+//! Brokers joining a controller cluster: three controllers (Raft over QUIC with mutual TLS)
+//! and two brokers in observer mode, all in this process on 127.0.0.1. Brokers register and
+//! heartbeat, partitions are spread over both, and a client that knows only one broker finds
+//! every partition's leader through Metadata and reads back what it wrote.
+
+mod common;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::TestNode;
+use rustmq_client::{ClientConfig, Message, RustMqClient, TlsConfig};
+use rustmq_controller::{Controller, ControllerOptions};
+
+struct Controllers {
+    all: Vec<Arc<Controller>>,
+    rpc: Vec<String>,
+    admin: String,
+}
+
+async fn controllers(dir: &std::path::Path, certs: &std::path::Path) -> Controllers {
+    let tls: rustmq_controller::tls::InternalTls =
+        rustmq_controller::tls::ensure_dev_certificates(certs)
+            .unwrap()
+            .into();
+    let raft: Vec<std::net::SocketAddr> = (0..3)
+        .map(|_| {
+            std::net::UdpSocket::bind("127.0.0.1:0")
+                .unwrap()
+                .local_addr()
+                .unwrap()
+        })
+        .collect();
+    let peers: BTreeMap<u64, String> = raft
+        .iter()
+        .enumerate()
+        .map(|(i, a)| (i as u64 + 1, a.to_string()))
+        .collect();
+    let opens = (0..3).map(|i| {
+        let mut o = ControllerOptions::single_node(dir.join(format!("controller-{i}")));
+        o.node_id = i as u64 + 1;
+        o.advertised_addr = raft[i].to_string();
+        o.peers = peers.clone();
+        o.rpc_listen = vec![raft[i]];
+        o.tls = Some(tls.clone());
+        o.heartbeat_interval = Duration::from_millis(100);
+        o.election_timeout = Duration::from_millis(500);
+        Controller::open(o)
+    });
+    let all = futures::future::try_join_all(opens).await.unwrap();
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let admin = format!("http://{}", l.local_addr().unwrap());
+    let app = rustmq_controller::api::router(all[0].clone(), None);
+    tokio::spawn(async move { axum::serve(l, app).await });
+    for _ in 0..300 {
+        if all.iter().any(|c| c.status().is_leader) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Controllers {
+        all,
+        rpc: raft.iter().map(|a| a.to_string()).collect(),
+        admin,
+    }
+}
+
+async fn broker(
+    dir: &std::path::Path,
+    certs: &std::path::Path,
+    id: u32,
+    rack: &str,
+    ctl: &Controllers,
+) -> TestNode {
+    let mut c = common::config(&dir.join(format!("broker-{id}")));
+    c.broker.id = id;
+    c.broker.rack_id = rack.into();
+    c.controller.endpoints = ctl.rpc.clone();
+    c.controller.dev_certificates_dir = Some(certs.to_path_buf());
+    TestNode::start_with(c).await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let certs = dir.path().join("certs");
+    let ctl = controllers(dir.path(), &certs).await;
+    let b1 = broker(dir.path(), &certs, 1, "zone-a", &ctl).await;
+    let b2 = broker(dir.path(), &certs, 2, "zone-b", &ctl).await;
+
+    // Both registered and heartbeating; the controllers list only controllers.
+    let http = reqwest::Client::new();
+    let brokers: serde_json::Value = http
+        .get(format!("{}/api/v1/brokers", ctl.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let online: BTreeSet<&str> = brokers["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["online"] == true)
+        .map(|b| b["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        online,
+        BTreeSet::from(["broker-1", "broker-2"]),
+        "{brokers}"
+    );
+    let controllers: serde_json::Value = http
+        .get(format!("{}/api/v1/controllers", ctl.admin))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        controllers["data"].as_array().unwrap().len(),
+        3,
+        "{controllers}"
+    );
+
+    // A topic created through a broker's embedded observer is forwarded to the leader and
+    // spread over both brokers.
+    let t = b1
+        .node
+        .controller()
+        .create_topic("orders", 4, 1, Default::default())
+        .await
+        .unwrap();
+    let leaders: BTreeSet<u32> = t.assignments.iter().map(|a| a.leader).collect();
+    assert_eq!(leaders, BTreeSet::from([1, 2]));
+    // Both brokers see it through replication and host their partitions.
+    for b in [&b1, &b2] {
+        for _ in 0..200 {
+            if b.node.controller().metadata().topics.contains_key("orders") {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    // A client that knows only broker 1.
+    let client = RustMqClient::new(ClientConfig {
+        brokers: vec![b1.node.quic_addr().to_string()],
+        tls: TlsConfig {
+            ca_cert: Some(certs.join("ca.pem")),
+            ..Default::default()
+        },
+        request_timeout: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let producer = client.create_producer("orders").await.unwrap();
+    let mut acked = BTreeMap::new();
+    for i in 0..200u32 {
+        let r = producer
+            .send(
+                Message::builder()
+                    .topic("orders")
+                    .partition(i % 4)
+                    .payload(format!("order-{i}"))
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+        acked.insert((r.partition, r.offset), format!("order-{i}"));
+    }
+    producer.close().await.unwrap();
+    let mut consumer = client.consumer("orders").build().await.unwrap();
+    let mut got = BTreeMap::new();
+    while got.len() < acked.len() {
+        let m = tokio::time::timeout(Duration::from_secs(20), consumer.receive())
+            .await
+            .expect("messages arrive")
+            .unwrap();
+        got.insert((m.partition, m.offset), m.payload);
+    }
+    for (k, v) in &acked {
+        assert_eq!(got.get(k), Some(&Bytes::from(v.clone())), "{k:?}");
+    }
+    // Each broker holds only its own partitions.
+    for (b, id) in [(&b1, 1u32), (&b2, 2)] {
+        for a in &t.assignments {
+            assert_eq!(
+                b.node
+                    .broker()
+                    .partition_bounds("orders", a.partition)
+                    .is_some(),
+                a.leader == id,
+                "broker {id}, partition {}",
+                a.partition
+            );
+        }
+    }
+    client.close().await;
+    b1.stop().await;
+    b2.stop().await;
+    for c in &ctl.all {
+        c.shutdown().await;
+    }
+}
