@@ -14,6 +14,7 @@ struct Cluster {
     _dir: tempfile::TempDir,
     controllers: Vec<Arc<Controller>>,
     admin: Vec<String>,
+    peers: BTreeMap<u64, String>,
 }
 
 async fn cluster() -> Cluster {
@@ -65,6 +66,7 @@ async fn cluster() -> Cluster {
         _dir: dir,
         controllers,
         admin,
+        peers,
     }
 }
 
@@ -139,6 +141,49 @@ async fn cluster_commands_in_every_format_from_a_follower() {
         .await
         .unwrap());
     assert_eq!(brokers.trim(), "BROKER,HOST,QUIC,RPC,RACK,ONLINE");
+
+    // Membership through the CLI: a fourth controller (started knowing the voters and
+    // itself) is added, then removed again.
+    let tls: rustmq_controller::tls::InternalTls =
+        rustmq_controller::tls::ensure_dev_certificates(&c._dir.path().join("certs"))
+            .unwrap()
+            .into();
+    let raft4 = std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let mut peers = c.peers.clone();
+    peers.insert(4, raft4.to_string());
+    let mut o = ControllerOptions::single_node(c._dir.path().join("c4"));
+    o.node_id = 4;
+    o.advertised_addr = raft4.to_string();
+    o.peers = peers;
+    o.rpc_listen = vec![raft4];
+    o.tls = Some(tls);
+    let fourth = Controller::open(o).await.unwrap();
+    let added = ok(&tokio::task::spawn_blocking({
+        let (url, addr) = (follower.clone(), raft4.to_string());
+        move || admin(&url, &["controllers", "add", "controller-4", &addr])
+    })
+    .await
+    .unwrap());
+    assert!(added.contains("controller-4 is a voter"), "{added}");
+    let listed: Value =
+        serde_json::from_str(&ok(&run(vec!["controllers", "list", "--format", "json"])
+            .await
+            .unwrap()))
+        .unwrap();
+    assert_eq!(listed.as_array().unwrap().len(), 4, "{listed}");
+    let removed = ok(&run(vec!["controllers", "remove", "controller-4"])
+        .await
+        .unwrap());
+    assert!(removed.contains("controller-4 removed"), "{removed}");
+    let e = run(vec!["controllers", "remove", "controller-9"])
+        .await
+        .unwrap();
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("not a member"));
+    fourth.shutdown().await;
 
     // An unreachable controller: the error names the URL that failed.
     let e = tokio::task::spawn_blocking(|| admin("http://127.0.0.1:1", &["cluster-health"]))
