@@ -6,25 +6,9 @@
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-use figment::Figment;
-use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
-/// Why the configuration could not be loaded.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// Parse or type error; the message names the key.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
-    /// A value is out of range.
-    #[error("invalid configuration: {key}: {reason}")]
-    Value {
-        /// Dotted key.
-        key: String,
-        /// Why.
-        reason: String,
-    },
-}
+pub use rustmq_controller::config::ConfigError;
 
 /// The whole `broker.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -451,27 +435,7 @@ impl BrokerConfig {
     /// assert!(c.wal.fsync_on_write);
     /// ```
     pub fn load(base: BrokerConfig, file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(base));
-        if let Some(f) = file {
-            if !f.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    f.display()
-                )));
-            }
-            fig = fig.merge(Toml::file(f));
-        }
-        // Only variables with a section separator are config keys (RUSTMQ_LOG etc. are not).
-        fig = fig.merge(
-            Env::prefixed("RUSTMQ_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
-        );
-        // The seed's flat RUSTMQ_ADMIN_GLOBAL_BURST_SIZE etc.
-        fig = fig.merge(rustmq_controller::ratelimit::env_provider());
-        let c: Self = fig
-            .extract()
-            .map_err(|e| ConfigError::Invalid(describe(e)))?;
+        let c: Self = rustmq_controller::config::load_layered(&base, file)?;
         c.validate()?;
         Ok(c)
     }
@@ -605,20 +569,6 @@ impl BrokerConfig {
     pub fn tls_dir(&self) -> PathBuf {
         self.broker.data_dir.join("tls")
     }
-}
-
-fn describe(e: figment::Error) -> String {
-    e.into_iter()
-        .map(|e| {
-            let path = e.path.join(".");
-            if path.is_empty() {
-                e.to_string()
-            } else {
-                format!("key '{path}': {}", e.kind)
-            }
-        })
-        .collect::<Vec<_>>()
-        .join("; ")
 }
 
 #[cfg(test)]

@@ -25,27 +25,10 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    // One line with the chain of causes; no backtrace for an operator's mistake.
-    match run_main() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    rustmq_controller::process::run(run_main)
 }
 
 fn run_main() -> anyhow::Result<()> {
-    // One crypto provider for the whole process, chosen explicitly.
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
-        )
-        .init();
     let args = Args::parse();
     let mut base = if args.dev {
         BrokerConfig::dev(args.data_dir.as_deref().unwrap_or("rustmq-data".as_ref()))
@@ -56,17 +39,19 @@ fn run_main() -> anyhow::Result<()> {
         base.broker.data_dir = d.clone();
     }
     let config = BrokerConfig::load(base, args.config.as_deref())?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?
-        .block_on(run(config))
+    rustmq_controller::process::block_on(run(config))
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     let data_dir = config.broker.data_dir.clone();
+    let controllers = config.controller.endpoint_addrs();
+    let id = config.broker.id;
     let node = Node::start(config).await.context("starting the node")?;
-    println!("RustMQ single-node cluster is up");
+    if controllers.is_empty() {
+        println!("RustMQ single-node cluster is up");
+    } else {
+        println!("RustMQ broker {id} is up, in the cluster of controllers {controllers:?}");
+    }
     println!("  data directory : {}", data_dir.display());
     println!("  QUIC (clients) : {}", node.quic_addr());
     println!("  admin REST API : http://{}", node.admin_addr());
@@ -77,18 +62,8 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    wait_for_signal().await?;
+    rustmq_controller::process::wait_for_signal().await?;
     println!("shutting down");
     node.shutdown().await;
-    Ok(())
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
     Ok(())
 }

@@ -29,6 +29,57 @@ pub enum ConfigError {
     },
 }
 
+/// `defaults`, then the TOML `file` (if any), then `RUSTMQ_<SECTION>__<KEY>` variables, then
+/// the seed's flat `RUSTMQ_ADMIN_*` rate-limit variables: the layering of both `broker.toml`
+/// and `controller.toml`. Errors name the key.
+pub fn load_layered<T>(defaults: &T, file: Option<&Path>) -> Result<T, ConfigError>
+where
+    T: Serialize + serde::de::DeserializeOwned,
+{
+    let mut fig = Figment::from(Serialized::defaults(defaults));
+    if let Some(f) = file {
+        if !f.exists() {
+            return Err(ConfigError::Invalid(format!(
+                "config file {} does not exist",
+                f.display()
+            )));
+        }
+        fig = fig.merge(Toml::file(f));
+    }
+    // Only variables with a section separator are config keys (RUSTMQ_LOG etc. are not).
+    fig = fig.merge(
+        Env::prefixed("RUSTMQ_")
+            .filter(|k| k.as_str().contains("__"))
+            .split("__"),
+    );
+    fig = fig.merge(crate::ratelimit::env_provider());
+    fig.extract().map_err(|e| ConfigError::Invalid(describe(e)))
+}
+
+/// One line per figment error, each naming its key.
+fn describe(e: figment::Error) -> String {
+    e.into_iter()
+        .map(|e| {
+            let path = e.path.join(".");
+            // Where the bad value came from: the file, or which environment variables.
+            let source = e
+                .metadata
+                .as_ref()
+                .map(|m| match &m.source {
+                    Some(src) => format!(" (in {src})"),
+                    None => format!(" (from {})", m.name),
+                })
+                .unwrap_or_default();
+            if path.is_empty() {
+                e.to_string()
+            } else {
+                format!("key '{path}'{source}: {}", e.kind)
+            }
+        })
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
 /// The whole `controller.toml`.
 ///
 /// ```
@@ -192,26 +243,7 @@ impl ControllerConfig {
     /// Defaults, overridden by the TOML file (if any), then by `RUSTMQ_*__*` variables;
     /// validated.
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
-        let mut fig = Figment::from(Serialized::defaults(Self::default()));
-        if let Some(f) = file {
-            if !f.exists() {
-                return Err(ConfigError::Invalid(format!(
-                    "config file {} does not exist",
-                    f.display()
-                )));
-            }
-            fig = fig.merge(Toml::file(f));
-        }
-        fig = fig.merge(
-            Env::prefixed("RUSTMQ_")
-                .filter(|k| k.as_str().contains("__"))
-                .split("__"),
-        );
-        // The seed's flat RUSTMQ_ADMIN_GLOBAL_BURST_SIZE etc.
-        fig = fig.merge(crate::ratelimit::env_provider());
-        let c: Self = fig
-            .extract()
-            .map_err(|e| ConfigError::Invalid(e.to_string()))?;
+        let c: Self = load_layered(&Self::default(), file)?;
         c.validate()?;
         Ok(c)
     }

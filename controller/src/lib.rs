@@ -18,6 +18,7 @@ pub mod api;
 pub mod catalog;
 pub mod config;
 pub mod metadata;
+pub mod process;
 pub mod raft;
 pub mod ratelimit;
 pub mod rpc;

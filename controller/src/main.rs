@@ -18,32 +18,11 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    match run_main() {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
-}
-
-fn run_main() -> anyhow::Result<()> {
-    rustls::crypto::ring::default_provider()
-        .install_default()
-        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info,openraft=warn")),
-        )
-        .init();
-    let args = Args::parse();
-    let config = ControllerConfig::load(args.config.as_deref())?;
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the tokio runtime")?
-        .block_on(run(config))
+    rustmq_controller::process::run(|| {
+        let args = Args::parse();
+        let config = ControllerConfig::load(args.config.as_deref())?;
+        rustmq_controller::process::block_on(run(config))
+    })
 }
 
 async fn run(config: ControllerConfig) -> anyhow::Result<()> {
@@ -83,7 +62,7 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         })
         .await
     });
-    wait_for_signal().await?;
+    rustmq_controller::process::wait_for_signal().await?;
     println!("shutting down");
     let _ = stop_tx.send(true);
     controller.shutdown().await;
@@ -101,14 +80,4 @@ async fn log_request(
     let resp = next.run(req).await;
     tracing::info!(%method, %path, status = resp.status().as_u16(), elapsed_ms = started.elapsed().as_millis() as u64, "admin API request");
     resp
-}
-
-async fn wait_for_signal() -> anyhow::Result<()> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
-    tokio::select! {
-        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
-        _ = term.recv() => {}
-    }
-    Ok(())
 }

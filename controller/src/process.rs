@@ -1,0 +1,56 @@
+//! What every RustMQ server binary does around its work: one rustls crypto provider, logs,
+//! a one-line error and exit code, and waiting for Ctrl-C or SIGTERM.
+
+use anyhow::Context;
+
+/// Installs ring as the process's rustls provider, sends logs to stderr (`RUSTMQ_LOG`,
+/// default `info,openraft=warn`), runs `body`, and on failure prints one line with the chain
+/// of causes (no backtrace for an operator's mistake) and exits with 1.
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     rustmq_controller::process::run(|| Ok(()))
+/// }
+/// ```
+pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    let result = rustls::crypto::ring::default_provider()
+        .install_default()
+        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
+        .and_then(|()| {
+            tracing_subscriber::fmt()
+                .with_env_filter(
+                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG").unwrap_or_else(
+                        |_| tracing_subscriber::EnvFilter::new("info,openraft=warn"),
+                    ),
+                )
+                .init();
+            body()
+        });
+    match result {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+/// Runs `fut` on a multi-threaded tokio runtime.
+pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the tokio runtime")?
+        .block_on(fut)
+}
+
+/// Returns on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).
+pub async fn wait_for_signal() -> anyhow::Result<()> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).context("installing SIGTERM handler")?;
+    tokio::select! {
+        r = tokio::signal::ctrl_c() => r.context("waiting for Ctrl-C")?,
+        _ = term.recv() => {}
+    }
+    Ok(())
+}
