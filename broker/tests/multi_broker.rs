@@ -6,65 +6,25 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::Bytes;
 use common::TestNode;
 use rustmq_client::{ClientConfig, Message, RustMqClient, TlsConfig};
-use rustmq_controller::{Controller, ControllerOptions};
+use rustmq_controller::local::LocalCluster;
 
 struct Controllers {
-    all: Vec<Arc<Controller>>,
-    rpc: Vec<String>,
+    local: LocalCluster,
     admin: String,
 }
 
-async fn controllers(dir: &std::path::Path, certs: &std::path::Path) -> Controllers {
-    let tls: rustmq_controller::tls::InternalTls =
-        rustmq_controller::tls::ensure_dev_certificates(certs)
-            .unwrap()
-            .into();
-    let raft: Vec<std::net::SocketAddr> = (0..3)
-        .map(|_| {
-            std::net::UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        })
-        .collect();
-    let peers: BTreeMap<u64, String> = raft
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, a.to_string()))
-        .collect();
-    let opens = (0..3).map(|i| {
-        let mut o = ControllerOptions::single_node(dir.join(format!("controller-{i}")));
-        o.node_id = i as u64 + 1;
-        o.advertised_addr = raft[i].to_string();
-        o.peers = peers.clone();
-        o.rpc_listen = vec![raft[i]];
-        o.tls = Some(tls.clone());
-        o.heartbeat_interval = Duration::from_millis(100);
-        o.election_timeout = Duration::from_millis(500);
-        Controller::open(o)
-    });
-    let all = futures::future::try_join_all(opens).await.unwrap();
+async fn controllers(dir: &std::path::Path) -> Controllers {
+    let local = LocalCluster::start(dir, 3).await.unwrap();
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let admin = format!("http://{}", l.local_addr().unwrap());
-    let app = rustmq_controller::api::router(all[0].clone(), None);
+    let app = rustmq_controller::api::router(local.controllers[0].clone(), None);
     tokio::spawn(async move { axum::serve(l, app).await });
-    for _ in 0..300 {
-        if all.iter().any(|c| c.status().is_leader) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Controllers {
-        all,
-        rpc: raft.iter().map(|a| a.to_string()).collect(),
-        admin,
-    }
+    Controllers { local, admin }
 }
 
 async fn broker(
@@ -77,7 +37,7 @@ async fn broker(
     let mut c = common::config(&dir.join(format!("broker-{id}")));
     c.broker.id = id;
     c.broker.rack_id = rack.into();
-    c.controller.endpoints = ctl.rpc.clone();
+    c.controller.endpoints = ctl.local.rpc.iter().map(|a| a.to_string()).collect();
     c.controller.dev_certificates_dir = Some(certs.to_path_buf());
     TestNode::start_with(c).await
 }
@@ -87,7 +47,7 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     common::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let certs = dir.path().join("certs");
-    let ctl = controllers(dir.path(), &certs).await;
+    let ctl = controllers(dir.path()).await;
     let b1 = broker(dir.path(), &certs, 1, "zone-a", &ctl).await;
     let b2 = broker(dir.path(), &certs, 2, "zone-b", &ctl).await;
 
@@ -205,7 +165,5 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     client.close().await;
     b1.stop().await;
     b2.stop().await;
-    for c in &ctl.all {
-        c.shutdown().await;
-    }
+    ctl.local.shutdown().await;
 }

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod catalog;
 pub mod config;
+pub mod local;
 pub mod metadata;
 pub mod process;
 pub mod raft;

@@ -2,72 +2,30 @@
 //! real QUIC with mutual TLS): cluster-health, brokers and controllers in every output format,
 //! pointed at a follower, and the error that names an unreachable URL.
 
-use std::collections::BTreeMap;
 use std::process::{Command, Output};
-use std::sync::Arc;
-use std::time::Duration;
 
+use rustmq_controller::local::LocalCluster;
 use rustmq_controller::{Controller, ControllerOptions};
 use serde_json::Value;
 
 struct Cluster {
-    _dir: tempfile::TempDir,
-    controllers: Vec<Arc<Controller>>,
+    dir: tempfile::TempDir,
+    local: LocalCluster,
     admin: Vec<String>,
-    peers: BTreeMap<u64, String>,
 }
 
 async fn cluster() -> Cluster {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
-    let tls: rustmq_controller::tls::InternalTls =
-        rustmq_controller::tls::ensure_dev_certificates(&dir.path().join("certs"))
-            .unwrap()
-            .into();
-    let raft: Vec<std::net::SocketAddr> = (0..3)
-        .map(|_| {
-            std::net::UdpSocket::bind("127.0.0.1:0")
-                .unwrap()
-                .local_addr()
-                .unwrap()
-        })
-        .collect();
-    let peers: BTreeMap<u64, String> = raft
-        .iter()
-        .enumerate()
-        .map(|(i, a)| (i as u64 + 1, a.to_string()))
-        .collect();
-    let opens = (0..3).map(|i| {
-        let mut o = ControllerOptions::single_node(dir.path().join(format!("c{i}")));
-        o.node_id = i as u64 + 1;
-        o.advertised_addr = raft[i].to_string();
-        o.peers = peers.clone();
-        o.rpc_listen = vec![raft[i]];
-        o.tls = Some(tls.clone());
-        o.heartbeat_interval = Duration::from_millis(100);
-        o.election_timeout = Duration::from_millis(500);
-        Controller::open(o)
-    });
-    let controllers: Vec<Arc<Controller>> = futures::future::try_join_all(opens).await.unwrap();
+    let local = LocalCluster::start(dir.path(), 3).await.unwrap();
     let mut admin = Vec::new();
-    for c in &controllers {
+    for c in &local.controllers {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         admin.push(format!("http://{}", l.local_addr().unwrap()));
         let app = rustmq_controller::api::router(c.clone(), None);
         tokio::spawn(async move { axum::serve(l, app).await });
     }
-    for _ in 0..300 {
-        if controllers.iter().any(|c| c.status().is_leader) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    Cluster {
-        _dir: dir,
-        controllers,
-        admin,
-        peers,
-    }
+    Cluster { dir, local, admin }
 }
 
 fn admin(url: &str, args: &[&str]) -> Output {
@@ -91,11 +49,7 @@ fn ok(o: &Output) -> String {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cluster_commands_in_every_format_from_a_follower() {
     let c = cluster().await;
-    let leader = c
-        .controllers
-        .iter()
-        .position(|c| c.status().is_leader)
-        .expect("a leader");
+    let leader = c.local.leader().expect("a leader");
     let follower = c.admin[(leader + 1) % 3].clone();
     // The CLI waits in a blocking child process; keep the runtime free for the controllers.
     let run = |args: Vec<&'static str>| {
@@ -144,22 +98,18 @@ async fn cluster_commands_in_every_format_from_a_follower() {
 
     // Membership through the CLI: a fourth controller (started knowing the voters and
     // itself) is added, then removed again.
-    let tls: rustmq_controller::tls::InternalTls =
-        rustmq_controller::tls::ensure_dev_certificates(&c._dir.path().join("certs"))
-            .unwrap()
-            .into();
     let raft4 = std::net::UdpSocket::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap();
-    let mut peers = c.peers.clone();
+    let mut peers = c.local.peers.clone();
     peers.insert(4, raft4.to_string());
-    let mut o = ControllerOptions::single_node(c._dir.path().join("c4"));
+    let mut o = ControllerOptions::single_node(c.dir.path().join("c4"));
     o.node_id = 4;
     o.advertised_addr = raft4.to_string();
     o.peers = peers;
     o.rpc_listen = vec![raft4];
-    o.tls = Some(tls);
+    o.tls = Some(c.local.tls.clone());
     let fourth = Controller::open(o).await.unwrap();
     let added = ok(&tokio::task::spawn_blocking({
         let (url, addr) = (follower.clone(), raft4.to_string());
@@ -192,7 +142,5 @@ async fn cluster_commands_in_every_format_from_a_follower() {
     assert!(!e.status.success());
     let stderr = String::from_utf8_lossy(&e.stderr);
     assert!(stderr.contains("http://127.0.0.1:1/health"), "{stderr}");
-    for ctl in &c.controllers {
-        ctl.shutdown().await;
-    }
+    c.local.shutdown().await;
 }
