@@ -156,6 +156,7 @@ impl Broker {
         let (stop, _) = watch::channel(false);
         let groups = GroupCoordinator::new(
             controller.clone(),
+            config.broker.id,
             Duration::from_millis(config.groups.initial_rebalance_delay_ms),
         );
         let broker = Arc::new(Self {

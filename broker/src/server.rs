@@ -188,6 +188,7 @@ async fn serve_stream(
         Response::LeaveGroup(m) => encode(&header, &m),
         Response::OffsetCommit(m) => encode(&header, &m),
         Response::OffsetFetch(m) => encode(&header, &m),
+        Response::FindCoordinator(m) => encode(&header, &m),
     };
     send.write_all(&out).await?;
     send.finish()?;
@@ -237,6 +238,7 @@ enum Response {
     LeaveGroup(proto::LeaveGroupResponse),
     OffsetCommit(proto::OffsetCommitResponse),
     OffsetFetch(proto::OffsetFetchResponse),
+    FindCoordinator(proto::FindCoordinatorResponse),
 }
 
 async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response, FrameError> {
@@ -299,6 +301,9 @@ async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response,
                 },
             },
         ),
+        ApiKey::FindCoordinator => {
+            Response::FindCoordinator(broker.groups().find_coordinator(frame::decode_body(body)?))
+        }
         ApiKey::OffsetFetch => Response::OffsetFetch(
             match broker.groups().fetch_offsets(frame::decode_body(body)?) {
                 Ok(r) => r,

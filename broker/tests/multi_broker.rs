@@ -148,6 +148,72 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     for (k, v) in &acked {
         assert_eq!(got.get(k), Some(&Bytes::from(v.clone())), "{k:?}");
     }
+    // A consumer group whose members reach different brokers is still one group: both
+    // brokers name the same coordinator and the members split the partitions.
+    let client2 = RustMqClient::new(ClientConfig {
+        brokers: vec![b2.node.quic_addr().to_string()],
+        tls: TlsConfig {
+            ca_cert: Some(certs.join("ca.pem")),
+            ..Default::default()
+        },
+        request_timeout: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap();
+    let coordinators: BTreeSet<u32> = [&b1, &b2]
+        .iter()
+        .map(|b| {
+            b.node
+                .broker()
+                .groups()
+                .coordinator_of("shared")
+                .expect("a coordinator")
+                .id
+        })
+        .collect();
+    assert_eq!(coordinators.len(), 1, "{coordinators:?}");
+    let config = || rustmq_client::GroupConfig {
+        session_timeout: Duration::from_secs(6),
+        heartbeat_interval: Duration::from_millis(200),
+        rebalance_timeout: Duration::from_secs(10),
+        ..Default::default()
+    };
+    let mut m1 = client
+        .create_group_consumer("orders", "shared", config())
+        .await
+        .unwrap();
+    let mut m2 = client2
+        .create_group_consumer("orders", "shared", config())
+        .await
+        .unwrap();
+    let mut seen = BTreeMap::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    while seen.len() < acked.len() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "group read {} of {}",
+            seen.len(),
+            acked.len()
+        );
+        for (i, m) in [&mut m1, &mut m2].into_iter().enumerate() {
+            if let Ok(Some(Ok(msg))) = tokio::time::timeout(Duration::from_millis(100), m.receive())
+                .await
+                .map(|r| r.transpose())
+            {
+                seen.insert((msg.message.partition, msg.message.offset), i);
+                msg.ack().await.unwrap();
+            }
+        }
+    }
+    let a1 = m1.assigned_partitions().await;
+    let a2 = m2.assigned_partitions().await;
+    assert_eq!(a1.len() + a2.len(), 4, "{a1:?} {a2:?}");
+    assert!(a1.iter().all(|p| !a2.contains(p)), "{a1:?} {a2:?}");
+    m1.close().await.unwrap();
+    m2.close().await.unwrap();
+    client2.close().await;
+
     // Each broker holds only its own partitions.
     for (b, id) in [(&b1, 1u32), (&b2, 2)] {
         for a in &t.assignments {

@@ -20,11 +20,13 @@ struct MetadataCache {
     topics: HashMap<String, Vec<proto::PartitionMetadata>>,
 }
 
-struct Inner {
+pub(crate) struct Inner {
     config: ClientConfig,
     endpoint: quinn::Endpoint,
     connections: RwLock<HashMap<String, Arc<BrokerConnection>>>,
     metadata: RwLock<MetadataCache>,
+    /// Group id -> its coordinator's address (FindCoordinator), dropped on NOT_COORDINATOR.
+    pub(crate) coordinators: RwLock<HashMap<String, String>>,
 }
 
 /// A connection to a RustMQ cluster. Cheap to clone.
@@ -43,7 +45,7 @@ struct Inner {
 /// ```
 #[derive(Clone)]
 pub struct RustMqClient {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl RustMqClient {
@@ -61,6 +63,7 @@ impl RustMqClient {
                 endpoint,
                 connections: RwLock::new(HashMap::new()),
                 metadata: RwLock::new(MetadataCache::default()),
+                coordinators: RwLock::new(HashMap::new()),
             }),
         };
         client.refresh_metadata(&[]).await?;

@@ -74,11 +74,99 @@ fn group_by_topic(items: &[(String, u32)]) -> Vec<proto::TopicPartitions> {
         .collect()
 }
 
+/// A group API response with a request-level error code.
+pub(crate) trait GroupResponse {
+    fn error_code(&self) -> i32;
+}
+
+macro_rules! group_response {
+    ($($t:ty),*) => {$(
+        impl GroupResponse for $t {
+            fn error_code(&self) -> i32 {
+                self.error_code
+            }
+        }
+    )*};
+}
+group_response!(
+    proto::JoinGroupResponse,
+    proto::SyncGroupResponse,
+    proto::HeartbeatResponse,
+    proto::LeaveGroupResponse,
+    proto::OffsetCommitResponse
+);
+
 impl RustMqClient {
+    /// The address of the broker coordinating `group` (cached until it says otherwise).
+    async fn coordinator(&self, group: &str) -> Result<String, ClientError> {
+        if let Some(a) = self.inner.coordinators.read().get(group) {
+            return Ok(a.clone());
+        }
+        let r: proto::FindCoordinatorResponse = self
+            .request_any(
+                ApiKey::FindCoordinator,
+                &proto::FindCoordinatorRequest {
+                    group_id: group.into(),
+                },
+            )
+            .await?;
+        check(r.error_code, r.error_message)?;
+        let addr = format!("{}:{}", r.host, r.port);
+        self.inner
+            .coordinators
+            .write()
+            .insert(group.to_string(), addr.clone());
+        Ok(addr)
+    }
+
+    /// Sends a group request to the group's coordinator. On `NOT_COORDINATOR` (brokers came
+    /// or went, and the group moved) or an unreachable coordinator it asks again and
+    /// retries, for up to the request timeout.
+    pub(crate) async fn request_group<Req, Resp>(
+        &self,
+        group: &str,
+        api: ApiKey,
+        req: &Req,
+        timeout: std::time::Duration,
+    ) -> Result<Resp, ClientError>
+    where
+        Req: prost::Message,
+        Resp: prost::Message + Default + GroupResponse,
+    {
+        let deadline = std::time::Instant::now() + self.config().request_timeout;
+        loop {
+            let outcome = match self.coordinator(group).await {
+                Ok(addr) => match self
+                    .connection(&addr)
+                    .request::<Req, Resp>(api, req, timeout)
+                    .await
+                {
+                    Ok(r) if r.error_code() == ErrorCode::NotCoordinator as i32 => {
+                        Err(ClientError::Server {
+                            code: ErrorCode::NotCoordinator,
+                            message: format!("{addr} no longer coordinates group {group}"),
+                        })
+                    }
+                    other => other,
+                },
+                Err(e) => Err(e),
+            };
+            match outcome {
+                Err(e) if e.is_retriable() && std::time::Instant::now() < deadline => {
+                    self.inner.coordinators.write().remove(group);
+                    let _ = self.refresh_metadata(&[]).await;
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// Joins (or rejoins) a group; returns when the rebalance round completes.
     pub async fn join_group(&self, req: &JoinGroup) -> Result<Joined, ClientError> {
         let r: proto::JoinGroupResponse = self
-            .request_any_with_timeout(
+            .request_group(
+                &req.group_id,
                 ApiKey::JoinGroup,
                 &proto::JoinGroupRequest {
                     group_id: req.group_id.clone(),
@@ -115,13 +203,15 @@ impl RustMqClient {
         generation: i32,
     ) -> Result<Vec<(String, u32)>, ClientError> {
         let r: proto::SyncGroupResponse = self
-            .request_any(
+            .request_group(
+                group_id,
                 ApiKey::SyncGroup,
                 &proto::SyncGroupRequest {
                     group_id: group_id.into(),
                     member_id: member_id.into(),
                     generation_id: generation,
                 },
+                self.config().request_timeout,
             )
             .await?;
         check(r.error_code, r.error_message)?;
@@ -136,13 +226,15 @@ impl RustMqClient {
         generation: i32,
     ) -> Result<(), ClientError> {
         let r: proto::HeartbeatResponse = self
-            .request_any(
+            .request_group(
+                group_id,
                 ApiKey::Heartbeat,
                 &proto::HeartbeatRequest {
                     group_id: group_id.into(),
                     member_id: member_id.into(),
                     generation_id: generation,
                 },
+                self.config().request_timeout,
             )
             .await?;
         check(r.error_code, r.error_message)
@@ -152,12 +244,14 @@ impl RustMqClient {
     /// session timeout).
     pub async fn leave_group(&self, group_id: &str, member_id: &str) -> Result<(), ClientError> {
         let r: proto::LeaveGroupResponse = self
-            .request_any(
+            .request_group(
+                group_id,
                 ApiKey::LeaveGroup,
                 &proto::LeaveGroupRequest {
                     group_id: group_id.into(),
                     member_id: member_id.into(),
                 },
+                self.config().request_timeout,
             )
             .await?;
         check(r.error_code, r.error_message)
@@ -187,7 +281,8 @@ impl RustMqClient {
             .map(|(m, g)| (m.to_string(), g))
             .unwrap_or((String::new(), -1));
         let r: proto::OffsetCommitResponse = self
-            .request_any(
+            .request_group(
+                group_id,
                 ApiKey::OffsetCommit,
                 &proto::OffsetCommitRequest {
                     group_id: group_id.into(),
@@ -201,6 +296,7 @@ impl RustMqClient {
                         })
                         .collect(),
                 },
+                self.config().request_timeout,
             )
             .await?;
         check(r.error_code, r.error_message)?;

@@ -40,6 +40,8 @@ pub enum ApiKey {
     OffsetCommit = 10,
     /// Read a group's committed offsets.
     OffsetFetch = 11,
+    /// Which broker coordinates a group.
+    FindCoordinator = 12,
 }
 
 impl ApiKey {
@@ -65,6 +67,7 @@ impl TryFrom<u16> for ApiKey {
             9 => Self::LeaveGroup,
             10 => Self::OffsetCommit,
             11 => Self::OffsetFetch,
+            12 => Self::FindCoordinator,
             other => return Err(FrameError::UnknownApi(other)),
         })
     }

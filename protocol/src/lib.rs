@@ -54,6 +54,7 @@ impl proto::ErrorCode {
                 | Self::StorageError
                 | Self::BrokerNotAvailable
                 | Self::WalFull
+                | Self::NotCoordinator
         )
     }
 }

@@ -156,6 +156,7 @@ pub struct GroupDescription {
 /// The coordinator of every group on this broker.
 pub struct GroupCoordinator {
     controller: Arc<Controller>,
+    broker_id: u32,
     initial_delay: Duration,
     groups: parking_lot::Mutex<HashMap<String, Arc<Mutex<Group>>>>,
     changed: Notify,
@@ -186,14 +187,74 @@ fn tp_list(set: &BTreeSet<TopicPartition>) -> Vec<proto::TopicPartitions> {
 impl GroupCoordinator {
     /// A coordinator proposing commits through `controller`. A group that goes from empty to
     /// rebalancing waits `initial_delay` for more members before its first generation.
-    pub fn new(controller: Arc<Controller>, initial_delay: Duration) -> Arc<Self> {
+    pub fn new(controller: Arc<Controller>, broker_id: u32, initial_delay: Duration) -> Arc<Self> {
         Arc::new(Self {
             controller,
+            broker_id,
             initial_delay,
             groups: parking_lot::Mutex::new(HashMap::new()),
             changed: Notify::new(),
             next_member: AtomicU64::new(1),
         })
+    }
+
+    /// The broker that coordinates `group`: among the live brokers of the replicated
+    /// metadata, ordered by id, the one at murmur2(group) modulo their count. Every broker
+    /// computes the same answer; when brokers come or go, groups move and their members
+    /// rejoin at the new coordinator (offsets live in the controllers, so nothing is lost).
+    pub fn coordinator_of(
+        &self,
+        group: &str,
+    ) -> Option<rustmq_controller::metadata::BrokerRegistration> {
+        let md = self.controller.metadata();
+        let live: Vec<_> = md.live_brokers().collect();
+        if live.is_empty() {
+            return None;
+        }
+        let h = (rustmq_protocol::partitioner::murmur2(group.as_bytes()) & 0x7fff_ffff) as usize;
+        Some(live[h % live.len()].clone())
+    }
+
+    /// Refuses group requests this broker does not coordinate.
+    fn check_coordinator(&self, group: &str) -> GroupResult<()> {
+        match self.coordinator_of(group) {
+            Some(c) if c.id != self.broker_id => err(
+                ErrorCode::NotCoordinator,
+                format!(
+                    "broker {} does not coordinate group '{group}'; broker {} does (FindCoordinator)",
+                    self.broker_id, c.id
+                ),
+            ),
+            _ => Ok(()),
+        }
+    }
+
+    /// FindCoordinator.
+    pub fn find_coordinator(
+        &self,
+        req: proto::FindCoordinatorRequest,
+    ) -> proto::FindCoordinatorResponse {
+        if let Err((code, msg)) = Self::validate_group_id(&req.group_id) {
+            return proto::FindCoordinatorResponse {
+                error_code: code as i32,
+                error_message: msg,
+                ..Default::default()
+            };
+        }
+        match self.coordinator_of(&req.group_id) {
+            Some(b) => proto::FindCoordinatorResponse {
+                error_code: ErrorCode::None as i32,
+                error_message: String::new(),
+                broker_id: b.id,
+                host: b.host,
+                port: u32::from(b.port_quic),
+            },
+            None => proto::FindCoordinatorResponse {
+                error_code: ErrorCode::BrokerNotAvailable as i32,
+                error_message: "no live broker to coordinate the group".into(),
+                ..Default::default()
+            },
+        }
     }
 
     fn group(&self, id: &str, create: bool) -> Option<Arc<Mutex<Group>>> {
@@ -234,6 +295,7 @@ impl GroupCoordinator {
         req: proto::JoinGroupRequest,
     ) -> GroupResult<proto::JoinGroupResponse> {
         Self::validate_group_id(&req.group_id)?;
+        self.check_coordinator(&req.group_id)?;
         let session = Duration::from_millis(u64::from(req.session_timeout_ms));
         if !(MIN_SESSION_TIMEOUT..=MAX_SESSION_TIMEOUT).contains(&session) {
             return err(
@@ -427,6 +489,7 @@ impl GroupCoordinator {
         &self,
         req: proto::SyncGroupRequest,
     ) -> GroupResult<proto::SyncGroupResponse> {
+        self.check_coordinator(&req.group_id)?;
         let cell = self.known_group(&req.group_id)?;
         let mut g = cell.lock().await;
         Self::check_member(&g, &req.member_id, req.generation_id)?;
@@ -492,6 +555,7 @@ impl GroupCoordinator {
 
     /// Heartbeat.
     pub async fn heartbeat(&self, req: proto::HeartbeatRequest) -> GroupResult<()> {
+        self.check_coordinator(&req.group_id)?;
         let cell = self.known_group(&req.group_id)?;
         let mut g = cell.lock().await;
         if let Some(m) = g.members.get_mut(&req.member_id) {
@@ -502,6 +566,7 @@ impl GroupCoordinator {
 
     /// LeaveGroup.
     pub async fn leave(&self, req: proto::LeaveGroupRequest) -> GroupResult<()> {
+        self.check_coordinator(&req.group_id)?;
         let cell = self.known_group(&req.group_id)?;
         let mut g = cell.lock().await;
         if g.members.remove(&req.member_id).is_none() {
@@ -576,6 +641,7 @@ impl GroupCoordinator {
         req: proto::OffsetCommitRequest,
     ) -> GroupResult<proto::OffsetCommitResponse> {
         Self::validate_group_id(&req.group_id)?;
+        self.check_coordinator(&req.group_id)?;
         let cell = self
             .group(&req.group_id, true)
             .ok_or((ErrorCode::Unknown, String::new()))?;
