@@ -42,6 +42,21 @@ async fn broker(
     TestNode::start_with(c).await
 }
 
+/// A client that knows only `broker` and trusts the cluster's development CA.
+async fn client_of(broker: &TestNode, certs: &std::path::Path) -> RustMqClient {
+    RustMqClient::new(ClientConfig {
+        brokers: vec![broker.node.quic_addr().to_string()],
+        tls: TlsConfig {
+            ca_cert: Some(certs.join("ca.pem")),
+            ..Default::default()
+        },
+        request_timeout: Duration::from_secs(20),
+        ..Default::default()
+    })
+    .await
+    .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     common::init_tracing();
@@ -108,17 +123,7 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     }
 
     // A client that knows only broker 1.
-    let client = RustMqClient::new(ClientConfig {
-        brokers: vec![b1.node.quic_addr().to_string()],
-        tls: TlsConfig {
-            ca_cert: Some(certs.join("ca.pem")),
-            ..Default::default()
-        },
-        request_timeout: Duration::from_secs(20),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let client = client_of(&b1, &certs).await;
     let producer = client.create_producer("orders").await.unwrap();
     let mut acked = BTreeMap::new();
     for i in 0..200u32 {
@@ -150,17 +155,7 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     }
     // A consumer group whose members reach different brokers is still one group: both
     // brokers name the same coordinator and the members split the partitions.
-    let client2 = RustMqClient::new(ClientConfig {
-        brokers: vec![b2.node.quic_addr().to_string()],
-        tls: TlsConfig {
-            ca_cert: Some(certs.join("ca.pem")),
-            ..Default::default()
-        },
-        request_timeout: Duration::from_secs(20),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let client2 = client_of(&b2, &certs).await;
     let coordinators: BTreeSet<u32> = [&b1, &b2]
         .iter()
         .map(|b| {

@@ -256,26 +256,11 @@ async fn adding_and_removing_controllers_under_load_loses_no_acknowledged_write(
     for _ in 0..2 {
         let i = c.add_node();
         let id = c.nodes[i].id;
-        let r = c
-            .http
-            .post(c.url(1, "/api/v1/controllers"))
-            .json(&serde_json::json!({"id": format!("controller-{id}"), "address": c.nodes[i].raft.to_string()}))
-            .send()
-            .await
-            .unwrap();
-        let status = r.status();
-        let body: serde_json::Value = r.json().await.unwrap();
+        let add = serde_json::json!({"id": format!("controller-{id}"), "address": c.nodes[i].raft.to_string()});
+        let (status, body) = c.post_json(1, "/api/v1/controllers", add).await;
         assert_eq!(status, 200, "{body}\n{}", c.logs());
     }
-    let listed: serde_json::Value = c
-        .http
-        .get(c.url(0, "/api/v1/controllers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = c.get_json(0, "/api/v1/controllers").await;
     let voters = listed["data"]
         .as_array()
         .unwrap()
@@ -326,15 +311,7 @@ async fn adding_and_removing_controllers_under_load_loses_no_acknowledged_write(
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    let listed: serde_json::Value = c
-        .http
-        .get(c.url(3, "/api/v1/controllers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, listed) = c.get_json(3, "/api/v1/controllers").await;
     let ids: Vec<&str> = listed["data"]
         .as_array()
         .unwrap()
@@ -444,23 +421,12 @@ async fn brokers_heartbeat_go_offline_and_placement_is_rack_aware() {
         c.register_broker(id, rack).await;
     }
     // RF 2 over two racks: every partition has one replica in each.
-    let r = c
-        .http
-        .post(c.url(leader, "/api/v1/topics"))
-        .json(&serde_json::json!({"name": "spread", "partitions": 8, "replication_factor": 2}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let t: serde_json::Value = c
-        .http
-        .get(c.url(leader, "/api/v1/topics/spread"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let topic = |name: &str, partitions: u32, rf: u32| serde_json::json!({"name": name, "partitions": partitions, "replication_factor": rf});
+    let (status, body) = c
+        .post_json(leader, "/api/v1/topics", topic("spread", 8, 2))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, t) = c.get_json(leader, "/api/v1/topics/spread").await;
     let rack = |b: &str| {
         if b == "broker-1" || b == "broker-2" {
             "a"
@@ -493,15 +459,10 @@ async fn brokers_heartbeat_go_offline_and_placement_is_rack_aware() {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let r = c
-        .http
-        .post(c.url(leader, "/api/v1/topics"))
-        .json(&serde_json::json!({"name": "too-wide", "partitions": 1, "replication_factor": 4}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let e: serde_json::Value = r.json().await.unwrap();
+    let (status, e) = c
+        .post_json(leader, "/api/v1/topics", topic("too-wide", 1, 4))
+        .await;
+    assert_eq!(status, 400);
     assert!(
         e["error"]
             .as_str()
@@ -509,23 +470,11 @@ async fn brokers_heartbeat_go_offline_and_placement_is_rack_aware() {
             .contains("insufficient brokers"),
         "{e}"
     );
-    let r = c
-        .http
-        .post(c.url(leader, "/api/v1/topics"))
-        .json(&serde_json::json!({"name": "live-only", "partitions": 6, "replication_factor": 3}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 201);
-    let t: serde_json::Value = c
-        .http
-        .get(c.url(leader, "/api/v1/topics/live-only"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (status, body) = c
+        .post_json(leader, "/api/v1/topics", topic("live-only", 6, 3))
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, t) = c.get_json(leader, "/api/v1/topics/live-only").await;
     assert!(!t.to_string().contains("broker-4"), "{t}");
 
     // Heartbeats resume: online again.

@@ -346,6 +346,29 @@ impl Cluster {
             .collect()
     }
 
+    /// GET `path` on node i: the HTTP status and the JSON body.
+    pub async fn get_json(&self, i: usize, path: &str) -> (u16, serde_json::Value) {
+        let r = self.http.get(self.url(i, path)).send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// POST `body` to `path` on node i: the HTTP status and the JSON body.
+    pub async fn post_json(
+        &self,
+        i: usize,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .post(self.url(i, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// POST /api/v1/topics on node i; the HTTP status and body.
     pub async fn create_topic(
         &self,
