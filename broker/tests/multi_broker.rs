@@ -68,14 +68,7 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
 
     // Both registered and heartbeating; the controllers list only controllers.
     let http = reqwest::Client::new();
-    let brokers: serde_json::Value = http
-        .get(format!("{}/api/v1/brokers", ctl.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let brokers = common::get_json(&http, &format!("{}/api/v1/brokers", ctl.admin)).await;
     let online: BTreeSet<&str> = brokers["data"]
         .as_array()
         .unwrap()
@@ -88,14 +81,7 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
         BTreeSet::from(["broker-1", "broker-2"]),
         "{brokers}"
     );
-    let controllers: serde_json::Value = http
-        .get(format!("{}/api/v1/controllers", ctl.admin))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let controllers = common::get_json(&http, &format!("{}/api/v1/controllers", ctl.admin)).await;
     assert_eq!(
         controllers["data"].as_array().unwrap().len(),
         3,

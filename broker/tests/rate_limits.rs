@@ -76,14 +76,7 @@ async fn per_ip_burst_then_429_with_headers_and_no_spoofing_without_trusted_prox
     let r = get_as(&http, &url, "10.0.0.2").await;
     assert_eq!(r.status(), 429);
     // The server keeps serving: a different endpoint, same IP, still limited per IP...
-    let health: Value = http
-        .get(format!("{}/health", n.admin_url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let health = common::get_json(&http, &format!("{}/health", n.admin_url())).await;
     // ... and /health's own 429 carries the envelope too.
     assert_eq!(health["success"], false, "{health}");
 }
@@ -203,25 +196,11 @@ async fn idle_per_ip_buckets_are_cleaned_up() {
     }
     let tracked = |h: Value| h["rate_limiting"]["tracked_ips"].as_u64().unwrap();
     let health = format!("{}/health", n.admin_url());
-    let h: Value = http
-        .get(&health)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let h = common::get_json(&http, &health).await;
     assert!(tracked(h) >= 20);
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
     loop {
-        let h: Value = http
-            .get(&health)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let h = common::get_json(&http, &health).await;
         // Only the health checker's own bucket (127.0.0.1) may remain.
         if tracked(h) <= 1 {
             break;

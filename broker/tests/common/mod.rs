@@ -91,6 +91,11 @@ impl TestNode {
     }
 }
 
+/// GET `url` and decode the JSON body, whatever the status (errors carry the envelope).
+pub async fn get_json(http: &reqwest::Client, url: &str) -> serde_json::Value {
+    http.get(url).send().await.unwrap().json().await.unwrap()
+}
+
 pub fn init_tracing() {
     let _ = tracing_subscriber::fmt()
         .with_env_filter(
