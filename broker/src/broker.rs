@@ -27,8 +27,10 @@ use rustmq_controller::catalog::PartitionKey;
 use crate::config::BrokerConfig;
 use crate::groups::GroupCoordinator;
 use crate::partition::{
-    BatchSource, PartitionError, PartitionLog, UploadBacklog, WriteCache, retention_start,
+    AckNeed, AckState, BatchSource, PartitionError, PartitionLog, ReplicaSettings, RoleChange,
+    UploadBacklog, WriteCache, retention_start,
 };
+use crate::replication::Lease;
 use crate::tier::{Tier, TierError, UploadSource};
 use crate::wal::{Wal, WalError, WalOptions};
 
@@ -70,12 +72,25 @@ struct TopicLogs {
     partitions: Vec<Option<Arc<PartitionLog>>>,
 }
 
+/// Replication figures of one broker.
+#[derive(Debug, Clone, Default)]
+pub struct ReplicationSummary {
+    /// Partitions led.
+    pub led: usize,
+    /// Led partitions with an ISR smaller than the replica set.
+    pub under_replicated: usize,
+    /// Largest follower lag (offsets) over the led partitions.
+    pub max_lag: i64,
+    /// Partitions followed.
+    pub followed: usize,
+}
+
 /// A running broker.
 pub struct Broker {
     config: BrokerConfig,
     wal: Arc<Wal>,
     cache: Arc<WriteCache>,
-    controller: Arc<Controller>,
+    pub(crate) controller: Arc<Controller>,
     topics: RwLock<HashMap<String, Arc<TopicLogs>>>,
     tier: Arc<Tier>,
     backlog: Arc<UploadBacklog>,
@@ -87,6 +102,14 @@ pub struct Broker {
     stop: watch::Sender<bool>,
     tasks: Mutex<Vec<JoinHandle<()>>>,
     groups: Arc<GroupCoordinator>,
+    /// Hosted partitions by (topic id, partition), for broker-to-broker requests.
+    pub(crate) by_id: RwLock<HashMap<(u64, u32), Arc<PartitionLog>>>,
+    /// Whether this broker may act as a leader (fresh heartbeat to the controllers).
+    pub(crate) lease: Arc<Lease>,
+    /// One replica fetcher per leader this broker follows partitions of.
+    pub(crate) fetchers: Mutex<HashMap<u32, JoinHandle<()>>>,
+    /// Followers that caught up and may join a partition's ISR.
+    pub(crate) isr_joining: Mutex<HashMap<(u64, u32), Vec<u32>>>,
 }
 
 impl Broker {
@@ -101,12 +124,12 @@ impl Broker {
         let cache = WriteCache::new(config.cache.write_cache_size_bytes);
         let backlog = UploadBacklog::new(config.wal.upload_bytes);
         let md = controller.metadata();
-        let broker_id = config.broker.id;
+        let settings = Self::replica_settings(&config);
         let mut topics = HashMap::new();
         for t in md.topics.values() {
             topics.insert(
                 t.name.clone(),
-                Arc::new(Self::topic_logs(t, broker_id, &md, &cache, &backlog)),
+                Arc::new(Self::topic_logs(t, None, settings, &md, &cache, &backlog)),
             );
         }
         let by_id: HashMap<(u64, u32), Arc<PartitionLog>> = topics
@@ -159,7 +182,16 @@ impl Broker {
             config.broker.id,
             Duration::from_millis(config.groups.initial_rebalance_delay_ms),
         );
+        let lease = if config.controller.endpoints.is_empty() {
+            Lease::always()
+        } else {
+            Lease::new(Duration::from_millis(config.replication.leader_lease_ms))
+        };
         let broker = Arc::new(Self {
+            by_id: RwLock::new(by_id),
+            lease,
+            fetchers: Mutex::new(HashMap::new()),
+            isr_joining: Mutex::new(HashMap::new()),
             groups,
             config,
             wal,
@@ -190,22 +222,41 @@ impl Broker {
                 .clone()
                 .run(Duration::from_millis(50), broker.stop.subscribe()),
         );
+        let isr = tokio::spawn(broker.clone().run_isr_maintenance());
         broker
             .tasks
             .lock()
-            .extend([watcher, retention, sessions, uploader, maintenance]);
+            .extend([watcher, retention, sessions, uploader, maintenance, isr]);
+        let service: Arc<dyn rustmq_controller::ReplicaService> = broker.clone();
+        broker.controller.set_replica_service(service);
         Ok(broker)
     }
 
-    /// A topic's partitions on this broker, starting where the catalog says: its start
-    /// offset (retention) and the end of what is already in object storage.
+    fn replica_settings(config: &BrokerConfig) -> ReplicaSettings {
+        ReplicaSettings {
+            broker_id: config.broker.id,
+            max_lag: Duration::from_millis(config.replication.max_replication_lag),
+            fetch_timeout: Duration::from_millis(config.replication.heartbeat_timeout_ms),
+        }
+    }
+
+    /// The leader lease (renewed by the heartbeat task of a clustered broker).
+    pub fn lease(&self) -> &Arc<Lease> {
+        &self.lease
+    }
+
+    /// A topic's partitions on this broker (reusing those of `existing`), new ones starting
+    /// where the catalog says: its start offset (retention) and the end of what is already in
+    /// object storage. Each one's role comes from its assignment.
     fn topic_logs(
         t: &rustmq_controller::metadata::Topic,
-        broker_id: u32,
+        existing: Option<&TopicLogs>,
+        settings: ReplicaSettings,
         md: &ClusterMetadata,
         cache: &Arc<WriteCache>,
         backlog: &Arc<UploadBacklog>,
     ) -> TopicLogs {
+        let me = settings.broker_id;
         TopicLogs {
             id: t.id,
             config: t.config.clone(),
@@ -213,21 +264,37 @@ impl Broker {
                 .assignments
                 .iter()
                 .map(|a| {
-                    a.replicas.contains(&broker_id).then(|| {
-                        let pc = md.catalog.partition(PartitionKey {
-                            topic_id: t.id,
-                            partition: a.partition,
-                        });
-                        PartitionLog::new(
-                            t.name.clone(),
-                            t.id,
-                            a.partition,
-                            pc.map(|p| p.start_offset).unwrap_or(0),
-                            pc.map(|p| p.uploaded_end()).unwrap_or(0),
-                            cache.clone(),
-                            backlog.clone(),
-                        )
-                    })
+                    if !a.replicas.contains(&me) {
+                        return None;
+                    }
+                    if let Some(p) = existing
+                        .and_then(|e| e.partitions.get(a.partition as usize))
+                        .and_then(|p| p.clone())
+                    {
+                        return Some(p);
+                    }
+                    let pc = md.catalog.partition(PartitionKey {
+                        topic_id: t.id,
+                        partition: a.partition,
+                    });
+                    let p = PartitionLog::new(
+                        t.name.clone(),
+                        t.id,
+                        a.partition,
+                        pc.map(|p| p.start_offset).unwrap_or(0),
+                        pc.map(|p| p.uploaded_end()).unwrap_or(0),
+                        cache.clone(),
+                        backlog.clone(),
+                        settings,
+                    );
+                    p.set_assignment(
+                        a.leader,
+                        a.leader_epoch,
+                        a.partition_epoch,
+                        &a.replicas,
+                        &a.isr,
+                    );
+                    Some(p)
                 })
                 .collect(),
         }
@@ -239,6 +306,7 @@ impl Broker {
         loop {
             let md = rx.borrow_and_update().clone();
             self.apply_metadata(&md);
+            self.reconcile_fetchers();
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
                 _ = stop.changed() => return,
@@ -248,6 +316,8 @@ impl Broker {
 
     fn apply_metadata(&self, md: &ClusterMetadata) {
         let mut released = Vec::new();
+        let settings = Self::replica_settings(&self.config);
+        let me = settings.broker_id;
         {
             let mut topics = self.topics.write();
             topics.retain(|name, logs| {
@@ -261,28 +331,81 @@ impl Broker {
                 keep
             });
             for t in md.topics.values() {
-                match topics.get(&t.name) {
-                    Some(existing) if existing.config == t.config => {}
-                    Some(existing) => {
-                        let updated = TopicLogs {
-                            id: existing.id,
-                            config: t.config.clone(),
-                            partitions: existing.partitions.clone(),
-                        };
-                        topics.insert(t.name.clone(), Arc::new(updated));
+                let existing = topics.get(&t.name).cloned();
+                let hosted_now =
+                    |a: &rustmq_controller::metadata::PartitionAssignment| a.replicas.contains(&me);
+                let unchanged = existing.as_ref().is_some_and(|e| {
+                    e.config == t.config
+                        && e.partitions.len() == t.assignments.len()
+                        && e.partitions
+                            .iter()
+                            .zip(&t.assignments)
+                            .all(|(p, a)| p.is_some() == hosted_now(a))
+                });
+                if !unchanged {
+                    if let Some(e) = &existing {
+                        // Replicas moved off this broker (reassignment, drain).
+                        for (p, a) in e.partitions.iter().zip(&t.assignments) {
+                            if let Some(p) = p
+                                && !hosted_now(a)
+                            {
+                                tracing::info!(topic = %t.name, partition = a.partition, "replica moved away; dropping it");
+                                released.extend(p.drop_all());
+                            }
+                        }
                     }
-                    None => {
-                        topics.insert(
-                            t.name.clone(),
-                            Arc::new(Self::topic_logs(
-                                t,
-                                self.config.broker.id,
-                                md,
-                                &self.cache,
-                                &self.backlog,
-                            )),
+                    let logs = Self::topic_logs(
+                        t,
+                        existing.as_deref(),
+                        settings,
+                        md,
+                        &self.cache,
+                        &self.backlog,
+                    );
+                    topics.insert(t.name.clone(), Arc::new(logs));
+                }
+                let Some(logs) = topics.get(&t.name) else {
+                    continue;
+                };
+                for (p, a) in logs.partitions.iter().zip(&t.assignments) {
+                    let Some(p) = p else { continue };
+                    let change = p.set_assignment(
+                        a.leader,
+                        a.leader_epoch,
+                        a.partition_epoch,
+                        &a.replicas,
+                        &a.isr,
+                    );
+                    if change != RoleChange::None {
+                        tracing::info!(
+                            topic = %t.name,
+                            partition = a.partition,
+                            leader = a.leader,
+                            epoch = a.leader_epoch,
+                            ?change,
+                            "partition role changed"
                         );
                     }
+                    // What any broker uploaded is no longer needed in this WAL (followers
+                    // drop their copies at the same point as the leader).
+                    if let Some(pc) = md.catalog.partition(PartitionKey {
+                        topic_id: t.id,
+                        partition: a.partition,
+                    }) {
+                        if pc.uploaded_end() > 0 {
+                            released.extend(p.mark_uploaded(pc.uploaded_end() - 1));
+                        }
+                        if !p.is_leader() && pc.start_offset > p.bounds().0 {
+                            released.extend(p.advance_start(pc.start_offset));
+                        }
+                    }
+                }
+            }
+            let mut by_id = self.by_id.write();
+            by_id.clear();
+            for logs in topics.values() {
+                for p in logs.partitions.iter().flatten() {
+                    by_id.insert((p.topic_id, p.partition), p.clone());
                 }
             }
         }
@@ -366,16 +489,29 @@ impl Broker {
         }
     }
 
+    /// A partition this broker leads (consumers read from leaders only).
+    fn led_partition(&self, topic: &str, partition: u32) -> Result<Arc<PartitionLog>, ErrorCode> {
+        let (_, p) = self.partition(topic, partition)?;
+        if p.is_leader() {
+            Ok(p)
+        } else {
+            Err(ErrorCode::NotLeader)
+        }
+    }
+
     /// Appends every partition's batches of a produce request.
     pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {
         let acks = proto::Acks::try_from(req.acks).unwrap_or(proto::Acks::Leader);
-        let timeout = Duration::from_millis(u64::from(req.timeout_ms.clamp(1, 300_000)));
+        let timeout = Duration::from_millis(u64::from(req.timeout_ms.clamp(1, 300_000))).min(
+            Duration::from_millis(self.config.replication.ack_timeout_ms.max(1)),
+        );
+        let custom = req.acks_replicas;
         let topics = req.topics.into_iter().map(|t| async move {
             let name = t.topic.clone();
             let parts = t
                 .partitions
                 .into_iter()
-                .map(|p| self.produce_partition(&name, p, acks, timeout));
+                .map(|p| self.produce_partition(&name, p, (acks, custom), timeout));
             proto::TopicProduceResponse {
                 topic: t.topic.clone(),
                 partitions: join_all(parts).await,
@@ -390,7 +526,7 @@ impl Broker {
         &self,
         topic: &str,
         data: proto::PartitionProduceData,
-        acks: proto::Acks,
+        (acks, custom): (proto::Acks, u32),
         timeout: Duration,
     ) -> proto::PartitionProduceResponse {
         let mut resp = proto::PartitionProduceResponse {
@@ -411,6 +547,66 @@ impl Broker {
                 return fail(resp, code, format!("{topic}/{}: {code:?}", data.partition));
             }
         };
+        if !p.is_leader() {
+            return fail(
+                resp,
+                ErrorCode::NotLeader,
+                format!(
+                    "broker {} does not lead {topic}/{} (epoch {})",
+                    self.config.broker.id,
+                    data.partition,
+                    p.leader_epoch()
+                ),
+            );
+        }
+        if !self.lease.valid() {
+            return fail(
+                resp,
+                ErrorCode::NotLeader,
+                "this broker cannot reach the controllers (leader lease expired); it may have \
+                 been replaced as leader"
+                    .into(),
+            );
+        }
+        let replicas = p.replication_view().replicas.len().max(1);
+        let need = match acks {
+            proto::Acks::NoneAck | proto::Acks::Leader => AckNeed::Leader,
+            proto::Acks::All => AckNeed::All,
+            proto::Acks::Majority => AckNeed::Replicas(replicas / 2 + 1),
+            proto::Acks::Custom => {
+                let n = custom as usize;
+                if n == 0 || n > replicas {
+                    return fail(
+                        resp,
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "acks=custom({n}) on {topic}/{}: must be between 1 and the replica count {replicas}",
+                            data.partition
+                        ),
+                    );
+                }
+                AckNeed::Replicas(n)
+            }
+        };
+        if need == AckNeed::All {
+            let min = t
+                .config
+                .min_insync_replicas
+                .unwrap_or(self.config.replication.min_in_sync_replicas)
+                as usize;
+            let isr = p.isr();
+            if isr.len() < min {
+                return fail(
+                    resp,
+                    ErrorCode::NotEnoughReplicas,
+                    format!(
+                        "{topic}/{}: {} in-sync replicas {isr:?}, min.insync.replicas is {min}",
+                        data.partition,
+                        isr.len()
+                    ),
+                );
+            }
+        }
         let max = t
             .config
             .max_message_bytes
@@ -445,24 +641,85 @@ impl Broker {
             }
             Err(e) => return fail(resp, ErrorCode::CorruptMessage, e.to_string()),
         };
-        let (base, done) = match p.append(&self.wal, &data.records, &infos, 0) {
+        let appended = match p.append(&self.wal, &data.records, &infos) {
             Ok(x) => x,
+            Err(e @ PartitionError::NotLeader { .. }) => {
+                return fail(resp, ErrorCode::NotLeader, e.to_string());
+            }
+            Err(e @ PartitionError::OutOfOrderSequence(_)) => {
+                return fail(resp, ErrorCode::OutOfOrderSequence, e.to_string());
+            }
             Err(e) => return fail(resp, ErrorCode::StorageError, e.to_string()),
         };
-        resp.base_offset = base;
+        resp.base_offset = appended.base;
         resp.log_start_offset = p.bounds().0;
         if acks == proto::Acks::NoneAck {
             return resp;
         }
-        match tokio::time::timeout(timeout, done).await {
-            Ok(Ok(Ok(()))) => resp,
-            Ok(Ok(Err(e))) => fail(resp, ErrorCode::StorageError, e.to_string()),
-            Ok(Err(_)) => fail(resp, ErrorCode::StorageError, "wal writer stopped".into()),
-            Err(_) => fail(
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(done) = appended.durable {
+            match tokio::time::timeout_at(deadline, done).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return fail(resp, ErrorCode::StorageError, e.to_string()),
+                Ok(Err(_)) => {
+                    return fail(resp, ErrorCode::StorageError, "wal writer stopped".into());
+                }
+                Err(_) => {
+                    return fail(
+                        resp,
+                        ErrorCode::RequestTimedOut,
+                        format!("not durable within {timeout:?}"),
+                    );
+                }
+            }
+        }
+        loop {
+            let notified = p.appended().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match p.ack_state(appended.last, appended.epoch, need) {
+                AckState::Done => break,
+                AckState::Lost(why) => return fail(resp, ErrorCode::NotLeader, why),
+                AckState::Waiting => {}
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return fail(
+                        resp,
+                        ErrorCode::RequestTimedOut,
+                        format!("not replicated to {need:?} within {timeout:?} (ISR {:?})", p.isr()),
+                    );
+                }
+            }
+        }
+        // Acknowledge only as a leader the controllers still know to be alive.
+        if !self.lease.valid() {
+            return fail(
                 resp,
-                ErrorCode::RequestTimedOut,
-                format!("not durable within {timeout:?}"),
-            ),
+                ErrorCode::NotLeader,
+                "leader lease expired before the acknowledgement; the batch may or may not \
+                 survive a leader change"
+                    .into(),
+            );
+        }
+        resp
+    }
+
+    /// A new idempotent-producer id, from the controllers.
+    pub async fn init_producer_id(&self) -> proto::InitProducerIdResponse {
+        match self.controller.init_producer_id().await {
+            Ok(id) => proto::InitProducerIdResponse {
+                producer_id: id,
+                producer_epoch: 0,
+                ..Default::default()
+            },
+            Err(e) => proto::InitProducerIdResponse {
+                error_code: ErrorCode::BrokerNotAvailable as i32,
+                error_message: format!("cannot get a producer id from the controllers: {e}"),
+                producer_id: -1,
+                producer_epoch: -1,
+            },
         }
     }
 
@@ -482,7 +739,7 @@ impl Broker {
                 targets.push((
                     t.topic.clone(),
                     *p,
-                    self.partition(&t.topic, p.partition).map(|(_, p)| p),
+                    self.led_partition(&t.topic, p.partition),
                 ));
             }
         }
@@ -509,7 +766,7 @@ impl Broker {
                         let budget = part_max.min(max_bytes.saturating_sub(total).max(1));
                         p.plan_read(fp.fetch_offset, budget).map_err(|e| match e {
                             PartitionError::OffsetOutOfRange { .. } => ErrorCode::OffsetOutOfRange,
-                            PartitionError::Wal(_) => ErrorCode::StorageError,
+                            _ => ErrorCode::StorageError,
                         })
                     }
                     Err(code) => Err(*code),
@@ -585,6 +842,43 @@ impl Broker {
         proto::FetchResponse { topics: by_topic }
     }
 
+    pub(crate) fn stop_signal(&self) -> watch::Receiver<bool> {
+        self.stop.subscribe()
+    }
+
+    pub(crate) async fn read_batches_for(
+        &self,
+        p: &PartitionLog,
+        sources: Vec<BatchSource>,
+    ) -> Result<Bytes, String> {
+        self.read_batches(p, sources)
+            .await
+            .map_err(|e| e.to_string())
+    }
+
+    /// Replication figures over the hosted partitions.
+    pub fn replication_summary(&self) -> ReplicationSummary {
+        let mut out = ReplicationSummary::default();
+        for p in self.by_id.read().values() {
+            let v = p.replication_view();
+            if v.leader {
+                out.led += 1;
+                if v.isr.len() < v.replicas.len() {
+                    out.under_replicated += 1;
+                }
+                out.max_lag = out.max_lag.max(v.max_lag);
+            } else {
+                out.followed += 1;
+            }
+        }
+        out
+    }
+
+    /// Partitions this broker leads right now.
+    pub fn led_partition_count(&self) -> usize {
+        self.by_id.read().values().filter(|p| p.is_leader()).count()
+    }
+
     async fn read_batches(
         &self,
         p: &PartitionLog,
@@ -645,9 +939,9 @@ impl Broker {
                     timestamp: -1,
                     ..Default::default()
                 };
-                match self.partition(&t.topic, lp.partition) {
+                match self.led_partition(&t.topic, lp.partition) {
                     Err(code) => r.error_code = code as i32,
-                    Ok((_, p)) => {
+                    Ok(p) => {
                         let (start, hw) = p.bounds();
                         match lp.timestamp {
                             rustmq_protocol::EARLIEST_TIMESTAMP => r.offset = start,
@@ -948,8 +1242,11 @@ impl Broker {
 
 impl UploadSource for Broker {
     fn led_partitions(&self) -> Vec<Arc<PartitionLog>> {
-        // One broker leads every partition it holds until replication exists.
+        // Only leaders upload; followers drop their copies when the catalog has them.
         self.all_partitions()
+            .into_iter()
+            .filter(|p| p.is_leader())
+            .collect()
     }
 
     fn wal(&self) -> &Wal {
@@ -1034,7 +1331,28 @@ impl BrokerView for Broker {
                     .unwrap_or_default()
             ),
         };
-        vec![wal, cache, storage]
+        let r = self.replication_summary();
+        let replication = ComponentHealth {
+            name: "replication".into(),
+            // Under-replicated partitions are a warning, not a reason to take the broker out
+            // of service: it still serves them.
+            healthy: self.lease.valid(),
+            detail: format!(
+                "leads {} partitions ({} under-replicated, largest follower lag {} offsets), \
+                 follows {}; {} leader elections in the cluster{}",
+                r.led,
+                r.under_replicated,
+                r.max_lag,
+                r.followed,
+                self.controller.metadata().leader_elections,
+                if self.lease.valid() {
+                    ""
+                } else {
+                    "; leader lease expired (controllers unreachable): refusing produces"
+                }
+            ),
+        };
+        vec![wal, cache, storage, replication]
     }
 
     fn metrics(&self, r: &mut prometheus_client::registry::Registry) {
@@ -1096,6 +1414,31 @@ impl BrokerView for Broker {
             "produce_refused_wal_full",
             "1 while produces get WAL_FULL",
             i64::from(v.refusing_produces),
+        );
+        let rs = self.replication_summary();
+        gauge(
+            r,
+            "leader_partitions",
+            "Partitions this broker leads",
+            rs.led as i64,
+        );
+        gauge(
+            r,
+            "under_replicated_partitions",
+            "Led partitions whose ISR is smaller than their replica set",
+            rs.under_replicated as i64,
+        );
+        gauge(
+            r,
+            "replication_max_lag",
+            "Largest lag of a follower behind this broker's log end, in offsets",
+            rs.max_lag,
+        );
+        counter(
+            r,
+            "leader_elections",
+            "Leader-epoch changes in the cluster",
+            self.controller.metadata().leader_elections,
         );
         counter(r, "uploads", "Objects uploaded and registered", v.uploads);
         counter(

@@ -32,6 +32,49 @@ pub struct BrokerConfig {
     pub log: LogSection,
     /// `[groups]` consumer-group coordinator.
     pub groups: GroupsSection,
+    /// `[replication]`
+    pub replication: ReplicationSection,
+}
+
+/// `[replication]`: how partitions are copied to followers and acknowledged.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ReplicationSection {
+    /// Fewest in-sync replicas (leader included) an `acks=all` produce needs (topics may
+    /// set `min.insync.replicas`). Kafka's default, 1; clusters usually run 2 with RF 3.
+    pub min_in_sync_replicas: u32,
+    /// Most time a produce waits for its replicas (capped by the request's own timeout).
+    pub ack_timeout_ms: u64,
+    /// A follower whose log has not reached the leader's end for this long leaves the ISR.
+    pub max_replication_lag: u64,
+    /// A follower that has not fetched at all for this long leaves the ISR.
+    pub heartbeat_timeout_ms: u64,
+    /// A leader acknowledges only while its last successful heartbeat to the controllers
+    /// was sent less than this long ago, so a leader cut off from the controllers stops
+    /// acknowledging before they elect another (keep it below the controllers'
+    /// `admin.health_timeout_ms`). Only with `controller.endpoints`.
+    pub leader_lease_ms: u64,
+    /// How long a follower's fetch waits at the leader for new data.
+    pub fetch_max_wait_ms: u32,
+    /// Most bytes one follower fetch carries.
+    pub fetch_max_bytes: u32,
+    /// How long a controlled shutdown waits for leadership to move away.
+    pub controlled_shutdown_timeout_ms: u64,
+}
+
+impl Default for ReplicationSection {
+    fn default() -> Self {
+        Self {
+            min_in_sync_replicas: 1,
+            ack_timeout_ms: 30_000,
+            max_replication_lag: 10_000,
+            heartbeat_timeout_ms: 10_000,
+            leader_lease_ms: 1_000,
+            fetch_max_wait_ms: 500,
+            fetch_max_bytes: 8 * 1024 * 1024,
+            controlled_shutdown_timeout_ms: 10_000,
+        }
+    }
 }
 
 /// `[groups]`
@@ -512,6 +555,16 @@ impl BrokerConfig {
         }
         if self.cache.eviction_policy != "Moka" {
             return v("cache.eviction_policy", "only Moka is supported");
+        }
+        let r = &self.replication;
+        if r.min_in_sync_replicas == 0 {
+            return v("replication.min_in_sync_replicas", "must be at least 1");
+        }
+        if r.fetch_max_bytes == 0 || r.max_replication_lag == 0 || r.leader_lease_ms == 0 {
+            return v(
+                "replication",
+                "fetch_max_bytes, max_replication_lag and leader_lease_ms must be at least 1",
+            );
         }
         let c = &self.controller;
         if !c.endpoints.is_empty() {

@@ -27,6 +27,7 @@ pub mod child;
 pub mod config;
 pub mod groups;
 pub mod partition;
+pub mod replication;
 pub mod server;
 pub mod tier;
 pub use rustmq_controller::tls;
@@ -125,18 +126,20 @@ impl Node {
                 addr: config.network.quic_listen,
                 source,
             })?;
-        controller
-            .register_broker(BrokerRegistration {
-                id: config.broker.id,
-                host: config.broker.advertised_host.clone(),
-                port_quic: quic_addr.port(),
-                port_rpc: controller
-                    .rpc_addr()
-                    .map(|a| a.port())
-                    .unwrap_or(config.network.rpc_listen.port()),
-                rack_id: config.broker.rack_id.clone(),
-            })
-            .await?;
+        // A new incarnation per process start: the controllers move this broker's old
+        // leaderships away (its replication state did not survive the restart).
+        let me = BrokerRegistration {
+            id: config.broker.id,
+            host: config.broker.advertised_host.clone(),
+            port_quic: quic_addr.port(),
+            port_rpc: controller
+                .rpc_addr()
+                .map(|a| a.port())
+                .unwrap_or(config.network.rpc_listen.port()),
+            rack_id: config.broker.rack_id.clone(),
+            incarnation: rand::random::<u64>(),
+        };
+        controller.register_broker(me.clone()).await?;
         let broker = Broker::start(config.clone(), controller.clone()).await?;
 
         let (stop, _) = watch::channel(false);
@@ -144,13 +147,8 @@ impl Node {
         if remote {
             tasks.push(tokio::spawn(heartbeat(
                 controller.clone(),
-                BrokerRegistration {
-                    id: config.broker.id,
-                    host: config.broker.advertised_host.clone(),
-                    port_quic: quic_addr.port(),
-                    port_rpc: controller.rpc_addr().map(|a| a.port()).unwrap_or(0),
-                    rack_id: config.broker.rack_id.clone(),
-                },
+                me,
+                broker.lease().clone(),
                 Duration::from_millis(config.controller.broker_heartbeat_interval_ms),
                 stop.subscribe(),
             )));
@@ -233,7 +231,13 @@ impl Node {
     }
 
     /// Stops accepting, lets in-flight requests finish briefly, flushes the WAL and stops Raft.
+    /// A broker of a controller cluster first shuts down in a controlled way: its
+    /// leaderships move to other in-sync replicas (and it leaves every ISR) while it still
+    /// answers, so clients see `NOT_LEADER` and move on instead of timing out.
     pub async fn shutdown(self) {
+        if !self.broker.config().controller.endpoints.is_empty() {
+            self.controlled_shutdown().await;
+        }
         let _ = self.stop.send(true);
         self.endpoint
             .close(quinn::VarInt::from_u32(0), b"broker shutting down");
@@ -246,11 +250,53 @@ impl Node {
     }
 }
 
-/// A broker of a controller cluster heartbeats every `every`; when the controllers do not
-/// know it (their state was rebuilt) it registers again.
+impl Node {
+    /// Asks the controllers to move this broker's leaderships away and waits (up to
+    /// `replication.controlled_shutdown_timeout_ms`) until this broker leads nothing or only
+    /// partitions without another in-sync replica.
+    async fn controlled_shutdown(&self) {
+        let cfg = self.broker.config();
+        let id = cfg.broker.id;
+        let deadline = tokio::time::Instant::now()
+            + Duration::from_millis(cfg.replication.controlled_shutdown_timeout_ms);
+        loop {
+            match self.controller.controlled_shutdown(id).await {
+                Ok(()) => break,
+                Err(e) if tokio::time::Instant::now() < deadline => {
+                    tracing::info!(error = %e, "controlled shutdown not accepted yet; retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "controlled shutdown failed; stopping anyway");
+                    return;
+                }
+            }
+        }
+        // Leaderships the controllers could not move stay (no other in-sync replica).
+        let md = self.controller.metadata();
+        let stuck = md
+            .topics
+            .values()
+            .flat_map(|t| &t.assignments)
+            .filter(|a| a.leader == id && a.isr.iter().all(|r| *r == id))
+            .count();
+        while self.broker.led_partition_count() > stuck && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        tracing::info!(
+            still_leading = self.broker.led_partition_count(),
+            "controlled shutdown: leadership moved"
+        );
+    }
+}
+
+/// A broker of a controller cluster heartbeats every `every` and renews its leader lease with
+/// each answered heartbeat; when the controllers do not know it (their state was rebuilt) it
+/// registers again.
 async fn heartbeat(
     controller: Arc<Controller>,
     me: BrokerRegistration,
+    lease: Arc<replication::Lease>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -259,8 +305,9 @@ async fn heartbeat(
             _ = tokio::time::sleep(every) => {}
             _ = stop.changed() => return,
         }
+        let sent = std::time::Instant::now();
         match controller.broker_heartbeat(me.id).await {
-            Ok(()) => {}
+            Ok(()) => lease.renewed(sent),
             Err(ControllerError::Metadata(
                 rustmq_controller::metadata::MetadataError::UnknownBroker(_),
             )) => {

@@ -189,6 +189,7 @@ async fn serve_stream(
         Response::OffsetCommit(m) => encode(&header, &m),
         Response::OffsetFetch(m) => encode(&header, &m),
         Response::FindCoordinator(m) => encode(&header, &m),
+        Response::InitProducerId(m) => encode(&header, &m),
     };
     send.write_all(&out).await?;
     send.finish()?;
@@ -239,6 +240,7 @@ enum Response {
     OffsetCommit(proto::OffsetCommitResponse),
     OffsetFetch(proto::OffsetFetchResponse),
     FindCoordinator(proto::FindCoordinatorResponse),
+    InitProducerId(proto::InitProducerIdResponse),
 }
 
 async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response, FrameError> {
@@ -301,6 +303,10 @@ async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response,
                 },
             },
         ),
+        ApiKey::InitProducerId => {
+            let _: proto::InitProducerIdRequest = frame::decode_body(body)?;
+            Response::InitProducerId(broker.init_producer_id().await)
+        }
         ApiKey::FindCoordinator => {
             Response::FindCoordinator(broker.groups().find_coordinator(frame::decode_body(body)?))
         }

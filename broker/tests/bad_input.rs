@@ -48,6 +48,7 @@ async fn produce_raw(
             topic: topic.into(),
             partitions: vec![proto::PartitionProduceData { partition, records }],
         }],
+        acks_replicas: 0,
     };
     let raw = c
         .raw_request(addr, frame::encode(ApiKey::Produce as u16, 1, 7, 0, &req))

@@ -166,6 +166,7 @@ async fn kafka_protocol_batches_are_accepted_and_consumed() {
                         records: buf.clone().freeze(),
                     }],
                 }],
+                acks_replicas: 0,
             };
             let raw = client
                 .raw_request(

@@ -61,8 +61,13 @@ pub enum AckLevel {
     /// The leader has the batch durably in its WAL.
     #[default]
     Leader,
-    /// Every in-sync replica has it (the leader alone on a single node).
+    /// Every in-sync replica has it (the leader alone on a single node), and the ISR had at
+    /// least `min.insync.replicas` members. The only level that survives any leader change.
     All,
+    /// A majority of the partition's replicas (leader included) have it.
+    Majority,
+    /// This many replicas (leader included) have it.
+    Custom(u32),
 }
 
 /// How keyless messages are spread over partitions.
@@ -103,6 +108,11 @@ pub struct ProducerConfig {
     pub partitioner: Partitioner,
     /// Producer name (client side only).
     pub producer_id: Option<String>,
+    /// Idempotent producer: the broker gives this producer an id, batches carry per-partition
+    /// sequence numbers, and partition leaders drop retried duplicates (also across a leader
+    /// change) and refuse gaps. With retries this is what makes delivery exactly-once per
+    /// partition for one producer session.
+    pub idempotent: bool,
     /// Headers added to every message that does not set them.
     pub default_properties: HashMap<String, String>,
 }
@@ -122,6 +132,7 @@ impl Default for ProducerConfig {
             max_in_flight: 16,
             partitioner: Partitioner::Sticky,
             producer_id: None,
+            idempotent: false,
             default_properties: HashMap::new(),
         }
     }

@@ -56,7 +56,13 @@ pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientE
         .stream_receive_window(quinn::VarInt::from_u32(16 * 1024 * 1024))
         .receive_window(quinn::VarInt::from_u32(64 * 1024 * 1024))
         .send_window(64 * 1024 * 1024)
-        .keep_alive_interval(Some(Duration::from_secs(5)));
+        // A broker that died (kill -9, a lost node) sends nothing: keep-alives every 500 ms
+        // and a 3 s idle timeout fail its in-flight requests quickly, so the producer retries
+        // at the new leader instead of waiting out the request timeout.
+        .keep_alive_interval(Some(Duration::from_millis(500)))
+        .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
+            3_000,
+        ))));
     // Let datagrams grow past 1500 bytes where the path allows it (loopback, jumbo frames):
     // discovery stops at the real path MTU, and per-packet cost dominates small datagrams.
     let mut mtu = quinn::MtuDiscoveryConfig::default();

@@ -14,7 +14,7 @@ use bytes::Bytes;
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::partitioner::partition_for_key;
 use rustmq_protocol::proto::{self, ErrorCode};
-use rustmq_protocol::records::{OutgoingRecord, encode_batch, now_ms};
+use rustmq_protocol::records::{OutgoingRecord, encode_batch_idempotent, now_ms};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -61,6 +61,26 @@ type LeaderBatches = (
     Arc<crate::connection::BrokerConnection>,
     Vec<(u32, Bytes, Vec<Pending>)>,
 );
+
+/// An idempotent producer's id and next sequence per partition. Batches of one partition are
+/// encoded one at a time (at most one request in flight per partition), so sequences follow
+/// send order.
+#[derive(Debug, Default)]
+struct Idempotence {
+    /// -1 until the broker gave an id (or after a failure forced a new one).
+    producer_id: i64,
+    sequences: HashMap<u32, i32>,
+}
+
+type SharedIdempotence = Arc<tokio::sync::Mutex<Idempotence>>;
+
+async fn init_producer_id(client: &RustMqClient) -> Result<i64, ClientError> {
+    let r: proto::InitProducerIdResponse = client
+        .request_any(ApiKey::InitProducerId, &proto::InitProducerIdRequest {})
+        .await?;
+    crate::client::check("", 0, r.error_code)?;
+    Ok(r.producer_id)
+}
 
 struct Pending {
     id: u64,
@@ -140,6 +160,15 @@ impl ProducerBuilder {
             ));
         }
         let partitions = client.partition_count(&topic).await?;
+        let idempotence = if self.config.idempotent {
+            let producer_id = init_producer_id(&client).await?;
+            Some(Arc::new(tokio::sync::Mutex::new(Idempotence {
+                producer_id,
+                sequences: HashMap::new(),
+            })))
+        } else {
+            None
+        };
         let metrics = Arc::new(ProducerMetrics::default());
         let (tx, rx) = mpsc::channel(16_384);
         let acc = Accumulator {
@@ -155,6 +184,7 @@ impl ProducerBuilder {
             flushes: Vec::new(),
             sticky: 0,
             rr: 0,
+            idempotence,
         };
         let task = tokio::spawn(acc.run(rx));
         Ok(Producer {
@@ -312,6 +342,7 @@ struct Accumulator {
     flushes: Vec<(u64, oneshot::Sender<()>)>,
     sticky: u32,
     rr: u32,
+    idempotence: Option<SharedIdempotence>,
 }
 
 impl Accumulator {
@@ -453,6 +484,7 @@ impl Accumulator {
                 topic: self.topic.clone(),
                 config: self.config.clone(),
                 metrics: self.metrics.clone(),
+                idempotence: self.idempotence.clone(),
             };
             let done = done.clone();
             tokio::spawn(async move {
@@ -499,9 +531,54 @@ struct BatchSender {
     topic: String,
     config: ProducerConfig,
     metrics: Arc<ProducerMetrics>,
+    idempotence: Option<SharedIdempotence>,
 }
 
 impl BatchSender {
+    /// Encodes a partition's batch; an idempotent producer stamps its id and the partition's
+    /// next sequence (getting a new id first if an earlier failure left a gap).
+    async fn encode(
+        &self,
+        partition: u32,
+        records: &[OutgoingRecord],
+    ) -> Result<Bytes, ClientError> {
+        let Some(idem) = &self.idempotence else {
+            return encode_batch_idempotent(records, self.config.compression, -1, -1, -1)
+                .map_err(|e| ClientError::InvalidMessage(e.to_string()));
+        };
+        let mut st = idem.lock().await;
+        if st.producer_id < 0 {
+            // Brokers may be failing over: retry like a produce would.
+            let give_up_at = Instant::now() + self.client.config().request_timeout;
+            st.producer_id = loop {
+                match init_producer_id(&self.client).await {
+                    Ok(id) => break id,
+                    Err(e) if e.is_retriable() && Instant::now() < give_up_at => {
+                        tokio::time::sleep(self.config.retry_base_delay).await;
+                    }
+                    Err(e) => return Err(e),
+                }
+            };
+            st.sequences.clear();
+        }
+        let seq = st.sequences.entry(partition).or_insert(0);
+        let first = *seq;
+        *seq = seq.wrapping_add(records.len() as i32) & i32::MAX;
+        encode_batch_idempotent(records, self.config.compression, st.producer_id, 0, first)
+            .map_err(|e| ClientError::InvalidMessage(e.to_string()))
+    }
+
+    /// A batch of an idempotent producer failed for good: its sequence numbers may or may
+    /// not be in the log, so later batches could never continue the sequence. The next
+    /// batch gets a new producer id (Kafka bumps the epoch for the same reason).
+    async fn forget_sequences(&self) {
+        if let Some(idem) = &self.idempotence {
+            let mut st = idem.lock().await;
+            st.producer_id = -1;
+            st.sequences.clear();
+        }
+    }
+
     async fn send(self, batches: Vec<(u32, PartBatch)>) -> Done {
         let partitions: Vec<u32> = batches.iter().map(|(p, _)| *p).collect();
         let ids: Vec<u64> = batches
@@ -512,16 +589,21 @@ impl BatchSender {
         let mut remaining: Vec<(u32, Bytes, Vec<Pending>)> = Vec::new();
         for (p, b) in batches {
             let records: Vec<OutgoingRecord> = b.msgs.iter().map(|m| m.record.clone()).collect();
-            match encode_batch(&records, self.config.compression) {
+            match self.encode(p, &records).await {
                 Ok(bytes) => remaining.push((p, bytes, b.msgs)),
-                Err(e) => self.fail(b.msgs, ClientError::InvalidMessage(e.to_string())),
+                Err(e) => self.fail(b.msgs, e).await,
             }
         }
-        let acks = match self.config.ack_level {
-            AckLevel::None => proto::Acks::NoneAck,
-            AckLevel::Leader => proto::Acks::Leader,
-            AckLevel::All => proto::Acks::All,
+        let (acks, acks_replicas) = match self.config.ack_level {
+            AckLevel::None => (proto::Acks::NoneAck, 0),
+            AckLevel::Leader => (proto::Acks::Leader, 0),
+            AckLevel::All => (proto::Acks::All, 0),
+            AckLevel::Majority => (proto::Acks::Majority, 0),
+            AckLevel::Custom(n) => (proto::Acks::Custom, n),
         };
+        // Retriable failures (a leader change, too few in-sync replicas) are retried with
+        // backoff for up to the request timeout (and at most max_retries times).
+        let give_up_at = Instant::now() + self.client.config().request_timeout;
         let timeout = self.client.config().request_timeout;
         let mut backoff = backon::ExponentialBuilder::default()
             .with_min_delay(self.config.retry_base_delay)
@@ -544,12 +626,13 @@ impl BatchSender {
                             .push((p, bytes, msgs));
                     }
                     Err(e) if e.is_retriable() => retry.push((p, bytes, msgs, e)),
-                    Err(e) => self.fail(msgs, e),
+                    Err(e) => self.fail(msgs, e).await,
                 }
             }
             for (_, (conn, items)) in by_leader {
                 let req = proto::ProduceRequest {
                     acks: acks as i32,
+                    acks_replicas,
                     timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
                     topics: vec![proto::TopicProduceData {
                         topic: self.topic.clone(),
@@ -590,7 +673,7 @@ impl BatchSender {
                                         if e.is_retriable() {
                                             retry.push((p, b, msgs, e));
                                         } else {
-                                            self.fail(msgs, e);
+                                            self.fail(msgs, e).await;
                                         }
                                     }
                                 }
@@ -604,7 +687,7 @@ impl BatchSender {
                     }
                     Err(e) => {
                         for (_, _, msgs) in items {
-                            self.fail(msgs, e.clone());
+                            self.fail(msgs, e.clone()).await;
                         }
                     }
                 }
@@ -612,7 +695,7 @@ impl BatchSender {
             if retry.is_empty() {
                 break;
             }
-            match backoff.next() {
+            match backoff.next().filter(|_| Instant::now() < give_up_at) {
                 Some(delay) => {
                     self.metrics
                         .retries
@@ -627,7 +710,7 @@ impl BatchSender {
                 }
                 None => {
                     for (_, _, msgs, e) in retry {
-                        self.fail(msgs, e);
+                        self.fail(msgs, e).await;
                     }
                     break;
                 }
@@ -654,7 +737,8 @@ impl BatchSender {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
+    async fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
+        self.forget_sequences().await;
         self.metrics
             .messages_failed
             .fetch_add(msgs.len() as u64, Ordering::Relaxed);

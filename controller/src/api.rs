@@ -506,6 +506,7 @@ async fn create_topic(
         segment_bytes: req.segment_bytes,
         compression_type: None,
         max_message_bytes: None,
+        min_insync_replicas: None,
     };
     let mut settings = req.config.clone();
     if let Some(c) = &req.compression_type {

@@ -162,6 +162,18 @@ pub struct Controller {
     /// Last heartbeat per broker, as this node (when leader) received them. Liveness is
     /// leader-local, as in KRaft: only the resulting online/offline changes go through Raft.
     heartbeats: parking_lot::Mutex<std::collections::HashMap<u32, Instant>>,
+    /// The broker's side of broker-to-broker RPC (replica fetches), set by a broker that
+    /// embeds this controller as its metadata observer.
+    replica_service: std::sync::OnceLock<Arc<dyn ReplicaService>>,
+}
+
+/// What a broker serves to other brokers over internal RPC.
+pub trait ReplicaService: Send + Sync + 'static {
+    /// A follower pulls partition data from this broker (the leader).
+    fn replica_fetch(
+        &self,
+        request: rpc::ReplicaFetchRequest,
+    ) -> futures::future::BoxFuture<'_, rpc::ReplicaFetchResponse>;
 }
 
 impl Controller {
@@ -231,6 +243,7 @@ impl Controller {
             rpc_timeout: opts.rpc_timeout,
             election_timeout: opts.election_timeout,
             heartbeats: parking_lot::Mutex::default(),
+            replica_service: std::sync::OnceLock::new(),
         });
         if controller.rpc.is_some() {
             // Brokers heartbeat over internal RPC; a dev node's broker lives in-process.
@@ -803,6 +816,118 @@ impl Controller {
             .map(drop)
     }
 
+    /// A partition leader changes the ISR; returns the partition as the controllers now
+    /// hold it. Refused with `StaleLeader` when the leader's view is out of date.
+    pub async fn alter_isr(
+        &self,
+        topic_id: u64,
+        partition: u32,
+        leader: u32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<u32>,
+    ) -> Result<metadata::PartitionAssignment, ControllerError> {
+        match self
+            .propose(Command::AlterIsr {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            })
+            .await?
+        {
+            CommandResult::Partition(a) => Ok(a),
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Err(ControllerError::Raft(
+                "unexpected result for AlterIsr".into(),
+            )),
+        }
+    }
+
+    /// A broker shuts down: its leaderships move to other in-sync replicas and it leaves
+    /// every ISR.
+    pub async fn controlled_shutdown(&self, id: u32) -> Result<(), ControllerError> {
+        match self.propose(Command::ControlledShutdown { id }).await? {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// A new idempotent-producer id.
+    pub async fn init_producer_id(&self) -> Result<i64, ControllerError> {
+        match self.propose(Command::InitProducerId).await? {
+            CommandResult::ProducerId(id) => Ok(id),
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Err(ControllerError::Raft(
+                "unexpected result for InitProducerId".into(),
+            )),
+        }
+    }
+
+    /// Moves partitions of `topic` to new replica lists (preferred leader first).
+    pub async fn reassign_partitions(
+        &self,
+        topic: &str,
+        targets: Vec<(u32, Vec<u32>)>,
+    ) -> Result<(), ControllerError> {
+        match self
+            .propose(Command::ReassignPartitions {
+                topic: topic.to_string(),
+                targets,
+            })
+            .await?
+        {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Drains a broker: no new replicas go to it, and every replica it holds moves to the
+    /// live broker (not already a replica of that partition) holding the fewest replicas,
+    /// preferring the drained replica's rack. Leadership moves as each reassignment
+    /// completes. Returns the number of partitions being moved.
+    pub async fn drain_broker(&self, id: u32) -> Result<usize, ControllerError> {
+        if let CommandResult::Refused(e) = self
+            .propose(Command::SetDraining { id, draining: true })
+            .await?
+        {
+            return Err(e.into());
+        }
+        let md = self.metadata();
+        let plan = metadata::drain_plan(&md, id)?;
+        let moved = plan.values().map(Vec::len).sum();
+        for (topic, targets) in plan {
+            self.reassign_partitions(&topic, targets).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Stops draining a broker (it may receive new replicas again).
+    pub async fn undrain_broker(&self, id: u32) -> Result<(), ControllerError> {
+        match self
+            .propose(Command::SetDraining {
+                id,
+                draining: false,
+            })
+            .await?
+        {
+            CommandResult::Refused(e) => Err(e.into()),
+            _ => Ok(()),
+        }
+    }
+
+    /// Installs the broker's side of broker-to-broker RPC (once).
+    pub fn set_replica_service(&self, service: Arc<dyn ReplicaService>) {
+        let _ = self.replica_service.set(service);
+    }
+
+    /// The internal RPC client (a broker uses it to reach other brokers).
+    pub fn rpc_client(&self) -> Option<&rpc::RpcClient> {
+        self.rpc.as_ref()
+    }
+
     /// The latest applied metadata.
     pub fn metadata(&self) -> Arc<ClusterMetadata> {
         self.state.metadata()
@@ -948,6 +1073,10 @@ impl rpc::Handler for Controller {
                         .await
                         .map_err(to_propose_error),
                 ),
+                rpc::Request::ReplicaFetch(r) => match self.replica_service.get() {
+                    Some(s) => rpc::Response::ReplicaFetch(s.replica_fetch(r).await),
+                    None => rpc::Response::Failed("this node is not a broker".into()),
+                },
                 rpc::Request::Status => {
                     let initialized = self.raft.is_initialized().await.unwrap_or(false);
                     let st = self.status();

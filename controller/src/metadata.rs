@@ -34,6 +34,10 @@ pub struct TopicConfig {
     /// Largest record batch accepted for this topic.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_message_bytes: Option<u32>,
+    /// Fewest in-sync replicas (leader included) an `acks=all` produce needs; below it such
+    /// produces are refused with the retriable `NOT_ENOUGH_REPLICAS`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_insync_replicas: Option<u32>,
 }
 
 impl TopicConfig {
@@ -73,6 +77,13 @@ impl TopicConfig {
                 }
                 self.max_message_bytes = Some(v as u32)
             }
+            "min_insync_replicas" => {
+                let v = int(value)?;
+                if !(1..=i64::from(u8::MAX)).contains(&v) {
+                    return Err(bad("must be between 1 and 255"));
+                }
+                self.min_insync_replicas = Some(v as u32)
+            }
             "compression_type" => {
                 rustmq_protocol::records::parse_compression(value)
                     .map_err(|e| bad(&e.to_string()))?;
@@ -81,7 +92,7 @@ impl TopicConfig {
             _ => {
                 return Err(bad(
                     "unknown topic config (known: retention.ms, retention.bytes, segment.bytes, \
-                     compression.type, max.message.bytes)",
+                     compression.type, max.message.bytes, min.insync.replicas)",
                 ));
             }
         }
@@ -118,6 +129,48 @@ pub struct PartitionAssignment {
     pub isr: Vec<u32>,
     /// Bumped on every leader change; fences deposed leaders.
     pub leader_epoch: i32,
+    /// Bumped on every change of leader or ISR; an ISR change proposed against an older
+    /// version is refused, so a leader's stale view can never undo the controllers' change.
+    #[serde(default)]
+    pub partition_epoch: i32,
+    /// A reassignment in progress: the replicas the partition moves to. Until all of them
+    /// are in the ISR, `replicas` holds the target followed by the replicas being removed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_replicas: Option<Vec<u32>>,
+}
+
+impl PartitionAssignment {
+    /// Changes the leader (bumping the epochs).
+    fn elect(&mut self, leader: u32, elections: &mut u64) {
+        self.leader = leader;
+        self.leader_epoch += 1;
+        self.partition_epoch += 1;
+        *elections += 1;
+    }
+
+    /// Ends a reassignment whose new replicas are all in sync: the old replicas leave, and
+    /// leadership moves to the first new in-sync replica if the leader is leaving.
+    fn finish_reassignment(&mut self, live: &std::collections::BTreeSet<u32>, elections: &mut u64) {
+        let Some(target) = self.target_replicas.clone() else {
+            return;
+        };
+        if !target.iter().all(|r| self.isr.contains(r)) {
+            return;
+        }
+        let next = (!target.contains(&self.leader))
+            .then(|| target.iter().copied().find(|r| live.contains(r)))
+            .flatten();
+        if !target.contains(&self.leader) && next.is_none() {
+            return;
+        }
+        self.replicas = target.clone();
+        self.isr.retain(|r| target.contains(r));
+        self.target_replicas = None;
+        self.partition_epoch += 1;
+        if let Some(n) = next {
+            self.elect(n, elections);
+        }
+    }
 }
 
 /// A topic and its partitions.
@@ -153,6 +206,11 @@ pub struct BrokerRegistration {
     pub port_rpc: u16,
     /// Rack / availability zone.
     pub rack_id: String,
+    /// Chosen at random by every start of the broker process: a registration with a new
+    /// incarnation is a restart: its leaderships move to other in-sync replicas (its
+    /// in-memory replication state is gone).
+    #[serde(default)]
+    pub incarnation: u64,
 }
 
 /// An offset a consumer group committed for one partition.
@@ -200,6 +258,15 @@ pub struct ClusterMetadata {
     /// Registered brokers whose heartbeats stopped; new partitions are not placed on them.
     #[serde(default)]
     pub offline_brokers: std::collections::BTreeSet<u32>,
+    /// Brokers being drained: no new replicas are placed on them.
+    #[serde(default)]
+    pub draining_brokers: std::collections::BTreeSet<u32>,
+    /// Next idempotent-producer id to hand out.
+    #[serde(default)]
+    pub next_producer_id: i64,
+    /// Leader elections (changes of a partition's leader epoch) since the cluster began.
+    #[serde(default)]
+    pub leader_elections: u64,
 }
 
 impl ClusterMetadata {
@@ -208,6 +275,19 @@ impl ClusterMetadata {
         self.brokers
             .values()
             .filter(|b| !self.offline_brokers.contains(&b.id))
+    }
+
+    /// Whether a broker is registered and not offline.
+    pub fn is_live(&self, id: u32) -> bool {
+        self.brokers.contains_key(&id) && !self.offline_brokers.contains(&id)
+    }
+
+    /// A partition's assignment by topic id.
+    pub fn assignment(&self, topic_id: u64, partition: u32) -> Option<&PartitionAssignment> {
+        self.topics
+            .values()
+            .find(|t| t.id == topic_id)
+            .and_then(|t| t.assignments.get(partition as usize))
     }
 }
 
@@ -282,6 +362,47 @@ pub enum Command {
         /// Object keys.
         keys: Vec<String>,
     },
+    /// A partition leader changes its ISR (shrinks lagging followers out, adds caught-up
+    /// ones back). Refused unless `leader`, `leader_epoch` and `partition_epoch` are current.
+    AlterIsr {
+        /// Topic id.
+        topic_id: u64,
+        /// Partition.
+        partition: u32,
+        /// The proposing leader.
+        leader: u32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// The partition epoch its view is based on.
+        partition_epoch: i32,
+        /// The new ISR (must contain the leader and only replicas).
+        isr: Vec<u32>,
+    },
+    /// A broker is shutting down: its leaderships move to other in-sync replicas and it
+    /// leaves every ISR, before the process exits.
+    ControlledShutdown {
+        /// Broker id.
+        id: u32,
+    },
+    /// Hand out the next idempotent-producer id.
+    InitProducerId,
+    /// Move partitions to new replica lists. New replicas join first; once all of them are
+    /// in the ISR, the old ones are removed and, if the leader is not among the new replicas,
+    /// leadership moves to the first new replica in the ISR.
+    ReassignPartitions {
+        /// Topic name.
+        topic: String,
+        /// (partition, target replicas, preferred leader first).
+        targets: Vec<(u32, Vec<u32>)>,
+    },
+    /// Start (`draining: true`) or stop draining a broker. Draining moves every replica it
+    /// holds to other live brokers and keeps new ones off it.
+    SetDraining {
+        /// Broker id.
+        id: u32,
+        /// Whether it is being drained.
+        draining: bool,
+    },
 }
 
 /// Result of applying a command.
@@ -295,6 +416,10 @@ pub enum CommandResult {
     OffsetsCommitted(usize),
     /// An upload was registered (or found redundant).
     ObjectRegistered(Registered),
+    /// A partition's assignment after the change.
+    Partition(PartitionAssignment),
+    /// An idempotent-producer id.
+    ProducerId(i64),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -338,6 +463,26 @@ pub enum MetadataError {
     /// The object catalog refused a change.
     #[error(transparent)]
     Catalog(#[from] CatalogError),
+    /// An ISR change from a leader whose view is out of date (deposed, or the controllers
+    /// changed the partition since).
+    #[error(
+        "partition {topic_id}/{partition}: stale leader state (leader {leader} epoch {leader_epoch}, partition epoch {partition_epoch})"
+    )]
+    StaleLeader {
+        /// Topic id.
+        topic_id: u64,
+        /// Partition.
+        partition: u32,
+        /// Current leader.
+        leader: u32,
+        /// Current leader epoch.
+        leader_epoch: i32,
+        /// Current partition epoch.
+        partition_epoch: i32,
+    },
+    /// A replica list or ISR is not acceptable.
+    #[error("invalid replicas: {0}")]
+    InvalidReplicas(String),
     /// A topic setting is invalid.
     #[error("invalid topic config '{key}': {reason}")]
     InvalidConfig {
@@ -346,6 +491,78 @@ pub enum MetadataError {
         /// Why.
         reason: String,
     },
+}
+
+/// Per topic name, `(partition, new replicas)`.
+pub type DrainPlan = BTreeMap<String, Vec<(u32, Vec<u32>)>>;
+
+/// Per topic, the new replica lists that move every replica off broker `id`: each replica
+/// on it goes to a live, non-draining broker that is not already a replica of that
+/// partition, preferring `id`'s rack, then the broker holding the fewest replicas.
+///
+/// ```
+/// use rustmq_controller::metadata::{BrokerRegistration, ClusterMetadata, Command, TopicConfig, drain_plan};
+/// let mut md = ClusterMetadata::default();
+/// for id in 1..=3 {
+///     md.apply(Command::RegisterBroker(BrokerRegistration {
+///         id, host: "h".into(), port_quic: 1, port_rpc: 2, rack_id: "r".into(), incarnation: 0,
+///     }));
+/// }
+/// md.apply(Command::CreateTopic {
+///     name: "t".into(), partitions: 2, replication_factor: 2,
+///     config: TopicConfig::default(), created_at: String::new(),
+/// });
+/// md.apply(Command::SetDraining { id: 1, draining: true });
+/// let plan = drain_plan(&md, 1).unwrap();
+/// assert!(plan["t"].iter().all(|(_, r)| !r.contains(&1) && r.len() == 2));
+/// ```
+pub fn drain_plan(md: &ClusterMetadata, id: u32) -> Result<DrainPlan, MetadataError> {
+    let mut load: BTreeMap<u32, usize> = md
+        .live_brokers()
+        .filter(|b| b.id != id && !md.draining_brokers.contains(&b.id))
+        .map(|b| (b.id, 0))
+        .collect();
+    for t in md.topics.values() {
+        for a in &t.assignments {
+            for r in &a.replicas {
+                if let Some(n) = load.get_mut(r) {
+                    *n += 1;
+                }
+            }
+        }
+    }
+    let rack = |b: u32| md.brokers.get(&b).map(|r| r.rack_id.as_str());
+    let mut plan = DrainPlan::new();
+    for t in md.topics.values() {
+        for a in &t.assignments {
+            let current = a.target_replicas.as_ref().unwrap_or(&a.replicas);
+            if !current.contains(&id) {
+                continue;
+            }
+            let pick = load
+                .iter()
+                .filter(|(b, _)| !current.contains(b))
+                .min_by_key(|(b, n)| (rack(**b) != rack(id), **n, **b))
+                .map(|(b, _)| *b);
+            let Some(to) = pick else {
+                return Err(MetadataError::InsufficientBrokers {
+                    requested: t.replication_factor,
+                    available: load.len() as u32,
+                });
+            };
+            *load.entry(to).or_default() += 1;
+            // The replacement takes the drained replica's place, so a drained preferred
+            // leader is replaced by a new preferred leader.
+            let target = current
+                .iter()
+                .map(|r| if *r == id { to } else { *r })
+                .collect();
+            plan.entry(t.name.clone())
+                .or_default()
+                .push((a.partition, target));
+        }
+    }
+    Ok(plan)
 }
 
 /// Checks a topic name against Kafka's rules.
@@ -448,8 +665,17 @@ impl ClusterMetadata {
                 CommandResult::Ok
             }
             Command::RegisterBroker(b) => {
-                self.offline_brokers.remove(&b.id);
-                self.brokers.insert(b.id, b);
+                let id = b.id;
+                let restarted = self
+                    .brokers
+                    .get(&id)
+                    .is_some_and(|old| old.incarnation != b.incarnation);
+                if restarted {
+                    // Its replication state died with the old process.
+                    self.fail_over(id, false);
+                }
+                self.brokers.insert(id, b);
+                self.set_online(id, restarted);
                 CommandResult::Ok
             }
             Command::SetBrokerOnline { id, online } => {
@@ -457,9 +683,53 @@ impl ClusterMetadata {
                     return CommandResult::Refused(MetadataError::UnknownBroker(id));
                 }
                 if online {
-                    self.offline_brokers.remove(&id);
+                    self.set_online(id, false);
+                } else if self.offline_brokers.insert(id) {
+                    self.fail_over(id, true);
+                }
+                CommandResult::Ok
+            }
+            Command::AlterIsr {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            } => self.alter_isr(
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            ),
+            Command::ControlledShutdown { id } => {
+                if !self.brokers.contains_key(&id) {
+                    return CommandResult::Refused(MetadataError::UnknownBroker(id));
+                }
+                self.fail_over(id, true);
+                CommandResult::Ok
+            }
+            Command::InitProducerId => {
+                let id = self.next_producer_id;
+                self.next_producer_id += 1;
+                CommandResult::ProducerId(id)
+            }
+            Command::ReassignPartitions { topic, targets } => {
+                match self.reassign(&topic, targets) {
+                    Ok(()) => CommandResult::Ok,
+                    Err(e) => CommandResult::Refused(e),
+                }
+            }
+            Command::SetDraining { id, draining } => {
+                if !self.brokers.contains_key(&id) {
+                    return CommandResult::Refused(MetadataError::UnknownBroker(id));
+                }
+                if draining {
+                    self.draining_brokers.insert(id);
                 } else {
-                    self.offline_brokers.insert(id);
+                    self.draining_brokers.remove(&id);
                 }
                 CommandResult::Ok
             }
@@ -504,13 +774,166 @@ impl ClusterMetadata {
         }
     }
 
+    fn live_set(&self) -> std::collections::BTreeSet<u32> {
+        self.live_brokers().map(|b| b.id).collect()
+    }
+
+    /// Broker `id` is gone (offline, restarted or shutting down): every partition it leads
+    /// gets a new leader from the live ISR (preferred order), with a new epoch. With
+    /// `leave_isr` it also leaves every ISR (it will not fetch any more); a restarted broker
+    /// keeps its ISR places because its fsynced WAL still holds everything it reported.
+    /// A partition whose only in-sync replica is `id` keeps it as leader: no other replica is
+    /// known to have every acknowledged message (no unclean election).
+    fn fail_over(&mut self, id: u32, leave_isr: bool) {
+        let mut live = self.live_set();
+        live.remove(&id);
+        let mut elections = 0;
+        for t in self.topics.values_mut() {
+            for a in &mut t.assignments {
+                if a.leader == id {
+                    let next = a
+                        .replicas
+                        .iter()
+                        .copied()
+                        .find(|r| *r != id && a.isr.contains(r) && live.contains(r));
+                    if let Some(n) = next {
+                        a.isr.retain(|r| *r != id || !leave_isr);
+                        a.elect(n, &mut elections);
+                    }
+                } else if leave_isr && a.isr.contains(&id) {
+                    a.isr.retain(|r| *r != id);
+                    a.partition_epoch += 1;
+                }
+            }
+        }
+        self.leader_elections += elections;
+    }
+
+    /// Broker `id` is alive. Partitions it still leads after being offline or restarting
+    /// start a new leader epoch (its followers check their logs against it).
+    fn set_online(&mut self, id: u32, new_term: bool) {
+        let was_offline = self.offline_brokers.remove(&id);
+        if !(was_offline || new_term) {
+            return;
+        }
+        let mut elections = 0;
+        for t in self.topics.values_mut() {
+            for a in &mut t.assignments {
+                if a.leader == id {
+                    a.elect(id, &mut elections);
+                }
+            }
+        }
+        self.leader_elections += elections;
+    }
+
+    fn alter_isr(
+        &mut self,
+        topic_id: u64,
+        partition: u32,
+        leader: u32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        mut isr: Vec<u32>,
+    ) -> CommandResult {
+        let live = self.live_set();
+        let mut elections = 0;
+        let Some(t) = self.topics.values_mut().find(|t| t.id == topic_id) else {
+            return CommandResult::Refused(MetadataError::UnknownTopic(format!("id {topic_id}")));
+        };
+        let Some(a) = t.assignments.get_mut(partition as usize) else {
+            return CommandResult::Refused(MetadataError::InvalidPartitions(partition));
+        };
+        if a.leader != leader
+            || a.leader_epoch != leader_epoch
+            || a.partition_epoch != partition_epoch
+        {
+            return CommandResult::Refused(MetadataError::StaleLeader {
+                topic_id,
+                partition,
+                leader: a.leader,
+                leader_epoch: a.leader_epoch,
+                partition_epoch: a.partition_epoch,
+            });
+        }
+        isr.sort_unstable();
+        isr.dedup();
+        if !isr.contains(&leader) || isr.iter().any(|r| !a.replicas.contains(r)) {
+            return CommandResult::Refused(MetadataError::InvalidReplicas(format!(
+                "ISR {isr:?} must contain the leader {leader} and only replicas {:?}",
+                a.replicas
+            )));
+        }
+        // A broker the controllers consider dead never joins an ISR.
+        isr.retain(|r| *r == leader || live.contains(r));
+        // Keep replica order (preferred leader first) for readability.
+        a.isr = a
+            .replicas
+            .iter()
+            .copied()
+            .filter(|r| isr.contains(r))
+            .collect();
+        a.partition_epoch += 1;
+        a.finish_reassignment(&live, &mut elections);
+        let out = a.clone();
+        self.leader_elections += elections;
+        CommandResult::Partition(out)
+    }
+
+    fn reassign(
+        &mut self,
+        topic: &str,
+        targets: Vec<(u32, Vec<u32>)>,
+    ) -> Result<(), MetadataError> {
+        let live = self.live_set();
+        let known: std::collections::BTreeSet<u32> = self.brokers.keys().copied().collect();
+        let t = self
+            .topics
+            .get(topic)
+            .ok_or_else(|| MetadataError::UnknownTopic(topic.to_string()))?;
+        for (p, target) in &targets {
+            if *p >= t.partitions {
+                return Err(MetadataError::InvalidPartitions(*p));
+            }
+            let mut sorted = target.clone();
+            sorted.sort_unstable();
+            sorted.dedup();
+            if target.is_empty() || sorted.len() != target.len() {
+                return Err(MetadataError::InvalidReplicas(format!(
+                    "partition {p}: replicas {target:?} must be non-empty and distinct"
+                )));
+            }
+            if let Some(b) = target.iter().find(|b| !known.contains(b)) {
+                return Err(MetadataError::UnknownBroker(*b));
+            }
+        }
+        let mut elections = 0;
+        let Some(t) = self.topics.get_mut(topic) else {
+            return Err(MetadataError::UnknownTopic(topic.to_string()));
+        };
+        for (p, target) in targets {
+            let a = &mut t.assignments[p as usize];
+            let mut replicas = target.clone();
+            replicas.extend(a.replicas.iter().filter(|r| !target.contains(r)));
+            a.replicas = replicas;
+            a.target_replicas = Some(target);
+            a.partition_epoch += 1;
+            a.finish_reassignment(&live, &mut elections);
+        }
+        self.leader_elections += elections;
+        Ok(())
+    }
+
     /// Live brokers ordered so that neighbours sit in different racks: the first broker of
     /// every rack, then the second of every rack, ... (Kafka's rack-alternated list).
     /// Consecutive replicas of a partition then land in distinct racks whenever there are
     /// at least as many racks as replicas and the racks are about equal in size.
     fn rack_interleaved(&self) -> Vec<u32> {
         let mut racks: BTreeMap<&str, Vec<u32>> = BTreeMap::new();
-        for b in self.live_brokers() {
+        for b in self
+            .live_brokers()
+            .filter(|b| !self.draining_brokers.contains(&b.id))
+        {
             racks.entry(b.rack_id.as_str()).or_default().push(b.id);
         }
         let deepest = racks.values().map(Vec::len).max().unwrap_or(0);
@@ -561,6 +984,8 @@ impl ClusterMetadata {
                     isr: replicas.clone(),
                     replicas,
                     leader_epoch: 0,
+                    partition_epoch: 0,
+                    target_replicas: None,
                 }
             })
             .collect();
@@ -592,6 +1017,7 @@ mod tests {
                 port_quic: 9092,
                 port_rpc: 9093,
                 rack_id: "r".into(),
+                incarnation: 0,
             }));
         }
         m
@@ -615,6 +1041,7 @@ mod tests {
                 port_quic: 1,
                 port_rpc: 2,
                 rack_id: rack.into(),
+                incarnation: 0,
             }));
         }
         assert_eq!(m.rack_interleaved(), [1, 4, 7, 2, 5, 3, 6]);
@@ -658,6 +1085,78 @@ mod tests {
             config: TopicConfig::default(),
             created_at: "t".into(),
         }
+    }
+
+    #[test]
+    fn failover_isr_changes_and_reassignment() {
+        let mut m = with_brokers(3);
+        m.apply(create("t", 1, 3));
+        let a = |m: &ClusterMetadata| m.topics["t"].assignments[0].clone();
+        let first = a(&m);
+        let leader = first.leader;
+        // A stale ISR change (old partition epoch) is refused; a current one applies.
+        let shrink = |m: &mut ClusterMetadata, pe: i32, isr: Vec<u32>| {
+            let cur = a(m);
+            m.apply(Command::AlterIsr {
+                topic_id: m.topics["t"].id,
+                partition: 0,
+                leader: cur.leader,
+                leader_epoch: cur.leader_epoch,
+                partition_epoch: pe,
+                isr,
+            })
+        };
+        assert!(matches!(
+            shrink(&mut m, 7, vec![leader]),
+            CommandResult::Refused(MetadataError::StaleLeader { .. })
+        ));
+        let follower = *first.replicas.iter().find(|r| **r != leader).unwrap();
+        assert!(matches!(
+            shrink(&mut m, 0, vec![leader, follower]),
+            CommandResult::Partition(_)
+        ));
+        assert_eq!(a(&m).isr.len(), 2);
+        // The leader dies: the in-sync follower takes over with a new epoch; the replica
+        // that was out of the ISR cannot.
+        m.apply(Command::SetBrokerOnline {
+            id: leader,
+            online: false,
+        });
+        let now = a(&m);
+        assert_eq!(now.leader, follower);
+        assert_eq!(now.leader_epoch, 1);
+        assert_eq!(now.isr, vec![follower]);
+        assert_eq!(m.leader_elections, 1);
+        // Reassign to the two others: completes once the new replicas are in sync.
+        let others: Vec<u32> = (1..=3).filter(|b| *b != follower).collect();
+        m.apply(Command::SetBrokerOnline {
+            id: leader,
+            online: true,
+        });
+        assert_eq!(
+            m.apply(Command::ReassignPartitions {
+                topic: "t".into(),
+                targets: vec![(0, others.clone())],
+            }),
+            CommandResult::Ok
+        );
+        assert!(a(&m).target_replicas.is_some());
+        let cur = a(&m);
+        let mut isr = others.clone();
+        isr.push(follower);
+        m.apply(Command::AlterIsr {
+            topic_id: m.topics["t"].id,
+            partition: 0,
+            leader: cur.leader,
+            leader_epoch: cur.leader_epoch,
+            partition_epoch: cur.partition_epoch,
+            isr,
+        });
+        let done = a(&m);
+        assert_eq!(done.replicas, others);
+        assert!(done.target_replicas.is_none());
+        assert!(others.contains(&done.leader), "{done:?}");
+        assert_eq!(done.leader_epoch, 2);
     }
 
     #[test]

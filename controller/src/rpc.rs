@@ -69,6 +69,80 @@ pub enum Request {
         /// Broker id.
         id: u32,
     },
+    /// A follower broker pulls the tail of the partitions it follows from their leader.
+    ReplicaFetch(ReplicaFetchRequest),
+}
+
+/// A follower's pull from a partition leader (broker to broker).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaFetchRequest {
+    /// The fetching follower.
+    pub replica_id: u32,
+    /// Long poll: answer when data arrives or after this long.
+    pub max_wait_ms: u32,
+    /// Most record bytes in the answer.
+    pub max_bytes: u32,
+    /// What the follower wants.
+    pub partitions: Vec<ReplicaFetchPartition>,
+}
+
+/// One partition of a [`ReplicaFetchRequest`].
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+pub struct ReplicaFetchPartition {
+    /// Topic id.
+    pub topic_id: u64,
+    /// Partition.
+    pub partition: u32,
+    /// The leader epoch the follower believes current.
+    pub leader_epoch: i32,
+    /// The follower's durable log end: everything below it is on the follower's disk.
+    pub fetch_offset: i64,
+    /// Leader epoch of the follower's last batch (-1: no local batch).
+    pub last_fetched_epoch: i32,
+}
+
+/// Why a partition of a replica fetch was not served.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ReplicaFetchError {
+    /// The callee does not lead the partition (or does not host it).
+    NotLeader,
+    /// The follower's epoch is newer than the callee's: the callee is a deposed leader.
+    FencedLeaderEpoch,
+    /// The follower's epoch is older: it should wait for newer metadata.
+    UnknownLeaderEpoch,
+}
+
+/// The leader's answer to a [`ReplicaFetchRequest`]. Record bytes travel after the JSON on
+/// the same stream (not inside it), in partition order.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ReplicaFetchResponse {
+    /// One entry per partition asked for.
+    pub partitions: Vec<ReplicaPartitionData>,
+    /// Every partition's records, concatenated.
+    #[serde(skip)]
+    pub records: bytes::Bytes,
+}
+
+/// One partition of a [`ReplicaFetchResponse`].
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ReplicaPartitionData {
+    /// Topic id.
+    pub topic_id: u64,
+    /// Partition.
+    pub partition: u32,
+    /// Set when nothing was served.
+    pub error: Option<ReplicaFetchError>,
+    /// The leader's high watermark.
+    pub high_watermark: i64,
+    /// The leader's log start offset.
+    pub log_start_offset: i64,
+    /// Offsets below this are in object storage: a follower behind it skips ahead (uploaded
+    /// data moves by metadata only).
+    pub uploaded_end: i64,
+    /// Set when the follower's log diverges from the leader's: truncate to this offset.
+    pub diverging_end_offset: Option<i64>,
+    /// Bytes of this partition in `records`.
+    pub records_len: u32,
 }
 
 /// An answer.
@@ -91,6 +165,8 @@ pub enum Response {
         /// Its current term.
         term: u64,
     },
+    /// To [`Request::ReplicaFetch`] (record bytes follow the JSON).
+    ReplicaFetch(ReplicaFetchResponse),
     /// The request could not be handled at all (decode failure, shutting down).
     Failed(String),
 }
@@ -226,6 +302,11 @@ async fn serve_stream(
     };
     let out = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
     write_message(&mut send, &out).await?;
+    if let Response::ReplicaFetch(r) = &response {
+        send.write_all(&r.records)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
     send.finish().map_err(|e| e.to_string())?;
     // Wait until the peer has the whole answer before the stream is dropped.
     let _ = send.stopped().await;
@@ -364,10 +445,26 @@ impl RpcClient {
         write_message(&mut send, &body).await.map_err(err)?;
         send.finish().map_err(|e| err(e.to_string()))?;
         let answer = read_message(&mut recv).await.map_err(err)?;
-        serde_json::from_slice(&answer).map_err(|e| RpcError::BadResponse {
-            addr: addr.to_string(),
-            reason: e.to_string(),
-        })
+        let mut response: Response =
+            serde_json::from_slice(&answer).map_err(|e| RpcError::BadResponse {
+                addr: addr.to_string(),
+                reason: e.to_string(),
+            })?;
+        if let Response::ReplicaFetch(r) = &mut response {
+            let body = recv
+                .read_to_end(MAX_MESSAGE_BYTES)
+                .await
+                .map_err(|e| err(e.to_string()))?;
+            let expected: usize = r.partitions.iter().map(|p| p.records_len as usize).sum();
+            if body.len() != expected {
+                return Err(RpcError::BadResponse {
+                    addr: addr.to_string(),
+                    reason: format!("{} record bytes, expected {expected}", body.len()),
+                });
+            }
+            r.records = body.into();
+        }
+        Ok(response)
     }
 
     /// Drops the cached connection to `addr` (the next call reconnects).

@@ -11,6 +11,7 @@ fn broker() -> BrokerRegistration {
         port_quic: 9092,
         port_rpc: 9093,
         rack_id: "local".into(),
+        incarnation: 0,
     }
 }
 

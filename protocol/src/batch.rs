@@ -189,6 +189,34 @@ pub fn last_offset(batch: &[u8]) -> i64 {
     be_i64(batch, 0) + i64::from(be_i32(batch, 23))
 }
 
+/// Partition leader epoch stamped by the leader that appended a batch.
+pub fn leader_epoch(batch: &[u8]) -> i32 {
+    be_i32(batch, 12)
+}
+
+/// Idempotent-producer fields of a batch: `(producer_id, producer_epoch, base_sequence)`;
+/// `producer_id` is -1 for a batch from a producer without idempotence.
+///
+/// ```
+/// use rustmq_protocol::batch;
+/// use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch_idempotent};
+/// let b = encode_batch_idempotent(&[OutgoingRecord::value("x")], Compression::None, 7, 0, 41)
+///     .unwrap();
+/// assert_eq!(batch::producer(&b), (7, 0, 41));
+/// ```
+pub fn producer(batch: &[u8]) -> (i64, i16, i32) {
+    (
+        be_i64(batch, 43),
+        i16::from_be_bytes([batch[51], batch[52]]),
+        be_i32(batch, 53),
+    )
+}
+
+/// Records in a batch that passed [`validate`].
+pub fn record_count(batch: &[u8]) -> i32 {
+    be_i32(batch, 57)
+}
+
 /// Max timestamp of a batch that passed [`validate`].
 pub fn max_timestamp(batch: &[u8]) -> i64 {
     be_i64(batch, 35)

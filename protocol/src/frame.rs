@@ -42,6 +42,8 @@ pub enum ApiKey {
     OffsetFetch = 11,
     /// Which broker coordinates a group.
     FindCoordinator = 12,
+    /// A new idempotent-producer id.
+    InitProducerId = 13,
 }
 
 impl ApiKey {
@@ -68,6 +70,7 @@ impl TryFrom<u16> for ApiKey {
             10 => Self::OffsetCommit,
             11 => Self::OffsetFetch,
             12 => Self::FindCoordinator,
+            13 => Self::InitProducerId,
             other => return Err(FrameError::UnknownApi(other)),
         })
     }
@@ -252,6 +255,7 @@ mod tests {
     fn roundtrip_produce_frame_with_large_body() {
         let req = proto::ProduceRequest {
             acks: proto::Acks::All as i32,
+            acks_replicas: 0,
             timeout_ms: 1000,
             topics: vec![proto::TopicProduceData {
                 topic: "t".into(),

@@ -55,6 +55,7 @@ impl proto::ErrorCode {
                 | Self::BrokerNotAvailable
                 | Self::WalFull
                 | Self::NotCoordinator
+                | Self::NotEnoughReplicas
         )
     }
 }

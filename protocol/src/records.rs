@@ -102,6 +102,32 @@ pub fn encode_batch(
     records: &[OutgoingRecord],
     compression: Compression,
 ) -> Result<Bytes, RecordsError> {
+    encode_batch_idempotent(
+        records,
+        compression,
+        NO_PRODUCER_ID,
+        NO_PRODUCER_EPOCH,
+        NO_SEQUENCE,
+    )
+}
+
+/// Encodes one RecordBatch v2 of an idempotent producer: `producer_id`, `producer_epoch`
+/// and the sequence number of the first record go into the header; the leader uses them
+/// to refuse duplicates and out-of-order batches. `producer_id` -1 encodes a plain batch.
+///
+/// ```
+/// use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch_idempotent};
+/// let b = encode_batch_idempotent(&[OutgoingRecord::value("a")], Compression::None, 3, 0, 10)
+///     .unwrap();
+/// assert_eq!(rustmq_protocol::batch::producer(&b), (3, 0, 10));
+/// ```
+pub fn encode_batch_idempotent(
+    records: &[OutgoingRecord],
+    compression: Compression,
+    producer_id: i64,
+    producer_epoch: i16,
+    base_sequence: i32,
+) -> Result<Bytes, RecordsError> {
     let recs: Vec<Record> = records
         .iter()
         .enumerate()
@@ -110,13 +136,13 @@ pub fn encode_batch(
             control: false,
             delete_horizon: false,
             partition_leader_epoch: NO_PARTITION_LEADER_EPOCH,
-            producer_id: NO_PRODUCER_ID,
-            producer_epoch: NO_PRODUCER_EPOCH,
+            producer_id,
+            producer_epoch,
             timestamp_type: TimestampType::Creation,
             offset: i as i64,
             // The codec keeps records in one batch while offset - sequence is constant;
             // this yields base_sequence = -1 (NO_SEQUENCE) for a non-idempotent batch.
-            sequence: NO_SEQUENCE.wrapping_add(i as i32),
+            sequence: base_sequence.wrapping_add(i as i32),
             timestamp: r.timestamp,
             key: r.key.clone(),
             value: r.value.clone(),

@@ -281,6 +281,7 @@ impl Cluster {
                     port_quic: 9092,
                     port_rpc: 9093,
                     rack_id: rack.into(),
+                    incarnation: 0,
                 })),
                 Duration::from_secs(5),
             )
@@ -419,6 +420,42 @@ impl Cluster {
     }
 }
 
+/// The `rustmq-controller` binary. Tests of the controller crate get it from Cargo; other
+/// crates' tests (which share this harness) find it next to their own test binary in the
+/// target directory, building it once when it is not there yet.
+pub fn controller_bin() -> PathBuf {
+    if let Some(p) = option_env!("CARGO_BIN_EXE_rustmq-controller") {
+        return PathBuf::from(p);
+    }
+    static BUILT: std::sync::Once = std::sync::Once::new();
+    let exe = std::env::current_exe().expect("test binary path");
+    let target = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .expect("test binaries live in <target>/<profile>/deps");
+    let bin = target.join("rustmq-controller");
+    BUILT.call_once(|| {
+        if bin.exists() {
+            return;
+        }
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let mut build = Command::new(cargo);
+        build.args([
+            "build",
+            "-p",
+            "rustmq-controller",
+            "--bin",
+            "rustmq-controller",
+        ]);
+        if target.file_name().is_some_and(|n| n == "release") {
+            build.arg("--release");
+        }
+        let status = build.status().expect("running cargo build");
+        assert!(status.success(), "building rustmq-controller failed");
+    });
+    bin
+}
+
 fn write_config(root: &std::path::Path, certs: &std::path::Path, n: &Node, peers: &str) {
     let toml = format!(
         "[controller]\nnode_id = \"controller-{id}\"\ndata_dir = \"{dir}\"\n\
@@ -440,7 +477,7 @@ impl Node {
             .append(true)
             .open(&self.log)
             .unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_rustmq-controller"))
+        let child = Command::new(controller_bin())
             .arg("--config")
             .arg(&self.config)
             .env("RUSTMQ_LOG", "info,openraft=warn")
