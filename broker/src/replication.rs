@@ -333,8 +333,32 @@ impl Broker {
                 Duration::from_millis(u64::from(cfg.fetch_max_wait_ms)) + Duration::from_secs(5);
             let request = Request::ReplicaFetch(req.clone());
             let call = rpc.call(&addr, &request, timeout);
+            tokio::pin!(call);
+            // A leader that died answers nothing: when the metadata moves any of these
+            // partitions (new leader or epoch), drop the call and fetch where they are now.
+            let mut md_rx = self.controller.subscribe();
+            let moved = async {
+                loop {
+                    if md_rx.changed().await.is_err() {
+                        return;
+                    }
+                    let now = self.followed().remove(&leader).unwrap_or_default();
+                    let same = now.len() == parts.len()
+                        && now.iter().all(|p| {
+                            req.partitions.iter().any(|a| {
+                                a.topic_id == p.topic_id
+                                    && a.partition == p.partition
+                                    && a.leader_epoch == p.leader_epoch()
+                            })
+                        });
+                    if !same {
+                        return;
+                    }
+                }
+            };
             let answer = tokio::select! {
-                a = call => a,
+                a = &mut call => a,
+                _ = moved => continue,
                 _ = stop.changed() => return,
             };
             match answer {

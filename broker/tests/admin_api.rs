@@ -34,7 +34,13 @@ async fn topics_crud_health_and_errors() {
         .collect();
     assert_eq!(
         names,
-        ["controller", "wal", "write_cache", "object_storage"]
+        [
+            "controller",
+            "wal",
+            "write_cache",
+            "object_storage",
+            "replication"
+        ]
     );
 
     let create = |body: Value| {

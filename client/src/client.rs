@@ -93,6 +93,14 @@ impl RustMqClient {
             .clone()
     }
 
+    /// Bootstrap brokers first, then every broker the metadata names.
+    pub(crate) fn broker_addrs(&self) -> Vec<String> {
+        let mut addrs = self.inner.config.brokers.clone();
+        addrs.extend(self.inner.metadata.read().brokers.values().cloned());
+        addrs.dedup();
+        addrs
+    }
+
     /// Sends a request to any reachable broker (bootstrap list first, then known brokers).
     pub(crate) async fn request_any<Req, Resp>(
         &self,
@@ -118,15 +126,40 @@ impl RustMqClient {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let mut addrs = self.inner.config.brokers.clone();
-        addrs.extend(self.inner.metadata.read().brokers.values().cloned());
-        addrs.dedup();
+        // Hedged: the next broker is asked when the previous one has not answered within
+        // 250 ms, so a dead broker (QUIC sees no reset, only silence) costs 250 ms instead of
+        // a connect timeout; the first answer wins.
+        use futures::stream::{FuturesUnordered, StreamExt};
+        let mut queue = self.broker_addrs().into_iter();
+        let launch = |addr: String| {
+            let conn = self.connection(&addr);
+            async move { conn.request(api, req, timeout).await }
+        };
+        let mut running = FuturesUnordered::new();
         let mut last = None;
-        for a in addrs {
-            match self.connection(&a).request(api, req, timeout).await {
-                Ok(r) => return Ok(r),
-                Err(e) if e.is_retriable() => last = Some(e),
-                Err(e) => return Err(e),
+        loop {
+            if running.is_empty() {
+                match queue.next() {
+                    Some(a) => running.push(launch(a)),
+                    None => break,
+                }
+            }
+            tokio::select! {
+                Some(r) = running.next() => match r {
+                    Ok(r) => return Ok(r),
+                    Err(e) if e.is_retriable() => {
+                        last = Some(e);
+                        if let Some(a) = queue.next() {
+                            running.push(launch(a));
+                        }
+                    }
+                    Err(e) => return Err(e),
+                },
+                _ = tokio::time::sleep(std::time::Duration::from_millis(250)), if queue.len() > 0 => {
+                    if let Some(a) = queue.next() {
+                        running.push(launch(a));
+                    }
+                }
             }
         }
         Err(last.unwrap_or(ClientError::Config("no brokers".into())))

@@ -128,7 +128,7 @@ impl Default for ProducerConfig {
             compression: Compression::None,
             max_retries: 10,
             retry_base_delay: Duration::from_millis(50),
-            retry_max_delay: Duration::from_secs(2),
+            retry_max_delay: Duration::from_secs(1),
             max_in_flight: 16,
             partitioner: Partitioner::Sticky,
             producer_id: None,

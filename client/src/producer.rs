@@ -74,12 +74,29 @@ struct Idempotence {
 
 type SharedIdempotence = Arc<tokio::sync::Mutex<Idempotence>>;
 
+/// Asks the brokers in turn: one cut off from the controllers answers with a retriable
+/// error, and the next one may not be.
 async fn init_producer_id(client: &RustMqClient) -> Result<i64, ClientError> {
-    let r: proto::InitProducerIdResponse = client
-        .request_any(ApiKey::InitProducerId, &proto::InitProducerIdRequest {})
-        .await?;
-    crate::client::check("", 0, r.error_code)?;
-    Ok(r.producer_id)
+    let mut last = ClientError::Config("no brokers".into());
+    for addr in client.broker_addrs() {
+        let answer: Result<proto::InitProducerIdResponse, ClientError> = client
+            .connection(&addr)
+            .request(
+                ApiKey::InitProducerId,
+                &proto::InitProducerIdRequest {},
+                client.config().request_timeout,
+            )
+            .await;
+        match answer.and_then(|r| {
+            crate::client::check("", 0, r.error_code)?;
+            Ok(r.producer_id)
+        }) {
+            Ok(id) => return Ok(id),
+            Err(e) if e.is_retriable() => last = e,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(last)
 }
 
 struct Pending {
@@ -568,6 +585,36 @@ impl BatchSender {
             .map_err(|e| ClientError::InvalidMessage(e.to_string()))
     }
 
+    /// Completes when, while a produce is outstanding, the metadata names another leader for
+    /// one of its partitions: a dead leader answers nothing (QUIC sees no reset), so instead
+    /// of waiting for the connection's idle timeout the batch is retried at the new leader
+    /// (an idempotent producer's retry cannot duplicate it). Checks every 250 ms after the
+    /// first 500 ms, so healthy slow acknowledgements cost nothing.
+    async fn leader_moved(
+        &self,
+        conn: &Arc<crate::connection::BrokerConnection>,
+        parts: &[u32],
+    ) -> ClientError {
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        loop {
+            let _ = self
+                .client
+                .refresh_metadata(std::slice::from_ref(&self.topic))
+                .await;
+            for p in parts {
+                if let Ok(now) = self.client.leader(&self.topic, *p).await
+                    && !Arc::ptr_eq(&now, conn)
+                {
+                    return ClientError::from_code(
+                        ErrorCode::NotLeader,
+                        format!("partition {p} has a new leader; retrying there"),
+                    );
+                }
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        }
+    }
+
     /// A batch of an idempotent producer failed for good: its sequence numbers may or may
     /// not be in the log, so later batches could never continue the sequence. The next
     /// batch gets a new producer id (Kafka bumps the epoch for the same reason).
@@ -645,8 +692,11 @@ impl BatchSender {
                             .collect(),
                     }],
                 };
-                let resp: Result<proto::ProduceResponse, ClientError> =
-                    conn.request(ApiKey::Produce, &req, timeout).await;
+                let parts: Vec<u32> = items.iter().map(|(p, _, _)| *p).collect();
+                let resp: Result<proto::ProduceResponse, ClientError> = tokio::select! {
+                    r = conn.request(ApiKey::Produce, &req, timeout) => r,
+                    moved = self.leader_moved(&conn, &parts) => Err(moved),
+                };
                 match resp {
                     Ok(resp) => {
                         let mut results: HashMap<u32, proto::PartitionProduceResponse> = resp

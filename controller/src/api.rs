@@ -233,6 +233,11 @@ pub struct PartitionView {
     pub in_sync_replicas: Vec<String>,
     /// Leader epoch.
     pub leader_epoch: i32,
+    /// Fewer in-sync replicas than replicas.
+    pub under_replicated: bool,
+    /// Set while a reassignment moves the partition: the replicas it moves to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_replicas: Option<Vec<String>>,
 }
 
 /// `GET /api/v1/topics/{name}` and the entries of `GET /api/v1/topics`.
@@ -250,6 +255,8 @@ pub struct TopicView {
     pub created_at: String,
     /// Placement.
     pub partition_assignments: Vec<PartitionView>,
+    /// Partitions with fewer in-sync replicas than replicas.
+    pub under_replicated_partitions: u32,
 }
 
 impl From<&Topic> for TopicView {
@@ -270,8 +277,18 @@ impl From<&Topic> for TopicView {
                     replicas: a.replicas.iter().map(b).collect(),
                     in_sync_replicas: a.isr.iter().map(b).collect(),
                     leader_epoch: a.leader_epoch,
+                    under_replicated: a.isr.len() < a.replicas.len(),
+                    target_replicas: a
+                        .target_replicas
+                        .as_ref()
+                        .map(|r| r.iter().map(b).collect()),
                 })
                 .collect(),
+            under_replicated_partitions: t
+                .assignments
+                .iter()
+                .filter(|a| a.isr.len() < a.replicas.len())
+                .count() as u32,
         }
     }
 }
@@ -338,8 +355,16 @@ fn routes() -> Router<AdminState> {
             "/api/v1/topics/{name}",
             get(describe_topic).delete(delete_topic),
         )
+        .route(
+            "/api/v1/topics/{name}/reassign",
+            axum::routing::post(reassign_partitions),
+        )
         .route("/api/v1/cluster", get(cluster))
         .route("/api/v1/brokers", get(list_brokers))
+        .route(
+            "/api/v1/brokers/{id}/drain",
+            axum::routing::post(drain_broker).delete(undrain_broker),
+        )
         .route(
             "/api/v1/controllers",
             get(list_controllers).post(add_controller),
@@ -541,6 +566,89 @@ async fn delete_topic(State(s): State<AdminState>, Path(name): Path<String>) -> 
             &s.controller,
             StatusCode::OK,
             format!("Topic '{name}' deleted"),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+/// `POST /api/v1/topics/{name}/reassign`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignRequest {
+    /// The partitions to move.
+    pub partitions: Vec<ReassignPartition>,
+}
+
+/// One partition of a [`ReassignRequest`].
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ReassignPartition {
+    /// Partition.
+    pub partition: u32,
+    /// The new replica list, preferred leader first (broker ids).
+    pub replicas: Vec<u32>,
+}
+
+#[utoipa::path(post, path = "/api/v1/topics/{name}/reassign", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")), request_body = ReassignRequest,
+    responses((status = 202, description = "Reassignment started; new replicas catch up, then the old ones leave (watch target_replicas in GET /api/v1/topics/{name})", body = Envelope<String>),
+              (status = 400, description = "Bad partition or replica list", body = Envelope<String>),
+              (status = 404, description = "Unknown topic", body = Envelope<String>)))]
+async fn reassign_partitions(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    body: Result<Json<ReassignRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => {
+            return ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!(
+                    "invalid request body: {}; expected JSON like {{\"partitions\": [{{\"partition\": 0, \"replicas\": [2, 3, 1]}}]}}",
+                    rej.body_text()
+                ),
+                leader_hint: leader_name(&s.controller),
+            }
+            .into_response();
+        }
+    };
+    let targets = req
+        .partitions
+        .into_iter()
+        .map(|p| (p.partition, p.replicas))
+        .collect();
+    match s.controller.reassign_partitions(&name, targets).await {
+        Ok(()) => ok(
+            &s.controller,
+            StatusCode::ACCEPTED,
+            format!("reassignment of topic '{name}' started"),
+        ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/brokers/{id}/drain", tag = "brokers",
+    params(("id" = u32, Path, description = "Broker id")),
+    responses((status = 202, description = "Draining: the number of partition replicas being moved off the broker", body = Envelope<usize>),
+              (status = 400, description = "Unknown broker, or no broker to move replicas to", body = Envelope<String>)))]
+async fn drain_broker(State(s): State<AdminState>, Path(id): Path<u32>) -> Response {
+    match s.controller.drain_broker(id).await {
+        Ok(n) => ok(&s.controller, StatusCode::ACCEPTED, n),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+#[utoipa::path(delete, path = "/api/v1/brokers/{id}/drain", tag = "brokers",
+    params(("id" = u32, Path, description = "Broker id")),
+    responses((status = 200, description = "The broker may receive new replicas again", body = Envelope<String>),
+              (status = 400, description = "Unknown broker", body = Envelope<String>)))]
+async fn undrain_broker(State(s): State<AdminState>, Path(id): Path<u32>) -> Response {
+    match s.controller.undrain_broker(id).await {
+        Ok(()) => ok(
+            &s.controller,
+            StatusCode::OK,
+            format!("broker-{id} is no longer draining"),
         ),
         Err(e) => map_err(&s.controller, e).into_response(),
     }
@@ -936,6 +1044,9 @@ pub struct CatalogView {
         create_topic,
         describe_topic,
         delete_topic,
+        reassign_partitions,
+        drain_broker,
+        undrain_broker,
         list_groups,
         describe_group,
         storage

@@ -231,10 +231,12 @@ fn transport() -> quinn::TransportConfig {
     t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1024))
         .stream_receive_window(quinn::VarInt::from_u32(16 * 1024 * 1024))
         .receive_window(quinn::VarInt::from_u32(64 * 1024 * 1024))
-        // Idle connections to peers stay open; a dead peer is noticed within 10 s.
-        .keep_alive_interval(Some(Duration::from_secs(2)))
+        // Idle connections to peers stay open; a dead peer is noticed within 2 s. That bound
+        // matters after a restart: the new process cannot answer the old connection (QUIC
+        // has no reset a peer would believe), so calls on it time out until it is dropped.
+        .keep_alive_interval(Some(Duration::from_millis(500)))
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
-            10_000,
+            2_000,
         ))));
     t
 }

@@ -16,6 +16,8 @@ pub mod controllers;
 pub struct BrokerProc {
     pub id: u32,
     pub quic: SocketAddr,
+    /// Internal RPC (heartbeats, metadata, replica fetches).
+    pub rpc: SocketAddr,
     pub http: SocketAddr,
     pub config: PathBuf,
     pub log: PathBuf,
@@ -44,18 +46,29 @@ fn free_tcp() -> SocketAddr {
 impl Cluster {
     /// 3 controllers and `brokers` brokers; `extra` is appended to every broker.toml.
     pub async fn start(brokers: u32, extra: &str) -> Self {
-        let ctl = controllers::Cluster::start(3);
+        Self::start_with(brokers, extra, false).await
+    }
+
+    /// Like [`Cluster::start`], with the controllers behind the harness's UDP fault
+    /// proxies, so [`Cluster::cut_off`] can isolate a broker from them.
+    pub async fn start_with(brokers: u32, extra: &str, proxied: bool) -> Self {
+        let ctl = if proxied {
+            controllers::Cluster::start_proxied(3)
+        } else {
+            controllers::Cluster::start(3)
+        };
         ctl.leader(Duration::from_secs(30)).await;
         let root = ctl.root.path().to_path_buf();
         let endpoints: Vec<String> = ctl
             .nodes
             .iter()
-            .map(|n| format!("\"{}\"", n.raft))
+            .map(|n| format!("\"{}\"", n.peer))
             .collect();
         let mut procs = Vec::new();
         for id in 1..=brokers {
             let b = BrokerProc {
                 id,
+                rpc: free_udp(),
                 quic: free_udp(),
                 http: free_tcp(),
                 config: root.join(format!("broker-{id}.toml")),
@@ -70,7 +83,7 @@ impl Cluster {
                  [object_storage]\nstorage_type = \"Local\"\nlocal_path = \"{objects}\"\n\n{extra}\n",
                 data = root.join(format!("broker-{id}")).display(),
                 quic = b.quic,
-                rpc = free_udp(),
+                rpc = b.rpc,
                 http = b.http,
                 endpoints = endpoints.join(", "),
                 certs = root.join("certs").display(),
@@ -129,6 +142,29 @@ impl Cluster {
             let _ = c.wait();
         }
         started.elapsed()
+    }
+
+    /// Broker i's requests to the controllers (heartbeats, forwarded writes) are dropped
+    /// from now on (needs [`Cluster::start_with`] `proxied`).
+    pub fn cut_off(&self, i: usize) {
+        self.ctl.block(self.brokers[i].rpc);
+    }
+
+    /// Undoes [`Cluster::cut_off`].
+    pub fn reconnect(&self, i: usize) {
+        self.ctl.unblock(self.brokers[i].rpc);
+    }
+
+    /// Index of the broker leading `topic`/`partition` per the controllers, and its epoch.
+    pub async fn leader_of(&self, topic: &str, partition: u32) -> Option<(usize, i64)> {
+        let t = self.topic(topic).await;
+        let p = &t["partition_assignments"][partition as usize];
+        let id: usize = p["leader"]
+            .as_str()?
+            .strip_prefix("broker-")?
+            .parse()
+            .ok()?;
+        Some((id - 1, p["leader_epoch"].as_i64()?))
     }
 
     pub fn is_running(&self, i: usize) -> bool {
@@ -192,7 +228,16 @@ impl Cluster {
         let mut out = self.ctl.logs();
         for b in &self.brokers {
             let text = std::fs::read_to_string(&b.log).unwrap_or_default();
-            let tail: Vec<&str> = text.lines().rev().take(40).collect();
+            let tail: Vec<&str> = text
+                .lines()
+                .rev()
+                .take(
+                    std::env::var("RUSTMQ_TEST_LOG_LINES")
+                        .ok()
+                        .and_then(|v| v.parse().ok())
+                        .unwrap_or(40),
+                )
+                .collect();
             out.push_str(&format!("--- broker {} ---\n", b.id));
             for l in tail.into_iter().rev() {
                 out.push_str(l);

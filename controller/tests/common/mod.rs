@@ -19,6 +19,8 @@ use rustmq_controller::tls::InternalTls;
 pub struct Node {
     pub id: u64,
     pub raft: SocketAddr,
+    /// The address peers use: the fault proxy in front of `raft` when proxied.
+    pub peer: SocketAddr,
     pub http: SocketAddr,
     pub config: PathBuf,
     pub log: PathBuf,
@@ -127,6 +129,7 @@ impl Cluster {
         let mut nodes: Vec<Node> = (1..=voters)
             .map(|id| Node {
                 id,
+                peer: ([0, 0, 0, 0], 0).into(),
                 raft: free_udp(),
                 http: free_tcp(),
                 config: root.path().join(format!("controller-{id}.toml")),
@@ -136,7 +139,7 @@ impl Cluster {
             })
             .collect();
         let peers: Vec<String> = nodes
-            .iter()
+            .iter_mut()
             .map(|n| {
                 let addr = if proxied {
                     let front = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
@@ -146,6 +149,7 @@ impl Cluster {
                 } else {
                     n.raft
                 };
+                n.peer = addr;
                 format!("\"controller-{}@{}\"", n.id, addr)
             })
             .collect();
@@ -179,9 +183,11 @@ impl Cluster {
     /// itself; it waits to be added through the admin API. Returns its index.
     pub fn add_node(&mut self) -> usize {
         let id = self.nodes.len() as u64 + 1;
+        let raft = free_udp();
         let n = Node {
             id,
-            raft: free_udp(),
+            peer: raft,
+            raft,
             http: free_tcp(),
             config: self.root.path().join(format!("controller-{id}.toml")),
             log: self.root.path().join(format!("controller-{id}.log")),
@@ -207,6 +213,17 @@ impl Cluster {
     }
 
     /// Cuts node i off from every other controller (both directions).
+    /// Drops every datagram the fault proxies see from or to `addr` (any process's UDP
+    /// address), e.g. a broker's internal RPC address.
+    pub fn block(&self, addr: SocketAddr) {
+        self.blocked.lock().unwrap().insert(addr);
+    }
+
+    /// Undoes [`Cluster::block`].
+    pub fn unblock(&self, addr: SocketAddr) {
+        self.blocked.lock().unwrap().remove(&addr);
+    }
+
     pub fn isolate(&self, i: usize) {
         self.blocked.lock().unwrap().insert(self.nodes[i].raft);
     }

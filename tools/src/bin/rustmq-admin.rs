@@ -112,6 +112,15 @@ enum Cmd {
 enum BrokersCmd {
     /// Registered brokers with rack and endpoints.
     List,
+    /// Move every replica off a broker (before decommissioning it or shrinking the
+    /// StatefulSet): new replicas catch up, then leadership and the old replicas move away.
+    Drain {
+        /// Broker id.
+        id: u32,
+        /// Stop draining instead (the broker may get new replicas again).
+        #[arg(long)]
+        cancel: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -178,6 +187,17 @@ enum TopicCmd {
     Describe { name: String },
     /// Delete a topic.
     Delete { name: String },
+    /// Move a partition to new replicas (broker ids, preferred leader first). Uploaded data
+    /// moves by metadata only; new replicas copy the unuploaded tail and join the ISR, then
+    /// the old replicas leave.
+    Reassign {
+        name: String,
+        #[arg(long)]
+        partition: u32,
+        /// Comma-separated broker ids, e.g. 2,3,1.
+        #[arg(long, value_delimiter = ',', required = true)]
+        replicas: Vec<u32>,
+    },
 }
 
 fn main() -> std::process::ExitCode {
@@ -283,6 +303,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::ClusterHealth => cluster_health(&api, out).await,
         Cmd::Brokers(BrokersCmd::List) => list_brokers(&api, out).await,
         Cmd::Controllers(ControllersCmd::List) => list_controllers(&api, out).await,
+        Cmd::Topic(TopicCmd::Reassign {
+            name,
+            partition,
+            replicas,
+        }) => {
+            let data = api
+                .call(
+                    reqwest::Method::POST,
+                    &format!("/api/v1/topics/{name}/reassign"),
+                    Some(json!({"partitions": [{"partition": partition, "replicas": replicas}]})),
+                )
+                .await?;
+            println!("{}", text(&data));
+            Ok(())
+        }
+        Cmd::Brokers(BrokersCmd::Drain { id, cancel }) => {
+            let method = if cancel {
+                reqwest::Method::DELETE
+            } else {
+                reqwest::Method::POST
+            };
+            let data = api
+                .call(method, &format!("/api/v1/brokers/{id}/drain"), None)
+                .await?;
+            if cancel {
+                println!("{}", text(&data));
+            } else {
+                println!(
+                    "broker-{id} is draining: {} partition replicas are moving",
+                    text(&data)
+                );
+            }
+            Ok(())
+        }
         Cmd::Controllers(ControllersCmd::Add { id, address }) => {
             let data = api
                 .call(
@@ -470,14 +524,22 @@ fn joined(v: &Value) -> String {
 
 async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
     let data = api.get(&format!("/api/v1/topics/{name}")).await?;
-    let mut t =
-        Tab::new(&["PARTITION", "LEADER", "REPLICAS", "ISR", "LEADER EPOCH"]).titled(format!(
-            "Topic: {}  Partitions: {}  ReplicationFactor: {}  Config: {}",
-            text(&data["name"]),
-            data["partitions"],
-            data["replication_factor"],
-            data["config"]
-        ));
+    let mut t = Tab::new(&[
+        "PARTITION",
+        "LEADER",
+        "REPLICAS",
+        "ISR",
+        "LEADER EPOCH",
+        "STATUS",
+    ])
+    .titled(format!(
+        "Topic: {}  Partitions: {}  ReplicationFactor: {}  UnderReplicated: {}  Config: {}",
+        text(&data["name"]),
+        data["partitions"],
+        data["replication_factor"],
+        data["under_replicated_partitions"],
+        data["config"]
+    ));
     for p in data["partition_assignments"]
         .as_array()
         .into_iter()
@@ -489,6 +551,13 @@ async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
             joined(&p["replicas"]),
             joined(&p["in_sync_replicas"]),
             text(&p["leader_epoch"]),
+            if p["target_replicas"].is_array() {
+                format!("moving to {}", joined(&p["target_replicas"]))
+            } else if p["under_replicated"] == true {
+                "under-replicated".into()
+            } else {
+                "ok".into()
+            },
         ]);
     }
     out.print(&data, &[t])
