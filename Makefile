@@ -1,5 +1,5 @@
 # Common developer commands. `make dev` and `make test` are the README's two commands.
-.PHONY: dev test lint fmt bench clean-dev cluster cluster-down
+.PHONY: dev test lint fmt bench clean-dev cluster cluster-down soak
 
 dev:
 	cargo run --release -p rustmq-broker -- --dev
@@ -19,6 +19,13 @@ fmt:
 # Needs a running dev node (make dev in another terminal).
 bench:
 	cargo run --release -p rustmq-tools --bin rustmq-bench -- --partitions 8 --message-size 1024 --duration 30s
+
+# The replication soak: the test suite's kill -9 chaos test with 200 kills instead of 20
+# (3 controllers, 3 brokers, idempotent acks=all producers, a checker over the whole log).
+SOAK_KILLS ?= 200
+soak:
+	RUSTMQ_CHAOS_KILLS=$(SOAK_KILLS) cargo test -p rustmq-broker --test replication \
+	  kill_nine_brokers_under_load -- --nocapture
 
 clean-dev:
 	rm -rf rustmq-data

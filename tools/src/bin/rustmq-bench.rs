@@ -40,6 +40,15 @@ struct Args {
     topic: String,
     #[arg(long, default_value_t = 8)]
     partitions: u32,
+    /// Replication factor of the topic the benchmark creates.
+    #[arg(long, default_value_t = 1)]
+    replication_factor: u32,
+    /// min.insync.replicas of the topic the benchmark creates (acks=all needs that many).
+    #[arg(long)]
+    min_insync_replicas: Option<u32>,
+    /// Idempotent producers.
+    #[arg(long)]
+    idempotent: bool,
     #[arg(long, default_value_t = 2)]
     producers: u32,
     #[arg(long, default_value_t = 1)]
@@ -96,6 +105,7 @@ enum Acks {
     None,
     Leader,
     All,
+    Majority,
 }
 
 fn now_micros() -> u64 {
@@ -140,7 +150,17 @@ async fn ensure_topic(args: &Args) -> anyhow::Result<()> {
     }
     let r = http
         .post(format!("{}/api/v1/topics", args.api_url))
-        .json(&json!({"name": args.topic, "partitions": args.partitions}))
+        .json(&{
+            let mut body = json!({
+                "name": args.topic,
+                "partitions": args.partitions,
+                "replication_factor": args.replication_factor,
+            });
+            if let Some(m) = args.min_insync_replicas {
+                body["config"] = json!({"min.insync.replicas": m.to_string()});
+            }
+            body
+        })
         .send()
         .await?;
     if !r.status().is_success() {
@@ -260,7 +280,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                     Acks::None => AckLevel::None,
                     Acks::Leader => AckLevel::Leader,
                     Acks::All => AckLevel::All,
+                    Acks::Majority => AckLevel::Majority,
                 },
+                idempotent: args.idempotent,
                 ..Default::default()
             })
             .client(client.clone())
@@ -374,6 +396,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "topic": args.topic, "partitions": args.partitions, "producers": args.producers,
             "consumers": args.consumers, "message_size": args.message_size, "target_rate": args.rate,
             "acks": format!("{:?}", args.acks), "batch_bytes": args.batch_bytes,
+            "replication_factor": args.replication_factor, "idempotent": args.idempotent,
             "linger_ms": args.linger.as_secs_f64() * 1000.0, "compression": args.compression,
             "duration_s": elapsed,
         },
