@@ -695,43 +695,21 @@ impl PartitionLog {
             let mut b = BytesMut::from(&buf[info.start..info.start + info.len]);
             batch::stamp(&mut b, base, epoch);
             let b = b.freeze();
-            s.note_epoch(epoch, base);
-            s.note_producer(&b, base, last);
-            s.entries.push_back(IndexEntry {
-                base,
-                last,
-                max_timestamp: info.max_timestamp,
-                size: info.len as u32,
-                location: None,
-                cached: Some(b.clone()),
-                uploaded: false,
-                appended_at: Instant::now(),
-            });
-            s.bytes += info.len as u64;
-            s.next_offset = last + 1;
-            self.cache.account(info.len as u64);
+            let reply = if i + 1 == fresh.len() {
+                tx.take()
+            } else {
+                None
+            };
+            self.queue(
+                &mut s,
+                wal,
+                &target,
+                b,
+                (base, last, epoch),
+                info.max_timestamp,
+                reply,
+            )?;
             bases.push(base);
-            let submitted = wal.submit(Append {
-                topic_id: self.topic_id,
-                partition: self.partition,
-                base_offset: base,
-                last_offset: last,
-                leader_epoch: epoch,
-                batch: b,
-                generation: s.generation,
-                target: target.clone(),
-                reply: if i + 1 == fresh.len() {
-                    tx.take()
-                } else {
-                    None
-                },
-            });
-            if let Err(e) = submitted {
-                let freed = Self::truncate_to_durable(&mut s, &self.backlog);
-                drop(s);
-                self.cache.released(freed);
-                return Err(e.into());
-            }
         }
         drop(s);
         self.cache.track(self, &bases);
@@ -775,43 +753,21 @@ impl PartitionLog {
                 break;
             }
             let epoch = batch::leader_epoch(&b);
-            s.note_epoch(epoch, base);
-            s.note_producer(&b, base, last);
-            s.entries.push_back(IndexEntry {
-                base,
-                last,
-                max_timestamp: info.max_timestamp,
-                size: info.len as u32,
-                location: None,
-                cached: Some(b.clone()),
-                uploaded: false,
-                appended_at: Instant::now(),
-            });
-            s.bytes += info.len as u64;
-            s.next_offset = last + 1;
-            self.cache.account(info.len as u64);
+            let reply = if i + 1 == infos.len() {
+                tx.take()
+            } else {
+                None
+            };
+            self.queue(
+                &mut s,
+                wal,
+                &target,
+                b,
+                (base, last, epoch),
+                info.max_timestamp,
+                reply,
+            )?;
             bases.push(base);
-            let submitted = wal.submit(Append {
-                topic_id: self.topic_id,
-                partition: self.partition,
-                base_offset: base,
-                last_offset: last,
-                leader_epoch: epoch,
-                batch: b,
-                generation: s.generation,
-                target: target.clone(),
-                reply: if i + 1 == infos.len() {
-                    tx.take()
-                } else {
-                    None
-                },
-            });
-            if let Err(e) = submitted {
-                let freed = Self::truncate_to_durable(&mut s, &self.backlog);
-                drop(s);
-                self.cache.released(freed);
-                return Err(e.into());
-            }
         }
         // A gap after the first batch: the rest is fetched again from the new end.
         if let Some(tx) = tx.take() {
@@ -824,6 +780,55 @@ impl PartitionLog {
         drop(s);
         self.cache.track(self, &bases);
         Ok(Some(rx))
+    }
+
+    /// Adds one stamped batch to the index and the write cache and queues it on the WAL (in
+    /// the caller's critical section, so WAL order is offset order). On a WAL refusal the
+    /// queued tail is dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn queue(
+        &self,
+        s: &mut State,
+        wal: &Wal,
+        target: &Arc<dyn AppendTarget>,
+        b: Bytes,
+        (base, last, epoch): (i64, i64, i32),
+        max_timestamp: i64,
+        reply: Option<oneshot::Sender<Result<(), WalError>>>,
+    ) -> Result<(), PartitionError> {
+        let len = b.len();
+        s.note_epoch(epoch, base);
+        s.note_producer(&b, base, last);
+        s.entries.push_back(IndexEntry {
+            base,
+            last,
+            max_timestamp,
+            size: len as u32,
+            location: None,
+            cached: Some(b.clone()),
+            uploaded: false,
+            appended_at: Instant::now(),
+        });
+        s.bytes += len as u64;
+        s.next_offset = last + 1;
+        self.cache.account(len as u64);
+        let submitted = wal.submit(Append {
+            topic_id: self.topic_id,
+            partition: self.partition,
+            base_offset: base,
+            last_offset: last,
+            leader_epoch: epoch,
+            batch: b,
+            generation: s.generation,
+            target: target.clone(),
+            reply,
+        });
+        if let Err(e) = submitted {
+            let freed = Self::truncate_to_durable(s, &self.backlog);
+            self.cache.released(freed);
+            return Err(e.into());
+        }
+        Ok(())
     }
 
     fn truncate_to_durable(s: &mut State, backlog: &UploadBacklog) -> u64 {
