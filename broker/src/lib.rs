@@ -138,6 +138,9 @@ impl Node {
                 .unwrap_or(config.network.rpc_listen.port()),
             rack_id: config.broker.rack_id.clone(),
             incarnation: rand::random::<u64>(),
+            empty_log: std::fs::read_dir(config.wal_dir())
+                .map(|mut d| d.next().is_none())
+                .unwrap_or(true),
         };
         controller.register_broker(me.clone()).await?;
         let broker = Broker::start(config.clone(), controller.clone()).await?;

@@ -211,6 +211,10 @@ pub struct BrokerRegistration {
     /// in-memory replication state is gone).
     #[serde(default)]
     pub incarnation: u64,
+    /// The broker started without any WAL data (a new or replaced disk): on a restart it
+    /// also leaves every ISR, since it may no longer hold what it had acknowledged.
+    #[serde(default)]
+    pub empty_log: bool,
 }
 
 /// An offset a consumer group committed for one partition.
@@ -506,6 +510,7 @@ pub type DrainPlan = BTreeMap<String, Vec<(u32, Vec<u32>)>>;
 /// for id in 1..=3 {
 ///     md.apply(Command::RegisterBroker(BrokerRegistration {
 ///         id, host: "h".into(), port_quic: 1, port_rpc: 2, rack_id: "r".into(), incarnation: 0,
+///         empty_log: false,
 ///     }));
 /// }
 /// md.apply(Command::CreateTopic {
@@ -671,8 +676,9 @@ impl ClusterMetadata {
                     .get(&id)
                     .is_some_and(|old| old.incarnation != b.incarnation);
                 if restarted {
-                    // Its replication state died with the old process.
-                    self.fail_over(id, false);
+                    // Its replication state died with the old process; with an empty log
+                    // its data may be gone too.
+                    self.fail_over(id, b.empty_log);
                 }
                 self.brokers.insert(id, b);
                 self.set_online(id, restarted);
@@ -1018,6 +1024,7 @@ mod tests {
                 port_rpc: 9093,
                 rack_id: "r".into(),
                 incarnation: 0,
+                empty_log: false,
             }));
         }
         m
@@ -1042,6 +1049,7 @@ mod tests {
                 port_rpc: 2,
                 rack_id: rack.into(),
                 incarnation: 0,
+                empty_log: false,
             }));
         }
         assert_eq!(m.rack_interleaved(), [1, 4, 7, 2, 5, 3, 6]);
@@ -1157,6 +1165,24 @@ mod tests {
         assert!(done.target_replicas.is_none());
         assert!(others.contains(&done.leader), "{done:?}");
         assert_eq!(done.leader_epoch, 2);
+    }
+
+    #[test]
+    fn a_restart_moves_leadership_and_an_empty_disk_also_leaves_the_isr() {
+        let mut m = with_brokers(3);
+        m.apply(create("t", 1, 3));
+        let leader = m.topics["t"].assignments[0].leader;
+        let mut b = m.brokers[&leader].clone();
+        b.incarnation = 1;
+        m.apply(Command::RegisterBroker(b.clone()));
+        let a = m.topics["t"].assignments[0].clone();
+        assert_ne!(a.leader, leader);
+        assert!(a.isr.contains(&leader), "its fsynced WAL still counts: {a:?}");
+        b.incarnation = 2;
+        b.empty_log = true;
+        m.apply(Command::RegisterBroker(b));
+        let a = m.topics["t"].assignments[0].clone();
+        assert!(!a.isr.contains(&leader), "{a:?}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ fn broker() -> BrokerRegistration {
         port_rpc: 9093,
         rack_id: "local".into(),
         incarnation: 0,
+        empty_log: false,
     }
 }
 

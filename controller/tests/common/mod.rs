@@ -299,6 +299,7 @@ impl Cluster {
                     port_rpc: 9093,
                     rack_id: rack.into(),
                     incarnation: 0,
+                    empty_log: false,
                 })),
                 Duration::from_secs(5),
             )
