@@ -1177,7 +1177,10 @@ mod tests {
         m.apply(Command::RegisterBroker(b.clone()));
         let a = m.topics["t"].assignments[0].clone();
         assert_ne!(a.leader, leader);
-        assert!(a.isr.contains(&leader), "its fsynced WAL still counts: {a:?}");
+        assert!(
+            a.isr.contains(&leader),
+            "its fsynced WAL still counts: {a:?}"
+        );
         b.incarnation = 2;
         b.empty_log = true;
         m.apply(Command::RegisterBroker(b));
