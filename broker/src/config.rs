@@ -155,6 +155,12 @@ pub struct NetworkSection {
     pub quic_listen: SocketAddr,
     /// Internal RPC listener (used once brokers talk to remote controllers).
     pub rpc_listen: SocketAddr,
+    /// Port clients are told to use with `broker.advertised_host`, when it differs from the
+    /// bound one (NAT, a Kubernetes service or proxy in front). Unset: the bound port.
+    pub advertised_quic_port: Option<u16>,
+    /// Port controllers and other brokers are told to use for internal RPC (heartbeats,
+    /// metadata, replica fetches), when it differs from the bound one. Unset: the bound port.
+    pub advertised_rpc_port: Option<u16>,
     /// Concurrent client connections accepted.
     pub max_connections: u32,
     /// QUIC handshake timeout.
@@ -175,6 +181,8 @@ impl Default for NetworkSection {
         Self {
             quic_listen: "0.0.0.0:9092".parse().expect("literal address"),
             rpc_listen: "0.0.0.0:9093".parse().expect("literal address"),
+            advertised_quic_port: None,
+            advertised_rpc_port: None,
             max_connections: 10_000,
             connection_timeout_ms: 30_000,
             max_frame_bytes: rustmq_protocol::DEFAULT_MAX_FRAME_BYTES,

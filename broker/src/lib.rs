@@ -99,7 +99,10 @@ impl Node {
             ctl.advertised_addr = format!(
                 "{}:{}",
                 config.broker.advertised_host,
-                config.network.rpc_listen.port()
+                config
+                    .network
+                    .advertised_rpc_port
+                    .unwrap_or(config.network.rpc_listen.port())
             );
             ctl.tls = config.controller.internal_tls()?;
         }
@@ -131,11 +134,16 @@ impl Node {
         let me = BrokerRegistration {
             id: config.broker.id,
             host: config.broker.advertised_host.clone(),
-            port_quic: quic_addr.port(),
-            port_rpc: controller
-                .rpc_addr()
-                .map(|a| a.port())
-                .unwrap_or(config.network.rpc_listen.port()),
+            port_quic: config
+                .network
+                .advertised_quic_port
+                .unwrap_or(quic_addr.port()),
+            port_rpc: config.network.advertised_rpc_port.unwrap_or(
+                controller
+                    .rpc_addr()
+                    .map(|a| a.port())
+                    .unwrap_or(config.network.rpc_listen.port()),
+            ),
             rack_id: config.broker.rack_id.clone(),
             incarnation: rand::random::<u64>(),
             empty_log: std::fs::read_dir(config.wal_dir())

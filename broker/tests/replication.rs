@@ -451,10 +451,92 @@ async fn leader_kill_window_and_acks_leader_loss() {
     );
 }
 
-/// A leader cut off from the controllers stops acknowledging once its lease runs out, the
-/// controllers elect another, and nothing acknowledged is lost.
+/// Every batch of `topic`/`partition` from offset 0 as (leader epoch stamped by the leader
+/// that appended it, records as (offset, value)), read with raw Fetch requests from the
+/// current leader.
+async fn raw_batches(
+    c: &Cluster,
+    client: &RustMqClient,
+    topic: &str,
+    partition: u32,
+) -> Vec<(i32, Vec<(i64, Bytes)>)> {
+    use rustmq_protocol::{ApiKey, batch, frame, proto, records};
+    let end = loop {
+        match client
+            .list_offset(topic, partition, rustmq_protocol::LATEST_TIMESTAMP)
+            .await
+        {
+            Ok(o) => break o,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    };
+    let mut out = Vec::new();
+    let mut next = 0i64;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while next < end {
+        assert!(
+            Instant::now() < deadline,
+            "reading {topic}/{partition} back timed out"
+        );
+        let Some((leader, _)) = c.leader_of(topic, partition).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let req = proto::FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 0,
+            max_bytes: 1 << 20,
+            topics: vec![proto::FetchTopic {
+                topic: topic.into(),
+                partitions: vec![proto::FetchPartition {
+                    partition,
+                    fetch_offset: next,
+                    partition_max_bytes: 1 << 20,
+                }],
+            }],
+        };
+        let f = frame::encode(ApiKey::Fetch as u16, 1, 1, 0, &req);
+        let Ok(out_frame) = client
+            .raw_request(&c.brokers[leader].quic.to_string(), f)
+            .await
+        else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        let (_, body) = frame::decode(out_frame, 64 << 20).unwrap();
+        let resp: proto::FetchResponse = frame::decode_body(body).unwrap();
+        let p = &resp.topics[0].partitions[0];
+        if p.error_code != 0 || p.records.is_empty() {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        }
+        let infos = batch::validate(&p.records, 64 << 20).unwrap();
+        for b in batch::split(&p.records, &infos) {
+            let last = batch::last_offset(&b);
+            if last < next {
+                continue;
+            }
+            let recs = records::decode_batches(b.clone()).unwrap();
+            out.push((
+                batch::leader_epoch(&b),
+                recs.into_iter()
+                    .map(|r| (r.offset, r.value.unwrap_or_default()))
+                    .collect(),
+            ));
+            next = last + 1;
+        }
+    }
+    out
+}
+
+/// A leader cut off from the controllers and the other brokers (every datagram of its
+/// internal RPC dropped both ways; clients still reach it) stops acknowledging once its
+/// lease runs out and acknowledges no acks=all write after the cut; the controllers elect
+/// another; the log shows no epoch written by two leaders; nothing acknowledged with
+/// acks=all is lost.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn isolated_leader_stops_acknowledging_and_is_replaced() {
+    use rustmq_protocol::proto::{Acks, ErrorCode};
     let _serial = SERIAL.lock().await;
     let c = Cluster::start_with(3, FAST, true).await;
     create_topic_with(&c, "iso", 1, 3, 2).await;
@@ -462,9 +544,7 @@ async fn isolated_leader_stops_acknowledging_and_is_replaced() {
     let (leader, epoch) = c.leader_of("iso", 0).await.expect("a leader");
     let addr = c.brokers[leader].quic.to_string();
     let raw = c.client().await;
-    let mut seq = 0u64;
-    let mut direct_acks: Vec<(Instant, u64, i64)> = Vec::new();
-    let send_direct = async |seq: u64, acks: rustmq_protocol::proto::Acks| {
+    let send_direct = async |seq: u64, acks: Acks| {
         let rec = rustmq_protocol::records::OutgoingRecord::value(value(7, seq));
         let batch =
             rustmq_protocol::records::encode_batch(&[rec], rustmq_client::Compression::None)
@@ -491,30 +571,33 @@ async fn isolated_leader_stops_acknowledging_and_is_replaced() {
         Some(p)
     };
     // Acknowledged (acks=all) directly by the leader before the cut.
-    let r = send_direct(seq, rustmq_protocol::proto::Acks::All)
-        .await
-        .expect("an answer");
+    let r = send_direct(0, Acks::All).await.expect("an answer");
     assert_eq!(r.error_code, 0, "{r:?}");
-    direct_acks.push((Instant::now(), seq, r.base_offset));
-    seq += 1;
+    let before_cut = (0u64, r.base_offset);
     c.cut_off(leader);
     let cut = Instant::now();
-    let refused_after = loop {
-        if let Some(r) = send_direct(seq, rustmq_protocol::proto::Acks::Leader).await {
-            if r.error_code == 0 {
-                direct_acks.push((Instant::now(), seq, r.base_offset));
-            } else {
-                assert_eq!(
-                    r.error_code,
-                    rustmq_protocol::proto::ErrorCode::NotLeader as i32,
-                    "{r:?}"
-                );
-                break cut.elapsed();
+    // An acks=all write straight to the isolated leader (its followers cannot fetch it)
+    // next to acks=leader writes every 20 ms until the leader refuses.
+    let mut leader_acks: Vec<(Instant, u64, i64)> = Vec::new();
+    let (all_after_cut, refused_after) = tokio::join!(send_direct(1, Acks::All), async {
+        let mut seq = 2u64;
+        loop {
+            if let Some(r) = send_direct(seq, Acks::Leader).await {
+                if r.error_code == 0 {
+                    leader_acks.push((Instant::now(), seq, r.base_offset));
+                } else {
+                    assert_eq!(r.error_code, ErrorCode::NotLeader as i32, "{r:?}");
+                    break cut.elapsed();
+                }
             }
+            seq += 1;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
-        seq += 1;
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    };
+    });
+    assert!(
+        all_after_cut.as_ref().is_none_or(|r| r.error_code != 0),
+        "the isolated leader acknowledged an acks=all write: {all_after_cut:?}"
+    );
     let replaced_after = loop {
         if let Some((now, e)) = c.leader_of("iso", 0).await
             && now != leader
@@ -524,13 +607,16 @@ async fn isolated_leader_stops_acknowledging_and_is_replaced() {
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
     };
-    let last_direct_ack = direct_acks.last().map(|(t, _, _)| t.duration_since(cut));
+    let last_leader_ack = leader_acks.last().map(|(t, _, _)| t.duration_since(cut));
     eprintln!(
-        "isolated leader: last acknowledgement {last_direct_ack:?} after the cut, refusing after \
-         {refused_after:?}, new leader seen after {replaced_after:?}"
+        "isolated leader: {} acks=leader acknowledgements after the cut, the last {last_leader_ack:?} \
+         after it; acks=all answered {:?}; refusing after {refused_after:?}; new leader seen \
+         after {replaced_after:?}",
+        leader_acks.len(),
+        all_after_cut.map(|r| r.error_code),
     );
     // The old leader's acknowledgements all precede the new leader's term.
-    assert!(last_direct_ack.is_none_or(|t| t < replaced_after));
+    assert!(last_leader_ack.is_none_or(|t| t < replaced_after));
     // The majority side keeps taking writes.
     let p = producer(c.client().await, "iso").await;
     for i in 0..20 {
@@ -544,16 +630,44 @@ async fn isolated_leader_stops_acknowledging_and_is_replaced() {
     p.close().await.unwrap();
     c.reconnect(leader);
     c.wait_online(3, Duration::from_secs(60)).await;
-    let log = read_partitions(&c.client().await, "iso", 1).await;
-    // acks=leader in the lease window after the cut may or may not survive; the acks=all
-    // one before the cut must.
-    for (_, s, off) in direct_acks.iter().filter(|(t, _, _)| *t < cut) {
-        assert!(
-            log[&0]
-                .iter()
-                .any(|(o, _, v)| o == off && parse(v) == Some((7, *s))),
-            "p7-{s} acknowledged at {off} by the isolated leader before the cut is missing"
-        );
+    let client = c.client().await;
+    let batches = raw_batches(&c, &client, "iso", 0).await;
+    // Epochs never go down along the log, and each epoch is one leader's: the isolated
+    // leader's writes (p7) carry its epoch or an earlier one, the new leader's (p8) a
+    // later one.
+    let mut last_epoch = i32::MIN;
+    let mut found: HashMap<String, (i64, i32)> = HashMap::new();
+    for (e, recs) in &batches {
+        assert!(*e >= last_epoch, "epoch {e} after {last_epoch}");
+        last_epoch = *e;
+        for (o, v) in recs {
+            let v = String::from_utf8_lossy(v).to_string();
+            if v.starts_with("p7-") {
+                assert!(i64::from(*e) <= epoch, "{v} at {o} in epoch {e} > {epoch}");
+            }
+            if v.starts_with("p8-") {
+                assert!(i64::from(*e) > epoch, "{v} at {o} in epoch {e} <= {epoch}");
+            }
+            found.insert(v, (*o, *e));
+        }
+    }
+    // The acks=all write from before the cut survives at its offset; acks=leader writes
+    // of the isolated leader after the cut were never replicated and are gone.
+    assert_eq!(
+        found.get(&value(7, before_cut.0)).map(|(o, _)| *o),
+        Some(before_cut.1),
+        "the acks=all write acknowledged before the cut is missing"
+    );
+    let survived = leader_acks
+        .iter()
+        .filter(|(_, s, _)| found.contains_key(&value(7, *s)))
+        .count();
+    eprintln!(
+        "acks=leader writes acknowledged by the isolated leader: {}, in the final log: {survived}",
+        leader_acks.len()
+    );
+    for i in 0..20 {
+        assert!(found.contains_key(&value(8, i)), "p8-{i} is missing");
     }
 }
 

@@ -130,7 +130,7 @@ impl ControllerOptions {
             tls: None,
             rpc_timeout: Duration::from_secs(5),
             broker_heartbeat_timeout: Duration::from_millis(1500),
-            broker_check_interval: Duration::from_millis(250),
+            broker_check_interval: Duration::from_millis(100),
             join: Vec::new(),
         }
     }
@@ -283,7 +283,17 @@ impl Controller {
     /// node as a learner at its listener's address, then waits until it knows the leader and
     /// has applied the log it was sent.
     async fn join_as_observer(&self, opts: &ControllerOptions) -> Result<(), ControllerError> {
+        let advertised_port = opts
+            .advertised_addr
+            .rsplit_once(':')
+            .and_then(|(_, p)| p.parse::<u16>().ok())
+            .filter(|p| *p != 0);
+        let listen_port = opts.rpc_listen.first().map(|a| a.port());
         let addr = match self.rpc_addr() {
+            // A port of its own is advertised (a proxy or NAT in front): use it verbatim.
+            Some(_) if advertised_port.is_some() && advertised_port != listen_port => {
+                opts.advertised_addr.clone()
+            }
             // Listening on an ephemeral or wildcard address: advertise the host configured
             // in advertised_addr with the port actually bound.
             Some(bound) => match opts.advertised_addr.rsplit_once(':') {

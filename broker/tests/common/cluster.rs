@@ -49,8 +49,9 @@ impl Cluster {
         Self::start_with(brokers, extra, false).await
     }
 
-    /// Like [`Cluster::start`], with the controllers behind the harness's UDP fault
-    /// proxies, so [`Cluster::cut_off`] can isolate a broker from them.
+    /// Like [`Cluster::start`], with the controllers and every broker's internal RPC behind
+    /// the harness's UDP fault proxies (brokers advertise their proxy's port), so
+    /// [`Cluster::cut_off`] can isolate a broker from the controllers and the other brokers.
     pub async fn start_with(brokers: u32, extra: &str, proxied: bool) -> Self {
         let ctl = if proxied {
             controllers::Cluster::start_proxied(3)
@@ -75,9 +76,14 @@ impl Cluster {
                 log: root.join(format!("broker-{id}.log")),
                 child: None,
             };
+            let advertised = if proxied {
+                format!("advertised_rpc_port = {}\n", ctl.proxy(b.rpc).port())
+            } else {
+                String::new()
+            };
             let toml = format!(
                 "[broker]\nid = {id}\nrack_id = \"rack-{id}\"\ndata_dir = \"{data}\"\n\n\
-                 [network]\nquic_listen = \"{quic}\"\nrpc_listen = \"{rpc}\"\n\n\
+                 [network]\nquic_listen = \"{quic}\"\nrpc_listen = \"{rpc}\"\n{advertised}\n\
                  [admin]\nhttp_listen = \"{http}\"\n\n\
                  [controller]\nendpoints = [{endpoints}]\ndev_certificates_dir = \"{certs}\"\n\n\
                  [object_storage]\nstorage_type = \"Local\"\nlocal_path = \"{objects}\"\n\n{extra}\n",
@@ -144,8 +150,9 @@ impl Cluster {
         started.elapsed()
     }
 
-    /// Broker i's requests to the controllers (heartbeats, forwarded writes) are dropped
-    /// from now on (needs [`Cluster::start_with`] `proxied`).
+    /// Every datagram between broker i's internal RPC and the controllers or the other
+    /// brokers is dropped from now on, both directions: heartbeats, metadata, Raft, replica
+    /// fetches (needs [`Cluster::start_with`] `proxied`). Clients still reach it.
     pub fn cut_off(&self, i: usize) {
         self.ctl.block(self.brokers[i].rpc);
     }

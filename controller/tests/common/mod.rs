@@ -219,6 +219,16 @@ impl Cluster {
         self.blocked.lock().unwrap().insert(addr);
     }
 
+    /// Starts a fault proxy in front of `upstream` (any process's UDP listener, e.g. a
+    /// broker's internal RPC) that obeys [`Cluster::block`] like the controllers' proxies;
+    /// returns the address to advertise instead of `upstream`.
+    pub fn proxy(&self, upstream: SocketAddr) -> SocketAddr {
+        let front = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+        let addr = front.local_addr().unwrap();
+        spawn_proxy(front, upstream, self.blocked.clone());
+        addr
+    }
+
     /// Undoes [`Cluster::block`].
     pub fn unblock(&self, addr: SocketAddr) {
         self.blocked.lock().unwrap().remove(&addr);
