@@ -27,7 +27,15 @@ pub(crate) struct Inner {
     metadata: RwLock<MetadataCache>,
     /// Group id -> its coordinator's address (FindCoordinator), dropped on NOT_COORDINATOR.
     pub(crate) coordinators: RwLock<HashMap<String, String>>,
+    /// Brokers whose view of leadership proved stale or that stopped answering, and when:
+    /// asked for metadata last for [`SUSPECT_FOR`].
+    suspects: RwLock<HashMap<String, std::time::Instant>>,
 }
+
+/// How long a suspect broker is asked for metadata only after every other one. A broker cut
+/// off from the controllers still answers Metadata from its last state (naming itself
+/// leader); asked first, it would send the client straight back to itself.
+const SUSPECT_FOR: std::time::Duration = std::time::Duration::from_secs(5);
 
 /// A connection to a RustMQ cluster. Cheap to clone.
 ///
@@ -64,6 +72,7 @@ impl RustMqClient {
                 connections: RwLock::new(HashMap::new()),
                 metadata: RwLock::new(MetadataCache::default()),
                 coordinators: RwLock::new(HashMap::new()),
+                suspects: RwLock::new(HashMap::new()),
             }),
         };
         client.refresh_metadata(&[]).await?;
@@ -93,12 +102,30 @@ impl RustMqClient {
             .clone()
     }
 
-    /// Bootstrap brokers first, then every broker the metadata names.
+    /// Bootstrap brokers first, then every broker the metadata names; suspects (see
+    /// [`Self::suspect`]) last.
     pub(crate) fn broker_addrs(&self) -> Vec<String> {
-        let mut addrs = self.inner.config.brokers.clone();
-        addrs.extend(self.inner.metadata.read().brokers.values().cloned());
-        addrs.dedup();
-        addrs
+        let known: Vec<String> = self
+            .inner
+            .metadata
+            .read()
+            .brokers
+            .values()
+            .cloned()
+            .collect();
+        order_brokers(
+            &self.inner.config.brokers,
+            &known,
+            &self.inner.suspects.read(),
+        )
+    }
+
+    /// Marks `addr` as having answered NOT_LEADER for a partition it was said to lead, or as
+    /// silent on an outstanding request: metadata is asked of it last for a few seconds.
+    pub(crate) fn suspect(&self, addr: &str) {
+        let mut s = self.inner.suspects.write();
+        s.retain(|_, t| t.elapsed() < SUSPECT_FOR);
+        s.insert(addr.to_string(), std::time::Instant::now());
     }
 
     /// Sends a request to any reachable broker (bootstrap list first, then known brokers).
@@ -320,5 +347,56 @@ pub(crate) fn check(topic: &str, partition: u32, code: i32) -> Result<(), Client
             partition,
         }),
         c => Err(ClientError::from_code(c, format!("{topic}/{partition}"))),
+    }
+}
+
+/// `bootstrap`, then `known` ones not in it, with brokers suspected less than
+/// [`SUSPECT_FOR`] ago moved to the end (keeping the order among each group).
+fn order_brokers(
+    bootstrap: &[String],
+    known: &[String],
+    suspects: &HashMap<String, std::time::Instant>,
+) -> Vec<String> {
+    let mut addrs = bootstrap.to_vec();
+    for a in known {
+        if !addrs.contains(a) {
+            addrs.push(a.clone());
+        }
+    }
+    addrs.sort_by_key(|a| suspects.get(a).is_some_and(|t| t.elapsed() < SUSPECT_FOR));
+    addrs
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::{Duration, Instant};
+
+    fn s(v: &[&str]) -> Vec<String> {
+        v.iter().map(|x| x.to_string()).collect()
+    }
+
+    #[test]
+    fn suspects_are_asked_last_and_only_for_a_while() {
+        let bootstrap = s(&["a:1", "b:1"]);
+        let known = s(&["b:1", "c:1", "a:1"]);
+        let mut suspects = HashMap::new();
+        assert_eq!(
+            order_brokers(&bootstrap, &known, &suspects),
+            s(&["a:1", "b:1", "c:1"])
+        );
+        suspects.insert("a:1".to_string(), Instant::now());
+        assert_eq!(
+            order_brokers(&bootstrap, &known, &suspects),
+            s(&["b:1", "c:1", "a:1"])
+        );
+        // An old suspicion no longer counts.
+        if let Some(long_ago) = Instant::now().checked_sub(SUSPECT_FOR + Duration::from_secs(1)) {
+            suspects.insert("a:1".to_string(), long_ago);
+            assert_eq!(
+                order_brokers(&bootstrap, &known, &suspects),
+                s(&["a:1", "b:1", "c:1"])
+            );
+        }
     }
 }

@@ -90,6 +90,11 @@ pub(crate) struct BrokerConnection {
 }
 
 impl BrokerConnection {
+    /// The `host:port` this connection dials.
+    pub(crate) fn addr(&self) -> &str {
+        &self.addr
+    }
+
     pub(crate) fn new(addr: String, endpoint: quinn::Endpoint, config: ClientConfig) -> Arc<Self> {
         Arc::new(Self {
             addr,

@@ -273,10 +273,20 @@ impl Consumer {
                 }
                 Err(e) => return Err(e),
             };
+            let mut moved = false;
             for t in resp.topics {
                 for p in t.partitions {
+                    moved |= p.error_code == ErrorCode::NotLeader as i32;
                     self.absorb(p).await?;
                 }
+            }
+            if moved {
+                // Its metadata named it leader; it no longer is (or is cut off).
+                self.client.suspect(conn.addr());
+                let _ = self
+                    .client
+                    .refresh_metadata(std::slice::from_ref(&self.topic))
+                    .await;
             }
         }
         Ok(())

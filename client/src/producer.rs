@@ -596,6 +596,8 @@ impl BatchSender {
         parts: &[u32],
     ) -> ClientError {
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        // It may be dead or cut off: ask the others who leads now.
+        self.client.suspect(conn.addr());
         loop {
             let _ = self
                 .client
@@ -611,7 +613,7 @@ impl BatchSender {
                     );
                 }
             }
-            tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
     }
 
@@ -719,6 +721,9 @@ impl BatchSender {
                                     if code == ErrorCode::None {
                                         self.succeed(p, r.base_offset, msgs);
                                     } else {
+                                        if code == ErrorCode::NotLeader {
+                                            self.client.suspect(conn.addr());
+                                        }
                                         let e = ClientError::from_code(code, r.error_message);
                                         if e.is_retriable() {
                                             retry.push((p, b, msgs, e));

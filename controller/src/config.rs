@@ -124,7 +124,7 @@ impl Default for AdminSection {
     fn default() -> Self {
         Self {
             port: None,
-            health_check_interval_ms: 250,
+            health_check_interval_ms: 100,
             health_timeout_ms: 1500,
             enable_cors: false,
             log_requests: false,
