@@ -43,6 +43,17 @@ fn base_config(dir: &std::path::Path) -> BrokerConfig {
     c.wal.upload_bytes = 16 * MIB;
     c.wal.segment_size_bytes = 64 * MIB;
     c.log.retention_ms = -1;
+    c.wal.fsync_on_write = env_u64("RUSTMQ_BENCH_FSYNC", 1) == 1;
+    let d = c.cache.clone();
+    c.cache.cold_read_threads =
+        env_u64("RUSTMQ_BENCH_COLD_THREADS", d.cold_read_threads as u64) as usize;
+    c.cache.cold_read_nice = env_u64("RUSTMQ_BENCH_COLD_NICE", d.cold_read_nice as u64) as i32;
+    c.cache.read_ahead_chunks =
+        env_u64("RUSTMQ_BENCH_READ_AHEAD", u64::from(d.read_ahead_chunks)) as u32;
+    c.cache.cold_read_max_in_flight = env_u64(
+        "RUSTMQ_BENCH_COLD_IN_FLIGHT",
+        d.cold_read_max_in_flight as u64,
+    ) as usize;
     c
 }
 
@@ -170,7 +181,8 @@ async fn tail_latency(
 }
 
 async fn cold(mib: u64) {
-    let gcs = FakeGcs::start().await;
+    let remote_nice = env_u64("RUSTMQ_BENCH_REMOTE_NICE", 10) as i32;
+    let gcs = FakeGcs::start_with_nice(remote_nice).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = base_config(dir.path());
     gcs.configure(&mut cfg);
@@ -219,12 +231,16 @@ async fn cold(mib: u64) {
     let raw = raw_bytes as f64 / 1e6 / t.elapsed().as_secs_f64();
 
     let cfg_for_fetch = cfg.clone();
+    // The emulator keeps its objects in files on this machine's disk: write them out now, so
+    // the kernel's background writeback does not land in the tail producer's fsyncs (a real
+    // bucket is not on the broker's disk).
+    let _ = std::process::Command::new("sync").status();
     let n = TestNode::start_with(cfg).await;
     let client = n.client().await;
     let quiet = tail_latency(
         &client,
         Arc::new(AtomicBool::new(true)),
-        Duration::from_secs(5),
+        Duration::from_secs(10),
     )
     .await;
 
@@ -233,25 +249,49 @@ async fn cold(mib: u64) {
         let (client, done) = (client.clone(), done.clone());
         tokio::spawn(async move { tail_latency(&client, done, Duration::from_secs(1)).await })
     };
-    let mut consumer = client
-        .consumer("cold")
-        .partitions((0..16).collect())
-        .start_position(StartPosition::Earliest)
-        .build()
-        .await
-        .expect("consumer");
-    let mut left = 0;
-    for p in 0..16 {
-        left += client.list_offset("cold", p, -1).await.expect("hw");
-    }
-    let t = Instant::now();
-    let mut bytes = 0u64;
-    while left > 0 {
-        let m = consumer.receive().await.expect("receive");
-        bytes += m.payload.len() as u64;
-        left -= 1;
-    }
-    let cold_secs = t.elapsed().as_secs_f64();
+    // The catch-up consumer is an application of its own (on another machine in a real
+    // deployment): its own thread, runtime and client, at the emulator's priority.
+    let (bytes, cold_secs) = {
+        let cc = n.client_config();
+        std::thread::spawn(move || {
+            if remote_nice != 0 {
+                let _ = rustix::process::setpriority_process(
+                    Some(rustix::thread::gettid()),
+                    remote_nice,
+                );
+            }
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("consumer runtime");
+            rt.block_on(async move {
+                let client = RustMqClient::new(cc).await.expect("client");
+                let mut consumer = client
+                    .consumer("cold")
+                    .partitions((0..16).collect())
+                    .start_position(StartPosition::Earliest)
+                    .build()
+                    .await
+                    .expect("consumer");
+                let mut left = 0;
+                for p in 0..16 {
+                    left += client.list_offset("cold", p, -1).await.expect("hw");
+                }
+                let t = Instant::now();
+                let mut bytes = 0u64;
+                while left > 0 {
+                    let m = consumer.receive().await.expect("receive");
+                    bytes += m.payload.len() as u64;
+                    left -= 1;
+                }
+                let secs = t.elapsed().as_secs_f64();
+                client.close().await;
+                (bytes, secs)
+            })
+        })
+        .join()
+        .expect("consumer thread")
+    };
     done.store(true, Ordering::Relaxed);
     let busy = tail.await.expect("tail");
     let v = n.node.broker().storage_view();
@@ -283,7 +323,7 @@ async fn cold(mib: u64) {
     let quiet2 = tail_latency(
         &tail_client,
         Arc::new(AtomicBool::new(true)),
-        Duration::from_secs(5),
+        Duration::from_secs(10),
     )
     .await;
     let done = Arc::new(AtomicBool::new(false));

@@ -276,6 +276,12 @@ pub struct CacheSection {
     pub read_chunk_bytes: u64,
     /// Chunks fetched ahead of a sequential cold reader.
     pub read_ahead_chunks: u32,
+    /// Threads of the runtime object-storage reads run on (0: the broker's own runtime).
+    pub cold_read_threads: usize,
+    /// Nice value of those threads: cold catch-up gets the CPU the tail leaves (0..=19).
+    pub cold_read_nice: i32,
+    /// Most object-storage GETs for reads in flight (read-ahead included).
+    pub cold_read_max_in_flight: usize,
 }
 
 impl Default for CacheSection {
@@ -286,6 +292,9 @@ impl Default for CacheSection {
             eviction_policy: "Moka".into(),
             read_chunk_bytes: 4 * 1024 * 1024,
             read_ahead_chunks: 2,
+            cold_read_threads: 1,
+            cold_read_nice: 10,
+            cold_read_max_in_flight: 16,
         }
     }
 }
@@ -542,6 +551,15 @@ impl BrokerConfig {
                 "wal.capacity_bytes",
                 "must be at least twice wal.segment_size_bytes",
             );
+        }
+        if !(0..=19).contains(&self.cache.cold_read_nice) {
+            return v(
+                "cache.cold_read_nice",
+                "must be 0 (same priority) to 19 (lowest)",
+            );
+        }
+        if self.cache.cold_read_max_in_flight == 0 {
+            return v("cache.cold_read_max_in_flight", "must be at least 1");
         }
         if self.cache.read_chunk_bytes < 4096 {
             return v("cache.read_chunk_bytes", "must be at least 4096");

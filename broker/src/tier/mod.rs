@@ -6,6 +6,7 @@
 //! this module proposes changes to it and never deletes WAL data before the catalog holds it.
 //! Never: assigns offsets or decides visibility (the partition log does).
 
+pub mod cold;
 pub mod object;
 pub mod store;
 mod upload;
@@ -91,6 +92,8 @@ pub struct TierOptions {
     pub chunk_bytes: u64,
     /// Chunks read ahead.
     pub read_ahead_chunks: u32,
+    /// Where reads run.
+    pub cold_reads: cold::ColdReadOptions,
     /// Grace before unreferenced or orphaned objects are deleted.
     pub gc_grace: Duration,
     /// Maintenance period.
@@ -114,6 +117,11 @@ impl TierOptions {
             upload_bytes: c.wal.upload_bytes,
             chunk_bytes: c.cache.read_chunk_bytes,
             read_ahead_chunks: c.cache.read_ahead_chunks,
+            cold_reads: cold::ColdReadOptions {
+                threads: c.cache.cold_read_threads,
+                nice: c.cache.cold_read_nice,
+                max_in_flight: c.cache.cold_read_max_in_flight,
+            },
             gc_grace: Duration::from_millis(c.object_storage.gc_grace_ms),
             maintenance_interval: Duration::from_millis(c.object_storage.maintenance_interval_ms),
             compaction_target_bytes: c.object_storage.compaction_target_bytes,
@@ -129,6 +137,9 @@ type ChunkKey = (Arc<str>, u64);
 pub struct Tier {
     opts: TierOptions,
     store: Arc<TierStore>,
+    /// The same store with connections of its own, used on `cold` for reads.
+    read_store: Arc<TierStore>,
+    cold: Arc<cold::ColdPool>,
     controller: Arc<Controller>,
     chunks: moka::future::Cache<ChunkKey, Bytes>,
     indexes: moka::future::Cache<Arc<str>, Arc<ObjectIndex>>,
@@ -142,15 +153,29 @@ pub struct Tier {
 impl Tier {
     /// Builds the store and caches.
     pub fn new(config: &BrokerConfig, controller: Arc<Controller>) -> Result<Arc<Self>, TierError> {
-        let store = Arc::new(TierStore::from_config(config)?);
+        let store = TierStore::from_config(config)?;
+        let read_store = Arc::new(store.sibling(config)?);
+        let store = Arc::new(store);
+        let opts = TierOptions::from_config(config);
+        let cold = Arc::new(
+            cold::ColdPool::new(opts.cold_reads)
+                .map_err(|e| TierError::Config(format!("cold-read runtime: {e}")))?,
+        );
+        // LRU, not moka's default TinyLFU admission: a catch-up reader touches each chunk
+        // twice (read-ahead, then its fetch) and never again, so once the cache is full,
+        // TinyLFU would refuse new read-ahead chunks in favour of old ones that are done,
+        // and the reader would GET them a second time.
         let chunks = moka::future::Cache::builder()
+            .eviction_policy(moka::policy::EvictionPolicy::lru())
             .max_capacity(config.cache.read_cache_size_bytes)
             .weigher(|_k: &ChunkKey, v: &Bytes| v.len().try_into().unwrap_or(u32::MAX))
             .build();
         let indexes = moka::future::Cache::builder().max_capacity(4096).build();
         Ok(Arc::new(Self {
-            opts: TierOptions::from_config(config),
+            opts,
             store,
+            read_store,
+            cold,
             controller,
             chunks,
             indexes,
@@ -263,7 +288,15 @@ impl Tier {
         let k: Arc<str> = Arc::from(key);
         self.indexes
             .try_get_with(k, async {
-                let tail = self.store.get_range(key, obj.index_start..obj.size).await?;
+                let (store, k, r) = (
+                    self.read_store.clone(),
+                    key.to_string(),
+                    obj.index_start..obj.size,
+                );
+                let tail = self
+                    .cold
+                    .run(async move { store.get_range(&k, r).await })
+                    .await?;
                 let corrupt = |reason: String| TierError::Corrupt {
                     key: key.to_string(),
                     reason,
@@ -346,11 +379,13 @@ impl Tier {
         let ch = self.opts.chunk_bytes;
         let start = c * ch;
         let end = (start + ch).min(size);
-        let store = self.store.clone();
+        let store = self.read_store.clone();
         let stats = self.stats.clone();
+        let cold = self.cold.clone();
         async move {
             stats.cache_misses.fetch_add(1, Ordering::Relaxed);
-            store.get_range(&key, start..end).await
+            cold.run(async move { store.get_range(&key, start..end).await })
+                .await
         }
     }
 }

@@ -58,7 +58,7 @@ pub struct TierStore {
     /// Local directory for `Local` (files are fsync'd after a PUT).
     local_dir: Option<std::path::PathBuf>,
     multipart_threshold: u64,
-    stats: StoreStats,
+    stats: Arc<StoreStats>,
 }
 
 impl TierStore {
@@ -138,8 +138,16 @@ impl TierStore {
             store,
             local_dir,
             multipart_threshold: o.multipart_threshold.max(5 * 1024 * 1024),
-            stats: StoreStats::default(),
+            stats: Arc::default(),
         })
+    }
+
+    /// Another client of the same store (its own HTTP connections, so they are driven by
+    /// the runtime that uses it) counting into the same [`StoreStats`].
+    pub fn sibling(&self, cfg: &BrokerConfig) -> Result<Self, TierError> {
+        let mut s = Self::from_config(cfg)?;
+        s.stats = self.stats.clone();
+        Ok(s)
     }
 
     /// Counters.

@@ -58,7 +58,8 @@ async fn wait_until_up(url: &str) {
 /// GCS client signs nothing (it sends a bearer token), so the harness puts a small HTTP
 /// forwarder in front that adds that query parameter to PUTs and passes everything else
 /// through unchanged (adding the ETag header the signed-upload answer has only in its body).
-/// Real GCS takes the plain PUT.
+/// Real GCS takes the plain PUT. The forwarder runs on a thread of its own, not on the
+/// runtime of the test (and of an in-process broker): it is part of the emulated bucket.
 pub struct FakeGcs {
     child: Option<Child>,
     /// The emulator's own port.
@@ -66,7 +67,10 @@ pub struct FakeGcs {
     /// The forwarder the broker talks to.
     pub front_port: u16,
     root: tempfile::TempDir,
-    front: tokio::task::JoinHandle<()>,
+    /// Dropping it stops the forwarder.
+    _front: tokio::sync::oneshot::Sender<()>,
+    /// Nice value of the emulator process and the forwarder thread.
+    nice: i32,
 }
 
 async fn forward(
@@ -126,23 +130,50 @@ async fn forward(
 
 impl FakeGcs {
     pub async fn start() -> Self {
+        Self::start_with_nice(0).await
+    }
+
+    /// Like [`FakeGcs::start`], with the emulator process and its forwarder at CPU
+    /// priority `nice` (benchmarks use it to stand for a bucket on other machines).
+    pub async fn start_with_nice(nice: i32) -> Self {
         let port = free_port();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind forwarder");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind forwarder");
+        listener.set_nonblocking(true).expect("nonblocking");
         let front_port = listener.local_addr().expect("addr").port();
-        let app = axum::Router::new()
-            .fallback(forward)
-            .with_state((reqwest::Client::new(), format!("http://127.0.0.1:{port}")));
-        let front = tokio::spawn(async move {
-            let _ = axum::serve(listener, app).await;
-        });
+        let upstream = format!("http://127.0.0.1:{port}");
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        std::thread::Builder::new()
+            .name("fake-gcs-forwarder".into())
+            .spawn(move || {
+                if nice != 0 {
+                    let _ =
+                        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .expect("forwarder runtime");
+                rt.block_on(async move {
+                    let listener =
+                        tokio::net::TcpListener::from_std(listener).expect("forwarder listener");
+                    let app = axum::Router::new()
+                        .fallback(forward)
+                        .with_state((reqwest::Client::new(), upstream));
+                    let _ = axum::serve(listener, app)
+                        .with_graceful_shutdown(async {
+                            let _ = stopped.await;
+                        })
+                        .await;
+                });
+            })
+            .expect("forwarder thread");
         let mut g = Self {
             child: None,
             port,
             front_port,
             root: tempfile::tempdir().expect("tempdir"),
-            front,
+            _front: stop,
+            nice,
         };
         g.resume().await;
         let r = reqwest::Client::new()
@@ -161,7 +192,9 @@ impl FakeGcs {
 
     /// Starts (again) on the same port and data.
     pub async fn resume(&mut self) {
-        let child = Command::new(fake_gcs_binary())
+        let child = Command::new("nice")
+            .args(["-n", &self.nice.to_string()])
+            .arg(fake_gcs_binary())
             .args(["-scheme", "http", "-host", "127.0.0.1", "-port"])
             .arg(self.port.to_string())
             // The host the XML API answers on: the forwarder sends this Host header.
@@ -197,7 +230,6 @@ impl FakeGcs {
 impl Drop for FakeGcs {
     fn drop(&mut self) {
         self.stop();
-        self.front.abort();
     }
 }
 

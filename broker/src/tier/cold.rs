@@ -1,0 +1,182 @@
+//! Where cold reads run: GETs from object storage for consumers (and their read-ahead) go
+//! to a small runtime of their own whose threads run at a lower CPU priority, with a cap on
+//! GETs in flight. A consumer catching up from object storage moves hundreds of MB/s through
+//! HTTP parsing and copies; on the broker's own runtime that work queues in front of produce
+//! acknowledgements and tail fetches. Here the kernel runs it only when the tail does not
+//! need the CPU, and the cap bounds the memory it holds.
+//!
+//! Owns: the cold runtime, its threads' priority, the in-flight cap. Never: decides what to
+//! read or caches anything (the tier does).
+
+use std::future::Future;
+use std::sync::Arc;
+
+use tokio::runtime::{Handle, Runtime};
+use tokio::sync::Semaphore;
+
+use super::TierError;
+
+/// How cold reads are run, from `[cache]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ColdReadOptions {
+    /// Threads of the cold-read runtime; 0 runs cold reads on the caller's runtime.
+    pub threads: usize,
+    /// Nice value of those threads (0 = same priority as the rest; 19 = lowest).
+    pub nice: i32,
+    /// Most object-store GETs for reads in flight at once.
+    pub max_in_flight: usize,
+}
+
+/// Runs cold-read futures on the low-priority runtime (or inline when it has no threads).
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// use rustmq_broker::tier::cold::{ColdPool, ColdReadOptions};
+/// let pool = ColdPool::new(ColdReadOptions { threads: 1, nice: 10, max_in_flight: 4 }).unwrap();
+/// let n = pool.run(async { Ok::<_, rustmq_broker::tier::TierError>(6 * 7) }).await.unwrap();
+/// assert_eq!(n, 42);
+/// # });
+/// ```
+pub struct ColdPool {
+    rt: Option<Runtime>,
+    handle: Option<Handle>,
+    permits: Arc<Semaphore>,
+}
+
+impl ColdPool {
+    /// Starts the runtime (when `threads > 0`).
+    pub fn new(o: ColdReadOptions) -> std::io::Result<Self> {
+        let permits = Arc::new(Semaphore::new(o.max_in_flight.max(1)));
+        if o.threads == 0 {
+            return Ok(Self {
+                rt: None,
+                handle: None,
+                permits,
+            });
+        }
+        let nice = o.nice.clamp(0, 19);
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(o.threads)
+            .thread_name("rustmq-cold-read")
+            .on_thread_start(move || lower_priority(nice))
+            .enable_all()
+            .build()?;
+        let handle = Some(rt.handle().clone());
+        Ok(Self {
+            rt: Some(rt),
+            handle,
+            permits,
+        })
+    }
+
+    /// Runs `fut` on the cold runtime once one of the in-flight permits is free.
+    pub async fn run<F, T>(&self, fut: F) -> Result<T, TierError>
+    where
+        F: Future<Output = Result<T, TierError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        let permits = self.permits.clone();
+        let job = async move {
+            let _permit = permits
+                .acquire_owned()
+                .await
+                .map_err(|_| TierError::Store("cold-read pool closed".into()))?;
+            fut.await
+        };
+        match &self.handle {
+            None => job.await,
+            Some(h) => h
+                .spawn(job)
+                .await
+                .map_err(|e| TierError::Store(format!("cold read task: {e}")))?,
+        }
+    }
+}
+
+impl Drop for ColdPool {
+    fn drop(&mut self) {
+        // Dropping a runtime blocks, which is not allowed inside the broker's runtime.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+/// Sets the calling thread's nice value (Linux threads have their own).
+fn lower_priority(nice: i32) {
+    if nice == 0 {
+        return;
+    }
+    #[cfg(target_os = "linux")]
+    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
+        tracing::debug!(nice, error = %e, "could not lower the cold-read thread's priority");
+    }
+}
+
+/// The calling thread's nice value.
+#[cfg(all(test, target_os = "linux"))]
+fn thread_nice() -> i32 {
+    rustix::process::getpriority_process(Some(rustix::thread::gettid())).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn runs_on_low_priority_threads_and_caps_concurrency() {
+        let pool = ColdPool::new(ColdReadOptions {
+            threads: 1,
+            nice: 10,
+            max_in_flight: 2,
+        })
+        .unwrap();
+        let name = pool
+            .run(async {
+                Ok(std::thread::current()
+                    .name()
+                    .unwrap_or_default()
+                    .to_string())
+            })
+            .await
+            .unwrap();
+        assert_eq!(name, "rustmq-cold-read");
+        #[cfg(target_os = "linux")]
+        {
+            // A process already nicer than 10 stays as it is (lowering nice needs privileges).
+            let base = thread_nice();
+            let nice = pool.run(async { Ok(thread_nice()) }).await.unwrap();
+            assert_eq!(nice, base.max(10));
+        }
+        let live = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let most = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let jobs = (0..8).map(|_| {
+            let (live, most) = (live.clone(), most.clone());
+            pool.run(async move {
+                let now = live.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+                most.fetch_max(now, std::sync::atomic::Ordering::SeqCst);
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+                live.fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+                Ok(())
+            })
+        });
+        futures::future::try_join_all(jobs).await.unwrap();
+        assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn no_threads_runs_inline() {
+        let pool = ColdPool::new(ColdReadOptions {
+            threads: 0,
+            nice: 10,
+            max_in_flight: 1,
+        })
+        .unwrap();
+        let here = std::thread::current().id();
+        let there = pool
+            .run(async move { Ok(std::thread::current().id()) })
+            .await
+            .unwrap();
+        assert_eq!(here, there);
+    }
+}
