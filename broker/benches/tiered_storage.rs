@@ -8,6 +8,12 @@
 //! Sizes: `RUSTMQ_BENCH_COST_MIB` (default 1024) per partition count, `RUSTMQ_BENCH_COLD_MIB`
 //! (default 512), `RUSTMQ_BENCH_RATE_MBS` (default 48). Needs fake-gcs-server (`.ci/test-deps`,
 //! then `target/ci-venv/bin` on PATH).
+//!
+//! The parts that stand for other machines (the bucket emulator with its forwarder, and the
+//! catch-up consumer application) run at nice `RUSTMQ_BENCH_REMOTE_NICE` (default 10; 0 puts
+//! everything on equal terms). Broker knobs: `RUSTMQ_BENCH_COLD_THREADS`,
+//! `RUSTMQ_BENCH_COLD_NICE`, `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
+//! (`[cache]` defaults otherwise), `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
