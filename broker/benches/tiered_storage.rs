@@ -226,7 +226,7 @@ async fn cold(mib: u64) {
         }
     }
     let t = Instant::now();
-    let raw_bytes: u64 = futures::stream::iter(ranges)
+    let raw_bytes: u64 = futures::stream::iter(ranges.clone())
         .map(|(k, r)| {
             let store = &store;
             async move { store.get_range(&k, r).await.expect("get").len() as u64 }
@@ -235,6 +235,28 @@ async fn cold(mib: u64) {
         .fold(0, |a, b| async move { a + b })
         .await;
     let raw = raw_bytes as f64 / 1e6 / t.elapsed().as_secs_f64();
+    // The same GETs the way the broker makes them: on a cold-read runtime with the broker's
+    // thread count, priority and in-flight cap, through a client opened there.
+    let raw_cold = {
+        let pool =
+            rustmq_broker::tier::cold::ColdPool::new(rustmq_broker::tier::cold::ColdReadOptions {
+                threads: cfg.cache.cold_read_threads,
+                nice: cfg.cache.cold_read_nice,
+                max_in_flight: cfg.cache.cold_read_max_in_flight,
+            })
+            .expect("cold pool");
+        let store = Arc::new(store.sibling(&cfg).expect("store"));
+        let t = Instant::now();
+        let bytes: u64 = futures::stream::iter(ranges)
+            .map(|(k, r)| {
+                let store = store.clone();
+                pool.run(async move { store.get_range(&k, r).await.map(|b| b.len() as u64) })
+            })
+            .buffer_unordered(inflight)
+            .fold(0, |a, b| async move { a + b.expect("get") })
+            .await;
+        bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
+    };
 
     let cfg_for_fetch = cfg.clone();
     // The emulator keeps its objects in files on this machine's disk: write them out now, so
@@ -380,9 +402,11 @@ async fn cold(mib: u64) {
     let busy2 = tail.await.expect("tail");
     let v = b.storage_view();
     println!(
-        "broker fetch path, cold caches, in-process: {:.0} MiB of batches at {path:.1} MB/s = {:.0}% of raw GET; GETs {} (cache hit ratio {:.2})",
+        "broker fetch path, cold caches, in-process: {:.0} MiB of batches at {path:.1} MB/s = {:.0}% of raw GET \
+         ({:.0}% of the {raw_cold:.1} MB/s of raw GETs made like the broker's); GETs {} (cache hit ratio {:.2})",
         fetched as f64 / MIB as f64,
         100.0 * path / raw,
+        100.0 * path / raw_cold,
         v.gets,
         v.cache_hit_ratio
     );

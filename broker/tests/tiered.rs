@@ -634,6 +634,10 @@ async fn catch_up_larger_than_the_read_cache_gets_each_chunk_about_once() {
         assert_eq!(&got[p], w, "partition {p}");
     }
     let v = n.node.broker().storage_view();
+    eprintln!(
+        "catch-up of {data} bytes through a {} byte read cache: {} chunk GETs for {chunks} chunks",
+        cfg.cache.read_cache_size_bytes, v.cache_misses
+    );
     assert!(
         v.cache_misses <= chunks + chunks / 5,
         "{} chunk GETs for {chunks} distinct chunks ({v:?})",

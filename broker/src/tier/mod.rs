@@ -133,6 +133,12 @@ impl TierOptions {
 
 type ChunkKey = (Arc<str>, u64);
 
+/// Most slices (objects) a sequential reader's read-ahead reaches into beyond the one it
+/// reads. One: every partition catching up reads ahead into the same next upload, which
+/// holds all of them; more multiplies what sits in the read cache unread (and was seen to
+/// evict read-ahead chunks before their readers came, with a small cache).
+const MAX_SLICES_AHEAD: usize = 1;
+
 /// The tier: object store, read cache, counters.
 pub struct Tier {
     opts: TierOptions,
@@ -232,7 +238,10 @@ impl Tier {
         offset: i64,
         max_bytes: u64,
     ) -> Result<Option<Bytes>, TierError> {
-        let catalog = self.catalog();
+        // The shared metadata, not a copy of the catalog: reads are frequent and the
+        // catalog grows with every upload.
+        let md = self.controller.metadata();
+        let catalog = &md.catalog;
         let Some(slice) = catalog.partition(key).and_then(|p| p.find(offset)).cloned() else {
             return Ok(None);
         };
@@ -260,6 +269,34 @@ impl Tier {
         if end == first {
             return Ok(None);
         }
+        let reaches_slice_end =
+            end >= range.batches.len() || range.batches[end].base > slice.last_offset;
+        if reaches_slice_end
+            && self.opts.read_ahead_chunks > 0
+            && let Some(pc) = catalog.partition(key)
+        {
+            // A sequential reader continues in the partition's next objects: fetch their
+            // indexes and the first chunks of their slices now, up to read_ahead_chunks
+            // worth of bytes, so the next fetches do not wait for two round trips each
+            // (uploads hold every partition, so a partition's slice is often smaller than a
+            // chunk and read-ahead within one slice does nothing).
+            let budget = u64::from(self.opts.read_ahead_chunks) * self.opts.chunk_bytes;
+            let (mut ahead, mut after) = (0u64, slice.last_offset);
+            for _ in 0..MAX_SLICES_AHEAD {
+                let Some(next) = pc.find(after + 1).filter(|n| n.base_offset > after) else {
+                    break;
+                };
+                let Some(obj) = catalog.objects.get(&next.key) else {
+                    break;
+                };
+                self.prefetch_slice(next.clone(), obj.clone());
+                ahead += next.byte_len;
+                after = next.last_offset;
+                if ahead >= budget {
+                    break;
+                }
+            }
+        }
         // Stop at the last batch that ends inside the first chunk, when there is one: the
         // answer is then a slice of one cached chunk, with no copy.
         let ch = self.opts.chunk_bytes;
@@ -285,37 +322,72 @@ impl Tier {
 
     /// The batch index of an object (one ranged GET of index + footer, then cached).
     async fn index(&self, key: &str, obj: &CatalogObject) -> Result<Arc<ObjectIndex>, TierError> {
-        let k: Arc<str> = Arc::from(key);
-        self.indexes
-            .try_get_with(k, async {
-                let (store, k, r) = (
-                    self.read_store.clone(),
-                    key.to_string(),
-                    obj.index_start..obj.size,
-                );
-                let tail = self
-                    .cold
-                    .run(async move { store.get_range(&k, r).await })
-                    .await?;
-                let corrupt = |reason: String| TierError::Corrupt {
-                    key: key.to_string(),
-                    reason,
-                };
-                let split = tail
-                    .len()
-                    .checked_sub(object::FOOTER_LEN)
-                    .ok_or_else(|| corrupt("shorter than its footer".into()))?;
-                let (start, len, crc) =
-                    object::decode_footer(&tail[split..]).map_err(|e| corrupt(e.to_string()))?;
-                if start != obj.index_start || len != obj.index_len || split != len as usize {
-                    return Err(corrupt("footer disagrees with the catalog".into()));
-                }
-                object::decode_index(&tail[..split], start, Some(crc))
-                    .map(Arc::new)
-                    .map_err(|e| corrupt(e.to_string()))
-            })
-            .await
-            .map_err(|e| (*e).clone())
+        self.index_future(key, obj).await
+    }
+
+    /// [`Self::index`] as a future that owns what it needs (prefetch runs it detached).
+    fn index_future(
+        &self,
+        key: &str,
+        obj: &CatalogObject,
+    ) -> impl std::future::Future<Output = Result<Arc<ObjectIndex>, TierError>> + Send + 'static
+    {
+        let indexes = self.indexes.clone();
+        let (store, cold) = (self.read_store.clone(), self.cold.clone());
+        let key = key.to_string();
+        let (index_start, index_len, size) = (obj.index_start, obj.index_len, obj.size);
+        async move {
+            let k: Arc<str> = Arc::from(key.as_str());
+            indexes
+                .try_get_with(k, async move {
+                    let (s, kk) = (store.clone(), key.clone());
+                    let tail = cold
+                        .run(async move { s.get_range(&kk, index_start..size).await })
+                        .await?;
+                    let corrupt = |reason: String| TierError::Corrupt {
+                        key: key.clone(),
+                        reason,
+                    };
+                    let split = tail
+                        .len()
+                        .checked_sub(object::FOOTER_LEN)
+                        .ok_or_else(|| corrupt("shorter than its footer".into()))?;
+                    let (start, len, crc) = object::decode_footer(&tail[split..])
+                        .map_err(|e| corrupt(e.to_string()))?;
+                    if start != index_start || len != index_len || split != len as usize {
+                        return Err(corrupt("footer disagrees with the catalog".into()));
+                    }
+                    object::decode_index(&tail[..split], start, Some(crc))
+                        .map(Arc::new)
+                        .map_err(|e| corrupt(e.to_string()))
+                })
+                .await
+                .map_err(|e| (*e).clone())
+        }
+    }
+
+    /// Starts fetching `slice`'s object index and its first `read_ahead_chunks` chunks in
+    /// the background (errors are left to the read that needs them).
+    fn prefetch_slice(&self, slice: rustmq_controller::catalog::ObjectSlice, obj: CatalogObject) {
+        let ch = self.opts.chunk_bytes;
+        let k: Arc<str> = Arc::from(slice.key.as_str());
+        let first = slice.byte_start / ch;
+        let last = ((slice.byte_start + slice.byte_len).saturating_sub(1) / ch)
+            .min(first + u64::from(self.opts.read_ahead_chunks) - 1);
+        let index = self.index_future(&slice.key, &obj);
+        tokio::spawn(async move {
+            let _ = index.await;
+        });
+        for c in first..=last {
+            if !self.chunks.contains_key(&(k.clone(), c)) {
+                let cache = self.chunks.clone();
+                let fetch = self.fetch_chunk_future(k.clone(), c, obj.size);
+                let k = k.clone();
+                tokio::spawn(async move {
+                    let _ = cache.try_get_with((k, c), fetch).await;
+                });
+            }
+        }
     }
 
     /// Reads `range` of an object through the chunk cache, then starts fetching the next
