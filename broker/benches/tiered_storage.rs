@@ -5,9 +5,9 @@
 //! 2. Cold catch-up read throughput from fake-gcs-server against the raw GET throughput of the
 //!    same server in the same run, and a tail producer's p99 with and without the cold reader.
 //!
-//! Sizes: `RUSTMQ_BENCH_COST_MIB` (default 1024) per partition count, `RUSTMQ_BENCH_COLD_MIB`
-//! (default 512), `RUSTMQ_BENCH_RATE_MBS` (default 48). Needs fake-gcs-server (`.ci/test-deps`,
-//! then `target/ci-venv/bin` on PATH).
+//! Sizes: `RUSTMQ_BENCH_COST_MIB` (default 1024) per partition count,
+//! `RUSTMQ_BENCH_COLD_MIB` (default 2048: shorter runs swing), `RUSTMQ_BENCH_RATE_MBS`
+//! (default 48). Needs fake-gcs-server (`.ci/test-deps`, then `target/ci-venv/bin` on PATH).
 //!
 //! The parts that stand for other machines (the bucket emulator with its forwarder, and the
 //! catch-up consumer application) run at nice `RUSTMQ_BENCH_REMOTE_NICE` (default 10; 0 puts
@@ -439,7 +439,7 @@ fn main() {
             }
         }
         if args.is_empty() || args.iter().any(|a| a == "cold") {
-            cold(env_u64("RUSTMQ_BENCH_COLD_MIB", 512)).await;
+            cold(env_u64("RUSTMQ_BENCH_COLD_MIB", 2048)).await;
         }
     });
 }

@@ -141,6 +141,19 @@ async fn read_all(client: &RustMqClient, topic: &str) -> BTreeMap<u32, Vec<(i64,
     read_partitions(client, topic, PARTITIONS).await
 }
 
+/// The partition's next offset, retried through leader changes.
+async fn end_offset(client: &RustMqClient, topic: &str, partition: u32) -> i64 {
+    loop {
+        match client
+            .list_offset(topic, partition, rustmq_protocol::LATEST_TIMESTAMP)
+            .await
+        {
+            Ok(o) => return o,
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
 async fn read_partitions(
     client: &RustMqClient,
     topic: &str,
@@ -148,15 +161,7 @@ async fn read_partitions(
 ) -> BTreeMap<u32, Vec<(i64, Bytes, Bytes)>> {
     let mut out = BTreeMap::new();
     for p in 0..partitions {
-        let end = loop {
-            match client
-                .list_offset(topic, p, rustmq_protocol::LATEST_TIMESTAMP)
-                .await
-            {
-                Ok(o) => break o,
-                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-            }
-        };
+        let end = end_offset(client, topic, p).await;
         let mut c = client
             .consumer(topic)
             .partitions(vec![p])
@@ -461,15 +466,7 @@ async fn raw_batches(
     partition: u32,
 ) -> Vec<(i32, Vec<(i64, Bytes)>)> {
     use rustmq_protocol::{ApiKey, batch, frame, proto, records};
-    let end = loop {
-        match client
-            .list_offset(topic, partition, rustmq_protocol::LATEST_TIMESTAMP)
-            .await
-        {
-            Ok(o) => break o,
-            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
-        }
-    };
+    let end = end_offset(client, topic, partition).await;
     let mut out = Vec::new();
     let mut next = 0i64;
     let deadline = Instant::now() + Duration::from_secs(60);
