@@ -13,7 +13,9 @@
 //! catch-up consumer application) run at nice `RUSTMQ_BENCH_REMOTE_NICE` (default 10; 0 puts
 //! everything on equal terms). Broker knobs: `RUSTMQ_BENCH_COLD_THREADS`,
 //! `RUSTMQ_BENCH_COLD_NICE`, `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
-//! (`[cache]` defaults otherwise), `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
+//! `RUSTMQ_BENCH_COLD_MBS` (cold-read quota in MB/s), `RUSTMQ_BENCH_CHUNK_KIB` (`[cache]`
+//! defaults otherwise),
+//! `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -60,6 +62,8 @@ fn base_config(dir: &std::path::Path) -> BrokerConfig {
         "RUSTMQ_BENCH_COLD_IN_FLIGHT",
         d.cold_read_max_in_flight as u64,
     ) as usize;
+    c.cache.cold_read_max_bytes_per_sec = env_u64("RUSTMQ_BENCH_COLD_MBS", 0) * 1_000_000;
+    c.cache.read_chunk_bytes = env_u64("RUSTMQ_BENCH_CHUNK_KIB", d.read_chunk_bytes / 1024) * 1024;
     c
 }
 
@@ -243,6 +247,7 @@ async fn cold(mib: u64) {
                 threads: cfg.cache.cold_read_threads,
                 nice: cfg.cache.cold_read_nice,
                 max_in_flight: cfg.cache.cold_read_max_in_flight,
+                max_bytes_per_sec: 0,
             })
             .expect("cold pool");
         let store = Arc::new(store.sibling(&cfg).expect("store"));

@@ -282,6 +282,8 @@ pub struct CacheSection {
     pub cold_read_nice: i32,
     /// Most object-storage GETs for reads in flight (read-ahead included).
     pub cold_read_max_in_flight: usize,
+    /// Bytes per second all object-storage reads may fetch together (0: no limit).
+    pub cold_read_max_bytes_per_sec: u64,
 }
 
 impl Default for CacheSection {
@@ -295,6 +297,7 @@ impl Default for CacheSection {
             cold_read_threads: 1,
             cold_read_nice: 10,
             cold_read_max_in_flight: 16,
+            cold_read_max_bytes_per_sec: 0,
         }
     }
 }

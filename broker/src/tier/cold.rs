@@ -9,6 +9,7 @@
 //! read or caches anything (the tier does).
 
 use std::future::Future;
+use std::num::NonZeroU32;
 use std::sync::Arc;
 
 use tokio::runtime::{Handle, Runtime};
@@ -25,14 +26,22 @@ pub struct ColdReadOptions {
     pub nice: i32,
     /// Most object-store GETs for reads in flight at once.
     pub max_in_flight: usize,
+    /// Bytes per second all cold reads together may fetch (0: no limit), like Kafka's
+    /// tiered-storage fetch quota: bounds what a catch-up can take from the tail.
+    pub max_bytes_per_sec: u64,
 }
+
+type Limiter = governor::DefaultDirectRateLimiter;
+
+/// Quota unit: KiB, so a rate in bytes/s fits governor's u32 cells.
+const UNIT: u64 = 1024;
 
 /// Runs cold-read futures on the low-priority runtime (or inline when it has no threads).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use rustmq_broker::tier::cold::{ColdPool, ColdReadOptions};
-/// let pool = ColdPool::new(ColdReadOptions { threads: 1, nice: 10, max_in_flight: 4 }).unwrap();
+/// let pool = ColdPool::new(ColdReadOptions { threads: 1, nice: 10, max_in_flight: 4, max_bytes_per_sec: 0 }).unwrap();
 /// let n = pool.run(async { Ok::<_, rustmq_broker::tier::TierError>(6 * 7) }).await.unwrap();
 /// assert_eq!(n, 42);
 /// # });
@@ -41,17 +50,27 @@ pub struct ColdPool {
     rt: Option<Runtime>,
     handle: Option<Handle>,
     permits: Arc<Semaphore>,
+    /// The bandwidth quota and its burst (in [`UNIT`]s).
+    limiter: Option<(Arc<Limiter>, NonZeroU32)>,
 }
 
 impl ColdPool {
     /// Starts the runtime (when `threads > 0`).
     pub fn new(o: ColdReadOptions) -> std::io::Result<Self> {
         let permits = Arc::new(Semaphore::new(o.max_in_flight.max(1)));
+        let limiter =
+            NonZeroU32::new(u32::try_from(o.max_bytes_per_sec.div_ceil(UNIT)).unwrap_or(u32::MAX))
+                .map(|rate| {
+                    // A burst of one second's worth: reads are a few MiB, never refused for size.
+                    let l = governor::RateLimiter::direct(governor::Quota::per_second(rate));
+                    (Arc::new(l), rate)
+                });
         if o.threads == 0 {
             return Ok(Self {
                 rt: None,
                 handle: None,
                 permits,
+                limiter,
             });
         }
         let nice = o.nice.clamp(0, 19);
@@ -66,7 +85,24 @@ impl ColdPool {
             rt: Some(rt),
             handle,
             permits,
+            limiter,
         })
+    }
+
+    /// [`Self::run`] for a read of `bytes`: waits for the bandwidth quota first.
+    pub async fn run_read<F, T>(&self, bytes: u64, fut: F) -> Result<T, TierError>
+    where
+        F: Future<Output = Result<T, TierError>> + Send + 'static,
+        T: Send + 'static,
+    {
+        if let Some((l, burst)) = &self.limiter {
+            let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
+            if let Some(n) = NonZeroU32::new(units) {
+                // A read larger than a second's quota waits for a whole second's worth.
+                let _ = l.until_n_ready(n.min(*burst)).await;
+            }
+        }
+        self.run(fut).await
     }
 
     /// Runs `fut` on the cold runtime once one of the in-flight permits is free.
@@ -129,6 +165,7 @@ mod tests {
             threads: 1,
             nice: 10,
             max_in_flight: 2,
+            max_bytes_per_sec: 0,
         })
         .unwrap();
         let name = pool
@@ -165,11 +202,28 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_read_larger_than_the_quota_is_served_not_refused() {
+        let pool = ColdPool::new(ColdReadOptions {
+            threads: 1,
+            nice: 0,
+            max_in_flight: 1,
+            max_bytes_per_sec: 1 << 20,
+        })
+        .unwrap();
+        let n = pool
+            .run_read(8 << 20, async { Ok(8u64 << 20) })
+            .await
+            .unwrap();
+        assert_eq!(n, 8 << 20);
+    }
+
+    #[tokio::test]
     async fn no_threads_runs_inline() {
         let pool = ColdPool::new(ColdReadOptions {
             threads: 0,
             nice: 10,
             max_in_flight: 1,
+            max_bytes_per_sec: 0,
         })
         .unwrap();
         let here = std::thread::current().id();

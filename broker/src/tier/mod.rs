@@ -121,6 +121,7 @@ impl TierOptions {
                 threads: c.cache.cold_read_threads,
                 nice: c.cache.cold_read_nice,
                 max_in_flight: c.cache.cold_read_max_in_flight,
+                max_bytes_per_sec: c.cache.cold_read_max_bytes_per_sec,
             },
             gc_grace: Duration::from_millis(c.object_storage.gc_grace_ms),
             maintenance_interval: Duration::from_millis(c.object_storage.maintenance_interval_ms),
@@ -342,7 +343,9 @@ impl Tier {
                 .try_get_with(k, async move {
                     let (s, kk) = (store.clone(), key.clone());
                     let tail = cold
-                        .run(async move { s.get_range(&kk, index_start..size).await })
+                        .run_read(size - index_start, async move {
+                            s.get_range(&kk, index_start..size).await
+                        })
                         .await?;
                     let corrupt = |reason: String| TierError::Corrupt {
                         key: key.clone(),
@@ -456,8 +459,10 @@ impl Tier {
         let cold = self.cold.clone();
         async move {
             stats.cache_misses.fetch_add(1, Ordering::Relaxed);
-            cold.run(async move { store.get_range(&key, start..end).await })
-                .await
+            cold.run_read(end - start, async move {
+                store.get_range(&key, start..end).await
+            })
+            .await
         }
     }
 }
