@@ -134,12 +134,6 @@ impl TierOptions {
 
 type ChunkKey = (Arc<str>, u64);
 
-/// Most slices (objects) a sequential reader's read-ahead reaches into beyond the one it
-/// reads. One: every partition catching up reads ahead into the same next upload, which
-/// holds all of them; more multiplies what sits in the read cache unread (and was seen to
-/// evict read-ahead chunks before their readers came, with a small cache).
-const MAX_SLICES_AHEAD: usize = 1;
-
 /// The tier: object store, read cache, counters.
 pub struct Tier {
     opts: TierOptions,
@@ -276,26 +270,18 @@ impl Tier {
             && self.opts.read_ahead_chunks > 0
             && let Some(pc) = catalog.partition(key)
         {
-            // A sequential reader continues in the partition's next objects: fetch their
-            // indexes and the first chunks of their slices now, up to read_ahead_chunks
-            // worth of bytes, so the next fetches do not wait for two round trips each
-            // (uploads hold every partition, so a partition's slice is often smaller than a
-            // chunk and read-ahead within one slice does nothing).
-            let budget = u64::from(self.opts.read_ahead_chunks) * self.opts.chunk_bytes;
-            let (mut ahead, mut after) = (0u64, slice.last_offset);
-            for _ in 0..MAX_SLICES_AHEAD {
-                let Some(next) = pc.find(after + 1).filter(|n| n.base_offset > after) else {
-                    break;
-                };
-                let Some(obj) = catalog.objects.get(&next.key) else {
-                    break;
-                };
+            // A sequential reader continues in the partition's next object: fetch its index
+            // and the first chunks of its slice now, so the next fetch does not wait for two
+            // round trips (uploads hold every partition, so a partition's slice is often
+            // smaller than a chunk and read-ahead within one slice does nothing). Only one
+            // object ahead: every partition catching up reads ahead into the same next
+            // upload, and going further was seen to evict read-ahead chunks before their
+            // readers came, with a small cache.
+            let after = slice.last_offset;
+            if let Some(next) = pc.find(after + 1).filter(|n| n.base_offset > after)
+                && let Some(obj) = catalog.objects.get(&next.key)
+            {
                 self.prefetch_slice(next.clone(), obj.clone());
-                ahead += next.byte_len;
-                after = next.last_offset;
-                if ahead >= budget {
-                    break;
-                }
             }
         }
         // Stop at the last batch that ends inside the first chunk, when there is one: the
@@ -381,10 +367,16 @@ impl Tier {
         tokio::spawn(async move {
             let _ = index.await;
         });
-        for c in first..=last {
+        self.read_ahead(&k, first..=last, obj.size);
+    }
+
+    /// Starts fetching the chunks `cs` of object `k` into the cache in the background,
+    /// those not cached already (concurrent fetches of one chunk are coalesced by the cache).
+    fn read_ahead(&self, k: &Arc<str>, cs: std::ops::RangeInclusive<u64>, size: u64) {
+        for c in cs {
             if !self.chunks.contains_key(&(k.clone(), c)) {
                 let cache = self.chunks.clone();
-                let fetch = self.fetch_chunk_future(k.clone(), c, obj.size);
+                let fetch = self.fetch_chunk_future(k.clone(), c, size);
                 let k = k.clone();
                 tokio::spawn(async move {
                     let _ = cache.try_get_with((k, c), fetch).await;
@@ -408,16 +400,7 @@ impl Tier {
         let chunks = try_join_all((c0..=c1).map(|c| self.chunk(k.clone(), c, size))).await?;
         let last_ahead =
             ((ahead_limit.saturating_sub(1)) / ch).min(c1 + u64::from(self.opts.read_ahead_chunks));
-        for c in c1 + 1..=last_ahead {
-            if !self.chunks.contains_key(&(k.clone(), c)) {
-                let cache = self.chunks.clone();
-                let k = k.clone();
-                let fetch = self.fetch_chunk_future(k.clone(), c, size);
-                tokio::spawn(async move {
-                    let _ = cache.try_get_with((k, c), fetch).await;
-                });
-            }
-        }
+        self.read_ahead(&k, c1 + 1..=last_ahead, size);
         if chunks.len() == 1 {
             let off = (range.start - c0 * ch) as usize;
             return Ok(chunks[0].slice(off..off + (range.end - range.start) as usize));
