@@ -280,6 +280,10 @@ pub struct CacheSection {
     pub cold_read_threads: usize,
     /// Nice value of those threads: cold catch-up gets the CPU the tail leaves (0..=19).
     pub cold_read_nice: i32,
+    /// Run those threads under Linux's `SCHED_IDLE` policy instead (nice is then moot): the
+    /// kernel gives them only CPU no other thread wants, and a waking produce handler
+    /// preempts them at once rather than after their time slice.
+    pub cold_read_sched_idle: bool,
     /// Most object-storage GETs for reads in flight (read-ahead included).
     pub cold_read_max_in_flight: usize,
     /// Bytes per second all object-storage reads may fetch together (0: no limit).
@@ -296,6 +300,7 @@ impl Default for CacheSection {
             read_ahead_chunks: 2,
             cold_read_threads: 1,
             cold_read_nice: 10,
+            cold_read_sched_idle: true,
             cold_read_max_in_flight: 16,
             cold_read_max_bytes_per_sec: 0,
         }

@@ -24,6 +24,8 @@ pub struct ColdReadOptions {
     pub threads: usize,
     /// Nice value of those threads (0 = same priority as the rest; 19 = lowest).
     pub nice: i32,
+    /// Run those threads under `SCHED_IDLE` (Linux) instead of at `nice`.
+    pub sched_idle: bool,
     /// Most object-store GETs for reads in flight at once.
     pub max_in_flight: usize,
     /// Bytes per second all cold reads together may fetch (0: no limit), like Kafka's
@@ -41,7 +43,9 @@ const UNIT: u64 = 1024;
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
 /// use rustmq_broker::tier::cold::{ColdPool, ColdReadOptions};
-/// let pool = ColdPool::new(ColdReadOptions { threads: 1, nice: 10, max_in_flight: 4, max_bytes_per_sec: 0 }).unwrap();
+/// let pool = ColdPool::new(ColdReadOptions {
+///     threads: 1, nice: 10, sched_idle: true, max_in_flight: 4, max_bytes_per_sec: 0,
+/// })).unwrap();
 /// let n = pool.run(async { Ok::<_, rustmq_broker::tier::TierError>(6 * 7) }).await.unwrap();
 /// assert_eq!(n, 42);
 /// # });
@@ -61,9 +65,13 @@ impl ColdPool {
         let limiter =
             NonZeroU32::new(u32::try_from(o.max_bytes_per_sec.div_ceil(UNIT)).unwrap_or(u32::MAX))
                 .map(|rate| {
-                    // A burst of one second's worth: reads are a few MiB, never refused for size.
-                    let l = governor::RateLimiter::direct(governor::Quota::per_second(rate));
-                    (Arc::new(l), rate)
+                    // A tenth of a second's worth of burst: a catch-up after a pause does not
+                    // go at full speed for a whole second, and reads are paced in small steps.
+                    let burst = NonZeroU32::new(rate.get() / 10).unwrap_or(NonZeroU32::MIN);
+                    let l = governor::RateLimiter::direct(
+                        governor::Quota::per_second(rate).allow_burst(burst),
+                    );
+                    (Arc::new(l), burst)
                 });
         if o.threads == 0 {
             return Ok(Self {
@@ -73,11 +81,11 @@ impl ColdPool {
                 limiter,
             });
         }
-        let nice = o.nice.clamp(0, 19);
+        let (nice, idle) = (o.nice.clamp(0, 19), o.sched_idle);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(o.threads)
             .thread_name("rustmq-cold-read")
-            .on_thread_start(move || lower_priority(nice))
+            .on_thread_start(move || lower_priority(nice, idle))
             .enable_all()
             .build()?;
         let handle = Some(rt.handle().clone());
@@ -96,10 +104,13 @@ impl ColdPool {
         T: Send + 'static,
     {
         if let Some((l, burst)) = &self.limiter {
-            let units = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
-            if let Some(n) = NonZeroU32::new(units) {
-                // A read larger than a second's quota waits for a whole second's worth.
-                let _ = l.until_n_ready(n.min(*burst)).await;
+            // A read larger than the burst takes its tokens in burst-sized steps: it is
+            // served, never refused for its size, and counted in full.
+            let mut left = u32::try_from(bytes.div_ceil(UNIT)).unwrap_or(u32::MAX);
+            while let Some(n) = NonZeroU32::new(left) {
+                let step = n.min(*burst);
+                let _ = l.until_n_ready(step).await;
+                left -= step.get();
             }
         }
         self.run(fut).await
@@ -138,15 +149,44 @@ impl Drop for ColdPool {
     }
 }
 
-/// Sets the calling thread's nice value (Linux threads have their own).
-fn lower_priority(nice: i32) {
-    if nice == 0 {
-        return;
-    }
+/// Lowers the calling thread's CPU priority: `SCHED_IDLE` when `idle`, else its nice value
+/// (Linux threads have their own). Either only ever lowers it, which needs no privileges.
+pub fn lower_priority(nice: i32, idle: bool) {
     #[cfg(target_os = "linux")]
-    if let Err(e) = rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice) {
-        tracing::debug!(nice, error = %e, "could not lower the cold-read thread's priority");
+    {
+        use thread_priority::{
+            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
+            set_thread_priority_and_policy, thread_native_id,
+        };
+        if idle {
+            // SCHED_IDLE ignores nice; `Min` keeps the nice value it sets harmless.
+            let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
+            match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
+                Ok(()) => return,
+                Err(e) => tracing::debug!(error = ?e, "could not set SCHED_IDLE; using nice"),
+            }
+        }
+        if nice != 0
+            && let Err(e) =
+                rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
+        {
+            tracing::debug!(nice, error = %e, "could not lower the cold-read thread's priority");
+        }
     }
+    #[cfg(not(target_os = "linux"))]
+    let _ = (nice, idle);
+}
+
+/// Whether the calling thread runs under `SCHED_IDLE`.
+#[cfg(all(test, target_os = "linux"))]
+fn thread_is_idle() -> bool {
+    use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
+    matches!(
+        thread_priority::thread_schedule_policy(),
+        Ok(ThreadSchedulePolicy::Normal(
+            NormalThreadSchedulePolicy::Idle
+        ))
+    )
 }
 
 /// The calling thread's nice value.
@@ -164,6 +204,7 @@ mod tests {
         let pool = ColdPool::new(ColdReadOptions {
             threads: 1,
             nice: 10,
+            sched_idle: false,
             max_in_flight: 2,
             max_bytes_per_sec: 0,
         })
@@ -201,13 +242,29 @@ mod tests {
         assert_eq!(most.load(std::sync::atomic::Ordering::SeqCst), 2);
     }
 
+    #[cfg(target_os = "linux")]
+    #[tokio::test]
+    async fn sched_idle_applies_to_the_cold_threads_only() {
+        let pool = ColdPool::new(ColdReadOptions {
+            threads: 1,
+            nice: 10,
+            sched_idle: true,
+            max_in_flight: 1,
+            max_bytes_per_sec: 0,
+        })
+        .unwrap();
+        assert!(pool.run(async { Ok(thread_is_idle()) }).await.unwrap());
+        assert!(!thread_is_idle(), "the caller's thread keeps its policy");
+    }
+
     #[tokio::test]
     async fn a_read_larger_than_the_quota_is_served_not_refused() {
         let pool = ColdPool::new(ColdReadOptions {
             threads: 1,
             nice: 0,
+            sched_idle: true,
             max_in_flight: 1,
-            max_bytes_per_sec: 1 << 20,
+            max_bytes_per_sec: 16 << 20,
         })
         .unwrap();
         let n = pool
@@ -218,10 +275,32 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn the_quota_counts_every_byte_of_large_reads() {
+        let pool = ColdPool::new(ColdReadOptions {
+            threads: 0,
+            nice: 0,
+            sched_idle: false,
+            max_in_flight: 1,
+            max_bytes_per_sec: 1 << 20,
+        })
+        .unwrap();
+        // 512 KiB at 1 MiB/s with a tenth of a second of burst: the limiter cannot let it
+        // through in less than 0.4 s (a lower bound: a slow machine only waits longer).
+        let t = std::time::Instant::now();
+        pool.run_read(512 << 10, async { Ok(()) }).await.unwrap();
+        let waited = t.elapsed();
+        assert!(
+            waited >= std::time::Duration::from_millis(350),
+            "{waited:?}"
+        );
+    }
+
+    #[tokio::test]
     async fn no_threads_runs_inline() {
         let pool = ColdPool::new(ColdReadOptions {
             threads: 0,
             nice: 10,
+            sched_idle: true,
             max_in_flight: 1,
             max_bytes_per_sec: 0,
         })

@@ -120,6 +120,7 @@ impl TierOptions {
             cold_reads: cold::ColdReadOptions {
                 threads: c.cache.cold_read_threads,
                 nice: c.cache.cold_read_nice,
+                sched_idle: c.cache.cold_read_sched_idle,
                 max_in_flight: c.cache.cold_read_max_in_flight,
                 max_bytes_per_sec: c.cache.cold_read_max_bytes_per_sec,
             },
