@@ -172,6 +172,10 @@ pub struct NetworkSection {
     pub tls_cert_path: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key_path: Option<PathBuf>,
+    /// Responses larger than this (catch-up fetches) are sent in pieces, each when a CPU
+    /// would otherwise idle (or after 20 ms), so they never hold up produce
+    /// acknowledgements; 0 sends every response at once.
+    pub bulk_response_bytes: u64,
     /// `[network.quic_config]`
     pub quic_config: QuicSection,
 }
@@ -188,6 +192,7 @@ impl Default for NetworkSection {
             max_frame_bytes: rustmq_protocol::DEFAULT_MAX_FRAME_BYTES,
             tls_cert_path: None,
             tls_key_path: None,
+            bulk_response_bytes: 1024 * 1024,
             quic_config: QuicSection::default(),
         }
     }

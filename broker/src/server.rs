@@ -73,6 +73,88 @@ pub fn large_mtu_discovery() -> quinn::MtuDiscoveryConfig {
     mtu
 }
 
+/// Bulk responses go out in pieces of this size.
+const BULK_PIECE: usize = 128 * 1024;
+/// Longest a bulk piece waits for an idle CPU: bulk reads yield to the tail but always
+/// progress, even on a saturated broker.
+const BULK_MAX_WAIT: Duration = Duration::from_millis(20);
+
+/// Lets the pieces of large responses (catch-up fetches) out only when a CPU would
+/// otherwise idle, so that sending them never delays produce acknowledgements and tail
+/// fetches by more than one piece's work.
+///
+/// A thread under Linux's `SCHED_IDLE` answers each [`BulkGate::pass`]: the kernel runs it
+/// only when no ordinary thread wants the CPU, so while the broker's runtime or WAL writer
+/// has work, bulk pieces wait (at most [`BULK_MAX_WAIT`] each). Elsewhere the thread runs at
+/// the lowest nice value and the gate is only a pacing hint.
+///
+/// ```
+/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
+/// let gate = rustmq_broker::server::BulkGate::start().unwrap();
+/// gate.pass().await; // returns once the gate thread got the CPU (or after 20 ms)
+/// # });
+/// ```
+pub struct BulkGate {
+    requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl BulkGate {
+    /// Starts the gate thread; it ends when the gate is dropped.
+    pub fn start() -> std::io::Result<Arc<Self>> {
+        Self::start_with(|rx| {
+            crate::tier::cold::lower_priority(19, true);
+            while let Ok(r) = rx.recv() {
+                let _ = r.send(());
+            }
+        })
+    }
+
+    /// A gate whose thread runs `answer` on the request queue.
+    fn start_with(
+        answer: impl FnOnce(std::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>)
+        + Send
+        + 'static,
+    ) -> std::io::Result<Arc<Self>> {
+        let (requests, rx) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
+        std::thread::Builder::new()
+            .name("rustmq-bulk-gate".into())
+            .spawn(move || answer(rx))?;
+        Ok(Arc::new(Self { requests }))
+    }
+
+    /// Waits until the gate thread gets a CPU, at most [`BULK_MAX_WAIT`].
+    pub async fn pass(&self) {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        if self.requests.send(tx).is_ok() {
+            let _ = tokio::time::timeout(BULK_MAX_WAIT, rx).await;
+        }
+    }
+}
+
+/// Writes the buffers of a response (handed to QUIC as they are, not copied); through
+/// `gate` in pieces when together they are larger than `bulk_bytes`.
+async fn write_response(
+    send: &mut SendStream,
+    mut out: Vec<Bytes>,
+    gate: Option<&BulkGate>,
+    bulk_bytes: usize,
+) -> Result<(), quinn::WriteError> {
+    let total: usize = out.iter().map(Bytes::len).sum();
+    match gate {
+        Some(g) if total > bulk_bytes => {
+            for mut part in out {
+                while !part.is_empty() {
+                    let piece = part.split_to(part.len().min(BULK_PIECE));
+                    g.pass().await;
+                    send.write_chunk(piece).await?;
+                }
+            }
+            Ok(())
+        }
+        _ => send.write_all_chunks(&mut out).await,
+    }
+}
+
 /// Serves connections until `stop` turns true.
 pub async fn serve(
     endpoint: Endpoint,
@@ -81,6 +163,17 @@ pub async fn serve(
     mut stop: watch::Receiver<bool>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
+    let gate = match net.bulk_response_bytes {
+        0 => None,
+        _ => match BulkGate::start() {
+            Ok(g) => Some(g),
+            Err(e) => {
+                tracing::warn!(error = %e, "no bulk gate thread; large responses go out at once");
+                None
+            }
+        },
+    };
+    let bulk_bytes = usize::try_from(net.bulk_response_bytes).unwrap_or(usize::MAX);
     let handshake_timeout = Duration::from_millis(net.connection_timeout_ms.max(1));
     loop {
         let incoming = tokio::select! {
@@ -96,12 +189,14 @@ pub async fn serve(
         let broker = broker.clone();
         let open = open.clone();
         let max_frame = net.max_frame_bytes;
+        let gate = gate.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
             match tokio::time::timeout(handshake_timeout, incoming).await {
                 Ok(Ok(conn)) => {
                     tracing::debug!(%remote, "client connected");
-                    serve_connection(conn, broker, max_frame).await;
+                    let out = Output { gate, bulk_bytes };
+                    serve_connection(conn, broker, max_frame, out).await;
                 }
                 Ok(Err(e)) => tracing::info!(%remote, error = %e, "handshake failed"),
                 Err(_) => tracing::info!(%remote, "handshake timed out"),
@@ -111,13 +206,26 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(conn: quinn::Connection, broker: Arc<Broker>, max_frame: u32) {
+/// How responses are written.
+#[derive(Clone)]
+struct Output {
+    gate: Option<Arc<BulkGate>>,
+    bulk_bytes: usize,
+}
+
+async fn serve_connection(
+    conn: quinn::Connection,
+    broker: Arc<Broker>,
+    max_frame: u32,
+    output: Output,
+) {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
                 let broker = broker.clone();
+                let output = output.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_stream(send, recv, &broker, max_frame).await {
+                    if let Err(e) = serve_stream(send, recv, &broker, max_frame, &output).await {
                         tracing::debug!(error = %e, "stream ended early");
                     }
                 });
@@ -145,6 +253,7 @@ async fn serve_stream(
     mut recv: RecvStream,
     broker: &Broker,
     max_frame: u32,
+    output: &Output,
 ) -> Result<(), StreamError> {
     let mut head = [0u8; HEADER_LEN];
     recv.read_exact(&mut head).await?;
@@ -176,22 +285,30 @@ async fn serve_stream(
             return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
         }
     };
+    let one = |b: Bytes| vec![b];
     let out = match response {
-        Response::Metadata(m) => encode(&header, &m),
-        Response::Produce(m) => encode(&header, &m),
-        Response::Fetch(m) => encode(&header, &m),
-        Response::ListOffsets(m) => encode(&header, &m),
-        Response::Health(m) => encode(&header, &m),
-        Response::JoinGroup(m) => encode(&header, &m),
-        Response::SyncGroup(m) => encode(&header, &m),
-        Response::Heartbeat(m) => encode(&header, &m),
-        Response::LeaveGroup(m) => encode(&header, &m),
-        Response::OffsetCommit(m) => encode(&header, &m),
-        Response::OffsetFetch(m) => encode(&header, &m),
-        Response::FindCoordinator(m) => encode(&header, &m),
-        Response::InitProducerId(m) => encode(&header, &m),
+        // Record batches go out as the buffers they are held in.
+        Response::Fetch(m) => frame::encode_fetch_response(
+            header.api_key,
+            header.api_version,
+            header.request_id,
+            FLAG_RESPONSE,
+            &m,
+        ),
+        Response::Metadata(m) => one(encode(&header, &m)),
+        Response::Produce(m) => one(encode(&header, &m)),
+        Response::ListOffsets(m) => one(encode(&header, &m)),
+        Response::Health(m) => one(encode(&header, &m)),
+        Response::JoinGroup(m) => one(encode(&header, &m)),
+        Response::SyncGroup(m) => one(encode(&header, &m)),
+        Response::Heartbeat(m) => one(encode(&header, &m)),
+        Response::LeaveGroup(m) => one(encode(&header, &m)),
+        Response::OffsetCommit(m) => one(encode(&header, &m)),
+        Response::OffsetFetch(m) => one(encode(&header, &m)),
+        Response::FindCoordinator(m) => one(encode(&header, &m)),
+        Response::InitProducerId(m) => one(encode(&header, &m)),
     };
-    send.write_all(&out).await?;
+    write_response(&mut send, out, output.gate.as_deref(), output.bulk_bytes).await?;
     send.finish()?;
     Ok(())
 }
@@ -353,4 +470,54 @@ async fn reply_error(
     send.write_all(&out).await?;
     send.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_gate_lets_pieces_through_and_its_thread_is_idle_priority() {
+        let gate = BulkGate::start().unwrap();
+        for _ in 0..100 {
+            gate.pass().await;
+        }
+        #[cfg(target_os = "linux")]
+        {
+            // Field 41 of /proc/<pid>/task/<tid>/stat is the policy; 5 is SCHED_IDLE.
+            let mut policies = Vec::new();
+            for t in std::fs::read_dir("/proc/self/task").unwrap() {
+                let dir = t.unwrap().path();
+                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
+                // Thread names are cut to 15 bytes there.
+                if comm.trim() == "rustmq-bulk-gat" {
+                    let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
+                    let after = &stat[stat.rfind(')').unwrap() + 2..];
+                    policies.push(after.split(' ').nth(38).unwrap().to_string());
+                }
+            }
+            assert!(policies.contains(&"5".to_string()), "{policies:?}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_gate_that_never_gets_the_cpu_still_lets_pieces_through() {
+        let (hold, held) = std::sync::mpsc::channel();
+        // The thread takes requests and never answers them: a CPU that is never idle.
+        let gate = BulkGate::start_with(move |rx| {
+            let mut kept = Vec::new();
+            while let Ok(r) = rx.recv() {
+                kept.push(r);
+            }
+            let _ = hold.send(kept.len());
+        })
+        .unwrap();
+        let t = std::time::Instant::now();
+        for _ in 0..3 {
+            gate.pass().await;
+        }
+        assert!(t.elapsed() >= BULK_MAX_WAIT * 3);
+        drop(gate);
+        assert_eq!(held.recv().unwrap(), 3);
+    }
 }

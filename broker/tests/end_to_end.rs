@@ -144,6 +144,8 @@ async fn concurrent_producers_get_unique_contiguous_offsets() {
     }
 }
 
+/// The 10 MiB fetch response goes out in pieces through the bulk gate
+/// (`network.bulk_response_bytes`, 1 MiB by default).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_mib_batch_roundtrips() {
     common::init_tracing();
@@ -178,6 +180,61 @@ async fn ten_mib_batch_roundtrips() {
     let m = consumer.receive().await.unwrap();
     assert_eq!(m.payload.len(), payload.len());
     assert!(m.payload == payload);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_sent_in_bulk_pieces_arrive_whole_and_in_order() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    // Every fetch response of more than 4 KiB goes out piece by piece through the gate.
+    cfg.network.bulk_response_bytes = 4096;
+    let n = TestNode::start_with(cfg).await;
+    n.create_topic("bulk", 2).await;
+    let client = n.client().await;
+    let producer = ProducerBuilder::new()
+        .topic("bulk")
+        .client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    let body = |i: usize| -> Vec<u8> {
+        (0..700 + i % 300)
+            .map(|j| ((i * 31 + j) % 251) as u8)
+            .collect()
+    };
+    let mut acks = Vec::new();
+    for i in 0..3000 {
+        let m = Message::builder()
+            .topic("bulk")
+            .partition((i % 2) as u32)
+            .payload(body(i))
+            .build()
+            .unwrap();
+        acks.push(producer.send_async(m).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    let mut consumer = client
+        .consumer("bulk")
+        .partitions(vec![0, 1])
+        .start_position(StartPosition::Earliest)
+        .build()
+        .await
+        .unwrap();
+    let mut next = [0usize, 1usize];
+    for _ in 0..3000 {
+        let m = consumer.receive().await.unwrap();
+        let p = m.partition as usize;
+        assert_eq!(
+            m.payload.as_ref(),
+            body(next[p]).as_slice(),
+            "partition {p}"
+        );
+        next[p] += 2;
+    }
+    assert_eq!(next, [3000, 3001]);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
