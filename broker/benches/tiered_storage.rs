@@ -3,18 +3,26 @@
 //! 1. Object-store requests per GiB ingested with 1, 100 and 1000 partitions at the same total
 //!    rate (local directory store; the counts do not depend on the backend).
 //! 2. Cold catch-up read throughput from fake-gcs-server against the raw GET throughput of the
-//!    same server in the same run, and a tail producer's p99 with and without the cold reader.
+//!    same server in the same run, and a tail producer's ack p99 while the catch-up reader is
+//!    switched on and while it is off (every second, over the same stretch of time), for a
+//!    QUIC consumer, an in-process Fetch loop, and (control) a QUIC consumer of local data.
+//!    The broker runs on the lower half of the CPUs, everything standing for other machines
+//!    (tail producer included) on the upper half (`RUSTMQ_BENCH_REMOTE_CPUS`: a list, or
+//!    `all`); `RUSTMQ_BENCH_HOT_MIB` sizes the control (default 1024, 0 = skip).
 //!
 //! Sizes: `RUSTMQ_BENCH_COST_MIB` (default 1024) per partition count,
 //! `RUSTMQ_BENCH_COLD_MIB` (default 2048: shorter runs swing), `RUSTMQ_BENCH_RATE_MBS`
 //! (default 48). Needs fake-gcs-server (`.ci/test-deps`, then `target/ci-venv/bin` on PATH).
 //!
 //! The parts that stand for other machines (the bucket emulator with its forwarder, and the
-//! catch-up consumer application) run at nice `RUSTMQ_BENCH_REMOTE_NICE` (default 10; 0 puts
-//! everything on equal terms). Broker knobs: `RUSTMQ_BENCH_COLD_THREADS`,
-//! `RUSTMQ_BENCH_COLD_NICE`, `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
-//! `RUSTMQ_BENCH_COLD_MBS` (cold-read quota in MB/s), `RUSTMQ_BENCH_CHUNK_KIB` (`[cache]`
-//! defaults otherwise),
+//! catch-up consumer application; not the tail producer) run under `SCHED_IDLE` (`RUSTMQ_BENCH_REMOTE=idle`, the
+//! default: they get only CPU the broker leaves, as if they were elsewhere), or at a nice
+//! value (`RUSTMQ_BENCH_REMOTE=10`; `0` puts everything on equal terms). Broker knobs:
+//! `RUSTMQ_BENCH_COLD_THREADS`, `RUSTMQ_BENCH_COLD_NICE`, `RUSTMQ_BENCH_COLD_IDLE` (0/1),
+//! `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
+//! `RUSTMQ_BENCH_COLD_MBS` (cold-read quota in MB/s), `RUSTMQ_BENCH_CHUNK_KIB`,
+//! `RUSTMQ_BENCH_BULK_KIB` (`network.bulk_response_bytes` in KiB; 0 = off) (defaults
+//! otherwise),
 //! `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
 
 #[path = "../tests/common/mod.rs"]
@@ -26,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::TestNode;
-use common::emulators::FakeGcs;
+use common::emulators::{FakeGcs, Priority, Remote};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rustmq_broker::config::BrokerConfig;
@@ -56,6 +64,8 @@ fn base_config(dir: &std::path::Path) -> BrokerConfig {
     c.cache.cold_read_threads =
         env_u64("RUSTMQ_BENCH_COLD_THREADS", d.cold_read_threads as u64) as usize;
     c.cache.cold_read_nice = env_u64("RUSTMQ_BENCH_COLD_NICE", d.cold_read_nice as u64) as i32;
+    c.cache.cold_read_sched_idle =
+        env_u64("RUSTMQ_BENCH_COLD_IDLE", u64::from(d.cold_read_sched_idle)) == 1;
     c.cache.read_ahead_chunks =
         env_u64("RUSTMQ_BENCH_READ_AHEAD", u64::from(d.read_ahead_chunks)) as u32;
     c.cache.cold_read_max_in_flight = env_u64(
@@ -64,6 +74,10 @@ fn base_config(dir: &std::path::Path) -> BrokerConfig {
     ) as usize;
     c.cache.cold_read_max_bytes_per_sec = env_u64("RUSTMQ_BENCH_COLD_MBS", 0) * 1_000_000;
     c.cache.read_chunk_bytes = env_u64("RUSTMQ_BENCH_CHUNK_KIB", d.read_chunk_bytes / 1024) * 1024;
+    c.network.bulk_response_bytes = env_u64(
+        "RUSTMQ_BENCH_BULK_KIB",
+        c.network.bulk_response_bytes / 1024,
+    ) * 1024;
     c
 }
 
@@ -152,47 +166,347 @@ async fn cost(partitions: u32, mib: u64, rate: u64) {
     n.stop().await;
 }
 
-async fn tail_latency(
-    client: &RustMqClient,
-    until: Arc<AtomicBool>,
-    min: Duration,
-) -> Histogram<u64> {
-    let producer = ProducerBuilder::new()
-        .topic("tail")
-        .config(ProducerConfig {
-            batch_timeout: Duration::from_millis(0),
-            ..Default::default()
-        })
-        .client(client.clone())
-        .build()
-        .await
-        .expect("producer");
-    let mut h = Histogram::<u64>::new(3).expect("histogram");
-    let started = Instant::now();
-    let body = Bytes::from(vec![1u8; MSG]);
-    let mut tick = tokio::time::interval(Duration::from_millis(1));
-    while started.elapsed() < min || !until.load(Ordering::Relaxed) {
-        tick.tick().await;
-        let t = Instant::now();
-        producer
-            .send(
-                Message::builder()
-                    .topic("tail")
-                    .payload(body.clone())
-                    .build()
-                    .expect("message"),
-            )
-            .await
-            .expect("tail send");
-        h.record(t.elapsed().as_micros() as u64).ok();
+/// CPUs split between the broker (with the tail producer) and the parts that stand for
+/// other machines: `RUSTMQ_BENCH_REMOTE_CPUS` ("all" = no split; default: the upper half).
+/// Computed once, before the process pins itself (which changes what it sees).
+fn cpu_split() -> Option<(Vec<usize>, Vec<usize>)> {
+    static SPLIT: std::sync::OnceLock<Option<(Vec<usize>, Vec<usize>)>> =
+        std::sync::OnceLock::new();
+    SPLIT.get_or_init(split_cpus).clone()
+}
+
+fn split_cpus() -> Option<(Vec<usize>, Vec<usize>)> {
+    let n = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let remote: Vec<usize> = match std::env::var("RUSTMQ_BENCH_REMOTE_CPUS").as_deref() {
+        Ok("all") => return None,
+        Ok(list) => list
+            .split(',')
+            .filter_map(|c| c.trim().parse().ok())
+            .collect(),
+        Err(_) if n >= 2 => (n / 2..n).collect(),
+        Err(_) => return None,
+    };
+    let broker: Vec<usize> = (0..n).filter(|c| !remote.contains(c)).collect();
+    (!remote.is_empty() && !broker.is_empty()).then_some((broker, remote))
+}
+
+fn broker_cpus() -> Option<Vec<usize>> {
+    cpu_split().map(|(b, _)| b)
+}
+
+/// `RUSTMQ_BENCH_REMOTE`: `idle` (default), a nice value, or `0` (equal terms).
+fn remote_placement() -> Remote {
+    let priority = match std::env::var("RUSTMQ_BENCH_REMOTE").as_deref() {
+        Ok("0") => Priority::Normal,
+        Ok(n) => n.parse().map(Priority::Nice).unwrap_or(Priority::Idle),
+        Err(_) => Priority::Idle,
+    };
+    Remote {
+        priority,
+        cpus: cpu_split().map(|(_, r)| r),
     }
-    producer.close().await.ok();
-    h
+}
+
+/// Switches a cold reader on and off every [`PERIOD`], so that the tail producer's latency
+/// with and without it is sampled over the same stretch of time: on this VM the latency
+/// drifts more between two 10 s windows than a cold read moves it.
+struct Alternator {
+    t0: Instant,
+    on: Arc<AtomicBool>,
+    /// (seconds since `t0`, on) at every switch.
+    switches: Arc<std::sync::Mutex<Vec<(f64, bool)>>>,
+    stop: Arc<AtomicBool>,
+    thread: Option<std::thread::JoinHandle<()>>,
+}
+
+const PERIOD: Duration = Duration::from_millis(1000);
+/// Samples this soon after a switch are not counted (work in flight drains, read-ahead lands).
+const GUARD_SECS: f64 = 0.25;
+
+impl Alternator {
+    /// Starts off; the first switch on is one period later.
+    fn start(t0: Instant) -> Self {
+        let on = Arc::new(AtomicBool::new(false));
+        let switches = Arc::new(std::sync::Mutex::new(vec![(0.0, false)]));
+        let stop = Arc::new(AtomicBool::new(false));
+        let thread = {
+            let (on, switches, stop) = (on.clone(), switches.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut state = false;
+                while !stop.load(Ordering::Relaxed) {
+                    std::thread::sleep(PERIOD);
+                    state = !state;
+                    on.store(state, Ordering::Relaxed);
+                    if let Ok(mut s) = switches.lock() {
+                        s.push((t0.elapsed().as_secs_f64(), state));
+                    }
+                }
+            })
+        };
+        Self {
+            t0,
+            on,
+            switches,
+            stop,
+            thread: Some(thread),
+        }
+    }
+
+    /// Waits while the reader is switched off; returns the time waited.
+    async fn wait_on(&self) -> Duration {
+        let t = Instant::now();
+        while !self.on.load(Ordering::Relaxed) {
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+        t.elapsed()
+    }
+
+    /// Stops switching, after one more period off.
+    fn stop(&mut self) {
+        self.on.store(false, Ordering::Relaxed);
+        if let Ok(mut s) = self.switches.lock() {
+            s.push((self.t0.elapsed().as_secs_f64(), false));
+        }
+        std::thread::sleep(PERIOD);
+        self.stop.store(true, Ordering::Relaxed);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+
+    /// Splits `samples` (sent at, latency in µs) into those sent while the reader was on
+    /// and while it was off.
+    fn split(&self, samples: &[(f64, u64)]) -> (Histogram<u64>, Histogram<u64>) {
+        let switches = self.switches.lock().map(|s| s.clone()).unwrap_or_default();
+        let mut on = Histogram::<u64>::new(3).expect("histogram");
+        let mut off = Histogram::<u64>::new(3).expect("histogram");
+        for &(at, us) in samples {
+            // The last switch at or before the send.
+            let Some(&(since, state)) = switches.iter().rev().find(|(s, _)| *s <= at) else {
+                continue;
+            };
+            if at - since < GUARD_SECS {
+                continue;
+            }
+            let h = if state { &mut on } else { &mut off };
+            h.record(us).ok();
+        }
+        (on, off)
+    }
+}
+
+/// The tail producer as an application of its own: a thread with its own runtime and
+/// client, placed as `app` says, sending one 1 KiB message every 1 ms until `stop`;
+/// returns (seconds since `t0` at send, ack latency in µs) for each.
+fn spawn_tail(
+    cc: rustmq_client::ClientConfig,
+    app: Remote,
+    t0: Instant,
+    stop: Arc<AtomicBool>,
+) -> std::thread::JoinHandle<Vec<(f64, u64)>> {
+    std::thread::spawn(move || {
+        app.apply_to_this_thread();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("tail runtime");
+        rt.block_on(async move {
+            let client = RustMqClient::new(cc).await.expect("tail client");
+            let producer = ProducerBuilder::new()
+                .topic("tail")
+                .config(ProducerConfig {
+                    batch_timeout: Duration::from_millis(0),
+                    ..Default::default()
+                })
+                .client(client.clone())
+                .build()
+                .await
+                .expect("producer");
+            let mut out = Vec::new();
+            let body = Bytes::from(vec![1u8; MSG]);
+            let mut tick = tokio::time::interval(Duration::from_millis(1));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                let t = Instant::now();
+                producer
+                    .send(
+                        Message::builder()
+                            .topic("tail")
+                            .payload(body.clone())
+                            .build()
+                            .expect("message"),
+                    )
+                    .await
+                    .expect("tail send");
+                out.push((
+                    t.duration_since(t0).as_secs_f64(),
+                    t.elapsed().as_micros() as u64,
+                ));
+            }
+            producer.close().await.ok();
+            client.close().await;
+            out
+        })
+    })
+}
+
+/// A catch-up consumer as an application of its own (on another machine in a real
+/// deployment): its own thread, runtime and client, placed as `remote` says. Reads the 16
+/// partitions of `topic` from the start to their ends, pausing while `on` is false;
+/// returns the payload bytes and the seconds it was reading.
+fn consume_alternating(
+    cc: rustmq_client::ClientConfig,
+    remote: Remote,
+    topic: &'static str,
+    on: Arc<AtomicBool>,
+) -> (u64, f64) {
+    std::thread::spawn(move || {
+        remote.apply_to_this_thread();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("consumer runtime");
+        rt.block_on(async move {
+            let client = RustMqClient::new(cc).await.expect("client");
+            let mut consumer = client
+                .consumer(topic)
+                .partitions((0..16).collect())
+                .start_position(StartPosition::Earliest)
+                .build()
+                .await
+                .expect("consumer");
+            let mut left = 0;
+            for p in 0..16 {
+                left += client.list_offset(topic, p, -1).await.expect("hw");
+            }
+            let t = Instant::now();
+            let mut paused = Duration::ZERO;
+            let mut bytes = 0u64;
+            while left > 0 {
+                if !on.load(Ordering::Relaxed) {
+                    let p = Instant::now();
+                    tokio::time::sleep(Duration::from_millis(2)).await;
+                    paused += p.elapsed();
+                    continue;
+                }
+                let m = consumer.receive().await.expect("receive");
+                bytes += m.payload.len() as u64;
+                left -= 1;
+            }
+            let secs = (t.elapsed() - paused).as_secs_f64();
+            client.close().await;
+            (bytes, secs)
+        })
+    })
+    .join()
+    .expect("consumer thread")
+}
+
+/// The tail producer running while a reader is switched on and off.
+struct TailRun {
+    alternator: Alternator,
+    stop: Arc<AtomicBool>,
+    tail: std::thread::JoinHandle<Vec<(f64, u64)>>,
+}
+
+impl TailRun {
+    fn start(cc: rustmq_client::ClientConfig, app: Remote) -> Self {
+        let t0 = Instant::now();
+        let stop = Arc::new(AtomicBool::new(false));
+        let tail = spawn_tail(cc, app, t0, stop.clone());
+        Self {
+            alternator: Alternator::start(t0),
+            stop,
+            tail,
+        }
+    }
+
+    /// Stops switching and the producer; the ack latencies while on and while off.
+    fn finish(mut self) -> (Histogram<u64>, Histogram<u64>) {
+        self.alternator.stop();
+        self.stop.store(true, Ordering::Relaxed);
+        let samples = self.tail.join().expect("tail");
+        self.alternator.split(&samples)
+    }
+}
+
+/// Prints the tail's ack latency while the cold reader was on and while it was off.
+fn report_tail(what: &str, on: &Histogram<u64>, off: &Histogram<u64>) {
+    let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    println!(
+        "tail producer ack latency, {what} switched on and off every {} ms: off p50 {:.2} ms p99 {:.2} ms ({} acks) \
+         | on p50 {:.2} ms p99 {:.2} ms ({} acks): {:.2}x",
+        PERIOD.as_millis(),
+        ms(off, 0.5),
+        ms(off, 0.99),
+        off.len(),
+        ms(on, 0.5),
+        ms(on, 0.99),
+        on.len(),
+        ms(on, 0.99) / ms(off, 0.99).max(0.001)
+    );
+}
+
+/// Reads the 16 cold partitions to their ends through the broker's Fetch, in-process,
+/// 4 MiB per partition per request; returns the bytes of batches read.
+async fn fetch_all(
+    b: &rustmq_broker::broker::Broker,
+    alternator: Option<&Alternator>,
+) -> (u64, Duration) {
+    let mut offsets = [0i64; 16];
+    let mut ends = [0i64; 16];
+    for (p, e) in ends.iter_mut().enumerate() {
+        *e = b.partition_bounds("cold", p as u32).expect("partition").1;
+    }
+    let t = Instant::now();
+    let mut paused = Duration::ZERO;
+    let mut fetched = 0u64;
+    while offsets.iter().zip(&ends).any(|(o, e)| o < e) {
+        if let Some(a) = alternator {
+            paused += a.wait_on().await;
+        }
+        let req = proto::FetchRequest {
+            max_wait_ms: 0,
+            min_bytes: 1,
+            max_bytes: 64 * 1024 * 1024,
+            topics: vec![proto::FetchTopic {
+                topic: "cold".into(),
+                partitions: (0..16u32)
+                    .filter(|p| offsets[*p as usize] < ends[*p as usize])
+                    .map(|p| proto::FetchPartition {
+                        partition: p,
+                        fetch_offset: offsets[p as usize],
+                        partition_max_bytes: 4 * 1024 * 1024,
+                    })
+                    .collect(),
+            }],
+        };
+        for t in b.fetch(req).await.topics {
+            for pr in t.partitions {
+                assert_eq!(pr.error_code, 0, "fetch error");
+                let rec = &pr.records;
+                fetched += rec.len() as u64;
+                let mut at = 0;
+                while at + 12 <= rec.len() {
+                    let len = i32::from_be_bytes(rec[at + 8..at + 12].try_into().expect("4 bytes"));
+                    offsets[pr.partition as usize] = batch::last_offset(&rec[at..]) + 1;
+                    at += 12 + len as usize;
+                }
+            }
+        }
+    }
+    (fetched, t.elapsed() - paused)
 }
 
 async fn cold(mib: u64) {
-    let remote_nice = env_u64("RUSTMQ_BENCH_REMOTE_NICE", 10) as i32;
-    let gcs = FakeGcs::start_with_nice(remote_nice).await;
+    let remote = remote_placement();
+    println!(
+        "remote parts (emulator, forwarder, catch-up consumer; tail producer at normal priority): {:?}, CPUs {:?}; broker: CPUs {:?}",
+        remote.priority,
+        remote.cpus,
+        broker_cpus()
+    );
+    let gcs = FakeGcs::start_at(remote.clone()).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let mut cfg = base_config(dir.path());
     gcs.configure(&mut cfg);
@@ -246,6 +560,7 @@ async fn cold(mib: u64) {
             rustmq_broker::tier::cold::ColdPool::new(rustmq_broker::tier::cold::ColdReadOptions {
                 threads: cfg.cache.cold_read_threads,
                 nice: cfg.cache.cold_read_nice,
+                sched_idle: cfg.cache.cold_read_sched_idle,
                 max_in_flight: cfg.cache.cold_read_max_in_flight,
                 max_bytes_per_sec: 0,
             })
@@ -263,148 +578,79 @@ async fn cold(mib: u64) {
         bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
     };
 
+    // No uploads from here on: the control's data stays in the WAL, and no upload runs
+    // under a measurement.
+    cfg.wal.upload_bytes = 64 * 1024 * MIB;
     let cfg_for_fetch = cfg.clone();
     // The emulator keeps its objects in files on this machine's disk: write them out now, so
     // the kernel's background writeback does not land in the tail producer's fsyncs (a real
     // bucket is not on the broker's disk).
     let _ = std::process::Command::new("sync").status();
     let n = TestNode::start_with(cfg).await;
-    let client = n.client().await;
-    let quiet = tail_latency(
-        &client,
-        Arc::new(AtomicBool::new(true)),
-        Duration::from_secs(10),
-    )
-    .await;
-
-    let done = Arc::new(AtomicBool::new(false));
-    let tail = {
-        let (client, done) = (client.clone(), done.clone());
-        tokio::spawn(async move { tail_latency(&client, done, Duration::from_secs(1)).await })
+    // The tail producer is an application on another machine too, but it is what is
+    // measured: it runs beside the remote parts at normal priority.
+    let tail_app = Remote {
+        priority: Priority::Normal,
+        cpus: remote.cpus.clone(),
     };
+    let run = TailRun::start(n.client_config(), tail_app.clone());
+    eprintln!("phase: QUIC cold consumer, on and off");
     // The catch-up consumer is an application of its own (on another machine in a real
-    // deployment): its own thread, runtime and client, at the emulator's priority.
-    let (bytes, cold_secs) = {
-        let cc = n.client_config();
-        std::thread::spawn(move || {
-            if remote_nice != 0 {
-                let _ = rustix::process::setpriority_process(
-                    Some(rustix::thread::gettid()),
-                    remote_nice,
-                );
-            }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .expect("consumer runtime");
-            rt.block_on(async move {
-                let client = RustMqClient::new(cc).await.expect("client");
-                let mut consumer = client
-                    .consumer("cold")
-                    .partitions((0..16).collect())
-                    .start_position(StartPosition::Earliest)
-                    .build()
-                    .await
-                    .expect("consumer");
-                let mut left = 0;
-                for p in 0..16 {
-                    left += client.list_offset("cold", p, -1).await.expect("hw");
-                }
-                let t = Instant::now();
-                let mut bytes = 0u64;
-                while left > 0 {
-                    let m = consumer.receive().await.expect("receive");
-                    bytes += m.payload.len() as u64;
-                    left -= 1;
-                }
-                let secs = t.elapsed().as_secs_f64();
-                client.close().await;
-                (bytes, secs)
-            })
-        })
-        .join()
-        .expect("consumer thread")
-    };
-    done.store(true, Ordering::Relaxed);
-    let busy = tail.await.expect("tail");
+    // deployment): its own thread, runtime and client, placed with the remote parts.
+    let (bytes, cold_secs) = consume_alternating(
+        n.client_config(),
+        remote.clone(),
+        "cold",
+        run.alternator.on.clone(),
+    );
+    let (on, off) = run.finish();
     let v = n.node.broker().storage_view();
     let cold = bytes as f64 / 1e6 / cold_secs;
     println!(
-        "cold catch-up {:.0} MiB from fake-gcs-server: {cold:.1} MB/s of payload vs raw ranged GET \
+        "cold catch-up {:.0} MiB from fake-gcs-server over QUIC: {cold:.1} MB/s of payload while on vs raw ranged GET \
          {raw:.1} MB/s ({:.0}%); GETs {} cache hit ratio {:.2}",
         bytes as f64 / MIB as f64,
         100.0 * cold / raw,
         v.gets,
         v.cache_hit_ratio
     );
-    println!(
-        "tail producer ack latency: alone p50 {:.2} ms p99 {:.2} ms | during the cold read p50 {:.2} ms p99 {:.2} ms ({:.2}x)",
-        quiet.value_at_quantile(0.5) as f64 / 1000.0,
-        quiet.value_at_quantile(0.99) as f64 / 1000.0,
-        busy.value_at_quantile(0.5) as f64 / 1000.0,
-        busy.value_at_quantile(0.99) as f64 / 1000.0,
-        busy.value_at_quantile(0.99) as f64 / quiet.value_at_quantile(0.99).max(1) as f64
-    );
-    client.close().await;
+    report_tail("the QUIC cold consumer", &on, &off);
+
+    // Control: the same consumer reading data the broker holds locally (WAL and caches, no
+    // object storage), so what serving the bytes costs the tail is seen apart from what
+    // fetching them from the bucket costs.
+    let hot_mib = env_u64("RUSTMQ_BENCH_HOT_MIB", 1024);
+    if hot_mib > 0 {
+        n.create_topic("hot", 16).await;
+        let client = n.client().await;
+        produce(&client, "hot", hot_mib * MIB, 0).await;
+        client.close().await;
+        let run = TailRun::start(n.client_config(), tail_app.clone());
+        eprintln!("phase: QUIC hot consumer, on and off");
+        let (bytes, secs) = consume_alternating(
+            n.client_config(),
+            remote.clone(),
+            "hot",
+            run.alternator.on.clone(),
+        );
+        let (on, off) = run.finish();
+        println!(
+            "control: hot catch-up {:.0} MiB from the broker's WAL over QUIC: {:.1} MB/s of payload while on",
+            bytes as f64 / MIB as f64,
+            bytes as f64 / 1e6 / secs
+        );
+        report_tail("the QUIC hot consumer", &on, &off);
+    }
     n.stop().await;
 
     // The broker's own read path, without QUIC and client decoding: a fresh node (empty
-    // caches) answers Fetch for all 16 partitions, 4 MiB each per request, until the end.
-    let n = TestNode::start_with(cfg_for_fetch).await;
+    // caches) answers Fetch for all 16 partitions until the end, once straight through for
+    // the throughput, then (fresh again) switched on and off under the tail producer.
+    let n = TestNode::start_with(cfg_for_fetch.clone()).await;
     let b = n.node.broker();
-    let tail_client = n.client().await;
-    let quiet2 = tail_latency(
-        &tail_client,
-        Arc::new(AtomicBool::new(true)),
-        Duration::from_secs(10),
-    )
-    .await;
-    let done = Arc::new(AtomicBool::new(false));
-    let tail = {
-        let (client, done) = (tail_client.clone(), done.clone());
-        tokio::spawn(async move { tail_latency(&client, done, Duration::from_secs(1)).await })
-    };
-    let mut offsets = [0i64; 16];
-    let mut ends = [0i64; 16];
-    for (p, e) in ends.iter_mut().enumerate() {
-        *e = b.partition_bounds("cold", p as u32).expect("partition").1;
-    }
-    let t = Instant::now();
-    let mut fetched = 0u64;
-    while offsets.iter().zip(&ends).any(|(o, e)| o < e) {
-        let req = proto::FetchRequest {
-            max_wait_ms: 0,
-            min_bytes: 1,
-            max_bytes: 64 * 1024 * 1024,
-            topics: vec![proto::FetchTopic {
-                topic: "cold".into(),
-                partitions: (0..16u32)
-                    .filter(|p| offsets[*p as usize] < ends[*p as usize])
-                    .map(|p| proto::FetchPartition {
-                        partition: p,
-                        fetch_offset: offsets[p as usize],
-                        partition_max_bytes: 4 * 1024 * 1024,
-                    })
-                    .collect(),
-            }],
-        };
-        for t in b.fetch(req).await.topics {
-            for pr in t.partitions {
-                assert_eq!(pr.error_code, 0, "fetch error");
-                let rec = &pr.records;
-                fetched += rec.len() as u64;
-                let mut at = 0;
-                while at + 12 <= rec.len() {
-                    let len = i32::from_be_bytes(rec[at + 8..at + 12].try_into().expect("4 bytes"));
-                    offsets[pr.partition as usize] = batch::last_offset(&rec[at..]) + 1;
-                    at += 12 + len as usize;
-                }
-            }
-        }
-    }
-    let path = fetched as f64 / 1e6 / t.elapsed().as_secs_f64();
-    done.store(true, Ordering::Relaxed);
-    let busy2 = tail.await.expect("tail");
+    eprintln!("phase: in-process cold fetch, straight through");
+    let (fetched, took) = fetch_all(b, None).await;
+    let path = fetched as f64 / 1e6 / took.as_secs_f64();
     let v = b.storage_view();
     println!(
         "broker fetch path, cold caches, in-process: {:.0} MiB of batches at {path:.1} MB/s = {:.0}% of raw GET \
@@ -415,18 +661,28 @@ async fn cold(mib: u64) {
         v.gets,
         v.cache_hit_ratio
     );
-    println!(
-        "tail producer ack latency around the in-process cold fetch: alone p99 {:.2} ms | during p99 {:.2} ms ({:.2}x)",
-        quiet2.value_at_quantile(0.99) as f64 / 1000.0,
-        busy2.value_at_quantile(0.99) as f64 / 1000.0,
-        busy2.value_at_quantile(0.99) as f64 / quiet2.value_at_quantile(0.99).max(1) as f64
-    );
-    tail_client.close().await;
+    n.stop().await;
+    let n = TestNode::start_with(cfg_for_fetch).await;
+    let b = n.node.broker();
+    let run = TailRun::start(n.client_config(), tail_app);
+    eprintln!("phase: in-process cold fetch, on and off");
+    // Passes from offset 0 until 8 s of reading: the data is 4x the read cache, so every
+    // pass misses it again and reads from the bucket.
+    let mut on_time = Duration::ZERO;
+    while on_time < Duration::from_secs(8) {
+        on_time += fetch_all(b, Some(&run.alternator)).await.1;
+    }
+    let (on, off) = run.finish();
+    report_tail("the in-process cold fetch", &on, &off);
     n.stop().await;
 }
 
 fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+    // Before the runtime starts: its threads, and the broker's, inherit the CPUs.
+    if let Some(cpus) = broker_cpus() {
+        common::emulators::pin_this_thread(&cpus);
+    }
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

@@ -69,8 +69,73 @@ pub struct FakeGcs {
     root: tempfile::TempDir,
     /// Dropping it stops the forwarder.
     _front: tokio::sync::oneshot::Sender<()>,
-    /// Nice value of the emulator process and the forwarder thread.
-    nice: i32,
+    /// Where the emulator process and the forwarder thread run.
+    remote: Remote,
+}
+
+/// CPU priority for what stands for other machines in a benchmark on one machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Priority {
+    /// As everything else.
+    #[default]
+    Normal,
+    /// At this nice value.
+    Nice(i32),
+    /// Linux `SCHED_IDLE`: only CPU nothing else wants.
+    Idle,
+}
+
+/// Where the parts that stand for other machines (a bucket, a consumer application) run in
+/// a benchmark on one machine: their CPU priority and, optionally, CPUs of their own.
+#[derive(Debug, Clone, Default)]
+pub struct Remote {
+    /// CPU priority.
+    pub priority: Priority,
+    /// CPUs they are pinned to (None: any).
+    pub cpus: Option<Vec<usize>>,
+}
+
+/// Pins the calling thread (and threads it starts later) to `cpus`.
+pub fn pin_this_thread(cpus: &[usize]) {
+    let mut set = rustix::thread::CpuSet::new();
+    for c in cpus {
+        set.set(*c);
+    }
+    if let Err(e) = rustix::thread::sched_setaffinity(None, &set) {
+        eprintln!("could not pin to CPUs {cpus:?}: {e}");
+    }
+}
+
+impl Remote {
+    /// Gives the calling thread this placement.
+    pub fn apply_to_this_thread(&self) {
+        match self.priority {
+            Priority::Normal => {}
+            Priority::Nice(n) => rustmq_broker::tier::cold::lower_priority(n, false),
+            Priority::Idle => rustmq_broker::tier::cold::lower_priority(0, true),
+        }
+        if let Some(c) = &self.cpus {
+            pin_this_thread(c);
+        }
+    }
+
+    /// A command running `program` with this placement (`taskset`, `chrt`, `nice`).
+    fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
+        let mut argv: Vec<std::ffi::OsString> = Vec::new();
+        if let Some(c) = &self.cpus {
+            let list: Vec<String> = c.iter().map(|c| c.to_string()).collect();
+            argv.extend(["taskset".into(), "-c".into(), list.join(",").into()]);
+        }
+        match self.priority {
+            Priority::Normal => {}
+            Priority::Nice(n) => argv.extend(["nice".into(), "-n".into(), n.to_string().into()]),
+            Priority::Idle => argv.extend(["chrt".into(), "--idle".into(), "0".into()]),
+        }
+        argv.push(program.as_ref().to_os_string());
+        let mut c = Command::new(&argv[0]);
+        c.args(&argv[1..]);
+        c
+    }
 }
 
 async fn forward(
@@ -130,25 +195,23 @@ async fn forward(
 
 impl FakeGcs {
     pub async fn start() -> Self {
-        Self::start_with_nice(0).await
+        Self::start_at(Remote::default()).await
     }
 
-    /// Like [`FakeGcs::start`], with the emulator process and its forwarder at CPU
-    /// priority `nice` (benchmarks use it to stand for a bucket on other machines).
-    pub async fn start_with_nice(nice: i32) -> Self {
+    /// Like [`FakeGcs::start`], with the emulator process and its forwarder placed as
+    /// `remote` says (benchmarks use it to stand for a bucket on other machines).
+    pub async fn start_at(remote: Remote) -> Self {
         let port = free_port();
         let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind forwarder");
         listener.set_nonblocking(true).expect("nonblocking");
         let front_port = listener.local_addr().expect("addr").port();
         let upstream = format!("http://127.0.0.1:{port}");
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let placement = remote.clone();
         std::thread::Builder::new()
             .name("fake-gcs-forwarder".into())
             .spawn(move || {
-                if nice != 0 {
-                    let _ =
-                        rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice);
-                }
+                placement.apply_to_this_thread();
                 let rt = tokio::runtime::Builder::new_current_thread()
                     .enable_all()
                     .build()
@@ -173,7 +236,7 @@ impl FakeGcs {
             front_port,
             root: tempfile::tempdir().expect("tempdir"),
             _front: stop,
-            nice,
+            remote,
         };
         g.resume().await;
         let r = reqwest::Client::new()
@@ -192,9 +255,9 @@ impl FakeGcs {
 
     /// Starts (again) on the same port and data.
     pub async fn resume(&mut self) {
-        let child = Command::new("nice")
-            .args(["-n", &self.nice.to_string()])
-            .arg(fake_gcs_binary())
+        let child = self
+            .remote
+            .command(fake_gcs_binary())
             .args(["-scheme", "http", "-host", "127.0.0.1", "-port"])
             .arg(self.port.to_string())
             // The host the XML API answers on: the forwarder sends this Host header.
