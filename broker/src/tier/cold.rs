@@ -45,7 +45,7 @@ const UNIT: u64 = 1024;
 /// use rustmq_broker::tier::cold::{ColdPool, ColdReadOptions};
 /// let pool = ColdPool::new(ColdReadOptions {
 ///     threads: 1, nice: 10, sched_idle: true, max_in_flight: 4, max_bytes_per_sec: 0,
-/// })).unwrap();
+/// }).unwrap();
 /// let n = pool.run(async { Ok::<_, rustmq_broker::tier::TierError>(6 * 7) }).await.unwrap();
 /// assert_eq!(n, 42);
 /// # });
