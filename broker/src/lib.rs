@@ -3,7 +3,8 @@
 //! - [`wal`]: the single write-ahead log shared by all partitions (group commit, recovery).
 //! - [`partition`]: offsets, the batch index, the high watermark, retention, the write cache.
 //! - [`broker`]: Produce / Fetch / ListOffsets / Metadata / Health against the partitions.
-//! - [`server`]: the QUIC listener (one stream per request).
+//! - [`server`]: the QUIC listener (one stream per request, large responses through the bulk gate).
+//! - [`priority`]: background threads (cold reads, the bulk gate) lower their CPU priority.
 //! - [`config`], [`tls`]: `broker.toml` and certificates.
 //!
 //! [`Node`] runs a whole single-node cluster in one process: the embedded one-voter
@@ -27,6 +28,7 @@ pub mod child;
 pub mod config;
 pub mod groups;
 pub mod partition;
+pub mod priority;
 pub mod replication;
 pub mod server;
 pub mod tier;

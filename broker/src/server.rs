@@ -102,7 +102,7 @@ impl BulkGate {
     /// Starts the gate thread; it ends when the gate is dropped.
     pub fn start() -> std::io::Result<Arc<Self>> {
         Self::start_with(|rx| {
-            crate::tier::cold::lower_priority(19, true);
+            crate::priority::lower_this_thread(19, true);
             while let Ok(r) = rx.recv() {
                 let _ = r.send(());
             }
@@ -285,7 +285,6 @@ async fn serve_stream(
             return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
         }
     };
-    let one = |b: Bytes| vec![b];
     let out = match response {
         // Record batches go out as the buffers they are held in.
         Response::Fetch(m) => frame::encode_fetch_response(
@@ -295,18 +294,18 @@ async fn serve_stream(
             FLAG_RESPONSE,
             &m,
         ),
-        Response::Metadata(m) => one(encode(&header, &m)),
-        Response::Produce(m) => one(encode(&header, &m)),
-        Response::ListOffsets(m) => one(encode(&header, &m)),
-        Response::Health(m) => one(encode(&header, &m)),
-        Response::JoinGroup(m) => one(encode(&header, &m)),
-        Response::SyncGroup(m) => one(encode(&header, &m)),
-        Response::Heartbeat(m) => one(encode(&header, &m)),
-        Response::LeaveGroup(m) => one(encode(&header, &m)),
-        Response::OffsetCommit(m) => one(encode(&header, &m)),
-        Response::OffsetFetch(m) => one(encode(&header, &m)),
-        Response::FindCoordinator(m) => one(encode(&header, &m)),
-        Response::InitProducerId(m) => one(encode(&header, &m)),
+        Response::Metadata(m) => encode(&header, &m),
+        Response::Produce(m) => encode(&header, &m),
+        Response::ListOffsets(m) => encode(&header, &m),
+        Response::Health(m) => encode(&header, &m),
+        Response::JoinGroup(m) => encode(&header, &m),
+        Response::SyncGroup(m) => encode(&header, &m),
+        Response::Heartbeat(m) => encode(&header, &m),
+        Response::LeaveGroup(m) => encode(&header, &m),
+        Response::OffsetCommit(m) => encode(&header, &m),
+        Response::OffsetFetch(m) => encode(&header, &m),
+        Response::FindCoordinator(m) => encode(&header, &m),
+        Response::InitProducerId(m) => encode(&header, &m),
     };
     write_response(&mut send, out, output.gate.as_deref(), output.bulk_bytes).await?;
     send.finish()?;
@@ -446,8 +445,15 @@ fn split(r: crate::groups::GroupResult<()>) -> (i32, String) {
     }
 }
 
-fn encode<M: prost::Message>(h: &FrameHeader, m: &M) -> Bytes {
-    frame::encode(h.api_key, h.api_version, h.request_id, FLAG_RESPONSE, m)
+/// A response frame, as the one buffer [`write_response`] takes.
+fn encode<M: prost::Message>(h: &FrameHeader, m: &M) -> Vec<Bytes> {
+    vec![frame::encode(
+        h.api_key,
+        h.api_version,
+        h.request_id,
+        FLAG_RESPONSE,
+        m,
+    )]
 }
 
 async fn reply_error(

@@ -85,7 +85,7 @@ impl ColdPool {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(o.threads)
             .thread_name("rustmq-cold-read")
-            .on_thread_start(move || lower_priority(nice, idle))
+            .on_thread_start(move || crate::priority::lower_this_thread(nice, idle))
             .enable_all()
             .build()?;
         let handle = Some(rt.handle().clone());
@@ -147,46 +147,6 @@ impl Drop for ColdPool {
             rt.shutdown_background();
         }
     }
-}
-
-/// Lowers the calling thread's CPU priority: `SCHED_IDLE` when `idle`, else its nice value
-/// (Linux threads have their own). Either only ever lowers it, which needs no privileges.
-pub fn lower_priority(nice: i32, idle: bool) {
-    #[cfg(target_os = "linux")]
-    {
-        use thread_priority::{
-            NormalThreadSchedulePolicy, ThreadPriority, ThreadSchedulePolicy,
-            set_thread_priority_and_policy, thread_native_id,
-        };
-        if idle {
-            // SCHED_IDLE ignores nice; `Min` keeps the nice value it sets harmless.
-            let policy = ThreadSchedulePolicy::Normal(NormalThreadSchedulePolicy::Idle);
-            match set_thread_priority_and_policy(thread_native_id(), ThreadPriority::Min, policy) {
-                Ok(()) => return,
-                Err(e) => tracing::debug!(error = ?e, "could not set SCHED_IDLE; using nice"),
-            }
-        }
-        if nice != 0
-            && let Err(e) =
-                rustix::process::setpriority_process(Some(rustix::thread::gettid()), nice)
-        {
-            tracing::debug!(nice, error = %e, "could not lower the cold-read thread's priority");
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = (nice, idle);
-}
-
-/// Whether the calling thread runs under `SCHED_IDLE`.
-#[cfg(all(test, target_os = "linux"))]
-fn thread_is_idle() -> bool {
-    use thread_priority::{NormalThreadSchedulePolicy, ThreadSchedulePolicy};
-    matches!(
-        thread_priority::thread_schedule_policy(),
-        Ok(ThreadSchedulePolicy::Normal(
-            NormalThreadSchedulePolicy::Idle
-        ))
-    )
 }
 
 /// The calling thread's nice value.
@@ -253,8 +213,15 @@ mod tests {
             max_bytes_per_sec: 0,
         })
         .unwrap();
-        assert!(pool.run(async { Ok(thread_is_idle()) }).await.unwrap());
-        assert!(!thread_is_idle(), "the caller's thread keeps its policy");
+        assert!(
+            pool.run(async { Ok(crate::priority::this_thread_is_idle()) })
+                .await
+                .unwrap()
+        );
+        assert!(
+            !crate::priority::this_thread_is_idle(),
+            "the caller's thread keeps its policy"
+        );
     }
 
     #[tokio::test]

@@ -111,8 +111,8 @@ impl Remote {
     pub fn apply_to_this_thread(&self) {
         match self.priority {
             Priority::Normal => {}
-            Priority::Nice(n) => rustmq_broker::tier::cold::lower_priority(n, false),
-            Priority::Idle => rustmq_broker::tier::cold::lower_priority(0, true),
+            Priority::Nice(n) => rustmq_broker::priority::lower_this_thread(n, false),
+            Priority::Idle => rustmq_broker::priority::lower_this_thread(0, true),
         }
         if let Some(c) = &self.cpus {
             pin_this_thread(c);
