@@ -85,7 +85,7 @@ const BULK_MAX_WAIT: Duration = Duration::from_millis(20);
 ///
 /// A thread under Linux's `SCHED_IDLE` answers each [`BulkGate::pass`]: the kernel runs it
 /// only when no ordinary thread wants the CPU, so while the broker's runtime or WAL writer
-/// has work, bulk pieces wait (at most [`BULK_MAX_WAIT`] each). Elsewhere the thread runs at
+/// has work, bulk pieces wait (at most `BULK_MAX_WAIT`, 20 ms, each). Elsewhere the thread runs at
 /// the lowest nice value and the gate is only a pacing hint.
 ///
 /// ```
@@ -122,7 +122,7 @@ impl BulkGate {
         Ok(Arc::new(Self { requests }))
     }
 
-    /// Waits until the gate thread gets a CPU, at most [`BULK_MAX_WAIT`].
+    /// Waits until the gate thread gets a CPU, at most `BULK_MAX_WAIT` (20 ms).
     pub async fn pass(&self) {
         let (tx, rx) = tokio::sync::oneshot::channel();
         if self.requests.send(tx).is_ok() {
