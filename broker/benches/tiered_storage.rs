@@ -430,6 +430,26 @@ impl TailRun {
     }
 }
 
+/// A QUIC consumer of `topic` (placed as `remote`) switched on and off while the tail
+/// producer (placed as `tail_app`) runs: payload bytes, seconds reading, and the tail's ack
+/// latencies while on and while off.
+fn quic_catch_up(
+    n: &TestNode,
+    tail_app: &Remote,
+    remote: &Remote,
+    topic: &'static str,
+) -> (u64, f64, Histogram<u64>, Histogram<u64>) {
+    let run = TailRun::start(n.client_config(), tail_app.clone());
+    let (bytes, secs) = consume_alternating(
+        n.client_config(),
+        remote.clone(),
+        topic,
+        run.alternator.on.clone(),
+    );
+    let (on, off) = run.finish();
+    (bytes, secs, on, off)
+}
+
 /// Prints the tail's ack latency while the cold reader was on and while it was off.
 fn report_tail(what: &str, on: &Histogram<u64>, off: &Histogram<u64>) {
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
@@ -593,17 +613,8 @@ async fn cold(mib: u64) {
         priority: Priority::Normal,
         cpus: remote.cpus.clone(),
     };
-    let run = TailRun::start(n.client_config(), tail_app.clone());
     eprintln!("phase: QUIC cold consumer, on and off");
-    // The catch-up consumer is an application of its own (on another machine in a real
-    // deployment): its own thread, runtime and client, placed with the remote parts.
-    let (bytes, cold_secs) = consume_alternating(
-        n.client_config(),
-        remote.clone(),
-        "cold",
-        run.alternator.on.clone(),
-    );
-    let (on, off) = run.finish();
+    let (bytes, cold_secs, on, off) = quic_catch_up(&n, &tail_app, &remote, "cold");
     let v = n.node.broker().storage_view();
     let cold = bytes as f64 / 1e6 / cold_secs;
     println!(
@@ -625,15 +636,8 @@ async fn cold(mib: u64) {
         let client = n.client().await;
         produce(&client, "hot", hot_mib * MIB, 0).await;
         client.close().await;
-        let run = TailRun::start(n.client_config(), tail_app.clone());
         eprintln!("phase: QUIC hot consumer, on and off");
-        let (bytes, secs) = consume_alternating(
-            n.client_config(),
-            remote.clone(),
-            "hot",
-            run.alternator.on.clone(),
-        );
-        let (on, off) = run.finish();
+        let (bytes, secs, on, off) = quic_catch_up(&n, &tail_app, &remote, "hot");
         println!(
             "control: hot catch-up {:.0} MiB from the broker's WAL over QUIC: {:.1} MB/s of payload while on",
             bytes as f64 / MIB as f64,

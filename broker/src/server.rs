@@ -90,18 +90,21 @@ const BULK_MAX_WAIT: Duration = Duration::from_millis(20);
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let gate = rustmq_broker::server::BulkGate::start().unwrap();
+/// let gate = rustmq_broker::server::BulkGate::start(1 << 20).unwrap();
 /// gate.pass().await; // returns once the gate thread got the CPU (or after 20 ms)
 /// # });
 /// ```
 pub struct BulkGate {
     requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
+    /// Responses larger than this go through the gate.
+    threshold: usize,
 }
 
 impl BulkGate {
-    /// Starts the gate thread; it ends when the gate is dropped.
-    pub fn start() -> std::io::Result<Arc<Self>> {
-        Self::start_with(|rx| {
+    /// Starts the gate thread for responses larger than `threshold` bytes; it ends when the
+    /// gate is dropped.
+    pub fn start(threshold: usize) -> std::io::Result<Arc<Self>> {
+        Self::start_with(threshold, |rx| {
             crate::priority::lower_this_thread(19, true);
             while let Ok(r) = rx.recv() {
                 let _ = r.send(());
@@ -111,6 +114,7 @@ impl BulkGate {
 
     /// A gate whose thread runs `answer` on the request queue.
     fn start_with(
+        threshold: usize,
         answer: impl FnOnce(std::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>)
         + Send
         + 'static,
@@ -119,7 +123,10 @@ impl BulkGate {
         std::thread::Builder::new()
             .name("rustmq-bulk-gate".into())
             .spawn(move || answer(rx))?;
-        Ok(Arc::new(Self { requests }))
+        Ok(Arc::new(Self {
+            requests,
+            threshold,
+        }))
     }
 
     /// Waits until the gate thread gets a CPU, at most `BULK_MAX_WAIT` (20 ms).
@@ -132,16 +139,15 @@ impl BulkGate {
 }
 
 /// Writes the buffers of a response (handed to QUIC as they are, not copied); through
-/// `gate` in pieces when together they are larger than `bulk_bytes`.
+/// `gate` in pieces when together they are larger than its threshold.
 async fn write_response(
     send: &mut SendStream,
     mut out: Vec<Bytes>,
     gate: Option<&BulkGate>,
-    bulk_bytes: usize,
 ) -> Result<(), quinn::WriteError> {
     let total: usize = out.iter().map(Bytes::len).sum();
     match gate {
-        Some(g) if total > bulk_bytes => {
+        Some(g) if total > g.threshold => {
             for mut part in out {
                 while !part.is_empty() {
                     let piece = part.split_to(part.len().min(BULK_PIECE));
@@ -165,7 +171,7 @@ pub async fn serve(
     let open = Arc::new(AtomicUsize::new(0));
     let gate = match net.bulk_response_bytes {
         0 => None,
-        _ => match BulkGate::start() {
+        n => match BulkGate::start(usize::try_from(n).unwrap_or(usize::MAX)) {
             Ok(g) => Some(g),
             Err(e) => {
                 tracing::warn!(error = %e, "no bulk gate thread; large responses go out at once");
@@ -173,7 +179,6 @@ pub async fn serve(
             }
         },
     };
-    let bulk_bytes = usize::try_from(net.bulk_response_bytes).unwrap_or(usize::MAX);
     let handshake_timeout = Duration::from_millis(net.connection_timeout_ms.max(1));
     loop {
         let incoming = tokio::select! {
@@ -195,8 +200,7 @@ pub async fn serve(
             match tokio::time::timeout(handshake_timeout, incoming).await {
                 Ok(Ok(conn)) => {
                     tracing::debug!(%remote, "client connected");
-                    let out = Output { gate, bulk_bytes };
-                    serve_connection(conn, broker, max_frame, out).await;
+                    serve_connection(conn, broker, max_frame, gate).await;
                 }
                 Ok(Err(e)) => tracing::info!(%remote, error = %e, "handshake failed"),
                 Err(_) => tracing::info!(%remote, "handshake timed out"),
@@ -206,26 +210,21 @@ pub async fn serve(
     }
 }
 
-/// How responses are written.
-#[derive(Clone)]
-struct Output {
-    gate: Option<Arc<BulkGate>>,
-    bulk_bytes: usize,
-}
-
 async fn serve_connection(
     conn: quinn::Connection,
     broker: Arc<Broker>,
     max_frame: u32,
-    output: Output,
+    gate: Option<Arc<BulkGate>>,
 ) {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
                 let broker = broker.clone();
-                let output = output.clone();
+                let gate = gate.clone();
                 tokio::spawn(async move {
-                    if let Err(e) = serve_stream(send, recv, &broker, max_frame, &output).await {
+                    if let Err(e) =
+                        serve_stream(send, recv, &broker, max_frame, gate.as_deref()).await
+                    {
                         tracing::debug!(error = %e, "stream ended early");
                     }
                 });
@@ -253,7 +252,7 @@ async fn serve_stream(
     mut recv: RecvStream,
     broker: &Broker,
     max_frame: u32,
-    output: &Output,
+    gate: Option<&BulkGate>,
 ) -> Result<(), StreamError> {
     let mut head = [0u8; HEADER_LEN];
     recv.read_exact(&mut head).await?;
@@ -307,7 +306,7 @@ async fn serve_stream(
         Response::FindCoordinator(m) => encode(&header, &m),
         Response::InitProducerId(m) => encode(&header, &m),
     };
-    write_response(&mut send, out, output.gate.as_deref(), output.bulk_bytes).await?;
+    write_response(&mut send, out, gate).await?;
     send.finish()?;
     Ok(())
 }
@@ -484,7 +483,7 @@ mod tests {
 
     #[tokio::test]
     async fn the_gate_lets_pieces_through_and_its_thread_is_idle_priority() {
-        let gate = BulkGate::start().unwrap();
+        let gate = BulkGate::start(1 << 20).unwrap();
         for _ in 0..100 {
             gate.pass().await;
         }
@@ -510,7 +509,7 @@ mod tests {
     async fn a_gate_that_never_gets_the_cpu_still_lets_pieces_through() {
         let (hold, held) = std::sync::mpsc::channel();
         // The thread takes requests and never answers them: a CPU that is never idle.
-        let gate = BulkGate::start_with(move |rx| {
+        let gate = BulkGate::start_with(1 << 20, move |rx| {
             let mut kept = Vec::new();
             while let Ok(r) = rx.recv() {
                 kept.push(r);
