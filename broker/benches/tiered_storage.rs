@@ -22,8 +22,11 @@
 //! `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
 //! `RUSTMQ_BENCH_COLD_MBS` (cold-read quota in MB/s), `RUSTMQ_BENCH_CHUNK_KIB`,
 //! `RUSTMQ_BENCH_BULK_KIB` (`network.bulk_response_bytes` in KiB; 0 = off) (defaults
-//! otherwise),
-//! `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
+//! otherwise), `RUSTMQ_BENCH_WORKERS` (threads of the runtime the broker runs on; default
+//! one per CPU it may use), `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
+//!
+//! `RUSTMQ_BENCH_SLOW_DUMP=FILE` appends every tail ack as `<CLOCK_MONOTONIC seconds at
+//! send> <latency µs>`, to line slow acks up with `perf sched record -k CLOCK_MONOTONIC`.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
@@ -38,6 +41,7 @@ use common::emulators::{FakeGcs, Priority, Remote};
 use futures::StreamExt;
 use hdrhistogram::Histogram;
 use rustmq_broker::config::BrokerConfig;
+use rustmq_broker::server::BulkLanes;
 use rustmq_broker::tier::store::TierStore;
 use rustmq_client::{Message, ProducerBuilder, ProducerConfig, RustMqClient, StartPosition};
 use rustmq_protocol::batch;
@@ -253,9 +257,9 @@ impl Alternator {
     }
 
     /// Waits while the reader is switched off; returns the time waited.
-    async fn wait_on(&self) -> Duration {
+    async fn wait_on(on: &AtomicBool) -> Duration {
         let t = Instant::now();
-        while !self.on.load(Ordering::Relaxed) {
+        while !on.load(Ordering::Relaxed) {
             tokio::time::sleep(Duration::from_millis(2)).await;
         }
         t.elapsed()
@@ -404,6 +408,7 @@ fn consume_alternating(
 
 /// The tail producer running while a reader is switched on and off.
 struct TailRun {
+    mono0: f64,
     alternator: Alternator,
     stop: Arc<AtomicBool>,
     tail: std::thread::JoinHandle<Vec<(f64, u64)>>,
@@ -412,9 +417,12 @@ struct TailRun {
 impl TailRun {
     fn start(cc: rustmq_client::ClientConfig, app: Remote) -> Self {
         let t0 = Instant::now();
+        let ts = rustix::time::clock_gettime(rustix::time::ClockId::Monotonic);
+        let mono0 = ts.tv_sec as f64 + ts.tv_nsec as f64 / 1e9;
         let stop = Arc::new(AtomicBool::new(false));
         let tail = spawn_tail(cc, app, t0, stop.clone());
         Self {
+            mono0,
             alternator: Alternator::start(t0),
             stop,
             tail,
@@ -426,6 +434,19 @@ impl TailRun {
         self.alternator.stop();
         self.stop.store(true, Ordering::Relaxed);
         let samples = self.tail.join().expect("tail");
+        if let Ok(path) = std::env::var("RUSTMQ_BENCH_SLOW_DUMP") {
+            use std::io::Write;
+            let base = self.mono0;
+            let mut f = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .expect("dump");
+            for &(at, us) in &samples {
+                writeln!(f, "{:.6} {}", base + at, us).ok();
+            }
+            writeln!(f, "----").ok();
+        }
         self.alternator.split(&samples)
     }
 }
@@ -469,10 +490,7 @@ fn report_tail(what: &str, on: &Histogram<u64>, off: &Histogram<u64>) {
 
 /// Reads the 16 cold partitions to their ends through the broker's Fetch, in-process,
 /// 4 MiB per partition per request; returns the bytes of batches read.
-async fn fetch_all(
-    b: &rustmq_broker::broker::Broker,
-    alternator: Option<&Alternator>,
-) -> (u64, Duration) {
+async fn fetch_all(b: &rustmq_broker::broker::Broker, on: Option<&AtomicBool>) -> (u64, Duration) {
     let mut offsets = [0i64; 16];
     let mut ends = [0i64; 16];
     for (p, e) in ends.iter_mut().enumerate() {
@@ -482,8 +500,8 @@ async fn fetch_all(
     let mut paused = Duration::ZERO;
     let mut fetched = 0u64;
     while offsets.iter().zip(&ends).any(|(o, e)| o < e) {
-        if let Some(a) = alternator {
-            paused += a.wait_on().await;
+        if let Some(on) = on {
+            paused += Alternator::wait_on(on).await;
         }
         let req = proto::FetchRequest {
             max_wait_ms: 0,
@@ -666,15 +684,29 @@ async fn cold(mib: u64) {
         v.cache_hit_ratio
     );
     n.stop().await;
-    let n = TestNode::start_with(cfg_for_fetch).await;
+    let n = TestNode::start_with(cfg_for_fetch.clone()).await;
     let b = n.node.broker();
     let run = TailRun::start(n.client_config(), tail_app);
     eprintln!("phase: in-process cold fetch, on and off");
     // Passes from offset 0 until 8 s of reading: the data is 4x the read cache, so every
     // pass misses it again and reads from the bucket.
-    let mut on_time = Duration::ZERO;
-    while on_time < Duration::from_secs(8) {
-        on_time += fetch_all(b, Some(&run.alternator)).await.1;
+    // Read the way the server answers a catch-up consumer: on its bulk threads.
+    let lanes = BulkLanes::start(
+        cfg_for_fetch.network.bulk_response_bytes,
+        cfg_for_fetch.network.bulk_threads,
+        cfg_for_fetch.network.bulk_sched_idle,
+    )
+    .expect("bulk lanes");
+    let (b, on) = (b.clone(), run.alternator.on.clone());
+    let reading = async move {
+        let mut on_time = Duration::ZERO;
+        while on_time < Duration::from_secs(8) {
+            on_time += fetch_all(&b, Some(&on)).await.1;
+        }
+    };
+    match lanes.handle() {
+        Some(h) => h.spawn(reading).await.expect("reader"),
+        None => reading.await,
     }
     let (on, off) = run.finish();
     report_tail("the in-process cold fetch", &on, &off);
@@ -691,10 +723,11 @@ fn main() {
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
+    let mut rtb = tokio::runtime::Builder::new_multi_thread();
+    if let Ok(n) = std::env::var("RUSTMQ_BENCH_WORKERS") {
+        rtb.worker_threads(n.parse().expect("workers"));
+    }
+    let rt = rtb.enable_all().build().expect("runtime");
     rt.block_on(async {
         let cost_mib = env_u64("RUSTMQ_BENCH_COST_MIB", 1024);
         let rate = env_u64("RUSTMQ_BENCH_RATE_MBS", 48) * 1_000_000;

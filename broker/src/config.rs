@@ -172,10 +172,16 @@ pub struct NetworkSection {
     pub tls_cert_path: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key_path: Option<PathBuf>,
-    /// Responses larger than this (catch-up fetches) are sent in pieces, each when a CPU
-    /// would otherwise idle (or after 20 ms), so they never hold up produce
-    /// acknowledgements; 0 sends every response at once.
+    /// A connection whose fetch response is larger than this (a catch-up consumer) is
+    /// served at background priority until a fetch response is small again: its fetches
+    /// and its QUIC packets are handled by the bulk threads, so they never hold up produce
+    /// acknowledgements and tail fetches. 0 turns this off.
     pub bulk_response_bytes: u64,
+    /// Threads serving bulk connections (0: one per CPU).
+    pub bulk_threads: usize,
+    /// Run the bulk threads under Linux's `SCHED_IDLE` (the kernel runs them only when no
+    /// other broker thread wants the CPU); false: nice 19.
+    pub bulk_sched_idle: bool,
     /// `[network.quic_config]`
     pub quic_config: QuicSection,
 }
@@ -193,6 +199,8 @@ impl Default for NetworkSection {
             tls_cert_path: None,
             tls_key_path: None,
             bulk_response_bytes: 1024 * 1024,
+            bulk_threads: 0,
+            bulk_sched_idle: true,
             quic_config: QuicSection::default(),
         }
     }

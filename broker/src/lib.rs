@@ -3,8 +3,8 @@
 //! - [`wal`]: the single write-ahead log shared by all partitions (group commit, recovery).
 //! - [`partition`]: offsets, the batch index, the high watermark, retention, the write cache.
 //! - [`broker`]: Produce / Fetch / ListOffsets / Metadata / Health against the partitions.
-//! - [`server`]: the QUIC listener (one stream per request, large responses through the bulk gate).
-//! - [`priority`]: background threads (cold reads, the bulk gate) lower their CPU priority.
+//! - [`server`]: the QUIC listener (one stream per request, catch-up consumers on background-priority bulk threads).
+//! - [`priority`]: background threads (cold reads, bulk connections) lower their CPU priority.
 //! - [`config`], [`tls`]: `broker.toml` and certificates.
 //!
 //! [`Node`] runs a whole single-node cluster in one process: the embedded one-voter
@@ -79,6 +79,7 @@ pub struct Node {
     controller: Arc<Controller>,
     broker: Arc<Broker>,
     endpoint: quinn::Endpoint,
+    lanes: Arc<server::BulkLanes>,
     quic_addr: SocketAddr,
     admin_addr: SocketAddr,
     ca_cert: Option<PathBuf>,
@@ -124,7 +125,16 @@ impl Node {
                 }
             };
         let tls = tls::server_config(&cert, &key)?;
-        let endpoint = server::bind(config.network.quic_listen, tls, &config.network)?;
+        let lanes = server::BulkLanes::start(
+            config.network.bulk_response_bytes,
+            config.network.bulk_threads,
+            config.network.bulk_sched_idle,
+        )
+        .map_err(|source| server::ServerError::Bind {
+            addr: config.network.quic_listen,
+            source,
+        })?;
+        let endpoint = server::bind(config.network.quic_listen, tls, &config.network, &lanes)?;
         let quic_addr = endpoint
             .local_addr()
             .map_err(|source| server::ServerError::Bind {
@@ -170,6 +180,7 @@ impl Node {
             endpoint.clone(),
             broker.clone(),
             config.network.clone(),
+            lanes.clone(),
             stop.subscribe(),
         ));
         let listener = tokio::net::TcpListener::bind(config.admin.http_listen)
@@ -207,6 +218,7 @@ impl Node {
             controller,
             broker,
             endpoint,
+            lanes,
             quic_addr,
             admin_addr,
             ca_cert,
@@ -241,6 +253,11 @@ impl Node {
     /// The broker.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
+    }
+
+    /// Where catch-up consumers are served (see [`server::BulkLanes`]).
+    pub fn bulk_lanes(&self) -> &Arc<server::BulkLanes> {
+        &self.lanes
     }
 
     /// Stops accepting, lets in-flight requests finish briefly, flushes the WAL and stops Raft.

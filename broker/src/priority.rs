@@ -1,4 +1,4 @@
-//! CPU priority of the broker's background threads (cold reads, the bulk gate): they lower
+//! CPU priority of the broker's background threads (cold reads, bulk connections): they lower
 //! their own priority so that produce handling and the WAL writer win the CPU.
 //!
 //! Owns: the calls that change a thread's scheduling policy or nice value. Never: raises a

@@ -22,6 +22,10 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::config::NetworkSection;
 
+mod bulk;
+pub use bulk::BulkLanes;
+use bulk::Lane;
+
 /// Errors binding the listener.
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -43,6 +47,7 @@ pub fn bind(
     addr: SocketAddr,
     tls: rustls::ServerConfig,
     net: &NetworkSection,
+    lanes: &BulkLanes,
 ) -> Result<Endpoint, ServerError> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
@@ -61,7 +66,15 @@ pub fn bind(
         ));
     t.mtu_discovery_config(Some(large_mtu_discovery()));
     cfg.transport_config(Arc::new(t));
-    Endpoint::server(cfg, addr).map_err(|source| ServerError::Bind { addr, source })
+    let socket =
+        std::net::UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(cfg),
+        socket,
+        lanes.quinn_runtime(),
+    )
+    .map_err(|source| ServerError::Bind { addr, source })
 }
 
 /// MTU discovery that may grow datagrams far beyond Ethernet's 1500 bytes. Discovery stops at
@@ -73,92 +86,11 @@ pub fn large_mtu_discovery() -> quinn::MtuDiscoveryConfig {
     mtu
 }
 
-/// Bulk responses go out in pieces of this size.
-const BULK_PIECE: usize = 128 * 1024;
-/// Longest a bulk piece waits for an idle CPU: bulk reads yield to the tail but always
-/// progress, even on a saturated broker.
-const BULK_MAX_WAIT: Duration = Duration::from_millis(20);
-
-/// Lets the pieces of large responses (catch-up fetches) out only when a CPU would
-/// otherwise idle, so that sending them never delays produce acknowledgements and tail
-/// fetches by more than one piece's work.
-///
-/// A thread under Linux's `SCHED_IDLE` answers each [`BulkGate::pass`]: the kernel runs it
-/// only when no ordinary thread wants the CPU, so while the broker's runtime or WAL writer
-/// has work, bulk pieces wait (at most `BULK_MAX_WAIT`, 20 ms, each). Elsewhere the thread runs at
-/// the lowest nice value and the gate is only a pacing hint.
-///
-/// ```
-/// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// let gate = rustmq_broker::server::BulkGate::start(1 << 20).unwrap();
-/// gate.pass().await; // returns once the gate thread got the CPU (or after 20 ms)
-/// # });
-/// ```
-pub struct BulkGate {
-    requests: std::sync::mpsc::Sender<tokio::sync::oneshot::Sender<()>>,
-    /// Responses larger than this go through the gate.
-    threshold: usize,
-}
-
-impl BulkGate {
-    /// Starts the gate thread for responses larger than `threshold` bytes; it ends when the
-    /// gate is dropped.
-    pub fn start(threshold: usize) -> std::io::Result<Arc<Self>> {
-        Self::start_with(threshold, |rx| {
-            crate::priority::lower_this_thread(19, true);
-            while let Ok(r) = rx.recv() {
-                let _ = r.send(());
-            }
-        })
-    }
-
-    /// A gate whose thread runs `answer` on the request queue.
-    fn start_with(
-        threshold: usize,
-        answer: impl FnOnce(std::sync::mpsc::Receiver<tokio::sync::oneshot::Sender<()>>)
-        + Send
-        + 'static,
-    ) -> std::io::Result<Arc<Self>> {
-        let (requests, rx) = std::sync::mpsc::channel::<tokio::sync::oneshot::Sender<()>>();
-        std::thread::Builder::new()
-            .name("rustmq-bulk-gate".into())
-            .spawn(move || answer(rx))?;
-        Ok(Arc::new(Self {
-            requests,
-            threshold,
-        }))
-    }
-
-    /// Waits until the gate thread gets a CPU, at most `BULK_MAX_WAIT` (20 ms).
-    pub async fn pass(&self) {
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        if self.requests.send(tx).is_ok() {
-            let _ = tokio::time::timeout(BULK_MAX_WAIT, rx).await;
-        }
-    }
-}
-
-/// Writes the buffers of a response (handed to QUIC as they are, not copied); through
-/// `gate` in pieces when together they are larger than its threshold.
-async fn write_response(
-    send: &mut SendStream,
-    mut out: Vec<Bytes>,
-    gate: Option<&BulkGate>,
-) -> Result<(), quinn::WriteError> {
-    let total: usize = out.iter().map(Bytes::len).sum();
-    match gate {
-        Some(g) if total > g.threshold => {
-            for mut part in out {
-                while !part.is_empty() {
-                    let piece = part.split_to(part.len().min(BULK_PIECE));
-                    g.pass().await;
-                    send.write_chunk(piece).await?;
-                }
-            }
-            Ok(())
-        }
-        _ => send.write_all_chunks(&mut out).await,
-    }
+/// Writes the buffers of a response, handed to QUIC as they are (not copied).
+async fn write_response(send: &mut SendStream, mut out: Vec<Bytes>) -> Result<(), StreamError> {
+    send.write_all_chunks(&mut out).await?;
+    send.finish()?;
+    Ok(())
 }
 
 /// Serves connections until `stop` turns true.
@@ -166,19 +98,10 @@ pub async fn serve(
     endpoint: Endpoint,
     broker: Arc<Broker>,
     net: NetworkSection,
+    lanes: Arc<BulkLanes>,
     mut stop: watch::Receiver<bool>,
 ) {
     let open = Arc::new(AtomicUsize::new(0));
-    let gate = match net.bulk_response_bytes {
-        0 => None,
-        n => match BulkGate::start(usize::try_from(n).unwrap_or(usize::MAX)) {
-            Ok(g) => Some(g),
-            Err(e) => {
-                tracing::warn!(error = %e, "no bulk gate thread; large responses go out at once");
-                None
-            }
-        },
-    };
     let handshake_timeout = Duration::from_millis(net.connection_timeout_ms.max(1));
     loop {
         let incoming = tokio::select! {
@@ -194,13 +117,22 @@ pub async fn serve(
         let broker = broker.clone();
         let open = open.clone();
         let max_frame = net.max_frame_bytes;
-        let gate = gate.clone();
+        let lanes = lanes.clone();
         tokio::spawn(async move {
             let remote = incoming.remote_address();
-            match tokio::time::timeout(handshake_timeout, incoming).await {
+            let lane = Arc::new(Lane::default());
+            let connecting = match lanes.accept(incoming, &lane) {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::info!(%remote, error = %e, "handshake failed");
+                    open.fetch_sub(1, Ordering::Relaxed);
+                    return;
+                }
+            };
+            match tokio::time::timeout(handshake_timeout, connecting).await {
                 Ok(Ok(conn)) => {
                     tracing::debug!(%remote, "client connected");
-                    serve_connection(conn, broker, max_frame, gate).await;
+                    serve_connection(conn, broker, max_frame, lanes, lane).await;
                 }
                 Ok(Err(e)) => tracing::info!(%remote, error = %e, "handshake failed"),
                 Err(_) => tracing::info!(%remote, "handshake timed out"),
@@ -214,20 +146,32 @@ async fn serve_connection(
     conn: quinn::Connection,
     broker: Arc<Broker>,
     max_frame: u32,
-    gate: Option<Arc<BulkGate>>,
+    lanes: Arc<BulkLanes>,
+    lane: Arc<Lane>,
 ) {
     loop {
         match conn.accept_bi().await {
             Ok((send, recv)) => {
-                let broker = broker.clone();
-                let gate = gate.clone();
-                tokio::spawn(async move {
-                    if let Err(e) =
-                        serve_stream(send, recv, &broker, max_frame, gate.as_deref()).await
-                    {
+                let (broker, lanes, lane) = (broker.clone(), lanes.clone(), lane.clone());
+                // A bulk connection's requests are answered on the bulk runtime.
+                let bulk = lanes.handle().filter(|_| lane.is_bulk()).cloned();
+                let on_bulk = bulk.is_some();
+                let stream = async move {
+                    let s = Stream {
+                        broker: &broker,
+                        max_frame,
+                        lanes: &lanes,
+                        lane: &lane,
+                        on_bulk,
+                    };
+                    if let Err(e) = s.serve(send, recv).await {
                         tracing::debug!(error = %e, "stream ended early");
                     }
-                });
+                };
+                match bulk {
+                    Some(h) => drop(h.spawn(stream)),
+                    None => drop(tokio::spawn(stream)),
+                }
             }
             Err(e) => {
                 tracing::debug!(error = %e, "connection closed");
@@ -245,70 +189,105 @@ enum StreamError {
     Write(#[from] quinn::WriteError),
     #[error(transparent)]
     Closed(#[from] quinn::ClosedStream),
+    #[error("bulk runtime: {0}")]
+    Bulk(#[from] tokio::task::JoinError),
 }
 
-async fn serve_stream(
-    mut send: SendStream,
-    mut recv: RecvStream,
-    broker: &Broker,
+/// What serving one request stream needs.
+struct Stream<'a> {
+    broker: &'a Broker,
     max_frame: u32,
-    gate: Option<&BulkGate>,
-) -> Result<(), StreamError> {
-    let mut head = [0u8; HEADER_LEN];
-    recv.read_exact(&mut head).await?;
-    // 16 bytes always parse without a size limit; the limit is checked below so the error
-    // reply can still echo the request id.
-    let Ok(header) = FrameHeader::decode(&head, u32::MAX) else {
-        return Ok(());
-    };
-    if header.body_len > max_frame {
-        let _ = recv.stop(VarInt::from_u32(1));
-        let e = FrameError::TooLarge {
-            size: header.body_len,
-            max: max_frame,
+    lanes: &'a Arc<BulkLanes>,
+    lane: &'a Lane,
+    /// Whether this task runs on the bulk runtime.
+    on_bulk: bool,
+}
+
+impl Stream<'_> {
+    async fn serve(&self, send: SendStream, mut recv: RecvStream) -> Result<(), StreamError> {
+        let (broker, max_frame) = (self.broker, self.max_frame);
+        let mut head = [0u8; HEADER_LEN];
+        recv.read_exact(&mut head).await?;
+        // 16 bytes always parse without a size limit; the limit is checked below so the error
+        // reply can still echo the request id.
+        let Ok(header) = FrameHeader::decode(&head, u32::MAX) else {
+            return Ok(());
         };
-        return reply_error(send, &header, ErrorCode::FrameTooLarge, e.to_string()).await;
+        if header.body_len > max_frame {
+            let _ = recv.stop(VarInt::from_u32(1));
+            let e = FrameError::TooLarge {
+                size: header.body_len,
+                max: max_frame,
+            };
+            return reply_error(send, &header, ErrorCode::FrameTooLarge, e.to_string()).await;
+        }
+        let body = read_body(&mut recv, header.body_len as usize).await?;
+        // Anything after the declared body is not ours to read.
+        let _ = recv.stop(VarInt::from_u32(0));
+        let api = match header.api() {
+            Ok(a) => a,
+            Err(e) => {
+                return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
+            }
+        };
+        let response = match dispatch(broker, api, body).await {
+            Ok(r) => r,
+            Err(e) => {
+                return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
+            }
+        };
+        let out = match response {
+            // Record batches go out as the buffers they are held in.
+            Response::Fetch(m) => frame::encode_fetch_response(
+                header.api_key,
+                header.api_version,
+                header.request_id,
+                FLAG_RESPONSE,
+                &m,
+            ),
+            Response::Metadata(m) => encode(&header, &m),
+            Response::Produce(m) => encode(&header, &m),
+            Response::ListOffsets(m) => encode(&header, &m),
+            Response::Health(m) => encode(&header, &m),
+            Response::JoinGroup(m) => encode(&header, &m),
+            Response::SyncGroup(m) => encode(&header, &m),
+            Response::Heartbeat(m) => encode(&header, &m),
+            Response::LeaveGroup(m) => encode(&header, &m),
+            Response::OffsetCommit(m) => encode(&header, &m),
+            Response::OffsetFetch(m) => encode(&header, &m),
+            Response::FindCoordinator(m) => encode(&header, &m),
+            Response::InitProducerId(m) => encode(&header, &m),
+        };
+        self.respond(api, send, out).await
     }
-    let body = read_body(&mut recv, header.body_len as usize).await?;
-    // Anything after the declared body is not ours to read.
-    let _ = recv.stop(VarInt::from_u32(0));
-    let api = match header.api() {
-        Ok(a) => a,
-        Err(e) => {
-            return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
+
+    /// Writes the response; a fetch response larger than the bulk threshold makes the
+    /// connection bulk (and is written from the bulk runtime), a smaller one makes it ordinary
+    /// again.
+    async fn respond(
+        &self,
+        api: ApiKey,
+        mut send: SendStream,
+        out: Vec<Bytes>,
+    ) -> Result<(), StreamError> {
+        if api != ApiKey::Fetch {
+            return write_response(&mut send, out).await;
         }
-    };
-    let response = match dispatch(broker, api, body).await {
-        Ok(r) => r,
-        Err(e) => {
-            return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
+        let total: usize = out.iter().map(Bytes::len).sum();
+        let big = total > self.lanes.threshold();
+        self.lane.set_bulk(big);
+        if !big {
+            return write_response(&mut send, out).await;
         }
-    };
-    let out = match response {
-        // Record batches go out as the buffers they are held in.
-        Response::Fetch(m) => frame::encode_fetch_response(
-            header.api_key,
-            header.api_version,
-            header.request_id,
-            FLAG_RESPONSE,
-            &m,
-        ),
-        Response::Metadata(m) => encode(&header, &m),
-        Response::Produce(m) => encode(&header, &m),
-        Response::ListOffsets(m) => encode(&header, &m),
-        Response::Health(m) => encode(&header, &m),
-        Response::JoinGroup(m) => encode(&header, &m),
-        Response::SyncGroup(m) => encode(&header, &m),
-        Response::Heartbeat(m) => encode(&header, &m),
-        Response::LeaveGroup(m) => encode(&header, &m),
-        Response::OffsetCommit(m) => encode(&header, &m),
-        Response::OffsetFetch(m) => encode(&header, &m),
-        Response::FindCoordinator(m) => encode(&header, &m),
-        Response::InitProducerId(m) => encode(&header, &m),
-    };
-    write_response(&mut send, out, gate).await?;
-    send.finish()?;
-    Ok(())
+        self.lanes.count_bulk_response();
+        match self.lanes.handle() {
+            Some(h) if !self.on_bulk => {
+                h.spawn(async move { write_response(&mut send, out).await })
+                    .await?
+            }
+            _ => write_response(&mut send, out).await,
+        }
+    }
 }
 
 /// Reads exactly `len` bytes; a body that arrives in one chunk is used without copying.
@@ -475,54 +454,4 @@ async fn reply_error(
     send.write_all(&out).await?;
     send.finish()?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[tokio::test]
-    async fn the_gate_lets_pieces_through_and_its_thread_is_idle_priority() {
-        let gate = BulkGate::start(1 << 20).unwrap();
-        for _ in 0..100 {
-            gate.pass().await;
-        }
-        #[cfg(target_os = "linux")]
-        {
-            // Field 41 of /proc/<pid>/task/<tid>/stat is the policy; 5 is SCHED_IDLE.
-            let mut policies = Vec::new();
-            for t in std::fs::read_dir("/proc/self/task").unwrap() {
-                let dir = t.unwrap().path();
-                let comm = std::fs::read_to_string(dir.join("comm")).unwrap_or_default();
-                // Thread names are cut to 15 bytes there.
-                if comm.trim() == "rustmq-bulk-gat" {
-                    let stat = std::fs::read_to_string(dir.join("stat")).unwrap();
-                    let after = &stat[stat.rfind(')').unwrap() + 2..];
-                    policies.push(after.split(' ').nth(38).unwrap().to_string());
-                }
-            }
-            assert!(policies.contains(&"5".to_string()), "{policies:?}");
-        }
-    }
-
-    #[tokio::test]
-    async fn a_gate_that_never_gets_the_cpu_still_lets_pieces_through() {
-        let (hold, held) = std::sync::mpsc::channel();
-        // The thread takes requests and never answers them: a CPU that is never idle.
-        let gate = BulkGate::start_with(1 << 20, move |rx| {
-            let mut kept = Vec::new();
-            while let Ok(r) = rx.recv() {
-                kept.push(r);
-            }
-            let _ = hold.send(kept.len());
-        })
-        .unwrap();
-        let t = std::time::Instant::now();
-        for _ in 0..3 {
-            gate.pass().await;
-        }
-        assert!(t.elapsed() >= BULK_MAX_WAIT * 3);
-        drop(gate);
-        assert_eq!(held.recv().unwrap(), 3);
-    }
 }

@@ -144,8 +144,8 @@ async fn concurrent_producers_get_unique_contiguous_offsets() {
     }
 }
 
-/// The 10 MiB fetch response goes out in pieces through the bulk gate
-/// (`network.bulk_response_bytes`, 1 MiB by default).
+/// The 10 MiB fetch response is a bulk one (`network.bulk_response_bytes`, 1 MiB by
+/// default): it is written from the bulk runtime.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ten_mib_batch_roundtrips() {
     common::init_tracing();
@@ -180,14 +180,16 @@ async fn ten_mib_batch_roundtrips() {
     let m = consumer.receive().await.unwrap();
     assert_eq!(m.payload.len(), payload.len());
     assert!(m.payload == payload);
+    assert!(n.node.bulk_lanes().bulk_responses() >= 1);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn fetches_sent_in_bulk_pieces_arrive_whole_and_in_order() {
+async fn catch_up_on_the_bulk_lane_arrives_whole_and_in_order_then_tails() {
     common::init_tracing();
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = common::config(dir.path());
-    // Every fetch response of more than 4 KiB goes out piece by piece through the gate.
+    // Every fetch response of more than 4 KiB moves the connection to the bulk runtime
+    // (its driver too); a smaller one moves it back.
     cfg.network.bulk_response_bytes = 4096;
     let n = TestNode::start_with(cfg).await;
     n.create_topic("bulk", 2).await;
@@ -235,6 +237,21 @@ async fn fetches_sent_in_bulk_pieces_arrive_whole_and_in_order() {
         next[p] += 2;
     }
     assert_eq!(next, [3000, 3001]);
+    let served = n.node.bulk_lanes().bulk_responses();
+    assert!(served > 0, "no fetch went through the bulk lane");
+    // At the tail the responses are small again: the same connection moves back and keeps
+    // producing and consuming.
+    for i in 3000..3010 {
+        let m = Message::builder()
+            .topic("bulk")
+            .partition((i % 2) as u32)
+            .payload(body(i))
+            .build()
+            .unwrap();
+        producer.send(m).await.unwrap();
+        let got = consumer.receive().await.unwrap();
+        assert_eq!(got.payload.as_ref(), body(i).as_slice());
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
