@@ -205,15 +205,17 @@ async fn catch_up_on_the_bulk_lane_arrives_whole_and_in_order_then_tails() {
             .map(|j| ((i * 31 + j) % 251) as u8)
             .collect()
     };
-    let mut acks = Vec::new();
-    for i in 0..3000 {
-        let m = Message::builder()
+    let message = |i: usize| {
+        Message::builder()
             .topic("bulk")
             .partition((i % 2) as u32)
             .payload(body(i))
             .build()
-            .unwrap();
-        acks.push(producer.send_async(m).await.unwrap());
+            .unwrap()
+    };
+    let mut acks = Vec::new();
+    for i in 0..3000 {
+        acks.push(producer.send_async(message(i)).await.unwrap());
     }
     for a in acks {
         a.await.unwrap();
@@ -242,13 +244,7 @@ async fn catch_up_on_the_bulk_lane_arrives_whole_and_in_order_then_tails() {
     // At the tail the responses are small again: the same connection moves back and keeps
     // producing and consuming.
     for i in 3000..3010 {
-        let m = Message::builder()
-            .topic("bulk")
-            .partition((i % 2) as u32)
-            .payload(body(i))
-            .build()
-            .unwrap();
-        producer.send(m).await.unwrap();
+        producer.send(message(i)).await.unwrap();
         let got = consumer.receive().await.unwrap();
         assert_eq!(got.payload.as_ref(), body(i).as_slice());
     }
