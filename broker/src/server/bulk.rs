@@ -246,8 +246,10 @@ mod tests {
         assert_eq!(lanes.threshold(), usize::MAX);
     }
 
-    /// A future that reports, at every poll, the thread it runs on, then waits for the next
-    /// nudge; it registers its waker at every poll, as a connection driver does.
+    /// A future that reports the thread it ran a nudge on, then waits for the next nudge; it
+    /// registers its waker at every poll, as a connection driver does. The report goes out
+    /// only once the waker is registered and no nudge is left, so a nudge sent after the
+    /// report is always taken by a fresh poll (which is where a lane change takes effect).
     struct Reporter {
         nudges: tokio::sync::mpsc::UnboundedReceiver<()>,
         seen: tokio::sync::mpsc::UnboundedSender<String>,
@@ -256,14 +258,19 @@ mod tests {
     impl Future for Reporter {
         type Output = ();
         fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let mut ran_on = None;
             loop {
                 match self.nudges.poll_recv(cx) {
                     Poll::Ready(Some(())) => {
-                        let name = std::thread::current().name().unwrap_or("").to_string();
-                        let _ = self.seen.send(name);
+                        ran_on = Some(std::thread::current().name().unwrap_or("").to_string());
                     }
                     Poll::Ready(None) => return Poll::Ready(()),
-                    Poll::Pending => return Poll::Pending,
+                    Poll::Pending => {
+                        if let Some(name) = ran_on {
+                            let _ = self.seen.send(name);
+                        }
+                        return Poll::Pending;
+                    }
                 }
             }
         }
