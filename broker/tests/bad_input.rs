@@ -213,9 +213,16 @@ async fn bad_produce_requests_get_typed_errors() {
         .unwrap_err();
     assert!(matches!(e, ClientError::MessageTooLarge { .. }), "{e}");
 
-    // Unknown topic / partition through the client API.
+    // Unknown topic / partition through the client API (after a short wait for the topic
+    // to show up).
+    let impatient = RustMqClient::new(rustmq_client::ClientConfig {
+        metadata_max_wait: std::time::Duration::from_millis(300),
+        ..n.client_config()
+    })
+    .await
+    .unwrap();
     assert!(matches!(
-        c.create_producer("missing").await,
+        impatient.create_producer("missing").await,
         Err(ClientError::UnknownTopic(_))
     ));
     let e = c

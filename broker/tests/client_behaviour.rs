@@ -296,3 +296,31 @@ async fn consumer_stream_yields_messages_in_order() {
             .collect::<Vec<_>>()
     );
 }
+
+/// A producer built before its topic exists waits for the topic to show up in metadata (as
+/// right after an admin API create, before every broker has it), then produces.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_waits_for_a_topic_that_is_being_created() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    let c = n.client().await;
+    let building = tokio::spawn({
+        let c = c.clone();
+        async move { producer(&c, "late", ProducerConfig::default()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    n.create_topic("late", 1).await;
+    let p = building.await.unwrap();
+    let r = p
+        .send(
+            Message::builder()
+                .topic("late")
+                .payload("here")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(r.offset, 0);
+}

@@ -219,19 +219,34 @@ impl RustMqClient {
         Ok(())
     }
 
-    /// Number of partitions of `topic` (refreshing metadata if it is not known yet).
+    /// Number of partitions of `topic`, refreshing metadata while it is not known yet, for
+    /// up to [`ClientConfig::metadata_max_wait`] (a topic just created reaches every
+    /// broker a moment after the controllers have it); then `UnknownTopic`.
     pub async fn partition_count(&self, topic: &str) -> Result<u32, ClientError> {
-        if let Some(p) = self.inner.metadata.read().topics.get(topic) {
-            return Ok(p.len() as u32);
+        let known = |c: &Self| {
+            c.inner
+                .metadata
+                .read()
+                .topics
+                .get(topic)
+                .map(|p| p.len() as u32)
+        };
+        if let Some(n) = known(self) {
+            return Ok(n);
         }
-        self.refresh_metadata(&[topic.to_string()]).await?;
-        self.inner
-            .metadata
-            .read()
-            .topics
-            .get(topic)
-            .map(|p| p.len() as u32)
-            .ok_or_else(|| ClientError::UnknownTopic(topic.to_string()))
+        let deadline = tokio::time::Instant::now() + self.inner.config.metadata_max_wait;
+        let mut pause = std::time::Duration::from_millis(50);
+        loop {
+            self.refresh_metadata(&[topic.to_string()]).await?;
+            if let Some(n) = known(self) {
+                return Ok(n);
+            }
+            if tokio::time::Instant::now() + pause > deadline {
+                return Err(ClientError::UnknownTopic(topic.to_string()));
+            }
+            tokio::time::sleep(pause).await;
+            pause = (pause * 2).min(std::time::Duration::from_millis(500));
+        }
     }
 
     /// Address of the leader of a partition.

@@ -36,6 +36,10 @@ pub struct ClientConfig {
     pub reconnect_base_delay: Duration,
     /// Largest reconnect delay.
     pub reconnect_max_delay: Duration,
+    /// How long building a producer or consumer waits for its topic to show up in the
+    /// brokers' metadata before failing with `UnknownTopic` (like Kafka's `max.block.ms`):
+    /// a topic just created reaches every broker a moment after the controllers have it.
+    pub metadata_max_wait: Duration,
 }
 
 impl Default for ClientConfig {
@@ -49,6 +53,7 @@ impl Default for ClientConfig {
             max_frame_bytes: 64 * 1024 * 1024,
             reconnect_base_delay: Duration::from_millis(50),
             reconnect_max_delay: Duration::from_secs(2),
+            metadata_max_wait: Duration::from_secs(10),
         }
     }
 }

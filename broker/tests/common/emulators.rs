@@ -106,13 +106,62 @@ pub fn pin_this_thread(cpus: &[usize]) {
     }
 }
 
+/// A cgroup with `cpu.idle` set, for what runs under [`Priority::Idle`]: `SCHED_IDLE` only
+/// yields to threads of its own task group (with autogroup, this process), so without it
+/// kernel threads the broker waits for (ext4's extent-conversion worker behind every
+/// `fdatasync` of an append) queue behind the "other machines" at full weight. None where
+/// cgroups cannot be written (not root, no cpu controller) or `RUSTMQ_BENCH_REMOTE_GROUP=0`.
+/// Returns the directory and the file a thread id goes to (cgroup v1 `tasks`; v2 moves
+/// whole processes only).
+fn idle_group() -> Option<&'static (PathBuf, Option<&'static str>)> {
+    static GROUP: std::sync::OnceLock<Option<(PathBuf, Option<&'static str>)>> =
+        std::sync::OnceLock::new();
+    GROUP
+        .get_or_init(|| {
+            if std::env::var("RUSTMQ_BENCH_REMOTE_GROUP").as_deref() == Ok("0") {
+                return None;
+            }
+            let v1 = Path::new("/sys/fs/cgroup/cpu");
+            let (dir, thread_file) = if v1.join("cpu.idle").exists() {
+                (v1.join("rustmq-bench-remote"), Some("tasks"))
+            } else {
+                (PathBuf::from("/sys/fs/cgroup/rustmq-bench-remote"), None)
+            };
+            std::fs::create_dir_all(&dir).ok()?;
+            std::fs::write(dir.join("cpu.idle"), "1").ok()?;
+            eprintln!(
+                "remote parts also run in the cpu.idle cgroup {}",
+                dir.display()
+            );
+            Some((dir, thread_file))
+        })
+        .as_ref()
+}
+
+/// Moves process `pid` into the idle cgroup (when there is one).
+fn join_idle_group(pid: u32) {
+    if let Some((dir, _)) = idle_group()
+        && let Err(e) = std::fs::write(dir.join("cgroup.procs"), pid.to_string())
+    {
+        eprintln!("process {pid} stays out of the idle cgroup: {e}");
+    }
+}
+
 impl Remote {
     /// Gives the calling thread this placement.
     pub fn apply_to_this_thread(&self) {
         match self.priority {
             Priority::Normal => {}
             Priority::Nice(n) => rustmq_broker::priority::lower_this_thread(n, false),
-            Priority::Idle => rustmq_broker::priority::lower_this_thread(0, true),
+            Priority::Idle => {
+                rustmq_broker::priority::lower_this_thread(0, true);
+                if let Some((dir, Some(file))) = idle_group() {
+                    let tid = rustix::thread::gettid().as_raw_nonzero().get();
+                    if let Err(e) = std::fs::write(dir.join(file), tid.to_string()) {
+                        eprintln!("thread {tid} stays out of the idle cgroup: {e}");
+                    }
+                }
+            }
         }
         if let Some(c) = &self.cpus {
             pin_this_thread(c);
@@ -269,6 +318,9 @@ impl FakeGcs {
             .stderr(Stdio::null())
             .spawn()
             .expect("fake-gcs-server starts");
+        if self.remote.priority == Priority::Idle {
+            join_idle_group(child.id());
+        }
         self.child = Some(child);
         wait_until_up(&format!("http://127.0.0.1:{}/storage/v1/b", self.port)).await;
     }
