@@ -17,7 +17,12 @@
 //! The parts that stand for other machines (the bucket emulator with its forwarder, and the
 //! catch-up consumer application; not the tail producer) run under `SCHED_IDLE` (`RUSTMQ_BENCH_REMOTE=idle`, the
 //! default: they get only CPU the broker leaves, as if they were elsewhere), or at a nice
-//! value (`RUSTMQ_BENCH_REMOTE=10`; `0` puts everything on equal terms). Broker knobs:
+//! value (`RUSTMQ_BENCH_REMOTE=10`; `0` puts everything on equal terms). Under `idle` they
+//! also go to a cgroup with `cpu.idle` set where the machine allows it (root, a cgroup cpu
+//! controller; `RUSTMQ_BENCH_REMOTE_GROUP=0` skips it): `SCHED_IDLE` alone yields only to
+//! threads of its own task group, and kernel threads the broker waits for (ext4's
+//! extent-conversion worker behind each `fdatasync` of an append) would queue behind them.
+//! The cgroup directory is left behind, empty. Broker knobs:
 //! `RUSTMQ_BENCH_COLD_THREADS`, `RUSTMQ_BENCH_COLD_NICE`, `RUSTMQ_BENCH_COLD_IDLE` (0/1),
 //! `RUSTMQ_BENCH_COLD_IN_FLIGHT`, `RUSTMQ_BENCH_READ_AHEAD`
 //! `RUSTMQ_BENCH_COLD_MBS` (cold-read quota in MB/s), `RUSTMQ_BENCH_CHUNK_KIB`,
