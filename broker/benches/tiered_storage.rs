@@ -696,12 +696,7 @@ async fn cold(mib: u64) {
     // Passes from offset 0 until 8 s of reading: the data is 4x the read cache, so every
     // pass misses it again and reads from the bucket.
     // Read the way the server answers a catch-up consumer: on its bulk threads.
-    let lanes = BulkLanes::start(
-        cfg_for_fetch.network.bulk_response_bytes,
-        cfg_for_fetch.network.bulk_threads,
-        cfg_for_fetch.network.bulk_sched_idle,
-    )
-    .expect("bulk lanes");
+    let lanes = BulkLanes::for_network(&cfg_for_fetch.network).expect("bulk lanes");
     let (b, on) = (b.clone(), run.alternator.on.clone());
     let reading = async move {
         let mut on_time = Duration::ZERO;

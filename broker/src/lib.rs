@@ -125,14 +125,11 @@ impl Node {
                 }
             };
         let tls = tls::server_config(&cert, &key)?;
-        let lanes = server::BulkLanes::start(
-            config.network.bulk_response_bytes,
-            config.network.bulk_threads,
-            config.network.bulk_sched_idle,
-        )
-        .map_err(|source| server::ServerError::Bind {
-            addr: config.network.quic_listen,
-            source,
+        let lanes = server::BulkLanes::for_network(&config.network).map_err(|source| {
+            server::ServerError::Bind {
+                addr: config.network.quic_listen,
+                source,
+            }
         })?;
         let endpoint = server::bind(config.network.quic_listen, tls, &config.network, &lanes)?;
         let quic_addr = endpoint

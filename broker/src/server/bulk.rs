@@ -58,7 +58,6 @@ thread_local! {
 /// ```
 pub struct BulkLanes {
     rt: Option<Runtime>,
-    handle: Option<Handle>,
     threshold: usize,
     /// Fetch responses written from the bulk runtime.
     served: AtomicU64,
@@ -71,7 +70,6 @@ impl BulkLanes {
         if threshold == 0 {
             return Ok(Arc::new(Self {
                 rt: None,
-                handle: None,
                 threshold: usize::MAX,
                 served: AtomicU64::new(0),
             }));
@@ -87,16 +85,24 @@ impl BulkLanes {
             .enable_all()
             .build()?;
         Ok(Arc::new(Self {
-            handle: Some(rt.handle().clone()),
             rt: Some(rt),
             threshold: usize::try_from(threshold).unwrap_or(usize::MAX),
             served: AtomicU64::new(0),
         }))
     }
 
+    /// [`Self::start`] with the `[network]` settings.
+    pub fn for_network(net: &crate::config::NetworkSection) -> std::io::Result<Arc<Self>> {
+        Self::start(
+            net.bulk_response_bytes,
+            net.bulk_threads,
+            net.bulk_sched_idle,
+        )
+    }
+
     /// The bulk runtime (None when lanes are off).
     pub fn handle(&self) -> Option<&Handle> {
-        self.handle.as_ref()
+        self.rt.as_ref().map(Runtime::handle)
     }
 
     /// Fetch responses larger than this make their connection bulk.
@@ -117,7 +123,7 @@ impl BulkLanes {
     /// accepted through [`Self::accept`] follow their lane.
     pub(crate) fn quinn_runtime(&self) -> Arc<dyn quinn::Runtime> {
         Arc::new(LaneRuntime {
-            bulk: self.handle.clone(),
+            bulk: self.handle().cloned(),
         })
     }
 
