@@ -12,7 +12,7 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
-use tokio::runtime::{Handle, Runtime};
+use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
 
 use super::TierError;
@@ -52,7 +52,6 @@ const UNIT: u64 = 1024;
 /// ```
 pub struct ColdPool {
     rt: Option<Runtime>,
-    handle: Option<Handle>,
     permits: Arc<Semaphore>,
     /// The bandwidth quota and its burst (in [`UNIT`]s).
     limiter: Option<(Arc<Limiter>, NonZeroU32)>,
@@ -76,7 +75,6 @@ impl ColdPool {
         if o.threads == 0 {
             return Ok(Self {
                 rt: None,
-                handle: None,
                 permits,
                 limiter,
             });
@@ -88,10 +86,8 @@ impl ColdPool {
             .on_thread_start(move || crate::priority::lower_this_thread(nice, idle))
             .enable_all()
             .build()?;
-        let handle = Some(rt.handle().clone());
         Ok(Self {
             rt: Some(rt),
-            handle,
             permits,
             limiter,
         })
@@ -130,7 +126,7 @@ impl ColdPool {
                 .map_err(|_| TierError::Store("cold-read pool closed".into()))?;
             fut.await
         };
-        match &self.handle {
+        match self.rt.as_ref().map(Runtime::handle) {
             None => job.await,
             Some(h) => h
                 .spawn(job)
