@@ -144,6 +144,7 @@ impl Broker {
             max_group_bytes: config.wal.buffer_size,
             flush_interval: Duration::from_millis(config.wal.flush_interval_ms),
             max_entry_bytes: config.network.max_frame_bytes + 1024,
+            recycle_segments: config.wal.recycle_segments,
         };
         let started_recovery = Instant::now();
         // Recovery reads every segment: blocking file I/O, off the async workers.
@@ -1283,8 +1284,9 @@ impl BrokerView for Broker {
                 name: "wal".into(),
                 healthy: true,
                 detail: format!(
-                    "{} segments, {} entries / {} bytes written in {} group commits, {} fsyncs",
+                    "{} segments ({} spare), {} entries / {} bytes written in {} group commits, {} fsyncs",
                     self.wal.segment_count(),
+                    self.wal.spare_count(),
                     s.entries.load(ld),
                     s.bytes.load(ld),
                     s.groups.load(ld),
@@ -1376,6 +1378,18 @@ impl BrokerView for Broker {
             "wal_segments",
             "WAL segment files",
             self.wal.segment_count() as i64,
+        );
+        gauge(
+            r,
+            "wal_spare_segments",
+            "WAL segment files kept to be written over",
+            self.wal.spare_count() as i64,
+        );
+        counter(
+            r,
+            "wal_segments_recycled",
+            "WAL segments kept as spares instead of deleted",
+            w.segments_recycled.load(ld),
         );
         counter(
             r,

@@ -247,6 +247,10 @@ pub struct WalSection {
     pub fsync_on_write: bool,
     /// Roll to a new segment file past this size.
     pub segment_size_bytes: u64,
+    /// Segment files no longer needed that are kept and written over by later segments
+    /// (0 = delete them). Overwriting blocks a file already has makes each `fdatasync`
+    /// flush data only; these files are not counted in `capacity_bytes`.
+    pub recycle_segments: usize,
     /// Most bytes one group commit writes at once.
     pub buffer_size: usize,
     /// Upload to object storage at least this often (when anything is unuploaded).
@@ -266,6 +270,7 @@ impl Default for WalSection {
             capacity_bytes: 10 * 1024 * 1024 * 1024,
             fsync_on_write: true,
             segment_size_bytes: 128 * 1024 * 1024,
+            recycle_segments: 2,
             buffer_size: 8 * 1024 * 1024,
             upload_interval_ms: 600_000,
             upload_bytes: 64 * 1024 * 1024,

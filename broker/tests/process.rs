@@ -50,17 +50,50 @@ async fn create_topic(b: &DevBroker, name: &str, partitions: u32) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_during_load_loses_nothing_acknowledged() {
-    kill_9_under_load(&[]).await;
+    kill_9_under_load(&[], 50, false).await;
+}
+
+/// Small segments uploaded as soon as they fill: segments are kept as spares and written
+/// over while the load runs, so the kill lands with recycled files holding old entries
+/// after the new ones.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_9_while_wal_segments_are_recycled_loses_nothing_acknowledged() {
+    kill_9_under_load(
+        &[
+            ("RUSTMQ_WAL__SEGMENT_SIZE_BYTES", "1048576"),
+            ("RUSTMQ_WAL__RECYCLE_SEGMENTS", "1"),
+            ("RUSTMQ_WAL__UPLOAD_BYTES", "262144"),
+            ("RUSTMQ_WAL__UPLOAD_INTERVAL_MS", "100"),
+        ],
+        8192,
+        true,
+    )
+    .await;
+}
+
+/// A counter or gauge from the broker's `/metrics`.
+async fn metric(b: &DevBroker, name: &str) -> f64 {
+    let text = reqwest::get(format!("{}/metrics", b.admin))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no metric {name} in:\n{text}"))
 }
 
 /// Without fsync, acknowledged data is in the page cache: a killed process (unlike a machine
 /// crash) still loses nothing.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_without_fsync_loses_nothing_acknowledged() {
-    kill_9_under_load(&[("RUSTMQ_WAL__FSYNC_ON_WRITE", "false")]).await;
+    kill_9_under_load(&[("RUSTMQ_WAL__FSYNC_ON_WRITE", "false")], 50, false).await;
 }
 
-async fn kill_9_under_load(env: &[(&str, &str)]) {
+/// Four producers send payloads of up to `pad` bytes until the broker is killed: 1.5 s
+/// after the start, or with `recycled`, 1.5 s after a WAL spare has been written over.
+async fn kill_9_under_load(env: &[(&str, &str)], pad: u64, recycled: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut b = start_with(dir.path(), env);
     create_topic(&b, "load", 4).await;
@@ -83,7 +116,8 @@ async fn kill_9_under_load(env: &[(&str, &str)]) {
         let acked = acked.clone();
         workers.push(tokio::spawn(async move {
             for i in 0u64.. {
-                let payload = Bytes::from(format!("w{w}-{i}-{}", "x".repeat((i % 50) as usize)));
+                let payload =
+                    Bytes::from(format!("w{w}-{i}-{}", "x".repeat((i * 97 % pad) as usize)));
                 let f = match producer
                     .send_async(
                         Message::builder()
@@ -105,6 +139,14 @@ async fn kill_9_under_load(env: &[(&str, &str)]) {
                 }
             }
         }));
+    }
+    if recycled {
+        // With one spare at most, a second segment kept means the first was written over.
+        let t = std::time::Instant::now();
+        while metric(&b, "rustmq_wal_segments_recycled_total").await < 2.0 {
+            assert!(t.elapsed() < Duration::from_secs(60), "no segment recycled");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
     }
     tokio::time::sleep(Duration::from_millis(1500)).await;
     b.kill().unwrap(); // SIGKILL

@@ -4,9 +4,17 @@
 //! a segment once no partition needs it. Never: assigns offsets or decides visibility; those
 //! belong to the partition log, which the writer calls back once an append is durable.
 //!
-//! Entry layout (big endian): `u32 len | u32 crc32c | u64 topic_id | u32 partition |
+//! Segment layout (format 2): a 16-byte header (`RMQWAL\0\x02`, then the segment id), then
+//! entries (big endian): `u32 len | u32 crc32c | u64 topic_id | u32 partition |
 //! i64 base_offset | i32 leader_epoch | batch`, where `len` counts everything after the CRC
-//! and the CRC covers the same bytes.
+//! and the CRC covers the segment id followed by those bytes. Format 1 (no header, CRC of
+//! the bytes alone) is still read.
+//!
+//! A segment nobody needs any more becomes a spare (up to `recycle_segments` of them) and
+//! the next roll renames it and overwrites it from the start: appends then rewrite blocks
+//! that already exist, so `fdatasync` flushes data and changes no file-system metadata.
+//! Recovery stops at the first entry whose CRC fails, which every old entry does (its CRC
+//! covers another segment id).
 //!
 //! One writer thread drains every pending append, writes them with one `write` and one
 //! `fdatasync`, then completes them all: this is what makes fsync'd throughput high.
@@ -112,6 +120,8 @@ pub struct WalOptions {
     pub flush_interval: Duration,
     /// Largest entry recovery accepts (anything larger is corruption).
     pub max_entry_bytes: u32,
+    /// Segments no longer needed that are kept to be written over (0 = delete them).
+    pub recycle_segments: usize,
 }
 
 /// Counters for health and metrics.
@@ -129,19 +139,28 @@ pub struct WalStats {
     pub write_errors: AtomicU64,
     /// Segment files deleted.
     pub segments_deleted: AtomicU64,
+    /// Segment files kept as spares instead of being deleted.
+    pub segments_recycled: AtomicU64,
 }
 
 struct SegmentMeta {
     path: PathBuf,
     reader: Arc<File>,
     live: u64,
+    /// Bytes in use (header and entries; a recycled file is longer).
     size: u64,
+    /// Format 2: may become a spare.
+    recyclable: bool,
 }
 
 struct Shared {
     dir: PathBuf,
     segments: Mutex<BTreeMap<u64, SegmentMeta>>,
-    /// Bytes of every segment file (what `wal.capacity_bytes` bounds).
+    /// Spare files (by the id they had), oldest first. Locked after `segments`, never before.
+    spares: Mutex<Vec<u64>>,
+    recycle: usize,
+    /// Bytes in use in every segment file (what `wal.capacity_bytes` bounds; spares and
+    /// the unused rest of a recycled file are not counted).
     disk_bytes: AtomicU64,
     active: AtomicU64,
     stats: WalStats,
@@ -156,16 +175,35 @@ impl Shared {
         if let Some(m) = segments.get(&id)
             && m.live == 0
         {
-            match std::fs::remove_file(&m.path) {
-                Ok(()) => {
+            let mut spares = self.spares.lock();
+            let done = if m.recyclable && spares.len() < self.recycle {
+                // No directory fsync: if the rename is lost in a crash, recovery finds the
+                // segment again with entries nobody needs, as it would an unlink lost.
+                std::fs::rename(&m.path, segment::spare_path(&self.dir, id)).map(|()| {
+                    spares.push(id);
+                    self.stats.segments_recycled.fetch_add(1, Ordering::Relaxed);
+                    tracing::info!(segment = id, "wal segment kept as a spare");
+                })
+            } else {
+                std::fs::remove_file(&m.path).map(|()| {
                     self.stats.segments_deleted.fetch_add(1, Ordering::Relaxed);
-                    self.disk_bytes.fetch_sub(m.size, Ordering::Relaxed);
                     tracing::info!(segment = id, "deleted wal segment");
+                })
+            };
+            match done {
+                Ok(()) => {
+                    self.disk_bytes.fetch_sub(m.size, Ordering::Relaxed);
                     segments.remove(&id);
                 }
                 Err(e) => tracing::warn!(segment = id, error = %e, "cannot delete wal segment"),
             }
         }
+    }
+
+    /// A spare to write the next segment into, if any (the oldest: all are alike).
+    fn take_spare(&self) -> Option<PathBuf> {
+        let mut spares = self.spares.lock();
+        (!spares.is_empty()).then(|| segment::spare_path(&self.dir, spares.remove(0)))
     }
 }
 
@@ -203,25 +241,48 @@ impl Wal {
         let mut disk_bytes = 0;
         for &id in &ids {
             let path = segment::path(&opts.dir, id);
-            truncated_bytes += segment::scan(&path, id, opts.max_entry_bytes, &mut visit)?;
+            let end = segment::scan(&path, id, opts.max_entry_bytes, &mut visit)?;
+            if !end.format2 {
+                truncated_bytes += end.cut;
+            }
             let reader = Arc::new(File::open(&path)?);
-            let size = reader.metadata()?.len();
-            disk_bytes += size;
+            disk_bytes += end.end;
             segments.insert(
                 id,
                 SegmentMeta {
                     path,
                     reader,
                     live: 0,
-                    size,
+                    size: end.end,
+                    recyclable: end.format2,
                 },
             );
         }
-        let next_segment = ids.last().map(|l| l + 1).unwrap_or(0);
+        // Spares left by the previous run: kept if they are format 2 and wanted, else
+        // deleted. Their ids are below every segment's, so new segments never collide.
+        let mut spares = Vec::new();
+        let mut max_spare = None;
+        for id in segment::list_spares(&opts.dir)? {
+            let p = segment::spare_path(&opts.dir, id);
+            max_spare = max_spare.max(Some(id));
+            if spares.len() < opts.recycle_segments && segment::is_format2(&p) {
+                spares.push(id);
+            } else {
+                std::fs::remove_file(&p)?;
+            }
+        }
+        let next_segment = ids
+            .last()
+            .copied()
+            .max(max_spare)
+            .map(|l| l + 1)
+            .unwrap_or(0);
         Ok(Recovered {
             shared: Arc::new(Shared {
                 dir: opts.dir.clone(),
                 segments: Mutex::new(segments),
+                spares: Mutex::new(spares),
+                recycle: opts.recycle_segments,
                 disk_bytes: AtomicU64::new(disk_bytes),
                 active: AtomicU64::new(next_segment),
                 stats: WalStats::default(),
@@ -281,6 +342,11 @@ impl Wal {
         self.shared.segments.lock().len()
     }
 
+    /// Spare segment files waiting to be written over.
+    pub fn spare_count(&self) -> usize {
+        self.shared.spares.lock().len()
+    }
+
     /// The WAL directory.
     pub fn dir(&self) -> &Path {
         &self.shared.dir
@@ -338,26 +404,44 @@ struct Writer {
 
 impl Writer {
     fn open(opts: WalOptions, shared: Arc<Shared>, id: u64) -> Result<Self, WalError> {
-        let (file, reader) = segment::create(&opts.dir, id)?;
+        let (file, reader) = Self::create(&opts.dir, &shared, id)?;
+        let header = segment::FILE_HEADER_LEN;
         shared.segments.lock().insert(
             id,
             SegmentMeta {
                 path: segment::path(&opts.dir, id),
                 reader: Arc::new(reader),
                 live: 0,
-                size: 0,
+                size: header,
+                recyclable: true,
             },
         );
+        shared.disk_bytes.fetch_add(header, Ordering::Relaxed);
         shared.active.store(id, Ordering::Release);
         Ok(Self {
             opts,
             shared,
             id,
             file,
-            size: 0,
-            dirty: false,
+            size: header,
+            dirty: true,
             buf: Vec::new(),
         })
+    }
+
+    /// Segment `id` in a spare when there is one, else in a new file.
+    fn create(dir: &Path, shared: &Shared, id: u64) -> Result<(File, File), WalError> {
+        if let Some(spare) = shared.take_spare() {
+            match segment::create(dir, id, Some(&spare)) {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    tracing::warn!(spare = %spare.display(), error = %e, "cannot reuse wal spare; creating a new segment");
+                    let _ = std::fs::remove_file(&spare);
+                    let _ = std::fs::remove_file(segment::path(dir, id));
+                }
+            }
+        }
+        segment::create(dir, id, None)
     }
 
     fn roll(&mut self) -> Result<(), WalError> {
@@ -366,8 +450,9 @@ impl Writer {
             self.dirty = false;
         }
         let next = self.id + 1;
-        let (file, reader) = segment::create(&self.opts.dir, next)?;
+        let (file, reader) = Self::create(&self.opts.dir, &self.shared, next)?;
         let old = self.id;
+        let header = segment::FILE_HEADER_LEN;
         {
             let mut segs = self.shared.segments.lock();
             segs.insert(
@@ -376,15 +461,18 @@ impl Writer {
                     path: segment::path(&self.opts.dir, next),
                     reader: Arc::new(reader),
                     live: 0,
-                    size: 0,
+                    size: header,
+                    recyclable: true,
                 },
             );
+            self.shared.disk_bytes.fetch_add(header, Ordering::Relaxed);
             self.shared.active.store(next, Ordering::Release);
             self.shared.delete_if_unused(&mut segs, old);
         }
         self.id = next;
         self.file = file;
-        self.size = 0;
+        self.size = header;
+        self.dirty = true;
         Ok(())
     }
 
@@ -474,7 +562,9 @@ impl Writer {
             .map(|a| (a.batch.len() + ENTRY_HEADER_LEN) as u64)
             .sum();
         let result = (|| -> Result<Vec<WalLocation>, std::io::Error> {
-            if self.size > 0 && self.size + bytes > self.opts.segment_size_bytes {
+            if self.size > segment::FILE_HEADER_LEN
+                && self.size + bytes > self.opts.segment_size_bytes
+            {
                 self.roll()
                     .map_err(|e| std::io::Error::other(e.to_string()))?;
             }
@@ -484,6 +574,7 @@ impl Writer {
                 let at = self.size + self.buf.len() as u64;
                 segment::encode_entry(
                     &mut self.buf,
+                    self.id,
                     a.topic_id,
                     a.partition,
                     a.base_offset,
@@ -551,5 +642,153 @@ impl Writer {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::MetadataExt;
+
+    /// Records where each append landed.
+    #[derive(Default)]
+    struct Target(Mutex<Vec<(i64, WalLocation)>>);
+
+    impl AppendTarget for Target {
+        fn is_current(&self, _: u64) -> bool {
+            true
+        }
+        fn on_durable(&self, _: u64, base: i64, _: i64, loc: WalLocation) {
+            self.0.lock().push((base, loc));
+        }
+        fn on_failed(&self, _: u64) {}
+    }
+
+    fn opts(dir: &Path, recycle: usize) -> WalOptions {
+        WalOptions {
+            dir: dir.to_path_buf(),
+            fsync_on_write: true,
+            segment_size_bytes: 1 << 20,
+            max_group_bytes: 1 << 20,
+            flush_interval: Duration::from_secs(1),
+            max_entry_bytes: 1 << 20,
+            recycle_segments: recycle,
+        }
+    }
+
+    async fn append(wal: &Wal, target: &Arc<Target>, base: i64) {
+        let (tx, rx) = oneshot::channel();
+        wal.submit(Append {
+            topic_id: 1,
+            partition: 0,
+            base_offset: base,
+            last_offset: base,
+            leader_epoch: 0,
+            batch: Bytes::from(vec![base as u8; 300 * 1024]),
+            generation: 0,
+            target: target.clone(),
+            reply: Some(tx),
+        })
+        .unwrap();
+        rx.await.unwrap().unwrap();
+    }
+
+    fn recover_all(dir: &Path, recycle: usize) -> (Recovered, Vec<(i64, u64, Bytes)>) {
+        let mut seen = Vec::new();
+        let r = Wal::recover(opts(dir, recycle), |e| {
+            seen.push((e.base_offset, e.location.segment, e.batch))
+        })
+        .unwrap();
+        (r, seen)
+    }
+
+    #[tokio::test]
+    async fn released_segments_are_written_over_and_recovery_sees_only_new_entries() {
+        let d = tempfile::tempdir().unwrap();
+        let target = Arc::new(Target::default());
+        let (r, _) = recover_all(d.path(), 1);
+        let wal = r.start(HashMap::new()).unwrap();
+        // 3 entries of 300 KiB per 1 MiB segment: offsets 0-2 in segment 0, 3-5 in 1.
+        for base in 0..6 {
+            append(&wal, &target, base).await;
+        }
+        let locs = target.0.lock().clone();
+        assert_eq!(locs[0].1.segment, 0);
+        assert_eq!(locs[5].1.segment, 1);
+        let seg0 = segment::path(d.path(), 0);
+        let ino = std::fs::metadata(&seg0).unwrap().ino();
+        // Segment 0's data is uploaded: it becomes a spare, not counted as in use.
+        let in_use = wal.disk_bytes();
+        for (_, loc) in &locs[..3] {
+            wal.release(*loc);
+        }
+        assert!(!seg0.exists());
+        assert_eq!(wal.spare_count(), 1);
+        assert_eq!(wal.stats().segments_recycled.load(Ordering::Relaxed), 1);
+        assert!(wal.disk_bytes() < in_use - 900 * 1024);
+        // The next roll writes segment 2 into it.
+        for base in 6..8 {
+            append(&wal, &target, base).await;
+        }
+        assert_eq!(wal.spare_count(), 0);
+        let seg2 = segment::path(d.path(), 2);
+        assert_eq!(std::fs::metadata(&seg2).unwrap().ino(), ino);
+        let locs = target.0.lock().clone();
+        assert_eq!(locs[7].1.segment, 2);
+        assert_eq!(wal.read(locs[7].1).await.unwrap(), vec![7u8; 300 * 1024]);
+        wal.shutdown().await;
+
+        // Recovery finds 3-5 in segment 1 and only 6-7 in segment 2, though segment 2's
+        // file still holds segment 0's old entries after them.
+        let (r, seen) = recover_all(d.path(), 1);
+        let got: Vec<(i64, u64)> = seen.iter().map(|(b, s, _)| (*b, *s)).collect();
+        assert_eq!(got, vec![(3, 1), (4, 1), (5, 1), (6, 2), (7, 2)]);
+        for (b, _, batch) in &seen {
+            assert_eq!(batch, &vec![*b as u8; 300 * 1024]);
+        }
+        assert_eq!(r.truncated_bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn without_recycling_released_segments_are_deleted() {
+        let d = tempfile::tempdir().unwrap();
+        let target = Arc::new(Target::default());
+        let (r, _) = recover_all(d.path(), 0);
+        let wal = r.start(HashMap::new()).unwrap();
+        for base in 0..4 {
+            append(&wal, &target, base).await;
+        }
+        for (_, loc) in &target.0.lock().clone()[..3] {
+            wal.release(*loc);
+        }
+        assert_eq!(wal.spare_count(), 0);
+        assert_eq!(wal.stats().segments_deleted.load(Ordering::Relaxed), 1);
+        assert_eq!(segment::list_spares(d.path()).unwrap(), Vec::<u64>::new());
+        wal.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn spares_survive_a_restart_and_extra_ones_are_deleted() {
+        let d = tempfile::tempdir().unwrap();
+        let target = Arc::new(Target::default());
+        let (r, _) = recover_all(d.path(), 2);
+        let wal = r.start(HashMap::new()).unwrap();
+        for base in 0..9 {
+            append(&wal, &target, base).await;
+        }
+        for (_, loc) in &target.0.lock().clone()[..6] {
+            wal.release(*loc);
+        }
+        assert_eq!(wal.spare_count(), 2);
+        wal.shutdown().await;
+        // Restarted wanting one: one kept, and the new active segment is written into it.
+        let (r, seen) = recover_all(d.path(), 1);
+        assert_eq!(seen.len(), 3);
+        assert_eq!(segment::list_spares(d.path()).unwrap().len(), 1);
+        let wal = r.start(HashMap::from([(2, 3)])).unwrap();
+        assert_eq!(wal.spare_count(), 0);
+        assert_eq!(segment::list_spares(d.path()).unwrap(), Vec::<u64>::new());
+        assert_eq!(segment::list(d.path()).unwrap(), vec![2, 3]);
+        wal.shutdown().await;
     }
 }

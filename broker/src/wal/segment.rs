@@ -1,7 +1,8 @@
 //! Segment files: naming, entry encoding, and the recovery scan.
 
 use std::fs::{File, OpenOptions};
-use std::io::{BufReader, Read};
+use std::io::{BufReader, Read, Seek, SeekFrom};
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use bytes::{BufMut, Bytes};
@@ -10,7 +11,15 @@ use super::{WalError, WalLocation};
 
 /// Bytes before the batch in every entry.
 pub const ENTRY_HEADER_LEN: usize = 4 + 4 + 8 + 4 + 8 + 4;
+/// Bytes before the first entry of a segment this version writes: [`MAGIC`], then the
+/// segment id (for people reading the file; recovery trusts the file name).
+pub const FILE_HEADER_LEN: u64 = 16;
+/// Marks a segment whose entry CRCs also cover the segment id (format 2). Files without it
+/// (format 1) are read as before and never recycled.
+const MAGIC: &[u8; 8] = b"RMQWAL\x00\x02";
 const EXT: &str = "wal";
+/// Segments kept for reuse after their data is no longer needed.
+const SPARE_EXT: &str = "spare";
 
 /// An intact entry found by recovery.
 #[derive(Debug, Clone)]
@@ -33,11 +42,25 @@ pub(super) fn path(dir: &Path, id: u64) -> PathBuf {
     dir.join(format!("{id:020}.{EXT}"))
 }
 
+pub(super) fn spare_path(dir: &Path, id: u64) -> PathBuf {
+    dir.join(format!("{id:020}.{SPARE_EXT}"))
+}
+
+/// Ids of the segment files in `dir`, oldest first.
 pub(super) fn list(dir: &Path) -> Result<Vec<u64>, WalError> {
+    list_ext(dir, EXT)
+}
+
+/// Ids (the segment each was) of the spare files in `dir`.
+pub(super) fn list_spares(dir: &Path) -> Result<Vec<u64>, WalError> {
+    list_ext(dir, SPARE_EXT)
+}
+
+fn list_ext(dir: &Path, ext: &str) -> Result<Vec<u64>, WalError> {
     let mut ids = Vec::new();
     for e in std::fs::read_dir(dir)? {
         let p = e?.path();
-        if p.extension().and_then(|x| x.to_str()) == Some(EXT)
+        if p.extension().and_then(|x| x.to_str()) == Some(ext)
             && let Some(id) = p
                 .file_stem()
                 .and_then(|s| s.to_str())
@@ -50,22 +73,60 @@ pub(super) fn list(dir: &Path) -> Result<Vec<u64>, WalError> {
     Ok(ids)
 }
 
-/// Creates a new segment; returns the write handle and a read handle.
-pub(super) fn create(dir: &Path, id: u64) -> Result<(File, File), WalError> {
+/// Whether the file at `p` is a format-2 segment (the only kind that may be recycled).
+pub(super) fn is_format2(p: &Path) -> bool {
+    let mut head = [0u8; 8];
+    File::open(p)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok_and(|()| &head == MAGIC)
+}
+
+/// Creates segment `id`, from the spare file `reuse` when given (renamed, its old bytes
+/// left in place to be overwritten), else as a new file; writes the file header and
+/// returns the write handle and a read handle.
+///
+/// Why reuse: appending to a new file allocates blocks, and on ext4 (`dioread_nolock`)
+/// `fdatasync` then waits for a kernel worker to convert the new extents, which queues
+/// behind whatever else the machine runs; overwriting blocks that are already written
+/// needs no metadata change at all. Stale entries after the new ones cannot be mistaken
+/// for this segment's: their CRCs cover the id of the segment they were written to.
+pub(super) fn create(dir: &Path, id: u64, reuse: Option<&Path>) -> Result<(File, File), WalError> {
     let p = path(dir, id);
-    let file = OpenOptions::new()
-        .create_new(true)
-        .read(true)
-        .write(true)
-        .open(&p)?;
-    // Make the new file's directory entry durable before anything in it is acknowledged.
+    let file = match reuse {
+        Some(spare) => {
+            std::fs::rename(spare, &p)?;
+            OpenOptions::new().read(true).write(true).open(&p)?
+        }
+        None => OpenOptions::new()
+            .create_new(true)
+            .read(true)
+            .write(true)
+            .open(&p)?,
+    };
+    // Made durable by the first group commit's fdatasync, before any entry is acknowledged.
+    file.write_all_at(&file_header(id), 0)?;
+    // Make the file's directory entry durable before anything in it is acknowledged.
     File::open(dir)?.sync_all()?;
     let reader = File::open(&p)?;
     Ok((file, reader))
 }
 
+fn file_header(id: u64) -> [u8; FILE_HEADER_LEN as usize] {
+    let mut header = [0u8; FILE_HEADER_LEN as usize];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..].copy_from_slice(&id.to_be_bytes());
+    header
+}
+
+/// The CRC of an entry body in segment `segment` (format 2).
+fn entry_crc(segment: u64, body: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(&segment.to_be_bytes()), body)
+}
+
+/// Appends one entry of segment `segment` (format 2) to `buf`.
 pub(super) fn encode_entry(
     buf: &mut Vec<u8>,
+    segment: u64,
     topic_id: u64,
     partition: u32,
     base_offset: i64,
@@ -81,23 +142,41 @@ pub(super) fn encode_entry(
     buf.put_i64(base_offset);
     buf.put_i32(leader_epoch);
     buf.extend_from_slice(batch);
-    let crc = crc32c::crc32c(&buf[start + 8..]);
+    let crc = entry_crc(segment, &buf[start + 8..]);
     buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
-/// Scans one segment, visiting intact entries; truncates the file at the first torn or
-/// corrupt entry. Returns the number of bytes cut off.
+/// How a segment's scan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ScanEnd {
+    /// End of the last intact entry: the segment's size in use.
+    pub end: u64,
+    /// Bytes after `end` that held no entry of this segment (cut off in format 1).
+    pub cut: u64,
+    /// Format 2 (may be recycled).
+    pub format2: bool,
+}
+
+/// Scans one segment, visiting intact entries, up to the first entry that is torn, corrupt
+/// or not this segment's. A format-1 file is truncated there; a format-2 file is left as
+/// it is (what follows is a torn write or a recycled file's old bytes, and nothing is ever
+/// appended to a recovered segment).
 pub(super) fn scan(
     p: &Path,
     id: u64,
     max_entry_bytes: u32,
     visit: &mut impl FnMut(RecoveredEntry),
-) -> Result<u64, WalError> {
+) -> Result<ScanEnd, WalError> {
     let file = OpenOptions::new().read(true).write(true).open(p)?;
     let file_len = file.metadata()?.len();
     let mut r = BufReader::with_capacity(1 << 20, &file);
-    let mut pos = 0u64;
     let mut head = [0u8; 8];
+    let format2 = file_len >= FILE_HEADER_LEN && {
+        r.read_exact(&mut head)?;
+        &head == MAGIC
+    };
+    let mut pos = if format2 { FILE_HEADER_LEN } else { 0 };
+    r.seek(SeekFrom::Start(pos))?;
     let bad: Option<String> = loop {
         if pos == file_len {
             break None;
@@ -116,7 +195,12 @@ pub(super) fn scan(
         }
         let mut body = vec![0u8; len as usize];
         r.read_exact(&mut body)?;
-        if crc32c::crc32c(&body) != crc {
+        let expected = if format2 {
+            entry_crc(id, &body)
+        } else {
+            crc32c::crc32c(&body)
+        };
+        if expected != crc {
             break Some(format!("crc mismatch at byte {pos}"));
         }
         let be64 = |i: usize| {
@@ -144,16 +228,24 @@ pub(super) fn scan(
         });
         pos += 8 + u64::from(len);
     };
+    let end = ScanEnd {
+        end: pos,
+        cut: file_len - pos,
+        format2,
+    };
     match bad {
-        None => Ok(0),
+        None => {}
+        Some(why) if format2 => {
+            tracing::debug!(segment = %p.display(), %why, unused = file_len - pos, "end of wal segment");
+        }
         Some(why) => {
             tracing::warn!(segment = %p.display(), %why, "truncating wal segment to its last intact entry");
             drop(r);
             file.set_len(pos)?;
             file.sync_all()?;
-            Ok(file_len - pos)
         }
     }
+    Ok(end)
 }
 
 #[cfg(test)]
@@ -161,45 +253,124 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
 
-    fn write_entries(dir: &Path, n: usize) -> (PathBuf, Vec<u8>) {
-        let mut buf = Vec::new();
+    fn entries(segment: u64, n: usize) -> Vec<u8> {
+        let mut buf = file_header(segment).to_vec();
         for i in 0..n {
-            encode_entry(&mut buf, 7, 1, i as i64, 0, format!("batch-{i}").as_bytes());
+            let b = format!("batch-{i}");
+            encode_entry(&mut buf, segment, 7, 1, i as i64, 0, b.as_bytes());
         }
+        buf
+    }
+
+    fn write_entries(dir: &Path, n: usize) -> (PathBuf, Vec<u8>) {
+        let buf = entries(0, n);
         let p = path(dir, 0);
         std::fs::write(&p, &buf).unwrap();
         (p, buf)
     }
 
-    fn scan_all(p: &Path) -> (Vec<RecoveredEntry>, u64) {
+    fn scan_all(p: &Path) -> (Vec<RecoveredEntry>, ScanEnd) {
+        let id = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
         let mut out = Vec::new();
-        let cut = scan(p, 0, 1 << 20, &mut |e| out.push(e)).unwrap();
-        (out, cut)
+        let end = scan(p, id, 1 << 20, &mut |e| out.push(e)).unwrap();
+        (out, end)
     }
 
     #[test]
     fn intact_segment_scans_fully() {
         let d = tempfile::tempdir().unwrap();
-        let (p, _) = write_entries(d.path(), 5);
-        let (e, cut) = scan_all(&p);
+        let (p, buf) = write_entries(d.path(), 5);
+        let (e, end) = scan_all(&p);
         assert_eq!(e.len(), 5);
-        assert_eq!(cut, 0);
+        assert_eq!(end.cut, 0);
+        assert_eq!(end.end, buf.len() as u64);
+        assert!(end.format2);
         assert_eq!(&e[3].batch[..], b"batch-3");
         assert_eq!(e[3].base_offset, 3);
     }
 
+    #[test]
+    fn a_recycled_file_yields_only_the_new_segments_entries() {
+        let d = tempfile::tempdir().unwrap();
+        // Segment 3 with 10 entries, kept as a spare, becomes segment 4 with 2 entries.
+        let old = entries(3, 10);
+        let spare = spare_path(d.path(), 3);
+        std::fs::write(&spare, &old).unwrap();
+        let (file, _) = create(d.path(), 4, Some(&spare)).unwrap();
+        assert!(!spare.exists());
+        let mut buf = Vec::new();
+        encode_entry(&mut buf, 4, 9, 2, 100, 1, b"fresh-0");
+        encode_entry(&mut buf, 4, 9, 2, 101, 1, b"fresh-1");
+        file.write_all_at(&buf, FILE_HEADER_LEN).unwrap();
+        drop(file);
+        let p = path(d.path(), 4);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), old.len() as u64);
+        let (e, end) = scan_all(&p);
+        let got: Vec<_> = e.iter().map(|e| (e.base_offset, e.batch.clone())).collect();
+        assert_eq!(
+            got,
+            vec![(100, Bytes::from("fresh-0")), (101, Bytes::from("fresh-1"))]
+        );
+        assert_eq!(end.end, FILE_HEADER_LEN + buf.len() as u64);
+        // The old bytes stay (nothing is truncated) and the scan stays the same.
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), old.len() as u64);
+        assert_eq!(scan_all(&p).1, end);
+        // Before the first new entry lands (crash after the rename), none of the old ones count.
+        let spare = spare_path(d.path(), 5);
+        std::fs::write(&spare, &old).unwrap();
+        let (file, _) = create(d.path(), 6, Some(&spare)).unwrap();
+        drop(file);
+        let (e, end) = scan_all(&path(d.path(), 6));
+        assert!(e.is_empty());
+        assert_eq!(end.end, FILE_HEADER_LEN);
+    }
+
+    #[test]
+    fn format1_segments_are_still_read_and_torn_tails_cut() {
+        let d = tempfile::tempdir().unwrap();
+        // Format 1: no file header, each CRC over the entry's bytes alone.
+        let mut buf = Vec::new();
+        for i in 0..4i64 {
+            let start = buf.len();
+            encode_entry(&mut buf, 0, 7, 1, i, 0, b"old-format");
+            let crc = crc32c::crc32c(&buf[start + 8..]);
+            buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+        }
+        let p = path(d.path(), 2);
+        std::fs::write(&p, &buf[..buf.len() - 3]).unwrap();
+        assert!(!is_format2(&p));
+        let (e, end) = scan_all(&p);
+        assert_eq!(e.len(), 3);
+        assert!(!end.format2);
+        assert_eq!(std::fs::metadata(&p).unwrap().len(), end.end);
+    }
+
     proptest! {
         // Fuzz: any bytes at all as a segment file: recovery never panics, keeps only intact
-        // entries, and leaves a file that scans cleanly afterwards.
+        // entries, and leaves a file that scans the same way afterwards.
         #[test]
-        fn random_segment_contents(data in proptest::collection::vec(any::<u8>(), 0..2048)) {
+        fn random_segment_contents(data in proptest::collection::vec(any::<u8>(), 0..2048), format2 in any::<bool>()) {
             let d = tempfile::tempdir().unwrap();
             let p = path(d.path(), 0);
+            let data = if format2 { [&file_header(0)[..], &data].concat() } else { data };
             std::fs::write(&p, &data).unwrap();
-            let (_, cut) = scan_all(&p);
-            prop_assert_eq!(std::fs::metadata(&p).unwrap().len() + cut, data.len() as u64);
+            let (_, end) = scan_all(&p);
+            prop_assert!(end.end + end.cut == data.len() as u64);
+            let len = std::fs::metadata(&p).unwrap().len();
+            if end.format2 {
+                prop_assert_eq!(len, data.len() as u64);
+            } else {
+                prop_assert_eq!(len, end.end);
+            }
             let (_, again) = scan_all(&p);
-            prop_assert_eq!(again, 0);
+            prop_assert_eq!(again.end, end.end);
+        }
+
+        // An old entry never passes for one of a newer segment: ids differing in their low
+        // 32 bits only (every id this WAL will reach) always give different CRCs.
+        #[test]
+        fn entry_crcs_of_different_segments_differ(a in any::<u64>(), diff in 1u64..=u64::from(u32::MAX), body in proptest::collection::vec(any::<u8>(), 0..300)) {
+            prop_assert_ne!(entry_crc(a, &body), entry_crc(a ^ diff, &body));
         }
 
         // Fuzz: intact entries followed by a torn or corrupted tail: every entry before the
@@ -209,12 +380,13 @@ mod tests {
             let d = tempfile::tempdir().unwrap();
             let (p, buf) = write_entries(d.path(), n);
             let mut damaged = buf.clone();
-            let at = cut_at % damaged.len();
+            let header = FILE_HEADER_LEN as usize;
+            let at = header + cut_at % (damaged.len() - header);
             damaged[at] ^= flip | 1;
             std::fs::write(&p, &damaged).unwrap();
             let (entries, _) = scan_all(&p);
             // Entries that end before the damaged byte are intact and must all be found.
-            let mut end = 0;
+            let mut end = header;
             let mut intact = 0;
             for i in 0..n {
                 end += ENTRY_HEADER_LEN + format!("batch-{i}").len();
