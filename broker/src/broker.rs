@@ -229,7 +229,7 @@ impl Broker {
             .lock()
             .extend([watcher, retention, sessions, uploader, maintenance, isr]);
         let service: Arc<dyn rustmq_controller::ReplicaService> = broker.clone();
-        broker.controller.set_replica_service(service);
+        broker.controller.set_replica_service(&service);
         Ok(broker)
     }
 

@@ -134,7 +134,7 @@ async fn wal_deleted_everything_read_back(cfg: BrokerConfig) {
     // New writes continue after the uploaded offsets.
     produce_n(&client, "tiered", PARTITIONS, 10, 12_500).await;
     client.close().await;
-    n.stop().await;
+    n.stop_expect_freed().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

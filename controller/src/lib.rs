@@ -163,8 +163,10 @@ pub struct Controller {
     /// leader-local, as in KRaft: only the resulting online/offline changes go through Raft.
     heartbeats: parking_lot::Mutex<std::collections::HashMap<u32, Instant>>,
     /// The broker's side of broker-to-broker RPC (replica fetches), set by a broker that
-    /// embeds this controller as its metadata observer.
-    replica_service: std::sync::OnceLock<Arc<dyn ReplicaService>>,
+    /// embeds this controller as its metadata observer. Weak: the broker holds this
+    /// controller, and a strong reference back would keep both (and the broker's caches)
+    /// alive after shutdown.
+    replica_service: std::sync::OnceLock<std::sync::Weak<dyn ReplicaService>>,
 }
 
 /// What a broker serves to other brokers over internal RPC.
@@ -928,9 +930,10 @@ impl Controller {
         }
     }
 
-    /// Installs the broker's side of broker-to-broker RPC (once).
-    pub fn set_replica_service(&self, service: Arc<dyn ReplicaService>) {
-        let _ = self.replica_service.set(service);
+    /// Installs the broker's side of broker-to-broker RPC (once). Only a weak reference is
+    /// kept: requests get "not a broker" once the broker is dropped.
+    pub fn set_replica_service(&self, service: &Arc<dyn ReplicaService>) {
+        let _ = self.replica_service.set(Arc::downgrade(service));
     }
 
     /// The internal RPC client (a broker uses it to reach other brokers).
@@ -1083,7 +1086,11 @@ impl rpc::Handler for Controller {
                         .await
                         .map_err(to_propose_error),
                 ),
-                rpc::Request::ReplicaFetch(r) => match self.replica_service.get() {
+                rpc::Request::ReplicaFetch(r) => match self
+                    .replica_service
+                    .get()
+                    .and_then(std::sync::Weak::upgrade)
+                {
                     Some(s) => rpc::Response::ReplicaFetch(s.replica_fetch(r).await),
                     None => rpc::Response::Failed("this node is not a broker".into()),
                 },

@@ -89,6 +89,31 @@ impl TestNode {
         self.node.shutdown().await;
         self.dir
     }
+
+    /// [`Self::stop`], then checks that nothing keeps the broker, its tier (read cache,
+    /// cold-read threads) or its controller alive: a process that stops and starts nodes
+    /// (tests, benchmarks, an embedding application) must not pile them up.
+    #[allow(dead_code)]
+    pub async fn stop_expect_freed(self) -> PathBuf {
+        use std::sync::Arc;
+        let broker = Arc::downgrade(self.node.broker());
+        let tier = Arc::downgrade(self.node.broker().tier());
+        let controller = Arc::downgrade(self.node.controller());
+        let dir = self.stop().await;
+        // Detached read-ahead and connection tasks may hold a reference for a moment.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while broker.strong_count() + tier.strong_count() + controller.strong_count() > 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "still alive after shutdown: broker {} tier {} controller {}",
+                broker.strong_count(),
+                tier.strong_count(),
+                controller.strong_count()
+            );
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        }
+        dir
+    }
 }
 
 /// GET `url` and decode the JSON body, whatever the status (errors carry the envelope).
