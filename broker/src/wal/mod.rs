@@ -702,16 +702,22 @@ mod tests {
         (r, seen)
     }
 
+    /// A WAL on an empty directory with `n` entries of 300 KiB appended: 3 per segment.
+    async fn started(d: &Path, recycle: usize, n: i64) -> (Wal, Arc<Target>) {
+        let target = Arc::new(Target::default());
+        let (r, _) = recover_all(d, recycle);
+        let wal = r.start(HashMap::new()).unwrap();
+        for base in 0..n {
+            append(&wal, &target, base).await;
+        }
+        (wal, target)
+    }
+
     #[tokio::test]
     async fn released_segments_are_written_over_and_recovery_sees_only_new_entries() {
         let d = tempfile::tempdir().unwrap();
-        let target = Arc::new(Target::default());
-        let (r, _) = recover_all(d.path(), 1);
-        let wal = r.start(HashMap::new()).unwrap();
+        let (wal, target) = started(d.path(), 1, 6).await;
         // 3 entries of 300 KiB per 1 MiB segment: offsets 0-2 in segment 0, 3-5 in 1.
-        for base in 0..6 {
-            append(&wal, &target, base).await;
-        }
         let locs = target.0.lock().clone();
         assert_eq!(locs[0].1.segment, 0);
         assert_eq!(locs[5].1.segment, 1);
@@ -752,12 +758,7 @@ mod tests {
     #[tokio::test]
     async fn without_recycling_released_segments_are_deleted() {
         let d = tempfile::tempdir().unwrap();
-        let target = Arc::new(Target::default());
-        let (r, _) = recover_all(d.path(), 0);
-        let wal = r.start(HashMap::new()).unwrap();
-        for base in 0..4 {
-            append(&wal, &target, base).await;
-        }
+        let (wal, target) = started(d.path(), 0, 4).await;
         for (_, loc) in &target.0.lock().clone()[..3] {
             wal.release(*loc);
         }
@@ -770,12 +771,7 @@ mod tests {
     #[tokio::test]
     async fn spares_survive_a_restart_and_extra_ones_are_deleted() {
         let d = tempfile::tempdir().unwrap();
-        let target = Arc::new(Target::default());
-        let (r, _) = recover_all(d.path(), 2);
-        let wal = r.start(HashMap::new()).unwrap();
-        for base in 0..9 {
-            append(&wal, &target, base).await;
-        }
+        let (wal, target) = started(d.path(), 2, 9).await;
         for (_, loc) in &target.0.lock().clone()[..6] {
             wal.release(*loc);
         }
