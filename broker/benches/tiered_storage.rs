@@ -30,6 +30,13 @@
 //! otherwise), `RUSTMQ_BENCH_WORKERS` (threads of the runtime the broker runs on; default
 //! one per CPU it may use), `RUSTMQ_BENCH_FSYNC=0` turns WAL fsync off.
 //!
+//! `RUSTMQ_BENCH_RECYCLE` (default 48) is `wal.recycle_segments`: the 2 GiB cold topic's
+//! 64 MiB segments become spares once uploaded, so every measured phase writes into
+//! recycled files, as a broker whose uploads keep up does (0: new files).
+//!
+//! The fetch path's throughput is compared with raw GETs in `RUSTMQ_BENCH_PATH_ROUNDS`
+//! (default 3) alternating rounds; `-- path` runs only those (no tail-latency phases).
+//!
 //! `RUSTMQ_BENCH_SLOW_DUMP=FILE` appends every tail ack as `<CLOCK_MONOTONIC seconds at
 //! send> <latency µs>`, to line slow acks up with `perf sched record -k CLOCK_MONOTONIC`.
 
@@ -67,6 +74,8 @@ fn base_config(dir: &std::path::Path) -> BrokerConfig {
     c.wal.upload_interval_ms = 600_000;
     c.wal.upload_bytes = 16 * MIB;
     c.wal.segment_size_bytes = 64 * MIB;
+    // Enough spares for every phase to write into a recycled file (see `cold`).
+    c.wal.recycle_segments = env_u64("RUSTMQ_BENCH_RECYCLE", 48) as usize;
     c.log.retention_ms = -1;
     c.wal.fsync_on_write = env_u64("RUSTMQ_BENCH_FSYNC", 1) == 1;
     let d = c.cache.clone();
@@ -541,7 +550,96 @@ async fn fetch_all(b: &rustmq_broker::broker::Broker, on: Option<&AtomicBool>) -
     (fetched, t.elapsed() - paused)
 }
 
-async fn cold(mib: u64) {
+/// The ranges the raw GET comparisons read: in flight at once, as many as one fetch of 16
+/// cold partitions can have.
+const RAW_IN_FLIGHT: usize = 16;
+
+/// Raw ranged GETs of `ranges`, [`RAW_IN_FLIGHT`] at a time, on the calling runtime: MB/s.
+async fn raw_get(store: &TierStore, ranges: &[(String, std::ops::Range<u64>)]) -> f64 {
+    let t = Instant::now();
+    let bytes: u64 = futures::stream::iter(ranges.iter().cloned())
+        .map(|(k, r)| async move { store.get_range(&k, r).await.expect("get").len() as u64 })
+        .buffer_unordered(RAW_IN_FLIGHT)
+        .fold(0, |a, b| async move { a + b })
+        .await;
+    bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
+}
+
+/// The same GETs the way the broker makes them: on a cold-read runtime with the broker's
+/// thread count, priority and in-flight cap, through a client opened there: MB/s.
+async fn raw_get_cold(cfg: &BrokerConfig, ranges: &[(String, std::ops::Range<u64>)]) -> f64 {
+    let pool =
+        rustmq_broker::tier::cold::ColdPool::new(rustmq_broker::tier::cold::ColdReadOptions {
+            threads: cfg.cache.cold_read_threads,
+            nice: cfg.cache.cold_read_nice,
+            sched_idle: cfg.cache.cold_read_sched_idle,
+            max_in_flight: cfg.cache.cold_read_max_in_flight,
+            max_bytes_per_sec: 0,
+        })
+        .expect("cold pool");
+    let store = Arc::new(
+        TierStore::from_config(cfg)
+            .expect("store")
+            .sibling(cfg)
+            .expect("store"),
+    );
+    let t = Instant::now();
+    let bytes: u64 = futures::stream::iter(ranges.iter().cloned())
+        .map(|(k, r)| {
+            let store = store.clone();
+            pool.run(async move { store.get_range(&k, r).await.map(|b| b.len() as u64) })
+        })
+        .buffer_unordered(RAW_IN_FLIGHT)
+        .fold(0, |a, b| async move { a + b.expect("get") })
+        .await;
+    bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
+}
+
+/// The broker's own read path against raw GETs, without QUIC and client decoding, in
+/// `rounds` alternating pairs (raw GETs, then a fresh node with empty caches answering
+/// Fetch for all 16 partitions until the end), so that both sides of each ratio are
+/// measured within seconds of each other: this VM's speed drifts by a third between
+/// minutes. Prints each round and the median ratio.
+async fn path_rounds(
+    cfg: &BrokerConfig,
+    store: &TierStore,
+    ranges: &[(String, std::ops::Range<u64>)],
+    rounds: u64,
+) {
+    let mut ratios = Vec::new();
+    for round in 1..=rounds {
+        let raw = raw_get(store, ranges).await;
+        let n = TestNode::start_with(cfg.clone()).await;
+        let b = n.node.broker();
+        eprintln!("phase: in-process cold fetch, straight through, round {round}");
+        let (fetched, took) = fetch_all(b, None).await;
+        let path = fetched as f64 / 1e6 / took.as_secs_f64();
+        let v = b.storage_view();
+        n.stop().await;
+        let raw_after = raw_get(store, ranges).await;
+        let ratio = path / ((raw + raw_after) / 2.0);
+        ratios.push(ratio);
+        println!(
+            "broker fetch path, cold caches, in-process, round {round}: {:.0} MiB of batches at {path:.1} MB/s \
+             = {:.0}% of raw GET (raw {raw:.1} MB/s before, {raw_after:.1} MB/s after); GETs {} (cache hit ratio {:.2})",
+            fetched as f64 / MIB as f64,
+            100.0 * ratio,
+            v.gets,
+            v.cache_hit_ratio
+        );
+    }
+    ratios.sort_by(f64::total_cmp);
+    println!(
+        "broker fetch path vs raw GET over {rounds} rounds: median {:.0}%, lowest {:.0}%, highest {:.0}%",
+        100.0 * ratios[ratios.len() / 2],
+        100.0 * ratios[0],
+        100.0 * ratios[ratios.len() - 1]
+    );
+}
+
+/// `tail`: also the tail-latency phases (QUIC cold, QUIC hot control, in-process loop);
+/// without it only the throughput rounds run (`-- path`).
+async fn cold(mib: u64, tail: bool) {
     let remote = remote_placement();
     println!(
         "remote parts (emulator, forwarder, catch-up consumer; tail producer at normal priority): {:?}, CPUs {:?}; broker: CPUs {:?}",
@@ -561,14 +659,22 @@ async fn cold(mib: u64) {
     n.node.broker().upload_now().await.expect("upload");
     client.close().await;
     let d = n.stop().await;
-    std::fs::remove_dir_all(d.join("wal")).expect("remove wal");
+    // Every read below is cold: the segments go (their data is uploaded). Their spares stay,
+    // as a broker whose uploads keep up has them: the measured phases write into recycled
+    // files, as such a broker does (`RUSTMQ_BENCH_RECYCLE=0`: new files, as before its
+    // first upload).
+    for e in std::fs::read_dir(d.join("wal")).expect("wal dir") {
+        let p = e.expect("entry").path();
+        if p.extension().is_some_and(|x| x == "wal") {
+            std::fs::remove_file(p).expect("remove segment");
+        }
+    }
 
     // Raw GET throughput of the same server: every object in read_chunk_bytes ranged GETs,
     // 16 in flight (as many as one fetch of 16 cold partitions can have).
     let store = TierStore::from_config(&cfg).expect("store");
     let objects = store.list("rustmq").await.expect("list");
     let chunk = cfg.cache.read_chunk_bytes;
-    let inflight = 16;
     let mut ranges = Vec::new();
     let md_sizes: Vec<(String, u64)> = {
         let n = TestNode::start_with(cfg.clone()).await;
@@ -586,45 +692,23 @@ async fn cold(mib: u64) {
             at += chunk;
         }
     }
-    let t = Instant::now();
-    let raw_bytes: u64 = futures::stream::iter(ranges.clone())
-        .map(|(k, r)| {
-            let store = &store;
-            async move { store.get_range(&k, r).await.expect("get").len() as u64 }
-        })
-        .buffer_unordered(inflight)
-        .fold(0, |a, b| async move { a + b })
-        .await;
-    let raw = raw_bytes as f64 / 1e6 / t.elapsed().as_secs_f64();
-    // The same GETs the way the broker makes them: on a cold-read runtime with the broker's
-    // thread count, priority and in-flight cap, through a client opened there.
-    let raw_cold = {
-        let pool =
-            rustmq_broker::tier::cold::ColdPool::new(rustmq_broker::tier::cold::ColdReadOptions {
-                threads: cfg.cache.cold_read_threads,
-                nice: cfg.cache.cold_read_nice,
-                sched_idle: cfg.cache.cold_read_sched_idle,
-                max_in_flight: cfg.cache.cold_read_max_in_flight,
-                max_bytes_per_sec: 0,
-            })
-            .expect("cold pool");
-        let store = Arc::new(store.sibling(&cfg).expect("store"));
-        let t = Instant::now();
-        let bytes: u64 = futures::stream::iter(ranges)
-            .map(|(k, r)| {
-                let store = store.clone();
-                pool.run(async move { store.get_range(&k, r).await.map(|b| b.len() as u64) })
-            })
-            .buffer_unordered(inflight)
-            .fold(0, |a, b| async move { a + b.expect("get") })
-            .await;
-        bytes as f64 / 1e6 / t.elapsed().as_secs_f64()
-    };
+    let raw = raw_get(&store, &ranges).await;
+    let raw_cold = raw_get_cold(&cfg, &ranges).await;
+    println!(
+        "raw ranged GET of {} MiB from fake-gcs-server, {RAW_IN_FLIGHT} in flight: {raw:.1} MB/s; \
+         {raw_cold:.1} MB/s made the way the broker makes them (cold-read runtime)",
+        mib
+    );
 
     // No uploads from here on: the control's data stays in the WAL, and no upload runs
     // under a measurement.
     cfg.wal.upload_bytes = 64 * 1024 * MIB;
     let cfg_for_fetch = cfg.clone();
+    let rounds = env_u64("RUSTMQ_BENCH_PATH_ROUNDS", 3);
+    if !tail {
+        path_rounds(&cfg_for_fetch, &store, &ranges, rounds).await;
+        return;
+    }
     // The emulator keeps its objects in files on this machine's disk: write them out now, so
     // the kernel's background writeback does not land in the tail producer's fsyncs (a real
     // bucket is not on the broker's disk).
@@ -670,25 +754,9 @@ async fn cold(mib: u64) {
     }
     n.stop().await;
 
-    // The broker's own read path, without QUIC and client decoding: a fresh node (empty
-    // caches) answers Fetch for all 16 partitions until the end, once straight through for
-    // the throughput, then (fresh again) switched on and off under the tail producer.
-    let n = TestNode::start_with(cfg_for_fetch.clone()).await;
-    let b = n.node.broker();
-    eprintln!("phase: in-process cold fetch, straight through");
-    let (fetched, took) = fetch_all(b, None).await;
-    let path = fetched as f64 / 1e6 / took.as_secs_f64();
-    let v = b.storage_view();
-    println!(
-        "broker fetch path, cold caches, in-process: {:.0} MiB of batches at {path:.1} MB/s = {:.0}% of raw GET \
-         ({:.0}% of the {raw_cold:.1} MB/s of raw GETs made like the broker's); GETs {} (cache hit ratio {:.2})",
-        fetched as f64 / MIB as f64,
-        100.0 * path / raw,
-        100.0 * path / raw_cold,
-        v.gets,
-        v.cache_hit_ratio
-    );
-    n.stop().await;
+    path_rounds(&cfg_for_fetch, &store, &ranges, rounds).await;
+
+    // The same Fetch loop (fresh node again) switched on and off under the tail producer.
     let n = TestNode::start_with(cfg_for_fetch.clone()).await;
     let b = n.node.broker();
     let run = TailRun::start(n.client_config(), tail_app);
@@ -736,8 +804,11 @@ fn main() {
                 cost(p, cost_mib, rate).await;
             }
         }
+        let mib = env_u64("RUSTMQ_BENCH_COLD_MIB", 2048);
         if args.is_empty() || args.iter().any(|a| a == "cold") {
-            cold(env_u64("RUSTMQ_BENCH_COLD_MIB", 2048)).await;
+            cold(mib, true).await;
+        } else if args.iter().any(|a| a == "path") {
+            cold(mib, false).await;
         }
     });
 }
