@@ -143,6 +143,14 @@ pub struct WalStats {
     pub segments_recycled: AtomicU64,
 }
 
+/// A segment file kept to be written over.
+struct Spare {
+    /// The id it had (its file name).
+    id: u64,
+    /// The read handle of its segment (None when found at start).
+    readers: Option<Arc<File>>,
+}
+
 struct SegmentMeta {
     path: PathBuf,
     reader: Arc<File>,
@@ -156,8 +164,9 @@ struct SegmentMeta {
 struct Shared {
     dir: PathBuf,
     segments: Mutex<BTreeMap<u64, SegmentMeta>>,
-    /// Spare files (by the id they had), oldest first. Locked after `segments`, never before.
-    spares: Mutex<Vec<u64>>,
+    /// Spare files (by the id they had), oldest first, with the read handle readers of the
+    /// old segment may still hold. Locked after `segments`, never before.
+    spares: Mutex<Vec<Spare>>,
     recycle: usize,
     /// Bytes in use in every segment file (what `wal.capacity_bytes` bounds; spares and
     /// the unused rest of a recycled file are not counted).
@@ -180,7 +189,10 @@ impl Shared {
                 // No directory fsync: if the rename is lost in a crash, recovery finds the
                 // segment again with entries nobody needs, as it would an unlink lost.
                 std::fs::rename(&m.path, segment::spare_path(&self.dir, id)).map(|()| {
-                    spares.push(id);
+                    spares.push(Spare {
+                        id,
+                        readers: Some(m.reader.clone()),
+                    });
                     self.stats.segments_recycled.fetch_add(1, Ordering::Relaxed);
                     tracing::info!(segment = id, "wal segment kept as a spare");
                 })
@@ -200,10 +212,16 @@ impl Shared {
         }
     }
 
-    /// A spare to write the next segment into, if any (the oldest: all are alike).
+    /// A spare to write the next segment into, if any: the oldest that no read of its old
+    /// segment still has open. A read takes its handle under the `segments` lock, and the
+    /// segment left that map before becoming a spare, so once the count is down to this
+    /// one it stays there: nobody can read old entries while they are written over.
     fn take_spare(&self) -> Option<PathBuf> {
         let mut spares = self.spares.lock();
-        (!spares.is_empty()).then(|| segment::spare_path(&self.dir, spares.remove(0)))
+        let free = spares
+            .iter()
+            .position(|s| s.readers.as_ref().is_none_or(|r| Arc::strong_count(r) == 1))?;
+        Some(segment::spare_path(&self.dir, spares.remove(free).id))
     }
 }
 
@@ -266,7 +284,7 @@ impl Wal {
             let p = segment::spare_path(&opts.dir, id);
             max_spare = max_spare.max(Some(id));
             if spares.len() < opts.recycle_segments && segment::is_format2(&p) {
-                spares.push(id);
+                spares.push(Spare { id, readers: None });
             } else {
                 std::fs::remove_file(&p)?;
             }
@@ -753,6 +771,46 @@ mod tests {
             assert_eq!(batch, &vec![*b as u8; 300 * 1024]);
         }
         assert_eq!(r.truncated_bytes, 0);
+    }
+
+    #[tokio::test]
+    async fn a_spare_is_not_written_over_while_a_read_of_its_old_segment_is_open() {
+        let d = tempfile::tempdir().unwrap();
+        let (wal, target) = started(d.path(), 1, 4).await;
+        // A read of segment 0 has taken its handle (as `Wal::read` does) and not finished.
+        let open_read = wal.shared.segments.lock()[&0].reader.clone();
+        let ino = open_read.metadata().unwrap().ino();
+        for (_, loc) in &target.0.lock().clone()[..3] {
+            wal.release(*loc);
+        }
+        assert_eq!(wal.spare_count(), 1);
+        // Segment 2 goes to a new file; the spare waits.
+        for base in 4..7 {
+            append(&wal, &target, base).await;
+        }
+        assert_eq!(target.0.lock()[6].1.segment, 2);
+        let seg2 = segment::path(d.path(), 2);
+        assert_ne!(std::fs::metadata(&seg2).unwrap().ino(), ino);
+        assert_eq!(wal.spare_count(), 1);
+        // The read still sees segment 0's entry intact.
+        let mut first = vec![0u8; 16];
+        open_read
+            .read_exact_at(
+                &mut first,
+                segment::FILE_HEADER_LEN + ENTRY_HEADER_LEN as u64,
+            )
+            .unwrap();
+        assert_eq!(first, vec![0u8; 16]);
+        // Once it is done, the next roll takes the spare.
+        drop(open_read);
+        for base in 7..10 {
+            append(&wal, &target, base).await;
+        }
+        assert_eq!(target.0.lock()[9].1.segment, 3);
+        let seg3 = segment::path(d.path(), 3);
+        assert_eq!(std::fs::metadata(&seg3).unwrap().ino(), ino);
+        assert_eq!(wal.spare_count(), 0);
+        wal.shutdown().await;
     }
 
     #[tokio::test]
