@@ -59,6 +59,10 @@ use rustmq_client::{Message, ProducerBuilder, ProducerConfig, RustMqClient, Star
 use rustmq_protocol::batch;
 use rustmq_protocol::proto;
 
+/// The broker binary's allocator (see `main.rs`): what is measured is the broker as it runs.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const MIB: u64 = 1024 * 1024;
 const MSG: usize = 1024;
 

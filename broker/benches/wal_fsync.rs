@@ -24,6 +24,10 @@ use parking_lot::Mutex;
 use rustmq_broker::wal::{Append, AppendTarget, Wal, WalLocation, WalOptions};
 use tokio::sync::oneshot;
 
+/// The broker binary's allocator (see `main.rs`).
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 const SEGMENT: u64 = 64 * 1024 * 1024;
 
 /// Keeps where each append landed, so a pass can release them all.
