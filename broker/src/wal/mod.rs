@@ -212,6 +212,23 @@ impl Shared {
         }
     }
 
+    /// Makes segment `id`, just created with only its header, the one being written.
+    fn activate(&self, segments: &mut BTreeMap<u64, SegmentMeta>, id: u64, reader: File) {
+        let size = segment::FILE_HEADER_LEN;
+        segments.insert(
+            id,
+            SegmentMeta {
+                path: segment::path(&self.dir, id),
+                reader: Arc::new(reader),
+                live: 0,
+                size,
+                recyclable: true,
+            },
+        );
+        self.disk_bytes.fetch_add(size, Ordering::Relaxed);
+        self.active.store(id, Ordering::Release);
+    }
+
     /// A spare to write the next segment into, if any: the oldest that no read of its old
     /// segment still has open. A read takes its handle under the `segments` lock, and the
     /// segment left that map before becoming a spare, so once the count is down to this
@@ -277,7 +294,8 @@ impl Wal {
             );
         }
         // Spares left by the previous run: kept if they are format 2 and wanted, else
-        // deleted. Their ids are below every segment's, so new segments never collide.
+        // deleted. New ids stay above theirs even when no segment file is left: an old
+        // entry must never carry the id of the segment written over it.
         let mut spares = Vec::new();
         let mut max_spare = None;
         for id in segment::list_spares(&opts.dir)? {
@@ -423,25 +441,13 @@ struct Writer {
 impl Writer {
     fn open(opts: WalOptions, shared: Arc<Shared>, id: u64) -> Result<Self, WalError> {
         let (file, reader) = Self::create(&opts.dir, &shared, id)?;
-        let header = segment::FILE_HEADER_LEN;
-        shared.segments.lock().insert(
-            id,
-            SegmentMeta {
-                path: segment::path(&opts.dir, id),
-                reader: Arc::new(reader),
-                live: 0,
-                size: header,
-                recyclable: true,
-            },
-        );
-        shared.disk_bytes.fetch_add(header, Ordering::Relaxed);
-        shared.active.store(id, Ordering::Release);
+        shared.activate(&mut shared.segments.lock(), id, reader);
         Ok(Self {
             opts,
             shared,
             id,
             file,
-            size: header,
+            size: segment::FILE_HEADER_LEN,
             dirty: true,
             buf: Vec::new(),
         })
@@ -470,26 +476,14 @@ impl Writer {
         let next = self.id + 1;
         let (file, reader) = Self::create(&self.opts.dir, &self.shared, next)?;
         let old = self.id;
-        let header = segment::FILE_HEADER_LEN;
         {
             let mut segs = self.shared.segments.lock();
-            segs.insert(
-                next,
-                SegmentMeta {
-                    path: segment::path(&self.opts.dir, next),
-                    reader: Arc::new(reader),
-                    live: 0,
-                    size: header,
-                    recyclable: true,
-                },
-            );
-            self.shared.disk_bytes.fetch_add(header, Ordering::Relaxed);
-            self.shared.active.store(next, Ordering::Release);
+            self.shared.activate(&mut segs, next, reader);
             self.shared.delete_if_unused(&mut segs, old);
         }
         self.id = next;
         self.file = file;
-        self.size = header;
+        self.size = segment::FILE_HEADER_LEN;
         self.dirty = true;
         Ok(())
     }
