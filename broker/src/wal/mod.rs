@@ -258,7 +258,8 @@ pub struct Recovered {
     opts: WalOptions,
     shared: Arc<Shared>,
     next_segment: u64,
-    /// Entries dropped because they were torn or corrupt.
+    /// Bytes cut off format-1 segments at a torn or corrupt entry (in format 2, where a
+    /// torn write cannot be told from a recycled file's old bytes, nothing is cut or counted).
     pub truncated_bytes: u64,
 }
 
