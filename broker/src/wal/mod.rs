@@ -715,6 +715,13 @@ mod tests {
         (r, seen)
     }
 
+    /// Releases the first `n` appends, as an upload that covered them would.
+    fn release_first(wal: &Wal, target: &Target, n: usize) {
+        for (_, loc) in &target.0.lock().clone()[..n] {
+            wal.release(*loc);
+        }
+    }
+
     /// A WAL on an empty directory with `n` entries of 300 KiB appended: 3 per segment.
     async fn started(d: &Path, recycle: usize, n: i64) -> (Wal, Arc<Target>) {
         let target = Arc::new(Target::default());
@@ -738,9 +745,7 @@ mod tests {
         let ino = std::fs::metadata(&seg0).unwrap().ino();
         // Segment 0's data is uploaded: it becomes a spare, not counted as in use.
         let in_use = wal.disk_bytes();
-        for (_, loc) in &locs[..3] {
-            wal.release(*loc);
-        }
+        release_first(&wal, &target, 3);
         assert!(!seg0.exists());
         assert_eq!(wal.spare_count(), 1);
         assert_eq!(wal.stats().segments_recycled.load(Ordering::Relaxed), 1);
@@ -775,9 +780,7 @@ mod tests {
         // A read of segment 0 has taken its handle (as `Wal::read` does) and not finished.
         let open_read = wal.shared.segments.lock()[&0].reader.clone();
         let ino = open_read.metadata().unwrap().ino();
-        for (_, loc) in &target.0.lock().clone()[..3] {
-            wal.release(*loc);
-        }
+        release_first(&wal, &target, 3);
         assert_eq!(wal.spare_count(), 1);
         // Segment 2 goes to a new file; the spare waits.
         for base in 4..7 {
@@ -812,9 +815,7 @@ mod tests {
     async fn without_recycling_released_segments_are_deleted() {
         let d = tempfile::tempdir().unwrap();
         let (wal, target) = started(d.path(), 0, 4).await;
-        for (_, loc) in &target.0.lock().clone()[..3] {
-            wal.release(*loc);
-        }
+        release_first(&wal, &target, 3);
         assert_eq!(wal.spare_count(), 0);
         assert_eq!(wal.stats().segments_deleted.load(Ordering::Relaxed), 1);
         assert_eq!(segment::list_spares(d.path()).unwrap(), Vec::<u64>::new());
@@ -825,9 +826,7 @@ mod tests {
     async fn spares_survive_a_restart_and_extra_ones_are_deleted() {
         let d = tempfile::tempdir().unwrap();
         let (wal, target) = started(d.path(), 2, 9).await;
-        for (_, loc) in &target.0.lock().clone()[..6] {
-            wal.release(*loc);
-        }
+        release_first(&wal, &target, 6);
         assert_eq!(wal.spare_count(), 2);
         wal.shutdown().await;
         // Restarted wanting one: one kept, and the new active segment is written into it.
