@@ -1279,8 +1279,26 @@ impl BrokerView for Broker {
     fn components(&self) -> Vec<ComponentHealth> {
         let s = self.wal.stats();
         let ld = std::sync::atomic::Ordering::Relaxed;
-        let wal = match self.wal.last_error() {
-            None => ComponentHealth {
+        let damage = match self.wal.damage() {
+            [] => String::new(),
+            d => format!(
+                "; recovery found {} damaged runs of acknowledged entries ({} bytes), first in \
+                 segment {} at byte {}: {}",
+                d.len(),
+                d.iter().map(|d| d.bytes).sum::<u64>(),
+                d[0].segment,
+                d[0].offset,
+                d[0].why
+            ),
+        };
+        let failed = self.wal.failed().borrow().clone();
+        let wal = match (failed, self.wal.last_error()) {
+            (Some(why), _) => ComponentHealth {
+                name: "wal".into(),
+                healthy: false,
+                detail: format!("stopped: {why}; restart the broker{damage}"),
+            },
+            (None, None) => ComponentHealth {
                 name: "wal".into(),
                 healthy: true,
                 detail: format!(
@@ -1291,12 +1309,12 @@ impl BrokerView for Broker {
                     s.bytes.load(ld),
                     s.groups.load(ld),
                     s.syncs.load(ld)
-                ),
+                ) + &damage,
             },
-            Some(e) => ComponentHealth {
+            (None, Some(e)) => ComponentHealth {
                 name: "wal".into(),
                 healthy: false,
-                detail: format!("last write failed: {e}"),
+                detail: format!("last write failed: {e}{damage}"),
             },
         };
         let cache = ComponentHealth {
@@ -1403,6 +1421,30 @@ impl BrokerView for Broker {
             "wal_write_errors",
             "Failed WAL writes",
             w.write_errors.load(ld),
+        );
+        counter(
+            r,
+            "wal_fsync_failures",
+            "WAL fdatasync calls that failed",
+            w.sync_failures.load(ld),
+        );
+        counter(
+            r,
+            "wal_segments_abandoned",
+            "WAL segments given up after a failed write or fdatasync",
+            w.segments_abandoned.load(ld),
+        );
+        gauge(
+            r,
+            "wal_stopped",
+            "1 once the WAL stopped after an fdatasync failure (restart required)",
+            i64::from(self.wal.failed().borrow().is_some()),
+        );
+        counter(
+            r,
+            "wal_damaged_entries",
+            "Damaged runs of acknowledged WAL entries found by recovery at start",
+            w.damaged_entries.load(ld),
         );
         gauge(
             r,

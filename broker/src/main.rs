@@ -69,8 +69,22 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
         );
     }
     println!("Press Ctrl-C to stop.");
-    rustmq_controller::process::wait_for_signal().await?;
-    println!("shutting down");
-    node.shutdown().await;
-    Ok(())
+    // A WAL that stopped after a failed fdatasync cannot tell what is on disk: exit, so the
+    // supervisor restarts the broker, recovery reads what really is, and followers take over
+    // meanwhile.
+    let mut wal_failed = node.broker().wal().failed();
+    tokio::select! {
+        r = rustmq_controller::process::wait_for_signal() => {
+            r?;
+            println!("shutting down");
+            node.shutdown().await;
+            Ok(())
+        }
+        Ok(why) = wal_failed.wait_for(|f| f.is_some()) => {
+            let why = why.clone().unwrap_or_default();
+            tracing::error!(%why, "stopping the broker: the write-ahead log failed");
+            node.shutdown().await;
+            anyhow::bail!("write-ahead log failed: {why}")
+        }
+    }
 }

@@ -1,7 +1,12 @@
-//! A full disk under the WAL (a real size-limited tmpfs, so writes fail with ENOSPC):
-//! produces get a typed, retriable STORAGE_ERROR, nothing acknowledged is lost, the node keeps
-//! serving reads, and once space is freed produces succeed again with contiguous offsets.
-//! Mounting needs root, which CI and the development machines have.
+//! Disks that fail under the WAL, all real file systems (mounting needs root, which CI and
+//! the development machines have):
+//! - a full disk (a size-limited tmpfs, so writes fail with ENOSPC): produces get a typed,
+//!   retriable STORAGE_ERROR, nothing acknowledged is lost, the node keeps serving reads, and
+//!   once space is freed produces succeed again with contiguous offsets;
+//! - a disk whose `fdatasync` fails (ext4 on a loop device backed by a small tmpfs: writes
+//!   land in the page cache, the flush finds no room underneath, as a thin-provisioned volume
+//!   does). A second fdatasync of the same file then reports success for pages that were
+//!   dropped ("fsyncgate"), so the WAL must never trust that file again.
 
 mod common;
 
@@ -35,6 +40,247 @@ impl Drop for Tmpfs {
     fn drop(&mut self) {
         let _ = Command::new("umount").arg("-l").arg(&self.0).status();
     }
+}
+
+/// ext4 on a loop device whose backing file sits on a tmpfs smaller than the file system.
+struct ThinDisk {
+    backing: Tmpfs,
+    mnt: PathBuf,
+}
+
+impl ThinDisk {
+    fn mount(root: &Path, backing_size: &str) -> Self {
+        let backing = Tmpfs::mount(&root.join("backing"), backing_size);
+        let img = root.join("backing").join("disk.img");
+        let mnt = root.join("thin");
+        std::fs::create_dir_all(&mnt).unwrap();
+        let run = |cmd: &mut Command| {
+            let out = cmd.output().expect("runs");
+            assert!(
+                out.status.success(),
+                "{cmd:?}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        };
+        run(Command::new("truncate").args(["-s", "256M"]).arg(&img));
+        // No journal: a failed journal write would turn the file system read-only, which is
+        // another failure than the one tested here.
+        run(Command::new("mkfs.ext4")
+            .args(["-q", "-F", "-m", "0", "-O", "^has_journal"])
+            .args(["-E", "lazy_itable_init=0,nodiscard"])
+            .arg(&img));
+        run(Command::new("mount")
+            .args(["-o", "loop,errors=continue"])
+            .arg(&img)
+            .arg(&mnt));
+        Self { backing, mnt }
+    }
+
+    /// Gives the backing store room again (an administrator growing the volume).
+    fn grow(&self, size: &str) {
+        let out = Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.backing.0)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
+
+impl Drop for ThinDisk {
+    fn drop(&mut self) {
+        let unmounted = Command::new("umount")
+            .arg(&self.mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !unmounted {
+            let _ = Command::new("umount").arg("-l").arg(&self.mnt).status();
+        }
+    }
+}
+
+/// Sends `i`-numbered 20 KB messages one at a time until one is refused.
+async fn produce_until_refused(
+    p: &rustmq_client::Producer,
+    topic: &str,
+    acked: &mut Vec<(i64, Bytes)>,
+) -> ClientError {
+    for i in 0..20_000 {
+        let payload = Bytes::from(format!("{i:06}-{}", "f".repeat(20_000)));
+        let m = Message::builder()
+            .topic(topic)
+            .payload(payload.clone())
+            .build()
+            .unwrap();
+        match p.send(m).await {
+            Ok(r) => acked.push((r.offset, payload)),
+            Err(e) => return e,
+        }
+    }
+    panic!("the disk never failed");
+}
+
+async fn producer(c: &rustmq_client::RustMqClient, topic: &str) -> rustmq_client::Producer {
+    ProducerBuilder::new()
+        .topic(topic)
+        .config(ProducerConfig {
+            batch_size: 1,
+            max_retries: 0,
+            ..Default::default()
+        })
+        .client(c.clone())
+        .build()
+        .await
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fdatasync_gives_up_the_segment_and_loses_nothing_acknowledged() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = ThinDisk::mount(dir.path(), "24m");
+    let mut cfg = common::config(dir.path());
+    cfg.wal.path = Some(disk.mnt.join("wal"));
+    cfg.wal.segment_size_bytes = 2 * 1024 * 1024;
+    cfg.wal.fsync_on_write = true;
+    let n = TestNode::start_with(cfg.clone()).await;
+    n.create_topic("sync", 1).await;
+    let c = n.client().await;
+    let p = producer(&c, "sync").await;
+
+    let mut acked = Vec::new();
+    let e = produce_until_refused(&p, "sync", &mut acked).await;
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::StorageError,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    assert!(e.is_retriable());
+    assert!(
+        acked.len() > 50,
+        "{} acked before fdatasync failed",
+        acked.len()
+    );
+    let stats = n.node.broker().wal().stats();
+    let ld = std::sync::atomic::Ordering::Relaxed;
+    assert!(
+        stats.sync_failures.load(ld) > 0,
+        "it was fdatasync that failed"
+    );
+    assert!(
+        stats.segments_abandoned.load(ld) > 0,
+        "the segment was given up"
+    );
+    assert!(!n.node.broker().health().healthy);
+    // With fsync on every write nothing acknowledged was ever left unsynced: the WAL keeps
+    // going (in new segments) once the volume has room.
+    assert!(n.node.broker().wal().failed().borrow().is_none());
+
+    disk.grow("512m");
+    let r = p
+        .send(
+            Message::builder()
+                .topic("sync")
+                .payload("after")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        r.offset,
+        acked.len() as i64,
+        "no gap and no reuse of offsets"
+    );
+    acked.push((r.offset, Bytes::from("after")));
+    assert!(n.node.broker().health().healthy);
+    p.close().await.unwrap();
+    c.close().await;
+
+    // Everything acknowledged is on disk: a restart reads exactly it back.
+    n.stop().await;
+    let n = TestNode::start_with(cfg).await;
+    let c = n.client().await;
+    let mut consumer = c.consumer("sync").build().await.unwrap();
+    for (o, payload) in &acked {
+        let m = consumer.receive().await.unwrap();
+        assert_eq!((&m.offset, &m.payload), (o, payload));
+    }
+    assert_eq!(
+        c.list_offset("sync", 0, -1).await.unwrap(),
+        acked.len() as i64
+    );
+    assert!(n.node.broker().wal().damage().is_empty());
+    c.close().await;
+    n.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_fdatasync_after_acknowledging_without_fsync_stops_the_wal() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = ThinDisk::mount(dir.path(), "24m");
+    let mut cfg = common::config(dir.path());
+    cfg.wal.path = Some(disk.mnt.join("wal"));
+    cfg.wal.segment_size_bytes = 2 * 1024 * 1024;
+    cfg.wal.fsync_on_write = false;
+    cfg.wal.flush_interval_ms = 20;
+    let n = TestNode::start_with(cfg.clone()).await;
+    n.create_topic("nosync", 1).await;
+    let c = n.client().await;
+    let p = producer(&c, "nosync").await;
+
+    // Writes are acknowledged from the page cache until a periodic fdatasync finds no room:
+    // from then on the kernel may have dropped acknowledged pages, so the WAL stops.
+    let mut acked = Vec::new();
+    let e = produce_until_refused(&p, "nosync", &mut acked).await;
+    assert!(
+        matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::StorageError,
+                ..
+            }
+        ),
+        "{e}"
+    );
+    let why = n.node.broker().wal().failed().borrow().clone();
+    assert!(why.is_some(), "the WAL stopped: {e}");
+    // It stays stopped even once the volume has room: only a restart can tell what is on disk.
+    disk.grow("512m");
+    for _ in 0..3 {
+        let e = p
+            .send(
+                Message::builder()
+                    .topic("nosync")
+                    .payload("x")
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap_err();
+        assert!(e.to_string().contains("restart the broker"), "{e}");
+    }
+    let health = n.node.broker().health();
+    assert!(!health.healthy);
+    let wal = health.components.iter().find(|c| c.name == "wal").unwrap();
+    assert!(
+        wal.detail.starts_with("stopped: fdatasync"),
+        "{}",
+        wal.detail
+    );
+    p.close().await.unwrap();
+    c.close().await;
+    n.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -268,3 +268,49 @@ async fn deleted_topic_data_never_comes_back() {
     let n = TestNode::start(&d).await;
     assert_eq!(n.node.broker().partition_bounds("gone", 0), Some((0, 0)));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn damage_to_acknowledged_entries_after_a_clean_stop_is_reported() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("rot", 1).await;
+    // Two WAL entries of 1,000 messages each.
+    let acked = produce(&n, "rot", 2000, 1000).await;
+    assert_eq!(acked.len(), 2000);
+    let d = n.stop().await;
+
+    // Bit rot inside the first entry's batch, after a clean stop.
+    let seg = last_nonempty_segment(&d);
+    let f = OpenOptions::new().write(true).open(&seg).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0xde, 0xad, 0xbe, 0xef], 16 + 36 + 500).unwrap();
+    drop(f);
+
+    let n = TestNode::start(&d).await;
+    let damage = n.node.broker().wal().damage().to_vec();
+    assert_eq!(damage.len(), 1, "{damage:?}");
+    assert_eq!(damage[0].offset, 16);
+    let health = n.node.broker().health();
+    let wal = health.components.iter().find(|c| c.name == "wal").unwrap();
+    assert!(wal.detail.contains("damaged"), "{}", wal.detail);
+    let metrics = reqwest::get(format!("http://{}/metrics", n.node.admin_addr()))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("rustmq_wal_damaged_entries_total 1"),
+        "{metrics}"
+    );
+    // The damaged first entry (offsets 0-999) is lost and said to be; the intact second one
+    // is served, as the start of the partition's log.
+    let c = n.client().await;
+    assert_eq!(c.list_offset("rot", 0, -2).await.unwrap(), 1000);
+    assert_eq!(c.list_offset("rot", 0, -1).await.unwrap(), 2000);
+    let got = consume_all(&n, "rot").await;
+    assert_eq!(got.len(), 1000);
+    for ((o, p), (go, gp)) in acked[1000..].iter().zip(&got) {
+        assert_eq!((o, Bytes::from(p.clone())), (go, gp.clone()));
+    }
+}

@@ -13,12 +13,17 @@
 //! A segment nobody needs any more becomes a spare (up to `recycle_segments` of them) and
 //! the next roll renames it and overwrites it from the start: appends then rewrite blocks
 //! that already exist, so `fdatasync` flushes data and changes no file-system metadata.
-//! Recovery stops at the first entry whose CRC fails, which every old entry does (its CRC
-//! covers another segment id).
+//! Old entries fail their CRC (it covers another segment id), and the seal log (`seal`)
+//! records where each finished segment's own entries end, so recovery tells the end of a
+//! segment from damage to acknowledged data, which it reports (`Wal::damage`).
 //!
 //! One writer thread drains every pending append, writes them with one `write` and one
-//! `fdatasync`, then completes them all: this is what makes fsync'd throughput high.
+//! `fdatasync`, then completes them all: this is what makes fsync'd throughput high. A
+//! segment whose write or `fdatasync` failed is never written or synced again; when an
+//! `fdatasync` fails after entries were acknowledged without it, the WAL stops for good
+//! (`Wal::failed`).
 
+mod seal;
 mod segment;
 
 use std::collections::{BTreeMap, HashMap};
@@ -32,9 +37,9 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
-use tokio::sync::oneshot;
+use tokio::sync::{oneshot, watch};
 
-pub use segment::{ENTRY_HEADER_LEN, RecoveredEntry};
+pub use segment::{Damage, ENTRY_HEADER_LEN, RecoveredEntry};
 
 /// Why a WAL operation failed.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -48,6 +53,11 @@ pub enum WalError {
     /// The partition was truncated after this append was queued (an earlier write failed).
     #[error("append discarded: an earlier write to this partition failed")]
     Discarded,
+    /// An `fdatasync` failed after data had been acknowledged (`fsync_on_write = false`):
+    /// the kernel may have dropped pages it reported written, so this process can no longer
+    /// tell what is on disk. Restart the broker: recovery reads what really is.
+    #[error("wal stopped: {0}; restart the broker")]
+    Failed(String),
 }
 
 impl From<std::io::Error> for WalError {
@@ -141,6 +151,12 @@ pub struct WalStats {
     pub segments_deleted: AtomicU64,
     /// Segment files kept as spares instead of being deleted.
     pub segments_recycled: AtomicU64,
+    /// fdatasync calls that failed.
+    pub sync_failures: AtomicU64,
+    /// Segments given up after a failed write or fdatasync (never written or synced again).
+    pub segments_abandoned: AtomicU64,
+    /// Damaged entries (or runs of bytes) found by recovery in acknowledged data.
+    pub damaged_entries: AtomicU64,
 }
 
 /// A segment file kept to be written over.
@@ -174,6 +190,11 @@ struct Shared {
     active: AtomicU64,
     stats: WalStats,
     last_error: Mutex<Option<String>>,
+    /// Set once an fdatasync failed where data was already acknowledged: the WAL refuses
+    /// every append from then on.
+    failed: watch::Sender<Option<String>>,
+    /// What recovery found damaged at start.
+    damage: Vec<Damage>,
 }
 
 impl Shared {
@@ -258,29 +279,40 @@ pub struct Recovered {
     opts: WalOptions,
     shared: Arc<Shared>,
     next_segment: u64,
+    /// Where each segment on disk ends (recorded seals, else where its scan ended).
+    seals: BTreeMap<u64, u64>,
     /// Bytes cut off format-1 segments at a torn or corrupt entry (in format 2, where a
     /// torn write cannot be told from a recycled file's old bytes, nothing is cut or counted).
     pub truncated_bytes: u64,
 }
 
 impl Wal {
-    /// Scans every segment in order and calls `visit` for each intact entry. A torn or corrupt
-    /// tail is truncated to the last good entry. Call [`Recovered::start`] afterwards.
+    /// Scans every segment in order and calls `visit` for each intact entry. Damage to
+    /// acknowledged data (see [`Damage`]) is skipped, logged at error and reported by
+    /// [`Wal::damage`]; the end of the segment written when the process died (a torn write,
+    /// or a recycled file's old bytes) is not damage. A format-1 segment's torn tail is cut
+    /// off. Call [`Recovered::start`] afterwards.
     pub fn recover(
         opts: WalOptions,
         mut visit: impl FnMut(RecoveredEntry),
     ) -> Result<Recovered, WalError> {
         std::fs::create_dir_all(&opts.dir)?;
         let ids = segment::list(&opts.dir)?;
+        let recorded = seal::read(&opts.dir)?;
         let mut segments = BTreeMap::new();
+        let mut seals = BTreeMap::new();
+        let mut damage = Vec::new();
         let mut truncated_bytes = 0;
         let mut disk_bytes = 0;
         for &id in &ids {
             let path = segment::path(&opts.dir, id);
-            let end = segment::scan(&path, id, opts.max_entry_bytes, &mut visit)?;
+            let sealed = recorded.get(&id).copied();
+            let end = segment::scan(&path, id, opts.max_entry_bytes, sealed, &mut visit)?;
             if !end.format2 {
                 truncated_bytes += end.cut;
             }
+            seals.insert(id, end.end);
+            damage.extend(end.damage);
             let reader = Arc::new(File::open(&path)?);
             disk_bytes += end.end;
             segments.insert(
@@ -314,6 +346,10 @@ impl Wal {
             .max(max_spare)
             .map(|l| l + 1)
             .unwrap_or(0);
+        let stats = WalStats::default();
+        stats
+            .damaged_entries
+            .store(damage.len() as u64, Ordering::Relaxed);
         Ok(Recovered {
             shared: Arc::new(Shared {
                 dir: opts.dir.clone(),
@@ -322,11 +358,14 @@ impl Wal {
                 recycle: opts.recycle_segments,
                 disk_bytes: AtomicU64::new(disk_bytes),
                 active: AtomicU64::new(next_segment),
-                stats: WalStats::default(),
+                stats,
                 last_error: Mutex::new(None),
+                failed: watch::Sender::new(None),
+                damage,
             }),
             opts,
             next_segment,
+            seals,
             truncated_bytes,
         })
     }
@@ -394,6 +433,25 @@ impl Wal {
         self.shared.last_error.lock().clone()
     }
 
+    /// Why the WAL stopped for good (an `fdatasync` failed after data was acknowledged),
+    /// if it has: every append is refused and the broker must restart. Watch it to stop
+    /// the process.
+    ///
+    /// ```no_run
+    /// # async fn f(wal: &rustmq_broker::wal::Wal) {
+    /// let mut failed = wal.failed();
+    /// let why = failed.wait_for(|f| f.is_some()).await;
+    /// # }
+    /// ```
+    pub fn failed(&self) -> watch::Receiver<Option<String>> {
+        self.shared.failed.subscribe()
+    }
+
+    /// Damage to acknowledged data that recovery found at start (empty when none).
+    pub fn damage(&self) -> &[Damage] {
+        &self.shared.damage
+    }
+
     /// Stops the writer after it has written everything queued before this call.
     pub async fn shutdown(&self) {
         let (tx, rx) = oneshot::channel();
@@ -417,7 +475,15 @@ impl Recovered {
                 self.shared.delete_if_unused(&mut segs, id);
             }
         }
-        let writer = Writer::open(self.opts, self.shared.clone(), self.next_segment)?;
+        // Seal every segment still here where recovery found it ends, so that later damage
+        // in the one written when the process died is told from its end too.
+        let mut seals = self.seals;
+        {
+            let segs = self.shared.segments.lock();
+            seals.retain(|id, _| segs.contains_key(id));
+        }
+        let seals = seal::SealLog::rewrite(&self.opts.dir, &seals)?;
+        let writer = Writer::open(self.opts, self.shared.clone(), self.next_segment, seals)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         std::thread::Builder::new()
             .name("wal-writer".into())
@@ -434,13 +500,25 @@ struct Writer {
     shared: Arc<Shared>,
     id: u64,
     file: File,
+    /// End of the active segment's entries that were written whole.
     size: u64,
+    /// Written since the last fdatasync.
     dirty: bool,
+    /// A write or fdatasync of the active segment failed: the next group rolls first, and
+    /// the file is never written or synced again (after a failed fdatasync the kernel may
+    /// have dropped dirty pages and a second one can report success without them).
+    abandoned: bool,
+    seals: seal::SealLog,
     buf: Vec<u8>,
 }
 
 impl Writer {
-    fn open(opts: WalOptions, shared: Arc<Shared>, id: u64) -> Result<Self, WalError> {
+    fn open(
+        opts: WalOptions,
+        shared: Arc<Shared>,
+        id: u64,
+        seals: seal::SealLog,
+    ) -> Result<Self, WalError> {
         let (file, reader) = Self::create(&opts.dir, &shared, id)?;
         shared.activate(&mut shared.segments.lock(), id, reader);
         Ok(Self {
@@ -450,6 +528,8 @@ impl Writer {
             file,
             size: segment::FILE_HEADER_LEN,
             dirty: true,
+            abandoned: false,
+            seals,
             buf: Vec::new(),
         })
     }
@@ -466,14 +546,19 @@ impl Writer {
                 }
             }
         }
-        segment::create(dir, id, None)
+        segment::create(dir, id, None).inspect_err(|_| {
+            // A half-made file would keep the next attempt at this id from creating it.
+            let _ = std::fs::remove_file(segment::path(dir, id));
+        })
     }
 
+    /// Seals the active segment where its entries end (synced first, unless abandoned) and
+    /// starts the next one.
     fn roll(&mut self) -> Result<(), WalError> {
-        if self.dirty {
-            self.file.sync_data()?;
-            self.dirty = false;
+        if self.dirty && !self.abandoned {
+            self.sync()?;
         }
+        self.seals.seal(self.id, self.size)?;
         let next = self.id + 1;
         let (file, reader) = Self::create(&self.opts.dir, &self.shared, next)?;
         let old = self.id;
@@ -486,6 +571,7 @@ impl Writer {
         self.file = file;
         self.size = segment::FILE_HEADER_LEN;
         self.dirty = true;
+        self.abandoned = false;
         Ok(())
     }
 
@@ -502,7 +588,7 @@ impl Writer {
                 match rx.recv_timeout(wait) {
                     Ok(c) => c,
                     Err(RecvTimeoutError::Timeout) => {
-                        self.sync_quietly();
+                        self.flush();
                         last_sync = Instant::now();
                         continue;
                     }
@@ -533,28 +619,136 @@ impl Writer {
                 self.commit(group);
             }
             if !self.opts.fsync_on_write && last_sync.elapsed() >= self.opts.flush_interval {
-                self.sync_quietly();
+                self.flush();
                 last_sync = Instant::now();
             }
             if let Some(tx) = shutdown {
-                self.sync_quietly();
+                self.close();
                 let _ = tx.send(());
                 return;
             }
         }
-        self.sync_quietly();
+        self.close();
     }
 
-    fn sync_quietly(&mut self) {
-        if self.dirty {
-            match self.file.sync_data() {
-                Ok(()) => {
-                    self.dirty = false;
-                    self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
-                }
-                Err(e) => tracing::error!(error = %e, "wal fdatasync failed"),
+    /// fdatasync of the active segment, counted.
+    fn sync(&mut self) -> std::io::Result<()> {
+        match self.file.sync_data() {
+            Ok(()) => {
+                self.dirty = false;
+                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared
+                    .stats
+                    .sync_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(segment = self.id, error = %e, "wal fdatasync failed");
+                Err(e)
             }
         }
+    }
+
+    /// The periodic fdatasync (and the last one). With `fsync_on_write` nothing
+    /// acknowledged is ever dirty (only a new segment's header), so a failure just abandons
+    /// the segment; without it, acknowledged entries may be gone and the WAL stops.
+    fn flush(&mut self) {
+        if !self.dirty || self.abandoned {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            if self.opts.fsync_on_write {
+                self.abandon();
+            } else {
+                self.stop(&e);
+            }
+        }
+    }
+
+    /// Gives up the active segment after a failed write or fdatasync: the next group rolls
+    /// into a fresh one. Entries acknowledged without fsync are synced first, or the WAL
+    /// stops.
+    fn abandon(&mut self) {
+        if self.abandoned {
+            return;
+        }
+        self.shared
+            .stats
+            .segments_abandoned
+            .fetch_add(1, Ordering::Relaxed);
+        if self.dirty
+            && !self.opts.fsync_on_write
+            && self.size > segment::FILE_HEADER_LEN
+            && let Err(e) = self.sync()
+        {
+            self.stop(&e);
+        }
+        self.dirty = false;
+        self.abandoned = true;
+    }
+
+    /// Stops the WAL for good: acknowledged entries may not be on disk, and only a restart
+    /// (recovery reading what is) can tell which.
+    fn stop(&mut self, e: &std::io::Error) {
+        let why = format!("fdatasync of wal segment {} failed: {e}", self.id);
+        tracing::error!(%why, "wal stopped: entries acknowledged without fsync may be lost; restart the broker");
+        self.shared.failed.send_replace(Some(why));
+        self.abandoned = true;
+    }
+
+    /// Shutdown: the last fdatasync, then the active segment's seal.
+    fn close(&mut self) {
+        self.flush();
+        if self.shared.failed.borrow().is_some() || self.dirty {
+            return;
+        }
+        if let Err(e) = self.seals.seal(self.id, self.size) {
+            tracing::warn!(segment = self.id, error = %e, "cannot seal the active wal segment at shutdown");
+        }
+    }
+
+    /// Writes `group` at the end of the active segment (rolling first when it is full or
+    /// abandoned) and, with `fsync_on_write`, syncs it.
+    fn write_group(&mut self, group: &[Append], bytes: u64) -> Result<Vec<WalLocation>, WalError> {
+        if self.abandoned
+            || (self.size > segment::FILE_HEADER_LEN
+                && self.size + bytes > self.opts.segment_size_bytes)
+        {
+            self.roll()?;
+        }
+        self.buf.clear();
+        let mut locs = Vec::with_capacity(group.len());
+        for a in group {
+            let at = self.size + self.buf.len() as u64;
+            segment::encode_entry(
+                &mut self.buf,
+                self.id,
+                a.topic_id,
+                a.partition,
+                a.base_offset,
+                a.leader_epoch,
+                &a.batch,
+            );
+            locs.push(WalLocation {
+                segment: self.id,
+                offset: at + ENTRY_HEADER_LEN as u64,
+                len: a.batch.len() as u32,
+            });
+        }
+        // On failure the file is abandoned, not cut: its seal says where its entries end.
+        self.file.write_all_at(&self.buf, self.size)?;
+        self.dirty = true;
+        if self.opts.fsync_on_write {
+            self.sync()?;
+        }
+        self.size += self.buf.len() as u64;
+        Ok(locs)
+    }
+
+    /// Why the WAL stopped for good, if it has.
+    fn stopped(&self) -> Option<WalError> {
+        self.shared.failed.borrow().clone().map(WalError::Failed)
     }
 
     fn commit(&mut self, group: Vec<Append>) {
@@ -574,49 +768,21 @@ impl Writer {
             .iter()
             .map(|a| (a.batch.len() + ENTRY_HEADER_LEN) as u64)
             .sum();
-        let result = (|| -> Result<Vec<WalLocation>, std::io::Error> {
-            if self.size > segment::FILE_HEADER_LEN
-                && self.size + bytes > self.opts.segment_size_bytes
-            {
-                self.roll()
-                    .map_err(|e| std::io::Error::other(e.to_string()))?;
-            }
-            self.buf.clear();
-            let mut locs = Vec::with_capacity(group.len());
-            for a in &group {
-                let at = self.size + self.buf.len() as u64;
-                segment::encode_entry(
-                    &mut self.buf,
-                    self.id,
-                    a.topic_id,
-                    a.partition,
-                    a.base_offset,
-                    a.leader_epoch,
-                    &a.batch,
-                );
-                locs.push(WalLocation {
-                    segment: self.id,
-                    offset: at + ENTRY_HEADER_LEN as u64,
-                    len: a.batch.len() as u32,
-                });
-            }
-            let write = (|| {
-                self.file.write_all_at(&self.buf, self.size)?;
-                if self.opts.fsync_on_write {
-                    self.file.sync_data()?;
-                    self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
-                }
-                Ok(())
-            })();
-            if let Err(e) = write {
-                // Cut the partial write off so the next group starts on an entry boundary.
-                let _ = self.file.set_len(self.size);
-                return Err(e);
-            }
-            self.size += self.buf.len() as u64;
-            self.dirty = !self.opts.fsync_on_write;
-            Ok(locs)
-        })();
+        let mut result = match self.stopped() {
+            Some(e) => Err(e),
+            None => self.write_group(&group, bytes),
+        };
+        if let Err(e) = &result
+            && self.stopped().is_none()
+        {
+            // Never again into this file: the group goes once more into a fresh segment.
+            tracing::warn!(segment = self.id, error = %e, "wal write failed; abandoning the segment and writing the group into a new one");
+            self.abandon();
+            result = match self.stopped() {
+                Some(e) => Err(e),
+                None => self.write_group(&group, bytes),
+            };
+        }
         match result {
             Ok(locs) => {
                 *self.shared.last_error.lock() = None;
@@ -646,11 +812,12 @@ impl Writer {
                     .stats
                     .write_errors
                     .fetch_add(1, Ordering::Relaxed);
+                self.abandon();
                 *self.shared.last_error.lock() = Some(e.to_string());
                 for a in group {
                     a.target.on_failed(a.generation);
                     if let Some(r) = a.reply {
-                        let _ = r.send(Err(WalError::Io(e.to_string())));
+                        let _ = r.send(Err(e.clone()));
                     }
                 }
             }
@@ -808,6 +975,63 @@ mod tests {
         let seg3 = segment::path(d.path(), 3);
         assert_eq!(std::fs::metadata(&seg3).unwrap().ino(), ino);
         assert_eq!(wal.spare_count(), 0);
+        wal.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn damage_to_a_cleanly_stopped_segment_is_reported_and_the_rest_kept() {
+        // As measured on a dev node: acknowledged entries in the active segment, a clean
+        // stop, then 4 bytes overwritten inside the first entry.
+        let d = tempfile::tempdir().unwrap();
+        let (wal, target) = started(d.path(), 0, 2).await;
+        let first = target.0.lock()[0].1;
+        wal.shutdown().await;
+        let seg = segment::path(d.path(), first.segment);
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        f.write_all_at(&[0xde, 0xad, 0xbe, 0xef], first.offset + 60_000)
+            .unwrap();
+        drop(f);
+        let (r, seen) = recover_all(d.path(), 0);
+        let got: Vec<i64> = seen.iter().map(|(b, _, _)| *b).collect();
+        assert_eq!(got, vec![1], "the intact entry after the damage is kept");
+        let wal = r.start(HashMap::new()).unwrap();
+        assert_eq!(wal.damage().len(), 1);
+        assert_eq!(wal.damage()[0].segment, first.segment);
+        assert_eq!(
+            wal.damage()[0].offset,
+            first.offset - ENTRY_HEADER_LEN as u64
+        );
+        assert_eq!(wal.stats().damaged_entries.load(Ordering::Relaxed), 1);
+        wal.shutdown().await;
+    }
+
+    #[tokio::test]
+    async fn a_crashed_segment_is_sealed_at_start_so_later_damage_is_seen() {
+        let d = tempfile::tempdir().unwrap();
+        let (wal, target) = started(d.path(), 0, 2).await;
+        let first = target.0.lock()[0].1;
+        // No shutdown: the process "died" with segment 0 active and unsealed.
+        drop(wal);
+        assert!(seal::read(d.path()).unwrap().is_empty());
+        let (r, seen) = recover_all(d.path(), 0);
+        assert_eq!(seen.len(), 2);
+        let wal = r.start(HashMap::from([(first.segment, 2)])).unwrap();
+        let sealed = seal::read(d.path()).unwrap();
+        assert_eq!(
+            sealed.get(&first.segment).copied(),
+            Some(segment::FILE_HEADER_LEN + 2 * (ENTRY_HEADER_LEN as u64 + 300 * 1024))
+        );
+        wal.shutdown().await;
+        // Damage to the last entry now is damage, not a torn tail.
+        let seg = segment::path(d.path(), first.segment);
+        let f = std::fs::OpenOptions::new().write(true).open(&seg).unwrap();
+        let second = first.offset + 300 * 1024 + ENTRY_HEADER_LEN as u64;
+        f.write_all_at(&[1, 2, 3, 4], second + 10).unwrap();
+        drop(f);
+        let (r, seen) = recover_all(d.path(), 0);
+        assert_eq!(seen.len(), 1);
+        let wal = r.start(HashMap::new()).unwrap();
+        assert_eq!(wal.damage().len(), 1);
         wal.shutdown().await;
     }
 

@@ -146,29 +146,123 @@ pub(super) fn encode_entry(
     buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
 }
 
+/// Acknowledged bytes that recovery found damaged: inside a sealed segment's length, or
+/// followed by an intact entry of the same segment. Never a torn tail or a recycled file's
+/// old bytes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damage {
+    /// Segment id.
+    pub segment: u64,
+    /// File offset where the damage starts.
+    pub offset: u64,
+    /// Bytes that could not be read as entries.
+    pub bytes: u64,
+    /// What was wrong.
+    pub why: String,
+}
+
 /// How a segment's scan ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) struct ScanEnd {
-    /// End of the last intact entry: the segment's size in use.
+    /// End of the segment's entries: its size in use.
     pub end: u64,
     /// Bytes after `end` that held no entry of this segment (cut off in format 1).
     pub cut: u64,
     /// Format 2 (may be recycled).
     pub format2: bool,
+    /// Damaged entries skipped (see [`Damage`]).
+    pub damage: Vec<Damage>,
 }
 
-/// Scans one segment, visiting intact entries, up to the first entry that is torn, corrupt
-/// or not this segment's. A format-1 file is truncated there; a format-2 file is left as
-/// it is (what follows is a torn write or a recycled file's old bytes, and nothing is ever
-/// appended to a recovered segment).
+/// What is wrong with the bytes where an entry should start.
+enum BadEntry {
+    /// The length field cannot be right (or the entry runs past the end): where the next
+    /// entry starts is unknown.
+    Unframed(String),
+    /// Framed, but the CRC fails: the next entry starts `len` bytes on.
+    Crc { len: u32 },
+}
+
+/// Reads the entry at `pos` (reader positioned there), checking its frame and CRC.
+fn read_entry(
+    r: &mut impl Read,
+    pos: u64,
+    limit: u64,
+    id: u64,
+    format2: bool,
+    max_entry_bytes: u32,
+) -> Result<Result<Vec<u8>, BadEntry>, WalError> {
+    if limit - pos < ENTRY_HEADER_LEN as u64 {
+        return Ok(Err(BadEntry::Unframed(format!(
+            "torn entry header at byte {pos}"
+        ))));
+    }
+    let mut head = [0u8; 8];
+    r.read_exact(&mut head)?;
+    let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
+    let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
+    if len < (ENTRY_HEADER_LEN - 8) as u32 || len > max_entry_bytes {
+        return Ok(Err(BadEntry::Unframed(format!(
+            "invalid entry length {len} at byte {pos}"
+        ))));
+    }
+    if limit - pos - 8 < u64::from(len) {
+        return Ok(Err(BadEntry::Unframed(format!("torn entry at byte {pos}"))));
+    }
+    let mut body = vec![0u8; len as usize];
+    r.read_exact(&mut body)?;
+    let expected = if format2 {
+        entry_crc(id, &body)
+    } else {
+        crc32c::crc32c(&body)
+    };
+    Ok(if expected == crc {
+        Ok(body)
+    } else {
+        Err(BadEntry::Crc { len })
+    })
+}
+
+/// Scans one segment, visiting intact entries.
+///
+/// `sealed` is where the segment was recorded to end (see `seal`): a bad entry before it is
+/// damage to acknowledged data, reported and skipped where its frame allows; bytes after it
+/// were never acknowledged. Without a seal (the segment being written when the process
+/// died), a bad entry followed by an intact one of this segment is damage too; otherwise it
+/// is the end: a torn write, or a recycled file's old bytes. A format-1 file is truncated
+/// at its end; a format-2 file is left as it is (nothing is ever appended to a recovered
+/// segment).
 pub(super) fn scan(
     p: &Path,
     id: u64,
     max_entry_bytes: u32,
+    sealed: Option<u64>,
     visit: &mut impl FnMut(RecoveredEntry),
 ) -> Result<ScanEnd, WalError> {
     let file = OpenOptions::new().read(true).write(true).open(p)?;
     let file_len = file.metadata()?.len();
+    let mut damage = Vec::new();
+    let mut harm = |offset: u64, bytes: u64, why: String| {
+        tracing::error!(segment = %p.display(), offset, bytes, %why, "wal segment damaged: acknowledged data lost here");
+        damage.push(Damage {
+            segment: id,
+            offset,
+            bytes,
+            why,
+        });
+    };
+    let limit = match sealed {
+        Some(s) if s > file_len => {
+            harm(
+                file_len,
+                s - file_len,
+                format!("file is {file_len} bytes but was sealed at {s}"),
+            );
+            file_len
+        }
+        Some(s) => s,
+        None => file_len,
+    };
     let mut r = BufReader::with_capacity(1 << 20, &file);
     let mut head = [0u8; 8];
     let format2 = file_len >= FILE_HEADER_LEN && {
@@ -178,31 +272,23 @@ pub(super) fn scan(
     let mut pos = if format2 { FILE_HEADER_LEN } else { 0 };
     r.seek(SeekFrom::Start(pos))?;
     let bad: Option<String> = loop {
-        if pos == file_len {
+        if pos >= limit {
             break None;
         }
-        if file_len - pos < ENTRY_HEADER_LEN as u64 {
-            break Some(format!("torn entry header at byte {pos}"));
-        }
-        r.read_exact(&mut head)?;
-        let len = u32::from_be_bytes([head[0], head[1], head[2], head[3]]);
-        let crc = u32::from_be_bytes([head[4], head[5], head[6], head[7]]);
-        if len < (ENTRY_HEADER_LEN - 8) as u32 || len > max_entry_bytes {
-            break Some(format!("invalid entry length {len} at byte {pos}"));
-        }
-        if file_len - pos - 8 < u64::from(len) {
-            break Some(format!("torn entry at byte {pos}"));
-        }
-        let mut body = vec![0u8; len as usize];
-        r.read_exact(&mut body)?;
-        let expected = if format2 {
-            entry_crc(id, &body)
-        } else {
-            crc32c::crc32c(&body)
+        let body = match read_entry(&mut r, pos, limit, id, format2, max_entry_bytes)? {
+            Ok(body) => body,
+            Err(BadEntry::Crc { len }) => {
+                let next = pos + 8 + u64::from(len);
+                if sealed.is_some() || intact_entry_at(p, next, limit, id, format2, max_entry_bytes)
+                {
+                    harm(pos, next - pos, format!("crc mismatch at byte {pos}"));
+                    pos = next;
+                    continue;
+                }
+                break Some(format!("crc mismatch at byte {pos}"));
+            }
+            Err(BadEntry::Unframed(why)) => break Some(why),
         };
-        if expected != crc {
-            break Some(format!("crc mismatch at byte {pos}"));
-        }
         let be64 = |i: usize| {
             let mut x = [0u8; 8];
             x.copy_from_slice(&body[i..i + 8]);
@@ -213,6 +299,7 @@ pub(super) fn scan(
         let base_offset = i64::from_be_bytes(be64(12));
         let leader_epoch = i32::from_be_bytes([body[20], body[21], body[22], body[23]]);
         let header_in_body = ENTRY_HEADER_LEN - 8;
+        let len = body.len() as u64;
         let batch = Bytes::from(body).slice(header_in_body..);
         visit(RecoveredEntry {
             topic_id,
@@ -226,26 +313,55 @@ pub(super) fn scan(
             },
             batch,
         });
-        pos += 8 + u64::from(len);
+        pos += 8 + len;
     };
-    let end = ScanEnd {
-        end: pos,
-        cut: file_len - pos,
-        format2,
-    };
-    match bad {
-        None => {}
-        Some(why) if format2 => {
+    match (bad, sealed) {
+        (None, _) => {}
+        (Some(why), Some(_)) => harm(pos, limit - pos, why),
+        (Some(why), None) if format2 => {
             tracing::debug!(segment = %p.display(), %why, unused = file_len - pos, "end of wal segment");
         }
-        Some(why) => {
+        (Some(why), None) => {
             tracing::warn!(segment = %p.display(), %why, "truncating wal segment to its last intact entry");
             drop(r);
             file.set_len(pos)?;
             file.sync_all()?;
         }
     }
-    Ok(end)
+    if sealed.is_some() {
+        // Damage never moves the end: the seal says where this segment's bytes stop.
+        pos = limit;
+    }
+    Ok(ScanEnd {
+        end: pos,
+        cut: file_len - pos,
+        format2,
+        damage,
+    })
+}
+
+/// Whether an intact entry of segment `id` starts at `pos`. Reads through a handle of its
+/// own: the scan's reader shares its file position with every clone of its handle.
+fn intact_entry_at(
+    p: &Path,
+    pos: u64,
+    limit: u64,
+    id: u64,
+    format2: bool,
+    max_entry_bytes: u32,
+) -> bool {
+    if pos >= limit {
+        return false;
+    }
+    let Ok(file) = File::open(p) else {
+        return false;
+    };
+    let mut r = BufReader::new(file);
+    r.seek(SeekFrom::Start(pos)).is_ok()
+        && matches!(
+            read_entry(&mut r, pos, limit, id, format2, max_entry_bytes),
+            Ok(Ok(_))
+        )
 }
 
 #[cfg(test)]
@@ -272,7 +388,7 @@ mod tests {
     fn scan_all(p: &Path) -> (Vec<RecoveredEntry>, ScanEnd) {
         let id = p.file_stem().unwrap().to_str().unwrap().parse().unwrap();
         let mut out = Vec::new();
-        let end = scan(p, id, 1 << 20, &mut |e| out.push(e)).unwrap();
+        let end = scan(p, id, 1 << 20, None, &mut |e| out.push(e)).unwrap();
         (out, end)
     }
 
@@ -325,6 +441,69 @@ mod tests {
         assert_eq!(end.end, FILE_HEADER_LEN);
     }
 
+    /// Entries 0..n of segment 0 with byte `at` of entry `victim`'s batch flipped.
+    fn damaged_in_the_middle(dir: &Path, n: usize, victim: usize) -> (PathBuf, Vec<u8>) {
+        let (p, mut buf) = write_entries(dir, n);
+        let mut at = FILE_HEADER_LEN as usize;
+        for i in 0..victim {
+            at += ENTRY_HEADER_LEN + format!("batch-{i}").len();
+        }
+        buf[at + ENTRY_HEADER_LEN + 2] ^= 0x40;
+        std::fs::write(&p, &buf).unwrap();
+        (p, buf)
+    }
+
+    #[test]
+    fn damage_followed_by_intact_entries_is_reported_not_taken_for_the_end() {
+        let d = tempfile::tempdir().unwrap();
+        // The measured case: a stopped node's active segment damaged in an early entry.
+        let (p, buf) = damaged_in_the_middle(d.path(), 6, 1);
+        for sealed in [None, Some(buf.len() as u64)] {
+            let mut got = Vec::new();
+            let end = scan(&p, 0, 1 << 20, sealed, &mut |e| got.push(e.base_offset)).unwrap();
+            assert_eq!(got, vec![0, 2, 3, 4, 5], "sealed {sealed:?}");
+            assert_eq!(end.damage.len(), 1);
+            let first = FILE_HEADER_LEN + (ENTRY_HEADER_LEN + 7) as u64;
+            assert_eq!(end.damage[0].offset, first);
+            assert_eq!(end.damage[0].bytes, (ENTRY_HEADER_LEN + 7) as u64);
+            assert_eq!(end.end, buf.len() as u64);
+        }
+    }
+
+    #[test]
+    fn a_bad_last_entry_is_a_torn_tail_unless_sealed() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, buf) = damaged_in_the_middle(d.path(), 4, 3);
+        let mut got = 0;
+        let end = scan(&p, 0, 1 << 20, None, &mut |_| got += 1).unwrap();
+        assert_eq!(got, 3);
+        assert!(end.damage.is_empty(), "a torn write is not damage");
+        let mut got = 0;
+        let end = scan(&p, 0, 1 << 20, Some(buf.len() as u64), &mut |_| got += 1).unwrap();
+        assert_eq!(got, 3);
+        assert_eq!(end.damage.len(), 1, "inside the seal it was acknowledged");
+    }
+
+    #[test]
+    fn bytes_past_the_seal_are_ignored_and_a_short_file_is_damage() {
+        let d = tempfile::tempdir().unwrap();
+        let (p, buf) = write_entries(d.path(), 5);
+        // Sealed after 3 entries: the last 2 were written by a group that failed.
+        let three = FILE_HEADER_LEN + 3 * (ENTRY_HEADER_LEN + 7) as u64;
+        let mut got = Vec::new();
+        let end = scan(&p, 0, 1 << 20, Some(three), &mut |e| {
+            got.push(e.base_offset)
+        })
+        .unwrap();
+        assert_eq!(got, vec![0, 1, 2]);
+        assert!(end.damage.is_empty());
+        assert_eq!((end.end, end.cut), (three, buf.len() as u64 - three));
+        // Sealed past the end of the file: the end was lost.
+        let end = scan(&p, 0, 1 << 20, Some(buf.len() as u64 + 100), &mut |_| {}).unwrap();
+        assert_eq!(end.damage.len(), 1);
+        assert_eq!(end.damage[0].bytes, 100);
+    }
+
     #[test]
     fn format1_segments_are_still_read_and_torn_tails_cut() {
         let d = tempfile::tempdir().unwrap();
@@ -373,10 +552,12 @@ mod tests {
             prop_assert_ne!(entry_crc(a, &body), entry_crc(a ^ diff, &body));
         }
 
-        // Fuzz: intact entries followed by a torn or corrupted tail: every entry before the
-        // damage survives, nothing after it does.
+        // Fuzz: one damaged byte in an unsealed segment (the one being written when the
+        // process died). Every entry before the damage survives; the damaged entry never
+        // does; entries after it are kept only where the damage was seen to be damage (an
+        // intact entry of this segment follows the bad one), and then it is reported.
         #[test]
-        fn damaged_tail_keeps_the_intact_prefix(n in 1usize..20, cut_at in 0usize..400, flip in any::<u8>()) {
+        fn damaged_byte_keeps_the_intact_prefix(n in 1usize..20, cut_at in 0usize..400, flip in any::<u8>()) {
             let d = tempfile::tempdir().unwrap();
             let (p, buf) = write_entries(d.path(), n);
             let mut damaged = buf.clone();
@@ -384,18 +565,46 @@ mod tests {
             let at = header + cut_at % (damaged.len() - header);
             damaged[at] ^= flip | 1;
             std::fs::write(&p, &damaged).unwrap();
-            let (entries, _) = scan_all(&p);
+            let (entries, end) = scan_all(&p);
             // Entries that end before the damaged byte are intact and must all be found.
-            let mut end = header;
+            let mut end_of = header;
             let mut intact = 0;
             for i in 0..n {
-                end += ENTRY_HEADER_LEN + format!("batch-{i}").len();
-                if end <= at { intact += 1; }
+                end_of += ENTRY_HEADER_LEN + format!("batch-{i}").len();
+                if end_of <= at { intact += 1; }
             }
-            prop_assert_eq!(entries.len(), intact);
-            for (i, e) in entries.iter().enumerate() {
-                prop_assert_eq!(e.base_offset, i as i64);
+            let got: Vec<i64> = entries.iter().map(|e| e.base_offset).collect();
+            prop_assert_eq!(&got[..intact.min(got.len())], &(0..intact as i64).collect::<Vec<_>>()[..]);
+            prop_assert!(!got.contains(&(intact as i64)), "the damaged entry is never visited");
+            if got.len() > intact {
+                prop_assert_eq!(end.damage.len(), 1);
+                // In order, after the damaged one, through the last (a damaged length field
+                // can frame the bad run to end at any later entry).
+                let after = &got[intact..];
+                prop_assert!(after.windows(2).all(|w| w[0] + 1 == w[1]));
+                prop_assert!(after[0] > intact as i64);
+                prop_assert_eq!(after.last().copied(), Some(n as i64 - 1));
+            } else {
+                prop_assert!(end.damage.is_empty());
             }
+        }
+
+        // Fuzz: the same in a sealed segment: nothing inside the seal is ever dropped
+        // silently.
+        #[test]
+        fn damage_inside_a_seal_is_always_reported(n in 1usize..20, cut_at in 0usize..400, flip in any::<u8>()) {
+            let d = tempfile::tempdir().unwrap();
+            let (p, buf) = write_entries(d.path(), n);
+            let mut damaged = buf.clone();
+            let header = FILE_HEADER_LEN as usize;
+            let at = header + cut_at % (damaged.len() - header);
+            damaged[at] ^= flip | 1;
+            std::fs::write(&p, &damaged).unwrap();
+            let mut visited = 0;
+            let end = scan(&p, 0, 1 << 20, Some(buf.len() as u64), &mut |_| visited += 1).unwrap();
+            prop_assert!(visited < n);
+            prop_assert!(!end.damage.is_empty());
+            prop_assert_eq!(end.end, buf.len() as u64);
         }
     }
 }
