@@ -502,10 +502,19 @@ impl Broker {
 
     /// Appends every partition's batches of a produce request.
     pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {
-        let acks = proto::Acks::try_from(req.acks).unwrap_or(proto::Acks::Leader);
-        let timeout = Duration::from_millis(u64::from(req.timeout_ms.clamp(1, 300_000))).min(
-            Duration::from_millis(self.config.replication.ack_timeout_ms.max(1)),
-        );
+        let Ok(acks) = proto::Acks::try_from(req.acks) else {
+            // An acks level this broker does not know: refusing it beats guessing a weaker one.
+            let why = format!("unknown acks value {}", req.acks);
+            return refuse_produce(req, ErrorCode::InvalidRequest, &why);
+        };
+        // 0 is proto3's unset value: the broker's default, not "time out at once" (which
+        // would answer REQUEST_TIMED_OUT for a batch that is then written, and a retry would
+        // duplicate it).
+        let default = Duration::from_millis(self.config.replication.ack_timeout_ms.max(1));
+        let timeout = match req.timeout_ms {
+            0 => default,
+            ms => Duration::from_millis(u64::from(ms.min(300_000))).min(default),
+        };
         let custom = req.acks_replicas;
         let topics = req.topics.into_iter().map(|t| async move {
             let name = t.topic.clone();
@@ -1547,5 +1556,34 @@ impl BrokerView for Broker {
 
     fn storage(&self) -> Option<StorageView> {
         Some(self.storage_view())
+    }
+}
+
+/// Every partition of `req` answered with `code` and `why`, nothing appended.
+fn refuse_produce(
+    req: proto::ProduceRequest,
+    code: ErrorCode,
+    why: &str,
+) -> proto::ProduceResponse {
+    proto::ProduceResponse {
+        topics: req
+            .topics
+            .into_iter()
+            .map(|t| proto::TopicProduceResponse {
+                topic: t.topic,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| proto::PartitionProduceResponse {
+                        partition: p.partition,
+                        error_code: code as i32,
+                        error_message: why.to_string(),
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                    })
+                    .collect(),
+            })
+            .collect(),
     }
 }

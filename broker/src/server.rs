@@ -207,7 +207,25 @@ impl Stream<'_> {
     async fn serve(&self, send: SendStream, mut recv: RecvStream) -> Result<(), StreamError> {
         let (broker, max_frame) = (self.broker, self.max_frame);
         let mut head = [0u8; HEADER_LEN];
-        recv.read_exact(&mut head).await?;
+        match recv.read_exact(&mut head).await {
+            Ok(()) => {}
+            Err(quinn::ReadExactError::FinishedEarly(have)) => {
+                // No whole header, so no request id to echo: the answer carries zeros.
+                let e = FrameError::Truncated {
+                    needed: HEADER_LEN,
+                    have,
+                };
+                let h = FrameHeader {
+                    body_len: 0,
+                    api_key: 0,
+                    api_version: 0,
+                    request_id: 0,
+                    flags: 0,
+                };
+                return reply_error(send, &h, ErrorCode::InvalidRequest, e.to_string()).await;
+            }
+            Err(e) => return Err(e.into()),
+        }
         // 16 bytes always parse without a size limit; the limit is checked below so the error
         // reply can still echo the request id.
         let Ok(header) = FrameHeader::decode(&head, u32::MAX) else {
@@ -221,7 +239,17 @@ impl Stream<'_> {
             };
             return reply_error(send, &header, ErrorCode::FrameTooLarge, e.to_string()).await;
         }
-        let body = read_body(&mut recv, header.body_len as usize).await?;
+        let body = match read_body(&mut recv, header.body_len as usize).await {
+            Ok(b) => b,
+            Err(StreamError::Read(quinn::ReadExactError::FinishedEarly(have))) => {
+                let e = FrameError::Truncated {
+                    needed: header.body_len as usize,
+                    have,
+                };
+                return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
+            }
+            Err(e) => return Err(e),
+        };
         // Anything after the declared body is not ours to read.
         let _ = recv.stop(VarInt::from_u32(0));
         let api = match header.api() {

@@ -41,9 +41,29 @@ async fn produce_raw(
     partition: u32,
     records: Bytes,
 ) -> proto::PartitionProduceResponse {
+    produce_raw_with(
+        c,
+        addr,
+        (proto::Acks::Leader as i32, 5000),
+        topic,
+        partition,
+        records,
+    )
+    .await
+}
+
+/// A produce request with the given raw `acks` value and `timeout_ms`.
+async fn produce_raw_with(
+    c: &RustMqClient,
+    addr: &str,
+    (acks, timeout_ms): (i32, u32),
+    topic: &str,
+    partition: u32,
+    records: Bytes,
+) -> proto::PartitionProduceResponse {
     let req = proto::ProduceRequest {
-        acks: proto::Acks::Leader as i32,
-        timeout_ms: 5000,
+        acks,
+        timeout_ms,
         topics: vec![proto::TopicProduceData {
             topic: topic.into(),
             partitions: vec![proto::PartitionProduceData { partition, records }],
@@ -116,9 +136,39 @@ async fn oversized_and_garbage_frames_get_typed_errors() {
     let e = error_frame(c.raw_request(&addr, garbage.freeze()).await.unwrap());
     assert_eq!(e.error_code, ErrorCode::InvalidRequest as i32);
 
-    // Fewer bytes than a header: the stream ends without an answer; what matters is that
-    // nothing else breaks (checked below).
-    let _ = c.raw_request(&addr, Bytes::from_static(b"\x00\x01")).await;
+    // Fewer bytes than a header: an error frame (with request id 0: there is none to echo).
+    let raw = c
+        .raw_request(&addr, Bytes::from_static(b"\x00\x01"))
+        .await
+        .unwrap();
+    let (h, body) = frame::decode(raw, 1 << 20).unwrap();
+    assert_eq!(h.request_id, 0);
+    assert_ne!(h.flags & FLAG_ERROR, 0);
+    let e: proto::ErrorResponse = frame::decode_body(body).unwrap();
+    assert_eq!(e.error_code, ErrorCode::InvalidRequest as i32);
+    assert!(e.message.contains("truncated"), "{}", e.message);
+
+    // A whole header, then fewer body bytes than it declares: an error frame echoing its id.
+    let mut short = BytesMut::new();
+    FrameHeader {
+        body_len: 100,
+        api_key: ApiKey::Metadata as u16,
+        api_version: 1,
+        request_id: 77,
+        flags: 0,
+    }
+    .encode(&mut short);
+    short.put_slice(&[0; 10]);
+    let raw = c.raw_request(&addr, short.freeze()).await.unwrap();
+    let (h, _) = frame::decode(raw.clone(), 1 << 20).unwrap();
+    assert_eq!(h.request_id, 77);
+    let e = error_frame(raw);
+    assert_eq!(e.error_code, ErrorCode::InvalidRequest as i32);
+    assert!(
+        e.message.contains("need 100 bytes, have 10"),
+        "{}",
+        e.message
+    );
     // Random bytes of several shapes.
     for seed in 0u8..20 {
         let junk: Vec<u8> = (0..64)
@@ -236,6 +286,23 @@ async fn bad_produce_requests_get_typed_errors() {
         matches!(e, ClientError::UnknownPartition { partition: 5, .. }),
         "{e}"
     );
+
+    // An acks level the broker does not know is refused, not taken for a weaker one.
+    let end = c.list_offset("t", 0, -1).await.unwrap();
+    let r = produce_raw_with(&c, &addr, (42, 5000), "t", 0, good.clone()).await;
+    assert_eq!(r.error_code, ErrorCode::InvalidRequest as i32);
+    assert!(r.error_message.contains("acks"), "{}", r.error_message);
+    assert_eq!(
+        c.list_offset("t", 0, -1).await.unwrap(),
+        end,
+        "nothing appended"
+    );
+    // timeout_ms 0 (proto3's unset value) is the broker's default, not "time out at once":
+    // acks=all on a one-replica partition is answered with the offset.
+    let all = proto::Acks::All as i32;
+    let r = produce_raw_with(&c, &addr, (all, 0), "t", 0, good.clone()).await;
+    assert_eq!(r.error_code, ErrorCode::None as i32, "{}", r.error_message);
+    assert_eq!(r.base_offset, end);
 
     // The good path still works after all of that.
     let r = produce_raw(&c, &addr, "t", 0, good).await;
