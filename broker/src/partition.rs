@@ -148,7 +148,7 @@ impl State {
         if pid < 0 {
             return;
         }
-        let last_seq = seq.wrapping_add((last - base) as i32);
+        let last_seq = batch::sequence_after(seq, (last - base) as i32);
         let p = self.producers.entry(pid).or_default();
         if pepoch != p.epoch {
             p.epoch = pepoch;
@@ -179,7 +179,7 @@ impl State {
         if pepoch > p.epoch {
             return SequenceCheck::Append;
         }
-        let last_seq = seq.wrapping_add(count as i32 - 1);
+        let last_seq = batch::sequence_after(seq, count as i32 - 1);
         if let Some((_, _, base, last)) = p
             .batches
             .iter()
@@ -188,9 +188,9 @@ impl State {
             return SequenceCheck::Duplicate(*base, *last);
         }
         match p.batches.back() {
-            Some((_, l, _, _)) if l.wrapping_add(1) != seq => SequenceCheck::Refused(format!(
-                "producer {pid}: sequence {seq} does not follow {l}"
-            )),
+            Some((_, l, _, _)) if batch::sequence_after(*l, 1) != seq => SequenceCheck::Refused(
+                format!("producer {pid}: sequence {seq} does not follow {l}"),
+            ),
             _ => SequenceCheck::Append,
         }
     }
@@ -1439,5 +1439,53 @@ impl AppendTarget for PartitionLog {
         drop(s);
         self.cache.released(freed);
         self.appended.notify_waiters();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch_idempotent};
+
+    /// A batch of `n` records of producer 9 (epoch 0) starting at sequence `seq`.
+    fn batch_at(seq: i32, n: usize) -> Bytes {
+        let records: Vec<_> = (0..n)
+            .map(|i| OutgoingRecord::value(format!("r{i}")))
+            .collect();
+        encode_batch_idempotent(&records, Compression::None, 9, 0, seq).unwrap()
+    }
+
+    #[test]
+    fn idempotent_sequences_cross_the_wrap_as_kafka_does() {
+        let mut s = State::default();
+        // Sequences i32::MAX - 1, i32::MAX, 0 at offsets 10..=12.
+        let first = batch_at(i32::MAX - 1, 3);
+        assert!(matches!(s.check_sequence(&first, 3), SequenceCheck::Append));
+        s.note_producer(&first, 10, 12);
+        // The retried batch is a duplicate, found by its first and last sequence.
+        assert!(matches!(
+            s.check_sequence(&first, 3),
+            SequenceCheck::Duplicate(10, 12)
+        ));
+        // The next batch starts at sequence 1.
+        assert!(matches!(
+            s.check_sequence(&batch_at(1, 2), 2),
+            SequenceCheck::Append
+        ));
+        // A gap after the wrap is still a gap.
+        assert!(matches!(
+            s.check_sequence(&batch_at(2, 2), 2),
+            SequenceCheck::Refused(_)
+        ));
+        // And so is a sequence that wrapped like an i32 (to i32::MIN) instead of to 0.
+        assert!(matches!(
+            s.check_sequence(&batch_at(i32::MIN + 1, 1), 1),
+            SequenceCheck::Refused(_)
+        ));
+        s.note_producer(&batch_at(1, 2), 13, 14);
+        assert!(matches!(
+            s.check_sequence(&batch_at(3, 1), 1),
+            SequenceCheck::Append
+        ));
     }
 }

@@ -580,7 +580,7 @@ impl BatchSender {
         }
         let seq = st.sequences.entry(partition).or_insert(0);
         let first = *seq;
-        *seq = seq.wrapping_add(records.len() as i32) & i32::MAX;
+        *seq = rustmq_protocol::batch::sequence_after(*seq, records.len() as i32);
         encode_batch_idempotent(records, self.config.compression, st.producer_id, 0, first)
             .map_err(|e| ClientError::InvalidMessage(e.to_string()))
     }

@@ -212,6 +212,21 @@ pub fn producer(batch: &[u8]) -> (i64, i16, i32) {
     )
 }
 
+/// The idempotent-producer sequence `n` records after `seq`. Sequences run from 0 to
+/// `i32::MAX` and then wrap to 0, as Kafka's do, so client and broker agree on the number
+/// that follows any batch.
+///
+/// ```
+/// use rustmq_protocol::batch::sequence_after;
+/// assert_eq!(sequence_after(5, 3), 8);
+/// assert_eq!(sequence_after(i32::MAX, 1), 0);
+/// assert_eq!(sequence_after(i32::MAX - 1, 4), 2);
+/// ```
+pub fn sequence_after(seq: i32, n: i32) -> i32 {
+    // Both are in 0..=i32::MAX, so the sum fits an i64; the modulus is 2^31.
+    ((i64::from(seq) + i64::from(n)) & i64::from(i32::MAX)) as i32
+}
+
 /// Records in a batch that passed [`validate`].
 pub fn record_count(batch: &[u8]) -> i32 {
     be_i32(batch, 57)
