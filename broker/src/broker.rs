@@ -1068,7 +1068,7 @@ impl Broker {
         proto::MetadataResponse {
             brokers,
             topics,
-            cluster_id: "rustmq".into(),
+            cluster_id: md.cluster_id.clone(),
         }
     }
 

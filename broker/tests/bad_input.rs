@@ -177,6 +177,17 @@ async fn oversized_and_garbage_frames_get_typed_errors() {
         let _ = c.raw_request(&addr, Bytes::from(junk)).await;
     }
     still_serving(&c).await;
+
+    // Metadata carries the id the embedded controller gave the cluster, not a constant.
+    let req = proto::MetadataRequest { topics: vec![] };
+    let raw = c
+        .raw_request(&addr, frame::encode(ApiKey::Metadata as u16, 1, 3, 0, &req))
+        .await
+        .unwrap();
+    let (_, body) = frame::decode(raw, 1 << 20).unwrap();
+    let md: proto::MetadataResponse = frame::decode_body(body).unwrap();
+    assert_eq!(md.cluster_id.len(), 32, "{:?}", md.cluster_id);
+    assert_eq!(md.cluster_id, n.node.controller().metadata().cluster_id);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

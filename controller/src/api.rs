@@ -950,6 +950,7 @@ async fn cluster(State(s): State<AdminState>) -> Response {
     let st = s.controller.status();
     let md = s.controller.metadata();
     let body = ClusterView {
+        cluster_id: md.cluster_id.clone(),
         brokers: broker_views(&s.controller),
         topics: md.topics.keys().cloned().collect(),
         controllers: controller_views(&s.controller),
@@ -984,6 +985,8 @@ pub struct HealthResponse {
 /// `GET /api/v1/cluster`.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClusterView {
+    /// The cluster's id, chosen once when it was first bootstrapped.
+    pub cluster_id: String,
     /// Registered brokers.
     pub brokers: Vec<BrokerSummary>,
     /// Topic names.

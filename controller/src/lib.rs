@@ -272,8 +272,21 @@ impl Controller {
                 .state(ServerState::Leader, "controller becomes leader")
                 .await
                 .map_err(|_| ControllerError::NoLeader(wait))?;
+            controller.ensure_cluster_id().await?;
         }
         Ok(controller)
+    }
+
+    /// On the leader: gives the cluster its id if it has none yet (a new cluster, or one
+    /// started by a version that had no ids). Raft makes the first proposal win everywhere.
+    async fn ensure_cluster_id(&self) -> Result<(), ControllerError> {
+        if !self.metadata().cluster_id.is_empty() {
+            return Ok(());
+        }
+        let id = format!("{:032x}", rand::random::<u128>());
+        self.propose_local(Command::SetClusterId { id }).await?;
+        tracing::info!(cluster_id = %self.metadata().cluster_id, "cluster id set");
+        Ok(())
     }
 
     /// The internal RPC address this node listens on (the first listener).
@@ -1134,6 +1147,9 @@ async fn watch_brokers(
             continue;
         }
         let since = *leading_since.get_or_insert_with(Instant::now);
+        if let Err(e) = c.ensure_cluster_id().await {
+            tracing::warn!(error = %e, "setting the cluster id failed; retrying");
+        }
         let md = c.metadata();
         let now = Instant::now();
         let stale: Vec<u32> = {

@@ -271,6 +271,9 @@ pub struct ClusterMetadata {
     /// Leader elections (changes of a partition's leader epoch) since the cluster began.
     #[serde(default)]
     pub leader_elections: u64,
+    /// The cluster's id: chosen once by the first leader, never changed (empty until then).
+    #[serde(default)]
+    pub cluster_id: String,
 }
 
 impl ClusterMetadata {
@@ -298,6 +301,11 @@ impl ClusterMetadata {
 /// A change to the metadata, proposed through Raft.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Command {
+    /// Names the cluster. Only the first one applies: the id never changes afterwards.
+    SetClusterId {
+        /// The id (random, chosen by the leader that proposes it).
+        id: String,
+    },
     /// Create a topic; partitions are spread over the registered brokers.
     CreateTopic {
         /// Name.
@@ -606,6 +614,12 @@ impl ClusterMetadata {
     /// Applies one command. Refusals leave the state untouched.
     pub fn apply(&mut self, cmd: Command) -> CommandResult {
         match cmd {
+            Command::SetClusterId { id } => {
+                if self.cluster_id.is_empty() {
+                    self.cluster_id = id;
+                }
+                CommandResult::Ok
+            }
             Command::CreateTopic {
                 name,
                 partitions,

@@ -76,6 +76,9 @@ async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
         let (status, body) = c.create_topic(k % 3, n).await.unwrap();
         assert_eq!(status, 201, "{body}");
     }
+    // The first leader named the cluster; the id is in Raft, so every node reports it.
+    let id = cluster_id(&c, 0).await;
+    assert_eq!(id.len(), 32, "{id:?}");
     for i in 0..3 {
         c.kill(i);
     }
@@ -89,6 +92,7 @@ async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
             if let Some(t) = c.topics(i).await
                 && names.iter().all(|n| t.contains(n))
             {
+                assert_eq!(cluster_id(&c, i).await, id, "the id never changes");
                 break;
             }
             assert!(
@@ -98,6 +102,24 @@ async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
+    }
+}
+
+/// Node `i`'s answer for the cluster id, once it has one.
+async fn cluster_id(c: &Cluster, i: usize) -> String {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let (_, body) = c.get_json(i, "/api/v1/cluster").await;
+        let id = body["data"]["cluster_id"].as_str().unwrap_or_default();
+        if !id.is_empty() {
+            return id.to_string();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no cluster id: {body}\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 

@@ -57,8 +57,19 @@ async fn cluster_commands_in_every_format_from_a_follower() {
         tokio::task::spawn_blocking(move || admin(&url, &args))
     };
 
+    // The first leader names the cluster once; every controller then holds the same id.
+    let mut id = String::new();
+    for _ in 0..100 {
+        id = c.local.controllers[leader].metadata().cluster_id.clone();
+        if !id.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(id.len(), 32, "a 128-bit id: {id:?}");
     let health = ok(&run(vec!["cluster-health", "--no-color"]).await.unwrap());
     assert!(health.contains("Cluster: healthy"), "{health}");
+    assert!(health.contains(&format!("Id: {id}")), "{health}");
     assert!(
         !health.contains('\u{1b}'),
         "no ANSI escapes with --no-color: {health}"

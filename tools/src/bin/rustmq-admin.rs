@@ -629,8 +629,9 @@ async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
     let cluster = api.get("/api/v1/cluster").await?;
     let healthy = cluster["healthy"].as_bool() == Some(true);
     let title = format!(
-        "Cluster: {}  Leader: {}  Term: {}  Topics: {}  (answered by {}, {}, up {} s)",
+        "Cluster: {}  Id: {}  Leader: {}  Term: {}  Topics: {}  (answered by {}, {}, up {} s)",
         if healthy { "healthy" } else { "unhealthy" },
+        text(&cluster["cluster_id"]),
         text(&cluster["leader"]),
         cluster["term"],
         cluster["topics"].as_array().map(|t| t.len()).unwrap_or(0),
