@@ -45,12 +45,12 @@ use crate::partition::{BatchSource, PartitionLog, Role};
 /// ```
 /// use std::time::{Duration, Instant};
 /// use rustmq_broker::replication::Lease;
-/// let lease = Lease::new(Duration::from_millis(50));
+/// let lease = Lease::new(Duration::from_secs(3600));
 /// assert!(lease.valid());
-/// std::thread::sleep(Duration::from_millis(60));
-/// assert!(!lease.valid());
 /// lease.renewed(Instant::now());
 /// assert!(lease.valid());
+/// // A lease of zero has run out as soon as it is taken: no clock is involved.
+/// assert!(!Lease::new(Duration::ZERO).valid());
 /// assert!(Lease::always().valid());
 /// ```
 #[derive(Debug)]

@@ -91,8 +91,9 @@ async fn kill_9_without_fsync_loses_nothing_acknowledged() {
     kill_9_under_load(&[("RUSTMQ_WAL__FSYNC_ON_WRITE", "false")], 50, false).await;
 }
 
-/// Four producers send payloads of up to `pad` bytes until the broker is killed: 1.5 s
-/// after the start, or with `recycled`, 1.5 s after a WAL spare has been written over.
+/// Four producers send payloads of up to `pad` bytes until the broker is killed: once more
+/// than 100 more are acknowledged after the start (or, with `recycled`, after a WAL spare has
+/// been written over), while they are still sending.
 async fn kill_9_under_load(env: &[(&str, &str)], pad: u64, recycled: bool) {
     let dir = tempfile::tempdir().unwrap();
     let mut b = start_with(dir.path(), env);
@@ -148,7 +149,13 @@ async fn kill_9_under_load(env: &[(&str, &str)], pad: u64, recycled: bool) {
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // Killed by count, not by the clock: on a slow machine 100 acknowledgements take longer.
+    let before = acked.lock().len();
+    let t = std::time::Instant::now();
+    while acked.lock().len() < before + 100 {
+        assert!(t.elapsed() < Duration::from_secs(120), "the load stalled");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     b.kill().unwrap(); // SIGKILL
     for w in workers {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
