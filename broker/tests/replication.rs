@@ -801,3 +801,69 @@ async fn reassign_and_drain_move_replicas_without_losing_data() {
     let acked = acked.lock().clone();
     check(&log, &acked, &HashMap::from([(1, 600)]));
 }
+
+/// A consumer started right after its partition's leader was killed, and one whose leader
+/// is killed while it reads, carry on at the new leader and read every acknowledged message
+/// in order (`rustmq-admin consume` used to exit with "not connected within 5s").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consumers_carry_on_when_the_leader_is_killed() {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::start(3, FAST).await;
+    create_topic_with(&c, "follow", 1, 3, 2).await;
+    warm_up(&c, "follow").await;
+    // One message per batch, acks=all, so a fetch of one batch is one message.
+    let send = async |c: &Cluster, seqs: std::ops::Range<u64>| {
+        let p = producer(c.client().await, "follow").await;
+        for i in seqs {
+            let m = Message::builder()
+                .topic("follow")
+                .payload(Bytes::from(value(5, i)))
+                .build()
+                .unwrap();
+            p.send(m).await.unwrap();
+        }
+        p.close().await.unwrap();
+    };
+    let next = async |consumer: &mut rustmq_client::Consumer| loop {
+        let m = tokio::time::timeout(Duration::from_secs(60), consumer.receive())
+            .await
+            .expect("a message within 60 s")
+            .expect("the consumer carries on");
+        if let Some((5, seq)) = parse(&m.payload) {
+            return seq;
+        }
+    };
+    send(&c, 0..200).await;
+
+    // The client knows the old leader; the kill comes before the consumer's first request.
+    let (leader, _) = c.leader_of("follow", 0).await.expect("a leader");
+    let client = c.client().await;
+    client.refresh_metadata(&["follow".into()]).await.unwrap();
+    c.kill(leader);
+    let small = ConsumerConfig {
+        partition_max_bytes: 1,
+        ..Default::default()
+    };
+    let mut consumer = client
+        .consumer("follow")
+        .config(small.clone())
+        .build()
+        .await
+        .expect("built against the new leader");
+    for i in 0..200 {
+        assert_eq!(next(&mut consumer).await, i);
+    }
+
+    // Killed while the consumer is half-way through.
+    c.spawn(leader);
+    c.wait_online(3, Duration::from_secs(60)).await;
+    send(&c, 200..400).await;
+    for i in 200..300 {
+        assert_eq!(next(&mut consumer).await, i);
+    }
+    let (leader, _) = c.leader_of("follow", 0).await.expect("a leader");
+    c.kill(leader);
+    for i in 300..400 {
+        assert_eq!(next(&mut consumer).await, i);
+    }
+}

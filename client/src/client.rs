@@ -292,6 +292,58 @@ impl RustMqClient {
         partition: u32,
         timestamp: i64,
     ) -> Result<i64, ClientError> {
+        // A leader that just died (or moved): refresh metadata and ask the new one, as the
+        // producer does, for up to `metadata_max_wait` after the first failure.
+        let mut give_up = None;
+        let mut backoff = self.backoff();
+        loop {
+            match self.list_offset_once(topic, partition, timestamp).await {
+                Err(e) if e.is_retriable() => {
+                    let give_up = *give_up.get_or_insert_with(|| {
+                        std::time::Instant::now() + self.inner.config.metadata_max_wait
+                    });
+                    let delay = backoff
+                        .next()
+                        .unwrap_or(self.inner.config.reconnect_max_delay);
+                    if std::time::Instant::now() + delay >= give_up {
+                        return Err(e);
+                    }
+                    tracing::debug!(%topic, partition, error = %e, ?delay, "list offsets failed; refreshing metadata");
+                    self.leader_failed(topic, &e).await;
+                    tokio::time::sleep(delay).await;
+                }
+                r => return r,
+            }
+        }
+    }
+
+    /// Retry delays for requests to a partition's leader (the reconnect settings).
+    pub(crate) fn backoff(&self) -> backon::ExponentialBackoff {
+        use backon::BackoffBuilder;
+        backon::ExponentialBuilder::default()
+            .with_min_delay(self.inner.config.reconnect_base_delay)
+            .with_max_delay(self.inner.config.reconnect_max_delay)
+            .with_jitter()
+            .without_max_times()
+            .build()
+    }
+
+    /// A request to `topic`'s leader failed with `e` (retriable): a broker that could not be
+    /// reached goes to the back of the list for metadata, and the metadata is refreshed so
+    /// the next attempt goes to whoever leads now.
+    pub(crate) async fn leader_failed(&self, topic: &str, e: &ClientError) {
+        if let ClientError::Connection { broker, .. } = e {
+            self.suspect(broker);
+        }
+        let _ = self.refresh_metadata(&[topic.to_string()]).await;
+    }
+
+    async fn list_offset_once(
+        &self,
+        topic: &str,
+        partition: u32,
+        timestamp: i64,
+    ) -> Result<i64, ClientError> {
         let conn = self.leader(topic, partition).await?;
         let resp: proto::ListOffsetsResponse = conn
             .request(

@@ -133,7 +133,13 @@ impl BrokerConnection {
             .endpoint
             .connect(sock, &name)
             .map_err(|e| self.conn_err(e))?;
-        connecting.await.map_err(|e| self.conn_err(e))
+        connecting.await.map_err(|e| {
+            if is_handshake_refusal(&e) {
+                ClientError::Tls(format!("{}: {e}", self.addr))
+            } else {
+                self.conn_err(e)
+            }
+        })
     }
 
     /// The live connection, connecting with backoff and jitter if needed.
@@ -162,12 +168,6 @@ impl BrokerConnection {
                 // A certificate or configuration problem will not fix itself.
                 Ok(Err(e @ (ClientError::Tls(_) | ClientError::Config(_)))) => return Err(e),
                 Ok(Err(e)) => {
-                    if let ClientError::Connection { reason, .. } = &e
-                        && (reason.contains("certificate")
-                            || reason.contains("peer doesn't support any known protocol"))
-                    {
-                        return Err(e);
-                    }
                     let delay = backoff.next().unwrap_or(self.config.reconnect_max_delay);
                     if tokio::time::Instant::now() + delay >= deadline {
                         return Err(e);
@@ -312,4 +312,16 @@ fn decode_body<Resp: prost::Message + Default>(
         return Err(ClientError::from_code(code, e.message));
     }
     frame::decode_body(body).map_err(|e| ClientError::Protocol(e.to_string()))
+}
+
+/// Whether the handshake failed on TLS itself (a certificate either side refused, no common
+/// ALPN protocol): QUIC carries TLS alerts as transport error codes 0x100-0x1ff, from either
+/// side. Such a failure will not fix itself by retrying.
+fn is_handshake_refusal(e: &quinn::ConnectionError) -> bool {
+    let code = match e {
+        quinn::ConnectionError::TransportError(t) => t.code,
+        quinn::ConnectionError::ConnectionClosed(c) => c.error_code,
+        _ => return false,
+    };
+    (0x100..0x200).contains(&u64::from(code))
 }

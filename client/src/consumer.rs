@@ -88,6 +88,7 @@ impl ConsumerBuilder {
         let n = self.client.partition_count(&self.topic).await?;
         let parts = self.partitions.unwrap_or_else(|| (0..n).collect());
         let mut c = Consumer {
+            retry_delays: self.client.backoff(),
             client: self.client,
             topic_shared: Arc::from(self.topic.as_str()),
             topic: self.topic,
@@ -108,6 +109,8 @@ pub struct Consumer {
     config: ConsumerConfig,
     positions: BTreeMap<u32, i64>,
     buffer: VecDeque<ConsumedMessage>,
+    /// Pauses between fetch rounds that failed (reset by one that did not).
+    retry_delays: backon::ExponentialBackoff,
 }
 
 impl Consumer {
@@ -233,12 +236,23 @@ impl Consumer {
     async fn fetch(&mut self, paused: &BTreeSet<u32>) -> Result<(), ClientError> {
         let mut by_leader: HashMap<usize, (Arc<BrokerConnection>, Vec<proto::FetchPartition>)> =
             HashMap::new();
+        // A retriable failure this round (a leader that died or moved): refreshed metadata
+        // and a pause before the next round, so a consumer rides out a failover.
+        let mut failed: Option<ClientError> = None;
         for (&p, &pos) in &self.positions {
             // Paused partitions, and ones with messages still buffered, are not fetched.
             if paused.contains(&p) || self.buffer.iter().any(|m| m.partition == p) {
                 continue;
             }
-            let conn = self.client.leader(&self.topic, p).await?;
+            let conn = match self.client.leader(&self.topic, p).await {
+                Ok(c) => c,
+                // No leader known right now (an election): ask again next round.
+                Err(e) if e.is_retriable() => {
+                    failed = Some(e);
+                    continue;
+                }
+                Err(e) => return Err(e),
+            };
             by_leader
                 .entry(Arc::as_ptr(&conn) as usize)
                 .or_insert_with(|| (conn, Vec::new()))
@@ -265,10 +279,7 @@ impl Consumer {
             {
                 Ok(r) => r,
                 Err(e) if e.is_retriable() => {
-                    let _ = self
-                        .client
-                        .refresh_metadata(std::slice::from_ref(&self.topic))
-                        .await;
+                    failed = Some(e);
                     continue;
                 }
                 Err(e) => return Err(e),
@@ -288,6 +299,18 @@ impl Consumer {
                     .refresh_metadata(std::slice::from_ref(&self.topic))
                     .await;
             }
+        }
+        match failed {
+            Some(e) => {
+                tracing::debug!(topic = %self.topic, error = %e, "fetch failed; refreshing metadata");
+                self.client.leader_failed(&self.topic, &e).await;
+                let delay = self
+                    .retry_delays
+                    .next()
+                    .unwrap_or(self.client.config().reconnect_max_delay);
+                tokio::time::sleep(delay).await;
+            }
+            None => self.retry_delays = self.client.backoff(),
         }
         Ok(())
     }
