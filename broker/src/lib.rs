@@ -2,7 +2,9 @@
 //!
 //! - [`wal`]: the single write-ahead log shared by all partitions (group commit, recovery).
 //! - [`partition`]: offsets, the batch index, the high watermark, retention, the write cache.
-//! - [`broker`]: Produce / Fetch / ListOffsets / Metadata / Health against the partitions.
+//! - [`broker`]: Produce / Fetch / ListOffsets / Metadata / Health against the partitions, one
+//!   file per concern (topology, produce, fetch, retention, views, replication).
+//! - [`lease`]: the leader lease a broker needs to act as a partition leader.
 //! - [`server`]: the QUIC listener (one stream per request, catch-up consumers on background-priority bulk threads).
 //! - [`priority`]: background threads (cold reads, bulk connections) lower their CPU priority.
 //! - [`config`], [`tls`]: `broker.toml` and certificates.
@@ -27,9 +29,9 @@ pub mod broker;
 pub mod child;
 pub mod config;
 pub mod groups;
+pub mod lease;
 pub mod partition;
 pub mod priority;
-pub mod replication;
 pub mod server;
 pub mod tier;
 pub use rustmq_controller::tls;
@@ -323,7 +325,7 @@ impl Node {
 async fn heartbeat(
     controller: Arc<Controller>,
     me: BrokerRegistration,
-    lease: Arc<replication::Lease>,
+    lease: Arc<lease::Lease>,
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {

@@ -1,0 +1,270 @@
+//! Produce: admission (the acks level and its arithmetic against the replica count and
+//! `min.insync.replicas`, WAL capacity, the leader lease, batch validation), the append, and
+//! waiting for the acknowledgement the producer asked for. Never: writes to disk itself (the
+//! partition log queues on the WAL).
+
+use super::*;
+
+impl Broker {
+    /// Appends every partition's batches of a produce request.
+    pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {
+        let Ok(acks) = proto::Acks::try_from(req.acks) else {
+            // An acks level this broker does not know: refusing it beats guessing a weaker one.
+            let why = format!("unknown acks value {}", req.acks);
+            return refuse_produce(req, ErrorCode::InvalidRequest, &why);
+        };
+        // 0 is proto3's unset value: the broker's default, not "time out at once" (which
+        // would answer REQUEST_TIMED_OUT for a batch that is then written, and a retry would
+        // duplicate it).
+        let default = Duration::from_millis(self.config.replication.ack_timeout_ms.max(1));
+        let timeout = match req.timeout_ms {
+            0 => default,
+            ms => Duration::from_millis(u64::from(ms.min(300_000))).min(default),
+        };
+        let custom = req.acks_replicas;
+        let topics = req.topics.into_iter().map(|t| async move {
+            let name = t.topic.clone();
+            let parts = t
+                .partitions
+                .into_iter()
+                .map(|p| self.produce_partition(&name, p, (acks, custom), timeout));
+            proto::TopicProduceResponse {
+                topic: t.topic.clone(),
+                partitions: join_all(parts).await,
+            }
+        });
+        proto::ProduceResponse {
+            topics: join_all(topics).await,
+        }
+    }
+
+    async fn produce_partition(
+        &self,
+        topic: &str,
+        data: proto::PartitionProduceData,
+        (acks, custom): (proto::Acks, u32),
+        timeout: Duration,
+    ) -> proto::PartitionProduceResponse {
+        let mut resp = proto::PartitionProduceResponse {
+            partition: data.partition,
+            base_offset: -1,
+            log_append_time_ms: -1,
+            log_start_offset: -1,
+            ..Default::default()
+        };
+        let fail = |mut r: proto::PartitionProduceResponse, code: ErrorCode, msg: String| {
+            r.error_code = code as i32;
+            r.error_message = msg;
+            r
+        };
+        let (t, p) = match self.partition(topic, data.partition) {
+            Ok(x) => x,
+            Err(code) => {
+                return fail(resp, code, format!("{topic}/{}: {code:?}", data.partition));
+            }
+        };
+        if !p.is_leader() {
+            return fail(
+                resp,
+                ErrorCode::NotLeader,
+                format!(
+                    "broker {} does not lead {topic}/{} (epoch {})",
+                    self.config.broker.id,
+                    data.partition,
+                    p.leader_epoch()
+                ),
+            );
+        }
+        if !self.lease.valid() {
+            return fail(
+                resp,
+                ErrorCode::NotLeader,
+                "this broker cannot reach the controllers (leader lease expired); it may have \
+                 been replaced as leader"
+                    .into(),
+            );
+        }
+        let replicas = p.replication_view().replicas.len().max(1);
+        let need = match acks {
+            proto::Acks::NoneAck | proto::Acks::Leader => AckNeed::Leader,
+            proto::Acks::All => AckNeed::All,
+            proto::Acks::Majority => AckNeed::Replicas(replicas / 2 + 1),
+            proto::Acks::Custom => {
+                let n = custom as usize;
+                if n == 0 || n > replicas {
+                    return fail(
+                        resp,
+                        ErrorCode::InvalidRequest,
+                        format!(
+                            "acks=custom({n}) on {topic}/{}: must be between 1 and the replica count {replicas}",
+                            data.partition
+                        ),
+                    );
+                }
+                AckNeed::Replicas(n)
+            }
+        };
+        if need == AckNeed::All {
+            let min = t
+                .config
+                .min_insync_replicas
+                .unwrap_or(self.config.replication.min_in_sync_replicas)
+                as usize;
+            let isr = p.isr();
+            if isr.len() < min {
+                return fail(
+                    resp,
+                    ErrorCode::NotEnoughReplicas,
+                    format!(
+                        "{topic}/{}: {} in-sync replicas {isr:?}, min.insync.replicas is {min}",
+                        data.partition,
+                        isr.len()
+                    ),
+                );
+            }
+        }
+        let max = t
+            .config
+            .max_message_bytes
+            .unwrap_or(self.config.log.max_message_bytes) as usize;
+        // Uploads are behind (object store down or slow): refuse before the disk fills.
+        let wal_used = self.wal.disk_bytes() + data.records.len() as u64;
+        let full = wal_used > self.config.wal.capacity_bytes;
+        self.wal_full_at.store(
+            if full {
+                self.wal.disk_bytes().max(1)
+            } else {
+                0
+            },
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        if full {
+            return fail(
+                resp,
+                ErrorCode::WalFull,
+                format!(
+                    "wal is at capacity ({} of {} bytes) while {} bytes wait for upload; retry later",
+                    self.wal.disk_bytes(),
+                    self.config.wal.capacity_bytes,
+                    self.backlog.bytes()
+                ),
+            );
+        }
+        let infos = match batch::validate(&data.records, max) {
+            Ok(i) => i,
+            Err(e @ BatchError::TooLarge { .. }) => {
+                return fail(resp, ErrorCode::MessageTooLarge, e.to_string());
+            }
+            Err(e) => return fail(resp, ErrorCode::CorruptMessage, e.to_string()),
+        };
+        let appended = match p.append(&self.wal, &data.records, &infos) {
+            Ok(x) => x,
+            Err(e @ PartitionError::NotLeader { .. }) => {
+                return fail(resp, ErrorCode::NotLeader, e.to_string());
+            }
+            Err(e @ PartitionError::OutOfOrderSequence(_)) => {
+                return fail(resp, ErrorCode::OutOfOrderSequence, e.to_string());
+            }
+            Err(e) => return fail(resp, ErrorCode::StorageError, e.to_string()),
+        };
+        resp.base_offset = appended.base;
+        resp.log_start_offset = p.bounds().0;
+        if acks == proto::Acks::NoneAck {
+            return resp;
+        }
+        let deadline = tokio::time::Instant::now() + timeout;
+        if let Some(done) = appended.durable {
+            match tokio::time::timeout_at(deadline, done).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(e))) => return fail(resp, ErrorCode::StorageError, e.to_string()),
+                Ok(Err(_)) => {
+                    return fail(resp, ErrorCode::StorageError, "wal writer stopped".into());
+                }
+                Err(_) => {
+                    return fail(
+                        resp,
+                        ErrorCode::RequestTimedOut,
+                        format!("not durable within {timeout:?}"),
+                    );
+                }
+            }
+        }
+        loop {
+            let notified = p.appended().notified();
+            tokio::pin!(notified);
+            notified.as_mut().enable();
+            match p.ack_state(appended.last, appended.epoch, need) {
+                AckState::Done => break,
+                AckState::Lost(why) => return fail(resp, ErrorCode::NotLeader, why),
+                AckState::Waiting => {}
+            }
+            tokio::select! {
+                _ = notified => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    return fail(
+                        resp,
+                        ErrorCode::RequestTimedOut,
+                        format!("not replicated to {need:?} within {timeout:?} (ISR {:?})", p.isr()),
+                    );
+                }
+            }
+        }
+        // Acknowledge only as a leader the controllers still know to be alive.
+        if !self.lease.valid() {
+            return fail(
+                resp,
+                ErrorCode::NotLeader,
+                "leader lease expired before the acknowledgement; the batch may or may not \
+                 survive a leader change"
+                    .into(),
+            );
+        }
+        resp
+    }
+
+    /// A new idempotent-producer id, from the controllers.
+    pub async fn init_producer_id(&self) -> proto::InitProducerIdResponse {
+        match self.controller.init_producer_id().await {
+            Ok(id) => proto::InitProducerIdResponse {
+                producer_id: id,
+                producer_epoch: 0,
+                ..Default::default()
+            },
+            Err(e) => proto::InitProducerIdResponse {
+                error_code: ErrorCode::BrokerNotAvailable as i32,
+                error_message: format!("cannot get a producer id from the controllers: {e}"),
+                producer_id: -1,
+                producer_epoch: -1,
+            },
+        }
+    }
+}
+
+/// Every partition of `req` answered with `code` and `why`, nothing appended.
+fn refuse_produce(
+    req: proto::ProduceRequest,
+    code: ErrorCode,
+    why: &str,
+) -> proto::ProduceResponse {
+    proto::ProduceResponse {
+        topics: req
+            .topics
+            .into_iter()
+            .map(|t| proto::TopicProduceResponse {
+                topic: t.topic,
+                partitions: t
+                    .partitions
+                    .into_iter()
+                    .map(|p| proto::PartitionProduceResponse {
+                        partition: p.partition,
+                        error_code: code as i32,
+                        error_message: why.to_string(),
+                        base_offset: -1,
+                        log_append_time_ms: -1,
+                        log_start_offset: -1,
+                    })
+                    .collect(),
+            })
+            .collect(),
+    }
+}
