@@ -4,6 +4,10 @@
 //! partition log queues on the WAL).
 
 use super::*;
+use crate::partition::Appended;
+
+/// Why a produce to one partition was refused: its code and the message for the producer.
+type Refusal = (ErrorCode, String);
 
 impl Broker {
     /// Appends every partition's batches of a produce request.
@@ -42,7 +46,7 @@ impl Broker {
         &self,
         topic: &str,
         data: proto::PartitionProduceData,
-        (acks, custom): (proto::Acks, u32),
+        acks: (proto::Acks, u32),
         timeout: Duration,
     ) -> proto::PartitionProduceResponse {
         let mut resp = proto::PartitionProduceResponse {
@@ -52,20 +56,51 @@ impl Broker {
             log_start_offset: -1,
             ..Default::default()
         };
-        let fail = |mut r: proto::PartitionProduceResponse, code: ErrorCode, msg: String| {
+        let fail = |mut r: proto::PartitionProduceResponse, (code, msg): Refusal| {
             r.error_code = code as i32;
             r.error_message = msg;
             r
         };
-        let (t, p) = match self.partition(topic, data.partition) {
+        let (p, need, infos) = match self.admit(topic, &data, acks) {
             Ok(x) => x,
-            Err(code) => {
-                return fail(resp, code, format!("{topic}/{}: {code:?}", data.partition));
-            }
+            Err(refusal) => return fail(resp, refusal),
         };
+        let appended = match p.append(&self.wal, &data.records, &infos) {
+            Ok(x) => x,
+            Err(e @ PartitionError::NotLeader { .. }) => {
+                return fail(resp, (ErrorCode::NotLeader, e.to_string()));
+            }
+            Err(e @ PartitionError::OutOfOrderSequence(_)) => {
+                return fail(resp, (ErrorCode::OutOfOrderSequence, e.to_string()));
+            }
+            Err(e) => return fail(resp, (ErrorCode::StorageError, e.to_string())),
+        };
+        resp.base_offset = appended.base;
+        resp.log_start_offset = p.bounds().0;
+        if acks.0 == proto::Acks::NoneAck {
+            return resp;
+        }
+        match self.acknowledgement(&p, appended, need, timeout).await {
+            Ok(()) => resp,
+            Err(refusal) => fail(resp, refusal),
+        }
+    }
+
+    /// Whether this broker takes `data` for `topic` now, and what its acknowledgement will
+    /// need: the partition is led here under a valid lease, the acks level fits the replica
+    /// count (and `min.insync.replicas` for `all`), the WAL has room, and the batches are
+    /// valid and within the size limit.
+    fn admit(
+        &self,
+        topic: &str,
+        data: &proto::PartitionProduceData,
+        (acks, custom): (proto::Acks, u32),
+    ) -> Result<(Arc<PartitionLog>, AckNeed, Vec<batch::BatchInfo>), Refusal> {
+        let (t, p) = self
+            .partition(topic, data.partition)
+            .map_err(|code| (code, format!("{topic}/{}: {code:?}", data.partition)))?;
         if !p.is_leader() {
-            return fail(
-                resp,
+            return Err((
                 ErrorCode::NotLeader,
                 format!(
                     "broker {} does not lead {topic}/{} (epoch {})",
@@ -73,16 +108,15 @@ impl Broker {
                     data.partition,
                     p.leader_epoch()
                 ),
-            );
+            ));
         }
         if !self.lease.valid() {
-            return fail(
-                resp,
+            return Err((
                 ErrorCode::NotLeader,
                 "this broker cannot reach the controllers (leader lease expired); it may have \
                  been replaced as leader"
                     .into(),
-            );
+            ));
         }
         let replicas = p.replication_view().replicas.len().max(1);
         let need = match acks {
@@ -92,14 +126,13 @@ impl Broker {
             proto::Acks::Custom => {
                 let n = custom as usize;
                 if n == 0 || n > replicas {
-                    return fail(
-                        resp,
+                    return Err((
                         ErrorCode::InvalidRequest,
                         format!(
                             "acks=custom({n}) on {topic}/{}: must be between 1 and the replica count {replicas}",
                             data.partition
                         ),
-                    );
+                    ));
                 }
                 AckNeed::Replicas(n)
             }
@@ -112,15 +145,14 @@ impl Broker {
                 as usize;
             let isr = p.isr();
             if isr.len() < min {
-                return fail(
-                    resp,
+                return Err((
                     ErrorCode::NotEnoughReplicas,
                     format!(
                         "{topic}/{}: {} in-sync replicas {isr:?}, min.insync.replicas is {min}",
                         data.partition,
                         isr.len()
                     ),
-                );
+                ));
             }
         }
         let max = t
@@ -139,8 +171,7 @@ impl Broker {
             std::sync::atomic::Ordering::Relaxed,
         );
         if full {
-            return fail(
-                resp,
+            return Err((
                 ErrorCode::WalFull,
                 format!(
                     "wal is at capacity ({} of {} bytes) while {} bytes wait for upload; retry later",
@@ -148,44 +179,40 @@ impl Broker {
                     self.config.wal.capacity_bytes,
                     self.backlog.bytes()
                 ),
-            );
+            ));
         }
         let infos = match batch::validate(&data.records, max) {
             Ok(i) => i,
             Err(e @ BatchError::TooLarge { .. }) => {
-                return fail(resp, ErrorCode::MessageTooLarge, e.to_string());
+                return Err((ErrorCode::MessageTooLarge, e.to_string()));
             }
-            Err(e) => return fail(resp, ErrorCode::CorruptMessage, e.to_string()),
+            Err(e) => return Err((ErrorCode::CorruptMessage, e.to_string())),
         };
-        let appended = match p.append(&self.wal, &data.records, &infos) {
-            Ok(x) => x,
-            Err(e @ PartitionError::NotLeader { .. }) => {
-                return fail(resp, ErrorCode::NotLeader, e.to_string());
-            }
-            Err(e @ PartitionError::OutOfOrderSequence(_)) => {
-                return fail(resp, ErrorCode::OutOfOrderSequence, e.to_string());
-            }
-            Err(e) => return fail(resp, ErrorCode::StorageError, e.to_string()),
-        };
-        resp.base_offset = appended.base;
-        resp.log_start_offset = p.bounds().0;
-        if acks == proto::Acks::NoneAck {
-            return resp;
-        }
+        Ok((p, need, infos))
+    }
+
+    /// Waits until the appended batches have the acknowledgement `need` asks for (durable
+    /// here, then replicated), or `timeout` passes.
+    async fn acknowledgement(
+        &self,
+        p: &PartitionLog,
+        appended: Appended,
+        need: AckNeed,
+        timeout: Duration,
+    ) -> Result<(), Refusal> {
         let deadline = tokio::time::Instant::now() + timeout;
         if let Some(done) = appended.durable {
             match tokio::time::timeout_at(deadline, done).await {
                 Ok(Ok(Ok(()))) => {}
-                Ok(Ok(Err(e))) => return fail(resp, ErrorCode::StorageError, e.to_string()),
+                Ok(Ok(Err(e))) => return Err((ErrorCode::StorageError, e.to_string())),
                 Ok(Err(_)) => {
-                    return fail(resp, ErrorCode::StorageError, "wal writer stopped".into());
+                    return Err((ErrorCode::StorageError, "wal writer stopped".into()));
                 }
                 Err(_) => {
-                    return fail(
-                        resp,
+                    return Err((
                         ErrorCode::RequestTimedOut,
                         format!("not durable within {timeout:?}"),
-                    );
+                    ));
                 }
             }
         }
@@ -195,31 +222,28 @@ impl Broker {
             notified.as_mut().enable();
             match p.ack_state(appended.last, appended.epoch, need) {
                 AckState::Done => break,
-                AckState::Lost(why) => return fail(resp, ErrorCode::NotLeader, why),
+                AckState::Lost(why) => return Err((ErrorCode::NotLeader, why)),
                 AckState::Waiting => {}
             }
             tokio::select! {
                 _ = notified => {}
                 _ = tokio::time::sleep_until(deadline) => {
-                    return fail(
-                        resp,
-                        ErrorCode::RequestTimedOut,
-                        format!("not replicated to {need:?} within {timeout:?} (ISR {:?})", p.isr()),
-                    );
+                    let isr = p.isr();
+                    let why = format!("not replicated to {need:?} within {timeout:?} (ISR {isr:?})");
+                    return Err((ErrorCode::RequestTimedOut, why));
                 }
             }
         }
         // Acknowledge only as a leader the controllers still know to be alive.
         if !self.lease.valid() {
-            return fail(
-                resp,
+            return Err((
                 ErrorCode::NotLeader,
                 "leader lease expired before the acknowledgement; the batch may or may not \
                  survive a leader change"
                     .into(),
-            );
+            ));
         }
-        resp
+        Ok(())
     }
 
     /// A new idempotent-producer id, from the controllers.
