@@ -2,6 +2,10 @@
 //! acknowledged; Ctrl-C shuts down cleanly; restarting on the same data directory keeps
 //! topics and messages.
 
+#[path = "common/disks.rs"]
+#[allow(dead_code)]
+mod disks;
+
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
@@ -363,4 +367,59 @@ async fn crash_between_put_and_registration_leaves_a_consistent_catalog() {
             assert_eq!((m.offset, &m.payload), (*offset, body));
         }
     }
+}
+
+/// A failed `fdatasync` after writes were acknowledged without fsync stops the WAL, and the
+/// broker process exits with an error (its supervisor restarts it and recovery reads what
+/// really is on disk), instead of acknowledging on as if nothing happened.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_fdatasync_without_fsync_on_write_exits_the_broker() {
+    let dir = tempfile::tempdir().unwrap();
+    let disk = disks::ThinDisk::mount(dir.path(), "24m");
+    let wal = disk.mnt.join("wal");
+    let wal = wal.to_str().unwrap();
+    let mut b = start_with(
+        dir.path(),
+        &[
+            ("RUSTMQ_WAL__PATH", wal),
+            ("RUSTMQ_WAL__FSYNC_ON_WRITE", "false"),
+            ("RUSTMQ_WAL__FLUSH_INTERVAL_MS", "20"),
+            ("RUSTMQ_WAL__SEGMENT_SIZE_BYTES", "2097152"),
+        ],
+    );
+    create_topic(&b, "nosync", 1).await;
+    let c = client(dir.path(), &b).await;
+    let p = ProducerBuilder::new()
+        .topic("nosync")
+        .config(ProducerConfig {
+            batch_size: 1,
+            max_retries: 0,
+            ..Default::default()
+        })
+        .client(c.clone())
+        .build()
+        .await
+        .unwrap();
+    let mut acked = 0;
+    for i in 0..20_000 {
+        let m = Message::builder()
+            .topic("nosync")
+            .payload(Bytes::from(format!("{i:06}-{}", "n".repeat(20_000))))
+            .build()
+            .unwrap();
+        if p.send(m).await.is_err() {
+            break;
+        }
+        acked += 1;
+    }
+    assert!(acked > 50, "{acked} acknowledged before the disk failed");
+    let status = tokio::task::spawn_blocking(move || b.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        !status.success(),
+        "the broker exits with an error: {status}"
+    );
+    drop(disk);
 }

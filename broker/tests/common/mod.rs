@@ -2,6 +2,7 @@
 //! that verify the node's development CA, and restarts nodes on the same data directory.
 #![allow(dead_code)]
 
+pub mod disks;
 pub mod emulators;
 
 use std::path::{Path, PathBuf};
