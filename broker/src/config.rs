@@ -253,6 +253,10 @@ pub struct WalSection {
     pub recycle_segments: usize,
     /// Most bytes one group commit writes at once.
     pub buffer_size: usize,
+    /// Most bytes of appends waiting for the WAL writer (submitted, not yet written). A
+    /// stalled or slow disk then refuses produces with the retriable `THROTTLED` instead of
+    /// queueing in memory without bound (`acks=none` producers do not wait for the disk).
+    pub max_queued_bytes: u64,
     /// Upload to object storage at least this often (when anything is unuploaded).
     pub upload_interval_ms: u64,
     /// ... or as soon as this many bytes are unuploaded, whichever comes first.
@@ -272,6 +276,7 @@ impl Default for WalSection {
             segment_size_bytes: 128 * 1024 * 1024,
             recycle_segments: 2,
             buffer_size: 8 * 1024 * 1024,
+            max_queued_bytes: 256 * 1024 * 1024,
             upload_interval_ms: 600_000,
             upload_bytes: 64 * 1024 * 1024,
             flush_interval_ms: 1000,
@@ -576,6 +581,12 @@ impl BrokerConfig {
             return v(
                 "wal.capacity_bytes",
                 "must be at least twice wal.segment_size_bytes",
+            );
+        }
+        if self.wal.max_queued_bytes < u64::from(self.network.max_frame_bytes) {
+            return v(
+                "wal.max_queued_bytes",
+                "must be at least network.max_frame_bytes (one produce must fit)",
             );
         }
         if !(0..=19).contains(&self.cache.cold_read_nice) {

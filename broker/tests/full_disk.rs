@@ -308,3 +308,136 @@ async fn full_disk_refuses_then_recovers_without_losing_acknowledged_data() {
     );
     n.stop().await;
 }
+
+/// Thaws a file system frozen with `fsfreeze` when dropped (a frozen one cannot be unmounted).
+struct Frozen(std::path::PathBuf);
+
+impl Frozen {
+    fn freeze(mnt: &std::path::Path) -> Self {
+        let ok = std::process::Command::new("fsfreeze")
+            .arg("-f")
+            .arg(mnt)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "fsfreeze -f {}", mnt.display());
+        Self(mnt.to_path_buf())
+    }
+}
+
+impl Drop for Frozen {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("fsfreeze")
+            .arg("-u")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+/// A stalled disk (its file system frozen with `fsfreeze`: every write blocks) under
+/// `acks=none` producers at full speed: appends queue up to `wal.max_queued_bytes`, then
+/// produces are refused with the retriable THROTTLED instead of filling memory; after the
+/// thaw everything accepted is written and new produces succeed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stalled_disk_throttles_instead_of_queueing_without_bound() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let disk = ThinDisk::mount(dir.path(), "512m");
+    let mut cfg = common::config(dir.path());
+    cfg.wal.path = Some(disk.mnt.join("wal"));
+    cfg.network.max_frame_bytes = 1024 * 1024;
+    cfg.wal.max_queued_bytes = 8 * 1024 * 1024;
+    let n = TestNode::start_with(cfg.clone()).await;
+    n.create_topic("stall", 1).await;
+    let c = n.client().await;
+    let p = ProducerBuilder::new()
+        .topic("stall")
+        .config(ProducerConfig {
+            batch_size: 1,
+            max_retries: 0,
+            ack_level: rustmq_client::AckLevel::None,
+            ..Default::default()
+        })
+        .client(c.clone())
+        .build()
+        .await
+        .unwrap();
+    let payload = Bytes::from(vec![7u8; 64 * 1024]);
+    let send = async |p: &rustmq_client::Producer| {
+        let m = Message::builder()
+            .topic("stall")
+            .payload(payload.clone())
+            .build()
+            .unwrap();
+        p.send(m).await
+    };
+
+    let frozen = Frozen::freeze(&disk.mnt);
+    let mut accepted = 0u64;
+    let refusal = loop {
+        match send(&p).await {
+            Ok(_) => accepted += 1,
+            Err(e) => break e,
+        }
+        // 8 MiB of 64 KiB batches is 128; far more accepted means nothing bounds the queue.
+        assert!(accepted < 10_000, "still accepting with the disk stalled");
+    };
+    assert!(
+        matches!(
+            refusal,
+            ClientError::Server {
+                code: ErrorCode::Throttled,
+                ..
+            }
+        ),
+        "{refusal}"
+    );
+    assert!(refusal.is_retriable());
+    let queued = n.node.broker().wal().queued_bytes();
+    assert!(
+        queued <= 8 * 1024 * 1024 + 64 * 1024 + 1024,
+        "{queued} bytes queued"
+    );
+    assert!(
+        accepted >= 100,
+        "{accepted} accepted before the queue was full"
+    );
+    let hwm = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM"))
+                .map(str::to_string)
+        });
+    eprintln!(
+        "stalled disk: {accepted} batches of 64 KiB accepted, {queued} bytes queued, peak RSS {hwm:?}"
+    );
+
+    drop(frozen);
+    // Thawed: what was queued is written, and produces are accepted again.
+    let wal = n.node.broker().wal();
+    let t = std::time::Instant::now();
+    while wal.queued_bytes() > 0 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "the queue never drained"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    send(&p).await.expect("accepted after the thaw");
+    accepted += 1;
+    p.close().await.unwrap();
+    let t = std::time::Instant::now();
+    while c.list_offset("stall", 0, -1).await.unwrap() < accepted as i64 {
+        assert!(
+            t.elapsed() < std::time::Duration::from_secs(60),
+            "not all written"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        c.list_offset("stall", 0, -1).await.unwrap(),
+        accepted as i64
+    );
+    c.close().await;
+    n.stop().await;
+}

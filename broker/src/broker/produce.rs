@@ -181,6 +181,18 @@ impl Broker {
                 ),
             ));
         }
+        // A stalled or slow disk: refuse before appends pile up in memory.
+        let queued = self.wal.queued_bytes();
+        if queued + data.records.len() as u64 > self.config.wal.max_queued_bytes {
+            return Err((
+                ErrorCode::Throttled,
+                format!(
+                    "{queued} bytes wait for the wal writer (wal.max_queued_bytes {}): the disk \
+                     is behind; retry later",
+                    self.config.wal.max_queued_bytes
+                ),
+            ));
+        }
         let infos = match batch::validate(&data.records, max) {
             Ok(i) => i,
             Err(e @ BatchError::TooLarge { .. }) => {

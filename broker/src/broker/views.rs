@@ -275,6 +275,12 @@ impl BrokerView for Broker {
         );
         gauge(
             r,
+            "wal_queued_bytes",
+            "Batch bytes waiting for the WAL writer",
+            self.wal.queued_bytes() as i64,
+        );
+        gauge(
+            r,
             "wal_capacity_bytes",
             "wal.capacity_bytes",
             self.config.wal.capacity_bytes as i64,

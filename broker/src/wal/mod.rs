@@ -187,6 +187,9 @@ struct Shared {
     /// Bytes in use in every segment file (what `wal.capacity_bytes` bounds; spares and
     /// the unused rest of a recycled file are not counted).
     disk_bytes: AtomicU64,
+    /// Batch bytes submitted and not yet taken by the writer (what `wal.max_queued_bytes`
+    /// bounds).
+    queued_bytes: AtomicU64,
     active: AtomicU64,
     stats: WalStats,
     last_error: Mutex<Option<String>>,
@@ -357,6 +360,7 @@ impl Wal {
                 spares: Mutex::new(spares),
                 recycle: opts.recycle_segments,
                 disk_bytes: AtomicU64::new(disk_bytes),
+                queued_bytes: AtomicU64::new(0),
                 active: AtomicU64::new(next_segment),
                 stats,
                 last_error: Mutex::new(None),
@@ -372,9 +376,17 @@ impl Wal {
 
     /// Queues an append. Completion is reported through `append.reply` and the target.
     pub fn submit(&self, append: Append) -> Result<(), WalError> {
-        self.tx
-            .send(Command::Append(append))
-            .map_err(|_| WalError::Closed)
+        let len = append.batch.len() as u64;
+        self.shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
+        self.tx.send(Command::Append(append)).map_err(|_| {
+            self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+            WalError::Closed
+        })
+    }
+
+    /// Batch bytes submitted and not yet taken by the writer: grows while the disk stalls.
+    pub fn queued_bytes(&self) -> u64 {
+        self.shared.queued_bytes.load(Ordering::Relaxed)
     }
 
     /// Reads a batch back from disk.
@@ -616,6 +628,10 @@ impl Writer {
                 }
             }
             if !group.is_empty() {
+                let taken: usize = group.iter().map(|a| a.batch.len()).sum();
+                self.shared
+                    .queued_bytes
+                    .fetch_sub(taken as u64, Ordering::Relaxed);
                 self.commit(group);
             }
             if !self.opts.fsync_on_write && last_sync.elapsed() >= self.opts.flush_interval {
