@@ -124,7 +124,10 @@ async fn failed_fdatasync_gives_up_the_segment_and_loses_nothing_acknowledged() 
     let c = n.client().await;
     let mut consumer = c.consumer("sync").build().await.unwrap();
     for (o, payload) in &acked {
-        let m = consumer.receive().await.unwrap();
+        let m = consumer
+            .receive()
+            .await
+            .unwrap_or_else(|e| panic!("reading offset {o} after the restart: {e}"));
         assert_eq!((&m.offset, &m.payload), (o, payload));
     }
     assert_eq!(
