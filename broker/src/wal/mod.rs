@@ -1023,11 +1023,17 @@ mod tests {
 
     #[tokio::test]
     async fn a_crashed_segment_is_sealed_at_start_so_later_damage_is_seen() {
-        let d = tempfile::tempdir().unwrap();
-        let (wal, target) = started(d.path(), 0, 2).await;
+        let running = tempfile::tempdir().unwrap();
+        let (wal, target) = started(running.path(), 0, 2).await;
         let first = target.0.lock()[0].1;
-        // No shutdown: the process "died" with segment 0 active and unsealed.
-        drop(wal);
+        // What a crash leaves: the files as they are while the WAL runs, its active segment
+        // unsealed (copied, because a WAL that is dropped seals on its way out).
+        let d = tempfile::tempdir().unwrap();
+        for e in std::fs::read_dir(running.path()).unwrap() {
+            let e = e.unwrap();
+            std::fs::copy(e.path(), d.path().join(e.file_name())).unwrap();
+        }
+        wal.shutdown().await;
         assert!(seal::read(d.path()).unwrap().is_empty());
         let (r, seen) = recover_all(d.path(), 0);
         assert_eq!(seen.len(), 2);
