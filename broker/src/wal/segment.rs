@@ -441,6 +441,23 @@ mod tests {
         assert_eq!(end.end, FILE_HEADER_LEN);
     }
 
+    /// Entries 0..n of segment 0 with one byte after the file header flipped (`cut_at` picks
+    /// which, `flip` how); returns the path, the intact bytes and the damaged byte's offset.
+    fn write_with_a_flipped_byte(
+        dir: &Path,
+        n: usize,
+        cut_at: usize,
+        flip: u8,
+    ) -> (PathBuf, Vec<u8>, usize) {
+        let (p, buf) = write_entries(dir, n);
+        let mut damaged = buf.clone();
+        let header = FILE_HEADER_LEN as usize;
+        let at = header + cut_at % (damaged.len() - header);
+        damaged[at] ^= flip | 1;
+        std::fs::write(&p, &damaged).unwrap();
+        (p, buf, at)
+    }
+
     /// Entries 0..n of segment 0 with byte `at` of entry `victim`'s batch flipped.
     fn damaged_in_the_middle(dir: &Path, n: usize, victim: usize) -> (PathBuf, Vec<u8>) {
         let (p, mut buf) = write_entries(dir, n);
@@ -559,15 +576,10 @@ mod tests {
         #[test]
         fn damaged_byte_keeps_the_intact_prefix(n in 1usize..20, cut_at in 0usize..400, flip in any::<u8>()) {
             let d = tempfile::tempdir().unwrap();
-            let (p, buf) = write_entries(d.path(), n);
-            let mut damaged = buf.clone();
-            let header = FILE_HEADER_LEN as usize;
-            let at = header + cut_at % (damaged.len() - header);
-            damaged[at] ^= flip | 1;
-            std::fs::write(&p, &damaged).unwrap();
+            let (p, _, at) = write_with_a_flipped_byte(d.path(), n, cut_at, flip);
             let (entries, end) = scan_all(&p);
             // Entries that end before the damaged byte are intact and must all be found.
-            let mut end_of = header;
+            let mut end_of = FILE_HEADER_LEN as usize;
             let mut intact = 0;
             for i in 0..n {
                 end_of += ENTRY_HEADER_LEN + format!("batch-{i}").len();
@@ -594,12 +606,7 @@ mod tests {
         #[test]
         fn damage_inside_a_seal_is_always_reported(n in 1usize..20, cut_at in 0usize..400, flip in any::<u8>()) {
             let d = tempfile::tempdir().unwrap();
-            let (p, buf) = write_entries(d.path(), n);
-            let mut damaged = buf.clone();
-            let header = FILE_HEADER_LEN as usize;
-            let at = header + cut_at % (damaged.len() - header);
-            damaged[at] ^= flip | 1;
-            std::fs::write(&p, &damaged).unwrap();
+            let (p, buf, _) = write_with_a_flipped_byte(d.path(), n, cut_at, flip);
             let mut visited = 0;
             let end = scan(&p, 0, 1 << 20, Some(buf.len() as u64), &mut |_| visited += 1).unwrap();
             prop_assert!(visited < n);
