@@ -6,6 +6,7 @@
 
 use std::collections::BTreeMap;
 
+use imbl::OrdMap;
 use serde::{Deserialize, Serialize};
 
 use crate::catalog::{Catalog, CatalogError, PartitionKey, Registered, UploadedObject};
@@ -247,15 +248,16 @@ pub type GroupOffsets = BTreeMap<String, BTreeMap<u32, CommittedOffset>>;
 /// Everything the controllers agree on.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterMetadata {
-    /// Topics by name.
-    pub topics: BTreeMap<String, Topic>,
+    /// Topics by name. Persistent maps: publishing a new version after each command shares
+    /// every topic it did not touch.
+    pub topics: OrdMap<String, Topic>,
     /// Registered brokers by id.
     pub brokers: BTreeMap<u32, BrokerRegistration>,
     /// Next topic id to hand out.
     pub next_topic_id: u64,
     /// Committed consumer-group offsets by group id.
     #[serde(default)]
-    pub group_offsets: BTreeMap<String, GroupOffsets>,
+    pub group_offsets: OrdMap<String, GroupOffsets>,
     /// Objects in object storage and the partition offsets they hold.
     #[serde(default)]
     pub catalog: Catalog,
@@ -639,10 +641,20 @@ impl ClusterMetadata {
                 Some(t) => {
                     self.catalog.drop_topic(t.id, deleted_at_ms);
                     // Offsets of a deleted topic must not apply to a new topic of that name.
-                    for offsets in self.group_offsets.values_mut() {
-                        offsets.remove(&name);
+                    let holding: Vec<String> = self
+                        .group_offsets
+                        .iter()
+                        .filter(|(_, o)| o.contains_key(&name))
+                        .map(|(g, _)| g.clone())
+                        .collect();
+                    for group in holding {
+                        if let Some(offsets) = self.group_offsets.get_mut(&group) {
+                            offsets.remove(&name);
+                            if offsets.is_empty() {
+                                self.group_offsets.remove(&group);
+                            }
+                        }
                     }
-                    self.group_offsets.retain(|_, o| !o.is_empty());
                     CommandResult::Ok
                 }
                 None => CommandResult::Refused(MetadataError::UnknownTopic(name)),
@@ -808,7 +820,11 @@ impl ClusterMetadata {
         let mut live = self.live_set();
         live.remove(&id);
         let mut elections = 0;
-        for t in self.topics.values_mut() {
+        let touched = self.topics_involving(id);
+        for name in &touched {
+            let Some(t) = self.topics.get_mut(name) else {
+                continue;
+            };
             for a in &mut t.assignments {
                 if a.leader == id {
                     let next = a
@@ -829,6 +845,20 @@ impl ClusterMetadata {
         self.leader_elections += elections;
     }
 
+    /// Names of the topics with a replica on broker `id`: only those are copied when a
+    /// broker's state changes (the others stay shared with earlier versions).
+    fn topics_involving(&self, id: u32) -> Vec<String> {
+        self.topics
+            .values()
+            .filter(|t| {
+                t.assignments
+                    .iter()
+                    .any(|a| a.leader == id || a.replicas.contains(&id) || a.isr.contains(&id))
+            })
+            .map(|t| t.name.clone())
+            .collect()
+    }
+
     /// Broker `id` is alive. Partitions it still leads after being offline or restarting
     /// start a new leader epoch (its followers check their logs against it).
     fn set_online(&mut self, id: u32, new_term: bool) {
@@ -837,7 +867,11 @@ impl ClusterMetadata {
             return;
         }
         let mut elections = 0;
-        for t in self.topics.values_mut() {
+        let touched = self.topics_involving(id);
+        for name in &touched {
+            let Some(t) = self.topics.get_mut(name) else {
+                continue;
+            };
             for a in &mut t.assignments {
                 if a.leader == id {
                     a.elect(id, &mut elections);
@@ -858,7 +892,12 @@ impl ClusterMetadata {
     ) -> CommandResult {
         let live = self.live_set();
         let mut elections = 0;
-        let Some(t) = self.topics.values_mut().find(|t| t.id == topic_id) else {
+        let name = self
+            .topics
+            .values()
+            .find(|t| t.id == topic_id)
+            .map(|t| t.name.clone());
+        let Some(t) = name.and_then(|n| self.topics.get_mut(&n)) else {
             return CommandResult::Refused(MetadataError::UnknownTopic(format!("id {topic_id}")));
         };
         let Some(a) = t.assignments.get_mut(partition as usize) else {
