@@ -18,7 +18,7 @@ mod views;
 
 pub use views::ReplicationSummary;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

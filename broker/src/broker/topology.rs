@@ -63,10 +63,15 @@ impl Broker {
     pub(super) async fn watch_metadata(self: Arc<Self>) {
         let mut rx = self.controller.subscribe();
         let mut stop = self.stop.subscribe();
+        let mut applied: Option<Arc<ClusterMetadata>> = None;
         loop {
             let md = rx.borrow_and_update().clone();
-            self.apply_metadata(&md);
-            self.reconcile_fetchers();
+            let changed = changed_topics(applied.as_deref(), &md);
+            if changed.as_ref().is_none_or(|c| !c.is_empty()) {
+                self.apply_metadata(&md, changed.as_ref());
+                self.reconcile_fetchers();
+            }
+            applied = Some(md);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
                 _ = stop.changed() => return,
@@ -74,23 +79,35 @@ impl Broker {
         }
     }
 
-    fn apply_metadata(&self, md: &ClusterMetadata) {
+    /// Brings the hosted partitions in line with `md` for the topics in `changed` (all of
+    /// them when `None`).
+    fn apply_metadata(&self, md: &ClusterMetadata, changed: Option<&BTreeSet<String>>) {
         let mut released = Vec::new();
         let settings = Self::replica_settings(&self.config);
         let me = settings.broker_id;
         {
             let mut topics = self.topics.write();
+            let mut reshaped = false;
             topics.retain(|name, logs| {
+                if changed.is_some_and(|c| !c.contains(name)) {
+                    return true;
+                }
                 let keep = md.topics.get(name).is_some_and(|t| t.id == logs.id);
                 if !keep {
                     tracing::info!(topic = %name, "topic deleted; dropping its partitions");
                     for p in logs.partitions.iter().flatten() {
                         released.extend(p.drop_all());
                     }
+                    reshaped = true;
                 }
                 keep
             });
-            for t in md.topics.values() {
+            let to_apply: Box<dyn Iterator<Item = &rustmq_controller::metadata::Topic>> =
+                match changed {
+                    None => Box::new(md.topics.values()),
+                    Some(c) => Box::new(c.iter().filter_map(|n| md.topics.get(n))),
+                };
+            for t in to_apply {
                 let existing = topics.get(&t.name).cloned();
                 let hosted_now =
                     |a: &rustmq_controller::metadata::PartitionAssignment| a.replicas.contains(&me);
@@ -123,6 +140,7 @@ impl Broker {
                         &self.backlog,
                     );
                     topics.insert(t.name.clone(), Arc::new(logs));
+                    reshaped = true;
                 }
                 let Some(logs) = topics.get(&t.name) else {
                     continue;
@@ -161,11 +179,13 @@ impl Broker {
                     }
                 }
             }
-            let mut by_id = self.by_id.write();
-            by_id.clear();
-            for logs in topics.values() {
-                for p in logs.partitions.iter().flatten() {
-                    by_id.insert((p.topic_id, p.partition), p.clone());
+            if reshaped {
+                let mut by_id = self.by_id.write();
+                by_id.clear();
+                for logs in topics.values() {
+                    for p in logs.partitions.iter().flatten() {
+                        by_id.insert((p.topic_id, p.partition), p.clone());
+                    }
                 }
             }
         }
@@ -228,4 +248,48 @@ impl Broker {
             cluster_id: md.cluster_id.clone(),
         }
     }
+}
+
+/// The topics whose hosted partitions may need work after `md` replaced `prev`: those whose
+/// definition or assignments changed and those whose catalog entries moved. `None` means
+/// every topic (the first version, or a change of brokers, which can move any leader). A
+/// committed group offset changes none, so it costs the broker a diff of shared maps.
+fn changed_topics(
+    prev: Option<&ClusterMetadata>,
+    md: &ClusterMetadata,
+) -> Option<BTreeSet<String>> {
+    use imbl::ordmap::DiffItem;
+    let prev = prev?;
+    if prev.brokers != md.brokers
+        || prev.offline_brokers != md.offline_brokers
+        || prev.draining_brokers != md.draining_brokers
+    {
+        return None;
+    }
+    let mut names = BTreeSet::new();
+    for d in prev.topics.diff(&md.topics) {
+        let name = match d {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k,
+            DiffItem::Update { new: (k, _), .. } => k,
+        };
+        names.insert(name.clone());
+    }
+    let ids: BTreeSet<u64> = prev
+        .catalog
+        .partitions
+        .diff(&md.catalog.partitions)
+        .map(|d| match d {
+            DiffItem::Add(k, _) | DiffItem::Remove(k, _) => k.topic_id,
+            DiffItem::Update { new: (k, _), .. } => k.topic_id,
+        })
+        .collect();
+    if !ids.is_empty() {
+        names.extend(
+            md.topics
+                .values()
+                .filter(|t| ids.contains(&t.id))
+                .map(|t| t.name.clone()),
+        );
+    }
+    Some(names)
 }
