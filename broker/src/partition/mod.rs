@@ -1,0 +1,502 @@
+//! One partition's log: offset assignment, the index of its local batches, its role (leader
+//! or follower), the high watermark, leader epochs, idempotent-producer state, how far it is
+//! uploaded, and its start offset.
+//!
+//! Owns: which offsets exist and which are visible. Offsets are assigned under the partition
+//! lock in the same critical section that queues the batch on the WAL, so WAL order equals
+//! offset order; leader appends and replicated appends go through the same queue step.
+//! `durable_end` is the end of what the local WAL has fsynced; the high watermark is the end
+//! of what every in-sync replica has (on a leader: the minimum of its own durable end and the
+//! ISR followers' fetch offsets; on a follower: what the leader said, capped by its own
+//! durable end). Consumers see only offsets below the high watermark. Offsets in
+//! `[log_start, local_start)` live only in object storage; the index holds
+//! `[local_start, next_offset)`, and an uploaded batch leaves it once the write cache drops
+//! it. Never: touches files (the WAL does) or object storage (`tier` does).
+//!
+//! Files: `log` (the index and offsets: pure state, unit-tested), `producers` (idempotent
+//! producer sequences), `cache` (the write cache's byte budget), `backlog` (what waits for
+//! upload), `retention`, `read` (read plans), `replica` (role, ISR, follower progress and
+//! acknowledgement state).
+
+mod backlog;
+mod cache;
+mod log;
+mod producers;
+mod read;
+mod replica;
+mod retention;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::{Bytes, BytesMut};
+use parking_lot::Mutex;
+use rustmq_protocol::batch::{self, BatchInfo};
+use tokio::sync::{Notify, oneshot};
+
+use crate::wal::{Append, AppendTarget, Wal, WalError, WalLocation};
+
+pub use backlog::{UploadBacklog, UploadItem};
+pub use cache::WriteCache;
+pub use read::{BatchSource, ReadPlan};
+pub use replica::{
+    AckNeed, AckState, IsrChange, ReplicaSettings, ReplicationView, Role, RoleChange,
+};
+pub use retention::{RetentionItem, retention_start};
+
+use log::{IndexEntry, State};
+use producers::SequenceCheck;
+
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum PartitionError {
+    /// The offset is outside `[log_start, high_watermark]`.
+    #[error("offset {offset} is out of range [{log_start}, {high_watermark}]")]
+    OffsetOutOfRange {
+        /// Asked for.
+        offset: i64,
+        /// Log start.
+        log_start: i64,
+        /// High watermark.
+        high_watermark: i64,
+    },
+    /// The WAL failed.
+    #[error(transparent)]
+    Wal(#[from] WalError),
+    /// This broker does not lead the partition (now).
+    #[error("not the leader of this partition (leader epoch {epoch})")]
+    NotLeader {
+        /// The epoch this broker knows.
+        epoch: i32,
+    },
+    /// An idempotent producer's batch is out of sequence.
+    #[error("{0}")]
+    OutOfOrderSequence(String),
+    /// Replicated data does not continue the local log.
+    #[error("replicated batch at offset {got} does not continue the log at {expected}")]
+    ReplicaGap {
+        /// Offset of the batch.
+        got: i64,
+        /// The local log end.
+        expected: i64,
+    },
+    /// Replicated bytes are not valid batches.
+    #[error("corrupt replicated data: {0}")]
+    Corrupt(String),
+}
+
+/// The result of an append on the leader.
+#[derive(Debug)]
+pub struct Appended {
+    /// Offset of the first record.
+    pub base: i64,
+    /// Offset of the last record.
+    pub last: i64,
+    /// The leader epoch the batches were stamped with.
+    pub epoch: i32,
+    /// Completed when the last batch is durable; None for an idempotent retry whose batches
+    /// were already in the log (wait for `durable_end` instead).
+    pub durable: Option<oneshot::Receiver<Result<(), WalError>>>,
+}
+
+/// A partition's log.
+pub struct PartitionLog {
+    /// Topic name.
+    pub topic: String,
+    /// Topic id.
+    pub topic_id: u64,
+    /// Partition index.
+    pub partition: u32,
+    settings: ReplicaSettings,
+    state: Mutex<State>,
+    appended: Notify,
+    cache: Arc<WriteCache>,
+    backlog: Arc<UploadBacklog>,
+}
+
+impl PartitionLog {
+    /// A partition whose first retained offset is `log_start_offset` and whose offsets below
+    /// `uploaded_end` are in object storage (both from the catalog).
+    // Every argument is a distinct part of the partition's identity or its shared budgets.
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        topic: String,
+        topic_id: u64,
+        partition: u32,
+        log_start_offset: i64,
+        uploaded_end: i64,
+        cache: Arc<WriteCache>,
+        backlog: Arc<UploadBacklog>,
+        settings: ReplicaSettings,
+    ) -> Arc<Self> {
+        let end = uploaded_end.max(log_start_offset);
+        Arc::new(Self {
+            topic,
+            topic_id,
+            partition,
+            settings,
+            state: Mutex::new(State {
+                next_offset: end,
+                durable_end: end,
+                high_watermark: end,
+                log_start_offset,
+                uploaded_end: end,
+                replicas: vec![settings.broker_id],
+                isr: vec![settings.broker_id],
+                leading_since: Some(Instant::now()),
+                ..State::default()
+            }),
+            appended: Notify::new(),
+            cache,
+            backlog,
+        })
+    }
+
+    /// Adds an entry found by WAL recovery. A later entry at an offset already present wins
+    /// (it was written after a failed or superseded write); entries already uploaded or
+    /// below the start are skipped.
+    pub fn recover(&self, b: &Bytes, location: WalLocation) {
+        let mut s = self.state.lock();
+        let base = batch::base_offset(b);
+        let last = batch::last_offset(b);
+        if last < s.log_start_offset || last < s.uploaded_end {
+            return;
+        }
+        // A batch after a hole is what is left of a truncated tail whose earlier batches'
+        // segments are gone: nothing after a hole can be part of a contiguous log.
+        if s.entries.back().is_some_and(|e| base > e.last + 1) {
+            return;
+        }
+        if s.entries.back().is_some_and(|e| e.last >= base) {
+            // Written after a failed or superseded write: the later entry wins.
+            let (_, _, unuploaded) = s.truncate_from(base);
+            self.backlog.sub(unuploaded);
+        }
+        // Nothing uploaded and the oldest local batch is gone (retention before a restart):
+        // the log starts at the first batch still here.
+        if s.entries.is_empty() && base > s.next_offset && s.uploaded_end == s.log_start_offset {
+            s.log_start_offset = base;
+            s.uploaded_end = base;
+        }
+        let epoch = batch::leader_epoch(b);
+        s.note_epoch(epoch, base);
+        s.producers.note(b, base, last);
+        s.entries.push_back(IndexEntry {
+            base,
+            last,
+            max_timestamp: batch::max_timestamp(b),
+            size: location.len,
+            location: Some(location),
+            cached: None,
+            uploaded: false,
+            appended_at: Instant::now(),
+        });
+        s.bytes += u64::from(location.len);
+        s.unuploaded += u64::from(location.len);
+        self.backlog.add(u64::from(location.len));
+        s.next_offset = last + 1;
+        s.durable_end = last + 1;
+        s.update_hw(self.settings.broker_id);
+    }
+
+    /// WAL locations still referenced (for segment live counts after recovery).
+    pub fn locations(&self) -> Vec<WalLocation> {
+        self.state
+            .lock()
+            .entries
+            .iter()
+            .filter_map(|e| e.location)
+            .collect()
+    }
+
+    /// Leader: checks idempotent-producer sequences, stamps offsets and the leader epoch on
+    /// validated batches and queues them on the WAL. A retried batch already in the log is
+    /// not appended again: its original offsets come back (with `durable: None`).
+    pub fn append(
+        self: &Arc<Self>,
+        wal: &Wal,
+        buf: &Bytes,
+        infos: &[BatchInfo],
+    ) -> Result<Appended, PartitionError> {
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let mut s = self.state.lock();
+        if s.role != Role::Leader {
+            return Err(PartitionError::NotLeader {
+                epoch: s.leader_epoch,
+            });
+        }
+        let epoch = s.leader_epoch;
+        // Sequence checks first, so a refused request appends nothing.
+        let mut fresh = Vec::with_capacity(infos.len());
+        let mut first_dup: Option<(i64, i64)> = None;
+        for info in infos {
+            let b = &buf[info.start..info.start + info.len];
+            match s.producers.check(b, i64::from(info.offset_count)) {
+                SequenceCheck::Append => fresh.push(*info),
+                SequenceCheck::Duplicate(base, last) => {
+                    first_dup = Some(first_dup.map_or((base, last), |(b0, _)| (b0, last)));
+                }
+                SequenceCheck::Refused(why) => {
+                    return Err(PartitionError::OutOfOrderSequence(why));
+                }
+            }
+        }
+        if fresh.is_empty() {
+            let (base, last) = first_dup.unwrap_or((s.next_offset, s.next_offset - 1));
+            return Ok(Appended {
+                base,
+                last,
+                epoch,
+                durable: None,
+            });
+        }
+        let first_base = first_dup.map_or(s.next_offset, |(b, _)| b);
+        let target: Arc<dyn AppendTarget> = self.clone();
+        let mut bases = Vec::with_capacity(fresh.len());
+        let mut last = s.next_offset - 1;
+        for (i, info) in fresh.iter().enumerate() {
+            let base = s.next_offset;
+            last = base + i64::from(info.offset_count) - 1;
+            let mut b = BytesMut::from(&buf[info.start..info.start + info.len]);
+            batch::stamp(&mut b, base, epoch);
+            let b = b.freeze();
+            let reply = if i + 1 == fresh.len() {
+                tx.take()
+            } else {
+                None
+            };
+            self.queue(
+                &mut s,
+                wal,
+                &target,
+                b,
+                (base, last, epoch),
+                info.max_timestamp,
+                reply,
+            )?;
+            bases.push(base);
+        }
+        drop(s);
+        self.cache.track(self, &bases);
+        Ok(Appended {
+            base: first_base,
+            last,
+            epoch,
+            durable: Some(rx),
+        })
+    }
+
+    /// Follower: appends batches fetched from the leader (already stamped with offsets and
+    /// epochs) after the local log end, and returns a receiver completed when the last one is
+    /// durable (None when `buf` held no batch).
+    pub fn append_replica(
+        self: &Arc<Self>,
+        wal: &Wal,
+        buf: &Bytes,
+    ) -> Result<Option<oneshot::Receiver<Result<(), WalError>>>, PartitionError> {
+        let infos =
+            batch::validate(buf, usize::MAX).map_err(|e| PartitionError::Corrupt(e.to_string()))?;
+        if infos.is_empty() {
+            return Ok(None);
+        }
+        let (tx, rx) = oneshot::channel();
+        let mut tx = Some(tx);
+        let mut s = self.state.lock();
+        let target: Arc<dyn AppendTarget> = self.clone();
+        let mut bases = Vec::with_capacity(infos.len());
+        for (i, info) in infos.iter().enumerate() {
+            let b = buf.slice(info.start..info.start + info.len);
+            let base = batch::base_offset(&b);
+            let last = batch::last_offset(&b);
+            if base != s.next_offset {
+                if bases.is_empty() {
+                    return Err(PartitionError::ReplicaGap {
+                        got: base,
+                        expected: s.next_offset,
+                    });
+                }
+                break;
+            }
+            let epoch = batch::leader_epoch(&b);
+            let reply = if i + 1 == infos.len() {
+                tx.take()
+            } else {
+                None
+            };
+            self.queue(
+                &mut s,
+                wal,
+                &target,
+                b,
+                (base, last, epoch),
+                info.max_timestamp,
+                reply,
+            )?;
+            bases.push(base);
+        }
+        // A gap after the first batch: the rest is fetched again from the new end.
+        if let Some(tx) = tx.take() {
+            drop(tx);
+            return Err(PartitionError::ReplicaGap {
+                got: -1,
+                expected: s.next_offset,
+            });
+        }
+        drop(s);
+        self.cache.track(self, &bases);
+        Ok(Some(rx))
+    }
+
+    /// Adds one stamped batch to the index and the write cache and queues it on the WAL (in
+    /// the caller's critical section, so WAL order is offset order). On a WAL refusal the
+    /// queued tail is dropped.
+    #[allow(clippy::too_many_arguments)]
+    fn queue(
+        &self,
+        s: &mut State,
+        wal: &Wal,
+        target: &Arc<dyn AppendTarget>,
+        b: Bytes,
+        (base, last, epoch): (i64, i64, i32),
+        max_timestamp: i64,
+        reply: Option<oneshot::Sender<Result<(), WalError>>>,
+    ) -> Result<(), PartitionError> {
+        let len = b.len();
+        s.note_epoch(epoch, base);
+        s.producers.note(&b, base, last);
+        s.entries.push_back(IndexEntry {
+            base,
+            last,
+            max_timestamp,
+            size: len as u32,
+            location: None,
+            cached: Some(b.clone()),
+            uploaded: false,
+            appended_at: Instant::now(),
+        });
+        s.bytes += len as u64;
+        s.next_offset = last + 1;
+        self.cache.account(len as u64);
+        let submitted = wal.submit(Append {
+            topic_id: self.topic_id,
+            partition: self.partition,
+            base_offset: base,
+            last_offset: last,
+            leader_epoch: epoch,
+            batch: b,
+            generation: s.generation,
+            target: target.clone(),
+            reply,
+        });
+        if let Err(e) = submitted {
+            let freed = Self::truncate_to_durable(s, &self.backlog);
+            self.cache.released(freed);
+            return Err(e.into());
+        }
+        Ok(())
+    }
+
+    fn truncate_to_durable(s: &mut State, backlog: &UploadBacklog) -> u64 {
+        let end = s.durable_end;
+        let (_, freed, unuploaded) = s.truncate_from(end);
+        backlog.sub(unuploaded);
+        freed
+    }
+
+    fn evict_cached(&self, base: i64) -> Option<u64> {
+        let mut s = self.state.lock();
+        let Some(i) = s.position(base) else {
+            return Some(0);
+        };
+        let e = &mut s.entries[i];
+        if e.location.is_none() && !e.uploaded {
+            return None;
+        }
+        let freed = e.cached.take().map(|b| b.len() as u64).unwrap_or(0);
+        s.pop_uploaded();
+        Some(freed)
+    }
+}
+
+impl PartitionLog {
+    /// `(log_start_offset, high_watermark)`.
+    pub fn bounds(&self) -> (i64, i64) {
+        let s = self.state.lock();
+        (s.log_start_offset, s.high_watermark)
+    }
+
+    /// Bytes held by the partition.
+    pub fn size_bytes(&self) -> u64 {
+        self.state.lock().bytes
+    }
+
+    /// Completes when the high watermark may have moved (register before checking).
+    pub fn appended(&self) -> &Notify {
+        &self.appended
+    }
+
+    /// The first offset of the local index (offsets below it are in object storage).
+    pub fn local_start(&self) -> i64 {
+        self.state.lock().local_start()
+    }
+    /// Drops everything (topic deleted); returns the WAL locations released.
+    pub fn drop_all(&self) -> Vec<WalLocation> {
+        let mut s = self.state.lock();
+        let mut freed = 0;
+        let locs = s
+            .entries
+            .drain(..)
+            .filter_map(|e| {
+                if let Some(c) = &e.cached {
+                    freed += c.len() as u64;
+                }
+                e.location
+            })
+            .collect();
+        s.bytes = 0;
+        let unuploaded = std::mem::take(&mut s.unuploaded);
+        s.generation += 1;
+        drop(s);
+        self.cache.released(freed);
+        self.backlog.sub(unuploaded);
+        self.appended.notify_waiters();
+        locs
+    }
+}
+
+impl AppendTarget for PartitionLog {
+    fn is_current(&self, generation: u64) -> bool {
+        self.state.lock().generation == generation
+    }
+
+    fn on_durable(&self, generation: u64, base: i64, last: i64, location: WalLocation) {
+        let mut s = self.state.lock();
+        if s.generation != generation {
+            return;
+        }
+        if let Some(i) = s.position(base)
+            && s.entries[i].location.is_none()
+        {
+            s.entries[i].location = Some(location);
+            s.unuploaded += u64::from(location.len);
+            self.backlog.add(u64::from(location.len));
+        }
+        if last + 1 > s.durable_end {
+            s.durable_end = last + 1;
+        }
+        s.update_hw(self.settings.broker_id);
+        drop(s);
+        self.appended.notify_waiters();
+    }
+
+    fn on_failed(&self, generation: u64) {
+        let mut s = self.state.lock();
+        if s.generation != generation {
+            return;
+        }
+        let freed = Self::truncate_to_durable(&mut s, &self.backlog);
+        drop(s);
+        self.cache.released(freed);
+        self.appended.notify_waiters();
+    }
+}

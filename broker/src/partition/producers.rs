@@ -1,0 +1,212 @@
+//! Idempotent-producer state of one partition: each producer's epoch and its last few
+//! batches, so a retried batch is recognised and a gap in sequences is refused.
+
+use std::collections::{HashMap, VecDeque};
+
+use rustmq_protocol::batch;
+
+/// Idempotent-producer batches remembered per producer (Kafka keeps 5 as well).
+const PRODUCER_BATCHES: usize = 5;
+
+/// One batch of an idempotent producer already in the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct ProducerBatch {
+    /// Sequence of its first record.
+    pub first_sequence: i32,
+    /// Sequence of its last record (wrapped as Kafka wraps: after `i32::MAX` comes 0).
+    pub last_sequence: i32,
+    /// Offset of its first record.
+    pub base_offset: i64,
+    /// Offset of its last record.
+    pub last_offset: i64,
+}
+
+/// One idempotent producer's recent batches on this partition.
+#[derive(Debug, Clone, Default)]
+pub(super) struct ProducerState {
+    /// The producer epoch the batches belong to; a newer epoch starts afresh.
+    pub epoch: i16,
+    /// Oldest first, at most [`PRODUCER_BATCHES`].
+    pub batches: VecDeque<ProducerBatch>,
+}
+
+/// How a batch relates to its producer's sequence.
+#[derive(Debug, PartialEq, Eq)]
+pub(super) enum SequenceCheck {
+    /// Not idempotent, or the next in sequence: append.
+    Append,
+    /// Already in the log at these offsets.
+    Duplicate(i64, i64),
+    /// A gap or an older producer epoch.
+    Refused(String),
+}
+
+/// Every idempotent producer's state on one partition, by producer id.
+#[derive(Debug, Default)]
+pub(super) struct Producers(HashMap<i64, ProducerState>);
+
+impl Producers {
+    /// Remembers a batch at `[base, last]` (leader, follower and recovery alike).
+    pub fn note(&mut self, b: &[u8], base: i64, last: i64) {
+        let (pid, pepoch, seq) = batch::producer(b);
+        if pid < 0 {
+            return;
+        }
+        let p = self.0.entry(pid).or_default();
+        if pepoch != p.epoch {
+            p.epoch = pepoch;
+            p.batches.clear();
+        }
+        p.batches.push_back(ProducerBatch {
+            first_sequence: seq,
+            last_sequence: batch::sequence_after(seq, (last - base) as i32),
+            base_offset: base,
+            last_offset: last,
+        });
+        while p.batches.len() > PRODUCER_BATCHES {
+            p.batches.pop_front();
+        }
+    }
+
+    /// Whether a batch of `count` records may be appended, is a retry of one in the log, or
+    /// is out of sequence.
+    pub fn check(&self, b: &[u8], count: i64) -> SequenceCheck {
+        let (pid, pepoch, seq) = batch::producer(b);
+        if pid < 0 {
+            return SequenceCheck::Append;
+        }
+        let Some(p) = self.0.get(&pid) else {
+            // A producer this partition has no state for (new, or its batches were all
+            // uploaded and the broker restarted): its sequence starts here.
+            return SequenceCheck::Append;
+        };
+        if pepoch < p.epoch {
+            return SequenceCheck::Refused(format!(
+                "producer {pid} epoch {pepoch} is older than {}",
+                p.epoch
+            ));
+        }
+        if pepoch > p.epoch {
+            return SequenceCheck::Append;
+        }
+        let last_seq = batch::sequence_after(seq, count as i32 - 1);
+        if let Some(b) = p
+            .batches
+            .iter()
+            .find(|b| b.first_sequence == seq && b.last_sequence == last_seq)
+        {
+            return SequenceCheck::Duplicate(b.base_offset, b.last_offset);
+        }
+        match p.batches.back() {
+            Some(b) if batch::sequence_after(b.last_sequence, 1) != seq => {
+                SequenceCheck::Refused(format!(
+                    "producer {pid}: sequence {seq} does not follow {}",
+                    b.last_sequence
+                ))
+            }
+            _ => SequenceCheck::Append,
+        }
+    }
+
+    /// Forgets batches at or after `end` (the log was truncated there).
+    pub fn truncate(&mut self, end: i64) {
+        for p in self.0.values_mut() {
+            p.batches.retain(|b| b.last_offset < end);
+        }
+        self.0.retain(|_, p| !p.batches.is_empty());
+    }
+
+    /// Forgets every producer (the log skipped a range whose batches are unknown here).
+    pub fn clear(&mut self) {
+        self.0.clear();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use bytes::Bytes;
+    use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch_idempotent};
+
+    /// A batch of `n` records of producer 9 (epoch `epoch`) starting at sequence `seq`.
+    fn batch_of(epoch: i16, seq: i32, n: usize) -> Bytes {
+        let records: Vec<_> = (0..n)
+            .map(|i| OutgoingRecord::value(format!("r{i}")))
+            .collect();
+        encode_batch_idempotent(&records, Compression::None, 9, epoch, seq).unwrap()
+    }
+
+    fn batch_at(seq: i32, n: usize) -> Bytes {
+        batch_of(0, seq, n)
+    }
+
+    #[test]
+    fn idempotent_sequences_cross_the_wrap_as_kafka_does() {
+        let mut s = Producers::default();
+        // Sequences i32::MAX - 1, i32::MAX, 0 at offsets 10..=12.
+        let first = batch_at(i32::MAX - 1, 3);
+        assert_eq!(s.check(&first, 3), SequenceCheck::Append);
+        s.note(&first, 10, 12);
+        // The retried batch is a duplicate, found by its first and last sequence.
+        assert_eq!(s.check(&first, 3), SequenceCheck::Duplicate(10, 12));
+        // The next batch starts at sequence 1.
+        assert_eq!(s.check(&batch_at(1, 2), 2), SequenceCheck::Append);
+        // A gap after the wrap is still a gap.
+        assert!(matches!(
+            s.check(&batch_at(2, 2), 2),
+            SequenceCheck::Refused(_)
+        ));
+        // And so is a sequence that wrapped like an i32 (to i32::MIN) instead of to 0.
+        assert!(matches!(
+            s.check(&batch_at(i32::MIN + 1, 1), 1),
+            SequenceCheck::Refused(_)
+        ));
+        s.note(&batch_at(1, 2), 13, 14);
+        assert_eq!(s.check(&batch_at(3, 1), 1), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn only_the_last_five_batches_are_recognised_as_retries() {
+        let mut s = Producers::default();
+        for i in 0..6 {
+            s.note(&batch_at(i, 1), i64::from(i), i64::from(i));
+        }
+        // The first batch fell out of the window: a retry of it is now out of sequence.
+        assert!(matches!(
+            s.check(&batch_at(0, 1), 1),
+            SequenceCheck::Refused(_)
+        ));
+        assert_eq!(s.check(&batch_at(1, 1), 1), SequenceCheck::Duplicate(1, 1));
+    }
+
+    #[test]
+    fn an_older_epoch_is_refused_and_a_newer_one_starts_afresh() {
+        let mut s = Producers::default();
+        s.note(&batch_of(3, 0, 2), 0, 1);
+        assert!(matches!(
+            s.check(&batch_of(2, 2, 1), 1),
+            SequenceCheck::Refused(_)
+        ));
+        // A new epoch may start at any sequence.
+        assert_eq!(s.check(&batch_of(4, 0, 1), 1), SequenceCheck::Append);
+        s.note(&batch_of(4, 0, 1), 2, 2);
+        // The old epoch's batches are forgotten.
+        assert!(matches!(
+            s.check(&batch_of(3, 0, 2), 2),
+            SequenceCheck::Refused(_)
+        ));
+    }
+
+    #[test]
+    fn truncation_forgets_batches_from_the_cut_on() {
+        let mut s = Producers::default();
+        s.note(&batch_at(0, 2), 0, 1);
+        s.note(&batch_at(2, 2), 2, 3);
+        s.truncate(2);
+        // The batch at 2..=3 is gone, so it is appended again rather than answered as a
+        // duplicate at offsets that no longer exist.
+        assert_eq!(s.check(&batch_at(2, 2), 2), SequenceCheck::Append);
+        s.truncate(0);
+        assert!(s.0.is_empty());
+    }
+}
