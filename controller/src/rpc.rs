@@ -2,7 +2,8 @@
 //! mutual TLS — the same stack clients use, so the cluster runs one transport.
 //!
 //! One bidirectional stream per call: the caller writes `u32 length | JSON request` and
-//! finishes its side, the callee answers `u32 length | JSON response`. Requests and responses
+//! finishes its side, the callee answers `u32 length | JSON response`. Bulk bytes (a
+//! snapshot chunk, a replica fetch's records) follow the JSON raw on the same stream. Requests and responses
 //! are the closed enums [`Request`] and [`Response`]; openraft's messages are serde types, so
 //! JSON carries them unchanged. A connection per peer is opened on first use, reused, and
 //! dropped on any transport error so the next call reconnects.
@@ -299,6 +300,14 @@ async fn serve_stream(
 ) -> Result<(), String> {
     let body = read_message(&mut recv).await?;
     let response = match serde_json::from_slice::<Request>(&body) {
+        Ok(Request::RaftSnapshot(mut r)) => {
+            // The chunk's bytes follow the JSON raw (see `encode_request`).
+            r.data = recv
+                .read_to_end(MAX_MESSAGE_BYTES)
+                .await
+                .map_err(|e| e.to_string())?;
+            handler.handle(Request::RaftSnapshot(r)).await
+        }
         Ok(req) => handler.handle(req).await,
         Err(e) => Response::Failed(format!("undecodable request: {e}")),
     };
@@ -442,9 +451,10 @@ impl RpcClient {
             addr: addr.to_string(),
             reason,
         };
-        let body = serde_json::to_vec(request).map_err(|e| err(e.to_string()))?;
+        let (body, tail) = encode_request(request).map_err(|e| err(e.to_string()))?;
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| err(e.to_string()))?;
         write_message(&mut send, &body).await.map_err(err)?;
+        send.write_all(tail).await.map_err(|e| err(e.to_string()))?;
         send.finish().map_err(|e| err(e.to_string()))?;
         let answer = read_message(&mut recv).await.map_err(err)?;
         let mut response: Response =
@@ -474,5 +484,23 @@ impl RpcClient {
         if let Some(c) = self.conns.lock().remove(addr) {
             c.close(quinn::VarInt::from_u32(0), b"reconnecting");
         }
+    }
+}
+
+/// A request as `(JSON, raw tail)`. A snapshot chunk's bytes travel raw after the JSON, as a
+/// replica fetch's records do, instead of as a JSON array of numbers.
+fn encode_request(request: &Request) -> Result<(Vec<u8>, &[u8]), serde_json::Error> {
+    match request {
+        Request::RaftSnapshot(r) => {
+            let head = Request::RaftSnapshot(InstallSnapshotRequest {
+                vote: r.vote,
+                meta: r.meta.clone(),
+                offset: r.offset,
+                data: Vec::new(),
+                done: r.done,
+            });
+            Ok((serde_json::to_vec(&head)?, &r.data))
+        }
+        _ => Ok((serde_json::to_vec(request)?, &[])),
     }
 }

@@ -41,7 +41,7 @@ async fn metadata_survives_restart_with_snapshots() {
         c.shutdown().await;
     }
     assert!(
-        dir.path().join("snapshot.json").exists(),
+        dir.path().join("snapshot.bin").exists(),
         "a snapshot was taken"
     );
     let c = Controller::open(opts).await.unwrap();

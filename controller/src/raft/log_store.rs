@@ -1,6 +1,6 @@
 //! The Raft log, vote and committed index in a redb database. Every write transaction is
 //! committed with redb's default immediate durability (fsync) before openraft is told it is
-//! flushed.
+//! flushed; commits run on blocking threads, never on the async workers.
 
 use std::fmt::Debug;
 use std::ops::RangeBounds;
@@ -15,6 +15,8 @@ use super::{StorageError, TypeConfig, io_error};
 
 const LOGS: TableDefinition<u64, &[u8]> = TableDefinition::new("logs");
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
 /// Persistent Raft log. Cheap to clone: clones share the database.
 #[derive(Clone)]
@@ -52,33 +54,46 @@ impl LogStore {
         r().map_err(|e| io_error(StorageIOError::read_logs, &*e))
     }
 
-    fn write_meta<T: serde::Serialize>(
+    /// Runs a write transaction (and its fsync) on a blocking thread.
+    async fn write<F>(&self, f: F) -> Result<(), BoxError>
+    where
+        F: FnOnce(&redb::WriteTransaction) -> Result<(), BoxError> + Send + 'static,
+    {
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || {
+            let txn = db.begin_write()?;
+            f(&txn)?;
+            txn.commit()?;
+            Ok(())
+        })
+        .await?
+    }
+
+    async fn write_meta<T: serde::Serialize>(
         &self,
-        key: &str,
+        key: &'static str,
         value: &T,
         make: fn(openraft::AnyError) -> StorageIOError<u64>,
     ) -> Result<(), StorageError> {
-        let w = || -> Result<(), Box<dyn std::error::Error>> {
-            let bytes = serde_json::to_vec(value)?;
-            let txn = self.db.begin_write()?;
+        let bytes = serde_json::to_vec(value).map_err(|e| io_error(make, &e))?;
+        self.write(move |txn| {
             txn.open_table(META)?.insert(key, bytes.as_slice())?;
-            txn.commit()?;
             Ok(())
-        };
-        w().map_err(|e| io_error(make, &*e))
+        })
+        .await
+        .map_err(|e| io_error(make, &*e))
     }
 
-    fn remove_range(&self, range: impl RangeBounds<u64>) -> Result<(), StorageError> {
-        let w = || -> Result<(), Box<dyn std::error::Error>> {
-            let txn = self.db.begin_write()?;
-            {
-                let mut t = txn.open_table(LOGS)?;
-                t.retain_in(range, |_, _| false)?;
-            }
-            txn.commit()?;
+    async fn remove_range(
+        &self,
+        range: impl RangeBounds<u64> + Send + 'static,
+    ) -> Result<(), StorageError> {
+        self.write(move |txn| {
+            txn.open_table(LOGS)?.retain_in(range, |_, _| false)?;
             Ok(())
-        };
-        w().map_err(|e| io_error(StorageIOError::write_logs, &*e))
+        })
+        .await
+        .map_err(|e| io_error(StorageIOError::write_logs, &*e))
     }
 }
 
@@ -128,6 +143,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_vote(&mut self, vote: &Vote<u64>) -> Result<(), StorageError> {
         self.write_meta("vote", vote, StorageIOError::write_vote)
+            .await
     }
 
     async fn read_vote(&mut self) -> Result<Option<Vote<u64>>, StorageError> {
@@ -136,6 +152,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
 
     async fn save_committed(&mut self, committed: Option<LogId<u64>>) -> Result<(), StorageError> {
         self.write_meta("committed", &committed, StorageIOError::write_logs)
+            .await
     }
 
     async fn read_committed(&mut self) -> Result<Option<LogId<u64>>, StorageError> {
@@ -151,19 +168,23 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
-        let w = || -> Result<(), Box<dyn std::error::Error>> {
-            let txn = self.db.begin_write()?;
-            {
-                let mut t = txn.open_table(LOGS)?;
-                for e in entries {
-                    let bytes = serde_json::to_vec(&e)?;
-                    t.insert(e.get_log_id().index, bytes.as_slice())?;
-                }
+        let encoded = entries
+            .into_iter()
+            .map(|e| Ok((e.get_log_id().index, serde_json::to_vec(&e)?)))
+            .collect::<Result<Vec<_>, serde_json::Error>>();
+        let res = match encoded {
+            Ok(encoded) => {
+                self.write(move |txn| {
+                    let mut t = txn.open_table(LOGS)?;
+                    for (index, bytes) in &encoded {
+                        t.insert(*index, bytes.as_slice())?;
+                    }
+                    Ok(())
+                })
+                .await
             }
-            txn.commit()?;
-            Ok(())
+            Err(e) => Err(e.into()),
         };
-        let res = w();
         match res {
             Ok(()) => {
                 callback.log_io_completed(Ok(()));
@@ -177,11 +198,12 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     }
 
     async fn truncate(&mut self, log_id: LogId<u64>) -> Result<(), StorageError> {
-        self.remove_range(log_id.index..)
+        self.remove_range(log_id.index..).await
     }
 
     async fn purge(&mut self, log_id: LogId<u64>) -> Result<(), StorageError> {
-        self.write_meta("last_purged", &log_id, StorageIOError::write_logs)?;
-        self.remove_range(..=log_id.index)
+        self.write_meta("last_purged", &log_id, StorageIOError::write_logs)
+            .await?;
+        self.remove_range(..=log_id.index).await
     }
 }
