@@ -663,6 +663,24 @@ impl Controller {
         }
     }
 
+    /// Proposes `cmd` and takes its answer out of the result with `pick`: a refusal becomes
+    /// the error, and a result `pick` does not expect is reported as a controller bug.
+    async fn propose_expect<T>(
+        &self,
+        cmd: Command,
+        pick: impl FnOnce(CommandResult) -> Result<T, CommandResult>,
+    ) -> Result<T, ControllerError> {
+        match self.propose(cmd).await? {
+            CommandResult::Refused(e) => Err(e.into()),
+            r => pick(r).map_err(|r| ControllerError::Raft(format!("unexpected result {r:?}"))),
+        }
+    }
+
+    /// Proposes `cmd`; a refusal becomes the error, any other result is success.
+    async fn propose_applied(&self, cmd: Command) -> Result<(), ControllerError> {
+        self.propose_expect(cmd, |_| Ok(())).await
+    }
+
     /// Creates a topic. Partitions are assigned to the registered brokers.
     pub async fn create_topic(
         &self,
@@ -675,22 +693,20 @@ impl Controller {
         metadata::validate_topic_name(name)?;
         let created_at =
             humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
-        match self
-            .propose(Command::CreateTopic {
+        self.propose_expect(
+            Command::CreateTopic {
                 name: name.to_string(),
                 partitions,
                 replication_factor,
                 config,
                 created_at,
-            })
-            .await?
-        {
-            CommandResult::TopicCreated(t) => Ok(t),
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Err(ControllerError::Raft(
-                "unexpected result for CreateTopic".into(),
-            )),
-        }
+            },
+            |r| match r {
+                CommandResult::TopicCreated(t) => Ok(t),
+                other => Err(other),
+            },
+        )
+        .await
     }
 
     /// Deletes a topic.
@@ -698,16 +714,11 @@ impl Controller {
         if !self.metadata().topics.contains_key(name) {
             return Err(MetadataError::UnknownTopic(name.to_string()).into());
         }
-        match self
-            .propose(Command::DeleteTopic {
-                name: name.to_string(),
-                deleted_at_ms: now_ms(),
-            })
-            .await?
-        {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::DeleteTopic {
+            name: name.to_string(),
+            deleted_at_ms: now_ms(),
+        })
+        .await
     }
 
     /// Registers a broker (no-op when the registration is unchanged).
@@ -715,10 +726,7 @@ impl Controller {
         if self.metadata().brokers.get(&broker.id) == Some(&broker) {
             return Ok(());
         }
-        match self.propose(Command::RegisterBroker(broker)).await? {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::RegisterBroker(broker)).await
     }
 
     /// A broker is alive. Runs on the leader (a follower forwards it); marks the broker
@@ -762,20 +770,18 @@ impl Controller {
         offsets: Vec<metadata::OffsetCommit>,
     ) -> Result<usize, ControllerError> {
         let committed_at_ms = now_ms();
-        match self
-            .propose(Command::CommitOffsets {
+        self.propose_expect(
+            Command::CommitOffsets {
                 group: group.to_string(),
                 offsets,
                 committed_at_ms,
-            })
-            .await?
-        {
-            CommandResult::OffsetsCommitted(n) => Ok(n),
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Err(ControllerError::Raft(
-                "unexpected result for CommitOffsets".into(),
-            )),
-        }
+            },
+            |r| match r {
+                CommandResult::OffsetsCommitted(n) => Ok(n),
+                other => Err(other),
+            },
+        )
+        .await
     }
 
     /// Forgets a group's committed offsets.
@@ -793,13 +799,11 @@ impl Controller {
         &self,
         object: catalog::UploadedObject,
     ) -> Result<catalog::Registered, ControllerError> {
-        match self.propose(Command::RegisterObject(object)).await? {
+        self.propose_expect(Command::RegisterObject(object), |r| match r {
             CommandResult::ObjectRegistered(r) => Ok(r),
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Err(ControllerError::Raft(
-                "unexpected result for RegisterObject".into(),
-            )),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Replaces the slices a compacted object covers, all or nothing.
@@ -807,16 +811,11 @@ impl Controller {
         &self,
         object: catalog::UploadedObject,
     ) -> Result<(), ControllerError> {
-        match self
-            .propose(Command::CompactObject {
-                object,
-                now_ms: now_ms(),
-            })
-            .await?
-        {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::CompactObject {
+            object,
+            now_ms: now_ms(),
+        })
+        .await
     }
 
     /// Retention in object storage: forget a partition's data below `start_offset`.
@@ -852,43 +851,37 @@ impl Controller {
         partition_epoch: i32,
         isr: Vec<u32>,
     ) -> Result<metadata::PartitionAssignment, ControllerError> {
-        match self
-            .propose(Command::AlterIsr {
+        self.propose_expect(
+            Command::AlterIsr {
                 topic_id,
                 partition,
                 leader,
                 leader_epoch,
                 partition_epoch,
                 isr,
-            })
-            .await?
-        {
-            CommandResult::Partition(a) => Ok(a),
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Err(ControllerError::Raft(
-                "unexpected result for AlterIsr".into(),
-            )),
-        }
+            },
+            |r| match r {
+                CommandResult::Partition(a) => Ok(a),
+                other => Err(other),
+            },
+        )
+        .await
     }
 
     /// A broker shuts down: its leaderships move to other in-sync replicas and it leaves
     /// every ISR.
     pub async fn controlled_shutdown(&self, id: u32) -> Result<(), ControllerError> {
-        match self.propose(Command::ControlledShutdown { id }).await? {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::ControlledShutdown { id })
+            .await
     }
 
     /// A new idempotent-producer id.
     pub async fn init_producer_id(&self) -> Result<i64, ControllerError> {
-        match self.propose(Command::InitProducerId).await? {
+        self.propose_expect(Command::InitProducerId, |r| match r {
             CommandResult::ProducerId(id) => Ok(id),
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Err(ControllerError::Raft(
-                "unexpected result for InitProducerId".into(),
-            )),
-        }
+            other => Err(other),
+        })
+        .await
     }
 
     /// Moves partitions of `topic` to new replica lists (preferred leader first).
@@ -897,16 +890,11 @@ impl Controller {
         topic: &str,
         targets: Vec<(u32, Vec<u32>)>,
     ) -> Result<(), ControllerError> {
-        match self
-            .propose(Command::ReassignPartitions {
-                topic: topic.to_string(),
-                targets,
-            })
-            .await?
-        {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::ReassignPartitions {
+            topic: topic.to_string(),
+            targets,
+        })
+        .await
     }
 
     /// Drains a broker: no new replicas go to it, and every replica it holds moves to the
@@ -914,12 +902,8 @@ impl Controller {
     /// preferring the drained replica's rack. Leadership moves as each reassignment
     /// completes. Returns the number of partitions being moved.
     pub async fn drain_broker(&self, id: u32) -> Result<usize, ControllerError> {
-        if let CommandResult::Refused(e) = self
-            .propose(Command::SetDraining { id, draining: true })
-            .await?
-        {
-            return Err(e.into());
-        }
+        self.propose_applied(Command::SetDraining { id, draining: true })
+            .await?;
         let md = self.metadata();
         let plan = metadata::drain_plan(&md, id)?;
         let moved = plan.values().map(Vec::len).sum();
@@ -931,16 +915,11 @@ impl Controller {
 
     /// Stops draining a broker (it may receive new replicas again).
     pub async fn undrain_broker(&self, id: u32) -> Result<(), ControllerError> {
-        match self
-            .propose(Command::SetDraining {
-                id,
-                draining: false,
-            })
-            .await?
-        {
-            CommandResult::Refused(e) => Err(e.into()),
-            _ => Ok(()),
-        }
+        self.propose_applied(Command::SetDraining {
+            id,
+            draining: false,
+        })
+        .await
     }
 
     /// Installs the broker's side of broker-to-broker RPC (once). Only a weak reference is
