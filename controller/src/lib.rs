@@ -668,17 +668,20 @@ impl Controller {
     async fn propose_expect<T>(
         &self,
         cmd: Command,
-        pick: impl FnOnce(CommandResult) -> Result<T, CommandResult>,
+        pick: impl FnOnce(CommandResult) -> Option<T>,
     ) -> Result<T, ControllerError> {
         match self.propose(cmd).await? {
             CommandResult::Refused(e) => Err(e.into()),
-            r => pick(r).map_err(|r| ControllerError::Raft(format!("unexpected result {r:?}"))),
+            r => {
+                let kind = r.kind();
+                pick(r).ok_or_else(|| ControllerError::Raft(format!("unexpected result {kind}")))
+            }
         }
     }
 
     /// Proposes `cmd`; a refusal becomes the error, any other result is success.
     async fn propose_applied(&self, cmd: Command) -> Result<(), ControllerError> {
-        self.propose_expect(cmd, |_| Ok(())).await
+        self.propose_expect(cmd, |_| Some(())).await
     }
 
     /// Creates a topic. Partitions are assigned to the registered brokers.
@@ -702,8 +705,8 @@ impl Controller {
                 created_at,
             },
             |r| match r {
-                CommandResult::TopicCreated(t) => Ok(t),
-                other => Err(other),
+                CommandResult::TopicCreated(t) => Some(t),
+                _ => None,
             },
         )
         .await
@@ -777,8 +780,8 @@ impl Controller {
                 committed_at_ms,
             },
             |r| match r {
-                CommandResult::OffsetsCommitted(n) => Ok(n),
-                other => Err(other),
+                CommandResult::OffsetsCommitted(n) => Some(n),
+                _ => None,
             },
         )
         .await
@@ -800,8 +803,8 @@ impl Controller {
         object: catalog::UploadedObject,
     ) -> Result<catalog::Registered, ControllerError> {
         self.propose_expect(Command::RegisterObject(object), |r| match r {
-            CommandResult::ObjectRegistered(r) => Ok(r),
-            other => Err(other),
+            CommandResult::ObjectRegistered(r) => Some(r),
+            _ => None,
         })
         .await
     }
@@ -861,8 +864,8 @@ impl Controller {
                 isr,
             },
             |r| match r {
-                CommandResult::Partition(a) => Ok(a),
-                other => Err(other),
+                CommandResult::Partition(a) => Some(a),
+                _ => None,
             },
         )
         .await
@@ -878,8 +881,8 @@ impl Controller {
     /// A new idempotent-producer id.
     pub async fn init_producer_id(&self) -> Result<i64, ControllerError> {
         self.propose_expect(Command::InitProducerId, |r| match r {
-            CommandResult::ProducerId(id) => Ok(id),
-            other => Err(other),
+            CommandResult::ProducerId(id) => Some(id),
+            _ => None,
         })
         .await
     }

@@ -438,6 +438,21 @@ pub enum CommandResult {
     Refused(MetadataError),
 }
 
+impl CommandResult {
+    /// The variant's name, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Ok => "Ok",
+            Self::TopicCreated(_) => "TopicCreated",
+            Self::OffsetsCommitted(_) => "OffsetsCommitted",
+            Self::ObjectRegistered(_) => "ObjectRegistered",
+            Self::Partition(_) => "Partition",
+            Self::ProducerId(_) => "ProducerId",
+            Self::Refused(_) => "Refused",
+        }
+    }
+}
+
 /// Why a metadata change was refused.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
 pub enum MetadataError {
