@@ -13,16 +13,31 @@ use anyhow::Context;
 /// }
 /// ```
 pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
+    run_with_logs("info,openraft=warn", body)
+}
+
+/// [`run`] with another default log filter (command-line tools log only warnings unless
+/// `RUSTMQ_LOG` says otherwise).
+///
+/// ```no_run
+/// fn main() -> std::process::ExitCode {
+///     rustmq_controller::process::run_with_logs("warn", || Ok(()))
+/// }
+/// ```
+pub fn run_with_logs(
+    default_filter: &str,
+    body: impl FnOnce() -> anyhow::Result<()>,
+) -> std::process::ExitCode {
     let result = rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
         .and_then(|()| {
             tracing_subscriber::fmt()
                 .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG").unwrap_or_else(
-                        |_| tracing_subscriber::EnvFilter::new("info,openraft=warn"),
-                    ),
+                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
+                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
                 )
+                .with_writer(std::io::stderr)
                 .init();
             body()
         });

@@ -32,28 +32,9 @@ pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("cannot connect to brokers {brokers}"))
 }
 
-/// Process set-up shared by the tools: installs the workspace's one rustls crypto provider,
-/// sends logs to stderr (`RUSTMQ_LOG`, default `warn`), runs `body`, and on failure prints one
-/// line with the chain of causes (no backtrace for an operator's mistake) and exits with 1.
+/// Process set-up shared by the tools: the servers' (one rustls crypto provider, logs to
+/// stderr, a one-line error and exit code 1), with logs at `warn` unless `RUSTMQ_LOG` says
+/// otherwise.
 pub fn run_tool(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
-    let result = rustls::crypto::ring::default_provider()
-        .install_default()
-        .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
-        .and_then(|()| {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-                )
-                .with_writer(std::io::stderr)
-                .init();
-            body()
-        });
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
-        }
-    }
+    rustmq_controller::process::run_with_logs("warn", body)
 }

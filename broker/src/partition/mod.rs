@@ -84,6 +84,34 @@ pub enum PartitionError {
     Corrupt(String),
 }
 
+/// One append's batches on their way to the WAL: the last one queued carries the reply
+/// (WAL order is offset order, so it is durable last), and the bases go to the write cache.
+struct QueueRun<'a> {
+    wal: &'a Wal,
+    target: Arc<dyn AppendTarget>,
+    reply: Option<oneshot::Sender<Result<(), WalError>>>,
+    /// Batches still to queue.
+    left: usize,
+    bases: Vec<i64>,
+}
+
+impl<'a> QueueRun<'a> {
+    fn new(
+        wal: &'a Wal,
+        target: Arc<dyn AppendTarget>,
+        reply: oneshot::Sender<Result<(), WalError>>,
+        batches: usize,
+    ) -> Self {
+        Self {
+            wal,
+            target,
+            reply: Some(reply),
+            left: batches,
+            bases: Vec::with_capacity(batches),
+        }
+    }
+}
+
 /// The result of an append on the leader.
 #[derive(Debug)]
 pub struct Appended {
@@ -218,7 +246,6 @@ impl PartitionLog {
         infos: &[BatchInfo],
     ) -> Result<Appended, PartitionError> {
         let (tx, rx) = oneshot::channel();
-        let mut tx = Some(tx);
         let mut s = self.state.lock();
         if s.role != Role::Leader {
             return Err(PartitionError::NotLeader {
@@ -251,33 +278,23 @@ impl PartitionLog {
             });
         }
         let first_base = first_dup.map_or(s.next_offset, |(b, _)| b);
-        let target: Arc<dyn AppendTarget> = self.clone();
-        let mut bases = Vec::with_capacity(fresh.len());
+        let mut run = QueueRun::new(wal, self.clone(), tx, fresh.len());
         let mut last = s.next_offset - 1;
-        for (i, info) in fresh.iter().enumerate() {
+        for info in &fresh {
             let base = s.next_offset;
             last = base + i64::from(info.offset_count) - 1;
             let mut b = BytesMut::from(&buf[info.start..info.start + info.len]);
             batch::stamp(&mut b, base, epoch);
-            let b = b.freeze();
-            let reply = if i + 1 == fresh.len() {
-                tx.take()
-            } else {
-                None
-            };
             self.queue(
                 &mut s,
-                wal,
-                &target,
-                b,
+                &mut run,
+                b.freeze(),
                 (base, last, epoch),
                 info.max_timestamp,
-                reply,
             )?;
-            bases.push(base);
         }
         drop(s);
-        self.cache.track(self, &bases);
+        self.cache.track(self, &run.bases);
         Ok(Appended {
             base: first_base,
             last,
@@ -300,16 +317,14 @@ impl PartitionLog {
             return Ok(None);
         }
         let (tx, rx) = oneshot::channel();
-        let mut tx = Some(tx);
         let mut s = self.state.lock();
-        let target: Arc<dyn AppendTarget> = self.clone();
-        let mut bases = Vec::with_capacity(infos.len());
-        for (i, info) in infos.iter().enumerate() {
+        let mut run = QueueRun::new(wal, self.clone(), tx, infos.len());
+        for info in &infos {
             let b = buf.slice(info.start..info.start + info.len);
             let base = batch::base_offset(&b);
             let last = batch::last_offset(&b);
             if base != s.next_offset {
-                if bases.is_empty() {
+                if run.bases.is_empty() {
                     return Err(PartitionError::ReplicaGap {
                         got: base,
                         expected: s.next_offset,
@@ -318,24 +333,10 @@ impl PartitionLog {
                 break;
             }
             let epoch = batch::leader_epoch(&b);
-            let reply = if i + 1 == infos.len() {
-                tx.take()
-            } else {
-                None
-            };
-            self.queue(
-                &mut s,
-                wal,
-                &target,
-                b,
-                (base, last, epoch),
-                info.max_timestamp,
-                reply,
-            )?;
-            bases.push(base);
+            self.queue(&mut s, &mut run, b, (base, last, epoch), info.max_timestamp)?;
         }
         // A gap after the first batch: the rest is fetched again from the new end.
-        if let Some(tx) = tx.take() {
+        if let Some(tx) = run.reply.take() {
             drop(tx);
             return Err(PartitionError::ReplicaGap {
                 got: -1,
@@ -343,24 +344,27 @@ impl PartitionLog {
             });
         }
         drop(s);
-        self.cache.track(self, &bases);
+        self.cache.track(self, &run.bases);
         Ok(Some(rx))
     }
 
     /// Adds one stamped batch to the index and the write cache and queues it on the WAL (in
     /// the caller's critical section, so WAL order is offset order). On a WAL refusal the
     /// queued tail is dropped.
-    #[allow(clippy::too_many_arguments)]
     fn queue(
         &self,
         s: &mut State,
-        wal: &Wal,
-        target: &Arc<dyn AppendTarget>,
+        run: &mut QueueRun<'_>,
         b: Bytes,
         (base, last, epoch): (i64, i64, i32),
         max_timestamp: i64,
-        reply: Option<oneshot::Sender<Result<(), WalError>>>,
     ) -> Result<(), PartitionError> {
+        run.left = run.left.saturating_sub(1);
+        let reply = if run.left == 0 {
+            run.reply.take()
+        } else {
+            None
+        };
         let len = b.len();
         s.note_epoch(epoch, base);
         s.producers.note(&b, base, last);
@@ -377,7 +381,7 @@ impl PartitionLog {
         s.bytes += len as u64;
         s.next_offset = last + 1;
         self.cache.account(len as u64);
-        let submitted = wal.submit(Append {
+        let submitted = run.wal.submit(Append {
             topic_id: self.topic_id,
             partition: self.partition,
             base_offset: base,
@@ -385,7 +389,7 @@ impl PartitionLog {
             leader_epoch: epoch,
             batch: b,
             generation: s.generation,
-            target: target.clone(),
+            target: run.target.clone(),
             reply,
         });
         if let Err(e) = submitted {
@@ -393,6 +397,7 @@ impl PartitionLog {
             self.cache.released(freed);
             return Err(e.into());
         }
+        run.bases.push(base);
         Ok(())
     }
 
