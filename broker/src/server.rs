@@ -318,35 +318,11 @@ impl Stream<'_> {
     }
 }
 
-/// Reads exactly `len` bytes; a body that arrives in one chunk is used without copying.
+/// Reads exactly `len` bytes (one chunk is used without copying).
 async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, StreamError> {
-    let mut first: Option<Bytes> = None;
-    let mut buf = bytes::BytesMut::new();
-    let mut have = 0;
-    while have < len {
-        let chunk = recv
-            .read_chunk(len - have, true)
-            .await
-            .map_err(|e| StreamError::Read(quinn::ReadExactError::ReadError(e)))?
-            .ok_or(StreamError::Read(quinn::ReadExactError::FinishedEarly(
-                have,
-            )))?;
-        have += chunk.bytes.len();
-        match first.take() {
-            None if buf.is_empty() && have == len => return Ok(chunk.bytes),
-            None if buf.is_empty() => first = Some(chunk.bytes),
-            Some(f) => {
-                buf.reserve(len);
-                buf.extend_from_slice(&f);
-                buf.extend_from_slice(&chunk.bytes);
-            }
-            None => buf.extend_from_slice(&chunk.bytes),
-        }
-    }
-    Ok(match first {
-        Some(f) => f,
-        None => buf.freeze(),
-    })
+    rustmq_transport::quic::read_body(recv, len)
+        .await
+        .map_err(StreamError::Read)
 }
 
 enum Response {

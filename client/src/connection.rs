@@ -276,28 +276,10 @@ async fn read_frame(
         .await
         .map_err(|e| e.to_string())?;
     let header = frame::FrameHeader::decode(&head, max_body).map_err(|e| e.to_string())?;
-    let len = header.body_len as usize;
-    let mut first: Option<Bytes> = None;
-    let mut rest = bytes::BytesMut::new();
-    let mut have = 0;
-    while have < len {
-        let chunk = recv
-            .read_chunk(len - have, true)
-            .await
-            .map_err(|e| e.to_string())?
-            .ok_or_else(|| format!("stream ended after {have} of {len} body bytes"))?;
-        have += chunk.bytes.len();
-        match first.take() {
-            None if rest.is_empty() => first = Some(chunk.bytes),
-            Some(f) => {
-                rest.reserve(len);
-                rest.extend_from_slice(&f);
-                rest.extend_from_slice(&chunk.bytes);
-            }
-            None => rest.extend_from_slice(&chunk.bytes),
-        }
-    }
-    Ok((header, first.unwrap_or_else(|| rest.freeze())))
+    let body = rustmq_transport::quic::read_body(recv, header.body_len as usize)
+        .await
+        .map_err(|e| e.to_string())?;
+    Ok((header, body))
 }
 
 /// Decodes a response body; an error frame becomes [`ClientError::Server`].

@@ -21,6 +21,7 @@ use crate::config::ConsumerConfig;
 use crate::consumer::Consumer;
 use crate::groups::JoinGroup;
 use crate::message::ConsumedMessage;
+use crate::timing::sleep_until_opt;
 use crate::{ClientError, RustMqClient};
 
 /// Group settings of a [`GroupConsumer`].
@@ -926,13 +927,6 @@ async fn join_and_sync(r: JoinRound) -> Result<Joined, ClientError> {
 fn seek_known(reader: &mut Consumer, partition: u32, offset: i64) {
     if let Err(e) = reader.seek(partition, offset) {
         tracing::warn!(partition, offset, error = %e, "seek after rebalance refused");
-    }
-}
-
-async fn sleep_until_opt(t: Option<Instant>) {
-    match t {
-        Some(t) => tokio::time::sleep_until(t).await,
-        None => std::future::pending().await,
     }
 }
 

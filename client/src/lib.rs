@@ -27,6 +27,7 @@ mod groups;
 mod message;
 mod producer;
 pub mod stream;
+mod timing;
 
 pub use client::RustMqClient;
 pub use config::{
