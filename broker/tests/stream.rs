@@ -342,3 +342,72 @@ async fn batches_fill_or_time_out_and_stop_strategy_stops() {
         "committed up to the failed message"
     );
 }
+
+/// Fails every attempt on "bad" messages, and the first two attempts on each "flaky" one.
+#[derive(Default)]
+struct Flaky {
+    attempts: Mutex<BTreeMap<String, u32>>,
+}
+
+impl MessageProcessor for Flaky {
+    async fn process(&self, m: &ConsumedMessage) -> Result<Option<Message>, ProcessError> {
+        let body = String::from_utf8_lossy(&m.payload).to_string();
+        let n = {
+            let mut a = self.attempts.lock();
+            let n = a.entry(body.clone()).or_default();
+            *n += 1;
+            *n
+        };
+        if body.starts_with("bad") || (body.starts_with("flaky") && n <= 2) {
+            return Err(format!("attempt {n} on {body} failed").into());
+        }
+        Ok(None)
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_strategy_retries_with_backoff_then_skips_and_counts_each_message_once() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("r", 1).await;
+    let c = n.client().await;
+    let bodies = ["ok-0", "flaky-1", "bad-2", "ok-3"];
+    produce(&c, "r", bodies.iter().map(|b| (1, b.to_string())).collect()).await;
+    let proc = Arc::new(Flaky::default());
+    let mut stream = MessageStream::new(
+        c.clone(),
+        StreamConfig {
+            input_topics: vec!["r".into()],
+            consumer_group: "retriers".into(),
+            error_strategy: ErrorStrategy::Retry {
+                max_attempts: 3,
+                backoff_ms: 10,
+            },
+            group: group(),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap()
+    .with_processor(proc.clone());
+    stream.start().await.unwrap();
+    let metrics = stream.metrics();
+    wait_until(|| {
+        metrics.messages_processed.load(Ordering::Relaxed)
+            + metrics.messages_skipped.load(Ordering::Relaxed)
+            == 4
+    })
+    .await;
+    stream.stop().await.unwrap();
+    let attempts = proc.attempts.lock().clone();
+    assert_eq!(attempts["ok-0"], 1);
+    assert_eq!(attempts["flaky-1"], 3, "two failures, then success");
+    assert_eq!(attempts["bad-2"], 3, "max_attempts in total, then skipped");
+    assert_eq!(attempts["ok-3"], 1);
+    assert_eq!(metrics.messages_processed.load(Ordering::Relaxed), 3);
+    assert_eq!(metrics.messages_skipped.load(Ordering::Relaxed), 1);
+    // One message failed in the end, however many attempts it took.
+    assert_eq!(metrics.messages_failed.load(Ordering::Relaxed), 1);
+    assert_eq!(metrics.messages_retried.load(Ordering::Relaxed), 4);
+}

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
+use backon::{ExponentialBuilder, Retryable};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
@@ -217,11 +218,11 @@ impl Default for StreamConfig {
 pub struct StreamMetrics {
     /// Processed successfully.
     pub messages_processed: AtomicU64,
-    /// Processing failures (each attempt).
+    /// Messages (or batches and windows) whose processing failed after every attempt.
     pub messages_failed: AtomicU64,
     /// Given up on and skipped.
     pub messages_skipped: AtomicU64,
-    /// Retry attempts.
+    /// Attempts after a failed one.
     pub messages_retried: AtomicU64,
     /// Sent to the dead-letter topic.
     pub messages_dead_lettered: AtomicU64,
@@ -573,6 +574,9 @@ async fn fail<P: MessageProcessor>(
     }
 }
 
+/// Runs `attempt_fn` as the error strategy allows: once, or with exponential backoff up to
+/// `max_attempts` in total. A message that fails in the end counts once in
+/// `messages_failed`; each retry counts in `messages_retried`.
 async fn retrying<P: MessageProcessor, T, F, Fut>(
     ctx: &Ctx<P>,
     mut attempt_fn: F,
@@ -581,31 +585,27 @@ where
     F: FnMut() -> Fut,
     Fut: Future<Output = Result<T, ProcessError>>,
 {
-    let (max, backoff) = match ctx.config.error_strategy {
+    let (max_attempts, backoff_ms) = match ctx.config.error_strategy {
         ErrorStrategy::Retry {
             max_attempts,
             backoff_ms,
         } => (max_attempts.max(1), backoff_ms),
         _ => (1, 0),
     };
-    let mut attempt = 1;
-    loop {
-        match call(ctx, attempt_fn()).await {
-            Ok(v) => return Ok(v),
-            Err(e) => {
-                ctx.metrics.messages_failed.fetch_add(1, Ordering::Relaxed);
-                if attempt >= max {
-                    return Err(e);
-                }
-                ctx.metrics.messages_retried.fetch_add(1, Ordering::Relaxed);
-                tokio::time::sleep(Duration::from_millis(
-                    backoff.saturating_mul(1 << (attempt - 1).min(20)),
-                ))
-                .await;
-                attempt += 1;
-            }
-        }
+    let delays = ExponentialBuilder::default()
+        .with_min_delay(Duration::from_millis(backoff_ms))
+        .with_max_delay(Duration::from_millis(backoff_ms).saturating_mul(1 << 20))
+        .with_max_times(max_attempts as usize - 1);
+    let result = (|| call(ctx, attempt_fn()))
+        .retry(delays)
+        .notify(|_, _| {
+            ctx.metrics.messages_retried.fetch_add(1, Ordering::Relaxed);
+        })
+        .await;
+    if result.is_err() {
+        ctx.metrics.messages_failed.fetch_add(1, Ordering::Relaxed);
     }
+    result
 }
 
 async fn handle_one<P: MessageProcessor>(ctx: &Ctx<P>, m: ConsumerMessage) {

@@ -25,6 +25,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use backon::{BackoffBuilder, ExponentialBuilder};
 use bytes::Bytes;
 use futures::future::{BoxFuture, join_all};
 use rustmq_controller::ReplicaService;
@@ -232,7 +233,15 @@ impl Broker {
         };
         let mut stop = self.stop_signal();
         let cfg = self.config().replication.clone();
-        let mut backoff = Duration::from_millis(50);
+        let retry_delays = || {
+            ExponentialBuilder::default()
+                .with_min_delay(Duration::from_millis(50))
+                .with_max_delay(Duration::from_secs(1))
+                .with_jitter()
+                .without_max_times()
+                .build()
+        };
+        let mut delays = retry_delays();
         tracing::info!(leader, "replica fetcher started");
         loop {
             if *stop.borrow() {
@@ -302,7 +311,7 @@ impl Broker {
             match answer {
                 Ok(Response::ReplicaFetch(r)) => {
                     let progressed = self.apply_replica_answer(&parts, &req, r).await;
-                    backoff = Duration::from_millis(50);
+                    delays = retry_delays();
                     if !progressed {
                         // Errors only (stale epochs): let the metadata catch up.
                         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -310,13 +319,11 @@ impl Broker {
                 }
                 Ok(other) => {
                     tracing::debug!(leader, ?other, "unexpected replica fetch answer");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(1))).await;
                 }
                 Err(e) => {
                     tracing::debug!(leader, error = %e, "replica fetch failed");
-                    tokio::time::sleep(backoff).await;
-                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    tokio::time::sleep(delays.next().unwrap_or(Duration::from_secs(1))).await;
                 }
             }
         }
