@@ -80,7 +80,11 @@ impl Out {
     }
 
     /// Prints `data` (json, yaml) or `tabs` (table, csv).
-    pub fn print(&self, data: &Value, tabs: &[Tab]) -> anyhow::Result<()> {
+    pub fn print<T: serde::Serialize + ?Sized>(
+        &self,
+        data: &T,
+        tabs: &[Tab],
+    ) -> anyhow::Result<()> {
         let mut out = std::io::stdout().lock();
         match self.format {
             Format::Json => writeln!(out, "{}", serde_json::to_string_pretty(data)?)?,

@@ -6,6 +6,7 @@ mod common;
 #[path = "../output.rs"]
 mod output;
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 
@@ -13,7 +14,13 @@ use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
 use output::{Format, Out, Tab, Tone, text};
 use rustmq_client::{Message, StartPosition};
-use serde_json::{Value, json};
+use rustmq_controller::api::{
+    AddControllerRequest, BrokerSummary, ClusterView, ControllerView, CreateTopicRequest, Envelope,
+    GroupView, HealthResponse, ReassignPartition, ReassignRequest, StorageResponse, TopicView,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::json;
 
 #[derive(Parser, Debug)]
 #[command(version, about = "RustMQ administration and command-line clients")]
@@ -246,14 +253,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             describe_topic(&api, &name, out).await
         }
         Cmd::Topic(TopicCmd::Delete { name }) | Cmd::DeleteTopic { name } => {
-            let data = api
+            let said: String = api
                 .call(
                     reqwest::Method::DELETE,
                     &format!("/api/v1/topics/{name}"),
-                    None,
+                    None::<&()>,
                 )
                 .await?;
-            println!("{}", data.as_str().unwrap_or("deleted"));
+            println!("{said}");
             Ok(())
         }
         Cmd::Produce {
@@ -308,14 +315,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             partition,
             replicas,
         }) => {
-            let data = api
+            let body = ReassignRequest {
+                partitions: vec![ReassignPartition {
+                    partition,
+                    replicas,
+                }],
+            };
+            let said: String = api
                 .call(
                     reqwest::Method::POST,
                     &format!("/api/v1/topics/{name}/reassign"),
-                    Some(json!({"partitions": [{"partition": partition, "replicas": replicas}]})),
+                    Some(&body),
                 )
                 .await?;
-            println!("{}", text(&data));
+            println!("{said}");
             Ok(())
         }
         Cmd::Brokers(BrokersCmd::Drain { id, cancel }) => {
@@ -324,39 +337,36 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             } else {
                 reqwest::Method::POST
             };
-            let data = api
-                .call(method, &format!("/api/v1/brokers/{id}/drain"), None)
-                .await?;
+            let path = format!("/api/v1/brokers/{id}/drain");
             if cancel {
-                println!("{}", text(&data));
+                let said: String = api.call(method, &path, None::<&()>).await?;
+                println!("{said}");
             } else {
-                println!(
-                    "broker-{id} is draining: {} partition replicas are moving",
-                    text(&data)
-                );
+                let moving: usize = api.call(method, &path, None::<&()>).await?;
+                println!("broker-{id} is draining: {moving} partition replicas are moving");
             }
             Ok(())
         }
         Cmd::Controllers(ControllersCmd::Add { id, address }) => {
-            let data = api
+            let said: String = api
                 .call(
                     reqwest::Method::POST,
                     "/api/v1/controllers",
-                    Some(json!({"id": id, "address": address})),
+                    Some(&AddControllerRequest { id, address }),
                 )
                 .await?;
-            println!("{}", text(&data));
+            println!("{said}");
             Ok(())
         }
         Cmd::Controllers(ControllersCmd::Remove { id }) => {
-            let data = api
+            let said: String = api
                 .call(
                     reqwest::Method::DELETE,
                     &format!("/api/v1/controllers/{id}"),
-                    None,
+                    None::<&()>,
                 )
                 .await?;
-            println!("{}", text(&data));
+            println!("{said}");
             Ok(())
         }
         Cmd::Group(GroupCmd::ResetOffsets {
@@ -385,21 +395,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::Health => {
-            let resp = api.get_raw("/health").await?;
+            let resp: HealthResponse = api.get_raw("/health").await?;
             let mut t = Tab::new(&["COMPONENT", "HEALTHY", "DETAIL"]).titled(format!(
                 "Status: {}  Version: {}  Leader: {}  Term: {}  Uptime: {} s",
-                text(&resp["status"]),
-                text(&resp["version"]),
-                resp["is_leader"],
-                resp["raft_term"],
-                resp["uptime_seconds"]
+                resp.status, resp.version, resp.is_leader, resp.raft_term, resp.uptime_seconds
             ));
-            for c in resp["components"].as_array().into_iter().flatten() {
-                let ok = c["healthy"].as_bool() == Some(true);
+            for c in &resp.components {
                 t.toned_row(vec![
-                    (text(&c["name"]), Tone::Plain),
-                    (ok.to_string(), if ok { Tone::Good } else { Tone::Bad }),
-                    (text(&c["detail"]), Tone::Plain),
+                    (c.name.clone(), Tone::Plain),
+                    (c.healthy.to_string(), good_if(c.healthy)),
+                    (c.detail.clone(), Tone::Plain),
                 ]);
             }
             out.print(&resp, &[t])
@@ -413,7 +418,8 @@ struct Api {
 }
 
 impl Api {
-    async fn get_raw(&self, path: &str) -> anyhow::Result<Value> {
+    /// GETs a resource outside `/api/v1` (no envelope).
+    async fn get_raw<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
         let resp = self
             .http
@@ -423,45 +429,49 @@ impl Api {
             .with_context(|| format!("cannot reach the admin API at {url}"))?;
         resp.json()
             .await
-            .with_context(|| format!("{url} did not answer JSON"))
+            .with_context(|| format!("{url} did not answer the expected JSON"))
     }
 
     /// GETs an `/api/v1` resource and unwraps the envelope.
-    async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        self.call(reqwest::Method::GET, path, None).await
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
+        self.call(reqwest::Method::GET, path, None::<&()>).await
     }
 
     /// Calls an `/api/v1` endpoint and unwraps the `{success, data, error}` envelope.
-    async fn call(
+    async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
         method: reqwest::Method,
         path: &str,
-        body: Option<Value>,
-    ) -> anyhow::Result<Value> {
+        body: Option<&B>,
+    ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
-            req = req.json(&b);
+            req = req.json(b);
         }
         let resp = req
             .send()
             .await
             .with_context(|| format!("cannot reach the admin API at {url}"))?;
         let status = resp.status();
-        let env: Value = resp
+        // Errors carry a string payload whatever the success type is: read the envelope
+        // loosely first, then the data as `T`.
+        let env: Envelope<serde_json::Value> = resp
             .json()
             .await
-            .with_context(|| format!("{url} answered {status} without JSON"))?;
-        if env["success"].as_bool() != Some(true) {
-            let msg = env["error"].as_str().unwrap_or("unknown error");
-            match env["leader_hint"].as_str() {
+            .with_context(|| format!("{url} answered {status} without the JSON envelope"))?;
+        if !env.success {
+            let msg = env.error.as_deref().unwrap_or("unknown error");
+            match env.leader_hint {
                 Some(l) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
                     bail!("{msg} (HTTP {status}; leader is {l})")
                 }
                 _ => bail!("{msg} (HTTP {status})"),
             }
         }
-        Ok(env["data"].clone())
+        let data = env.data.unwrap_or(serde_json::Value::Null);
+        serde_json::from_value(data)
+            .with_context(|| format!("{url} answered data of an unexpected shape"))
     }
 }
 
@@ -472,58 +482,66 @@ async fn create_topic(
     rf: u32,
     configs: &[String],
 ) -> anyhow::Result<()> {
-    let mut config = serde_json::Map::new();
+    let mut config = BTreeMap::new();
     for c in configs {
         let (k, v) = c
             .split_once('=')
             .with_context(|| format!("--config expects KEY=VALUE, got '{c}'"))?;
-        config.insert(k.to_string(), Value::String(v.to_string()));
+        config.insert(k.to_string(), v.to_string());
     }
-    let body =
-        json!({"name": name, "partitions": partitions, "replication_factor": rf, "config": config});
-    let data = api
-        .call(reqwest::Method::POST, "/api/v1/topics", Some(body))
+    let body = CreateTopicRequest {
+        name: name.to_string(),
+        partitions,
+        replication_factor: rf,
+        retention_ms: None,
+        retention_bytes: None,
+        segment_bytes: None,
+        compression_type: None,
+        config,
+    };
+    let said: String = api
+        .call(reqwest::Method::POST, "/api/v1/topics", Some(&body))
         .await?;
-    println!("{}", data.as_str().unwrap_or("created"));
+    println!("{said}");
     Ok(())
 }
 
 async fn list_topics(api: &Api, out: Out) -> anyhow::Result<()> {
-    let data = api.get("/api/v1/topics").await?;
+    let data: Vec<TopicView> = api.get("/api/v1/topics").await?;
     let mut t = Tab::new(&["NAME", "PARTITIONS", "REPLICATION", "CREATED"]);
-    for topic in data.as_array().into_iter().flatten() {
+    for topic in &data {
         t.row([
-            text(&topic["name"]),
-            text(&topic["partitions"]),
-            text(&topic["replication_factor"]),
-            text(&topic["created_at"]),
+            topic.name.clone(),
+            topic.partitions.to_string(),
+            topic.replication_factor.to_string(),
+            topic.created_at.clone(),
         ]);
     }
     out.print(&data, &[t])
 }
 
 async fn storage(api: &Api, out: Out) -> anyhow::Result<()> {
-    let data = api.get("/api/v1/storage").await?;
+    let data: StorageResponse = api.get("/api/v1/storage").await?;
     let mut t = Tab::new(&["SECTION", "KEY", "VALUE"]);
-    for section in ["broker", "catalog"] {
-        for (k, v) in data[section].as_object().into_iter().flatten() {
+    // One row per field, named as the JSON names it.
+    let sections = [
+        ("broker", serde_json::to_value(&data.broker)?),
+        ("catalog", serde_json::to_value(&data.catalog)?),
+    ];
+    for (section, fields) in &sections {
+        for (k, v) in fields.as_object().into_iter().flatten() {
             t.row([section.to_string(), k.clone(), text(v)]);
         }
     }
     out.print(&data, &[t])
 }
 
-fn joined(v: &Value) -> String {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .map(text)
-        .collect::<Vec<_>>()
-        .join(",")
+fn or_dash(v: Option<&str>) -> String {
+    v.unwrap_or("-").to_string()
 }
 
 async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
-    let data = api.get(&format!("/api/v1/topics/{name}")).await?;
+    let data: TopicView = api.get(&format!("/api/v1/topics/{name}")).await?;
     let mut t = Tab::new(&[
         "PARTITION",
         "LEADER",
@@ -534,29 +552,23 @@ async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
     ])
     .titled(format!(
         "Topic: {}  Partitions: {}  ReplicationFactor: {}  UnderReplicated: {}  Config: {}",
-        text(&data["name"]),
-        data["partitions"],
-        data["replication_factor"],
-        data["under_replicated_partitions"],
-        data["config"]
+        data.name,
+        data.partitions,
+        data.replication_factor,
+        data.under_replicated_partitions,
+        serde_json::to_string(&data.config)?
     ));
-    for p in data["partition_assignments"]
-        .as_array()
-        .into_iter()
-        .flatten()
-    {
+    for p in &data.partition_assignments {
         t.row([
-            text(&p["partition"]),
-            text(&p["leader"]),
-            joined(&p["replicas"]),
-            joined(&p["in_sync_replicas"]),
-            text(&p["leader_epoch"]),
-            if p["target_replicas"].is_array() {
-                format!("moving to {}", joined(&p["target_replicas"]))
-            } else if p["under_replicated"] == true {
-                "under-replicated".into()
-            } else {
-                "ok".into()
+            p.partition.to_string(),
+            p.leader.clone(),
+            p.replicas.join(","),
+            p.in_sync_replicas.join(","),
+            p.leader_epoch.to_string(),
+            match &p.target_replicas {
+                Some(target) => format!("moving to {}", target.join(",")),
+                None if p.under_replicated => "under-replicated".into(),
+                None => "ok".into(),
             },
         ]);
     }
@@ -564,55 +576,50 @@ async fn describe_topic(api: &Api, name: &str, out: Out) -> anyhow::Result<()> {
 }
 
 async fn list_groups(api: &Api, out: Out) -> anyhow::Result<()> {
-    let data = api.get("/api/v1/groups").await?;
+    let data: Vec<GroupView> = api.get("/api/v1/groups").await?;
     let mut t = Tab::new(&["GROUP", "STATE", "GENERATION", "MEMBERS", "LAG"]);
-    for g in data.as_array().into_iter().flatten() {
+    for g in &data {
         t.row([
-            text(&g["group_id"]),
-            text(&g["state"]),
-            text(&g["generation"]),
-            g["members"]
-                .as_array()
-                .map(|m| m.len())
-                .unwrap_or(0)
-                .to_string(),
-            text(&g["total_lag"]),
+            g.group_id.clone(),
+            g.state.clone(),
+            g.generation.to_string(),
+            g.members.len().to_string(),
+            g.total_lag.to_string(),
         ]);
     }
     out.print(&data, &[t])
 }
 
 async fn describe_group(api: &Api, group: &str, out: Out) -> anyhow::Result<()> {
-    let data = api.get(&format!("/api/v1/groups/{group}")).await?;
+    let data: GroupView = api.get(&format!("/api/v1/groups/{group}")).await?;
     let mut members = Tab::new(&["MEMBER", "INSTANCE", "PARTITIONS"]).titled(format!(
         "Group: {}  State: {}  Generation: {}  Assignor: {}  Total lag: {}",
-        text(&data["group_id"]),
-        text(&data["state"]),
-        data["generation"],
-        text(&data["assignor"]),
-        data["total_lag"]
+        data.group_id,
+        data.state,
+        data.generation,
+        or_dash(data.assignor.as_deref()),
+        data.total_lag
     ));
-    for m in data["members"].as_array().into_iter().flatten() {
-        let parts: Vec<String> = m["assignment"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .map(|p| format!("{}/{}", text(&p["topic"]), p["partition"]))
+    for m in &data.members {
+        let parts: Vec<String> = m
+            .assignment
+            .iter()
+            .map(|p| format!("{}/{}", p.topic, p.partition))
             .collect();
         members.row([
-            text(&m["member_id"]),
-            text(&m["group_instance_id"]),
+            m.member_id.clone(),
+            or_dash(m.group_instance_id.as_deref()),
             parts.join(","),
         ]);
     }
     let mut offsets = Tab::new(&["TOPIC", "PARTITION", "COMMITTED", "HIGH WATERMARK", "LAG"]);
-    for o in data["offsets"].as_array().into_iter().flatten() {
+    for o in &data.offsets {
         offsets.row([
-            text(&o["topic"]),
-            text(&o["partition"]),
-            text(&o["committed_offset"]),
-            text(&o["high_watermark"]),
-            text(&o["lag"]),
+            o.topic.clone(),
+            o.partition.to_string(),
+            o.committed_offset.to_string(),
+            o.high_watermark.to_string(),
+            o.lag.to_string(),
         ]);
     }
     out.print(&data, &[members, offsets])
@@ -625,35 +632,29 @@ fn good_if(ok: bool) -> Tone {
 /// `cluster-health`: the controller answering, the Raft leader and term, controllers and
 /// brokers. Fails (exit 1) when the cluster has no leader, so scripts can use it.
 async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
-    let health = api.get_raw("/health").await?;
-    let cluster = api.get("/api/v1/cluster").await?;
-    let healthy = cluster["healthy"].as_bool() == Some(true);
+    let health: HealthResponse = api.get_raw("/health").await?;
+    let cluster: ClusterView = api.get("/api/v1/cluster").await?;
+    let healthy = cluster.healthy;
     let title = format!(
         "Cluster: {}  Id: {}  Leader: {}  Term: {}  Topics: {}  (answered by {}, {}, up {} s)",
         if healthy { "healthy" } else { "unhealthy" },
-        text(&cluster["cluster_id"]),
-        text(&cluster["leader"]),
-        cluster["term"],
-        cluster["topics"].as_array().map(|t| t.len()).unwrap_or(0),
+        cluster.cluster_id,
+        or_dash(cluster.leader.as_deref()),
+        cluster.term,
+        cluster.topics.len(),
         api.base,
-        text(&health["status"]),
-        health["uptime_seconds"],
+        health.status,
+        health.uptime_seconds,
     );
     let mut controllers = Tab::new(&["CONTROLLER", "ROLE", "ADDRESS"]).titled(title);
-    for c in cluster["controllers"].as_array().into_iter().flatten() {
-        let role = text(&c["role"]);
-        let tone = if role == "learner" {
-            Tone::Plain
-        } else {
-            Tone::Good
-        };
+    for c in &cluster.controllers {
         controllers.toned_row(vec![
-            (text(&c["id"]), Tone::Plain),
-            (role, tone),
-            (text(&c["address"]), Tone::Plain),
+            (c.id.clone(), Tone::Plain),
+            (c.role.clone(), role_tone(&c.role)),
+            (c.address.clone(), Tone::Plain),
         ]);
     }
-    let brokers = broker_tab(&cluster["brokers"]);
+    let brokers = broker_tab(&cluster.brokers);
     let data = json!({"health": health, "cluster": cluster});
     out.print(&data, &[controllers, brokers])?;
     if !healthy {
@@ -662,42 +663,44 @@ async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
     Ok(())
 }
 
-fn broker_tab(brokers: &Value) -> Tab {
+/// A learner is still catching up: not an alarm, not yet a voter.
+fn role_tone(role: &str) -> Tone {
+    if role == "learner" {
+        Tone::Plain
+    } else {
+        Tone::Good
+    }
+}
+
+fn broker_tab(brokers: &[BrokerSummary]) -> Tab {
     let mut t = Tab::new(&["BROKER", "HOST", "QUIC", "RPC", "RACK", "ONLINE"]);
-    for b in brokers.as_array().into_iter().flatten() {
-        let online = b["online"].as_bool() == Some(true);
+    for b in brokers {
         t.toned_row(vec![
-            (text(&b["id"]), Tone::Plain),
-            (text(&b["host"]), Tone::Plain),
-            (text(&b["port_quic"]), Tone::Plain),
-            (text(&b["port_rpc"]), Tone::Plain),
-            (text(&b["rack_id"]), Tone::Plain),
-            (online.to_string(), good_if(online)),
+            (b.id.clone(), Tone::Plain),
+            (b.host.clone(), Tone::Plain),
+            (b.port_quic.to_string(), Tone::Plain),
+            (b.port_rpc.to_string(), Tone::Plain),
+            (b.rack_id.clone(), Tone::Plain),
+            (b.online.to_string(), good_if(b.online)),
         ]);
     }
     t
 }
 
 async fn list_brokers(api: &Api, out: Out) -> anyhow::Result<()> {
-    let data = api.get("/api/v1/brokers").await?;
+    let data: Vec<BrokerSummary> = api.get("/api/v1/brokers").await?;
     out.print(&data, &[broker_tab(&data)])
 }
 
 async fn list_controllers(api: &Api, out: Out) -> anyhow::Result<()> {
-    let data = api.get("/api/v1/controllers").await?;
+    let data: Vec<ControllerView> = api.get("/api/v1/controllers").await?;
     let mut t = Tab::new(&["CONTROLLER", "NODE ID", "ROLE", "ADDRESS"]);
-    for c in data.as_array().into_iter().flatten() {
-        let role = text(&c["role"]);
-        let tone = if role == "learner" {
-            Tone::Plain
-        } else {
-            Tone::Good
-        };
+    for c in &data {
         t.toned_row(vec![
-            (text(&c["id"]), Tone::Plain),
-            (text(&c["node_id"]), Tone::Plain),
-            (role, tone),
-            (text(&c["address"]), Tone::Plain),
+            (c.id.clone(), Tone::Plain),
+            (c.node_id.to_string(), Tone::Plain),
+            (c.role.clone(), role_tone(&c.role)),
+            (c.address.clone(), Tone::Plain),
         ]);
     }
     out.print(&data, &[t])
@@ -742,11 +745,11 @@ async fn reset_offsets(
     for (topic, p, o) in &plan {
         t.row([topic.clone(), p.to_string(), o.to_string()]);
     }
-    let data: Vec<Value> = plan
+    let data: Vec<_> = plan
         .iter()
         .map(|(topic, p, o)| json!({"topic": topic, "partition": p, "offset": o}))
         .collect();
-    out.print(&Value::Array(data), &[t])?;
+    out.print(&data, &[t])?;
     // Status lines go to stderr: stdout stays parseable in every format.
     if execute {
         client
