@@ -449,9 +449,9 @@ impl ControllerSection {
     /// Internal-RPC certificates: the three files, or the shared development CA.
     pub fn internal_tls(
         &self,
-    ) -> Result<Option<rustmq_controller::tls::InternalTls>, rustmq_controller::tls::TlsError> {
+    ) -> Result<Option<rustmq_transport::tls::InternalTls>, rustmq_transport::tls::TlsError> {
         if let (Some(ca), Some(cert), Some(key)) = (&self.ca_cert, &self.cert, &self.key) {
-            return Ok(Some(rustmq_controller::tls::InternalTls {
+            return Ok(Some(rustmq_transport::tls::InternalTls {
                 ca_cert: ca.clone(),
                 cert: cert.clone(),
                 key: key.clone(),
@@ -459,7 +459,7 @@ impl ControllerSection {
         }
         match &self.dev_certificates_dir {
             Some(d) => Ok(Some(
-                rustmq_controller::tls::ensure_dev_certificates(d)?.into(),
+                rustmq_transport::tls::ensure_dev_certificates(d)?.into(),
             )),
             None => Ok(None),
         }
@@ -473,7 +473,7 @@ pub struct AdminSection {
     /// Listen address.
     pub http_listen: SocketAddr,
     /// `[admin.rate_limiting]`
-    pub rate_limiting: rustmq_controller::ratelimit::RateLimitConfig,
+    pub rate_limiting: rustmq_transport::ratelimit::RateLimitConfig,
 }
 
 impl Default for AdminSection {

@@ -34,7 +34,7 @@ pub mod partition;
 pub mod priority;
 pub mod server;
 pub mod tier;
-pub use rustmq_controller::tls;
+pub use rustmq_transport::tls;
 pub mod wal;
 
 use std::net::SocketAddr;
@@ -49,7 +49,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::BrokerConfig;
-use crate::tls::TlsError;
+use rustmq_transport::tls::TlsError;
 
 /// Errors starting a node.
 #[derive(Debug, thiserror::Error)]
@@ -126,7 +126,7 @@ impl Node {
                     (dev.server_cert, dev.server_key, Some(dev.ca_cert))
                 }
             };
-        let tls = tls::server_config(&cert, &key)?;
+        let tls = tls::server_config(&cert, &key, rustmq_protocol::ALPN)?;
         let lanes = server::BulkLanes::for_network(&config.network).map_err(|source| {
             server::ServerError::Bind {
                 addr: config.network.quic_listen,
@@ -193,7 +193,7 @@ impl Node {
             source,
         })?;
         let limits =
-            rustmq_controller::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
+            rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
         let app = rustmq_controller::api::router_with(
             controller.clone(),
             Some(broker.clone()),

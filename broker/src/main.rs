@@ -32,7 +32,7 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    rustmq_controller::process::run(run_main)
+    rustmq_transport::process::run(run_main)
 }
 
 fn run_main() -> anyhow::Result<()> {
@@ -46,7 +46,7 @@ fn run_main() -> anyhow::Result<()> {
         base.broker.data_dir = d.clone();
     }
     let config = BrokerConfig::load(base, args.config.as_deref())?;
-    rustmq_controller::process::block_on(run(config))
+    rustmq_transport::process::block_on(run(config))
 }
 
 async fn run(config: BrokerConfig) -> anyhow::Result<()> {
@@ -74,7 +74,7 @@ async fn run(config: BrokerConfig) -> anyhow::Result<()> {
     // meanwhile.
     let mut wal_failed = node.broker().wal().failed();
     tokio::select! {
-        r = rustmq_controller::process::wait_for_signal() => {
+        r = rustmq_transport::process::wait_for_signal() => {
             r?;
             println!("shutting down");
             node.shutdown().await;

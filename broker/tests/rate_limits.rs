@@ -7,12 +7,12 @@ mod common;
 use std::time::Duration;
 
 use common::TestNode;
-use rustmq_controller::ratelimit::EndpointLimit;
+use rustmq_transport::ratelimit::EndpointLimit;
 use serde_json::{Value, json};
 
 async fn node(
     dir: &std::path::Path,
-    tune: impl FnOnce(&mut rustmq_controller::ratelimit::RateLimitConfig),
+    tune: impl FnOnce(&mut rustmq_transport::ratelimit::RateLimitConfig),
 ) -> TestNode {
     let mut c = common::config(dir);
     c.admin.rate_limiting = Default::default();

@@ -298,7 +298,7 @@ impl From<&Topic> for TopicView {
 pub struct AdminState {
     controller: Arc<Controller>,
     extra: Option<Arc<dyn BrokerView>>,
-    limits: Option<Arc<crate::ratelimit::RateLimits>>,
+    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
 }
 
 /// Builds the admin router.
@@ -319,7 +319,7 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
 ///
 /// ```no_run
 /// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
-/// use rustmq_controller::ratelimit::{RateLimitConfig, RateLimits};
+/// use rustmq_transport::ratelimit::{RateLimitConfig, RateLimits};
 /// let limits = RateLimits::start(RateLimitConfig::default());
 /// let app = rustmq_controller::api::router_with(c, None, Some(limits));
 /// let listener = tokio::net::TcpListener::bind("127.0.0.1:9642").await.unwrap();
@@ -331,7 +331,7 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
 pub fn router_with(
     controller: Arc<Controller>,
     extra: Option<Arc<dyn BrokerView>>,
-    limits: Option<Arc<crate::ratelimit::RateLimits>>,
+    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
 ) -> Router {
     let app = routes().with_state(AdminState {
         controller,
@@ -341,7 +341,7 @@ pub fn router_with(
     match limits {
         Some(l) => app.layer(axum::middleware::from_fn_with_state(
             l,
-            crate::ratelimit::middleware,
+            rustmq_transport::ratelimit::middleware,
         )),
         None => app,
     }

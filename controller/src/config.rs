@@ -11,7 +11,7 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
 
 use crate::ControllerOptions;
-use crate::tls::InternalTls;
+use rustmq_transport::tls::InternalTls;
 
 /// A configuration that cannot be used; the message names the key.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +52,7 @@ where
             .filter(|k| k.as_str().contains("__"))
             .split("__"),
     );
-    fig = fig.merge(crate::ratelimit::env_provider());
+    fig = fig.merge(rustmq_transport::ratelimit::env_provider());
     fig.extract().map_err(|e| ConfigError::Invalid(describe(e)))
 }
 
@@ -117,7 +117,7 @@ pub struct AdminSection {
     /// One `info` log line per request: method, path, status, duration.
     pub log_requests: bool,
     /// `[admin.rate_limiting]`
-    pub rate_limiting: crate::ratelimit::RateLimitConfig,
+    pub rate_limiting: rustmq_transport::ratelimit::RateLimitConfig,
 }
 
 impl Default for AdminSection {
@@ -358,7 +358,7 @@ impl ControllerConfig {
     }
 
     /// Certificates of internal RPC, creating development ones if so configured.
-    pub fn internal_tls(&self) -> Result<Option<InternalTls>, crate::tls::TlsError> {
+    pub fn internal_tls(&self) -> Result<Option<InternalTls>, rustmq_transport::tls::TlsError> {
         let t = &self.tls;
         if let (Some(ca), Some(cert), Some(key)) = (&t.ca_cert, &t.cert, &t.key) {
             return Ok(Some(InternalTls {
@@ -368,7 +368,9 @@ impl ControllerConfig {
             }));
         }
         match &t.dev_certificates_dir {
-            Some(d) => Ok(Some(crate::tls::ensure_dev_certificates(d)?.into())),
+            Some(d) => Ok(Some(
+                rustmq_transport::tls::ensure_dev_certificates(d)?.into(),
+            )),
             None => Ok(None),
         }
     }

@@ -19,11 +19,8 @@ pub mod catalog;
 pub mod config;
 pub mod local;
 pub mod metadata;
-pub mod process;
 pub mod raft;
-pub mod ratelimit;
 pub mod rpc;
-pub mod tls;
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -38,6 +35,7 @@ use metadata::{
     BrokerRegistration, ClusterMetadata, Command, CommandResult, MetadataError, Topic, TopicConfig,
 };
 use raft::{LogStore, Network, Raft, StateMachine};
+use rustmq_transport::tls;
 
 /// Errors of the controller API.
 #[derive(Debug, thiserror::Error)]
@@ -1045,7 +1043,7 @@ fn to_propose_error(e: ControllerError) -> rpc::ProposeError {
     }
 }
 
-impl rpc::Handler for Controller {
+impl rpc::Handler<rpc::Request, rpc::Response> for Controller {
     fn handle(&self, request: rpc::Request) -> futures::future::BoxFuture<'_, rpc::Response> {
         Box::pin(async move {
             match request {
@@ -1100,6 +1098,10 @@ impl rpc::Handler for Controller {
                 }
             }
         })
+    }
+
+    fn failed(&self, reason: String) -> rpc::Response {
+        rpc::Response::Failed(reason)
     }
 }
 

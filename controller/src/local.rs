@@ -8,8 +8,8 @@ use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::tls::InternalTls;
 use crate::{Controller, ControllerError, ControllerOptions};
+use rustmq_transport::tls::InternalTls;
 
 /// Running voters and how to reach them.
 pub struct LocalCluster {
@@ -35,7 +35,7 @@ impl LocalCluster {
     /// # Ok(()) }
     /// ```
     pub async fn start(dir: &Path, voters: u64) -> Result<Self, ControllerError> {
-        let tls: InternalTls = crate::tls::ensure_dev_certificates(&dir.join("certs"))
+        let tls: InternalTls = rustmq_transport::tls::ensure_dev_certificates(&dir.join("certs"))
             .map_err(|e| ControllerError::Raft(e.to_string()))?
             .into();
         let rpc = (0..voters)

@@ -18,10 +18,10 @@ struct Args {
 }
 
 fn main() -> std::process::ExitCode {
-    rustmq_controller::process::run(|| {
+    rustmq_transport::process::run(|| {
         let args = Args::parse();
         let config = ControllerConfig::load(args.config.as_deref())?;
-        rustmq_controller::process::block_on(run(config))
+        rustmq_transport::process::block_on(run(config))
     })
 }
 
@@ -42,8 +42,7 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     }
     println!("  admin REST API : http://{}", listener.local_addr()?);
     println!("  voters         : {:?}", opts.peers);
-    let limits =
-        rustmq_controller::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
+    let limits = rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
     let mut app = rustmq_controller::api::router_with(controller.clone(), None, Some(limits));
     if config.admin.log_requests {
         app = app.layer(axum::middleware::from_fn(log_request));
@@ -62,7 +61,7 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         })
         .await
     });
-    rustmq_controller::process::wait_for_signal().await?;
+    rustmq_transport::process::wait_for_signal().await?;
     println!("shutting down");
     let _ = stop_tx.send(true);
     controller.shutdown().await;

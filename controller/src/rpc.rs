@@ -1,19 +1,11 @@
-//! Internal RPC: controller <-> controller (Raft) and broker <-> controller, over QUIC with
-//! mutual TLS — the same stack clients use, so the cluster runs one transport.
-//!
-//! One bidirectional stream per call: the caller writes `u32 length | JSON request` and
-//! finishes its side, the callee answers `u32 length | JSON response`. Bulk bytes (a
-//! snapshot chunk, a replica fetch's records) follow the JSON raw on the same stream. Requests and responses
-//! are the closed enums [`Request`] and [`Response`]; openraft's messages are serde types, so
-//! JSON carries them unchanged. A connection per peer is opened on first use, reused, and
-//! dropped on any transport error so the next call reconnects.
+//! The messages of internal RPC: controller <-> controller (Raft) and broker <-> controller
+//! or broker <-> broker (forwarded writes, replica fetches). The transport under them is
+//! `rustmq_transport::rpc`; here are the closed enums [`Request`] and [`Response`].
+//! openraft's messages are serde types, so JSON carries them unchanged; a snapshot chunk's
+//! bytes and a replica fetch's records travel as the raw tail after the JSON.
 
-use std::collections::HashMap;
-use std::net::SocketAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use futures::future::BoxFuture;
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
     AppendEntriesRequest, AppendEntriesResponse, InstallSnapshotRequest, InstallSnapshotResponse,
@@ -21,15 +13,39 @@ use openraft::raft::{
 };
 use serde::{Deserialize, Serialize};
 
+pub use rustmq_transport::rpc::{
+    INTERNAL_ALPN, MAX_MESSAGE_BYTES, RpcError, RpcSetupError, WireMessage, bind,
+};
+
 use crate::metadata::{Command, CommandResult};
 use crate::raft::TypeConfig;
-use crate::tls::{InternalTls, TlsError};
 
-/// ALPN of internal RPC; a client connection (ALPN `rustmq/1`) cannot reach these handlers.
-pub const INTERNAL_ALPN: &[u8] = b"rustmq-internal/1";
+/// Calls peers with [`Request`]s; one cached connection per address.
+///
+/// ```no_run
+/// # async fn demo(tls: rustmq_transport::tls::InternalTls) -> Result<(), Box<dyn std::error::Error>> {
+/// use rustmq_controller::rpc::{Request, RpcClient};
+/// use rustmq_controller::metadata::Command;
+/// let client = RpcClient::new(&tls)?;
+/// let answer = client
+///     .call("127.0.0.1:9094", &Request::Propose(Command::ForgetObjects { keys: vec![] }),
+///           std::time::Duration::from_secs(5))
+///     .await?;
+/// println!("{answer:?}");
+/// # Ok(()) }
+/// ```
+pub type RpcClient = rustmq_transport::rpc::RpcClient<Request, Response>;
 
-/// Largest request or response body (snapshots of big catalogs travel whole).
-pub const MAX_MESSAGE_BYTES: usize = 512 * 1024 * 1024;
+/// What serves internal requests (the controller, and the broker's replica fetches).
+pub use rustmq_transport::rpc::Handler;
+
+/// Accepts connections until the endpoint closes; each stream is one request.
+pub async fn serve(
+    endpoint: quinn::Endpoint,
+    handler: std::sync::Arc<dyn Handler<Request, Response>>,
+) {
+    rustmq_transport::rpc::serve(endpoint, handler).await
+}
 
 /// A call.
 #[derive(Debug, Serialize, Deserialize)]
@@ -192,315 +208,58 @@ pub enum ProposeError {
     Raft(String),
 }
 
-/// Transport failures of a call.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum RpcError {
-    /// The peer could not be reached or the connection broke.
-    #[error("internal rpc to {addr} failed: {reason}")]
-    Connection {
-        /// Peer address.
-        addr: String,
-        /// Why.
-        reason: String,
-    },
-    /// No answer within the timeout.
-    #[error("internal rpc to {addr} timed out after {timeout:?}")]
-    Timeout {
-        /// Peer address.
-        addr: String,
-        /// The timeout.
-        timeout: Duration,
-    },
-    /// The peer answered something that does not decode, or the wrong response kind.
-    #[error("internal rpc to {addr}: bad response: {reason}")]
-    BadResponse {
-        /// Peer address.
-        addr: String,
-        /// Why.
-        reason: String,
-    },
-}
-
-/// What serves internal requests (the controller).
-pub trait Handler: Send + Sync + 'static {
-    /// Answers one request.
-    fn handle(&self, request: Request) -> BoxFuture<'_, Response>;
-}
-
-fn transport() -> quinn::TransportConfig {
-    let mut t = quinn::TransportConfig::default();
-    t.max_concurrent_bidi_streams(quinn::VarInt::from_u32(1024))
-        .stream_receive_window(quinn::VarInt::from_u32(16 * 1024 * 1024))
-        .receive_window(quinn::VarInt::from_u32(64 * 1024 * 1024))
-        // Idle connections to peers stay open; a dead peer is noticed within 2 s. That bound
-        // matters after a restart: the new process cannot answer the old connection (QUIC
-        // has no reset a peer would believe), so calls on it time out until it is dropped.
-        .keep_alive_interval(Some(Duration::from_millis(500)))
-        .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
-            2_000,
-        ))));
-    t
-}
-
-/// Binds the internal RPC listener.
-pub fn bind(addr: SocketAddr, tls: &InternalTls) -> Result<quinn::Endpoint, RpcSetupError> {
-    let crypto =
-        quinn::crypto::rustls::QuicServerConfig::try_from(tls.server_config(INTERNAL_ALPN)?)
-            .map_err(|e| RpcSetupError::Tls(TlsError::Config(e.to_string())))?;
-    let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
-    cfg.transport_config(Arc::new(transport()));
-    quinn::Endpoint::server(cfg, addr).map_err(|source| RpcSetupError::Bind { addr, source })
-}
-
-/// Setting up internal RPC failed.
-#[derive(Debug, thiserror::Error)]
-pub enum RpcSetupError {
-    /// Certificates.
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    /// The UDP socket.
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        /// Address.
-        addr: SocketAddr,
-        /// Cause.
-        source: std::io::Error,
-    },
-}
-
-/// Accepts connections until the endpoint closes; each stream is one request.
-pub async fn serve(endpoint: quinn::Endpoint, handler: Arc<dyn Handler>) {
-    while let Some(incoming) = endpoint.accept().await {
-        let handler = handler.clone();
-        tokio::spawn(async move {
-            let conn = match incoming.await {
-                Ok(c) => c,
-                Err(e) => {
-                    // Most often a peer without a certificate of the cluster CA.
-                    tracing::warn!(error = %e, "internal rpc handshake failed");
-                    return;
-                }
-            };
-            while let Ok((send, recv)) = conn.accept_bi().await {
-                let handler = handler.clone();
-                tokio::spawn(async move {
-                    if let Err(e) = serve_stream(send, recv, handler.as_ref()).await {
-                        tracing::debug!(error = %e, "internal rpc stream");
-                    }
+impl WireMessage for Request {
+    /// A snapshot chunk's bytes travel raw after the JSON instead of as an array of numbers.
+    fn encode(&self) -> Result<(Vec<u8>, &[u8]), serde_json::Error> {
+        match self {
+            Request::RaftSnapshot(r) => {
+                let head = Request::RaftSnapshot(InstallSnapshotRequest {
+                    vote: r.vote,
+                    meta: r.meta.clone(),
+                    offset: r.offset,
+                    data: Vec::new(),
+                    done: r.done,
                 });
+                Ok((serde_json::to_vec(&head)?, &r.data))
             }
-        });
-    }
-}
-
-async fn serve_stream(
-    mut send: quinn::SendStream,
-    mut recv: quinn::RecvStream,
-    handler: &dyn Handler,
-) -> Result<(), String> {
-    let body = read_message(&mut recv).await?;
-    let response = match serde_json::from_slice::<Request>(&body) {
-        Ok(Request::RaftSnapshot(mut r)) => {
-            // The chunk's bytes follow the JSON raw (see `encode_request`).
-            r.data = recv
-                .read_to_end(MAX_MESSAGE_BYTES)
-                .await
-                .map_err(|e| e.to_string())?;
-            handler.handle(Request::RaftSnapshot(r)).await
+            _ => Ok((serde_json::to_vec(self)?, &[])),
         }
-        Ok(req) => handler.handle(req).await,
-        Err(e) => Response::Failed(format!("undecodable request: {e}")),
-    };
-    let out = serde_json::to_vec(&response).map_err(|e| e.to_string())?;
-    write_message(&mut send, &out).await?;
-    if let Response::ReplicaFetch(r) = &response {
-        send.write_all(&r.records)
-            .await
-            .map_err(|e| e.to_string())?;
-    }
-    send.finish().map_err(|e| e.to_string())?;
-    // Wait until the peer has the whole answer before the stream is dropped.
-    let _ = send.stopped().await;
-    Ok(())
-}
-
-async fn read_message(recv: &mut quinn::RecvStream) -> Result<Vec<u8>, String> {
-    let mut len = [0u8; 4];
-    recv.read_exact(&mut len).await.map_err(|e| e.to_string())?;
-    let len = u32::from_be_bytes(len) as usize;
-    if len > MAX_MESSAGE_BYTES {
-        return Err(format!(
-            "message of {len} bytes exceeds {MAX_MESSAGE_BYTES}"
-        ));
-    }
-    let mut body = vec![0u8; len];
-    recv.read_exact(&mut body)
-        .await
-        .map_err(|e| e.to_string())?;
-    Ok(body)
-}
-
-async fn write_message(send: &mut quinn::SendStream, body: &[u8]) -> Result<(), String> {
-    let len = u32::try_from(body.len()).map_err(|_| "message too large".to_string())?;
-    send.write_all(&len.to_be_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
-    send.write_all(body).await.map_err(|e| e.to_string())
-}
-
-/// Calls peers; one cached connection per address.
-///
-/// ```no_run
-/// # async fn demo(tls: rustmq_controller::tls::InternalTls) -> Result<(), Box<dyn std::error::Error>> {
-/// use rustmq_controller::rpc::{Request, RpcClient};
-/// use rustmq_controller::metadata::Command;
-/// let client = RpcClient::new(&tls)?;
-/// let answer = client
-///     .call("127.0.0.1:9094", &Request::Propose(Command::ForgetObjects { keys: vec![] }),
-///           std::time::Duration::from_secs(5))
-///     .await?;
-/// println!("{answer:?}");
-/// # Ok(()) }
-/// ```
-#[derive(Clone)]
-pub struct RpcClient {
-    endpoint: quinn::Endpoint,
-    conns: Arc<parking_lot::Mutex<HashMap<String, quinn::Connection>>>,
-}
-
-impl RpcClient {
-    /// A client presenting this node's certificate.
-    pub fn new(tls: &InternalTls) -> Result<Self, RpcSetupError> {
-        let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-        let endpoint = quinn::Endpoint::client(bind)
-            .map_err(|source| RpcSetupError::Bind { addr: bind, source })?;
-        Self::on_endpoint(endpoint, tls)
     }
 
-    /// A client calling from `endpoint` (a listener's): a node then sends and receives
-    /// internal traffic on one UDP port, which is what firewall rules and the test
-    /// harness's fault proxy cut to isolate it.
-    pub fn on_endpoint(
-        mut endpoint: quinn::Endpoint,
-        tls: &InternalTls,
-    ) -> Result<Self, RpcSetupError> {
-        let crypto =
-            quinn::crypto::rustls::QuicClientConfig::try_from(tls.client_config(INTERNAL_ALPN)?)
-                .map_err(|e| RpcSetupError::Tls(TlsError::Config(e.to_string())))?;
-        let mut cfg = quinn::ClientConfig::new(Arc::new(crypto));
-        cfg.transport_config(Arc::new(transport()));
-        endpoint.set_default_client_config(cfg);
-        Ok(Self {
-            endpoint,
-            conns: Arc::default(),
-        })
+    fn has_tail(&self) -> bool {
+        matches!(self, Request::RaftSnapshot(_))
     }
 
-    async fn connection(&self, addr: &str) -> Result<quinn::Connection, RpcError> {
-        if let Some(c) = self.conns.lock().get(addr)
-            && c.close_reason().is_none()
-        {
-            return Ok(c.clone());
+    fn attach_tail(&mut self, tail: Vec<u8>) -> Result<(), String> {
+        if let Request::RaftSnapshot(r) = self {
+            r.data = tail;
         }
-        let err = |reason: String| RpcError::Connection {
-            addr: addr.to_string(),
-            reason,
+        Ok(())
+    }
+}
+
+impl WireMessage for Response {
+    /// A replica fetch's records travel raw after the JSON (`records` is not serialized).
+    fn encode(&self) -> Result<(Vec<u8>, &[u8]), serde_json::Error> {
+        let tail: &[u8] = match self {
+            Response::ReplicaFetch(r) => &r.records,
+            _ => &[],
         };
-        let (host, _) = addr
-            .rsplit_once(':')
-            .ok_or_else(|| err("address has no port".into()))?;
-        let sock = tokio::net::lookup_host(addr)
-            .await
-            .map_err(|e| err(e.to_string()))?
-            .next()
-            .ok_or_else(|| err("address resolves to nothing".into()))?;
-        let server_name = host.trim_start_matches('[').trim_end_matches(']');
-        let conn = self
-            .endpoint
-            .connect(sock, server_name)
-            .map_err(|e| err(e.to_string()))?
-            .await
-            .map_err(|e| err(e.to_string()))?;
-        self.conns.lock().insert(addr.to_string(), conn.clone());
-        Ok(conn)
+        Ok((serde_json::to_vec(self)?, tail))
     }
 
-    /// Sends `request` to `addr` and waits at most `timeout` (connecting included).
-    pub async fn call(
-        &self,
-        addr: &str,
-        request: &Request,
-        timeout: Duration,
-    ) -> Result<Response, RpcError> {
-        match tokio::time::timeout(timeout, self.call_inner(addr, request)).await {
-            Ok(Ok(r)) => Ok(r),
-            Ok(Err(e)) => {
-                self.forget(addr);
-                Err(e)
-            }
-            Err(_) => Err(RpcError::Timeout {
-                addr: addr.to_string(),
-                timeout,
-            }),
-        }
+    fn has_tail(&self) -> bool {
+        matches!(self, Response::ReplicaFetch(_))
     }
 
-    async fn call_inner(&self, addr: &str, request: &Request) -> Result<Response, RpcError> {
-        let conn = self.connection(addr).await?;
-        let err = |reason: String| RpcError::Connection {
-            addr: addr.to_string(),
-            reason,
-        };
-        let (body, tail) = encode_request(request).map_err(|e| err(e.to_string()))?;
-        let (mut send, mut recv) = conn.open_bi().await.map_err(|e| err(e.to_string()))?;
-        write_message(&mut send, &body).await.map_err(err)?;
-        send.write_all(tail).await.map_err(|e| err(e.to_string()))?;
-        send.finish().map_err(|e| err(e.to_string()))?;
-        let answer = read_message(&mut recv).await.map_err(err)?;
-        let mut response: Response =
-            serde_json::from_slice(&answer).map_err(|e| RpcError::BadResponse {
-                addr: addr.to_string(),
-                reason: e.to_string(),
-            })?;
-        if let Response::ReplicaFetch(r) = &mut response {
-            let body = recv
-                .read_to_end(MAX_MESSAGE_BYTES)
-                .await
-                .map_err(|e| err(e.to_string()))?;
+    fn attach_tail(&mut self, tail: Vec<u8>) -> Result<(), String> {
+        if let Response::ReplicaFetch(r) = self {
             let expected: usize = r.partitions.iter().map(|p| p.records_len as usize).sum();
-            if body.len() != expected {
-                return Err(RpcError::BadResponse {
-                    addr: addr.to_string(),
-                    reason: format!("{} record bytes, expected {expected}", body.len()),
-                });
+            if tail.len() != expected {
+                return Err(format!("{} record bytes, expected {expected}", tail.len()));
             }
-            r.records = body.into();
+            r.records = tail.into();
         }
-        Ok(response)
-    }
-
-    /// Drops the cached connection to `addr` (the next call reconnects).
-    pub fn forget(&self, addr: &str) {
-        if let Some(c) = self.conns.lock().remove(addr) {
-            c.close(quinn::VarInt::from_u32(0), b"reconnecting");
-        }
-    }
-}
-
-/// A request as `(JSON, raw tail)`. A snapshot chunk's bytes travel raw after the JSON, as a
-/// replica fetch's records do, instead of as a JSON array of numbers.
-fn encode_request(request: &Request) -> Result<(Vec<u8>, &[u8]), serde_json::Error> {
-    match request {
-        Request::RaftSnapshot(r) => {
-            let head = Request::RaftSnapshot(InstallSnapshotRequest {
-                vote: r.vote,
-                meta: r.meta.clone(),
-                offset: r.offset,
-                data: Vec::new(),
-                done: r.done,
-            });
-            Ok((serde_json::to_vec(&head)?, &r.data))
-        }
-        _ => Ok((serde_json::to_vec(request)?, &[])),
+        Ok(())
     }
 }

@@ -132,10 +132,10 @@ async fn internal_rpc_refuses_a_certificate_from_another_ca() {
     let leader = c.leader(Duration::from_secs(30)).await;
     let other = tempfile::tempdir().unwrap();
     let foreign =
-        rustmq_controller::tls::ensure_dev_certificates(&other.path().join("certs")).unwrap();
+        rustmq_transport::tls::ensure_dev_certificates(&other.path().join("certs")).unwrap();
     // It trusts the cluster's CA, so only the controller's check of the client
     // certificate can stop it.
-    let stranger = rustmq_controller::tls::InternalTls {
+    let stranger = rustmq_transport::tls::InternalTls {
         ca_cert: c.tls.ca_cert.clone(),
         cert: foreign.server_cert,
         key: foreign.server_key,

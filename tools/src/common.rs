@@ -36,5 +36,5 @@ pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result
 /// stderr, a one-line error and exit code 1), with logs at `warn` unless `RUSTMQ_LOG` says
 /// otherwise.
 pub fn run_tool(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
-    rustmq_controller::process::run_with_logs("warn", body)
+    rustmq_transport::process::run_with_logs("warn", body)
 }

@@ -1,5 +1,12 @@
-//! The transport RustMQ's processes share below the protocol. Owns: reading from QUIC
-//! streams. Never: knows frames, messages or Raft (`rustmq-protocol` and the controller
-//! do).
+//! What RustMQ's processes share below their own logic.
+//!
+//! Owns: reading from QUIC streams ([`quic`]), TLS set-up and the development CA ([`tls`]),
+//! the internal QUIC RPC transport that carries whatever messages its caller defines
+//! ([`rpc`]), process bootstrap ([`process`]) and request rate limiting ([`ratelimit`]).
+//! Never: knows frames, topics, metadata or Raft (`rustmq-protocol` and the controller do).
 
+pub mod process;
 pub mod quic;
+pub mod ratelimit;
+pub mod rpc;
+pub mod tls;

@@ -14,7 +14,7 @@ use tokio::net::UdpSocket;
 
 use rustmq_controller::metadata::{BrokerRegistration, Command as MetaCommand};
 use rustmq_controller::rpc::{Request, Response, RpcClient};
-use rustmq_controller::tls::InternalTls;
+use rustmq_transport::tls::InternalTls;
 
 pub struct Node {
     pub id: u64,
@@ -123,7 +123,7 @@ impl Cluster {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let root = tempfile::tempdir().unwrap();
         let certs = root.path().join("certs");
-        let tls: InternalTls = rustmq_controller::tls::ensure_dev_certificates(&certs)
+        let tls: InternalTls = rustmq_transport::tls::ensure_dev_certificates(&certs)
             .unwrap()
             .into();
         let mut nodes: Vec<Node> = (1..=voters)

@@ -142,9 +142,13 @@ fn pem_err(path: &Path, what: &'static str, e: rustls_pki_types::pem::Error) -> 
     }
 }
 
-/// A TLS 1.3 server config (QUIC requires 1.3) with ALPN `rustmq/1`, using the workspace's one
-/// crypto provider (ring).
-pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, TlsError> {
+/// A TLS 1.3 server config (QUIC requires 1.3) offering `alpn` (the client protocol's
+/// `rustmq/1`), using the workspace's one crypto provider (ring).
+pub fn server_config(
+    cert: &Path,
+    key: &Path,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, TlsError> {
     let certs = load_certs(cert)?;
     let key = PrivateKeyDer::from_pem_file(key).map_err(|e| pem_err(key, "private key", e))?;
     let mut cfg = rustls::ServerConfig::builder_with_provider(Arc::new(
@@ -155,7 +159,7 @@ pub fn server_config(cert: &Path, key: &Path) -> Result<rustls::ServerConfig, Tl
     .with_no_client_auth()
     .with_single_cert(certs, key)
     .map_err(|e| TlsError::Config(e.to_string()))?;
-    cfg.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
+    cfg.alpn_protocols = vec![alpn.to_vec()];
     Ok(cfg)
 }
 

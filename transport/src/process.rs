@@ -9,7 +9,7 @@ use anyhow::Context;
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     rustmq_controller::process::run(|| Ok(()))
+///     rustmq_transport::process::run(|| Ok(()))
 /// }
 /// ```
 pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode {
@@ -21,7 +21,7 @@ pub fn run(body: impl FnOnce() -> anyhow::Result<()>) -> std::process::ExitCode 
 ///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
-///     rustmq_controller::process::run_with_logs("warn", || Ok(()))
+///     rustmq_transport::process::run_with_logs("warn", || Ok(()))
 /// }
 /// ```
 pub fn run_with_logs(

@@ -32,7 +32,7 @@ pub struct EndpointLimit {
 /// `[admin.rate_limiting]`.
 ///
 /// ```
-/// let c = rustmq_controller::ratelimit::RateLimitConfig::default();
+/// let c = rustmq_transport::ratelimit::RateLimitConfig::default();
 /// assert!(c.enabled);
 /// assert_eq!(c.endpoints["POST:/api/v1/topics"].burst_size, 5);
 /// ```
