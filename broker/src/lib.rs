@@ -26,6 +26,7 @@
 //! ```
 
 pub mod broker;
+#[cfg(feature = "test-support")]
 pub mod child;
 pub mod config;
 pub mod groups;

@@ -17,6 +17,7 @@
 pub mod api;
 pub mod catalog;
 pub mod config;
+#[cfg(feature = "test-support")]
 pub mod local;
 pub mod metadata;
 pub mod raft;

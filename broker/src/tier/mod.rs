@@ -128,7 +128,9 @@ impl TierOptions {
             maintenance_interval: Duration::from_millis(c.object_storage.maintenance_interval_ms),
             compaction_target_bytes: c.object_storage.compaction_target_bytes,
             compaction_max_objects: c.object_storage.compaction_max_objects,
-            abort_after_put: std::env::var("RUSTMQ_FAULT_ABORT_AFTER_PUT").is_ok_and(|v| v == "1"),
+            // A fault hook for tests; release builds cannot be told to abort.
+            abort_after_put: cfg!(feature = "test-support")
+                && std::env::var("RUSTMQ_FAULT_ABORT_AFTER_PUT").is_ok_and(|v| v == "1"),
         }
     }
 }
