@@ -1,0 +1,230 @@
+//! The commands that change the metadata, their results, and why one is refused.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    BrokerRegistration, MAX_PARTITIONS, OffsetCommit, PartitionAssignment, Topic, TopicConfig,
+};
+use crate::catalog::{CatalogError, PartitionKey, Registered, UploadedObject};
+
+/// A change to the metadata, proposed through Raft.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Command {
+    /// Names the cluster. Only the first one applies: the id never changes afterwards.
+    SetClusterId {
+        /// The id (random, chosen by the leader that proposes it).
+        id: String,
+    },
+    /// Create a topic; partitions are spread over the registered brokers.
+    CreateTopic {
+        /// Name.
+        name: String,
+        /// Partition count.
+        partitions: u32,
+        /// Replicas per partition.
+        replication_factor: u32,
+        /// Settings.
+        config: TopicConfig,
+        /// Creation time chosen by the proposer.
+        created_at: String,
+    },
+    /// Delete a topic.
+    DeleteTopic {
+        /// Name.
+        name: String,
+        /// When (ms since the epoch, chosen by the proposer); its objects become deletable.
+        #[serde(default)]
+        deleted_at_ms: i64,
+    },
+    /// Add or update a broker (it is online from now on).
+    RegisterBroker(BrokerRegistration),
+    /// A broker's heartbeats stopped (`online: false`) or resumed.
+    SetBrokerOnline {
+        /// Broker id.
+        id: u32,
+        /// Whether it is alive.
+        online: bool,
+    },
+    /// Commit consumer-group offsets. Entries for topics or partitions that no longer exist
+    /// are skipped (the coordinator validated them before proposing).
+    CommitOffsets {
+        /// Group id.
+        group: String,
+        /// Offsets.
+        offsets: Vec<OffsetCommit>,
+        /// Commit time chosen by the proposer.
+        committed_at_ms: i64,
+    },
+    /// Forget every committed offset of a group.
+    DeleteGroupOffsets {
+        /// Group id.
+        group: String,
+    },
+    /// Record an object a broker uploaded from its WAL.
+    RegisterObject(UploadedObject),
+    /// Swap the slices a compacted object covers for that object, all or nothing.
+    CompactObject {
+        /// The compacted object.
+        object: UploadedObject,
+        /// When (the replaced objects' grace period starts here).
+        now_ms: i64,
+    },
+    /// Retention: forget a partition's data below `start_offset`.
+    TrimPartition {
+        /// Partition.
+        key: PartitionKey,
+        /// New first offset.
+        start_offset: i64,
+        /// When.
+        now_ms: i64,
+    },
+    /// These unreferenced objects were deleted from the bucket.
+    ForgetObjects {
+        /// Object keys.
+        keys: Vec<String>,
+    },
+    /// A partition leader changes its ISR (shrinks lagging followers out, adds caught-up
+    /// ones back). Refused unless `leader`, `leader_epoch` and `partition_epoch` are current.
+    AlterIsr {
+        /// Topic id.
+        topic_id: u64,
+        /// Partition.
+        partition: u32,
+        /// The proposing leader.
+        leader: u32,
+        /// Its leader epoch.
+        leader_epoch: i32,
+        /// The partition epoch its view is based on.
+        partition_epoch: i32,
+        /// The new ISR (must contain the leader and only replicas).
+        isr: Vec<u32>,
+    },
+    /// A broker is shutting down: its leaderships move to other in-sync replicas and it
+    /// leaves every ISR, before the process exits.
+    ControlledShutdown {
+        /// Broker id.
+        id: u32,
+    },
+    /// Hand out the next idempotent-producer id.
+    InitProducerId,
+    /// Move partitions to new replica lists. New replicas join first; once all of them are
+    /// in the ISR, the old ones are removed and, if the leader is not among the new replicas,
+    /// leadership moves to the first new replica in the ISR.
+    ReassignPartitions {
+        /// Topic name.
+        topic: String,
+        /// (partition, target replicas, preferred leader first).
+        targets: Vec<(u32, Vec<u32>)>,
+    },
+    /// Start (`draining: true`) or stop draining a broker. Draining moves every replica it
+    /// holds to other live brokers and keeps new ones off it.
+    SetDraining {
+        /// Broker id.
+        id: u32,
+        /// Whether it is being drained.
+        draining: bool,
+    },
+}
+
+/// Result of applying a command.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum CommandResult {
+    /// Applied.
+    Ok,
+    /// A topic was created.
+    TopicCreated(Topic),
+    /// This many offsets were committed.
+    OffsetsCommitted(usize),
+    /// An upload was registered (or found redundant).
+    ObjectRegistered(Registered),
+    /// A partition's assignment after the change.
+    Partition(PartitionAssignment),
+    /// An idempotent-producer id.
+    ProducerId(i64),
+    /// Refused; the metadata did not change.
+    Refused(MetadataError),
+}
+
+impl CommandResult {
+    /// The variant's name, for errors and logs.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Ok => "Ok",
+            Self::TopicCreated(_) => "TopicCreated",
+            Self::OffsetsCommitted(_) => "OffsetsCommitted",
+            Self::ObjectRegistered(_) => "ObjectRegistered",
+            Self::Partition(_) => "Partition",
+            Self::ProducerId(_) => "ProducerId",
+            Self::Refused(_) => "Refused",
+        }
+    }
+}
+
+/// Why a metadata change was refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, thiserror::Error)]
+pub enum MetadataError {
+    /// The name breaks Kafka's topic naming rules.
+    #[error("invalid topic name '{name}': {reason}")]
+    InvalidTopicName {
+        /// The name.
+        name: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A topic with this name exists.
+    #[error("topic '{0}' already exists")]
+    TopicExists(String),
+    /// No topic with this name.
+    #[error("topic '{0}' not found")]
+    UnknownTopic(String),
+    /// No broker registered with this id (it must register first).
+    #[error("broker {0} is not registered")]
+    UnknownBroker(u32),
+    /// Partition count out of range.
+    #[error("invalid partition count {0}: must be between 1 and {MAX_PARTITIONS}")]
+    InvalidPartitions(u32),
+    /// Replication factor of zero.
+    #[error("invalid replication factor {0}: must be at least 1")]
+    InvalidReplicationFactor(u32),
+    /// Not enough live brokers for the replication factor.
+    #[error(
+        "insufficient brokers: replication factor {requested} needs {requested} live brokers, {available} available"
+    )]
+    InsufficientBrokers {
+        /// Replication factor asked for.
+        requested: u32,
+        /// Brokers available.
+        available: u32,
+    },
+    /// The object catalog refused a change.
+    #[error(transparent)]
+    Catalog(#[from] CatalogError),
+    /// An ISR change from a leader whose view is out of date (deposed, or the controllers
+    /// changed the partition since).
+    #[error(
+        "partition {topic_id}/{partition}: stale leader state (leader {leader} epoch {leader_epoch}, partition epoch {partition_epoch})"
+    )]
+    StaleLeader {
+        /// Topic id.
+        topic_id: u64,
+        /// Partition.
+        partition: u32,
+        /// Current leader.
+        leader: u32,
+        /// Current leader epoch.
+        leader_epoch: i32,
+        /// Current partition epoch.
+        partition_epoch: i32,
+    },
+    /// A replica list or ISR is not acceptable.
+    #[error("invalid replicas: {0}")]
+    InvalidReplicas(String),
+    /// A topic setting is invalid.
+    #[error("invalid topic config '{key}': {reason}")]
+    InvalidConfig {
+        /// Key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}

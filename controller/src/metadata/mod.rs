@@ -1,0 +1,25 @@
+//! Cluster metadata as the Raft state machine holds it, and the commands that change it.
+//!
+//! `ClusterMetadata::apply` is a plain, deterministic function: every controller applies the
+//! same committed commands in the same order and reaches the same state. Anything that varies
+//! between nodes (the clock, for example) travels inside the command.
+//!
+//! `types` holds the state, `commands` what changes it and why a change is refused, `apply`
+//! the one entry point, `placement` where replicas go (new topics, reassignment, draining)
+//! and `isr` leader election and in-sync replica changes.
+
+mod apply;
+mod commands;
+mod isr;
+mod placement;
+mod types;
+
+pub use commands::{Command, CommandResult, MetadataError};
+pub use placement::{DrainPlan, drain_plan};
+pub use types::{
+    BrokerRegistration, ClusterMetadata, CommittedOffset, GroupOffsets, MAX_PARTITIONS,
+    MAX_TOPIC_NAME_LEN, OffsetCommit, PartitionAssignment, Topic, TopicConfig, validate_topic_name,
+};
+
+#[cfg(test)]
+mod tests;
