@@ -1,0 +1,200 @@
+//! One typed method per metadata change, each proposing its command through Raft.
+
+use crate::metadata::{Command, CommandResult, MetadataError, Topic, TopicConfig};
+use crate::{ControllerError, catalog, metadata};
+
+use super::{Controller, now_ms};
+
+impl Controller {
+    /// Creates a topic. Partitions are assigned to the registered brokers.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+        config: TopicConfig,
+    ) -> Result<Topic, ControllerError> {
+        // Validate before proposing so bad requests do not grow the log.
+        metadata::validate_topic_name(name)?;
+        let created_at =
+            humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+        self.propose_expect(
+            Command::CreateTopic {
+                name: name.to_string(),
+                partitions,
+                replication_factor,
+                config,
+                created_at,
+            },
+            |r| match r {
+                CommandResult::TopicCreated(t) => Some(t),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
+        if !self.metadata().topics.contains_key(name) {
+            return Err(MetadataError::UnknownTopic(name.to_string()).into());
+        }
+        self.propose_applied(Command::DeleteTopic {
+            name: name.to_string(),
+            deleted_at_ms: now_ms(),
+        })
+        .await
+    }
+
+    /// Commits consumer-group offsets through Raft; returns how many were stored.
+    pub async fn commit_offsets(
+        &self,
+        group: &str,
+        offsets: Vec<metadata::OffsetCommit>,
+    ) -> Result<usize, ControllerError> {
+        let committed_at_ms = now_ms();
+        self.propose_expect(
+            Command::CommitOffsets {
+                group: group.to_string(),
+                offsets,
+                committed_at_ms,
+            },
+            |r| match r {
+                CommandResult::OffsetsCommitted(n) => Some(n),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// Forgets a group's committed offsets.
+    pub async fn delete_group_offsets(&self, group: &str) -> Result<(), ControllerError> {
+        self.propose(Command::DeleteGroupOffsets {
+            group: group.to_string(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Registers an uploaded object in the catalog. Idempotent for retries: ranges already
+    /// uploaded are skipped and an object with nothing new comes back `Redundant`.
+    pub async fn register_object(
+        &self,
+        object: catalog::UploadedObject,
+    ) -> Result<catalog::Registered, ControllerError> {
+        self.propose_expect(Command::RegisterObject(object), |r| match r {
+            CommandResult::ObjectRegistered(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Replaces the slices a compacted object covers, all or nothing.
+    pub async fn compact_object(
+        &self,
+        object: catalog::UploadedObject,
+    ) -> Result<(), ControllerError> {
+        self.propose_applied(Command::CompactObject {
+            object,
+            now_ms: now_ms(),
+        })
+        .await
+    }
+
+    /// Retention in object storage: forget a partition's data below `start_offset`.
+    pub async fn trim_partition(
+        &self,
+        key: catalog::PartitionKey,
+        start_offset: i64,
+    ) -> Result<(), ControllerError> {
+        self.propose(Command::TrimPartition {
+            key,
+            start_offset,
+            now_ms: now_ms(),
+        })
+        .await
+        .map(drop)
+    }
+
+    /// Unreferenced objects were deleted from the bucket.
+    pub async fn forget_objects(&self, keys: Vec<String>) -> Result<(), ControllerError> {
+        self.propose(Command::ForgetObjects { keys })
+            .await
+            .map(drop)
+    }
+
+    /// A partition leader changes the ISR; returns the partition as the controllers now
+    /// hold it. Refused with `StaleLeader` when the leader's view is out of date.
+    pub async fn alter_isr(
+        &self,
+        topic_id: u64,
+        partition: u32,
+        leader: u32,
+        leader_epoch: i32,
+        partition_epoch: i32,
+        isr: Vec<u32>,
+    ) -> Result<metadata::PartitionAssignment, ControllerError> {
+        self.propose_expect(
+            Command::AlterIsr {
+                topic_id,
+                partition,
+                leader,
+                leader_epoch,
+                partition_epoch,
+                isr,
+            },
+            |r| match r {
+                CommandResult::Partition(a) => Some(a),
+                _ => None,
+            },
+        )
+        .await
+    }
+
+    /// A new idempotent-producer id.
+    pub async fn init_producer_id(&self) -> Result<i64, ControllerError> {
+        self.propose_expect(Command::InitProducerId, |r| match r {
+            CommandResult::ProducerId(id) => Some(id),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Moves partitions of `topic` to new replica lists (preferred leader first).
+    pub async fn reassign_partitions(
+        &self,
+        topic: &str,
+        targets: Vec<(u32, Vec<u32>)>,
+    ) -> Result<(), ControllerError> {
+        self.propose_applied(Command::ReassignPartitions {
+            topic: topic.to_string(),
+            targets,
+        })
+        .await
+    }
+
+    /// Drains a broker: no new replicas go to it, and every replica it holds moves to the
+    /// live broker (not already a replica of that partition) holding the fewest replicas,
+    /// preferring the drained replica's rack. Leadership moves as each reassignment
+    /// completes. Returns the number of partitions being moved.
+    pub async fn drain_broker(&self, id: u32) -> Result<usize, ControllerError> {
+        self.propose_applied(Command::SetDraining { id, draining: true })
+            .await?;
+        let md = self.metadata();
+        let plan = metadata::drain_plan(&md, id)?;
+        let moved = plan.values().map(Vec::len).sum();
+        for (topic, targets) in plan {
+            self.reassign_partitions(&topic, targets).await?;
+        }
+        Ok(moved)
+    }
+
+    /// Stops draining a broker (it may receive new replicas again).
+    pub async fn undrain_broker(&self, id: u32) -> Result<(), ControllerError> {
+        self.propose_applied(Command::SetDraining {
+            id,
+            draining: false,
+        })
+        .await
+    }
+}
