@@ -1,0 +1,286 @@
+//! The admin REST API: `/health` and `/api/v1/topics`, answering with the
+//! `{success, data, error, leader_hint}` envelope. Every error maps to one HTTP status here.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use futures::future::BoxFuture;
+use serde::{Deserialize, Serialize};
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+use crate::metadata::{MetadataError, Topic, TopicConfig};
+use crate::{Controller, ControllerError};
+
+mod brokers;
+mod cluster;
+mod controllers;
+mod groups;
+mod health;
+mod metrics;
+mod storage;
+mod topics;
+
+pub use brokers::BrokerSummary;
+pub use cluster::ClusterView;
+pub use controllers::{AddControllerRequest, ControllerView};
+pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
+pub use health::{ComponentHealth, HealthResponse};
+pub use metrics::{counter, gauge};
+pub use storage::{CatalogView, StorageResponse, StorageView};
+pub use topics::{
+    CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest, TopicView,
+};
+
+/// What a broker contributes to the admin API: health components (WAL, cache) and the
+/// consumer groups its coordinator runs. In dev mode the broker is in the same process.
+pub trait BrokerView: Send + Sync + 'static {
+    /// Current components.
+    fn components(&self) -> Vec<ComponentHealth>;
+    /// Every group with members or committed offsets.
+    fn groups(&self) -> BoxFuture<'_, Vec<GroupView>>;
+    /// One group, or None when it has neither members nor committed offsets.
+    fn group(&self, id: String) -> BoxFuture<'_, Option<GroupView>>;
+    /// Tiered-storage figures, when the broker has a tier.
+    fn storage(&self) -> Option<StorageView> {
+        None
+    }
+    /// Adds the broker's metrics to a scrape's registry.
+    fn metrics(&self, _registry: &mut Registry) {}
+}
+
+/// State shared by the handlers.
+#[derive(Clone)]
+pub struct AdminState {
+    controller: Arc<Controller>,
+    extra: Option<Arc<dyn BrokerView>>,
+    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
+}
+
+/// Builds the admin router.
+///
+/// ```no_run
+/// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
+/// let app = rustmq_controller::api::router(c, None);
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9642").await.unwrap();
+/// axum::serve(listener, app).await.unwrap();
+/// # }
+/// ```
+pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -> Router {
+    router_with(controller, extra, None)
+}
+
+/// The admin router with rate limits. Serve it with
+/// `into_make_service_with_connect_info::<SocketAddr>()` so limits apply per client IP.
+///
+/// ```no_run
+/// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
+/// use rustmq_transport::ratelimit::{RateLimitConfig, RateLimits};
+/// let limits = RateLimits::start(RateLimitConfig::default());
+/// let app = rustmq_controller::api::router_with(c, None, Some(limits));
+/// let listener = tokio::net::TcpListener::bind("127.0.0.1:9642").await.unwrap();
+/// axum::serve(listener, app.into_make_service_with_connect_info::<std::net::SocketAddr>())
+///     .await
+///     .unwrap();
+/// # }
+/// ```
+pub fn router_with(
+    controller: Arc<Controller>,
+    extra: Option<Arc<dyn BrokerView>>,
+    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
+) -> Router {
+    let app = routes().with_state(AdminState {
+        controller,
+        extra,
+        limits: limits.clone(),
+    });
+    match limits {
+        Some(l) => app.layer(axum::middleware::from_fn_with_state(
+            l,
+            rustmq_transport::ratelimit::middleware,
+        )),
+        None => app,
+    }
+}
+
+fn routes() -> Router<AdminState> {
+    Router::new()
+        .route("/health", get(health::health))
+        .route(
+            "/api/v1/topics",
+            get(topics::list_topics).post(topics::create_topic),
+        )
+        .route(
+            "/api/v1/topics/{name}",
+            get(topics::describe_topic).delete(topics::delete_topic),
+        )
+        .route(
+            "/api/v1/topics/{name}/reassign",
+            axum::routing::post(topics::reassign_partitions),
+        )
+        .route("/api/v1/cluster", get(cluster::cluster))
+        .route("/api/v1/brokers", get(brokers::list_brokers))
+        .route(
+            "/api/v1/brokers/{id}/drain",
+            axum::routing::post(brokers::drain_broker).delete(brokers::undrain_broker),
+        )
+        .route(
+            "/api/v1/controllers",
+            get(controllers::list_controllers).post(controllers::add_controller),
+        )
+        .route(
+            "/api/v1/controllers/{id}",
+            axum::routing::delete(controllers::remove_controller),
+        )
+        .route("/api/v1/groups", get(groups::list_groups))
+        .route("/api/v1/groups/{id}", get(groups::describe_group))
+        .route("/api/v1/storage", get(storage::storage))
+        .route("/metrics", get(metrics::metrics))
+        .route("/api/v1/openapi.json", get(openapi))
+        .fallback(not_found)
+}
+
+/// An error as the API reports it.
+struct ApiError {
+    status: StatusCode,
+    message: String,
+    leader_hint: Option<String>,
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (
+            self.status,
+            Json(Envelope::<()> {
+                success: false,
+                data: None,
+                error: Some(self.message),
+                leader_hint: self.leader_hint,
+            }),
+        )
+            .into_response()
+    }
+}
+
+fn leader_name(c: &Controller) -> Option<String> {
+    c.status().leader.map(|l| format!("controller-{l}"))
+}
+
+fn map_err(c: &Controller, e: ControllerError) -> ApiError {
+    let status = match &e {
+        ControllerError::Metadata(MetadataError::UnknownTopic(_)) => StatusCode::NOT_FOUND,
+        ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
+        ControllerError::Metadata(_) | ControllerError::Membership(_) => StatusCode::BAD_REQUEST,
+        ControllerError::NotLeader { .. }
+        | ControllerError::NoLeader(_)
+        | ControllerError::CommitTimeout(_) => StatusCode::SERVICE_UNAVAILABLE,
+        ControllerError::Raft(_) | ControllerError::Storage { .. } => {
+            StatusCode::INTERNAL_SERVER_ERROR
+        }
+    };
+    let leader_hint = match &e {
+        ControllerError::NotLeader { leader_hint } => {
+            leader_hint.map(|l| format!("controller-{l}"))
+        }
+        _ => leader_name(c),
+    };
+    ApiError {
+        status,
+        message: e.to_string(),
+        leader_hint,
+    }
+}
+
+fn ok<T: Serialize>(c: &Controller, status: StatusCode, data: T) -> Response {
+    (
+        status,
+        Json(Envelope {
+            success: true,
+            data: Some(data),
+            error: None,
+            leader_hint: leader_name(c),
+        }),
+    )
+        .into_response()
+}
+
+async fn not_found(State(s): State<AdminState>, uri: axum::http::Uri) -> Response {
+    ApiError {
+        status: StatusCode::NOT_FOUND,
+        message: format!("no such endpoint: {uri}"),
+        leader_hint: leader_name(&s.controller),
+    }
+    .into_response()
+}
+
+/// The response envelope of every `/api/v1` endpoint.
+#[derive(Debug, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Envelope<T> {
+    /// Whether the request succeeded.
+    pub success: bool,
+    /// The payload on success.
+    pub data: Option<T>,
+    /// What went wrong, and what to do about it.
+    pub error: Option<String>,
+    /// The controller leader, e.g. `controller-1`.
+    pub leader_hint: Option<String>,
+}
+
+/// The OpenAPI document of the admin API, generated from the handlers above; served at
+/// `GET /api/v1/openapi.json` and checked in as `docs/openapi.json`.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(
+        title = "RustMQ admin API",
+        description = "Topics, cluster, brokers, controllers, consumer groups and storage. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+    ),
+    paths(
+        health::health,
+        metrics::metrics,
+        cluster::cluster,
+        brokers::list_brokers,
+        controllers::list_controllers,
+        controllers::add_controller,
+        controllers::remove_controller,
+        topics::list_topics,
+        topics::create_topic,
+        topics::describe_topic,
+        topics::delete_topic,
+        topics::reassign_partitions,
+        brokers::drain_broker,
+        brokers::undrain_broker,
+        groups::list_groups,
+        groups::describe_group,
+        storage::storage
+    )
+)]
+pub struct ApiDoc;
+
+/// The OpenAPI document as pretty JSON.
+///
+/// ```
+/// let doc = rustmq_controller::api::openapi_json();
+/// assert!(doc.contains("/api/v1/topics/{name}"));
+/// ```
+pub fn openapi_json() -> String {
+    use utoipa::OpenApi;
+    ApiDoc::openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+}
+
+async fn openapi() -> Response {
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        openapi_json(),
+    )
+        .into_response()
+}
