@@ -2,11 +2,14 @@
 //!
 //! Owns: reading from QUIC streams ([`quic`]), TLS set-up and the development CA ([`tls`]),
 //! the internal QUIC RPC transport that carries whatever messages its caller defines
-//! ([`rpc`]), process bootstrap ([`process`]) and request rate limiting ([`ratelimit`]).
+//! ([`rpc`]), process bootstrap ([`process`]) and request rate limiting ([`ratelimit`]); with the
+//! `test-support` feature, loopback ports for tests that restart nodes (`testing`).
 //! Never: knows frames, topics, metadata or Raft (`rustmq-protocol` and the controller do).
 
 pub mod process;
 pub mod quic;
 pub mod ratelimit;
 pub mod rpc;
+#[cfg(feature = "test-support")]
+pub mod testing;
 pub mod tls;

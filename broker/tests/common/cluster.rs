@@ -30,17 +30,11 @@ pub struct Cluster {
 }
 
 fn free_udp() -> SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    rustmq_transport::testing::loopback_addr()
 }
 
 fn free_tcp() -> SocketAddr {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    rustmq_transport::testing::loopback_addr()
 }
 
 impl Cluster {

@@ -93,13 +93,11 @@ fn spawn_proxy(front: std::net::UdpSocket, upstream: SocketAddr, blocked: Blocke
 }
 
 fn free_udp() -> SocketAddr {
-    let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap()
+    rustmq_transport::testing::loopback_addr()
 }
 
 fn free_tcp() -> SocketAddr {
-    let s = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    s.local_addr().unwrap()
+    rustmq_transport::testing::loopback_addr()
 }
 
 impl Cluster {
