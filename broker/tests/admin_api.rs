@@ -290,3 +290,122 @@ async fn cluster_brokers_and_controller_membership_endpoints() {
         .unwrap();
     assert_eq!(doc, rustmq_controller::api::openapi_json());
 }
+
+/// The value of the first sample of `/metrics` whose name and labels are `series`.
+fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
+}
+
+/// `/metrics` is one registry built at start: each family is described once, histograms
+/// of produce (by acks level), fetch, WAL and controller latencies count what happened,
+/// per-topic counters count records, the coordinator exports group lag, and scraping
+/// again counts nothing twice.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag() {
+    use rustmq_client::{AckLevel, Message, ProducerBuilder, ProducerConfig};
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("metered", 1).await;
+    let client = n.client().await;
+    for (acks, count) in [(AckLevel::Leader, 3usize), (AckLevel::All, 2)] {
+        let producer = ProducerBuilder::new()
+            .topic("metered")
+            .config(ProducerConfig {
+                ack_level: acks,
+                batch_size: 1,
+                ..Default::default()
+            })
+            .client(client.clone())
+            .build()
+            .await
+            .unwrap();
+        for i in 0..count {
+            let m = Message::builder()
+                .topic("metered")
+                .partition(0)
+                .payload(format!("m-{i}"))
+                .build()
+                .unwrap();
+            producer.send(m).await.unwrap();
+        }
+        producer.close().await.unwrap();
+    }
+    let mut consumer = client.consumer("metered").build().await.unwrap();
+    for _ in 0..5 {
+        consumer.receive().await.unwrap();
+    }
+    client
+        .commit_offsets("lagging", None, &[("metered".into(), 0, 2)])
+        .await
+        .unwrap();
+
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", n.admin_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let first = scrape().await;
+    for family in [
+        "rustmq_produce_seconds",
+        "rustmq_wal_fsyncs",
+        "rustmq_topic_messages_in",
+        "rustmq_consumer_group_lag",
+        "rustmq_controller_apply_seconds",
+    ] {
+        let described = first
+            .lines()
+            .filter(|l| l.starts_with(&format!("# TYPE {family} ")))
+            .count();
+        assert_eq!(described, 1, "{family} described once:\n{first}");
+    }
+    let count = |text: &str, series: &str| {
+        sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+    };
+    assert_eq!(
+        count(&first, "rustmq_produce_seconds_count{acks=\"leader\"}"),
+        3.0
+    );
+    assert_eq!(
+        count(&first, "rustmq_produce_seconds_count{acks=\"all\"}"),
+        2.0
+    );
+    assert_eq!(
+        count(&first, "rustmq_topic_messages_in_total{topic=\"metered\"}"),
+        5.0
+    );
+    assert!(count(&first, "rustmq_topic_bytes_in_total{topic=\"metered\"}") > 0.0);
+    assert!(count(&first, "rustmq_topic_bytes_out_total{topic=\"metered\"}") > 0.0);
+    assert!(count(&first, "rustmq_fetch_seconds_count") >= 1.0);
+    assert!(count(&first, "rustmq_wal_group_commit_seconds_count") >= 5.0);
+    assert!(count(&first, "rustmq_wal_fsync_seconds_count") >= 1.0);
+    assert!(count(&first, "rustmq_controller_commit_seconds_count") >= 1.0);
+    assert!(count(&first, "rustmq_controller_apply_seconds_count") >= 1.0);
+    // High watermark 5, committed 2.
+    assert_eq!(
+        count(
+            &first,
+            "rustmq_consumer_group_lag{group=\"lagging\",topic=\"metered\",partition=\"0\"}"
+        ),
+        3.0
+    );
+    let second = scrape().await;
+    assert_eq!(
+        count(&second, "rustmq_produce_seconds_count{acks=\"leader\"}"),
+        3.0,
+        "a scrape counts nothing"
+    );
+    assert_eq!(
+        count(&second, "rustmq_topic_messages_in_total{topic=\"metered\"}"),
+        5.0
+    );
+}

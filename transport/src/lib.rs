@@ -1,11 +1,13 @@
 //! What RustMQ's processes share below their own logic.
 //!
 //! Owns: reading from QUIC streams ([`quic`]), TLS set-up and the development CA ([`tls`]),
-//! the internal QUIC RPC transport that carries whatever messages its caller defines
+//! metric plumbing ([`metrics`]), the internal QUIC RPC transport that carries whatever
+//! messages its caller defines
 //! ([`rpc`]), process bootstrap ([`process`]) and request rate limiting ([`ratelimit`]); with the
 //! `test-support` feature, loopback ports for tests that restart nodes (`testing`).
 //! Never: knows frames, topics, metadata or Raft (`rustmq-protocol` and the controller do).
 
+pub mod metrics;
 pub mod process;
 pub mod quic;
 pub mod ratelimit;

@@ -29,6 +29,14 @@ type FetchTarget = (
 impl Broker {
     /// Long-poll fetch: answers as soon as `min_bytes` are available or `max_wait_ms` passed.
     pub async fn fetch(&self, req: proto::FetchRequest) -> proto::FetchResponse {
+        let started = Instant::now();
+        let response = self.fetch_until_ready(req).await;
+        self.metrics.fetch.since(started);
+        response
+    }
+
+    /// [`Broker::fetch`] without its timing.
+    async fn fetch_until_ready(&self, req: proto::FetchRequest) -> proto::FetchResponse {
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(u64::from(req.max_wait_ms)).min(MAX_FETCH_WAIT);
         let max_bytes = if req.max_bytes == 0 {
@@ -115,7 +123,10 @@ impl Broker {
                     pr.high_watermark = plan.high_watermark;
                     pr.log_start_offset = plan.log_start_offset;
                     match self.read_batches(p, plan.batches).await {
-                        Ok(b) => pr.records = b,
+                        Ok(b) => {
+                            self.metrics.served(topic, b.len() as u64);
+                            pr.records = b;
+                        }
                         Err(e) => {
                             tracing::warn!(error = %e, %topic, partition = fp.partition, "fetch read failed");
                             pr.error_code = ErrorCode::StorageError as i32;

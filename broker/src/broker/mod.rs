@@ -10,6 +10,7 @@
 //! replica fetching.
 
 mod fetch;
+pub mod metrics;
 mod produce;
 pub mod replication;
 mod retention;
@@ -92,6 +93,8 @@ pub struct Broker {
     pub(crate) fetchers: Mutex<HashMap<u32, JoinHandle<()>>>,
     /// Followers that caught up and may join a partition's ISR.
     pub(crate) isr_joining: Mutex<HashMap<(u64, u32), Vec<u32>>>,
+    /// Latencies and per-topic counters the request path updates.
+    pub(crate) metrics: metrics::BrokerMetrics,
 }
 
 impl Broker {
@@ -175,6 +178,7 @@ impl Broker {
             lease,
             fetchers: Mutex::new(HashMap::new()),
             isr_joining: Mutex::new(HashMap::new()),
+            metrics: metrics::BrokerMetrics::default(),
             groups,
             config,
             wal,

@@ -28,10 +28,16 @@ impl Broker {
         let custom = req.acks_replicas;
         let topics = req.topics.into_iter().map(|t| async move {
             let name = t.topic.clone();
-            let parts = t
-                .partitions
-                .into_iter()
-                .map(|p| self.produce_partition(&name, p, (acks, custom), timeout));
+            let parts = t.partitions.into_iter().map(|p| async {
+                let started = Instant::now();
+                let r = self
+                    .produce_partition(&name, p, (acks, custom), timeout)
+                    .await;
+                if r.error_code == ErrorCode::None as i32 {
+                    self.metrics.produced(acks, started.elapsed());
+                }
+                r
+            });
             proto::TopicProduceResponse {
                 topic: t.topic.clone(),
                 partitions: join_all(parts).await,
@@ -75,6 +81,9 @@ impl Broker {
             }
             Err(e) => return fail(resp, (ErrorCode::StorageError, e.to_string())),
         };
+        let messages = infos.iter().map(|i| u64::from(i.offset_count)).sum();
+        self.metrics
+            .appended(topic, data.records.len() as u64, messages);
         resp.base_offset = appended.base;
         resp.log_start_offset = p.bounds().0;
         if acks.0 == proto::Acks::NoneAck {

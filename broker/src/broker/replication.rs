@@ -279,6 +279,7 @@ impl Broker {
             let timeout =
                 Duration::from_millis(u64::from(cfg.fetch_max_wait_ms)) + Duration::from_secs(5);
             let request = Request::ReplicaFetch(req.clone());
+            let started = std::time::Instant::now();
             let call = rpc.call(&addr, &request, timeout);
             tokio::pin!(call);
             // A leader that died answers nothing: when the metadata moves any of these
@@ -310,6 +311,9 @@ impl Broker {
             };
             match answer {
                 Ok(Response::ReplicaFetch(r)) => {
+                    if !r.records.is_empty() {
+                        self.metrics.replica_fetch.since(started);
+                    }
                     let progressed = self.apply_replica_answer(&parts, &req, r).await;
                     delays = retry_delays();
                     if !progressed {

@@ -263,180 +263,27 @@ impl BrokerView for Broker {
         vec![wal, cache, storage, replication]
     }
 
-    fn metrics(&self, r: &mut prometheus_client::registry::Registry) {
-        use rustmq_controller::api::{counter, gauge};
-        let ld = std::sync::atomic::Ordering::Relaxed;
-        let w = self.wal.stats();
-        gauge(
-            r,
-            "wal_bytes",
-            "WAL bytes on disk",
-            self.wal.disk_bytes() as i64,
+    fn register_metrics(self: Arc<Self>, r: &mut prometheus_client::registry::Registry) {
+        self.metrics.register(r);
+        let wal = self.wal.stats();
+        r.register(
+            "wal_group_commit_seconds",
+            "Time to write one WAL group and make it durable",
+            wal.group_commit_latency.histogram(),
         );
-        gauge(
-            r,
-            "wal_queued_bytes",
-            "Batch bytes waiting for the WAL writer",
-            self.wal.queued_bytes() as i64,
+        r.register(
+            "wal_fsync_seconds",
+            "Time of one WAL fdatasync",
+            wal.fsync_latency.histogram(),
         );
-        gauge(
-            r,
-            "wal_capacity_bytes",
-            "wal.capacity_bytes",
-            self.config.wal.capacity_bytes as i64,
+        r.register(
+            "upload_seconds",
+            "Time to upload and register one object, retries included",
+            self.tier.stats().upload_latency.histogram(),
         );
-        gauge(
-            r,
-            "wal_segments",
-            "WAL segment files",
-            self.wal.segment_count() as i64,
-        );
-        gauge(
-            r,
-            "wal_spare_segments",
-            "WAL segment files kept to be written over",
-            self.wal.spare_count() as i64,
-        );
-        counter(
-            r,
-            "wal_segments_recycled",
-            "WAL segments kept as spares instead of deleted",
-            w.segments_recycled.load(ld),
-        );
-        counter(
-            r,
-            "wal_group_commits",
-            "WAL group commits",
-            w.groups.load(ld),
-        );
-        counter(r, "wal_fsyncs", "WAL fdatasync calls", w.syncs.load(ld));
-        counter(
-            r,
-            "wal_write_errors",
-            "Failed WAL writes",
-            w.write_errors.load(ld),
-        );
-        counter(
-            r,
-            "wal_fsync_failures",
-            "WAL fdatasync calls that failed",
-            w.sync_failures.load(ld),
-        );
-        counter(
-            r,
-            "wal_segments_abandoned",
-            "WAL segments given up after a failed write or fdatasync",
-            w.segments_abandoned.load(ld),
-        );
-        gauge(
-            r,
-            "wal_stopped",
-            "1 once the WAL stopped after an fdatasync failure (restart required)",
-            i64::from(self.wal.failed().borrow().is_some()),
-        );
-        counter(
-            r,
-            "wal_damaged_entries",
-            "Damaged runs of acknowledged WAL entries found by recovery at start",
-            w.damaged_entries.load(ld),
-        );
-        gauge(
-            r,
-            "write_cache_bytes",
-            "Bytes in the write cache",
-            self.cache.used() as i64,
-        );
-        let v = self.storage_view();
-        gauge(
-            r,
-            "upload_lag_bytes",
-            "Durable bytes not yet in object storage",
-            v.upload_lag_bytes as i64,
-        );
-        gauge(
-            r,
-            "upload_lag_ms",
-            "Age of the oldest unuploaded batch",
-            v.upload_lag_ms as i64,
-        );
-        gauge(
-            r,
-            "produce_refused_wal_full",
-            "1 while produces get WAL_FULL",
-            i64::from(v.refusing_produces),
-        );
-        let rs = self.replication_summary();
-        gauge(
-            r,
-            "leader_partitions",
-            "Partitions this broker leads",
-            rs.led as i64,
-        );
-        gauge(
-            r,
-            "under_replicated_partitions",
-            "Led partitions whose ISR is smaller than their replica set",
-            rs.under_replicated as i64,
-        );
-        gauge(
-            r,
-            "replication_max_lag",
-            "Largest lag of a follower behind this broker's log end, in offsets",
-            rs.max_lag,
-        );
-        counter(
-            r,
-            "leader_elections",
-            "Leader-epoch changes in the cluster",
-            self.controller.metadata().leader_elections,
-        );
-        counter(r, "uploads", "Objects uploaded and registered", v.uploads);
-        counter(
-            r,
-            "uploaded_bytes",
-            "Batch bytes uploaded",
-            v.uploaded_bytes,
-        );
-        counter(
-            r,
-            "upload_failures",
-            "Failed upload attempts",
-            v.upload_failures,
-        );
-        counter(r, "object_store_puts", "PUT requests", v.puts);
-        counter(r, "object_store_gets", "GET requests", v.gets);
-        counter(r, "object_store_deletes", "DELETE requests", v.deletes);
-        counter(r, "read_cache_hits", "Read-cache chunk hits", v.cache_hits);
-        counter(
-            r,
-            "read_cache_misses",
-            "Read-cache chunk misses (GETs)",
-            v.cache_misses,
-        );
-        gauge(
-            r,
-            "read_cache_bytes",
-            "Bytes in the read cache",
-            v.read_cache_bytes as i64,
-        );
-        counter(
-            r,
-            "compacted_objects",
-            "Objects written by compaction",
-            v.compacted_objects,
-        );
-        counter(
-            r,
-            "objects_deleted",
-            "Unreferenced objects deleted",
-            v.objects_deleted,
-        );
-        counter(
-            r,
-            "orphans_deleted",
-            "Orphaned objects deleted",
-            v.orphans_deleted,
-        );
+        r.register_collector(Box::new(super::metrics::BrokerFigures(Arc::downgrade(
+            &self,
+        ))));
     }
 
     fn storage(&self) -> Option<StorageView> {

@@ -75,6 +75,8 @@ pub struct TierStats {
     pub objects_deleted: AtomicU64,
     /// Orphans (never registered) deleted.
     pub orphans_deleted: AtomicU64,
+    /// Time to upload and register one object (retries included).
+    pub upload_latency: rustmq_transport::metrics::Latency,
 }
 
 /// Tier settings taken from the broker config.

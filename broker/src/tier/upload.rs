@@ -141,6 +141,7 @@ impl Tier {
         let batch_bytes = ranges.iter().map(|r| r.byte_len).sum::<u64>();
         let key = self.new_key("wal");
         self.in_flight.lock().insert(key.clone());
+        let started = std::time::Instant::now();
         let result = self
             .put_and_register(
                 UploadedObject {
@@ -167,6 +168,7 @@ impl Tier {
         }
         match registered {
             Registered::Accepted(n) => {
+                self.stats.upload_latency.since(started);
                 self.stats.uploads.fetch_add(1, Ordering::Relaxed);
                 self.stats
                     .uploaded_bytes

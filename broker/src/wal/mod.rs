@@ -157,6 +157,11 @@ pub struct WalStats {
     pub segments_abandoned: AtomicU64,
     /// Damaged entries (or runs of bytes) found by recovery in acknowledged data.
     pub damaged_entries: AtomicU64,
+    /// Time to write one group and make it durable (its fdatasync included when
+    /// `fsync_on_write`).
+    pub group_commit_latency: rustmq_transport::metrics::Latency,
+    /// Time of one fdatasync.
+    pub fsync_latency: rustmq_transport::metrics::Latency,
 }
 
 /// A segment file kept to be written over.
@@ -649,7 +654,10 @@ impl Writer {
 
     /// fdatasync of the active segment, counted.
     fn sync(&mut self) -> std::io::Result<()> {
-        match self.file.sync_data() {
+        let started = std::time::Instant::now();
+        let synced = self.file.sync_data();
+        self.shared.stats.fsync_latency.since(started);
+        match synced {
             Ok(()) => {
                 self.dirty = false;
                 self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
@@ -784,6 +792,7 @@ impl Writer {
             .iter()
             .map(|a| (a.batch.len() + ENTRY_HEADER_LEN) as u64)
             .sum();
+        let started = std::time::Instant::now();
         let mut result = match self.stopped() {
             Some(e) => Err(e),
             None => self.write_group(&group, bytes),
@@ -811,6 +820,7 @@ impl Writer {
                     self.shared.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
                 }
                 let s = &self.shared.stats;
+                s.group_commit_latency.since(started);
                 s.groups.fetch_add(1, Ordering::Relaxed);
                 s.entries.fetch_add(group.len() as u64, Ordering::Relaxed);
                 s.bytes.fetch_add(bytes, Ordering::Relaxed);

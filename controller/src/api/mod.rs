@@ -13,8 +13,6 @@ use axum::{Json, Router};
 use futures::future::BoxFuture;
 use serde::{Deserialize, Serialize};
 
-use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 use crate::metadata::{MetadataError, Topic, TopicConfig};
@@ -34,7 +32,6 @@ pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
 pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
 pub use health::{ComponentHealth, HealthResponse};
-pub use metrics::{counter, gauge};
 pub use storage::{CatalogView, StorageResponse, StorageView};
 pub use topics::{
     CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest, TopicView,
@@ -53,8 +50,9 @@ pub trait BrokerView: Send + Sync + 'static {
     fn storage(&self) -> Option<StorageView> {
         None
     }
-    /// Adds the broker's metrics to a scrape's registry.
-    fn metrics(&self, _registry: &mut Registry) {}
+    /// Registers the broker's metrics, once, when the admin router is built: histograms and
+    /// counters it updates itself, and collectors read at scrape time.
+    fn register_metrics(self: Arc<Self>, _registry: &mut Registry) {}
 }
 
 /// State shared by the handlers.
@@ -63,6 +61,8 @@ pub struct AdminState {
     controller: Arc<Controller>,
     extra: Option<Arc<dyn BrokerView>>,
     limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
+    /// Registered once, here, and encoded at every scrape.
+    registry: Arc<Registry>,
 }
 
 /// Builds the admin router.
@@ -97,10 +97,12 @@ pub fn router_with(
     extra: Option<Arc<dyn BrokerView>>,
     limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
 ) -> Router {
+    let registry = Arc::new(metrics::registry(&controller, extra.as_ref()));
     let app = routes().with_state(AdminState {
         controller,
         extra,
         limits: limits.clone(),
+        registry,
     });
     match limits {
         Some(l) => app.layer(axum::middleware::from_fn_with_state(

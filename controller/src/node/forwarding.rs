@@ -67,7 +67,9 @@ impl Controller {
         &self,
         cmd: Command,
     ) -> Result<CommandResult, ControllerError> {
+        let started = Instant::now();
         let written = tokio::time::timeout(self.rpc_timeout, self.raft.client_write(cmd)).await;
+        self.commit_latency.since(started);
         let Ok(written) = written else {
             return Err(ControllerError::CommitTimeout(self.rpc_timeout));
         };

@@ -53,6 +53,8 @@ pub struct Controller {
     /// controller, and a strong reference back would keep both (and the broker's caches)
     /// alive after shutdown.
     replica_service: std::sync::OnceLock<std::sync::Weak<dyn ReplicaService>>,
+    /// Time from proposing a command on the leader to its commit and apply.
+    commit_latency: rustmq_transport::metrics::Latency,
 }
 
 /// What a broker serves to other brokers over internal RPC.
@@ -132,6 +134,7 @@ impl Controller {
             election_timeout: opts.election_timeout,
             heartbeats: parking_lot::Mutex::default(),
             replica_service: std::sync::OnceLock::new(),
+            commit_latency: Default::default(),
         });
         if controller.rpc.is_some() {
             // Brokers heartbeat over internal RPC; a dev node's broker lives in-process.
@@ -296,6 +299,77 @@ impl Controller {
         for e in &self.rpc_endpoints {
             e.close(quinn::VarInt::from_u32(0), b"controller shutting down");
         }
+    }
+}
+
+impl Controller {
+    /// Registers the controller's metrics once: its latency histograms and a collector that
+    /// reads Raft and catalog figures at scrape time.
+    pub fn register_metrics(self: &Arc<Self>, r: &mut prometheus_client::registry::Registry) {
+        r.register(
+            "controller_commit_seconds",
+            "Time from proposing a metadata command on the leader to its commit and apply",
+            self.commit_latency.histogram(),
+        );
+        r.register(
+            "controller_apply_seconds",
+            "Time to apply one batch of committed metadata entries",
+            self.state.apply_latency().histogram(),
+        );
+        r.register_collector(Box::new(ControllerFigures(Arc::downgrade(self))));
+    }
+}
+
+/// Raft and catalog figures, read at each scrape. Weak: the registry must not keep a shut
+/// down controller alive.
+struct ControllerFigures(std::sync::Weak<Controller>);
+
+impl std::fmt::Debug for ControllerFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ControllerFigures")
+    }
+}
+
+impl prometheus_client::collector::Collector for ControllerFigures {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use rustmq_transport::metrics::gauge;
+        let Some(c) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let st = c.status();
+        let md = c.metadata();
+        let e = &mut e;
+        gauge(
+            e,
+            "controller_is_leader",
+            "1 when this controller leads",
+            i64::from(st.is_leader),
+        )?;
+        gauge(
+            e,
+            "controller_raft_term",
+            "Current Raft term",
+            st.term as i64,
+        )?;
+        gauge(e, "topics", "Topics", md.topics.len() as i64)?;
+        gauge(
+            e,
+            "catalog_objects",
+            "Objects the catalog references",
+            md.catalog.objects.len() as i64,
+        )?;
+        gauge(
+            e,
+            "catalog_object_bytes",
+            "Bytes of the objects the catalog references",
+            md.catalog.objects.values().map(|o| o.size).sum::<u64>() as i64,
+        )?;
+        gauge(
+            e,
+            "catalog_pending_deletes",
+            "Unreferenced objects waiting for their grace period",
+            md.catalog.deleting.len() as i64,
+        )
     }
 }
 

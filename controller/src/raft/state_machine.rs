@@ -132,6 +132,8 @@ struct Inner {
     state: RwLock<Applied>,
     snapshot_path: PathBuf,
     published: watch::Sender<Arc<ClusterMetadata>>,
+    /// Time to apply one batch of committed entries and publish the result.
+    apply_latency: rustmq_transport::metrics::Latency,
 }
 
 /// The state machine; clones share state.
@@ -154,6 +156,7 @@ impl StateMachine {
                 state: RwLock::new(state),
                 snapshot_path,
                 published,
+                apply_latency: Default::default(),
             }),
         })
     }
@@ -161,6 +164,11 @@ impl StateMachine {
     /// The current metadata.
     pub fn metadata(&self) -> Arc<ClusterMetadata> {
         self.inner.published.borrow().clone()
+    }
+
+    /// Time to apply each batch of committed entries (for `/metrics`).
+    pub fn apply_latency(&self) -> &rustmq_transport::metrics::Latency {
+        &self.inner.apply_latency
     }
 
     /// A receiver that sees every new metadata version.
@@ -217,6 +225,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I: IntoIterator<Item = Entry<TypeConfig>> + OptionalSend,
         I::IntoIter: OptionalSend,
     {
+        let started = std::time::Instant::now();
         let mut results = Vec::new();
         let snapshot = {
             let mut s = self.inner.state.write();
@@ -234,6 +243,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             Arc::new(s.metadata.clone())
         };
         self.inner.published.send_replace(snapshot);
+        self.inner.apply_latency.since(started);
         Ok(results)
     }
 

@@ -1,0 +1,370 @@
+//! The broker's metrics: latency histograms and per-topic counters updated on the request
+//! path and registered once at start, and the figures read from the components' own
+//! counters at each scrape (WAL, caches, tiered storage, replication, consumer-group lag).
+
+use std::sync::{Arc, Weak};
+
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{DescriptorEncoder, EncodeLabelSet, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+use rustmq_protocol::proto;
+use rustmq_transport::metrics::{Latency, counter, gauge, latency_histogram};
+
+use super::Broker;
+
+/// Labels of the produce latency: the acknowledgement level asked for.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct AcksLabels {
+    /// `none`, `leader`, `majority`, `all` or `custom`.
+    pub acks: &'static str,
+}
+
+/// Labels of the per-topic counters.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TopicLabels {
+    /// Topic name.
+    pub topic: String,
+}
+
+/// Labels of consumer-group lag.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct LagLabels {
+    group: String,
+    topic: String,
+    partition: u32,
+}
+
+type Latencies = Family<AcksLabels, Histogram, fn() -> Histogram>;
+
+/// What the request path updates. Clones of the families share their data with the
+/// registry, so registering them once is enough.
+#[derive(Debug)]
+pub struct BrokerMetrics {
+    produce: Latencies,
+    /// Fetch request to response (long polls included).
+    pub fetch: Latency,
+    /// A follower's replica fetch that brought records: request to answer.
+    pub replica_fetch: Latency,
+    bytes_in: Family<TopicLabels, Counter>,
+    messages_in: Family<TopicLabels, Counter>,
+    bytes_out: Family<TopicLabels, Counter>,
+}
+
+impl Default for BrokerMetrics {
+    fn default() -> Self {
+        Self {
+            produce: Family::new_with_constructor(latency_histogram),
+            fetch: Latency::default(),
+            replica_fetch: Latency::default(),
+            bytes_in: Family::default(),
+            messages_in: Family::default(),
+            bytes_out: Family::default(),
+        }
+    }
+}
+
+/// The label of an acks level.
+fn acks_label(acks: proto::Acks) -> &'static str {
+    match acks {
+        proto::Acks::NoneAck => "none",
+        proto::Acks::Leader => "leader",
+        proto::Acks::Majority => "majority",
+        proto::Acks::All => "all",
+        proto::Acks::Custom => "custom",
+    }
+}
+
+impl BrokerMetrics {
+    /// A produce to one partition answered after `elapsed` (request to acknowledgement).
+    pub fn produced(&self, acks: proto::Acks, elapsed: std::time::Duration) {
+        self.produce
+            .get_or_create(&AcksLabels {
+                acks: acks_label(acks),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// Records appended to `topic`.
+    pub fn appended(&self, topic: &str, bytes: u64, messages: u64) {
+        let l = TopicLabels {
+            topic: topic.to_string(),
+        };
+        self.bytes_in.get_or_create(&l).inc_by(bytes);
+        self.messages_in.get_or_create(&l).inc_by(messages);
+    }
+
+    /// Record bytes served to consumers from `topic`.
+    pub fn served(&self, topic: &str, bytes: u64) {
+        if bytes > 0 {
+            self.bytes_out
+                .get_or_create(&TopicLabels {
+                    topic: topic.to_string(),
+                })
+                .inc_by(bytes);
+        }
+    }
+
+    /// Registers the families and histograms (once, at start).
+    pub fn register(&self, r: &mut Registry) {
+        r.register(
+            "produce_seconds",
+            "Produce to one partition: request to acknowledgement, by acks level",
+            self.produce.clone(),
+        );
+        r.register(
+            "fetch_seconds",
+            "Fetch request to response, long polls included",
+            self.fetch.histogram(),
+        );
+        r.register(
+            "replica_fetch_seconds",
+            "A follower's replica fetch that brought records: request to answer",
+            self.replica_fetch.histogram(),
+        );
+        r.register(
+            "topic_bytes_in",
+            "Record bytes appended, per topic",
+            self.bytes_in.clone(),
+        );
+        r.register(
+            "topic_messages_in",
+            "Records appended, per topic",
+            self.messages_in.clone(),
+        );
+        r.register(
+            "topic_bytes_out",
+            "Record bytes served to consumers, per topic",
+            self.bytes_out.clone(),
+        );
+    }
+}
+
+/// Figures read from the broker's components at each scrape. Weak: the registry must not
+/// keep a stopped broker alive.
+pub struct BrokerFigures(pub Weak<Broker>);
+
+impl std::fmt::Debug for BrokerFigures {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("BrokerFigures")
+    }
+}
+
+impl Collector for BrokerFigures {
+    fn encode(&self, mut encoder: DescriptorEncoder) -> std::fmt::Result {
+        let Some(b) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let e = &mut encoder;
+        let ld = std::sync::atomic::Ordering::Relaxed;
+        let w = b.wal.stats();
+        gauge(
+            e,
+            "wal_bytes",
+            "WAL bytes on disk",
+            b.wal.disk_bytes() as i64,
+        )?;
+        gauge(
+            e,
+            "wal_queued_bytes",
+            "Batch bytes waiting for the WAL writer",
+            b.wal.queued_bytes() as i64,
+        )?;
+        gauge(
+            e,
+            "wal_capacity_bytes",
+            "wal.capacity_bytes",
+            b.config.wal.capacity_bytes as i64,
+        )?;
+        gauge(
+            e,
+            "wal_segments",
+            "WAL segment files",
+            b.wal.segment_count() as i64,
+        )?;
+        gauge(
+            e,
+            "wal_spare_segments",
+            "WAL segment files kept to be written over",
+            b.wal.spare_count() as i64,
+        )?;
+        counter(
+            e,
+            "wal_segments_recycled",
+            "WAL segments kept as spares instead of deleted",
+            w.segments_recycled.load(ld),
+        )?;
+        counter(
+            e,
+            "wal_group_commits",
+            "WAL group commits",
+            w.groups.load(ld),
+        )?;
+        counter(e, "wal_fsyncs", "WAL fdatasync calls", w.syncs.load(ld))?;
+        counter(
+            e,
+            "wal_write_errors",
+            "Failed WAL writes",
+            w.write_errors.load(ld),
+        )?;
+        counter(
+            e,
+            "wal_fsync_failures",
+            "WAL fdatasync calls that failed",
+            w.sync_failures.load(ld),
+        )?;
+        counter(
+            e,
+            "wal_segments_abandoned",
+            "WAL segments given up after a failed write or fdatasync",
+            w.segments_abandoned.load(ld),
+        )?;
+        gauge(
+            e,
+            "wal_stopped",
+            "1 once the WAL stopped after an fdatasync failure (restart required)",
+            i64::from(b.wal.failed().borrow().is_some()),
+        )?;
+        counter(
+            e,
+            "wal_damaged_entries",
+            "Damaged runs of acknowledged WAL entries found by recovery at start",
+            w.damaged_entries.load(ld),
+        )?;
+        gauge(
+            e,
+            "write_cache_bytes",
+            "Bytes in the write cache",
+            b.cache.used() as i64,
+        )?;
+        let v = b.storage_view();
+        gauge(
+            e,
+            "upload_lag_bytes",
+            "Durable bytes not yet in object storage",
+            v.upload_lag_bytes as i64,
+        )?;
+        gauge(
+            e,
+            "upload_lag_ms",
+            "Age of the oldest unuploaded batch",
+            v.upload_lag_ms as i64,
+        )?;
+        gauge(
+            e,
+            "produce_refused_wal_full",
+            "1 while produces get WAL_FULL",
+            i64::from(v.refusing_produces),
+        )?;
+        let rs = b.replication_summary();
+        gauge(
+            e,
+            "leader_partitions",
+            "Partitions this broker leads",
+            rs.led as i64,
+        )?;
+        gauge(
+            e,
+            "under_replicated_partitions",
+            "Led partitions whose ISR is smaller than their replica set",
+            rs.under_replicated as i64,
+        )?;
+        gauge(
+            e,
+            "replication_max_lag",
+            "Largest lag of a follower behind this broker's log end, in offsets",
+            rs.max_lag,
+        )?;
+        counter(
+            e,
+            "leader_elections",
+            "Leader-epoch changes in the cluster",
+            b.controller.metadata().leader_elections,
+        )?;
+        counter(e, "uploads", "Objects uploaded and registered", v.uploads)?;
+        counter(
+            e,
+            "uploaded_bytes",
+            "Batch bytes uploaded",
+            v.uploaded_bytes,
+        )?;
+        counter(
+            e,
+            "upload_failures",
+            "Failed upload attempts",
+            v.upload_failures,
+        )?;
+        counter(e, "object_store_puts", "PUT requests", v.puts)?;
+        counter(e, "object_store_gets", "GET requests", v.gets)?;
+        counter(e, "object_store_deletes", "DELETE requests", v.deletes)?;
+        counter(e, "read_cache_hits", "Read-cache chunk hits", v.cache_hits)?;
+        counter(
+            e,
+            "read_cache_misses",
+            "Read-cache chunk misses (GETs)",
+            v.cache_misses,
+        )?;
+        gauge(
+            e,
+            "read_cache_bytes",
+            "Bytes in the read cache",
+            v.read_cache_bytes as i64,
+        )?;
+        counter(
+            e,
+            "compacted_objects",
+            "Objects written by compaction",
+            v.compacted_objects,
+        )?;
+        counter(
+            e,
+            "objects_deleted",
+            "Unreferenced objects deleted",
+            v.objects_deleted,
+        )?;
+        counter(
+            e,
+            "orphans_deleted",
+            "Orphaned objects deleted",
+            v.orphans_deleted,
+        )?;
+        group_lag(&b, e)
+    }
+}
+
+/// Lag (high watermark minus committed offset) of every group this broker coordinates, per
+/// partition it hosts (a partition hosted elsewhere has no high watermark here).
+fn group_lag(b: &Arc<Broker>, e: &mut DescriptorEncoder) -> std::fmt::Result {
+    let md = b.controller.metadata();
+    let mut lags = Vec::new();
+    for (group, topics) in md.group_offsets.iter() {
+        if b.groups.coordinator_of(group).map(|c| c.id) != Some(b.config.broker.id) {
+            continue;
+        }
+        for (topic, parts) in topics {
+            for (partition, c) in parts {
+                if let Some((_, hw)) = b.partition_bounds(topic, *partition) {
+                    let labels = LagLabels {
+                        group: group.clone(),
+                        topic: topic.clone(),
+                        partition: *partition,
+                    };
+                    lags.push((labels, (hw - c.offset).max(0)));
+                }
+            }
+        }
+    }
+    let mut family = e.encode_descriptor(
+        "consumer_group_lag",
+        "Offsets between a group's committed offset and the partition's high watermark",
+        None,
+        prometheus_client::metrics::MetricType::Gauge,
+    )?;
+    for (labels, lag) in &lags {
+        ConstGauge::new(*lag).encode(family.encode_family(labels)?)?;
+    }
+    Ok(())
+}
