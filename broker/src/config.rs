@@ -179,6 +179,10 @@ pub struct NetworkSection {
     pub bulk_response_bytes: u64,
     /// Threads serving bulk connections (0: one per CPU).
     pub bulk_threads: usize,
+    /// Record bytes all fetch responses being read or sent may hold at once; a fetch waits
+    /// for room before reading (one larger than the whole limit takes all of it), so many
+    /// catch-up consumers cannot exhaust memory. 0 turns the limit off.
+    pub max_in_flight_fetch_bytes: u64,
     /// Run the bulk threads under Linux's `SCHED_IDLE` (the kernel runs them only when no
     /// other broker thread wants the CPU); false: nice 19.
     pub bulk_sched_idle: bool,
@@ -200,6 +204,7 @@ impl Default for NetworkSection {
             tls_key_path: None,
             bulk_response_bytes: 1024 * 1024,
             bulk_threads: 0,
+            max_in_flight_fetch_bytes: 256 * 1024 * 1024,
             bulk_sched_idle: true,
             quic_config: QuicSection::default(),
         }

@@ -264,15 +264,19 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
             }
         };
+        let mut reservation = None;
         let out = match response {
             // Record batches go out as the buffers they are held in.
-            Response::Fetch(m) => frame::encode_fetch_response(
-                header.api_key,
-                header.api_version,
-                header.request_id,
-                FLAG_RESPONSE,
-                &m,
-            ),
+            Response::Fetch(m, held) => {
+                reservation = held;
+                frame::encode_fetch_response(
+                    header.api_key,
+                    header.api_version,
+                    header.request_id,
+                    FLAG_RESPONSE,
+                    &m,
+                )
+            }
             Response::Metadata(m) => encode(&header, &m),
             Response::Produce(m) => encode(&header, &m),
             Response::ListOffsets(m) => encode(&header, &m),
@@ -286,7 +290,10 @@ impl Stream<'_> {
             Response::FindCoordinator(m) => encode(&header, &m),
             Response::InitProducerId(m) => encode(&header, &m),
         };
-        self.respond(api, send, out).await
+        let sent = self.respond(api, send, out).await;
+        // The records' room in the fetch budget is free once they are sent.
+        drop(reservation);
+        sent
     }
 
     /// Writes the response; a fetch response larger than the bulk threshold makes the
@@ -328,7 +335,11 @@ async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, StreamErr
 enum Response {
     Metadata(proto::MetadataResponse),
     Produce(proto::ProduceResponse),
-    Fetch(proto::FetchResponse),
+    /// With the room its records hold in the fetch budget, kept until sent.
+    Fetch(
+        proto::FetchResponse,
+        Option<crate::broker::FetchReservation>,
+    ),
     ListOffsets(proto::ListOffsetsResponse),
     Health(proto::HealthResponse),
     JoinGroup(proto::JoinGroupResponse),
@@ -345,7 +356,10 @@ async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response,
     Ok(match api {
         ApiKey::Metadata => Response::Metadata(broker.metadata(frame::decode_body(body)?)),
         ApiKey::Produce => Response::Produce(broker.produce(frame::decode_body(body)?).await),
-        ApiKey::Fetch => Response::Fetch(broker.fetch(frame::decode_body(body)?).await),
+        ApiKey::Fetch => {
+            let (r, reservation) = broker.fetch_reserved(frame::decode_body(body)?).await;
+            Response::Fetch(r, reservation)
+        }
         ApiKey::ListOffsets => {
             Response::ListOffsets(broker.list_offsets(frame::decode_body(body)?).await)
         }

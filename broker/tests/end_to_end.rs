@@ -361,3 +361,97 @@ async fn node_runs_on_a_current_thread_runtime() {
     let n = TestNode::start(&d).await;
     assert_eq!(n.node.broker().partition_bounds("ct", 0), Some((0, 1)));
 }
+
+/// Fetch responses in flight share `network.max_in_flight_fetch_bytes`: with a budget far
+/// below what six concurrent catch-up consumers ask for, every consumer still reads every
+/// message, the bytes held at once never exceeded the budget, and all of it is given back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetches_share_a_bounded_in_flight_budget() {
+    common::init_tracing();
+    const BUDGET: u64 = 256 * 1024;
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = common::config(dir.path());
+    cfg.network.max_in_flight_fetch_bytes = BUDGET;
+    let n = TestNode::start_with(cfg).await;
+    n.create_topic("wide", 4).await;
+    let client = n.client().await;
+    let producer = ProducerBuilder::new()
+        .topic("wide")
+        .client(client.clone())
+        .build()
+        .await
+        .unwrap();
+    const PER_PARTITION: u32 = 300;
+    let body = "x".repeat(2048);
+    let mut pending = Vec::new();
+    for i in 0..PER_PARTITION * 4 {
+        let m = Message::builder()
+            .topic("wide")
+            .partition(i % 4)
+            .payload(format!("{i}:{body}"))
+            .build()
+            .unwrap();
+        pending.push(producer.send_async(m).await.unwrap());
+    }
+    for f in pending {
+        f.await.unwrap();
+    }
+    producer.close().await.unwrap();
+
+    let readers = (0..6).map(|_| {
+        let client = client.clone();
+        tokio::spawn(async move {
+            let mut consumer = client
+                .consumer("wide")
+                .config(rustmq_client::ConsumerConfig {
+                    fetch_max_bytes: 1024 * 1024,
+                    partition_max_bytes: 512 * 1024,
+                    ..Default::default()
+                })
+                .build()
+                .await
+                .unwrap();
+            let mut seen = std::collections::BTreeSet::new();
+            while seen.len() < (PER_PARTITION * 4) as usize {
+                let m = consumer.receive().await.unwrap();
+                let text = std::str::from_utf8(&m.payload).unwrap();
+                let (i, rest) = text.split_once(':').unwrap();
+                assert_eq!(rest.len(), 2048);
+                seen.insert(i.parse::<u32>().unwrap());
+            }
+            seen
+        })
+    });
+    for r in futures::future::join_all(readers).await {
+        let seen = r.unwrap();
+        assert_eq!(seen, (0..PER_PARTITION * 4).collect());
+    }
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+    };
+    let scrape = || async {
+        reqwest::get(format!("{}/metrics", n.admin_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    };
+    let text = scrape().await;
+    let peak = metric(&text, "rustmq_fetch_in_flight_peak_bytes");
+    assert!(peak > 0, "fetches reserved room:\n{text}");
+    assert!(peak <= BUDGET, "peak {peak} within the budget {BUDGET}");
+    // Consumers are gone; their last responses release their room once sent.
+    let mut text = text;
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while metric(&text, "rustmq_fetch_in_flight_bytes") != 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "room never given back:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        text = scrape().await;
+    }
+}

@@ -29,14 +29,26 @@ type FetchTarget = (
 impl Broker {
     /// Long-poll fetch: answers as soon as `min_bytes` are available or `max_wait_ms` passed.
     pub async fn fetch(&self, req: proto::FetchRequest) -> proto::FetchResponse {
+        self.fetch_reserved(req).await.0
+    }
+
+    /// [`Broker::fetch`], with the room its records hold in the in-flight budget: the server
+    /// keeps it until the response is sent.
+    pub async fn fetch_reserved(
+        &self,
+        req: proto::FetchRequest,
+    ) -> (proto::FetchResponse, Option<FetchReservation>) {
         let started = Instant::now();
         let response = self.fetch_until_ready(req).await;
         self.metrics.fetch.since(started);
         response
     }
 
-    /// [`Broker::fetch`] without its timing.
-    async fn fetch_until_ready(&self, req: proto::FetchRequest) -> proto::FetchResponse {
+    /// [`Broker::fetch_reserved`] without its timing.
+    async fn fetch_until_ready(
+        &self,
+        req: proto::FetchRequest,
+    ) -> (proto::FetchResponse, Option<FetchReservation>) {
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(u64::from(req.max_wait_ms)).min(MAX_FETCH_WAIT);
         let max_bytes = if req.max_bytes == 0 {
@@ -95,7 +107,11 @@ impl Broker {
                 || now >= deadline
                 || waits.is_empty()
             {
-                return self.materialize(&targets, plans).await;
+                let reservation = match &self.fetch_budget {
+                    Some(b) => Some(b.reserve(total).await),
+                    None => None,
+                };
+                return (self.materialize(&targets, plans).await, reservation);
             }
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
@@ -293,5 +309,60 @@ impl Broker {
             .into_iter()
             .find(|r| r.timestamp >= ts)
             .map(|r| (r.offset, r.timestamp)))
+    }
+}
+
+/// Bytes of fetch responses in flight, bounded: a fetch reserves what it is about to read
+/// before reading it, and gives it back once its response is sent.
+pub struct FetchBudget {
+    room: Arc<tokio::sync::Semaphore>,
+    limit: u32,
+    peak: std::sync::atomic::AtomicU64,
+}
+
+/// Room held by one fetch response until it is dropped.
+pub struct FetchReservation {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+impl FetchBudget {
+    /// A budget of `limit` bytes (None when 0: no limit).
+    pub fn new(limit: u64) -> Option<Self> {
+        // Semaphore permits are counted in u32 by acquire_many.
+        let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+        (limit > 0).then(|| Self {
+            room: Arc::new(tokio::sync::Semaphore::new(limit as usize)),
+            limit,
+            peak: Default::default(),
+        })
+    }
+
+    /// Waits for room for `bytes` (at most the whole budget, so an oversized fetch runs
+    /// alone rather than never).
+    pub async fn reserve(&self, bytes: u64) -> FetchReservation {
+        let n = u32::try_from(bytes)
+            .unwrap_or(u32::MAX)
+            .clamp(1, self.limit);
+        let permit = self
+            .room
+            .clone()
+            .acquire_many_owned(n)
+            .await
+            // The semaphore lives as long as the broker and is never closed.
+            .unwrap_or_else(|_| unreachable!("the fetch budget is never closed"));
+        let used = u64::from(self.limit) - self.room.available_permits() as u64;
+        self.peak
+            .fetch_max(used, std::sync::atomic::Ordering::Relaxed);
+        FetchReservation { _permit: permit }
+    }
+
+    /// Bytes reserved now.
+    pub fn in_flight(&self) -> u64 {
+        u64::from(self.limit) - self.room.available_permits() as u64
+    }
+
+    /// The most bytes ever reserved at once.
+    pub fn peak(&self) -> u64 {
+        self.peak.load(std::sync::atomic::Ordering::Relaxed)
     }
 }

@@ -331,6 +331,20 @@ impl Collector for BrokerFigures {
             "Orphaned objects deleted",
             v.orphans_deleted,
         )?;
+        if let Some(budget) = &b.fetch_budget {
+            gauge(
+                e,
+                "fetch_in_flight_bytes",
+                "Record bytes of fetch responses being read or sent",
+                budget.in_flight() as i64,
+            )?;
+            gauge(
+                e,
+                "fetch_in_flight_peak_bytes",
+                "The most record bytes of fetch responses ever in flight at once",
+                budget.peak() as i64,
+            )?;
+        }
         group_lag(&b, e)
     }
 }

@@ -17,6 +17,7 @@ mod retention;
 mod topology;
 mod views;
 
+pub use fetch::{FetchBudget, FetchReservation};
 pub use views::ReplicationSummary;
 
 use std::collections::{BTreeSet, HashMap};
@@ -95,6 +96,8 @@ pub struct Broker {
     pub(crate) isr_joining: Mutex<HashMap<(u64, u32), Vec<u32>>>,
     /// Latencies and per-topic counters the request path updates.
     pub(crate) metrics: metrics::BrokerMetrics,
+    /// Room for fetch responses in flight (`network.max_in_flight_fetch_bytes`).
+    pub(crate) fetch_budget: Option<fetch::FetchBudget>,
 }
 
 impl Broker {
@@ -179,6 +182,7 @@ impl Broker {
             fetchers: Mutex::new(HashMap::new()),
             isr_joining: Mutex::new(HashMap::new()),
             metrics: metrics::BrokerMetrics::default(),
+            fetch_budget: fetch::FetchBudget::new(config.network.max_in_flight_fetch_bytes),
             groups,
             config,
             wal,
