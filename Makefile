@@ -37,7 +37,7 @@ clean-dev:
 CLUSTER_PROFILE ?= release
 CLUSTER_BIN = target/$(if $(filter release,$(CLUSTER_PROFILE)),release,debug)
 cluster:
-	cargo build $(if $(filter release,$(CLUSTER_PROFILE)),--release) -p rustmq-controller -p rustmq-broker
+	cargo build $(if $(filter release,$(CLUSTER_PROFILE)),--release) -p rustmq-controller -p rustmq-broker -p rustmq-tools
 	mkdir -p .cluster
 	for n in 1 2 3; do \
 	  if [ -f .cluster/controller-$$n.pid ] && kill -0 $$(cat .cluster/controller-$$n.pid) 2>/dev/null; then \
@@ -51,7 +51,10 @@ cluster:
 	  nohup $(CLUSTER_BIN)/rustmq-broker --config config/broker-local-$$n.toml \
 	    > .cluster/broker-$$n.log 2>&1 & echo $$! > .cluster/broker-$$n.pid; \
 	done
-	@echo "starting: controllers' admin API on http://127.0.0.1:9642 (9643, 9644), brokers' QUIC on"
+	@# Return once a leader is elected and all three brokers are registered and online, so
+	@# a topic with replication factor 3 can be created right away.
+	$(CLUSTER_BIN)/rustmq-admin --api-url http://127.0.0.1:9642 cluster-health --expect-brokers 3 --wait 120s > /dev/null
+	@echo "ready: controllers' admin API on http://127.0.0.1:9642 (9643, 9644), brokers' QUIC on"
 	@echo "127.0.0.1:9092 (9192, 9292), CA .cluster/certs/ca.pem, logs in .cluster/"
 
 cluster-down:

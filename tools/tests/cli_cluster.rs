@@ -146,6 +146,46 @@ async fn cluster_commands_in_every_format_from_a_follower() {
     assert!(String::from_utf8_lossy(&e.stderr).contains("not a member"));
     fourth.shutdown().await;
 
+    // Healthy can also mean "this many brokers online", and the CLI can wait for it (what
+    // `make cluster` does before it returns).
+    let e = run(vec!["cluster-health", "--expect-brokers", "1"])
+        .await
+        .unwrap();
+    assert!(!e.status.success());
+    let stderr = String::from_utf8_lossy(&e.stderr);
+    assert!(
+        stderr.contains("0 of the 1 expected brokers are registered and online"),
+        "{stderr}"
+    );
+    let waiting = run(vec![
+        "cluster-health",
+        "--expect-brokers",
+        "1",
+        "--wait",
+        "60s",
+    ]);
+    let ctl = c.local.controllers[leader].clone();
+    ctl.register_broker(rustmq_controller::metadata::BrokerRegistration {
+        id: 7,
+        host: "127.0.0.1".into(),
+        port_quic: 1,
+        port_rpc: 2,
+        rack_id: "r".into(),
+        incarnation: 1,
+        empty_log: false,
+    })
+    .await
+    .unwrap();
+    let beating = tokio::spawn(async move {
+        loop {
+            let _ = ctl.broker_heartbeat(7).await;
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        }
+    });
+    let waited = ok(&waiting.await.unwrap());
+    assert!(waited.contains("broker-7"), "{waited}");
+    beating.abort();
+
     // An unreachable controller: the error names the URL that failed.
     let e = tokio::task::spawn_blocking(|| admin("http://127.0.0.1:1", &["cluster-health"]))
         .await

@@ -188,13 +188,16 @@ pub enum MetadataError {
     InvalidReplicationFactor(u32),
     /// Not enough live brokers for the replication factor.
     #[error(
-        "insufficient brokers: replication factor {requested} needs {requested} live brokers, {available} available"
+        "insufficient brokers: replication factor {requested} needs {requested} live brokers, {available} available of {registered} registered (offline and draining brokers do not count; a broker that is still starting has not registered yet)"
     )]
     InsufficientBrokers {
         /// Replication factor asked for.
         requested: u32,
-        /// Brokers available.
+        /// Brokers available: registered, online and not draining.
         available: u32,
+        /// Brokers registered.
+        #[serde(default)]
+        registered: u32,
     },
     /// The object catalog refused a change.
     #[error(transparent)]

@@ -64,6 +64,7 @@ pub fn drain_plan(md: &ClusterMetadata, id: u32) -> Result<DrainPlan, MetadataEr
                 return Err(MetadataError::InsufficientBrokers {
                     requested: t.replication_factor,
                     available: load.len() as u32,
+                    registered: md.brokers.len() as u32,
                 });
             };
             *load.entry(to).or_default() += 1;
@@ -168,6 +169,7 @@ impl ClusterMetadata {
             return Err(MetadataError::InsufficientBrokers {
                 requested: replication_factor,
                 available,
+                registered: self.brokers.len() as u32,
             });
         }
         config.validate()?;

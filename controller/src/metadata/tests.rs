@@ -267,7 +267,8 @@ fn refusals_are_typed() {
         m.apply(create("x", 1, 2)),
         CommandResult::Refused(MetadataError::InsufficientBrokers {
             requested: 2,
-            available: 1
+            available: 1,
+            registered: 1,
         })
     ));
     assert!(matches!(

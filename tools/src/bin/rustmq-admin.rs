@@ -100,8 +100,17 @@ enum Cmd {
     },
     /// Broker and controller health (`/health` of the controller --api-url names).
     Health,
-    /// Cluster health: Raft leader and term, controllers, brokers; exit 1 without a leader.
-    ClusterHealth,
+    /// Cluster health: Raft leader and term, controllers, brokers; exit 1 without a leader
+    /// (or with fewer online brokers than --expect-brokers).
+    ClusterHealth {
+        /// Healthy also means at least this many brokers registered and online.
+        #[arg(long, default_value_t = 0)]
+        expect_brokers: usize,
+        /// Ask again until healthy or this much time has passed (e.g. `60s`); scripts
+        /// that start a cluster wait with it before creating topics.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        wait: Option<std::time::Duration>,
+    },
     /// Brokers.
     #[command(subcommand)]
     Brokers(BrokersCmd),
@@ -307,7 +316,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Storage => storage(&api, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
-        Cmd::ClusterHealth => cluster_health(&api, out).await,
+        Cmd::ClusterHealth {
+            expect_brokers,
+            wait,
+        } => cluster_health(&api, out, expect_brokers, wait).await,
         Cmd::Brokers(BrokersCmd::List) => list_brokers(&api, out).await,
         Cmd::Controllers(ControllersCmd::List) => list_controllers(&api, out).await,
         Cmd::Topic(TopicCmd::Reassign {
@@ -631,10 +643,50 @@ fn good_if(ok: bool) -> Tone {
 
 /// `cluster-health`: the controller answering, the Raft leader and term, controllers and
 /// brokers. Fails (exit 1) when the cluster has no leader, so scripts can use it.
-async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
-    let health: HealthResponse = api.get_raw("/health").await?;
-    let cluster: ClusterView = api.get("/api/v1/cluster").await?;
-    let healthy = cluster.healthy;
+/// Why the cluster is not (yet) healthy, if it is not.
+fn unhealthy_reason(cluster: &ClusterView, expect_brokers: usize) -> Option<String> {
+    let online = cluster.brokers.iter().filter(|b| b.online).count();
+    if !cluster.healthy {
+        Some("the cluster has no controller leader".into())
+    } else if online < expect_brokers {
+        Some(format!(
+            "{online} of the {expect_brokers} expected brokers are registered and online"
+        ))
+    } else {
+        None
+    }
+}
+
+async fn cluster_health(
+    api: &Api,
+    out: Out,
+    expect_brokers: usize,
+    wait: Option<std::time::Duration>,
+) -> anyhow::Result<()> {
+    let deadline = wait.map(|w| std::time::Instant::now() + w);
+    let (health, cluster, why) = loop {
+        // While waiting, a controller that is not up yet is one more reason to ask again.
+        let asked: anyhow::Result<(HealthResponse, ClusterView)> = async {
+            Ok((
+                api.get_raw("/health").await?,
+                api.get("/api/v1/cluster").await?,
+            ))
+        }
+        .await;
+        let waiting = deadline.is_some_and(|d| std::time::Instant::now() < d);
+        match asked {
+            Ok((health, cluster)) => {
+                let why = unhealthy_reason(&cluster, expect_brokers);
+                if why.is_none() || !waiting {
+                    break (health, cluster, why);
+                }
+            }
+            Err(e) if !waiting => return Err(e),
+            Err(_) => {}
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    };
+    let healthy = why.is_none();
     let title = format!(
         "Cluster: {}  Id: {}  Leader: {}  Term: {}  Topics: {}  (answered by {}, {}, up {} s)",
         if healthy { "healthy" } else { "unhealthy" },
@@ -657,10 +709,10 @@ async fn cluster_health(api: &Api, out: Out) -> anyhow::Result<()> {
     let brokers = broker_tab(&cluster.brokers);
     let data = json!({"health": health, "cluster": cluster});
     out.print(&data, &[controllers, brokers])?;
-    if !healthy {
-        bail!("the cluster has no controller leader");
+    match why {
+        Some(why) => bail!("{why}"),
+        None => Ok(()),
     }
-    Ok(())
 }
 
 /// A learner is still catching up: not an alarm, not yet a voter.
