@@ -821,6 +821,24 @@ struct JoinRound {
     rejoin: Arc<AtomicBool>,
 }
 
+impl JoinRound {
+    /// When the coordinator no longer knows this member (its session expired), forgets the
+    /// member id so the next join is as a new member, and says so.
+    fn forget_member_if_unknown(&self, e: &ClientError) -> bool {
+        let unknown = matches!(
+            e,
+            ClientError::Server {
+                code: ErrorCode::UnknownMemberId,
+                ..
+            }
+        );
+        if unknown {
+            self.membership.lock().member_id.clear();
+        }
+        unknown
+    }
+}
+
 /// What a finished round brings: the partitions of the topic, their committed offsets and
 /// a reader for them.
 struct Joined {
@@ -860,13 +878,7 @@ async fn join_and_sync(r: JoinRound) -> Result<Joined, ClientError> {
             .await;
         let joined = match joined {
             Ok(j) => j,
-            Err(ClientError::Server {
-                code: ErrorCode::UnknownMemberId,
-                ..
-            }) => {
-                r.membership.lock().member_id.clear();
-                continue;
-            }
+            Err(e) if r.forget_member_if_unknown(&e) => continue,
             Err(e) => return Err(e),
         };
         {
@@ -892,14 +904,8 @@ async fn join_and_sync(r: JoinRound) -> Result<Joined, ClientError> {
                 code: ErrorCode::RebalanceInProgress | ErrorCode::IllegalGeneration,
                 ..
             }) => continue,
-            Err(ClientError::Server {
-                code: ErrorCode::UnknownMemberId,
-                ..
-            }) => {
-                // Removed before syncing (session expired): join again as a new member.
-                r.membership.lock().member_id.clear();
-                continue;
-            }
+            // Removed before syncing (session expired): join again as a new member.
+            Err(e) if r.forget_member_if_unknown(&e) => continue,
             Err(e) => return Err(e),
         }
     };

@@ -109,7 +109,7 @@ impl BrokerMetrics {
     }
 
     /// Registers the families and histograms (once, at start).
-    pub fn register(&self, r: &mut Registry) {
+    fn register(&self, r: &mut Registry) {
         r.register(
             "produce_seconds",
             "Produce to one partition: request to acknowledgement, by acks level",
@@ -141,6 +141,34 @@ impl BrokerMetrics {
             self.bytes_out.clone(),
         );
     }
+}
+
+/// Registers all of the broker's metrics, once: the request path's, the WAL's and tiered
+/// storage's latencies, and the collector of scrape-time figures.
+pub fn register(b: &Arc<Broker>, r: &mut Registry) {
+    b.metrics.register(r);
+    let wal = b.wal.stats();
+    let latencies = [
+        (
+            "wal_group_commit_seconds",
+            "Time to write one WAL group and make it durable",
+            &wal.group_commit_latency,
+        ),
+        (
+            "wal_fsync_seconds",
+            "Time of one WAL fdatasync",
+            &wal.fsync_latency,
+        ),
+        (
+            "upload_seconds",
+            "Time to upload and register one object, retries included",
+            &b.tier.stats().upload_latency,
+        ),
+    ];
+    for (name, help, latency) in latencies {
+        r.register(name, help, latency.histogram());
+    }
+    r.register_collector(Box::new(BrokerFigures(Arc::downgrade(b))));
 }
 
 /// Figures read from the broker's components at each scrape. Weak: the registry must not

@@ -441,14 +441,14 @@ impl Broker {
             let proposals = changes.map(|(p, c)| async move {
                 let result = this
                     .controller
-                    .alter_isr(
-                        p.topic_id,
-                        p.partition,
-                        this.config().broker.id,
-                        c.leader_epoch,
-                        c.partition_epoch,
-                        c.isr.clone(),
-                    )
+                    .alter_isr(rustmq_controller::metadata::IsrChange {
+                        topic_id: p.topic_id,
+                        partition: p.partition,
+                        leader: this.config().broker.id,
+                        leader_epoch: c.leader_epoch,
+                        partition_epoch: c.partition_epoch,
+                        isr: c.isr.clone(),
+                    })
                     .await;
                 match result {
                     Ok(a) => tracing::info!(

@@ -264,26 +264,7 @@ impl BrokerView for Broker {
     }
 
     fn register_metrics(self: Arc<Self>, r: &mut prometheus_client::registry::Registry) {
-        self.metrics.register(r);
-        let wal = self.wal.stats();
-        r.register(
-            "wal_group_commit_seconds",
-            "Time to write one WAL group and make it durable",
-            wal.group_commit_latency.histogram(),
-        );
-        r.register(
-            "wal_fsync_seconds",
-            "Time of one WAL fdatasync",
-            wal.fsync_latency.histogram(),
-        );
-        r.register(
-            "upload_seconds",
-            "Time to upload and register one object, retries included",
-            self.tier.stats().upload_latency.histogram(),
-        );
-        r.register_collector(Box::new(super::metrics::BrokerFigures(Arc::downgrade(
-            &self,
-        ))));
+        super::metrics::register(&self, r);
     }
 
     fn storage(&self) -> Option<StorageView> {

@@ -111,21 +111,7 @@ impl ClusterMetadata {
                 }
                 CommandResult::Ok
             }
-            Command::AlterIsr {
-                topic_id,
-                partition,
-                leader,
-                leader_epoch,
-                partition_epoch,
-                isr,
-            } => self.alter_isr(
-                topic_id,
-                partition,
-                leader,
-                leader_epoch,
-                partition_epoch,
-                isr,
-            ),
+            Command::AlterIsr(change) => self.alter_isr(change),
             Command::ControlledShutdown { id } => {
                 if !self.brokers.contains_key(&id) {
                     return CommandResult::Refused(MetadataError::UnknownBroker(id));

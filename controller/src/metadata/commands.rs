@@ -85,20 +85,7 @@ pub enum Command {
     },
     /// A partition leader changes its ISR (shrinks lagging followers out, adds caught-up
     /// ones back). Refused unless `leader`, `leader_epoch` and `partition_epoch` are current.
-    AlterIsr {
-        /// Topic id.
-        topic_id: u64,
-        /// Partition.
-        partition: u32,
-        /// The proposing leader.
-        leader: u32,
-        /// Its leader epoch.
-        leader_epoch: i32,
-        /// The partition epoch its view is based on.
-        partition_epoch: i32,
-        /// The new ISR (must contain the leader and only replicas).
-        isr: Vec<u32>,
-    },
+    AlterIsr(IsrChange),
     /// A broker is shutting down: its leaderships move to other in-sync replicas and it
     /// leaves every ISR, before the process exits.
     ControlledShutdown {
@@ -124,6 +111,24 @@ pub enum Command {
         /// Whether it is being drained.
         draining: bool,
     },
+}
+
+/// A leader's ISR change for one partition, as it proposes it. (Serialized as the fields of
+/// the `AlterIsr` command it once was, so logs written before stay readable.)
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IsrChange {
+    /// Topic id.
+    pub topic_id: u64,
+    /// Partition.
+    pub partition: u32,
+    /// The proposing leader.
+    pub leader: u32,
+    /// Its leader epoch.
+    pub leader_epoch: i32,
+    /// The partition epoch its view is based on.
+    pub partition_epoch: i32,
+    /// The new ISR (must contain the leader and only replicas).
+    pub isr: Vec<u32>,
 }
 
 /// Result of applying a command.

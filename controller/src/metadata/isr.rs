@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use super::{ClusterMetadata, CommandResult, MetadataError, PartitionAssignment};
+use super::{ClusterMetadata, CommandResult, IsrChange, MetadataError, PartitionAssignment};
 
 impl PartitionAssignment {
     /// Changes the leader (bumping the epochs).
@@ -54,35 +54,46 @@ impl ClusterMetadata {
     pub(super) fn fail_over(&mut self, id: u32, leave_isr: bool) {
         let mut live = self.live_set();
         live.remove(&id);
+        self.for_each_assignment_of(id, |a, elections| {
+            if a.leader == id {
+                let next = a
+                    .replicas
+                    .iter()
+                    .copied()
+                    .find(|r| *r != id && a.isr.contains(r) && live.contains(r));
+                if let Some(n) = next {
+                    a.isr.retain(|r| *r != id || !leave_isr);
+                    a.elect(n, elections);
+                }
+            } else if leave_isr && a.isr.contains(&id) {
+                a.isr.retain(|r| *r != id);
+                a.partition_epoch += 1;
+            }
+        });
+    }
+
+    /// Runs `change` on every partition assignment broker `id` leads, replicates or is in
+    /// sync for, counting the elections it makes. Only the topics involving `id` are copied
+    /// (the others stay shared with earlier versions of the metadata).
+    fn for_each_assignment_of(
+        &mut self,
+        id: u32,
+        mut change: impl FnMut(&mut PartitionAssignment, &mut u64),
+    ) {
         let mut elections = 0;
-        let touched = self.topics_involving(id);
-        for name in &touched {
-            let Some(t) = self.topics.get_mut(name) else {
+        for name in self.topics_involving(id) {
+            let Some(t) = self.topics.get_mut(&name) else {
                 continue;
             };
             for a in &mut t.assignments {
-                if a.leader == id {
-                    let next = a
-                        .replicas
-                        .iter()
-                        .copied()
-                        .find(|r| *r != id && a.isr.contains(r) && live.contains(r));
-                    if let Some(n) = next {
-                        a.isr.retain(|r| *r != id || !leave_isr);
-                        a.elect(n, &mut elections);
-                    }
-                } else if leave_isr && a.isr.contains(&id) {
-                    a.isr.retain(|r| *r != id);
-                    a.partition_epoch += 1;
-                }
+                change(a, &mut elections);
             }
         }
         self.leader_elections += elections;
     }
 
-    /// Names of the topics with a replica on broker `id`: only those are copied when a
-    /// broker's state changes (the others stay shared with earlier versions).
-    pub(super) fn topics_involving(&self, id: u32) -> Vec<String> {
+    /// Names of the topics with a replica on broker `id`.
+    fn topics_involving(&self, id: u32) -> Vec<String> {
         self.topics
             .values()
             .filter(|t| {
@@ -101,30 +112,22 @@ impl ClusterMetadata {
         if !(was_offline || new_term) {
             return;
         }
-        let mut elections = 0;
-        let touched = self.topics_involving(id);
-        for name in &touched {
-            let Some(t) = self.topics.get_mut(name) else {
-                continue;
-            };
-            for a in &mut t.assignments {
-                if a.leader == id {
-                    a.elect(id, &mut elections);
-                }
+        self.for_each_assignment_of(id, |a, elections| {
+            if a.leader == id {
+                a.elect(id, elections);
             }
-        }
-        self.leader_elections += elections;
+        });
     }
 
-    pub(super) fn alter_isr(
-        &mut self,
-        topic_id: u64,
-        partition: u32,
-        leader: u32,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        mut isr: Vec<u32>,
-    ) -> CommandResult {
+    pub(super) fn alter_isr(&mut self, change: IsrChange) -> CommandResult {
+        let IsrChange {
+            topic_id,
+            partition,
+            leader,
+            leader_epoch,
+            partition_epoch,
+            mut isr,
+        } = change;
         let live = self.live_set();
         let mut elections = 0;
         let name = self

@@ -93,14 +93,14 @@ fn failover_isr_changes_and_reassignment() {
     // A stale ISR change (old partition epoch) is refused; a current one applies.
     let shrink = |m: &mut ClusterMetadata, pe: i32, isr: Vec<u32>| {
         let cur = a(m);
-        m.apply(Command::AlterIsr {
+        m.apply(Command::AlterIsr(IsrChange {
             topic_id: m.topics["t"].id,
             partition: 0,
             leader: cur.leader,
             leader_epoch: cur.leader_epoch,
             partition_epoch: pe,
             isr,
-        })
+        }))
     };
     assert!(matches!(
         shrink(&mut m, 7, vec![leader]),
@@ -140,14 +140,14 @@ fn failover_isr_changes_and_reassignment() {
     let cur = a(&m);
     let mut isr = others.clone();
     isr.push(follower);
-    m.apply(Command::AlterIsr {
+    m.apply(Command::AlterIsr(IsrChange {
         topic_id: m.topics["t"].id,
         partition: 0,
         leader: cur.leader,
         leader_epoch: cur.leader_epoch,
         partition_epoch: cur.partition_epoch,
         isr,
-    });
+    }));
     let done = a(&m);
     assert_eq!(done.replicas, others);
     assert!(done.target_replicas.is_none());
@@ -287,4 +287,16 @@ fn refusals_are_typed() {
         CommandResult::Refused(MetadataError::UnknownTopic(_))
     ));
     assert!(m.topics.is_empty());
+}
+
+#[test]
+fn an_isr_change_logged_as_a_struct_variant_still_decodes() {
+    let logged = r#"{"AlterIsr":{"topic_id":4,"partition":2,"leader":1,"leader_epoch":3,"partition_epoch":5,"isr":[1,2]}}"#;
+    let cmd: Command = serde_json::from_str(logged).unwrap();
+    let Command::AlterIsr(change) = &cmd else {
+        panic!("decoded as {cmd:?}");
+    };
+    assert_eq!(change.isr, [1, 2]);
+    assert_eq!(change.partition_epoch, 5);
+    assert_eq!(serde_json::to_string(&cmd).unwrap(), logged);
 }

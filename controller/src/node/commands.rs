@@ -127,27 +127,12 @@ impl Controller {
     /// hold it. Refused with `StaleLeader` when the leader's view is out of date.
     pub async fn alter_isr(
         &self,
-        topic_id: u64,
-        partition: u32,
-        leader: u32,
-        leader_epoch: i32,
-        partition_epoch: i32,
-        isr: Vec<u32>,
+        change: metadata::IsrChange,
     ) -> Result<metadata::PartitionAssignment, ControllerError> {
-        self.propose_expect(
-            Command::AlterIsr {
-                topic_id,
-                partition,
-                leader,
-                leader_epoch,
-                partition_epoch,
-                isr,
-            },
-            |r| match r {
-                CommandResult::Partition(a) => Some(a),
-                _ => None,
-            },
-        )
+        self.propose_expect(Command::AlterIsr(change), |r| match r {
+            CommandResult::Partition(a) => Some(a),
+            _ => None,
+        })
         .await
     }
 

@@ -262,15 +262,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             describe_topic(&api, &name, out).await
         }
         Cmd::Topic(TopicCmd::Delete { name }) | Cmd::DeleteTopic { name } => {
-            let said: String = api
-                .call(
-                    reqwest::Method::DELETE,
-                    &format!("/api/v1/topics/{name}"),
-                    None::<&()>,
-                )
-                .await?;
-            println!("{said}");
-            Ok(())
+            api.say(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/topics/{name}"),
+                None::<&()>,
+            )
+            .await
         }
         Cmd::Produce {
             topic,
@@ -333,15 +330,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     replicas,
                 }],
             };
-            let said: String = api
-                .call(
-                    reqwest::Method::POST,
-                    &format!("/api/v1/topics/{name}/reassign"),
-                    Some(&body),
-                )
-                .await?;
-            println!("{said}");
-            Ok(())
+            api.say(
+                reqwest::Method::POST,
+                &format!("/api/v1/topics/{name}/reassign"),
+                Some(&body),
+            )
+            .await
         }
         Cmd::Brokers(BrokersCmd::Drain { id, cancel }) => {
             let method = if cancel {
@@ -351,8 +345,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             };
             let path = format!("/api/v1/brokers/{id}/drain");
             if cancel {
-                let said: String = api.call(method, &path, None::<&()>).await?;
-                println!("{said}");
+                api.say(method, &path, None::<&()>).await?;
             } else {
                 let moving: usize = api.call(method, &path, None::<&()>).await?;
                 println!("broker-{id} is draining: {moving} partition replicas are moving");
@@ -360,26 +353,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Cmd::Controllers(ControllersCmd::Add { id, address }) => {
-            let said: String = api
-                .call(
-                    reqwest::Method::POST,
-                    "/api/v1/controllers",
-                    Some(&AddControllerRequest { id, address }),
-                )
-                .await?;
-            println!("{said}");
-            Ok(())
+            api.say(
+                reqwest::Method::POST,
+                "/api/v1/controllers",
+                Some(&AddControllerRequest { id, address }),
+            )
+            .await
         }
         Cmd::Controllers(ControllersCmd::Remove { id }) => {
-            let said: String = api
-                .call(
-                    reqwest::Method::DELETE,
-                    &format!("/api/v1/controllers/{id}"),
-                    None::<&()>,
-                )
-                .await?;
-            println!("{said}");
-            Ok(())
+            api.say(
+                reqwest::Method::DELETE,
+                &format!("/api/v1/controllers/{id}"),
+                None::<&()>,
+            )
+            .await
         }
         Cmd::Group(GroupCmd::ResetOffsets {
             group,
@@ -449,6 +436,18 @@ impl Api {
         self.call(reqwest::Method::GET, path, None::<&()>).await
     }
 
+    /// Calls an `/api/v1` endpoint whose data is a sentence for the user, and prints it.
+    async fn say<B: Serialize>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&B>,
+    ) -> anyhow::Result<()> {
+        let said: String = self.call(method, path, body).await?;
+        println!("{said}");
+        Ok(())
+    }
+
     /// Calls an `/api/v1` endpoint and unwraps the `{success, data, error}` envelope.
     async fn call<T: DeserializeOwned, B: Serialize>(
         &self,
@@ -511,11 +510,8 @@ async fn create_topic(
         compression_type: None,
         config,
     };
-    let said: String = api
-        .call(reqwest::Method::POST, "/api/v1/topics", Some(&body))
-        .await?;
-    println!("{said}");
-    Ok(())
+    api.say(reqwest::Method::POST, "/api/v1/topics", Some(&body))
+        .await
 }
 
 async fn list_topics(api: &Api, out: Out) -> anyhow::Result<()> {
@@ -906,11 +902,10 @@ async fn consume_group(
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
     while max.is_none_or(|m| n < m) {
-        let m = tokio::select! {
-            m = consumer.receive() => m?,
-            _ = tokio::signal::ctrl_c() => break,
+        let Some(m) = until_ctrl_c(consumer.receive()).await else {
+            break;
         };
-        let Some(m) = m else { break };
+        let Some(m) = m? else { break };
         print_message(&mut out, &m.message, format)?;
         // Acknowledged only once printed: the commit covers exactly what was shown.
         m.ack().await?;
@@ -948,12 +943,19 @@ async fn consume(
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
     while max.is_none_or(|m| n < m) {
-        let m = tokio::select! {
-            m = consumer.receive() => m?,
-            _ = tokio::signal::ctrl_c() => break,
+        let Some(m) = until_ctrl_c(consumer.receive()).await else {
+            break;
         };
-        print_message(&mut out, &m, format)?;
+        print_message(&mut out, &m?, format)?;
         n += 1;
     }
     Ok(())
+}
+
+/// `next`'s output, or None once the user pressed Ctrl-C.
+async fn until_ctrl_c<T>(next: impl std::future::Future<Output = T>) -> Option<T> {
+    tokio::select! {
+        v = next => Some(v),
+        _ = tokio::signal::ctrl_c() => None,
+    }
 }

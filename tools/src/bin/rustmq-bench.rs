@@ -210,20 +210,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 .await?;
             let stats = stats.clone();
             tasks.push(tokio::spawn(async move {
-                let mut local = hist();
-                while !stats.stop.load(Ordering::Relaxed) {
-                    let m = tokio::select! {
-                        m = consumer.receive() => m,
-                        _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
-                    };
-                    let Ok(Some(m)) = m else { break };
-                    record_e2e(&stats, &mut local, &m.message.payload);
-                    let _ = m.ack().await;
-                }
+                measure_e2e(&stats, &mut consumer).await;
                 let _ = consumer.close().await;
-                if let Ok(mut h) = stats.e2e_lat.lock() {
-                    let _ = h.add(&local);
-                }
             }));
         }
     }
@@ -245,18 +233,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .await?;
         let stats = stats.clone();
         tasks.push(tokio::spawn(async move {
-            let mut local = hist();
-            while !stats.stop.load(Ordering::Relaxed) {
-                let m = tokio::select! {
-                    m = consumer.receive() => m,
-                    _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
-                };
-                let Ok(m) = m else { break };
-                record_e2e(&stats, &mut local, &m.payload);
-            }
-            if let Ok(mut h) = stats.e2e_lat.lock() {
-                let _ = h.add(&local);
-            }
+            measure_e2e(&stats, &mut consumer).await;
         }));
     }
 
@@ -438,6 +415,45 @@ async fn run(args: Args) -> anyhow::Result<()> {
 }
 
 /// Records end-to-end latency from the send time the producer put in the first 8 bytes.
+/// A consumer the benchmark reads payloads from.
+trait PayloadSource {
+    /// The next message's payload (acknowledged, for a group member); None when it failed.
+    fn next_payload(&mut self) -> impl std::future::Future<Output = Option<Bytes>> + Send;
+}
+
+impl PayloadSource for rustmq_client::Consumer {
+    async fn next_payload(&mut self) -> Option<Bytes> {
+        Some(self.receive().await.ok()?.payload)
+    }
+}
+
+impl PayloadSource for rustmq_client::GroupConsumer {
+    async fn next_payload(&mut self) -> Option<Bytes> {
+        let m = self.receive().await.ok()??;
+        let payload = m.message.payload.clone();
+        let _ = m.ack().await;
+        Some(payload)
+    }
+}
+
+/// Receives until the run stops or `receive` ends, recording each payload's end-to-end
+/// latency, then adds what it recorded to the run's histogram.
+async fn measure_e2e(stats: &Stats, consumer: &mut impl PayloadSource) {
+    let mut local = hist();
+    while !stats.stop.load(Ordering::Relaxed) {
+        let payload = tokio::select! {
+            p = consumer.next_payload() => p,
+            // Wake up now and then to see whether the run has stopped.
+            _ = tokio::time::sleep(Duration::from_millis(200)) => continue,
+        };
+        let Some(payload) = payload else { break };
+        record_e2e(stats, &mut local, &payload);
+    }
+    if let Ok(mut h) = stats.e2e_lat.lock() {
+        let _ = h.add(&local);
+    }
+}
+
 fn record_e2e(stats: &Stats, local: &mut Histogram<u64>, payload: &[u8]) {
     if stats.measuring.load(Ordering::Relaxed) && payload.len() >= 8 {
         let sent = u64::from_be_bytes(payload[..8].try_into().unwrap_or([0; 8]));
