@@ -69,11 +69,10 @@ impl Controller {
 
     /// Forgets a group's committed offsets.
     pub async fn delete_group_offsets(&self, group: &str) -> Result<(), ControllerError> {
-        self.propose(Command::DeleteGroupOffsets {
+        self.propose_applied(Command::DeleteGroupOffsets {
             group: group.to_string(),
         })
         .await
-        .map(drop)
     }
 
     /// Registers an uploaded object in the catalog. Idempotent for retries: ranges already
@@ -107,20 +106,17 @@ impl Controller {
         key: catalog::PartitionKey,
         start_offset: i64,
     ) -> Result<(), ControllerError> {
-        self.propose(Command::TrimPartition {
+        self.propose_applied(Command::TrimPartition {
             key,
             start_offset,
             now_ms: now_ms(),
         })
         .await
-        .map(drop)
     }
 
     /// Unreferenced objects were deleted from the bucket.
     pub async fn forget_objects(&self, keys: Vec<String>) -> Result<(), ControllerError> {
-        self.propose(Command::ForgetObjects { keys })
-            .await
-            .map(drop)
+        self.propose_applied(Command::ForgetObjects { keys }).await
     }
 
     /// A partition leader changes the ISR; returns the partition as the controllers now
