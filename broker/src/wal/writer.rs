@@ -1,0 +1,344 @@
+//! The WAL's one writer thread: group commit (every queued append written, then one
+//! fdatasync, then all completed), segment roll and recycling, and what a failed write or
+//! fdatasync does (the segment is abandoned; after acknowledged-unsynced data, the WAL stops).
+
+use super::*;
+
+pub(super) struct Writer {
+    opts: WalOptions,
+    shared: Arc<Shared>,
+    id: u64,
+    file: File,
+    /// End of the active segment's entries that were written whole.
+    size: u64,
+    /// Written since the last fdatasync.
+    dirty: bool,
+    /// A write or fdatasync of the active segment failed: the next group rolls first, and
+    /// the file is never written or synced again (after a failed fdatasync the kernel may
+    /// have dropped dirty pages and a second one can report success without them).
+    abandoned: bool,
+    seals: seal::SealLog,
+    buf: Vec<u8>,
+}
+
+impl Writer {
+    pub(super) fn open(
+        opts: WalOptions,
+        shared: Arc<Shared>,
+        id: u64,
+        seals: seal::SealLog,
+    ) -> Result<Self, WalError> {
+        let (file, reader) = Self::create(&opts.dir, &shared, id)?;
+        shared.activate(&mut shared.segments.lock(), id, reader);
+        Ok(Self {
+            opts,
+            shared,
+            id,
+            file,
+            size: segment::FILE_HEADER_LEN,
+            dirty: true,
+            abandoned: false,
+            seals,
+            buf: Vec::new(),
+        })
+    }
+
+    /// Segment `id` in a spare when there is one, else in a new file.
+    fn create(dir: &Path, shared: &Shared, id: u64) -> Result<(File, File), WalError> {
+        if let Some(spare) = shared.take_spare() {
+            match segment::create(dir, id, Some(&spare)) {
+                Ok(f) => return Ok(f),
+                Err(e) => {
+                    tracing::warn!(spare = %spare.display(), error = %e, "cannot reuse wal spare; creating a new segment");
+                    let _ = std::fs::remove_file(&spare);
+                    let _ = std::fs::remove_file(segment::path(dir, id));
+                }
+            }
+        }
+        segment::create(dir, id, None).inspect_err(|_| {
+            // A half-made file would keep the next attempt at this id from creating it.
+            let _ = std::fs::remove_file(segment::path(dir, id));
+        })
+    }
+
+    /// Seals the active segment where its entries end (synced first, unless abandoned) and
+    /// starts the next one.
+    fn roll(&mut self) -> Result<(), WalError> {
+        if self.dirty && !self.abandoned {
+            self.sync()?;
+        }
+        self.seals.seal(self.id, self.size)?;
+        let next = self.id + 1;
+        let (file, reader) = Self::create(&self.opts.dir, &self.shared, next)?;
+        let old = self.id;
+        {
+            let mut segs = self.shared.segments.lock();
+            self.shared.activate(&mut segs, next, reader);
+            self.shared.delete_if_unused(&mut segs, old);
+        }
+        self.id = next;
+        self.file = file;
+        self.size = segment::FILE_HEADER_LEN;
+        self.dirty = true;
+        self.abandoned = false;
+        Ok(())
+    }
+
+    pub(super) fn run(mut self, rx: Receiver<Command>) {
+        let mut last_sync = Instant::now();
+        loop {
+            let first = if self.opts.fsync_on_write || !self.dirty {
+                match rx.recv() {
+                    Ok(c) => c,
+                    Err(_) => break,
+                }
+            } else {
+                let wait = self.opts.flush_interval.saturating_sub(last_sync.elapsed());
+                match rx.recv_timeout(wait) {
+                    Ok(c) => c,
+                    Err(RecvTimeoutError::Timeout) => {
+                        self.flush();
+                        last_sync = Instant::now();
+                        continue;
+                    }
+                    Err(RecvTimeoutError::Disconnected) => break,
+                }
+            };
+            let mut group = Vec::new();
+            let mut group_bytes = 0usize;
+            let mut shutdown = None;
+            match first {
+                Command::Append(a) => {
+                    group_bytes += a.batch.len() + ENTRY_HEADER_LEN;
+                    group.push(a);
+                }
+                Command::Shutdown(tx) => shutdown = Some(tx),
+            }
+            while shutdown.is_none() && group_bytes < self.opts.max_group_bytes {
+                match rx.try_recv() {
+                    Ok(Command::Append(a)) => {
+                        group_bytes += a.batch.len() + ENTRY_HEADER_LEN;
+                        group.push(a);
+                    }
+                    Ok(Command::Shutdown(tx)) => shutdown = Some(tx),
+                    Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
+                }
+            }
+            if !group.is_empty() {
+                let taken: usize = group.iter().map(|a| a.batch.len()).sum();
+                self.shared
+                    .queued_bytes
+                    .fetch_sub(taken as u64, Ordering::Relaxed);
+                self.commit(group);
+            }
+            if !self.opts.fsync_on_write && last_sync.elapsed() >= self.opts.flush_interval {
+                self.flush();
+                last_sync = Instant::now();
+            }
+            if let Some(tx) = shutdown {
+                self.close();
+                let _ = tx.send(());
+                return;
+            }
+        }
+        self.close();
+    }
+
+    /// fdatasync of the active segment, counted.
+    fn sync(&mut self) -> std::io::Result<()> {
+        let started = std::time::Instant::now();
+        let synced = self.file.sync_data();
+        self.shared.stats.fsync_latency.since(started);
+        match synced {
+            Ok(()) => {
+                self.dirty = false;
+                self.shared.stats.syncs.fetch_add(1, Ordering::Relaxed);
+                Ok(())
+            }
+            Err(e) => {
+                self.shared
+                    .stats
+                    .sync_failures
+                    .fetch_add(1, Ordering::Relaxed);
+                tracing::error!(segment = self.id, error = %e, "wal fdatasync failed");
+                Err(e)
+            }
+        }
+    }
+
+    /// The periodic fdatasync (and the last one). With `fsync_on_write` nothing
+    /// acknowledged is ever dirty (only a new segment's header), so a failure just abandons
+    /// the segment; without it, acknowledged entries may be gone and the WAL stops.
+    fn flush(&mut self) {
+        if !self.dirty || self.abandoned {
+            return;
+        }
+        if let Err(e) = self.sync() {
+            if self.opts.fsync_on_write {
+                self.abandon();
+            } else {
+                self.stop(&e);
+            }
+        }
+    }
+
+    /// Gives up the active segment after a failed write or fdatasync: the next group rolls
+    /// into a fresh one. Entries acknowledged without fsync are synced first, or the WAL
+    /// stops.
+    fn abandon(&mut self) {
+        if self.abandoned {
+            return;
+        }
+        self.shared
+            .stats
+            .segments_abandoned
+            .fetch_add(1, Ordering::Relaxed);
+        if self.dirty
+            && !self.opts.fsync_on_write
+            && self.size > segment::FILE_HEADER_LEN
+            && let Err(e) = self.sync()
+        {
+            self.stop(&e);
+        }
+        self.dirty = false;
+        self.abandoned = true;
+    }
+
+    /// Stops the WAL for good: acknowledged entries may not be on disk, and only a restart
+    /// (recovery reading what is) can tell which.
+    fn stop(&mut self, e: &std::io::Error) {
+        let why = format!("fdatasync of wal segment {} failed: {e}", self.id);
+        tracing::error!(%why, "wal stopped: entries acknowledged without fsync may be lost; restart the broker");
+        self.shared.failed.send_replace(Some(why));
+        self.abandoned = true;
+    }
+
+    /// Shutdown: the last fdatasync, then the active segment's seal.
+    fn close(&mut self) {
+        self.flush();
+        if self.shared.failed.borrow().is_some() || self.dirty {
+            return;
+        }
+        if let Err(e) = self.seals.seal(self.id, self.size) {
+            tracing::warn!(segment = self.id, error = %e, "cannot seal the active wal segment at shutdown");
+        }
+    }
+
+    /// Writes `group` at the end of the active segment (rolling first when it is full or
+    /// abandoned) and, with `fsync_on_write`, syncs it.
+    fn write_group(&mut self, group: &[Append], bytes: u64) -> Result<Vec<WalLocation>, WalError> {
+        if self.abandoned
+            || (self.size > segment::FILE_HEADER_LEN
+                && self.size + bytes > self.opts.segment_size_bytes)
+        {
+            self.roll()?;
+        }
+        self.buf.clear();
+        let mut locs = Vec::with_capacity(group.len());
+        for a in group {
+            let at = self.size + self.buf.len() as u64;
+            segment::encode_entry(
+                &mut self.buf,
+                self.id,
+                a.topic_id,
+                a.partition,
+                a.base_offset,
+                a.leader_epoch,
+                &a.batch,
+            );
+            locs.push(WalLocation {
+                segment: self.id,
+                offset: at + ENTRY_HEADER_LEN as u64,
+                len: a.batch.len() as u32,
+            });
+        }
+        // On failure the file is abandoned, not cut: its seal says where its entries end.
+        self.file.write_all_at(&self.buf, self.size)?;
+        self.dirty = true;
+        if self.opts.fsync_on_write {
+            self.sync()?;
+        }
+        self.size += self.buf.len() as u64;
+        Ok(locs)
+    }
+
+    /// Why the WAL stopped for good, if it has.
+    fn stopped(&self) -> Option<WalError> {
+        self.shared.failed.borrow().clone().map(WalError::Failed)
+    }
+
+    fn commit(&mut self, group: Vec<Append>) {
+        // Appends queued before a failed write of their partition are dropped, not written.
+        let (group, stale): (Vec<_>, Vec<_>) = group
+            .into_iter()
+            .partition(|a| a.target.is_current(a.generation));
+        for a in stale {
+            if let Some(r) = a.reply {
+                let _ = r.send(Err(WalError::Discarded));
+            }
+        }
+        if group.is_empty() {
+            return;
+        }
+        let bytes: u64 = group
+            .iter()
+            .map(|a| (a.batch.len() + ENTRY_HEADER_LEN) as u64)
+            .sum();
+        let started = std::time::Instant::now();
+        let mut result = match self.stopped() {
+            Some(e) => Err(e),
+            None => self.write_group(&group, bytes),
+        };
+        if let Err(e) = &result
+            && self.stopped().is_none()
+        {
+            // Never again into this file: the group goes once more into a fresh segment.
+            tracing::warn!(segment = self.id, error = %e, "wal write failed; abandoning the segment and writing the group into a new one");
+            self.abandon();
+            result = match self.stopped() {
+                Some(e) => Err(e),
+                None => self.write_group(&group, bytes),
+            };
+        }
+        match result {
+            Ok(locs) => {
+                *self.shared.last_error.lock() = None;
+                {
+                    let mut segs = self.shared.segments.lock();
+                    if let Some(m) = segs.get_mut(&self.id) {
+                        m.live += group.len() as u64;
+                        m.size = self.size;
+                    }
+                    self.shared.disk_bytes.fetch_add(bytes, Ordering::Relaxed);
+                }
+                let s = &self.shared.stats;
+                s.group_commit_latency.since(started);
+                s.groups.fetch_add(1, Ordering::Relaxed);
+                s.entries.fetch_add(group.len() as u64, Ordering::Relaxed);
+                s.bytes.fetch_add(bytes, Ordering::Relaxed);
+                for (a, loc) in group.into_iter().zip(locs) {
+                    a.target
+                        .on_durable(a.generation, a.base_offset, a.last_offset, loc);
+                    if let Some(r) = a.reply {
+                        let _ = r.send(Ok(()));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "wal write failed; failing the group");
+                self.shared
+                    .stats
+                    .write_errors
+                    .fetch_add(1, Ordering::Relaxed);
+                self.abandon();
+                *self.shared.last_error.lock() = Some(e.to_string());
+                for a in group {
+                    a.target.on_failed(a.generation);
+                    if let Some(r) = a.reply {
+                        let _ = r.send(Err(e.clone()));
+                    }
+                }
+            }
+        }
+    }
+}
