@@ -7,6 +7,7 @@ dev:
 # Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them.
 test:
 	./.ci/test-deps
+	./.ci/build-kube.sh > /dev/null
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 
 lint:
