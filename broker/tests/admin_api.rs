@@ -291,17 +291,6 @@ async fn cluster_brokers_and_controller_membership_endpoints() {
     assert_eq!(doc, rustmq_controller::api::openapi_json());
 }
 
-/// The value of the first sample of `/metrics` whose name and labels are `series`.
-fn sample(text: &str, series: &str) -> Option<f64> {
-    text.lines().find_map(|l| {
-        l.strip_prefix(series)?
-            .strip_prefix(' ')?
-            .trim()
-            .parse()
-            .ok()
-    })
-}
-
 /// `/metrics` is one registry built at start: each family is described once, histograms
 /// of produce (by acks level), fetch, WAL and controller latencies count what happened,
 /// per-topic counters count records, the coordinator exports group lag, and scraping
@@ -346,15 +335,7 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
         .await
         .unwrap();
 
-    let scrape = || async {
-        reqwest::get(format!("{}/metrics", n.admin_url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let first = scrape().await;
+    let first = n.metrics_text().await;
     for family in [
         "rustmq_produce_seconds",
         "rustmq_wal_fsyncs",
@@ -369,7 +350,7 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
         assert_eq!(described, 1, "{family} described once:\n{first}");
     }
     let count = |text: &str, series: &str| {
-        sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
+        common::sample(text, series).unwrap_or_else(|| panic!("no {series} in:\n{text}"))
     };
     assert_eq!(
         count(&first, "rustmq_produce_seconds_count{acks=\"leader\"}"),
@@ -398,7 +379,7 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
         ),
         3.0
     );
-    let second = scrape().await;
+    let second = n.metrics_text().await;
     assert_eq!(
         count(&second, "rustmq_produce_seconds_count{acks=\"leader\"}"),
         3.0,

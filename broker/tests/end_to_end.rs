@@ -427,19 +427,9 @@ async fn fetches_share_a_bounded_in_flight_budget() {
         assert_eq!(seen, (0..PER_PARTITION * 4).collect());
     }
     let metric = |text: &str, name: &str| -> u64 {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.strip_prefix(' ')?.trim().parse().ok())
-            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+        common::sample(text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}")) as u64
     };
-    let scrape = || async {
-        reqwest::get(format!("{}/metrics", n.admin_url()))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap()
-    };
-    let text = scrape().await;
+    let text = n.metrics_text().await;
     let peak = metric(&text, "rustmq_fetch_in_flight_peak_bytes");
     assert!(peak > 0, "fetches reserved room:\n{text}");
     assert!(peak <= BUDGET, "peak {peak} within the budget {BUDGET}");
@@ -452,6 +442,6 @@ async fn fetches_share_a_bounded_in_flight_budget() {
             "room never given back:\n{text}"
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
-        text = scrape().await;
+        text = n.metrics_text().await;
     }
 }

@@ -236,12 +236,7 @@ async fn outage_backpressure_then_drain() {
     assert!(view.wal_bytes >= 3 * 1024 * 1024, "{view:?}");
     let health = n.node.broker().health();
     assert!(!health.healthy, "object storage shows unhealthy while down");
-    let metrics = reqwest::get(format!("{}/metrics", n.admin_url()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = n.metrics_text().await;
     assert!(
         metrics.contains("rustmq_produce_refused_wal_full 1"),
         "{metrics}"

@@ -293,12 +293,7 @@ async fn damage_to_acknowledged_entries_after_a_clean_stop_is_reported() {
     let health = n.node.broker().health();
     let wal = health.components.iter().find(|c| c.name == "wal").unwrap();
     assert!(wal.detail.contains("damaged"), "{}", wal.detail);
-    let metrics = reqwest::get(format!("http://{}/metrics", n.node.admin_addr()))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = n.metrics_text().await;
     assert!(
         metrics.contains("rustmq_wal_damaged_entries_total 1"),
         "{metrics}"

@@ -86,6 +86,16 @@ impl TestNode {
         format!("http://{}", self.node.admin_addr())
     }
 
+    /// The node's `/metrics` text.
+    pub async fn metrics_text(&self) -> String {
+        reqwest::get(format!("{}/metrics", self.admin_url()))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    }
+
     pub async fn stop(self) -> PathBuf {
         self.node.shutdown().await;
         self.dir
@@ -130,4 +140,16 @@ pub fn init_tracing() {
         )
         .with_test_writer()
         .try_init();
+}
+
+/// The value of the first sample of a `/metrics` text whose name and labels are `series`.
+#[allow(dead_code)] // not every test binary reads metrics
+pub fn sample(text: &str, series: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(series)?
+            .strip_prefix(' ')?
+            .trim()
+            .parse()
+            .ok()
+    })
 }
