@@ -165,7 +165,12 @@ async fn kill_9_under_load(env: &[(&str, &str)], pad: u64, recycled: bool) {
         let _ = tokio::time::timeout(Duration::from_secs(30), w).await;
     }
     let acked = acked.lock().clone();
-    assert!(acked.len() > 100, "load ran: {} acked", acked.len());
+    // The kill came once `before + 100` were acknowledged; later ones may only add to that.
+    assert!(
+        acked.len() >= before + 100,
+        "load ran: {} acked",
+        acked.len()
+    );
 
     let mut b = start_with(dir.path(), env);
     let c = client(dir.path(), &b).await;
