@@ -514,3 +514,71 @@ async fn brokers_heartbeat_go_offline_and_placement_is_rack_aware() {
     let b = c.brokers_online(new).await;
     assert!(b.values().all(|o| *o), "{b:?}\n{}", c.logs());
 }
+
+/// `PATCH /api/v1/topics/{name}` grows partitions and replaces the config through Raft (a
+/// follower answers the same), and refuses shrinking with a 400 that says why.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn topics_grow_and_change_config_but_never_shrink() {
+    let c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    for id in 1..=2 {
+        c.register_broker(id, "r").await;
+    }
+    let (status, body) = c
+        .post_json(
+            leader,
+            "/api/v1/topics",
+            serde_json::json!({"name": "grow", "partitions": 2, "replication_factor": 2}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (status, body) = c
+        .patch_json(
+            leader,
+            "/api/v1/topics/grow",
+            serde_json::json!({"partitions": 4, "config": {"retention.ms": "60000"}}),
+        )
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["data"]["partitions"], 4, "{body}");
+    assert_eq!(body["data"]["config"]["retention_ms"], 60000, "{body}");
+    let follower = (leader + 1) % 3;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let (_, t) = c.get_json(follower, "/api/v1/topics/grow").await;
+        if t["data"]["partition_assignments"].as_array().map(Vec::len) == Some(4) {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "follower never saw 4 partitions: {t}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (status, body) = c
+        .patch_json(
+            follower,
+            "/api/v1/topics/grow",
+            serde_json::json!({"partitions": 3}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("cannot shrink")),
+        "{body}"
+    );
+    let (status, body) = c
+        .patch_json(
+            leader,
+            "/api/v1/topics/grow",
+            serde_json::json!({"config": {"retention.ms": "soon"}}),
+        )
+        .await;
+    assert_eq!(status, 400, "{body}");
+    let (status, _) = c
+        .patch_json(leader, "/api/v1/topics/none", serde_json::json!({}))
+        .await;
+    assert_eq!(status, 404);
+}

@@ -26,7 +26,7 @@ fn checked_in_openapi_matches_the_handlers() {
         ("/api/v1/controllers", &["get", "post"]),
         ("/api/v1/controllers/{id}", &["delete"]),
         ("/api/v1/topics", &["get", "post"]),
-        ("/api/v1/topics/{name}", &["get", "delete"]),
+        ("/api/v1/topics/{name}", &["get", "patch", "delete"]),
         ("/api/v1/groups", &["get"]),
         ("/api/v1/groups/{id}", &["get"]),
         ("/api/v1/storage", &["get"]),

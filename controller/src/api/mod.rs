@@ -34,7 +34,8 @@ pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView
 pub use health::{ComponentHealth, HealthResponse};
 pub use storage::{CatalogView, StorageResponse, StorageView};
 pub use topics::{
-    CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest, TopicView,
+    AlterTopicRequest, CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest,
+    TopicView,
 };
 
 /// What a broker contributes to the admin API: health components (WAL, cache) and the
@@ -122,7 +123,9 @@ fn routes() -> Router<AdminState> {
         )
         .route(
             "/api/v1/topics/{name}",
-            get(topics::describe_topic).delete(topics::delete_topic),
+            get(topics::describe_topic)
+                .patch(topics::alter_topic)
+                .delete(topics::delete_topic),
         )
         .route(
             "/api/v1/topics/{name}/reassign",
@@ -255,6 +258,7 @@ pub struct Envelope<T> {
         topics::list_topics,
         topics::create_topic,
         topics::describe_topic,
+        topics::alter_topic,
         topics::delete_topic,
         topics::reassign_partitions,
         brokers::drain_broker,

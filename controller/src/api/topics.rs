@@ -1,4 +1,4 @@
-//! `/api/v1/topics`: create, list, describe, delete and reassign topics.
+//! `/api/v1/topics`: create, list, describe, alter, delete and reassign topics.
 
 use super::*;
 
@@ -179,6 +179,65 @@ pub(super) async fn create_topic(
             StatusCode::CREATED,
             format!("Topic '{}' created", t.name),
         ),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+/// Body of `PATCH /api/v1/topics/{name}`: what is set changes, what is unset stays.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AlterTopicRequest {
+    /// The new partition count: equal or more than the topic has (never fewer).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub partitions: Option<u32>,
+    /// The topic's whole config as `key: value` strings (`retention.ms`, ...); keys left
+    /// out return to their defaults.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config: Option<BTreeMap<String, String>>,
+}
+
+#[utoipa::path(patch, path = "/api/v1/topics/{name}", tag = "topics",
+    params(("name" = String, Path, description = "Topic name")), request_body = AlterTopicRequest,
+    responses((status = 200, description = "The topic as altered", body = Envelope<TopicView>),
+              (status = 400, description = "Fewer partitions than it has, a bad config, or insufficient brokers", body = Envelope<String>),
+              (status = 404, description = "Unknown topic", body = Envelope<String>)))]
+pub(super) async fn alter_topic(
+    State(s): State<AdminState>,
+    Path(name): Path<String>,
+    body: Result<Json<AlterTopicRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => {
+            return ApiError {
+                status: StatusCode::BAD_REQUEST,
+                message: format!(
+                    "invalid request body: {}; expected JSON like {{\"partitions\": 6, \"config\": {{\"retention.ms\": \"60000\"}}}}",
+                    rej.body_text()
+                ),
+                leader_hint: leader_name(&s.controller),
+            }
+            .into_response();
+        }
+    };
+    let config = match req.config {
+        None => None,
+        Some(settings) => {
+            let mut config = TopicConfig::default();
+            for (k, v) in &settings {
+                if let Err(e) = config.set(k, v) {
+                    return map_err(&s.controller, e.into()).into_response();
+                }
+            }
+            Some(config)
+        }
+    };
+    match s
+        .controller
+        .alter_topic(&name, req.partitions, config)
+        .await
+    {
+        Ok(t) => ok(&s.controller, StatusCode::OK, TopicView::from(&t)),
         Err(e) => map_err(&s.controller, e).into_response(),
     }
 }

@@ -124,6 +124,14 @@ impl ClusterMetadata {
                 self.next_producer_id += 1;
                 CommandResult::ProducerId(id)
             }
+            Command::AlterTopic {
+                name,
+                partitions,
+                config,
+            } => match self.alter_topic(&name, partitions, config) {
+                Ok(t) => CommandResult::TopicAltered(t),
+                Err(e) => CommandResult::Refused(e),
+            },
             Command::ReassignPartitions { topic, targets } => {
                 match self.reassign(&topic, targets) {
                     Ok(()) => CommandResult::Ok,

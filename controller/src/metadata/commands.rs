@@ -103,6 +103,16 @@ pub enum Command {
         /// (partition, target replicas, preferred leader first).
         targets: Vec<(u32, Vec<u32>)>,
     },
+    /// Grow a topic's partitions and/or replace its settings. New partitions are placed as
+    /// at creation; fewer partitions than it has is refused (data would be dropped).
+    AlterTopic {
+        /// Topic name.
+        name: String,
+        /// The new partition count (unset: unchanged).
+        partitions: Option<u32>,
+        /// The topic's whole new config (unset: unchanged).
+        config: Option<TopicConfig>,
+    },
     /// Start (`draining: true`) or stop draining a broker. Draining moves every replica it
     /// holds to other live brokers and keeps new ones off it.
     SetDraining {
@@ -138,6 +148,8 @@ pub enum CommandResult {
     Ok,
     /// A topic was created.
     TopicCreated(Topic),
+    /// The topic as altered.
+    TopicAltered(Topic),
     /// This many offsets were committed.
     OffsetsCommitted(usize),
     /// An upload was registered (or found redundant).
@@ -156,6 +168,7 @@ impl CommandResult {
         match self {
             Self::Ok => "Ok",
             Self::TopicCreated(_) => "TopicCreated",
+            Self::TopicAltered(_) => "TopicAltered",
             Self::OffsetsCommitted(_) => "OffsetsCommitted",
             Self::ObjectRegistered(_) => "ObjectRegistered",
             Self::Partition(_) => "Partition",
@@ -227,6 +240,17 @@ pub enum MetadataError {
     /// A replica list or ISR is not acceptable.
     #[error("invalid replicas: {0}")]
     InvalidReplicas(String),
+    /// A topic's partition count can only grow: keys would move between partitions and the
+    /// removed partitions' data would be lost.
+    #[error("topic '{topic}' has {current} partitions; it cannot shrink to {requested}")]
+    PartitionsCannotShrink {
+        /// Topic.
+        topic: String,
+        /// Partitions it has.
+        current: u32,
+        /// Partitions asked for.
+        requested: u32,
+    },
     /// A topic setting is invalid.
     #[error("invalid topic config '{key}': {reason}")]
     InvalidConfig {

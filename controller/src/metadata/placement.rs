@@ -145,6 +145,59 @@ impl ClusterMetadata {
             .collect()
     }
 
+    /// Grows `name` to `partitions` (new ones placed as at creation, on the brokers
+    /// available now) and/or replaces its config.
+    pub(super) fn alter_topic(
+        &mut self,
+        name: &str,
+        partitions: Option<u32>,
+        config: Option<TopicConfig>,
+    ) -> Result<Topic, MetadataError> {
+        let brokers = self.rack_interleaved();
+        let registered = self.brokers.len() as u32;
+        let topic = self
+            .topics
+            .get(name)
+            .ok_or_else(|| MetadataError::UnknownTopic(name.to_string()))?;
+        let mut topic = topic.clone();
+        if let Some(c) = config {
+            c.validate()?;
+            topic.config = c;
+        }
+        if let Some(requested) = partitions {
+            if requested < topic.partitions {
+                return Err(MetadataError::PartitionsCannotShrink {
+                    topic: name.to_string(),
+                    current: topic.partitions,
+                    requested,
+                });
+            }
+            if requested > MAX_PARTITIONS {
+                return Err(MetadataError::InvalidPartitions(requested));
+            }
+            if requested > topic.partitions {
+                let available = brokers.len() as u32;
+                if topic.replication_factor > available {
+                    return Err(MetadataError::InsufficientBrokers {
+                        requested: topic.replication_factor,
+                        available,
+                        registered,
+                    });
+                }
+                let added = place(
+                    &brokers,
+                    topic.id,
+                    topic.partitions..requested,
+                    topic.replication_factor,
+                );
+                topic.assignments.extend(added);
+                topic.partitions = requested;
+            }
+        }
+        self.topics.insert(name.to_string(), topic.clone());
+        Ok(topic)
+    }
+
     pub(super) fn create_topic(
         &mut self,
         name: String,
@@ -173,26 +226,8 @@ impl ClusterMetadata {
             });
         }
         config.validate()?;
-        // Spread leaders round-robin, starting at an offset derived from the topic id so that
-        // many small topics do not all lead on the first broker.
         let id = self.next_topic_id;
-        let start = id as usize;
-        let assignments = (0..partitions)
-            .map(|p| {
-                let replicas: Vec<u32> = (0..replication_factor as usize)
-                    .map(|r| brokers[(start + p as usize + r) % brokers.len()])
-                    .collect();
-                PartitionAssignment {
-                    partition: p,
-                    leader: replicas[0],
-                    isr: replicas.clone(),
-                    replicas,
-                    leader_epoch: 0,
-                    partition_epoch: 0,
-                    target_replicas: None,
-                }
-            })
-            .collect();
+        let assignments = place(&brokers, id, 0..partitions, replication_factor);
         let topic = Topic {
             id,
             name: name.clone(),
@@ -206,4 +241,32 @@ impl ClusterMetadata {
         self.topics.insert(name, topic.clone());
         Ok(topic)
     }
+}
+
+/// Replicas of `partitions` over `brokers` (rack-interleaved): leaders round-robin from an
+/// offset derived from the topic id, so that many small topics do not all lead on the first
+/// broker; each partition's followers are the brokers after its leader.
+fn place(
+    brokers: &[u32],
+    topic_id: u64,
+    partitions: std::ops::Range<u32>,
+    replication_factor: u32,
+) -> Vec<PartitionAssignment> {
+    let start = topic_id as usize;
+    partitions
+        .map(|p| {
+            let replicas: Vec<u32> = (0..replication_factor as usize)
+                .map(|r| brokers[(start + p as usize + r) % brokers.len()])
+                .collect();
+            PartitionAssignment {
+                partition: p,
+                leader: replicas[0],
+                isr: replicas.clone(),
+                replicas,
+                leader_epoch: 0,
+                partition_epoch: 0,
+                target_replicas: None,
+            }
+        })
+        .collect()
 }

@@ -300,3 +300,62 @@ fn an_isr_change_logged_as_a_struct_variant_still_decodes() {
     assert_eq!(change.partition_epoch, 5);
     assert_eq!(serde_json::to_string(&cmd).unwrap(), logged);
 }
+
+#[test]
+fn a_topic_grows_partitions_and_changes_config_but_never_shrinks() {
+    let mut m = with_brokers(3);
+    let CommandResult::TopicCreated(t) = m.apply(create("t", 2, 2)) else {
+        panic!("created")
+    };
+    let mut config = TopicConfig::default();
+    config.set("retention.ms", "60000").unwrap();
+    let CommandResult::TopicAltered(grown) = m.apply(Command::AlterTopic {
+        name: "t".into(),
+        partitions: Some(5),
+        config: Some(config.clone()),
+    }) else {
+        panic!("altered")
+    };
+    assert_eq!(grown.partitions, 5);
+    assert_eq!(grown.config.retention_ms, Some(60000));
+    // The existing partitions keep their replicas; the new ones are placed like the first.
+    assert_eq!(grown.assignments[..2], t.assignments[..]);
+    for (p, a) in grown.assignments.iter().enumerate() {
+        assert_eq!(a.partition, p as u32);
+        assert_eq!(a.replicas.len(), 2);
+        assert_eq!(a.isr, a.replicas);
+    }
+    assert_eq!(m.topics["t"], grown);
+    assert_eq!(
+        m.apply(Command::AlterTopic {
+            name: "t".into(),
+            partitions: Some(4),
+            config: None,
+        }),
+        CommandResult::Refused(MetadataError::PartitionsCannotShrink {
+            topic: "t".into(),
+            current: 5,
+            requested: 4
+        })
+    );
+    // A refused change leaves the topic as it was.
+    assert_eq!(m.topics["t"], grown);
+    // Config alone, and the whole config: keys left out go back to their defaults.
+    let CommandResult::TopicAltered(reset) = m.apply(Command::AlterTopic {
+        name: "t".into(),
+        partitions: None,
+        config: Some(TopicConfig::default()),
+    }) else {
+        panic!("altered")
+    };
+    assert_eq!(reset.config.retention_ms, None);
+    assert_eq!(reset.partitions, 5);
+    assert!(matches!(
+        m.apply(Command::AlterTopic {
+            name: "nope".into(),
+            partitions: Some(9),
+            config: None,
+        }),
+        CommandResult::Refused(MetadataError::UnknownTopic(_))
+    ));
+}

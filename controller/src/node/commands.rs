@@ -34,6 +34,31 @@ impl Controller {
         .await
     }
 
+    /// Grows a topic to `partitions` and/or replaces its whole config; returns the topic as
+    /// altered. Shrinking is refused with [`MetadataError::PartitionsCannotShrink`].
+    pub async fn alter_topic(
+        &self,
+        name: &str,
+        partitions: Option<u32>,
+        config: Option<TopicConfig>,
+    ) -> Result<Topic, ControllerError> {
+        if !self.metadata().topics.contains_key(name) {
+            return Err(MetadataError::UnknownTopic(name.to_string()).into());
+        }
+        self.propose_expect(
+            Command::AlterTopic {
+                name: name.to_string(),
+                partitions,
+                config,
+            },
+            |r| match r {
+                CommandResult::TopicAltered(t) => Some(t),
+                _ => None,
+            },
+        )
+        .await
+    }
+
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
         if !self.metadata().topics.contains_key(name) {

@@ -396,6 +396,23 @@ impl Cluster {
         (r.status().as_u16(), r.json().await.unwrap())
     }
 
+    /// PATCH `body` to `path` on node i: the HTTP status and the JSON body.
+    pub async fn patch_json(
+        &self,
+        i: usize,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
+        let r = self
+            .http
+            .patch(self.url(i, path))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
     /// POST /api/v1/topics on node i; the HTTP status and body.
     pub async fn create_topic(
         &self,
