@@ -248,13 +248,23 @@ impl ControllerConfig {
         Ok(c)
     }
 
-    /// The Raft node id.
+    /// The Raft node id: `controller-<n>` or `<n>`, or the host name of one of the
+    /// `raft.peers` (its first DNS label or the whole name), so that a StatefulSet pod can
+    /// pass its own name (`RUSTMQ_CONTROLLER__NODE_ID=$(POD_NAME)`) and find its id there.
     pub fn node_id(&self) -> Result<u64, ConfigError> {
-        parse_node_id(&self.controller.node_id).ok_or_else(|| ConfigError::Value {
+        let name = &self.controller.node_id;
+        if let Some(id) = parse_node_id(name) {
+            return Ok(id);
+        }
+        let peers = self.peers()?;
+        let by_host = peers.iter().find(|(_, addr)| {
+            let host = addr.rsplit_once(':').map_or(addr.as_str(), |(h, _)| h);
+            host == name || host.split('.').next() == Some(name.as_str())
+        });
+        by_host.map(|(id, _)| *id).ok_or_else(|| ConfigError::Value {
             key: "controller.node_id".into(),
             reason: format!(
-                "'{}' is not 'controller-<n>' or '<n>' with n >= 1",
-                self.controller.node_id
+                "'{name}' is not 'controller-<n>' or '<n>' with n >= 1, nor the host of a raft.peers entry"
             ),
         })
     }
@@ -439,6 +449,28 @@ mod tests {
         let p = dir.path().join("c.toml");
         std::fs::write(&p, toml).unwrap();
         ControllerConfig::load(Some(&p))
+    }
+
+    #[test]
+    fn a_pod_finds_its_node_id_by_its_host_name_in_the_peers() {
+        let peers = "[raft]\npeers = [\"controller-1@rmq-controller-0.rmq-controller.ns.svc:9095\", \"controller-2@rmq-controller-1.rmq-controller.ns.svc:9095\", \"controller-3@rmq-controller-2.rmq-controller.ns.svc:9095\"]\n[tls]\ndev_certificates_dir = \"/tmp/unused\"\n";
+        for (name, id) in [
+            ("rmq-controller-1", 2),
+            ("rmq-controller-2.rmq-controller.ns.svc", 3),
+            ("controller-1", 1),
+        ] {
+            let toml = format!("[controller]\nnode_id = \"{name}\"\n{peers}");
+            let c: ControllerConfig = Figment::from(Toml::string(&toml)).extract().unwrap();
+            assert_eq!(c.node_id().unwrap(), id, "{name}");
+        }
+        let toml = format!("[controller]\nnode_id = \"rmq-controller-7\"\n{peers}");
+        let c: ControllerConfig = Figment::from(Toml::string(&toml)).extract().unwrap();
+        assert!(
+            c.node_id()
+                .unwrap_err()
+                .to_string()
+                .contains("nor the host of a raft.peers entry")
+        );
     }
 
     #[test]
