@@ -1,0 +1,154 @@
+//! A typed client of a cluster's admin REST API (the controllers' `/api/v1`), with the
+//! request and response types the controllers themselves serve.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use rustmq_controller::api::{
+    AlterTopicRequest, ClusterView, CreateTopicRequest, Envelope, TopicView,
+};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::error::{Error, Result};
+
+/// The admin API of one cluster.
+///
+/// ```
+/// let api = rustmq_operator::admin::AdminApi::new(reqwest::Client::new(), "http://rmq-admin.ns.svc:9642");
+/// assert_eq!(api.url("/api/v1/cluster"), "http://rmq-admin.ns.svc:9642/api/v1/cluster");
+/// ```
+#[derive(Clone, Debug)]
+pub struct AdminApi {
+    http: reqwest::Client,
+    base: String,
+}
+
+impl AdminApi {
+    /// A client of the API at `base` (`http://host:port`).
+    pub fn new(http: reqwest::Client, base: impl Into<String>) -> Self {
+        Self {
+            http,
+            base: base.into().trim_end_matches('/').to_string(),
+        }
+    }
+
+    /// The URL of `path`.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    /// Brokers, controllers, leader and the cluster id.
+    pub async fn cluster(&self) -> Result<ClusterView> {
+        self.send(
+            self.http.get(self.url("/api/v1/cluster")),
+            "/api/v1/cluster",
+        )
+        .await?
+        .ok_or_else(|| self.error("/api/v1/cluster", "no cluster in the answer", None))
+    }
+
+    /// The topic, or `None` when the cluster has no such topic.
+    pub async fn topic(&self, name: &str) -> Result<Option<TopicView>> {
+        let path = format!("/api/v1/topics/{name}");
+        match self.send(self.http.get(self.url(&path)), &path).await {
+            Err(Error::Admin {
+                status: Some(404), ..
+            }) => Ok(None),
+            r => r,
+        }
+    }
+
+    /// Creates a topic.
+    pub async fn create_topic(
+        &self,
+        name: &str,
+        partitions: u32,
+        replication_factor: u32,
+        config: &BTreeMap<String, String>,
+    ) -> Result<()> {
+        let body = CreateTopicRequest {
+            name: name.to_string(),
+            partitions,
+            replication_factor,
+            retention_ms: None,
+            retention_bytes: None,
+            segment_bytes: None,
+            compression_type: None,
+            config: config.clone(),
+        };
+        self.send_json::<String>(reqwest::Method::POST, "/api/v1/topics", &body)
+            .await
+            .map(drop)
+    }
+
+    /// Grows a topic and/or replaces its whole config.
+    pub async fn alter_topic(&self, name: &str, change: &AlterTopicRequest) -> Result<()> {
+        let path = format!("/api/v1/topics/{name}");
+        self.send_json::<TopicView>(reqwest::Method::PATCH, &path, change)
+            .await
+            .map(drop)
+    }
+
+    /// Deletes a topic; one that is already gone is not an error.
+    pub async fn delete_topic(&self, name: &str) -> Result<()> {
+        let path = format!("/api/v1/topics/{name}");
+        match self
+            .send::<String>(self.http.delete(self.url(&path)), &path)
+            .await
+        {
+            Ok(_)
+            | Err(Error::Admin {
+                status: Some(404), ..
+            }) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn send_json<T: DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: &impl Serialize,
+    ) -> Result<Option<T>> {
+        self.send(self.http.request(method, self.url(path)).json(body), path)
+            .await
+    }
+
+    async fn send<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        path: &str,
+    ) -> Result<Option<T>> {
+        let resp = req
+            .timeout(Duration::from_secs(10))
+            .send()
+            .await
+            .map_err(|e| self.error(path, &e.to_string(), None))?;
+        let status = resp.status();
+        let body: Envelope<T> = resp.json().await.map_err(|e| {
+            self.error(
+                path,
+                &format!("unreadable answer: {e}"),
+                Some(status.as_u16()),
+            )
+        })?;
+        if status.is_success() && body.success {
+            Ok(body.data)
+        } else {
+            Err(self.error(
+                path,
+                body.error.as_deref().unwrap_or("failed without a reason"),
+                Some(status.as_u16()),
+            ))
+        }
+    }
+
+    fn error(&self, path: &str, message: &str, status: Option<u16>) -> Error {
+        Error::Admin {
+            url: self.url(path),
+            message: message.to_string(),
+            status,
+        }
+    }
+}

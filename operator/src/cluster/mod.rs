@@ -1,0 +1,214 @@
+//! The `RustMQCluster` controller: renders the configuration, certificates, Services,
+//! StatefulSets and disruption budgets of a cluster, applies them server-side, and reports
+//! what it sees in the status.
+
+pub mod certs;
+pub mod config;
+mod names;
+pub mod resources;
+mod status;
+mod tls;
+
+pub use names::{Names, ports};
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::events::{Event, EventType};
+use kube::runtime::watcher;
+use kube::{Resource, ResourceExt};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::context::Context;
+use crate::crd::RustMQCluster;
+use crate::error::{Error, Result};
+use resources::Component;
+
+/// The field manager of everything the operator applies.
+pub const MANAGER: &str = "rustmq-operator";
+const CONTROLLER: &str = "rustmq_cluster";
+
+/// Reconciles one `RustMQCluster`.
+pub async fn reconcile(cluster: Arc<RustMQCluster>, ctx: Arc<Context>) -> Result<Action> {
+    let started = Instant::now();
+    let result = apply(&cluster, &ctx).await;
+    ctx.metrics.reconciled(CONTROLLER, started);
+    if result.is_ok() {
+        ctx.backoff.reset(&key(&cluster));
+    }
+    result
+}
+
+/// Failed reconciliations are retried after a delay that doubles per consecutive failure
+/// (5 s up to 5 min), so a broken API server is not hammered.
+pub fn error_policy(cluster: Arc<RustMQCluster>, error: &Error, ctx: Arc<Context>) -> Action {
+    tracing::warn!(cluster = %key(&cluster), %error, "reconcile failed");
+    ctx.metrics.failed(CONTROLLER, error);
+    Action::requeue(ctx.backoff.next(&key(&cluster)))
+}
+
+fn key(c: &RustMQCluster) -> String {
+    format!(
+        "RustMQCluster/{}/{}",
+        c.namespace().unwrap_or_default(),
+        c.name_any()
+    )
+}
+
+fn names(cluster: &RustMQCluster, ctx: &Context) -> Names {
+    Names::new(
+        &cluster.name_any(),
+        &cluster.namespace().unwrap_or_else(|| "default".into()),
+        &ctx.settings.cluster_domain,
+    )
+}
+
+async fn apply(cluster: &RustMQCluster, ctx: &Context) -> Result<Action> {
+    let names = names(cluster, ctx);
+    match build(cluster, ctx, &names).await {
+        Ok(()) => {}
+        Err(Error::InvalidSpec { reason, message }) => {
+            status::degraded(cluster, ctx, reason, &message).await?;
+            // Nothing will change until the spec (or a referenced Secret) does: look again
+            // now and then for the latter.
+            return Ok(Action::requeue(Duration::from_secs(60)));
+        }
+        Err(e) => return Err(e),
+    }
+    let ready = status::observe(cluster, ctx, &names).await?;
+    Ok(Action::requeue(if ready {
+        ctx.settings.cluster_resync
+    } else {
+        Duration::from_secs(5)
+    }))
+}
+
+async fn build(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<()> {
+    let spec = &cluster.spec;
+    let broker_toml = config::broker_toml(spec, names)?;
+    let controller_toml = config::controller_toml(spec, names)?;
+    config::validate(
+        &broker_toml,
+        &controller_toml,
+        spec.tls.existing_secret.is_none(),
+    )?;
+    tls::ensure(cluster, &ctx.client, names).await?;
+    let hash = config_hash(&[&broker_toml, &controller_toml]);
+    let ns = &names.namespace;
+    let client = &ctx.client;
+    apply_object::<ServiceAccount>(client, ns, resources::service_account(cluster, names)?).await?;
+    apply_object::<ConfigMap>(
+        client,
+        ns,
+        resources::config_map(cluster, names, &broker_toml, &controller_toml)?,
+    )
+    .await?;
+    for c in [Component::Controller, Component::Broker] {
+        apply_object::<Service>(client, ns, resources::headless_service(cluster, names, c)?)
+            .await?;
+    }
+    apply_object::<Service>(client, ns, resources::admin_service(cluster, names)?).await?;
+    apply_object::<Service>(client, ns, resources::bootstrap_service(cluster, names)?).await?;
+    for c in [Component::Controller, Component::Broker] {
+        apply_object::<StatefulSet>(
+            client,
+            ns,
+            resources::stateful_set(cluster, names, c, &hash)?,
+        )
+        .await?;
+        apply_object::<PodDisruptionBudget>(
+            client,
+            ns,
+            resources::disruption_budget(cluster, names, c)?,
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+/// Applies `object` server-side as the operator (taking over fields others set).
+async fn apply_object<K>(client: &kube::Client, namespace: &str, object: K) -> Result<()>
+where
+    K: Resource<Scope = k8s_openapi::NamespaceResourceScope>
+        + Clone
+        + DeserializeOwned
+        + Serialize
+        + std::fmt::Debug,
+    K::DynamicType: Default,
+{
+    let api: Api<K> = Api::namespaced(client.clone(), namespace);
+    let name = object.name_any();
+    api.patch(
+        &name,
+        &PatchParams::apply(MANAGER).force(),
+        &Patch::Apply(&object),
+    )
+    .await?;
+    Ok(())
+}
+
+/// A stable digest of the rendered files (FNV-1a): the same text gives the same hash in
+/// every operator version, so upgrading the operator rolls no pods by itself.
+fn config_hash(parts: &[&str]) -> String {
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in parts.iter().flat_map(|p| p.bytes().chain([0])) {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Publishes an Event on the cluster; failing to is logged, never fatal.
+pub(crate) async fn publish<K: Resource<DynamicType = ()>>(
+    ctx: &Context,
+    object: &K,
+    type_: EventType,
+    reason: &str,
+    note: String,
+) {
+    let ev = Event {
+        type_,
+        reason: reason.into(),
+        note: Some(note),
+        action: "Reconcile".into(),
+        secondary: None,
+    };
+    if let Err(e) = ctx.recorder.publish(&ev, &object.object_ref(&())).await {
+        tracing::warn!(error = %e, reason, "could not publish an event");
+    }
+}
+
+/// Runs the controller until the process is told to stop. `namespace`: watch one
+/// namespace (unset: all).
+pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
+    let (clusters, sets) = match &namespace {
+        Some(ns) => (
+            Api::<RustMQCluster>::namespaced(ctx.client.clone(), ns),
+            Api::<StatefulSet>::namespaced(ctx.client.clone(), ns),
+        ),
+        None => (
+            Api::<RustMQCluster>::all(ctx.client.clone()),
+            Api::<StatefulSet>::all(ctx.client.clone()),
+        ),
+    };
+    Controller::new(clusters, watcher::Config::default().any_semantic())
+        .owns(
+            sets,
+            watcher::Config::default().labels("app.kubernetes.io/managed-by=rustmq-operator"),
+        )
+        .shutdown_on_signal()
+        .run(reconcile, error_policy, ctx)
+        .for_each(|r| async move {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "cluster reconcile");
+            }
+        })
+        .await;
+}

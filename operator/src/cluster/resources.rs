@@ -1,0 +1,369 @@
+//! The Kubernetes objects one `RustMQCluster` becomes: ServiceAccount, ConfigMap, Services,
+//! StatefulSets and PodDisruptionBudgets, each owned by the cluster (so deleting it lets
+//! the garbage collector remove them) and applied server-side as a whole.
+
+use std::collections::BTreeMap;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::policy::v1::PodDisruptionBudget;
+use kube::Resource;
+use serde::de::DeserializeOwned;
+use serde_json::{Value, json};
+
+use super::config::paths;
+use super::names::{Names, ports};
+use crate::crd::{RustMQCluster, VolumeSpec};
+use crate::error::Result;
+
+/// Which StatefulSet.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Component {
+    /// The Raft voters.
+    Controller,
+    /// The brokers.
+    Broker,
+}
+
+impl Component {
+    /// The `app.kubernetes.io/component` label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Component::Controller => "controller",
+            Component::Broker => "broker",
+        }
+    }
+}
+
+/// The labels that select a component's pods (stable: they are part of selectors).
+pub fn selector(names: &Names, component: Component) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        ("app.kubernetes.io/name".into(), "rustmq".into()),
+        ("app.kubernetes.io/instance".into(), names.cluster.clone()),
+        (
+            "app.kubernetes.io/component".into(),
+            component.label().into(),
+        ),
+    ])
+}
+
+fn labels(names: &Names, component: Option<Component>) -> Value {
+    let mut l = match component {
+        Some(c) => selector(names, c),
+        None => BTreeMap::from([
+            ("app.kubernetes.io/name".into(), "rustmq".into()),
+            ("app.kubernetes.io/instance".into(), names.cluster.clone()),
+        ]),
+    };
+    l.insert(
+        "app.kubernetes.io/managed-by".into(),
+        "rustmq-operator".into(),
+    );
+    json!(l)
+}
+
+fn meta(cluster: &RustMQCluster, names: &Names, name: &str, c: Option<Component>) -> Value {
+    json!({
+        "name": name,
+        "namespace": names.namespace,
+        "labels": labels(names, c),
+        "ownerReferences": [cluster.controller_owner_ref(&())],
+    })
+}
+
+fn typed<T: DeserializeOwned>(v: Value) -> Result<T> {
+    Ok(serde_json::from_value(v)?)
+}
+
+/// The pods' ServiceAccount, bound to a Google service account through Workload Identity
+/// when the spec names one.
+pub fn service_account(cluster: &RustMQCluster, names: &Names) -> Result<ServiceAccount> {
+    let mut m = meta(cluster, names, &names.service_account(), None);
+    if let Some(gsa) = cluster
+        .spec
+        .object_storage
+        .gcs
+        .as_ref()
+        .and_then(|g| g.google_service_account.as_ref())
+    {
+        m["annotations"] = json!({ "iam.gke.io/gcp-service-account": gsa });
+    }
+    typed(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": m}))
+}
+
+/// The rendered `broker.toml` and `controller.toml`.
+pub fn config_map(
+    cluster: &RustMQCluster,
+    names: &Names,
+    broker_toml: &str,
+    controller_toml: &str,
+) -> Result<ConfigMap> {
+    typed(json!({
+        "apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": meta(cluster, names, &names.config(), None),
+        "data": {"broker.toml": broker_toml, "controller.toml": controller_toml},
+    }))
+}
+
+/// The headless Service giving each pod of `component` its stable DNS name. Not-ready pods
+/// are published too: Raft voters and brokers must find each other before they are ready.
+pub fn headless_service(
+    cluster: &RustMQCluster,
+    names: &Names,
+    component: Component,
+) -> Result<Service> {
+    let (name, ports) = match component {
+        Component::Controller => (
+            names.controllers(),
+            json!([
+                {"name": "raft", "port": ports::RAFT, "protocol": "UDP"},
+                {"name": "admin", "port": ports::ADMIN, "protocol": "TCP"},
+            ]),
+        ),
+        Component::Broker => (
+            names.brokers(),
+            json!([
+                {"name": "quic", "port": ports::QUIC, "protocol": "UDP"},
+                {"name": "rpc", "port": ports::BROKER_RPC, "protocol": "UDP"},
+                {"name": "admin", "port": ports::BROKER_ADMIN, "protocol": "TCP"},
+            ]),
+        ),
+    };
+    typed(json!({
+        "apiVersion": "v1", "kind": "Service",
+        "metadata": meta(cluster, names, &name, Some(component)),
+        "spec": {
+            "clusterIP": "None",
+            "publishNotReadyAddresses": true,
+            "selector": selector(names, component),
+            "ports": ports,
+        },
+    }))
+}
+
+/// The client Service: QUIC to ready brokers, of the spec's type.
+pub fn bootstrap_service(cluster: &RustMQCluster, names: &Names) -> Result<Service> {
+    let l = &cluster.spec.listeners.client;
+    let mut m = meta(cluster, names, &names.bootstrap(), Some(Component::Broker));
+    m["annotations"] = json!(l.annotations);
+    typed(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": m,
+        "spec": {
+            "type": l.service_type,
+            "selector": selector(names, Component::Broker),
+            "ports": [{"name": "quic", "port": ports::QUIC, "protocol": "UDP"}],
+        },
+    }))
+}
+
+/// The admin API Service in front of the controllers (any of them answers; writes are
+/// forwarded to the Raft leader).
+pub fn admin_service(cluster: &RustMQCluster, names: &Names) -> Result<Service> {
+    let l = &cluster.spec.listeners.admin;
+    let mut m = meta(cluster, names, &names.admin(), Some(Component::Controller));
+    m["annotations"] = json!(l.annotations);
+    typed(json!({
+        "apiVersion": "v1", "kind": "Service", "metadata": m,
+        "spec": {
+            "type": l.service_type,
+            "selector": selector(names, Component::Controller),
+            "ports": [{"name": "admin", "port": ports::ADMIN, "protocol": "TCP"}],
+        },
+    }))
+}
+
+/// At most one pod of `component` down through voluntary disruptions (drains, upgrades):
+/// a Raft majority and every partition's ISR survive it.
+pub fn disruption_budget(
+    cluster: &RustMQCluster,
+    names: &Names,
+    component: Component,
+) -> Result<PodDisruptionBudget> {
+    let name = match component {
+        Component::Controller => names.controllers(),
+        Component::Broker => names.brokers(),
+    };
+    typed(json!({
+        "apiVersion": "policy/v1", "kind": "PodDisruptionBudget",
+        "metadata": meta(cluster, names, &name, Some(component)),
+        "spec": {
+            "maxUnavailable": 1,
+            "selector": {"matchLabels": selector(names, component)},
+        },
+    }))
+}
+
+fn env_field(name: &str, path: &str) -> Value {
+    json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}})
+}
+
+fn env(name: &str, value: impl Into<String>) -> Value {
+    json!({"name": name, "value": value.into()})
+}
+
+fn claim(v: &VolumeSpec) -> Value {
+    let mut spec = json!({
+        "accessModes": ["ReadWriteOnce"],
+        "resources": {"requests": {"storage": v.size}},
+    });
+    if let Some(class) = &v.storage_class_name {
+        spec["storageClassName"] = json!(class);
+    }
+    json!({"metadata": {"name": "data"}, "spec": spec})
+}
+
+/// The StatefulSet of `component`. `config_hash` goes into the pod template so that a
+/// changed ConfigMap rolls the pods, one at a time.
+pub fn stateful_set(
+    cluster: &RustMQCluster,
+    names: &Names,
+    component: Component,
+    config_hash: &str,
+) -> Result<StatefulSet> {
+    let spec = &cluster.spec;
+    let per_pod_certs = spec.tls.existing_secret.is_none();
+    let tls_secret = spec
+        .tls
+        .existing_secret
+        .clone()
+        .unwrap_or_else(|| names.tls_secret());
+    let pod_cert = |var: &str, ext: &str| env(var, format!("{}/$(POD_NAME).{ext}", paths::TLS_DIR));
+    let mut envs = vec![
+        env_field("POD_NAME", "metadata.name"),
+        env_field("POD_NAMESPACE", "metadata.namespace"),
+    ];
+    let (name, replicas, binary, config_file, resources, volume, probe_port, ports) =
+        match component {
+            Component::Controller => {
+                envs.push(env("RUSTMQ_CONTROLLER__NODE_ID", "$(POD_NAME)"));
+                if per_pod_certs {
+                    envs.push(pod_cert("RUSTMQ_TLS__CERT", "crt"));
+                    envs.push(pod_cert("RUSTMQ_TLS__KEY", "key"));
+                }
+                (
+                    names.controllers(),
+                    spec.controllers.replicas,
+                    "rustmq-controller",
+                    "controller.toml",
+                    &spec.controllers.resources,
+                    &spec.controllers.storage,
+                    ports::ADMIN,
+                    json!([
+                        {"name": "raft", "containerPort": ports::RAFT, "protocol": "UDP"},
+                        {"name": "admin", "containerPort": ports::ADMIN, "protocol": "TCP"},
+                    ]),
+                )
+            }
+            Component::Broker => {
+                envs.push(env("RUSTMQ_BROKER__ID", "$(POD_NAME)"));
+                envs.push(env(
+                    "RUSTMQ_BROKER__ADVERTISED_HOST",
+                    format!(
+                        "$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}",
+                        names.brokers(),
+                        names.domain
+                    ),
+                ));
+                if per_pod_certs {
+                    envs.push(pod_cert("RUSTMQ_NETWORK__TLS_CERT_PATH", "crt"));
+                    envs.push(pod_cert("RUSTMQ_NETWORK__TLS_KEY_PATH", "key"));
+                    envs.push(pod_cert("RUSTMQ_CONTROLLER__CERT", "crt"));
+                    envs.push(pod_cert("RUSTMQ_CONTROLLER__KEY", "key"));
+                }
+                (
+                    names.brokers(),
+                    spec.brokers.replicas,
+                    "rustmq-broker",
+                    "broker.toml",
+                    &spec.brokers.resources,
+                    &spec.brokers.wal,
+                    ports::BROKER_ADMIN,
+                    json!([
+                        {"name": "quic", "containerPort": ports::QUIC, "protocol": "UDP"},
+                        {"name": "rpc", "containerPort": ports::BROKER_RPC, "protocol": "UDP"},
+                        {"name": "admin", "containerPort": ports::BROKER_ADMIN, "protocol": "TCP"},
+                    ]),
+                )
+            }
+        };
+    let mut env_from = Vec::new();
+    if component == Component::Broker
+        && let Some(secret) = spec
+            .object_storage
+            .s3
+            .as_ref()
+            .and_then(|s| s.credentials_secret.as_ref())
+    {
+        env_from.push(json!({"secretRef": {"name": secret}}));
+    }
+    let overrides = &spec.pod_template;
+    let mut pod_labels = json!(overrides.labels);
+    for (k, v) in selector(names, component) {
+        pod_labels[k] = json!(v);
+    }
+    let mut annotations = json!(overrides.annotations);
+    annotations["rustmq.io/config-hash"] = json!(config_hash);
+    let mut container = json!({
+        "name": component.label(),
+        "image": format!("{}:{}", spec.image, spec.version),
+        "command": [binary, "--config", format!("{}/{config_file}", paths::CONFIG_DIR)],
+        "env": envs,
+        "envFrom": env_from,
+        "ports": ports,
+        "readinessProbe": {
+            "httpGet": {"path": "/health", "port": probe_port},
+            "periodSeconds": 5,
+            "failureThreshold": 3,
+        },
+        "volumeMounts": [
+            {"name": "config", "mountPath": paths::CONFIG_DIR, "readOnly": true},
+            {"name": "tls", "mountPath": paths::TLS_DIR, "readOnly": true},
+            {"name": "data", "mountPath": paths::DATA_DIR},
+        ],
+        "securityContext": {
+            "runAsNonRoot": true,
+            "allowPrivilegeEscalation": false,
+            "readOnlyRootFilesystem": true,
+            "capabilities": {"drop": ["ALL"]},
+        },
+    });
+    if let Some(r) = resources {
+        container["resources"] = serde_json::to_value(r)?;
+    }
+    let mut pod_spec = json!({
+        "serviceAccountName": names.service_account(),
+        // Long enough for a broker's controlled shutdown to hand its partitions over.
+        "terminationGracePeriodSeconds": 60,
+        "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532},
+        "containers": [container],
+        "volumes": [
+            {"name": "config", "configMap": {"name": names.config()}},
+            {"name": "tls", "secret": {"secretName": tls_secret}},
+        ],
+        "tolerations": overrides.tolerations,
+    });
+    if let Some(a) = &overrides.affinity {
+        pod_spec["affinity"] = serde_json::to_value(a)?;
+    }
+    if let Some(p) = &overrides.priority_class_name {
+        pod_spec["priorityClassName"] = json!(p);
+    }
+    typed(json!({
+        "apiVersion": "apps/v1", "kind": "StatefulSet",
+        "metadata": meta(cluster, names, &name, Some(component)),
+        "spec": {
+            "serviceName": name,
+            "replicas": replicas,
+            // Voters must all start to elect a leader; brokers need no order either.
+            // Updates still roll one pod at a time.
+            "podManagementPolicy": "Parallel",
+            "updateStrategy": {"type": "RollingUpdate"},
+            "selector": {"matchLabels": selector(names, component)},
+            "template": {
+                "metadata": {"labels": pod_labels, "annotations": annotations},
+                "spec": pod_spec,
+            },
+            "volumeClaimTemplates": [claim(volume)],
+        },
+    }))
+}

@@ -1,0 +1,66 @@
+//! What every reconciliation shares: the Kubernetes client, the Event recorder, the metrics
+//! and the operator's settings.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use kube::Client;
+use kube::runtime::events::{Recorder, Reporter};
+
+use crate::metrics::Metrics;
+
+/// Operator settings that are not per resource.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// The Kubernetes cluster's DNS domain.
+    pub cluster_domain: String,
+    /// How often a `Topic` is compared with the cluster even when nothing changed (drift
+    /// made behind the operator's back is undone within this).
+    pub topic_resync: Duration,
+    /// How often a ready `RustMQCluster` is looked at again.
+    pub cluster_resync: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            cluster_domain: "cluster.local".into(),
+            topic_resync: Duration::from_secs(60),
+            cluster_resync: Duration::from_secs(300),
+        }
+    }
+}
+
+/// Shared by the reconcilers (behind an `Arc`).
+pub struct Context {
+    /// The Kubernetes API.
+    pub client: Client,
+    /// Publishes Events on the resources.
+    pub recorder: Recorder,
+    /// Reconcile counters and latencies.
+    pub metrics: Metrics,
+    /// HTTP client of the clusters' admin APIs.
+    pub http: reqwest::Client,
+    /// Settings.
+    pub settings: Settings,
+    /// Retry delays of failing objects.
+    pub backoff: crate::backoff::Backoff,
+}
+
+impl Context {
+    /// A context for `client`, reporting Events as `rustmq-operator` (instance `identity`).
+    pub fn new(client: Client, identity: &str, metrics: Metrics, settings: Settings) -> Arc<Self> {
+        let reporter = Reporter {
+            controller: "rustmq-operator".into(),
+            instance: Some(identity.to_string()),
+        };
+        Arc::new(Self {
+            recorder: Recorder::new(client.clone(), reporter),
+            client,
+            metrics,
+            http: reqwest::Client::new(),
+            settings,
+            backoff: Default::default(),
+        })
+    }
+}
