@@ -61,6 +61,16 @@ pub fn controller_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String
             Value::Table(table(&[("peers", Value::Array(peers))])),
         ),
         ("tls", Value::Table(tls_files(spec))),
+        // The operator is the admin API's main client (every Topic is read and written
+        // through it) and the API sits behind a ClusterIP Service: per-client limits would
+        // throttle the operator, not strangers. `controllerConfig` can turn them back on.
+        (
+            "admin",
+            Value::Table(table(&[(
+                "rate_limiting",
+                Value::Table(table(&[("enabled", Value::Boolean(false))])),
+            )])),
+        ),
     ]);
     overlay(&mut doc, &spec.controller_config, "controllerConfig")?;
     render(&doc)
@@ -212,30 +222,36 @@ pub fn validate(
     controller_toml: &str,
     per_pod_certificates: bool,
 ) -> Result<()> {
-    let dir = tempfile::tempdir().map_err(|e| Error::InvalidSpec {
+    let check = |e: std::io::Error| Error::InvalidSpec {
         reason: "ConfigCheckFailed",
         message: e.to_string(),
-    })?;
-    let write = |name: &str, text: &str| {
-        let p = dir.path().join(name);
-        std::fs::write(&p, text).map(|_| p)
     };
-    // The pods' per-pod variables, as files: a controller needs its certificate to load.
-    let pod_tls = format!(
-        "\n[tls]\ncert = \"{0}/pod.crt\"\nkey = \"{0}/pod.key\"\n",
-        paths::TLS_DIR
-    );
-    let controller = if per_pod_certificates {
-        merge_tls(controller_toml, &pod_tls)
+    let dir = tempfile::tempdir().map_err(check)?;
+    let cert = format!("{}/pod.crt", paths::TLS_DIR);
+    let key = format!("{}/pod.key", paths::TLS_DIR);
+    let (broker, controller) = if per_pod_certificates {
+        (
+            with_keys(
+                broker_toml,
+                &[
+                    ("controller", "cert", &cert),
+                    ("controller", "key", &key),
+                    ("network", "tls_cert_path", &cert),
+                    ("network", "tls_key_path", &key),
+                ],
+            ),
+            with_keys(
+                controller_toml,
+                &[("tls", "cert", &cert), ("tls", "key", &key)],
+            ),
+        )
     } else {
-        controller_toml.to_string()
+        (broker_toml.to_string(), controller_toml.to_string())
     };
-    let io = |e: std::io::Error| Error::InvalidSpec {
-        reason: "ConfigCheckFailed",
-        message: e.to_string(),
-    };
-    let b = write("broker.toml", broker_toml).map_err(io)?;
-    let c = write("controller.toml", &controller).map_err(io)?;
+    let b = dir.path().join("broker.toml");
+    let c = dir.path().join("controller.toml");
+    std::fs::write(&b, broker).map_err(check)?;
+    std::fs::write(&c, controller).map_err(check)?;
     rustmq_broker::config::BrokerConfig::load(
         rustmq_broker::config::BrokerConfig::default(),
         Some(&b),
@@ -253,13 +269,99 @@ pub fn validate(
     Ok(())
 }
 
-fn merge_tls(controller_toml: &str, pod_tls: &str) -> String {
-    let mut doc: Table = controller_toml.parse().unwrap_or_default();
-    let extra: Table = pod_tls.parse().unwrap_or_default();
-    if let (Some(Value::Table(tls)), Some(Value::Table(add))) =
-        (doc.get_mut("tls"), extra.get("tls"))
-    {
-        tls.extend(add.clone());
+/// `text` with `section.key = value` set for each entry (as the pod's variables set them).
+fn with_keys(text: &str, entries: &[(&str, &str, &str)]) -> String {
+    let mut doc: Table = text.parse().unwrap_or_default();
+    for (section, key, value) in entries {
+        if let Value::Table(t) = doc
+            .entry(section.to_string())
+            .or_insert_with(|| Value::Table(Table::new()))
+        {
+            t.insert(key.to_string(), s(*value));
+        }
     }
-    toml::to_string(&doc).unwrap_or_else(|_| controller_toml.to_string())
+    toml::to_string(&doc).unwrap_or_else(|_| text.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::crd::RustMQCluster;
+
+    fn spec(extra: serde_json::Value) -> RustMQClusterSpec {
+        let mut spec = serde_json::json!({
+            "version": "1.0.0",
+            "objectStorage": {"gcs": {"bucket": "b", "prefix": "p"}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let c: RustMQCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rustmq.io/v1alpha1", "kind": "RustMQCluster",
+            "metadata": {"name": "rmq", "namespace": "ns"},
+            "spec": spec,
+        }))
+        .unwrap();
+        c.spec
+    }
+
+    #[test]
+    fn the_default_rendering_loads_in_both_processes() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let s = spec(serde_json::json!({}));
+        let b = broker_toml(&s, &names).unwrap();
+        let c = controller_toml(&s, &names).unwrap();
+        assert!(b.contains("rmq-controller-2.rmq-controller.ns.svc.cluster.local:9095"));
+        assert!(b.contains("storage_type = \"Gcs\""));
+        assert!(
+            c.contains("controller-3@rmq-controller-2.rmq-controller.ns.svc.cluster.local:9095")
+        );
+        validate(&b, &c, true).unwrap();
+    }
+
+    #[test]
+    fn overrides_are_typed_and_bad_ones_name_the_key() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let s = spec(serde_json::json!({
+            "brokerConfig": {"wal.capacity_bytes": "1073741824", "wal.fsync_on_write": "false"},
+            "controllerConfig": {"raft.election_timeout_ms": "900"},
+        }));
+        let b = broker_toml(&s, &names).unwrap();
+        assert!(b.contains("capacity_bytes = 1073741824"), "{b}");
+        assert!(b.contains("fsync_on_write = false"), "{b}");
+        let c = controller_toml(&s, &names).unwrap();
+        assert!(c.contains("election_timeout_ms = 900"), "{c}");
+        validate(&b, &c, true).unwrap();
+
+        let bad = spec(serde_json::json!({"brokerConfig": {"wal.capacty_bytes": "1"}}));
+        let b = broker_toml(&bad, &names).unwrap();
+        let e = validate(&b, &c, true).unwrap_err().to_string();
+        assert!(
+            e.contains("InvalidBrokerConfig") && e.contains("capacty_bytes"),
+            "{e}"
+        );
+        let flat = spec(serde_json::json!({"controllerConfig": {"election": "1"}}));
+        let e = controller_toml(&flat, &names).unwrap_err().to_string();
+        assert!(e.contains("section.key"), "{e}");
+    }
+
+    #[test]
+    fn s3_and_local_stores_render() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let s3 = spec(serde_json::json!({"objectStorage": {"s3": {
+            "bucket": "b", "endpoint": "http://minio:9000", "region": "eu-west-1"}}}));
+        let b = broker_toml(&s3, &names).unwrap();
+        assert!(
+            b.contains("storage_type = \"S3\"") && b.contains("allow_http = true"),
+            "{b}"
+        );
+        let local = spec(serde_json::json!({"objectStorage": {"local": {}}}));
+        let b = broker_toml(&local, &names).unwrap();
+        assert!(
+            b.contains("local_path = \"/var/lib/rustmq/objects\""),
+            "{b}"
+        );
+        let c = controller_toml(&local, &names).unwrap();
+        validate(&b, &c, true).unwrap();
+    }
 }

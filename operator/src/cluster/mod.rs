@@ -72,6 +72,7 @@ fn names(cluster: &RustMQCluster, ctx: &Context) -> Names {
 
 async fn apply(cluster: &RustMQCluster, ctx: &Context) -> Result<Action> {
     let names = names(cluster, ctx);
+    tracing::debug!(cluster = %key(cluster), "reconciling");
     match build(cluster, ctx, &names).await {
         Ok(()) => {}
         Err(Error::InvalidSpec { reason, message }) => {
@@ -207,7 +208,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         .run(reconcile, error_policy, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
-                tracing::debug!(error = %e, "cluster reconcile");
+                tracing::warn!(error = %e, "cluster controller");
             }
         })
         .await;

@@ -320,7 +320,7 @@ pub async fn run(ctx: Arc<Context>, namespace: Option<String>) {
         .run(reconcile, error_policy, ctx)
         .for_each(|r| async move {
             if let Err(e) = r {
-                tracing::debug!(error = %e, "topic reconcile");
+                tracing::warn!(error = %e, "topic controller");
             }
         })
         .await;
