@@ -1,14 +1,25 @@
 # Common developer commands. `make dev` and `make test` are the README's two commands.
-.PHONY: dev test lint fmt bench clean-dev cluster cluster-down soak
+.PHONY: dev test lint fmt bench clean-dev cluster cluster-down soak crds manifests
 
 dev:
 	cargo run --release -p rustmq-broker -- --dev
 
-# Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them.
+# Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them, with
+# kubernetes-validate; the operator's tests need a Kubernetes control plane and helm, built
+# once from the Go module proxy into ~/.cache by .ci/build-kube.sh and .ci/build-helm.sh.
 test:
 	./.ci/test-deps
 	./.ci/build-kube.sh > /dev/null
+	./.ci/build-helm.sh > /dev/null
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
+
+# The CRDs from the operator's Rust types, into crds/ and the Helm chart.
+crds:
+	cargo run -q -p rustmq-operator --bin rustmq-crdgen -- --out crds --out charts/rustmq-operator/crds
+
+# manifests/ from the Helm chart (a test fails when they differ).
+manifests:
+	RUSTMQ_UPDATE_MANIFESTS=1 cargo test -p rustmq-operator --test chart committed_manifests_are_the_chart_rendered
 
 lint:
 	cargo fmt --all -- --check

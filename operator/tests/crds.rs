@@ -1,20 +1,21 @@
-//! The CRD YAML under `crds/` is what the Rust types generate: change the types, run
-//! `cargo run -p rustmq-operator --bin rustmq-crdgen -- --out crds`, commit both.
+//! The CRD YAML under `crds/` (and its copy in the Helm chart) is what the Rust types
+//! generate: change the types, run `make crds`, commit both.
 
 use std::path::Path;
 
 #[test]
 fn committed_crds_match_the_rust_types() {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../crds");
-    for (file, crd) in rustmq_operator::crd::all() {
-        let generated = rustmq_operator::crd::to_yaml(&crd).unwrap();
-        let committed = std::fs::read_to_string(dir.join(file))
-            .unwrap_or_else(|e| panic!("crds/{file}: {e}; run rustmq-crdgen --out crds"));
-        assert!(
-            committed == generated,
-            "crds/{file} differs from the Rust types; run \
-             `cargo run -p rustmq-operator --bin rustmq-crdgen -- --out crds`"
-        );
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    for dir in ["crds", "charts/rustmq-operator/crds"] {
+        for (file, crd) in rustmq_operator::crd::all() {
+            let generated = rustmq_operator::crd::to_yaml(&crd).unwrap();
+            let committed = std::fs::read_to_string(root.join(dir).join(file))
+                .unwrap_or_else(|e| panic!("{dir}/{file}: {e}; run make crds"));
+            assert!(
+                committed == generated,
+                "{dir}/{file} differs from the Rust types; run `make crds`"
+            );
+        }
     }
 }
 

@@ -1,6 +1,6 @@
-//! Writes the CRDs generated from `operator/src/crd/`: to `--out DIR` (one file each, as
-//! committed under `crds/`) or, without it, as one multi-document YAML on standard output
-//! (`rustmq-crdgen | kubectl apply -f -`).
+//! Writes the CRDs generated from `operator/src/crd/`: to each `--out DIR` (one file each, as
+//! committed under `crds/` and the chart's `charts/rustmq-operator/crds/`) or, without it, as
+//! one multi-document YAML on standard output (`rustmq-crdgen | kubectl apply -f -`).
 
 use std::path::PathBuf;
 
@@ -10,22 +10,21 @@ use clap::Parser;
 #[derive(Parser)]
 #[command(about = "Generate RustMQ's CustomResourceDefinitions")]
 struct Args {
-    /// Directory to write one YAML file per CRD into.
+    /// Directory to write one YAML file per CRD into (repeatable).
     #[arg(long)]
-    out: Option<PathBuf>,
+    out: Vec<PathBuf>,
 }
 
 fn main() -> anyhow::Result<()> {
     let args = Args::parse();
     for (file, crd) in rustmq_operator::crd::all() {
         let yaml = rustmq_operator::crd::to_yaml(&crd)?;
-        match &args.out {
-            Some(dir) => {
-                let path = dir.join(file);
-                std::fs::write(&path, yaml)
-                    .with_context(|| format!("writing {}", path.display()))?;
-            }
-            None => print!("---\n{yaml}"),
+        if args.out.is_empty() {
+            print!("---\n{yaml}");
+        }
+        for dir in &args.out {
+            let path = dir.join(file);
+            std::fs::write(&path, &yaml).with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())

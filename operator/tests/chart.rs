@@ -1,0 +1,213 @@
+//! The Helm chart and the plain manifests: `helm lint` and `helm template` (helm v4 built by
+//! `.ci/build-helm.sh`), the rendered objects checked against the Kubernetes schemas offline
+//! (kubernetes-validate, installed by `.ci/test-deps`) and applied with a server-side dry run
+//! to a real kube-apiserver (which runs the CRDs' CEL rules on the examples), and
+//! `manifests/` compared with what the chart renders.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use kube::ResourceExt;
+use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
+use kube::discovery::Discovery;
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
+}
+
+fn helm() -> PathBuf {
+    let script = root().join(".ci/build-helm.sh");
+    let out = Command::new("bash")
+        .arg(&script)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .expect("run .ci/build-helm.sh");
+    assert!(out.status.success(), "{} failed", script.display());
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim()).join("helm")
+}
+
+fn run(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The chart rendered as the committed manifests are (`helm template` with `sets`).
+fn render(sets: &[&str]) -> String {
+    let mut cmd = Command::new(helm());
+    cmd.current_dir(root()).args([
+        "template",
+        "rustmq-operator",
+        "charts/rustmq-operator",
+        "--namespace",
+        "rustmq-system",
+        "--include-crds",
+    ]);
+    for s in sets {
+        cmd.args(["--set", s]);
+    }
+    run(&mut cmd)
+}
+
+/// The value sets the tests render with: the defaults, one namespace watched, a cluster and
+/// a ServiceMonitor.
+const VARIANTS: &[&[&str]] = &[
+    &[],
+    &["watchNamespace=apps"],
+    &[
+        "cluster.enabled=true",
+        "metrics.serviceMonitor.enabled=true",
+    ],
+];
+
+#[test]
+fn the_chart_lints() {
+    for sets in VARIANTS {
+        let mut cmd = Command::new(helm());
+        cmd.current_dir(root())
+            .args(["lint", "--strict", "charts/rustmq-operator"]);
+        for s in *sets {
+            cmd.args(["--set", s]);
+        }
+        run(&mut cmd);
+    }
+}
+
+const MANIFEST_HEADER: &str = "# Generated from charts/rustmq-operator by `make manifests` (helm template \
+rustmq-operator charts/rustmq-operator --namespace rustmq-system --include-crds).\n# Do not edit by \
+hand: change the chart and regenerate.\n";
+
+#[test]
+fn committed_manifests_are_the_chart_rendered() {
+    let generated = format!("{MANIFEST_HEADER}{}", render(&[]));
+    let file = root().join("manifests/rustmq-operator.yaml");
+    if std::env::var_os("RUSTMQ_UPDATE_MANIFESTS").is_some() {
+        std::fs::write(&file, &generated).unwrap();
+    }
+    let committed = std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(
+        committed == generated,
+        "manifests/rustmq-operator.yaml differs from the chart: run `make manifests`"
+    );
+}
+
+#[test]
+fn rendered_objects_match_the_kubernetes_schemas() {
+    let dir = tempfile::tempdir().unwrap();
+    for (i, sets) in VARIANTS.iter().enumerate() {
+        let file = dir.path().join(format!("render-{i}.yaml"));
+        std::fs::write(&file, render(sets)).unwrap();
+        let out = Command::new("kubernetes-validate")
+            .args(["-k", "1.34.0", "--strict", "--quiet"])
+            .arg(&file)
+            .output()
+            .expect("kubernetes-validate (make test installs it into target/ci-venv)");
+        let text = String::from_utf8_lossy(&out.stdout).to_string()
+            + &String::from_utf8_lossy(&out.stderr);
+        // Its schemas are Kubernetes' own: the custom resources (RustMQCluster, and the
+        // prometheus-operator's ServiceMonitor) are checked by the API server below.
+        let unexpected: Vec<&str> = text
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .filter(|l| !l.contains("Couldn't find schema for kind"))
+            .collect();
+        assert!(
+            unexpected.is_empty(),
+            "kubernetes-validate with {sets:?}:\n{}",
+            unexpected.join("\n")
+        );
+    }
+}
+
+/// Splits a multi-document YAML into objects (skipping empty documents).
+fn documents(yaml: &str) -> Vec<DynamicObject> {
+    yaml.split("\n---")
+        .filter_map(|doc| {
+            let v: serde_json::Value = serde_norway::from_str(doc).ok()?;
+            (!v.is_null()).then(|| serde_json::from_value(v).unwrap())
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_chart_and_the_examples_pass_a_server_side_dry_run() {
+    let cp = common::ControlPlane::start().await;
+    let client = cp.client.clone();
+    // The namespaces the objects go to, and the CRDs for real (the custom resources need
+    // them established).
+    let namespaces: Api<k8s_openapi::api::core::v1::Namespace> = Api::all(client.clone());
+    for ns in ["rustmq-system", "rustmq", "apps"] {
+        let n = serde_json::from_value(serde_json::json!({"metadata": {"name": ns}})).unwrap();
+        namespaces.create(&PostParams::default(), &n).await.unwrap();
+    }
+    let crds: Api<k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition> =
+        Api::all(client.clone());
+    for (_, crd) in rustmq_operator::crd::all() {
+        crds.create(&PostParams::default(), &crd).await.unwrap();
+    }
+    let mut discovery = None;
+    for _ in 0..100 {
+        // A group version being installed can answer 404 for a moment: try again.
+        if let Ok(d) = Discovery::new(client.clone()).run().await
+            && d.groups().any(|g| g.name() == "rustmq.io")
+        {
+            discovery = Some(d);
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let discovery = discovery.expect("rustmq.io served");
+
+    let mut yaml = String::new();
+    for sets in [&[][..], &["watchNamespace=apps"], &["cluster.enabled=true"]] {
+        yaml.push_str("\n---\n");
+        yaml.push_str(&render(sets));
+    }
+    for example in [
+        "rustmqcluster-gke.yaml",
+        "rustmqcluster-dev.yaml",
+        "topics.yaml",
+    ] {
+        yaml.push_str("\n---\n");
+        yaml.push_str(
+            &std::fs::read_to_string(root().join("manifests/examples").join(example)).unwrap(),
+        );
+    }
+    let mut checked = 0;
+    for obj in documents(&yaml) {
+        let types = obj.types.clone().expect("apiVersion and kind");
+        if types.kind == "CustomResourceDefinition" {
+            continue;
+        }
+        let (group, version) = types
+            .api_version
+            .split_once('/')
+            .unwrap_or(("", types.api_version.as_str()));
+        let gvk = kube::api::GroupVersionKind::gvk(group, version, &types.kind);
+        let (resource, caps) = discovery
+            .resolve_gvk(&gvk)
+            .unwrap_or_else(|| panic!("the API server does not serve {gvk:?}"));
+        let api: Api<DynamicObject> = if caps.scope == kube::discovery::Scope::Namespaced {
+            let ns = obj.namespace().unwrap_or_else(|| "default".into());
+            Api::namespaced_with(client.clone(), &ns, &resource)
+        } else {
+            Api::all_with(client.clone(), &resource)
+        };
+        api.patch(
+            &obj.name_any(),
+            &PatchParams::apply("rustmq-chart-test").dry_run(),
+            &Patch::Apply(&obj),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{} {}: {e}", types.kind, obj.name_any()));
+        checked += 1;
+    }
+    assert!(checked >= 20, "only {checked} objects checked");
+}
