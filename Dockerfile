@@ -1,5 +1,6 @@
 # syntax=docker/dockerfile:1
-# RustMQ's image: the broker, the controller, the operator and the admin CLI in one small,
+# RustMQ's image: the broker, the controller, the operator (and the brokers' init-container
+# helper) and the admin CLI in one small,
 # non-root runtime image. The Kubernetes manifests choose the binary with `command:`; probes
 # are Kubernetes' (no HEALTHCHECK here).
 #
@@ -11,7 +12,7 @@
 ARG RUST_VERSION=1.95
 # The binaries the image carries (the build step builds exactly these; check-image.sh reads
 # this line).
-ARG BINARIES="rustmq-broker rustmq-controller rustmq-operator rustmq-admin"
+ARG BINARIES="rustmq-broker rustmq-controller rustmq-operator rustmq-node-label rustmq-admin"
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 ARG BINARIES

@@ -107,6 +107,9 @@ pub struct BrokerSection {
     pub data_dir: PathBuf,
     /// Host advertised to clients in Metadata.
     pub advertised_host: String,
+    /// A file whose content (trimmed) is the rack, read at start-up instead of `rack_id`:
+    /// on Kubernetes an init container writes the node's zone label there.
+    pub rack_id_file: Option<PathBuf>,
 }
 
 impl Default for BrokerSection {
@@ -116,6 +119,7 @@ impl Default for BrokerSection {
             rack_id: "default".into(),
             data_dir: PathBuf::from("/var/lib/rustmq"),
             advertised_host: "127.0.0.1".into(),
+            rack_id_file: None,
         }
     }
 }
@@ -534,6 +538,37 @@ impl BrokerConfig {
         let c: Self = rustmq_controller::config::load_layered(&base, file)?;
         c.validate()?;
         Ok(c)
+    }
+
+    /// Replaces `broker.rack_id` with the content of `broker.rack_id_file`, when set. Done
+    /// at start-up, not at load: the file is the pod's, and the operator loads the same
+    /// configuration to check it without one.
+    ///
+    /// ```
+    /// let dir = tempfile::tempdir().unwrap();
+    /// std::fs::write(dir.path().join("rack"), "europe-west1-b\n").unwrap();
+    /// let mut c = rustmq_broker::config::BrokerConfig::default();
+    /// c.broker.rack_id_file = Some(dir.path().join("rack"));
+    /// c.resolve_rack().unwrap();
+    /// assert_eq!(c.broker.rack_id, "europe-west1-b");
+    /// ```
+    pub fn resolve_rack(&mut self) -> Result<(), ConfigError> {
+        let Some(path) = &self.broker.rack_id_file else {
+            return Ok(());
+        };
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Value {
+            key: "broker.rack_id_file".into(),
+            reason: format!("{}: {e}", path.display()),
+        })?;
+        let rack = text.trim();
+        if rack.is_empty() {
+            return Err(ConfigError::Value {
+                key: "broker.rack_id_file".into(),
+                reason: format!("{} is empty", path.display()),
+            });
+        }
+        self.broker.rack_id = rack.to_string();
+        Ok(())
     }
 
     fn validate(&self) -> Result<(), ConfigError> {

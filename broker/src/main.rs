@@ -45,7 +45,8 @@ fn run_main() -> anyhow::Result<()> {
     if let Some(d) = &args.data_dir {
         base.broker.data_dir = d.clone();
     }
-    let config = BrokerConfig::load(base, args.config.as_deref())?;
+    let mut config = BrokerConfig::load(base, args.config.as_deref())?;
+    config.resolve_rack()?;
     rustmq_transport::process::block_on(run(config))
 }
 

@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::ControlPlane;
+use common::network::PodNetwork;
 use common::node_agent::NodeAgent;
 use k8s_openapi::api::apps::v1::StatefulSet;
 use k8s_openapi::api::core::v1::{ConfigMap, Event, Namespace, Pod, Secret, Service};
@@ -160,7 +161,6 @@ fn log_tails() -> String {
 struct Operator {
     child: Child,
     listen: std::net::SocketAddr,
-    log: PathBuf,
 }
 
 impl Operator {
@@ -180,7 +180,7 @@ impl Operator {
             .stderr(file)
             .spawn()
             .expect("start rustmq-operator");
-        Self { child, listen, log }
+        Self { child, listen }
     }
 
     async fn health(&self) -> Option<serde_json::Value> {
@@ -208,6 +208,13 @@ impl Operator {
             .find_map(|l| l.strip_prefix("VmHWM:"))
             .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
             .unwrap_or(0)
+    }
+}
+
+impl Operator {
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 
@@ -391,7 +398,10 @@ async fn read_all(c: &RustMqClient, topic: &str, p: u32) -> BTreeMap<i64, Bytes>
 }
 
 async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
-    let cp = ControlPlane::start_with_controller_manager().await;
+    // The pod network first: the API server listens on its host address, which the pods
+    // (the brokers' init containers) reach.
+    let network = PodNetwork::new(hosts);
+    let cp = ControlPlane::start_with_controller_manager(network.host_ip()).await;
     let client = cp.client.clone();
     install_crds(&client).await;
     let namespaces: Api<Namespace> = Api::all(client.clone());
@@ -411,13 +421,18 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
             "rustmq-controller".to_string(),
             workspace_bin("rustmq-controller", "rustmq-controller"),
         ),
+        (
+            "rustmq-node-label".to_string(),
+            PathBuf::from(env!("CARGO_BIN_EXE_rustmq-node-label")),
+        ),
     ]);
     let agent = NodeAgent::start(
         client.clone(),
         NS,
         "node-a",
         "zone-a",
-        hosts,
+        network,
+        cp.api,
         root.path(),
         binaries,
     )
@@ -441,7 +456,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         .unwrap();
 
     // Two operator replicas: one takes the Lease and acts, the other waits.
-    let operators = [
+    let mut operators = [
         Operator::start(&cp.kubeconfig, root.path(), "operator-a"),
         Operator::start(&cp.kubeconfig, root.path(), "operator-b"),
     ];
@@ -469,13 +484,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         for p in agent.running() {
             s.push_str(&format!("--- {p}\n{}\n", agent.logs(&p)));
         }
-        for o in &operators {
-            s.push_str(&format!(
-                "--- {}\n{}\n",
-                o.log.display(),
-                std::fs::read_to_string(&o.log).unwrap_or_default()
-            ));
-        }
+        s.push_str(&log_tails());
         s.push_str(&format!(
             "--- kube-controller-manager\n{}\n",
             cp.log_tail("kube-controller-manager")
@@ -523,6 +532,20 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
             .is_some_and(|id| !id.is_empty())
     );
     let bootstrap = status.bootstrap_servers.clone().unwrap();
+    // Each broker's rack is its Node's zone, read by its init container.
+    let brokers: Vec<rustmq_controller::api::BrokerSummary> = reqwest::get(format!(
+        "{}/api/v1/brokers",
+        status.admin_url.clone().unwrap()
+    ))
+    .await
+    .unwrap()
+    .json::<rustmq_controller::api::Envelope<Vec<_>>>()
+    .await
+    .unwrap()
+    .data
+    .unwrap();
+    assert_eq!(brokers.len(), 3);
+    assert!(brokers.iter().all(|b| b.rack_id == "zone-a"), "{brokers:?}");
     assert_eq!(bootstrap, "rmq-bootstrap.rustmq-e2e.svc.cluster.local:9092");
     assert!(!events_with_reason(&client, "ClusterReady").await.is_empty());
     // What the cluster owns exists: Services, PDBs, the ConfigMap.
@@ -532,6 +555,24 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
     }
     let pdbs: Api<PodDisruptionBudget> = Api::namespaced(client.clone(), NS);
     assert!(pdbs.get_opt("rmq-broker").await.unwrap().is_some());
+
+    // The leading operator dies: the other takes the Lease over and carries on with
+    // everything below.
+    let mut leading = None;
+    for (i, o) in operators.iter().enumerate() {
+        if o.health().await.is_some_and(|h| h["leader"] == true) {
+            leading = Some(i);
+        }
+    }
+    let dead = leading.expect("a leader");
+    operators[dead].kill();
+    let standby = 1 - dead;
+    wait_for(
+        "the standby operator leading",
+        Duration::from_secs(60),
+        || async { (operators[standby].health().await?["leader"] == true).then_some(()) },
+    )
+    .await;
 
     // 2. A Topic, produced to and consumed from through the bootstrap Service.
     let ca = secrets.get("rmq-tls").await.unwrap().data.unwrap()["ca.crt"]
@@ -901,8 +942,6 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
     );
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
     assert!(sets.get_opt("bad-broker").await.unwrap().is_none());
-    // The operator keeps serving the good cluster.
-    assert!(operators.iter().any(|o| o.child.id() > 0));
     clusters
         .delete("bad", &DeleteParams::default())
         .await
@@ -910,6 +949,14 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
 
     // 7. Deleting the cluster garbage-collects everything it owns; its Topics' finalizers
     //    are released even though the topics cannot be deleted any more.
+    let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(client.clone());
+    assert!(
+        bindings
+            .get_opt("rustmq-rustmq-e2e-rmq-node-reader")
+            .await
+            .unwrap()
+            .is_some()
+    );
     clusters
         .delete("rmq", &DeleteParams::default())
         .await
@@ -927,6 +974,11 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
                 && secrets.get_opt("rmq-tls").await.ok()?.is_none()
                 && secrets.get_opt("rmq-ca").await.ok()?.is_none()
                 && pdbs.get_opt("rmq-broker").await.ok()?.is_none()
+                && bindings
+                    .get_opt("rustmq-rustmq-e2e-rmq-node-reader")
+                    .await
+                    .ok()?
+                    .is_none()
                 && pods
                     .list(&ListParams::default().labels("app.kubernetes.io/instance=rmq"))
                     .await

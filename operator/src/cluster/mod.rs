@@ -5,6 +5,7 @@
 pub mod certs;
 pub mod config;
 mod names;
+pub mod rbac;
 pub mod resources;
 mod status;
 mod tls;
@@ -21,6 +22,7 @@ use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::{Event, EventType};
+use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
 use serde::Serialize;
@@ -33,12 +35,29 @@ use resources::Component;
 
 /// The field manager of everything the operator applies.
 pub const MANAGER: &str = "rustmq-operator";
+/// The finalizer on every `RustMQCluster`: its cluster-scoped RBAC binding has no owner the
+/// garbage collector could follow.
+pub const FINALIZER: &str = "rustmq.io/cluster";
 const CONTROLLER: &str = "rustmq_cluster";
 
 /// Reconciles one `RustMQCluster`.
 pub async fn reconcile(cluster: Arc<RustMQCluster>, ctx: Arc<Context>) -> Result<Action> {
     let started = Instant::now();
-    let result = apply(&cluster, &ctx).await;
+    let api: Api<RustMQCluster> = Api::namespaced(
+        ctx.client.clone(),
+        &cluster.namespace().unwrap_or_else(|| "default".into()),
+    );
+    let result = finalizer(&api, FINALIZER, cluster.clone(), |event| async {
+        match event {
+            Finalizer::Apply(c) => apply(&c, &ctx).await,
+            Finalizer::Cleanup(c) => {
+                rbac::remove(&ctx.client, &names(&c, &ctx)).await?;
+                Ok(Action::await_change())
+            }
+        }
+    })
+    .await
+    .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconciled(CONTROLLER, started);
     if result.is_ok() {
         ctx.backoff.reset(&key(&cluster));
@@ -101,6 +120,7 @@ async fn build(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<
         spec.tls.existing_secret.is_none(),
     )?;
     tls::ensure(cluster, &ctx.client, names).await?;
+    rbac::ensure(&ctx.client, names).await?;
     let hash = config_hash(&[&broker_toml, &controller_toml]);
     let ns = &names.namespace;
     let client = &ctx.client;

@@ -193,6 +193,10 @@ pub fn disruption_budget(
     }))
 }
 
+/// Where the brokers' init container writes the Node's zone, and the broker reads its rack.
+const RACK_DIR: &str = "/var/run/rustmq/rack";
+const RACK_FILE: &str = "/var/run/rustmq/rack/rack";
+
 fn env_field(name: &str, path: &str) -> Value {
     json!({"name": name, "valueFrom": {"fieldRef": {"fieldPath": path}}})
 }
@@ -256,6 +260,7 @@ pub fn stateful_set(
             }
             Component::Broker => {
                 envs.push(env("RUSTMQ_BROKER__ID", "$(POD_NAME)"));
+                envs.push(env("RUSTMQ_BROKER__RACK_ID_FILE", RACK_FILE));
                 envs.push(env(
                     "RUSTMQ_BROKER__ADVERTISED_HOST",
                     format!(
@@ -320,13 +325,13 @@ pub fn stateful_set(
             {"name": "tls", "mountPath": paths::TLS_DIR, "readOnly": true},
             {"name": "data", "mountPath": paths::DATA_DIR},
         ],
-        "securityContext": {
-            "runAsNonRoot": true,
-            "allowPrivilegeEscalation": false,
-            "readOnlyRootFilesystem": true,
-            "capabilities": {"drop": ["ALL"]},
-        },
+        "securityContext": container_security(),
     });
+    if component == Component::Broker
+        && let Some(mounts) = container["volumeMounts"].as_array_mut()
+    {
+        mounts.push(json!({"name": "rack", "mountPath": RACK_DIR, "readOnly": true}));
+    }
     if let Some(r) = resources {
         container["resources"] = serde_json::to_value(r)?;
     }
@@ -342,6 +347,27 @@ pub fn stateful_set(
         ],
         "tolerations": overrides.tolerations,
     });
+    if component == Component::Broker {
+        // Pods cannot read their Node's labels: an init container asks the API for the
+        // zone (`rackLabel`) and leaves it in a file the broker reads as its rack.
+        pod_spec["initContainers"] = json!([{
+            "name": "rack",
+            "image": format!("{}:{}", spec.image, spec.version),
+            "command": [
+                "rustmq-node-label",
+                "--node", "$(NODE_NAME)",
+                "--label", spec.brokers.rack_label,
+                "--out", RACK_FILE,
+                "--default", "default",
+            ],
+            "env": [env_field("NODE_NAME", "spec.nodeName")],
+            "volumeMounts": [{"name": "rack", "mountPath": RACK_DIR}],
+            "securityContext": container_security(),
+        }]);
+        if let Some(volumes) = pod_spec["volumes"].as_array_mut() {
+            volumes.push(json!({"name": "rack", "emptyDir": {}}));
+        }
+    }
     if let Some(a) = &overrides.affinity {
         pod_spec["affinity"] = serde_json::to_value(a)?;
     }
@@ -366,4 +392,139 @@ pub fn stateful_set(
             "volumeClaimTemplates": [claim(volume)],
         },
     }))
+}
+
+fn container_security() -> Value {
+    json!({
+        "runAsNonRoot": true,
+        "allowPrivilegeEscalation": false,
+        "readOnlyRootFilesystem": true,
+        "capabilities": {"drop": ["ALL"]},
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cluster(extra: Value) -> RustMQCluster {
+        let mut spec = json!({
+            "version": "1.2.3",
+            "objectStorage": {"s3": {"bucket": "b", "credentialsSecret": "s3-keys"}},
+        });
+        if let (Some(s), Some(e)) = (spec.as_object_mut(), extra.as_object()) {
+            s.extend(e.clone());
+        }
+        let mut c: RustMQCluster = serde_json::from_value(json!({
+            "apiVersion": "rustmq.io/v1alpha1", "kind": "RustMQCluster",
+            "metadata": {"name": "rmq", "namespace": "ns", "uid": "u-1"},
+            "spec": spec,
+        }))
+        .unwrap();
+        c.metadata.uid = Some("u-1".into());
+        c
+    }
+
+    fn env_of(set: &StatefulSet, container: usize) -> BTreeMap<String, String> {
+        let pod = set.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        pod.containers[container]
+            .env
+            .clone()
+            .unwrap_or_default()
+            .into_iter()
+            .filter_map(|e| Some((e.name, e.value?)))
+            .collect()
+    }
+
+    #[test]
+    fn brokers_get_their_identity_rack_and_certificates_from_the_pod() {
+        let c = cluster(json!({"brokers": {"replicas": 4, "rackLabel": "example.com/rack"}}));
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let set = stateful_set(&c, &names, Component::Broker, "abc").unwrap();
+        let spec = set.spec.as_ref().unwrap();
+        assert_eq!(spec.replicas, Some(4));
+        assert_eq!(spec.service_name.as_deref(), Some("rmq-broker"));
+        let owner = &set.metadata.owner_references.as_ref().unwrap()[0];
+        assert_eq!(
+            (owner.kind.as_str(), owner.controller),
+            ("RustMQCluster", Some(true))
+        );
+        let env = env_of(&set, 0);
+        assert_eq!(env["RUSTMQ_BROKER__ID"], "$(POD_NAME)");
+        assert_eq!(
+            env["RUSTMQ_BROKER__ADVERTISED_HOST"],
+            "$(POD_NAME).rmq-broker.$(POD_NAMESPACE).svc.cluster.local"
+        );
+        assert_eq!(
+            env["RUSTMQ_NETWORK__TLS_CERT_PATH"],
+            "/etc/rustmq/tls/$(POD_NAME).crt"
+        );
+        assert_eq!(env["RUSTMQ_BROKER__RACK_ID_FILE"], RACK_FILE);
+        let pod = spec.template.spec.as_ref().unwrap();
+        let init = &pod.init_containers.as_ref().unwrap()[0];
+        let cmd = init.command.as_ref().unwrap();
+        assert!(
+            cmd.windows(2).any(|w| w == ["--label", "example.com/rack"]),
+            "{cmd:?}"
+        );
+        let annotations = spec
+            .template
+            .metadata
+            .as_ref()
+            .unwrap()
+            .annotations
+            .as_ref();
+        assert_eq!(annotations.unwrap()["rustmq.io/config-hash"], "abc");
+        assert_eq!(
+            pod.containers[0].env_from.as_ref().unwrap()[0]
+                .secret_ref
+                .as_ref()
+                .unwrap()
+                .name,
+            "s3-keys"
+        );
+        assert_eq!(
+            pod.containers[0].image.as_deref(),
+            Some("rustmq/rustmq:1.2.3")
+        );
+    }
+
+    #[test]
+    fn an_existing_secret_replaces_the_per_pod_certificates() {
+        let c = cluster(json!({"tls": {"existingSecret": "mine"}}));
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let set = stateful_set(&c, &names, Component::Controller, "h").unwrap();
+        let env = env_of(&set, 0);
+        assert!(!env.contains_key("RUSTMQ_TLS__CERT"));
+        assert_eq!(env["RUSTMQ_CONTROLLER__NODE_ID"], "$(POD_NAME)");
+        let pod = set.spec.unwrap().template.spec.unwrap();
+        let tls = pod
+            .volumes
+            .unwrap()
+            .into_iter()
+            .find(|v| v.name == "tls")
+            .unwrap();
+        assert_eq!(tls.secret.unwrap().secret_name.as_deref(), Some("mine"));
+        assert!(pod.init_containers.is_none(), "controllers need no rack");
+    }
+
+    #[test]
+    fn workload_identity_and_service_types_come_from_the_spec() {
+        let c = cluster(json!({
+            "objectStorage": {"gcs": {"bucket": "b", "googleServiceAccount": "gsa@p.iam.gserviceaccount.com"}},
+            "listeners": {"client": {"type": "LoadBalancer", "annotations": {"a": "b"}}},
+        }));
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let sa = service_account(&c, &names).unwrap();
+        assert_eq!(
+            sa.metadata.annotations.unwrap()["iam.gke.io/gcp-service-account"],
+            "gsa@p.iam.gserviceaccount.com"
+        );
+        let svc = bootstrap_service(&c, &names).unwrap();
+        assert_eq!(svc.spec.unwrap().type_.as_deref(), Some("LoadBalancer"));
+        let headless = headless_service(&c, &names, Component::Broker).unwrap();
+        let spec = headless.spec.unwrap();
+        assert_eq!(spec.cluster_ip.as_deref(), Some("None"));
+        assert_eq!(spec.publish_not_ready_addresses, Some(true));
+    }
 }

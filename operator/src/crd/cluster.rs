@@ -138,7 +138,8 @@ pub struct BrokersSpec {
     #[serde(default = "default_wal_volume")]
     pub wal: VolumeSpec,
     /// Node label whose value becomes the broker's rack (replicas of a partition are spread
-    /// over racks).
+    /// over racks); read by each broker pod's init container from its Node (`default` when
+    /// the Node has no such label).
     #[serde(default = "default_rack_label")]
     pub rack_label: String,
 }

@@ -42,24 +42,29 @@ pub struct ControlPlane {
     pub client: Client,
     /// A kubeconfig file with those rights.
     pub kubeconfig: PathBuf,
+    /// The API server's address.
+    pub api: std::net::SocketAddr,
+    /// The CA of the API server's serving certificate (PEM).
+    pub ca_pem: String,
     /// Where the processes keep their state and logs (removed when dropped).
     pub dir: tempfile::TempDir,
 }
 
 impl ControlPlane {
-    /// etcd and kube-apiserver.
+    /// etcd and kube-apiserver on 127.0.0.1.
     pub async fn start() -> Self {
-        Self::start_inner(false).await
+        Self::start_inner(false, std::net::Ipv4Addr::LOCALHOST).await
     }
 
-    /// etcd, kube-apiserver and kube-controller-manager with the controllers RustMQ's
-    /// objects need: StatefulSets, EndpointSlices, PodDisruptionBudgets and the garbage
-    /// collector.
-    pub async fn start_with_controller_manager() -> Self {
-        Self::start_inner(true).await
+    /// etcd, kube-apiserver (listening on `bind`, which pods reach) and
+    /// kube-controller-manager with the controllers RustMQ's objects need: StatefulSets,
+    /// EndpointSlices, PodDisruptionBudgets, the garbage collector and the publisher of the
+    /// `kube-root-ca.crt` ConfigMap pods verify the API server with.
+    pub async fn start_with_controller_manager(bind: std::net::Ipv4Addr) -> Self {
+        Self::start_inner(true, bind).await
     }
 
-    async fn start_inner(with_controller_manager: bool) -> Self {
+    async fn start_inner(with_controller_manager: bool, bind: std::net::Ipv4Addr) -> Self {
         let bin = binaries();
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
@@ -91,13 +96,46 @@ impl ControlPlane {
             "rustmq-test-token,admin,admin,system:masters\n",
         )
         .unwrap();
-        let api = rustmq_transport::testing::loopback_addr();
+        let api = std::net::SocketAddr::new(
+            bind.into(),
+            rustmq_transport::testing::loopback_addr().port(),
+        );
+        // The API server's serving certificate, from a CA of the test's own, for every
+        // address a client dials (the pods use `bind`, as in-cluster clients use the
+        // `kubernetes` Service's address).
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        ca_params
+            .distinguished_name
+            .push(rcgen::DnType::CommonName, "test kube CA");
+        let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+        let ca = rcgen::Issuer::new(ca_params, ca_key);
+        let serving_key = rcgen::KeyPair::generate().unwrap();
+        let serving = rcgen::CertificateParams::new(vec![
+            "localhost".to_string(),
+            "127.0.0.1".to_string(),
+            bind.to_string(),
+            "10.96.0.1".to_string(),
+            "kubernetes.default.svc".to_string(),
+        ])
+        .unwrap()
+        .signed_by(&serving_key, &ca)
+        .unwrap();
+        std::fs::write(d.join("ca.crt"), ca_cert.pem()).unwrap();
+        std::fs::write(d.join("apiserver.crt"), serving.pem()).unwrap();
+        std::fs::write(d.join("apiserver.key"), serving_key.serialize_pem()).unwrap();
         let mut apiserver = Proc(
             Command::new(bin.join("kube-apiserver"))
                 .args([
                     &format!("--etcd-servers=http://{etcd_client}"),
-                    "--bind-address=127.0.0.1",
-                    "--advertise-address=127.0.0.1",
+                    &format!("--bind-address={bind}"),
+                    &format!("--advertise-address={bind}"),
+                    &format!("--tls-cert-file={}", d.join("apiserver.crt").display()),
+                    &format!(
+                        "--tls-private-key-file={}",
+                        d.join("apiserver.key").display()
+                    ),
                     &format!("--secure-port={}", api.port()),
                     &format!("--cert-dir={}", d.join("certs").display()),
                     &format!("--token-auth-file={}", d.join("tokens.csv").display()),
@@ -116,7 +154,8 @@ impl ControlPlane {
                 .expect("start kube-apiserver"),
         );
         let kubeconfig = format!(
-            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://{api}\n    insecure-skip-tls-verify: true\nusers:\n- name: admin\n  user:\n    token: rustmq-test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: admin\n    namespace: default\ncurrent-context: test\n"
+            "apiVersion: v1\nkind: Config\nclusters:\n- name: test\n  cluster:\n    server: https://{api}\n    certificate-authority: {}\nusers:\n- name: admin\n  user:\n    token: rustmq-test-token\ncontexts:\n- name: test\n  context:\n    cluster: test\n    user: admin\n    namespace: default\ncurrent-context: test\n",
+            d.join("ca.crt").display()
         );
         std::fs::write(d.join("kubeconfig"), &kubeconfig).unwrap();
         let config = kube::Config::from_custom_kubeconfig(
@@ -147,7 +186,8 @@ impl ControlPlane {
                 Command::new(bin.join("kube-controller-manager"))
                     .args([
                         &format!("--kubeconfig={}", d.join("kubeconfig").display()),
-                        "--controllers=statefulset-controller,garbage-collector-controller,endpointslice-controller,disruption-controller",
+                        "--controllers=statefulset-controller,garbage-collector-controller,endpointslice-controller,disruption-controller,root-ca-certificate-publisher-controller",
+                        &format!("--root-ca-file={}", d.join("ca.crt").display()),
                         "--leader-elect=false",
                         "--secure-port=0",
                         "--concurrent-statefulset-syncs=2",
@@ -164,6 +204,8 @@ impl ControlPlane {
             _etcd: etcd,
             client,
             kubeconfig: d.join("kubeconfig"),
+            api,
+            ca_pem: ca_cert.pem(),
             dir,
         }
     }

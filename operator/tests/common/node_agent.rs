@@ -14,7 +14,9 @@ use std::process::Stdio;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use k8s_openapi::api::core::v1::{ConfigMap, Container, EnvVar, Node, Pod, Secret, Service};
+use k8s_openapi::api::core::v1::{
+    ConfigMap, Container, EnvVar, Node, Pod, Secret, Service, ServiceAccount,
+};
 use k8s_openapi::api::discovery::v1::EndpointSlice;
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams, PostParams};
@@ -48,6 +50,7 @@ struct Agent {
     network: PodNetwork,
     root: PathBuf,
     binaries: HashMap<String, PathBuf>,
+    api: std::net::SocketAddr,
     running: Mutex<HashMap<String, Running>>,
     http: reqwest::Client,
 }
@@ -60,17 +63,19 @@ pub struct NodeAgent {
 
 impl NodeAgent {
     /// Starts an agent for Node `node` (created with `zone` as its topology zone) running
-    /// the pods of `namespace`; `binaries` maps a container's command to the executable.
+    /// the pods of `namespace` on `network`; `api` is the API server's address as pods reach
+    /// it; `binaries` maps a container's command to the executable.
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         client: Client,
         namespace: &str,
         node: &str,
         zone: &str,
-        hosts: &Path,
+        network: PodNetwork,
+        api: std::net::SocketAddr,
         root: &Path,
         binaries: HashMap<String, PathBuf>,
     ) -> Self {
-        let network = PodNetwork::new(hosts);
         let nodes: Api<Node> = Api::all(client.clone());
         let n: Node = serde_json::from_value(json!({
             "apiVersion": "v1", "kind": "Node",
@@ -99,6 +104,7 @@ impl NodeAgent {
             network,
             root: root.to_path_buf(),
             binaries,
+            api,
             running: Mutex::new(HashMap::new()),
             http: reqwest::Client::builder()
                 .timeout(Duration::from_secs(1))
@@ -389,7 +395,8 @@ impl Agent {
         }
     }
 
-    /// Starts a pod's (single) container as a process in a new network namespace.
+    /// Starts a pod: its init containers, one after the other, each to success, then its
+    /// (single) container, as processes in a new network namespace.
     async fn start(&self, pod: &Pod) -> Result<(), String> {
         let name = pod.name_any();
         let spec = pod.spec.clone().unwrap_or_default();
@@ -397,50 +404,138 @@ impl Agent {
         let uid = pod.uid().unwrap_or_default();
         let netns = self.network.namespace(&name);
         let ip = netns.addr.to_string();
-
-        // Volumes: files of ConfigMaps and Secrets, a kept directory per claim.
-        let mut mounts = Vec::new();
-        for m in container.volume_mounts.clone().unwrap_or_default() {
-            let Some(v) = spec
-                .volumes
-                .as_ref()
-                .and_then(|vs| vs.iter().find(|v| v.name == m.name))
-            else {
-                continue;
-            };
-            let dir = if let Some(cm) = &v.config_map {
-                let api: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
-                let c = api.get(&cm.name).await.map_err(|e| e.to_string())?;
-                let dir = self.root.join("pods").join(&uid).join(&v.name);
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                for (k, text) in c.data.unwrap_or_default() {
-                    std::fs::write(dir.join(k), text).map_err(|e| e.to_string())?;
-                }
-                dir
-            } else if let Some(s) = &v.secret {
-                let api: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
-                let secret = s.secret_name.clone().unwrap_or_default();
-                let c = api.get(&secret).await.map_err(|e| e.to_string())?;
-                let dir = self.root.join("pods").join(&uid).join(&v.name);
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                for (k, bytes) in c.data.unwrap_or_default() {
-                    std::fs::write(dir.join(k), bytes.0).map_err(|e| e.to_string())?;
-                }
-                dir
-            } else if v.persistent_volume_claim.is_some() || v.empty_dir.is_some() {
-                let dir = match &v.persistent_volume_claim {
-                    Some(c) => self.root.join("pvc").join(&c.claim_name),
-                    None => self.root.join("pods").join(&uid).join(&v.name),
-                };
-                std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-                dir
-            } else {
-                continue;
-            };
-            mounts.push((dir, m.mount_path.clone()));
+        let volumes = self.volumes(pod, &uid).await?;
+        for init in spec.init_containers.clone().unwrap_or_default() {
+            let mut child = self.spawn(pod, &init, &volumes, &netns, &ip).await?;
+            let status = tokio::time::timeout(Duration::from_secs(60), child.wait())
+                .await
+                .map_err(|_| format!("init container {} did not finish", init.name))?
+                .map_err(|e| e.to_string())?;
+            if !status.success() {
+                return Err(format!("init container {} failed: {status}", init.name));
+            }
         }
-        // StatefulSet pods get their claims by template name: data-<pod>.
-        let env = self.environment(pod, &container, &ip).await?;
+        let child = self.spawn(pod, &container, &volumes, &netns, &ip).await?;
+        self.running.lock().insert(
+            name,
+            Running {
+                uid,
+                child,
+                _netns: netns,
+                ip,
+                ready: None,
+                restarts: 0,
+                started: Instant::now(),
+                exited: None,
+                probed: None,
+                pod: pod.clone(),
+            },
+        );
+        Ok(())
+    }
+
+    /// The pod's volumes as directories: files of ConfigMaps, Secrets and projected sources
+    /// (the service-account token included), and a kept directory per claim.
+    async fn volumes(&self, pod: &Pod, uid: &str) -> Result<HashMap<String, PathBuf>, String> {
+        let spec = pod.spec.clone().unwrap_or_default();
+        let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
+        let mut out = HashMap::new();
+        for v in spec.volumes.clone().unwrap_or_default() {
+            let dir = match &v.persistent_volume_claim {
+                Some(c) => self.root.join("pvc").join(&c.claim_name),
+                None => self.root.join("pods").join(uid).join(&v.name),
+            };
+            std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+            let write = |file: &str, bytes: &[u8]| {
+                let path = dir.join(file);
+                if let Some(parent) = path.parent() {
+                    std::fs::create_dir_all(parent).map_err(|e| e.to_string())?;
+                }
+                std::fs::write(path, bytes).map_err(|e| e.to_string())
+            };
+            if let Some(cm) = &v.config_map {
+                let c = maps.get(&cm.name).await.map_err(|e| e.to_string())?;
+                for (k, text) in c.data.unwrap_or_default() {
+                    write(&k, text.as_bytes())?;
+                }
+            } else if let Some(sv) = &v.secret {
+                let name = sv.secret_name.clone().unwrap_or_default();
+                let c = secrets.get(&name).await.map_err(|e| e.to_string())?;
+                for (k, bytes) in c.data.unwrap_or_default() {
+                    write(&k, &bytes.0)?;
+                }
+            } else if let Some(p) = &v.projected {
+                for source in p.sources.clone().unwrap_or_default() {
+                    if let Some(t) = source.service_account_token {
+                        write(
+                            &t.path,
+                            self.token(pod, t.expiration_seconds).await?.as_bytes(),
+                        )?;
+                    }
+                    if let Some(cm) = source.config_map {
+                        let c = maps.get(&cm.name).await.map_err(|e| e.to_string())?;
+                        let data = c.data.unwrap_or_default();
+                        for item in cm.items.unwrap_or_default() {
+                            if let Some(text) = data.get(&item.key) {
+                                write(&item.path, text.as_bytes())?;
+                            }
+                        }
+                    }
+                    if let Some(d) = source.downward_api {
+                        for item in d.items.unwrap_or_default() {
+                            if let Some(f) = item.field_ref {
+                                let v = field(pod, &f.field_path, "", &self.node)
+                                    .ok_or_else(|| format!("unsupported field {}", f.field_path))?;
+                                write(&item.path, v.as_bytes())?;
+                            }
+                        }
+                    }
+                }
+            }
+            out.insert(v.name.clone(), dir);
+        }
+        Ok(out)
+    }
+
+    /// A token of the pod's ServiceAccount, from the TokenRequest API (bound to the pod).
+    async fn token(&self, pod: &Pod, expiration: Option<i64>) -> Result<String, String> {
+        let sa = pod
+            .spec
+            .as_ref()
+            .and_then(|s| s.service_account_name.clone())
+            .unwrap_or_else(|| "default".into());
+        let accounts: Api<ServiceAccount> = Api::namespaced(self.client.clone(), &self.namespace);
+        let request = json!({
+            "apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+            "spec": {
+                "expirationSeconds": expiration.unwrap_or(3607),
+                "boundObjectRef": {"apiVersion": "v1", "kind": "Pod", "name": pod.name_any(), "uid": pod.uid()},
+            },
+        });
+        let answer: serde_json::Value = accounts
+            .create_subresource("token", &sa, &PostParams::default(), &request)
+            .await
+            .map_err(|e| format!("token of ServiceAccount {sa}: {e}"))?;
+        answer["status"]["token"]
+            .as_str()
+            .map(str::to_string)
+            .ok_or_else(|| format!("no token for ServiceAccount {sa}"))
+    }
+
+    /// Starts one container of a pod in its network namespace, its volumes bound at their
+    /// mount paths (which exist on this host as they would in the image: inside the pod's
+    /// mount namespace, which `ip netns exec` makes, the volumes are bound over them).
+    async fn spawn(
+        &self,
+        pod: &Pod,
+        container: &Container,
+        volumes: &HashMap<String, PathBuf>,
+        netns: &PodNamespace,
+        ip: &str,
+    ) -> Result<tokio::process::Child, String> {
+        let name = pod.name_any();
+        let env = self.environment(pod, container, ip).await?;
         let command: Vec<String> = container
             .command
             .clone()
@@ -454,11 +549,12 @@ impl Agent {
             .binaries
             .get(program)
             .ok_or_else(|| format!("no executable for command {program}"))?;
-
-        // The mount points exist on this host as they would in the image; inside the pod's
-        // mount namespace (`ip netns exec` makes one) the volumes are bound over them.
         let mut script = String::from("set -e\n");
-        for (src, dst) in &mounts {
+        for m in container.volume_mounts.clone().unwrap_or_default() {
+            let Some(src) = volumes.get(&m.name) else {
+                continue;
+            };
+            let dst = &m.mount_path;
             std::fs::create_dir_all(dst).map_err(|e| format!("mount point {dst}: {e}"))?;
             script.push_str(&format!("mount --bind '{}' '{dst}'\n", src.display()));
         }
@@ -481,23 +577,7 @@ impl Agent {
             .stdout(log.try_clone().map_err(|e| e.to_string())?)
             .stderr(log)
             .kill_on_drop(true);
-        let child = cmd.spawn().map_err(|e| e.to_string())?;
-        self.running.lock().insert(
-            name,
-            Running {
-                uid,
-                child,
-                _netns: netns,
-                ip,
-                ready: None,
-                restarts: 0,
-                started: Instant::now(),
-                exited: None,
-                probed: None,
-                pod: pod.clone(),
-            },
-        );
-        Ok(())
+        cmd.spawn().map_err(|e| e.to_string())
     }
 
     /// The container's environment as the kubelet builds it: `envFrom`, then `env` in
@@ -508,7 +588,18 @@ impl Agent {
         c: &Container,
         ip: &str,
     ) -> Result<BTreeMap<String, String>, String> {
-        let mut env = BTreeMap::new();
+        // As the kubelet does for every container: where the API server is (the address the
+        // `kubernetes` Service would route to).
+        let mut env = BTreeMap::from([
+            (
+                "KUBERNETES_SERVICE_HOST".to_string(),
+                self.api.ip().to_string(),
+            ),
+            (
+                "KUBERNETES_SERVICE_PORT".to_string(),
+                self.api.port().to_string(),
+            ),
+        ]);
         let secrets: Api<Secret> = Api::namespaced(self.client.clone(), &self.namespace);
         let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
         for from in c.env_from.clone().unwrap_or_default() {
