@@ -1,7 +1,7 @@
 # syntax=docker/dockerfile:1
 # RustMQ's image: the broker, the controller, the operator (and the brokers' init-container
-# helper) and the admin CLI in one small, non-root runtime image. The Kubernetes manifests choose the binary with `command:`; probes
-# are Kubernetes' (no HEALTHCHECK here).
+# helper) and the admin CLI in one small, non-root runtime image. The Kubernetes manifests
+# choose the binary with `command:`; probes are Kubernetes' (no HEALTHCHECK here).
 #
 # No Docker engine runs on the project's own machines: .ci/check-image.sh runs this file's
 # build step and the runtime's entry points outside Docker in CI, and the image itself is
