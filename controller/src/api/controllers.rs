@@ -76,10 +76,11 @@ pub(super) async fn add_controller(
     let req = match body {
         Ok(Json(r)) => r,
         Err(rej) => {
-            return bad(format!(
-                "invalid request body: {}; expected JSON like {{\"id\": \"controller-4\", \"address\": \"controller-4:9095\"}}",
-                rej.body_text()
-            ));
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"id": "controller-4", "address": "controller-4:9095"}"#,
+            );
         }
     };
     let Some(id) = crate::config::parse_node_id(&req.id) else {

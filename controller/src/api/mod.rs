@@ -175,6 +175,20 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// A request body that is not the JSON a handler takes: 400, saying what was wrong and
+/// what is expected (`example`).
+fn bad_body(c: &Controller, rejection: JsonRejection, example: &str) -> Response {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message: format!(
+            "invalid request body: {}; expected JSON like {example}",
+            rejection.body_text()
+        ),
+        leader_hint: leader_name(c),
+    }
+    .into_response()
+}
+
 fn leader_name(c: &Controller) -> Option<String> {
     c.status().leader.map(|l| format!("controller-{l}"))
 }

@@ -141,15 +141,11 @@ pub(super) async fn create_topic(
     let Json(req) = match body {
         Ok(b) => b,
         Err(rej) => {
-            return ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!(
-                    "invalid request body: {}; expected JSON like {{\"name\": \"orders\", \"partitions\": 3, \"replication_factor\": 1}}",
-                    rej.body_text()
-                ),
-                leader_hint: leader_name(&s.controller),
-            }
-            .into_response();
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"name": "orders", "partitions": 3, "replication_factor": 1}"#,
+            );
         }
     };
     let mut config = TopicConfig {
@@ -209,15 +205,11 @@ pub(super) async fn alter_topic(
     let req = match body {
         Ok(Json(r)) => r,
         Err(rej) => {
-            return ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!(
-                    "invalid request body: {}; expected JSON like {{\"partitions\": 6, \"config\": {{\"retention.ms\": \"60000\"}}}}",
-                    rej.body_text()
-                ),
-                leader_hint: leader_name(&s.controller),
-            }
-            .into_response();
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"partitions": 6, "config": {"retention.ms": "60000"}}"#,
+            );
         }
     };
     let config = match req.config {
@@ -291,15 +283,11 @@ pub(super) async fn reassign_partitions(
     let req = match body {
         Ok(Json(r)) => r,
         Err(rej) => {
-            return ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: format!(
-                    "invalid request body: {}; expected JSON like {{\"partitions\": [{{\"partition\": 0, \"replicas\": [2, 3, 1]}}]}}",
-                    rej.body_text()
-                ),
-                leader_hint: leader_name(&s.controller),
-            }
-            .into_response();
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"partitions": [{"partition": 0, "replicas": [2, 3, 1]}]}"#,
+            );
         }
     };
     let targets = req

@@ -386,14 +386,7 @@ impl Cluster {
         path: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
-        let r = self
-            .http
-            .post(self.url(i, path))
-            .json(&body)
-            .send()
-            .await
-            .unwrap();
-        (r.status().as_u16(), r.json().await.unwrap())
+        self.send_json(reqwest::Method::POST, i, path, body).await
     }
 
     /// PATCH `body` to `path` on node i: the HTTP status and the JSON body.
@@ -403,9 +396,19 @@ impl Cluster {
         path: &str,
         body: serde_json::Value,
     ) -> (u16, serde_json::Value) {
+        self.send_json(reqwest::Method::PATCH, i, path, body).await
+    }
+
+    async fn send_json(
+        &self,
+        method: reqwest::Method,
+        i: usize,
+        path: &str,
+        body: serde_json::Value,
+    ) -> (u16, serde_json::Value) {
         let r = self
             .http
-            .patch(self.url(i, path))
+            .request(method, self.url(i, path))
             .json(&body)
             .send()
             .await
