@@ -382,3 +382,72 @@ fn storage_shows_uploads() {
         assert!(table.contains(k), "{k} missing:\n{table}");
     }
 }
+
+#[test]
+fn topic_alter_grows_partitions_and_merges_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path());
+    ok(&admin(
+        &dev,
+        &[
+            "topic",
+            "create",
+            "grow",
+            "--partitions",
+            "1",
+            "--config",
+            "retention.ms=60000",
+        ],
+        None,
+    ));
+    let out = ok(&admin(
+        &dev,
+        &[
+            "topic",
+            "alter",
+            "grow",
+            "--partitions",
+            "3",
+            "--config",
+            "max.message.bytes=2048",
+        ],
+        None,
+    ));
+    assert!(out.contains("3 partitions"), "{out}");
+    // The setting not named stays; the new one is added.
+    assert!(out.contains("\"retention.ms\": \"60000\""), "{out}");
+    assert!(out.contains("\"max.message.bytes\": \"2048\""), "{out}");
+    let out = ok(&admin(
+        &dev,
+        &["topic", "alter", "grow", "--delete-config", "retention.ms"],
+        None,
+    ));
+    assert!(!out.contains("retention.ms"), "{out}");
+    // Partitions can't shrink; a new partition takes messages.
+    let e = admin(&dev, &["topic", "alter", "grow", "--partitions", "2"], None);
+    assert!(!e.status.success());
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("cannot shrink"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
+    ok(&admin(
+        &dev,
+        &["produce", "grow", "--partition", "2"],
+        Some("into the new partition\n"),
+    ));
+    let got = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "grow",
+            "--partition",
+            "2",
+            "--from-beginning",
+            "--max-messages",
+            "1",
+        ],
+        None,
+    ));
+    assert!(got.contains("into the new partition"), "{got}");
+}

@@ -98,6 +98,45 @@ impl TopicConfig {
         Ok(())
     }
 
+    /// The settings that are set, as `key: value` strings [`TopicConfig::set`] reads back.
+    ///
+    /// ```
+    /// let mut c = rustmq_controller::metadata::TopicConfig::default();
+    /// c.set("retention.ms", "60000").unwrap();
+    /// c.set("compression.type", "zstd").unwrap();
+    /// let entries = c.entries();
+    /// assert_eq!(entries["retention.ms"], "60000");
+    /// let mut back = rustmq_controller::metadata::TopicConfig::default();
+    /// for (k, v) in &entries {
+    ///     back.set(k, v).unwrap();
+    /// }
+    /// assert_eq!(back, c);
+    /// ```
+    pub fn entries(&self) -> std::collections::BTreeMap<String, String> {
+        let mut out = std::collections::BTreeMap::new();
+        let mut put = |k: &str, v: Option<String>| {
+            if let Some(v) = v {
+                out.insert(k.to_string(), v);
+            }
+        };
+        put("retention.ms", self.retention_ms.map(|v| v.to_string()));
+        put(
+            "retention.bytes",
+            self.retention_bytes.map(|v| v.to_string()),
+        );
+        put("segment.bytes", self.segment_bytes.map(|v| v.to_string()));
+        put("compression.type", self.compression_type.clone());
+        put(
+            "max.message.bytes",
+            self.max_message_bytes.map(|v| v.to_string()),
+        );
+        put(
+            "min.insync.replicas",
+            self.min_insync_replicas.map(|v| v.to_string()),
+        );
+        out
+    }
+
     pub(super) fn validate(&self) -> Result<(), MetadataError> {
         if let Some(c) = &self.compression_type {
             let mut probe = TopicConfig::default();

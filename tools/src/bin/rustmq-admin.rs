@@ -15,8 +15,9 @@ use clap::{Parser, Subcommand};
 use output::{Format, Out, Tab, Tone, text};
 use rustmq_client::{Message, StartPosition};
 use rustmq_controller::api::{
-    AddControllerRequest, BrokerSummary, ClusterView, ControllerView, CreateTopicRequest, Envelope,
-    GroupView, HealthResponse, ReassignPartition, ReassignRequest, StorageResponse, TopicView,
+    AddControllerRequest, AlterTopicRequest, BrokerSummary, ClusterView, ControllerView,
+    CreateTopicRequest, Envelope, GroupView, HealthResponse, ReassignPartition, ReassignRequest,
+    StorageResponse, TopicView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -203,6 +204,19 @@ enum TopicCmd {
     Describe { name: String },
     /// Delete a topic.
     Delete { name: String },
+    /// Add partitions and/or change settings: `--config` keys are set, `--delete-config`
+    /// keys return to their defaults, the others stay (partitions only grow).
+    Alter {
+        name: String,
+        #[arg(long, short = 'p')]
+        partitions: Option<u32>,
+        /// Topic setting to set, repeatable.
+        #[arg(long = "config", value_name = "KEY=VALUE")]
+        configs: Vec<String>,
+        /// Topic setting to remove, repeatable.
+        #[arg(long = "delete-config", value_name = "KEY")]
+        delete_configs: Vec<String>,
+    },
     /// Move a partition to new replicas (broker ids, preferred leader first). Uploaded data
     /// moves by metadata only; new replicas copy the unuploaded tail and join the ISR, then
     /// the old replicas leave.
@@ -319,6 +333,45 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => cluster_health(&api, out, expect_brokers, wait).await,
         Cmd::Brokers(BrokersCmd::List) => list_brokers(&api, out).await,
         Cmd::Controllers(ControllersCmd::List) => list_controllers(&api, out).await,
+        Cmd::Topic(TopicCmd::Alter {
+            name,
+            partitions,
+            configs,
+            delete_configs,
+        }) => {
+            let config = if configs.is_empty() && delete_configs.is_empty() {
+                None
+            } else {
+                // The API replaces the whole config: start from the topic's.
+                let current: TopicView = api.get(&format!("/api/v1/topics/{name}")).await?;
+                let mut entries = current.config.entries();
+                for key in &delete_configs {
+                    entries.remove(key);
+                }
+                for kv in &configs {
+                    let (k, v) = kv
+                        .split_once('=')
+                        .with_context(|| format!("--config {kv}: expected KEY=VALUE"))?;
+                    entries.insert(k.to_string(), v.to_string());
+                }
+                Some(entries)
+            };
+            let body = AlterTopicRequest { partitions, config };
+            let t: TopicView = api
+                .call(
+                    reqwest::Method::PATCH,
+                    &format!("/api/v1/topics/{name}"),
+                    Some(&body),
+                )
+                .await?;
+            println!(
+                "Topic '{}': {} partitions, config {:?}",
+                t.name,
+                t.partitions,
+                t.config.entries()
+            );
+            Ok(())
+        }
         Cmd::Topic(TopicCmd::Reassign {
             name,
             partition,
