@@ -946,6 +946,32 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         .delete("bad", &DeleteParams::default())
         .await
         .unwrap();
+    // A spec the API server refuses once rendered (a toleration operator it does not know):
+    // the same, with the server's reason.
+    let mut refused = cluster_spec("refused", &s3.endpoint, json!({}));
+    refused.spec.pod_template.tolerations =
+        vec![serde_json::from_value(json!({"key": "k", "operator": "Sometimes"})).unwrap()];
+    apply(&clusters, &refused).await;
+    let degraded = wait_for(
+        "refused cluster Degraded",
+        Duration::from_secs(60),
+        || async {
+            let st = clusters.get("refused").await.ok()?.status?;
+            let c = condition(&st.conditions, "Degraded")?.clone();
+            (c.status == "True").then_some(c)
+        },
+    )
+    .await;
+    assert_eq!(degraded.reason, "RefusedByApiServer");
+    assert!(
+        degraded.message.contains("Sometimes"),
+        "{}",
+        degraded.message
+    );
+    clusters
+        .delete("refused", &DeleteParams::default())
+        .await
+        .unwrap();
 
     // 7. Deleting the cluster garbage-collects everything it owns; its Topics' finalizers
     //    are released even though the topics cannot be deleted any more.

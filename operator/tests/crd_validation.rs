@@ -76,6 +76,26 @@ async fn the_api_server_enforces_the_crd_rules() {
         .await
         .unwrap_err();
     assert!(refusal(e).contains("controllers.replicas cannot change after creation"));
+    let e = clusters
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"brokers": {"wal": {"size": "20Gi"}}}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(refusal(e).contains("brokers.wal cannot change after creation"));
+    // What may change does.
+    clusters
+        .patch(
+            "demo",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"spec": {"brokers": {"replicas": 4}, "version": "0.2.0"}}),
+            ),
+        )
+        .await
+        .unwrap();
 
     let topics: Api<Topic> = Api::namespaced(cp.client.clone(), "default");
     let topic = |partitions: i32| {

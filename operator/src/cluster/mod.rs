@@ -166,13 +166,23 @@ where
 {
     let api: Api<K> = Api::namespaced(client.clone(), namespace);
     let name = object.name_any();
-    api.patch(
-        &name,
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&object),
-    )
-    .await?;
-    Ok(())
+    match api
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&object),
+        )
+        .await
+    {
+        Ok(_) => Ok(()),
+        // The API server refused what the spec rendered to (a bad quantity or affinity, a
+        // field it will not change): the user's to fix, so a condition, not a retry loop.
+        Err(kube::Error::Api(e)) if e.code == 422 => Err(Error::InvalidSpec {
+            reason: "RefusedByApiServer",
+            message: format!("{} {name}: {}", K::kind(&Default::default()), e.message),
+        }),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A stable digest of the rendered files (FNV-1a): the same text gives the same hash in

@@ -97,7 +97,9 @@ pub struct ControllersSpec {
     /// CPU and memory of each controller.
     #[serde(default)]
     pub resources: Option<ResourceRequirements>,
-    /// The volume holding each controller's Raft log and snapshots.
+    /// The volume holding each controller's Raft log and snapshots. Fixed once created:
+    /// a StatefulSet's volume claims cannot change.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("controllers.storage cannot change after creation"))]
     #[serde(default = "default_raft_volume")]
     pub storage: VolumeSpec,
 }
@@ -134,7 +136,9 @@ pub struct BrokersSpec {
     /// CPU and memory of each broker.
     #[serde(default)]
     pub resources: Option<ResourceRequirements>,
-    /// The volume holding each broker's write-ahead log.
+    /// The volume holding each broker's write-ahead log. Fixed once created: a
+    /// StatefulSet's volume claims cannot change.
+    #[x_kube(validation = Rule::new("self == oldSelf").message("brokers.wal cannot change after creation"))]
     #[serde(default = "default_wal_volume")]
     pub wal: VolumeSpec,
     /// Node label whose value becomes the broker's rack (replicas of a partition are spread
