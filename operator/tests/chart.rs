@@ -154,16 +154,24 @@ async fn the_chart_and_the_examples_pass_a_server_side_dry_run() {
     }
     let mut discovery = None;
     for _ in 0..100 {
-        // A group version being installed can answer 404 for a moment: try again.
+        // A group version being installed can answer 404 for a moment, and each CRD's kind
+        // appears when that CRD is established: try again until every kind resolves.
         if let Ok(d) = Discovery::new(client.clone()).run().await
-            && d.groups().any(|g| g.name() == "rustmq.io")
+            && ["RustMQCluster", "Topic"].iter().all(|kind| {
+                d.resolve_gvk(&kube::api::GroupVersionKind::gvk(
+                    "rustmq.io",
+                    "v1alpha1",
+                    kind,
+                ))
+                .is_some()
+            })
         {
             discovery = Some(d);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let discovery = discovery.expect("rustmq.io served");
+    let discovery = discovery.expect("RustMQCluster and Topic served");
 
     let mut yaml = String::new();
     for sets in [&[][..], &["watchNamespace=apps"], &["cluster.enabled=true"]] {
