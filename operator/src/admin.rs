@@ -82,12 +82,12 @@ impl AdminApi {
             .map(drop)
     }
 
-    /// Grows a topic and/or replaces its whole config.
-    pub async fn alter_topic(&self, name: &str, change: &AlterTopicRequest) -> Result<()> {
+    /// Grows a topic and/or replaces its whole config; returns the topic as altered.
+    pub async fn alter_topic(&self, name: &str, change: &AlterTopicRequest) -> Result<TopicView> {
         let path = format!("/api/v1/topics/{name}");
         self.send_json::<TopicView>(reqwest::Method::PATCH, &path, change)
-            .await
-            .map(drop)
+            .await?
+            .ok_or_else(|| self.error(&path, "no topic in the answer", None))
     }
 
     /// Deletes a topic; one that is already gone is not an error.

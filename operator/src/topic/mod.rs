@@ -17,7 +17,7 @@ use rustmq_controller::metadata::TopicConfig;
 use serde_json::json;
 
 use crate::admin::AdminApi;
-use crate::cluster::{MANAGER, Names, publish};
+use crate::cluster::{MANAGER, Names};
 use crate::conditions::condition;
 use crate::context::Context;
 use crate::crd::{DeletionPolicy, RustMQCluster, Topic, TopicStatus};
@@ -114,7 +114,7 @@ async fn not_ready(t: &Topic, ctx: &Context, reason: &str, message: String) -> R
     )];
     write_status(t, ctx, status).await?;
     if !seen {
-        publish(ctx, t, EventType::Warning, reason, message).await;
+        ctx.publish(t, EventType::Warning, reason, message).await;
     }
     Ok(())
 }
@@ -170,8 +170,7 @@ async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
                 }
                 Err(e) => return Err(e),
             }
-            publish(
-                ctx,
+            ctx.publish(
                 t,
                 EventType::Normal,
                 "TopicCreated",
@@ -225,15 +224,14 @@ async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
         // someone else, and is being undone.
         let previous = t.status.clone().unwrap_or_default();
         let drift = previous.observed_generation == t.metadata.generation;
-        admin.alter_topic(&name, &change).await?;
+        let altered = admin.alter_topic(&name, &change).await?;
         let what = match (change.partitions, config_drifted) {
             (Some(p), true) => format!("partitions to {p} and its config"),
             (Some(p), false) => format!("partitions to {p}"),
             _ => "its config".into(),
         };
         if drift {
-            publish(
-                ctx,
+            ctx.publish(
                 t,
                 EventType::Warning,
                 "DriftCorrected",
@@ -243,16 +241,10 @@ async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
             )
             .await;
         } else {
-            publish(
-                ctx,
-                t,
-                EventType::Normal,
-                "TopicUpdated",
-                format!("set {what}"),
-            )
-            .await;
+            ctx.publish(t, EventType::Normal, "TopicUpdated", format!("set {what}"))
+                .await;
         }
-        admin.topic(&name).await?.unwrap_or(view)
+        altered
     } else {
         view
     };
@@ -298,8 +290,7 @@ async fn cleanup(t: &Topic, ctx: &Context) -> Result<Action> {
         return Ok(Action::await_change());
     };
     admin.delete_topic(&name).await?;
-    publish(
-        ctx,
+    ctx.publish(
         t,
         EventType::Normal,
         "TopicDeleted",
