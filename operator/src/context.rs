@@ -4,8 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use kube::Client;
-use kube::runtime::events::{Recorder, Reporter};
+use kube::runtime::events::{Event, EventType, Recorder, Reporter};
+use kube::{Client, Resource};
 
 use crate::metrics::Metrics;
 
@@ -62,5 +62,28 @@ impl Context {
             settings,
             backoff: Default::default(),
         })
+    }
+}
+
+impl Context {
+    /// Publishes an Event on `object` (what users must see); failing to is logged, never
+    /// fatal.
+    pub async fn publish<K: Resource<DynamicType = ()>>(
+        &self,
+        object: &K,
+        type_: EventType,
+        reason: &str,
+        note: String,
+    ) {
+        let ev = Event {
+            type_,
+            reason: reason.into(),
+            note: Some(note),
+            action: "Reconcile".into(),
+            secondary: None,
+        };
+        if let Err(e) = self.recorder.publish(&ev, &object.object_ref(&())).await {
+            tracing::warn!(error = %e, reason, "could not publish an event");
+        }
     }
 }

@@ -299,6 +299,23 @@ fn condition<'a>(
     conditions.iter().find(|c| c.type_ == type_)
 }
 
+/// The `Degraded` condition of cluster `name`, once it is `True`.
+async fn degraded_condition(
+    clusters: &Api<RustMQCluster>,
+    name: &str,
+) -> k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition {
+    wait_for(
+        &format!("cluster {name} Degraded"),
+        Duration::from_secs(60),
+        || async {
+            let st = clusters.get(name).await.ok()?.status?;
+            let c = condition(&st.conditions, "Degraded")?.clone();
+            (c.status == "True").then_some(c)
+        },
+    )
+    .await
+}
+
 async fn events_with_reason(client: &Client, reason: &str) -> Vec<String> {
     let events: Api<Event> = Api::namespaced(client.clone(), NS);
     let mut out = Vec::new();
@@ -923,12 +940,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         &cluster_spec("bad", &s3.endpoint, json!({"wal.no_such_setting": "1"})),
     )
     .await;
-    let degraded = wait_for("bad cluster Degraded", Duration::from_secs(60), || async {
-        let st = clusters.get("bad").await.ok()?.status?;
-        let c = condition(&st.conditions, "Degraded")?.clone();
-        (c.status == "True").then_some(c)
-    })
-    .await;
+    let degraded = degraded_condition(&clusters, "bad").await;
     assert_eq!(degraded.reason, "InvalidBrokerConfig");
     assert!(
         degraded.message.contains("no_such_setting"),
@@ -952,16 +964,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
     refused.spec.pod_template.tolerations =
         vec![serde_json::from_value(json!({"key": "k", "operator": "Sometimes"})).unwrap()];
     apply(&clusters, &refused).await;
-    let degraded = wait_for(
-        "refused cluster Degraded",
-        Duration::from_secs(60),
-        || async {
-            let st = clusters.get("refused").await.ok()?.status?;
-            let c = condition(&st.conditions, "Degraded")?.clone();
-            (c.status == "True").then_some(c)
-        },
-    )
-    .await;
+    let degraded = degraded_condition(&clusters, "refused").await;
     assert_eq!(degraded.reason, "RefusedByApiServer");
     assert!(
         degraded.message.contains("Sometimes"),

@@ -21,7 +21,6 @@ use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::policy::v1::PodDisruptionBudget;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::events::{Event, EventType};
 use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use kube::{Resource, ResourceExt};
@@ -194,26 +193,6 @@ fn config_hash(parts: &[&str]) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-/// Publishes an Event on the cluster; failing to is logged, never fatal.
-pub(crate) async fn publish<K: Resource<DynamicType = ()>>(
-    ctx: &Context,
-    object: &K,
-    type_: EventType,
-    reason: &str,
-    note: String,
-) {
-    let ev = Event {
-        type_,
-        reason: reason.into(),
-        note: Some(note),
-        action: "Reconcile".into(),
-        secondary: None,
-    };
-    if let Err(e) = ctx.recorder.publish(&ev, &object.object_ref(&())).await {
-        tracing::warn!(error = %e, reason, "could not publish an event");
-    }
 }
 
 /// Runs the controller until the process is told to stop. `namespace`: watch one

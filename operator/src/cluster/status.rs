@@ -7,8 +7,8 @@ use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use serde_json::json;
 
+use super::MANAGER;
 use super::names::Names;
-use super::{MANAGER, publish};
 use crate::admin::AdminApi;
 use crate::conditions::{condition, is_true};
 use crate::context::Context;
@@ -77,14 +77,8 @@ pub async fn degraded(
     ];
     write(cluster, ctx, status).await?;
     if !already {
-        publish(
-            ctx,
-            cluster,
-            EventType::Warning,
-            reason,
-            message.to_string(),
-        )
-        .await;
+        ctx.publish(cluster, EventType::Warning, reason, message.to_string())
+            .await;
     }
     Ok(())
 }
@@ -218,7 +212,8 @@ pub async fn observe(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> R
     let was_ready = is_true(&previous.conditions, "Ready");
     write(cluster, ctx, status).await?;
     if ready && !was_ready {
-        publish(ctx, cluster, EventType::Normal, "ClusterReady", message).await;
+        ctx.publish(cluster, EventType::Normal, "ClusterReady", message)
+            .await;
     }
     Ok(ready)
 }
