@@ -170,6 +170,7 @@ impl Node {
         if remote {
             tasks.push(tokio::spawn(heartbeat(
                 controller.clone(),
+                Arc::downgrade(&broker),
                 me,
                 broker.lease().clone(),
                 Duration::from_millis(config.controller.broker_heartbeat_interval_ms),
@@ -320,11 +321,12 @@ impl Node {
     }
 }
 
-/// A broker of a controller cluster heartbeats every `every` and renews its leader lease with
-/// each answered heartbeat; when the controllers do not know it (their state was rebuilt) it
+/// A broker of a controller cluster heartbeats every `every`, with its load, and renews its
+/// leader lease with each answered heartbeat; when the controllers do not know it (their state was rebuilt) it
 /// registers again.
 async fn heartbeat(
     controller: Arc<Controller>,
+    broker: std::sync::Weak<Broker>,
     me: BrokerRegistration,
     lease: Arc<lease::Lease>,
     every: Duration,
@@ -336,7 +338,8 @@ async fn heartbeat(
             _ = stop.changed() => return,
         }
         let sent = std::time::Instant::now();
-        match controller.broker_heartbeat(me.id).await {
+        let load = broker.upgrade().map(|b| b.load_report());
+        match controller.broker_heartbeat(me.id, load).await {
             Ok(()) => lease.renewed(sent),
             Err(ControllerError::Metadata(
                 rustmq_controller::metadata::MetadataError::UnknownBroker(_),

@@ -867,3 +867,84 @@ async fn consumers_carry_on_when_the_leader_is_killed() {
         assert_eq!(next(&mut consumer).await, i);
     }
 }
+
+/// Leaders leaning on some brokers after a restart (a controlled shutdown moves them away
+/// and nothing moves them back) are spread again by the auto-balancer, under idempotent
+/// acks=all load with no error visible to the producer; then it stops: the plan is empty,
+/// the balancer cools down and moves nothing more.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_auto_balancer_spreads_leaders_after_a_restart_and_then_stops() {
+    let _serial = SERIAL.lock().await;
+    let mut c = Cluster::start_with_controller_env(
+        3,
+        FAST,
+        &[
+            ("RUSTMQ_AUTOBALANCER__ENABLED", "true"),
+            ("RUSTMQ_AUTOBALANCER__CHECK_INTERVAL_MS", "500"),
+            ("RUSTMQ_AUTOBALANCER__COOLDOWN_SECONDS", "600"),
+        ],
+    )
+    .await;
+    create_topic(&c, "balanced", 3, 2).await;
+    warm_up(&c, "balanced").await;
+    let acked: Acked = Arc::default();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let p = producer(c.client().await, "balanced").await;
+    let task = tokio::spawn(produce(p, "balanced", 0, acked.clone(), stop.clone()));
+    let leaders = |t: &serde_json::Value| -> BTreeMap<String, usize> {
+        let mut n = BTreeMap::new();
+        for p in t["partition_assignments"].as_array().unwrap() {
+            *n.entry(p["leader"].as_str().unwrap().to_string())
+                .or_default() += 1;
+        }
+        n
+    };
+    // Broker 2 restarts: while it is away its leaderships move to brokers 1 and 3.
+    c.terminate(1);
+    let away = leaders(&c.topic("balanced").await);
+    assert!(!away.contains_key("broker-2"), "{away:?}");
+    c.spawn(1);
+    c.wait_online(3, Duration::from_secs(60)).await;
+    let started = Instant::now();
+    let status = loop {
+        let (code, v) = c.ctl.get_json(0, "/api/v1/rebalance").await;
+        assert_eq!(code, 200, "{v}");
+        let st = &v["data"];
+        let even = leaders(&c.topic("balanced").await);
+        if st["state"] == "cooldown" && even.values().all(|n| *n == 2) && even.len() == 3 {
+            break st.clone();
+        }
+        assert!(
+            started.elapsed() < Duration::from_secs(90),
+            "leaders not spread: {even:?}, rebalance {st}\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    eprintln!(
+        "auto-balancer: {} leaderships moved in {:?} after broker 2 came back",
+        status["leaders_moved"],
+        started.elapsed()
+    );
+    assert_eq!(status["runs"], 1, "{status}");
+    assert!(status["reason"].as_str().is_some(), "{status}");
+    assert!(status["leaders_moved"].as_u64().unwrap() >= 2, "{status}");
+    assert!(
+        status["plan"]["leader_moves"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+    // Several checks later nothing more has moved.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let (_, v) = c.ctl.get_json(0, "/api/v1/rebalance").await;
+    assert_eq!(v["data"]["leaders_moved"], status["leaders_moved"], "{v}");
+    assert_eq!(v["data"]["runs"], 1);
+    assert!(v["data"]["cooldown_remaining_ms"].as_u64().unwrap() > 0);
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let (sent, failed) = task.await.unwrap();
+    assert_eq!(failed, 0, "leadership moves must not surface errors");
+    let acked = acked.lock().clone();
+    let log = read_all(&c.client().await, "balanced").await;
+    check(&log, &acked, &HashMap::from([(0, sent)]));
+}

@@ -99,6 +99,91 @@ pub struct ControllerConfig {
     pub tls: TlsSection,
     /// `[admin]`
     pub admin: AdminSection,
+    /// `[autobalancer]`
+    pub autobalancer: AutoBalancerSection,
+}
+
+/// `[autobalancer]`: rebalancing bounds, and whether the leader rebalances on its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AutoBalancerSection {
+    /// Start rebalances on its own. Off by default: every leadership move makes producers
+    /// of the moved partitions retry once (`NOT_LEADER`), which an operator should choose.
+    pub enabled: bool,
+    /// A broker above this fraction of its CPU is a reason to rebalance.
+    pub cpu_threshold: f64,
+    /// A broker above this fraction of its memory is a reason to rebalance.
+    pub memory_threshold: f64,
+    /// How far (a fraction of the mean) the busiest broker's leader load may be above the
+    /// mean before the auto-balancer acts.
+    pub leader_imbalance: f64,
+    /// Quiet time after a rebalance before the auto-balancer starts another.
+    pub cooldown_seconds: u64,
+    /// How often the leader checks the balance and drives a running rebalance.
+    pub check_interval_ms: u64,
+    /// A rebalance still moving after this long is given up (its moves so far stay).
+    pub rebalance_timeout_ms: u64,
+    /// Replica moves in flight at once.
+    pub max_concurrent_moves: usize,
+    /// Leadership moves per round.
+    pub max_leader_moves: usize,
+}
+
+impl Default for AutoBalancerSection {
+    fn default() -> Self {
+        let d = crate::balance::BalancerOptions::default();
+        Self {
+            enabled: d.enabled,
+            cpu_threshold: d.cpu_threshold,
+            memory_threshold: d.memory_threshold,
+            leader_imbalance: d.leader_imbalance,
+            cooldown_seconds: d.cooldown.as_secs(),
+            check_interval_ms: d.check_interval.as_millis() as u64,
+            rebalance_timeout_ms: d.rebalance_timeout.as_millis() as u64,
+            max_concurrent_moves: d.limits.max_replica_moves,
+            max_leader_moves: d.limits.max_leader_moves,
+        }
+    }
+}
+
+impl AutoBalancerSection {
+    /// The balancer's options, or the key that is out of range.
+    pub fn options(&self) -> Result<crate::balance::BalancerOptions, ConfigError> {
+        let bad = |key: &str, reason: &str| ConfigError::Value {
+            key: format!("autobalancer.{key}"),
+            reason: reason.into(),
+        };
+        for (key, v) in [
+            ("cpu_threshold", self.cpu_threshold),
+            ("memory_threshold", self.memory_threshold),
+        ] {
+            if !(v > 0.0 && v <= 1.0) {
+                return Err(bad(key, "must be a fraction in (0, 1]"));
+            }
+        }
+        if !(self.leader_imbalance >= 0.0 && self.leader_imbalance.is_finite()) {
+            return Err(bad("leader_imbalance", "must be a fraction of at least 0"));
+        }
+        if self.check_interval_ms == 0 {
+            return Err(bad("check_interval_ms", "must be at least 1"));
+        }
+        if self.max_concurrent_moves == 0 {
+            return Err(bad("max_concurrent_moves", "must be at least 1"));
+        }
+        Ok(crate::balance::BalancerOptions {
+            enabled: self.enabled,
+            cpu_threshold: self.cpu_threshold,
+            memory_threshold: self.memory_threshold,
+            leader_imbalance: self.leader_imbalance,
+            cooldown: Duration::from_secs(self.cooldown_seconds),
+            check_interval: Duration::from_millis(self.check_interval_ms),
+            rebalance_timeout: Duration::from_millis(self.rebalance_timeout_ms),
+            limits: crate::balance::PlanLimits {
+                max_replica_moves: self.max_concurrent_moves,
+                max_leader_moves: self.max_leader_moves,
+            },
+        })
+    }
 }
 
 /// `[admin]`: the admin REST API (its address is `controller.http_listen`).
@@ -300,6 +385,7 @@ impl ControllerConfig {
         if let Err((key, reason)) = self.admin.rate_limiting.validate() {
             return Err(ConfigError::Value { key, reason });
         }
+        self.autobalancer.options()?;
         let id = self.node_id()?;
         let peers = self.peers()?;
         if !peers.is_empty() && !peers.contains_key(&id) {
@@ -411,6 +497,7 @@ impl ControllerConfig {
             reason: e.to_string(),
         })?;
         o.peers = peers;
+        o.balancer = self.autobalancer.options()?;
         Ok(o)
     }
 }

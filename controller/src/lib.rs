@@ -15,6 +15,7 @@
 //! ```
 
 pub mod api;
+pub mod balance;
 pub mod catalog;
 pub mod config;
 mod error;
@@ -27,5 +28,5 @@ pub mod raft;
 pub mod rpc;
 
 pub use error::ControllerError;
-pub use node::{Controller, RaftStatus, ReplicaService};
+pub use node::{Controller, RaftStatus, RebalanceStatus, ReplicaService};
 pub use options::{BROKER_NODE_BASE, ControllerOptions};

@@ -40,6 +40,8 @@ pub struct ControllerOptions {
     /// as a non-voting learner. The node then replicates the metadata log like a voter,
     /// never votes or leads, and forwards its writes to the leader. Empty: a voter.
     pub join: Vec<String>,
+    /// Rebalancing bounds and the auto-balancer (`[autobalancer]`).
+    pub balancer: crate::balance::BalancerOptions,
 }
 
 /// Raft node id of broker `n`'s metadata observer (brokers and controllers share the id
@@ -64,6 +66,7 @@ impl ControllerOptions {
             broker_heartbeat_timeout: Duration::from_millis(1500),
             broker_check_interval: Duration::from_millis(100),
             join: Vec::new(),
+            balancer: Default::default(),
         }
     }
 }

@@ -85,6 +85,15 @@ pub enum Request {
     BrokerHeartbeat {
         /// Broker id.
         id: u32,
+        /// Its load over the last interval (brokers of older versions send none).
+        #[serde(default)]
+        load: Option<crate::balance::BrokerLoad>,
+    },
+    /// The leader's rebalance state and a dry-run plan; `start` also starts a rebalance.
+    /// Answered with `Rebalance`.
+    Rebalance {
+        /// Start one now.
+        start: bool,
     },
     /// A follower broker pulls the tail of the partitions it follows from their leader.
     ReplicaFetch(ReplicaFetchRequest),
@@ -184,6 +193,8 @@ pub enum Response {
     },
     /// To [`Request::ReplicaFetch`] (record bytes follow the JSON).
     ReplicaFetch(ReplicaFetchResponse),
+    /// To [`Request::Rebalance`].
+    Rebalance(Result<crate::RebalanceStatus, ProposeError>),
     /// The request could not be handled at all (decode failure, shutting down).
     Failed(String),
 }

@@ -178,7 +178,7 @@ async fn cluster_commands_in_every_format_from_a_follower() {
     .unwrap();
     let beating = tokio::spawn(async move {
         loop {
-            let _ = ctl.broker_heartbeat(7).await;
+            let _ = ctl.broker_heartbeat(7, None).await;
             tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         }
     });

@@ -52,6 +52,8 @@ pub struct BrokerMetrics {
     bytes_in: Family<TopicLabels, Counter>,
     messages_in: Family<TopicLabels, Counter>,
     bytes_out: Family<TopicLabels, Counter>,
+    /// Bytes served over every topic (for the load report).
+    pub(super) served_total: std::sync::atomic::AtomicU64,
 }
 
 impl Default for BrokerMetrics {
@@ -63,6 +65,7 @@ impl Default for BrokerMetrics {
             bytes_in: Family::default(),
             messages_in: Family::default(),
             bytes_out: Family::default(),
+            served_total: Default::default(),
         }
     }
 }
@@ -100,6 +103,8 @@ impl BrokerMetrics {
     /// Record bytes served to consumers from `topic`.
     pub fn served(&self, topic: &str, bytes: u64) {
         if bytes > 0 {
+            self.served_total
+                .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
             self.bytes_out
                 .get_or_create(&TopicLabels {
                     topic: topic.to_string(),

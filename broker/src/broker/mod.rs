@@ -10,6 +10,7 @@
 //! replica fetching.
 
 mod fetch;
+mod load;
 pub mod metrics;
 mod produce;
 pub mod replication;
@@ -98,6 +99,8 @@ pub struct Broker {
     pub(crate) metrics: metrics::BrokerMetrics,
     /// Room for fetch responses in flight (`network.max_in_flight_fetch_bytes`).
     pub(crate) fetch_budget: Option<fetch::FetchBudget>,
+    /// The previous load sample (rates in heartbeats are differences to it).
+    load_sampler: Mutex<load::LoadSampler>,
 }
 
 impl Broker {
@@ -183,6 +186,7 @@ impl Broker {
             isr_joining: Mutex::new(HashMap::new()),
             metrics: metrics::BrokerMetrics::default(),
             fetch_budget: fetch::FetchBudget::new(config.network.max_in_flight_fetch_bytes),
+            load_sampler: Default::default(),
             groups,
             config,
             wal,

@@ -81,6 +81,7 @@ impl Broker {
             }
             Err(e) => return fail(resp, (ErrorCode::StorageError, e.to_string())),
         };
+        p.count_produced(data.records.len() as u64);
         let messages = infos.iter().map(|i| u64::from(i.offset_count)).sum();
         self.metrics
             .appended(topic, data.records.len() as u64, messages);

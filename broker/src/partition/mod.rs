@@ -139,6 +139,8 @@ pub struct PartitionLog {
     appended: Notify,
     cache: Arc<WriteCache>,
     backlog: Arc<UploadBacklog>,
+    /// Bytes producers appended here while it led (for the broker's load report).
+    produced: std::sync::atomic::AtomicU64,
 }
 
 impl PartitionLog {
@@ -176,6 +178,7 @@ impl PartitionLog {
             appended: Notify::new(),
             cache,
             backlog,
+            produced: Default::default(),
         })
     }
 
@@ -433,6 +436,17 @@ impl PartitionLog {
     /// Bytes held by the partition.
     pub fn size_bytes(&self) -> u64 {
         self.state.lock().bytes
+    }
+
+    /// Counts `bytes` produced to this partition (as leader).
+    pub fn count_produced(&self, bytes: u64) {
+        self.produced
+            .fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Bytes produced to this partition while this broker led it, since start.
+    pub fn produced_bytes(&self) -> u64 {
+        self.produced.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// Completes when the high watermark may have moved (register before checking).

@@ -52,6 +52,23 @@ impl Cluster {
         } else {
             controllers::Cluster::start(3)
         };
+        Self::with_controllers(ctl, brokers, extra).await
+    }
+
+    /// Like [`Cluster::start`], with `env` set for every controller process (for example
+    /// `RUSTMQ_AUTOBALANCER__ENABLED=true`).
+    #[allow(dead_code)]
+    pub async fn start_with_controller_env(
+        brokers: u32,
+        extra: &str,
+        env: &[(&str, &str)],
+    ) -> Self {
+        let ctl = controllers::Cluster::start_with_env(3, env);
+        Self::with_controllers(ctl, brokers, extra).await
+    }
+
+    async fn with_controllers(ctl: controllers::Cluster, brokers: u32, extra: &str) -> Self {
+        let proxied = ctl.is_proxied();
         ctl.leader(Duration::from_secs(30)).await;
         let root = ctl.root.path().to_path_buf();
         let endpoints: Vec<String> = ctl

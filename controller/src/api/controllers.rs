@@ -13,6 +13,10 @@ pub struct ControllerView {
     pub address: String,
     /// `leader`, `voter` or `learner` (catching up before promotion).
     pub role: String,
+    /// Log entries it is behind the leader (0 for the leader). Only the leader knows: unset
+    /// when a follower answered.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lag: Option<u64>,
 }
 
 /// `POST /api/v1/controllers`.
@@ -27,6 +31,7 @@ pub struct AddControllerRequest {
 pub(super) fn controller_views(c: &Controller) -> Vec<ControllerView> {
     let leader = c.status().leader;
     let voters = c.voters();
+    let lag = c.replication_lag();
     c.members()
         .into_iter()
         // Brokers' metadata observers are learners too; they are listed as brokers.
@@ -43,6 +48,13 @@ pub(super) fn controller_views(c: &Controller) -> Vec<ControllerView> {
                 "learner"
             }
             .into(),
+            lag: lag.as_ref().map(|l| {
+                if Some(id) == leader {
+                    0
+                } else {
+                    l.get(&id).copied().unwrap_or(u64::MAX)
+                }
+            }),
         })
         .collect()
 }

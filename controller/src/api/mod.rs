@@ -24,6 +24,8 @@ mod controllers;
 mod groups;
 mod health;
 mod metrics;
+mod rebalance;
+mod restart;
 mod storage;
 mod topics;
 
@@ -32,6 +34,8 @@ pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
 pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
 pub use health::{ComponentHealth, HealthResponse};
+pub use rebalance::RebalanceRequest;
+pub use restart::{hosted_replicas, out_of_sync, restart_blockers};
 pub use storage::{CatalogView, StorageResponse, StorageView};
 pub use topics::{
     AlterTopicRequest, CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest,
@@ -144,6 +148,10 @@ fn routes() -> Router<AdminState> {
         .route(
             "/api/v1/controllers/{id}",
             axum::routing::delete(controllers::remove_controller),
+        )
+        .route(
+            "/api/v1/rebalance",
+            get(rebalance::rebalance_status).post(rebalance::start_rebalance),
         )
         .route("/api/v1/groups", get(groups::list_groups))
         .route("/api/v1/groups/{id}", get(groups::describe_group))
@@ -259,7 +267,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, consumer groups and storage. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups and storage. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -277,6 +285,8 @@ pub struct Envelope<T> {
         topics::reassign_partitions,
         brokers::drain_broker,
         brokers::undrain_broker,
+        rebalance::rebalance_status,
+        rebalance::start_rebalance,
         groups::list_groups,
         groups::describe_group,
         storage::storage

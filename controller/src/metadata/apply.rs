@@ -119,6 +119,9 @@ impl ClusterMetadata {
                 self.fail_over(id, true);
                 CommandResult::Ok
             }
+            Command::MoveLeaders { moves } => {
+                CommandResult::LeadersMoved(self.move_leaders(&moves))
+            }
             Command::InitProducerId => {
                 let id = self.next_producer_id;
                 self.next_producer_id += 1;

@@ -113,6 +113,13 @@ pub enum Command {
         /// The topic's whole new config (unset: unchanged).
         config: Option<TopicConfig>,
     },
+    /// Move leaderships to other in-sync replicas (the balancer's leader moves). A move
+    /// whose target is not a live, in-sync, non-draining replica any more is skipped, not
+    /// refused: the plan was computed against an earlier state.
+    MoveLeaders {
+        /// The moves.
+        moves: Vec<LeaderMove>,
+    },
     /// Start (`draining: true`) or stop draining a broker. Draining moves every replica it
     /// holds to other live brokers and keeps new ones off it.
     SetDraining {
@@ -141,6 +148,19 @@ pub struct IsrChange {
     pub isr: Vec<u32>,
 }
 
+/// One leadership move: partition `partition` of `topic` is to be led by broker `to`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct LeaderMove {
+    /// Topic name.
+    pub topic: String,
+    /// Partition.
+    pub partition: u32,
+    /// The broker leading it now (the move is skipped when another one does).
+    pub from: u32,
+    /// The broker to lead it.
+    pub to: u32,
+}
+
 /// Result of applying a command.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum CommandResult {
@@ -158,6 +178,8 @@ pub enum CommandResult {
     Partition(PartitionAssignment),
     /// An idempotent-producer id.
     ProducerId(i64),
+    /// This many leaderships moved (the others were skipped).
+    LeadersMoved(u32),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -173,6 +195,7 @@ impl CommandResult {
             Self::ObjectRegistered(_) => "ObjectRegistered",
             Self::Partition(_) => "Partition",
             Self::ProducerId(_) => "ProducerId",
+            Self::LeadersMoved(_) => "LeadersMoved",
             Self::Refused(_) => "Refused",
         }
     }

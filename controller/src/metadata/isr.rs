@@ -4,7 +4,9 @@
 
 use std::collections::BTreeSet;
 
-use super::{ClusterMetadata, CommandResult, IsrChange, MetadataError, PartitionAssignment};
+use super::{
+    ClusterMetadata, CommandResult, IsrChange, LeaderMove, MetadataError, PartitionAssignment,
+};
 
 impl PartitionAssignment {
     /// Changes the leader (bumping the epochs).
@@ -117,6 +119,32 @@ impl ClusterMetadata {
                 a.elect(id, elections);
             }
         });
+    }
+
+    /// Applies the leader moves that still make sense: the partition is still led by
+    /// `from`, and `to` is a live, in-sync, non-draining replica. Returns how many moved.
+    pub(super) fn move_leaders(&mut self, moves: &[LeaderMove]) -> u32 {
+        let live = self.live_set();
+        let mut moved = 0;
+        let mut elections = 0;
+        for m in moves {
+            if self.draining_brokers.contains(&m.to) || !live.contains(&m.to) {
+                continue;
+            }
+            let Some(a) = self
+                .topics
+                .get_mut(&m.topic)
+                .and_then(|t| t.assignments.get_mut(m.partition as usize))
+            else {
+                continue;
+            };
+            if a.leader == m.from && m.from != m.to && a.isr.contains(&m.to) {
+                a.elect(m.to, &mut elections);
+                moved += 1;
+            }
+        }
+        self.leader_elections += elections;
+        moved
     }
 
     pub(super) fn alter_isr(&mut self, change: IsrChange) -> CommandResult {

@@ -14,7 +14,7 @@ mod isr;
 mod placement;
 mod types;
 
-pub use commands::{Command, CommandResult, IsrChange, MetadataError};
+pub use commands::{Command, CommandResult, IsrChange, LeaderMove, MetadataError};
 pub use placement::{DrainPlan, drain_plan};
 pub use types::{
     BrokerRegistration, ClusterMetadata, CommittedOffset, GroupOffsets, MAX_PARTITIONS,

@@ -53,7 +53,7 @@ impl Controller {
 
     pub(super) async fn run_local(&self, op: LeaderOp) -> Result<CommandResult, ControllerError> {
         match op {
-            LeaderOp::Heartbeat { id } => self.heartbeat_local(id).await,
+            LeaderOp::Heartbeat { id, load } => self.heartbeat_local(id, load).await,
             LeaderOp::AddLearner { id, addr } => self.add_observer_local(id, addr).await,
             LeaderOp::Write(cmd) => self.propose_local(cmd).await,
             LeaderOp::AddVoter { id, addr } => self.add_voter_local(id, addr).await,
@@ -110,10 +110,21 @@ impl Controller {
 #[derive(Debug, Clone)]
 pub(super) enum LeaderOp {
     Write(Command),
-    Heartbeat { id: u32 },
-    AddLearner { id: u64, addr: String },
-    AddVoter { id: u64, addr: String },
-    RemoveVoter { id: u64 },
+    Heartbeat {
+        id: u32,
+        load: Option<crate::balance::BrokerLoad>,
+    },
+    AddLearner {
+        id: u64,
+        addr: String,
+    },
+    AddVoter {
+        id: u64,
+        addr: String,
+    },
+    RemoveVoter {
+        id: u64,
+    },
 }
 
 impl LeaderOp {
@@ -125,7 +136,10 @@ impl LeaderOp {
                 addr: addr.clone(),
             },
             Self::RemoveVoter { id } => rpc::Request::RemoveController { id: *id },
-            Self::Heartbeat { id } => rpc::Request::BrokerHeartbeat { id: *id },
+            Self::Heartbeat { id, load } => rpc::Request::BrokerHeartbeat {
+                id: *id,
+                load: load.clone(),
+            },
             Self::AddLearner { id, addr } => rpc::Request::AddLearner {
                 id: *id,
                 addr: addr.clone(),
@@ -188,8 +202,11 @@ impl rpc::Handler<rpc::Request, rpc::Response> for Controller {
                         .await
                         .map_err(to_propose_error),
                 ),
-                rpc::Request::BrokerHeartbeat { id } => rpc::Response::Propose(
-                    self.run_local(LeaderOp::Heartbeat { id })
+                rpc::Request::Rebalance { start } => rpc::Response::Rebalance(
+                    self.rebalance_local(start).await.map_err(to_propose_error),
+                ),
+                rpc::Request::BrokerHeartbeat { id, load } => rpc::Response::Propose(
+                    self.run_local(LeaderOp::Heartbeat { id, load })
                         .await
                         .map_err(to_propose_error),
                 ),

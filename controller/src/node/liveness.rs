@@ -4,6 +4,7 @@
 use std::time::{Duration, Instant};
 
 use crate::ControllerError;
+use crate::balance::BrokerLoad;
 use crate::metadata::{BrokerRegistration, Command, CommandResult, MetadataError};
 
 use super::Controller;
@@ -18,17 +19,26 @@ impl Controller {
         self.propose_applied(Command::RegisterBroker(broker)).await
     }
 
-    /// A broker is alive. Runs on the leader (a follower forwards it); marks the broker
+    /// A broker is alive, with its load over the last interval (kept by the leader for
+    /// rebalancing). Runs on the leader (a follower forwards it); marks the broker
     /// online again if its heartbeats had stopped. Refused with `UnknownBroker` when it is
     /// not registered, which tells the broker to register.
-    pub async fn broker_heartbeat(&self, id: u32) -> Result<(), ControllerError> {
-        match self.on_leader(LeaderOp::Heartbeat { id }).await? {
+    pub async fn broker_heartbeat(
+        &self,
+        id: u32,
+        load: Option<BrokerLoad>,
+    ) -> Result<(), ControllerError> {
+        match self.on_leader(LeaderOp::Heartbeat { id, load }).await? {
             CommandResult::Refused(e) => Err(e.into()),
             _ => Ok(()),
         }
     }
 
-    pub(super) async fn heartbeat_local(&self, id: u32) -> Result<CommandResult, ControllerError> {
+    pub(super) async fn heartbeat_local(
+        &self,
+        id: u32,
+        load: Option<BrokerLoad>,
+    ) -> Result<CommandResult, ControllerError> {
         self.leading()?;
         // A leader cut off from its quorum must not keep brokers looking alive while the
         // majority's new leader hears nothing: confirm leadership with a quorum first.
@@ -43,6 +53,7 @@ impl Controller {
             return Ok(CommandResult::Refused(MetadataError::UnknownBroker(id)));
         }
         self.heartbeats.lock().insert(id, Instant::now());
+        self.record_load(id, load);
         if md.offline_brokers.contains(&id) {
             tracing::info!(broker = id, "broker heartbeats resumed; marking it online");
             return self

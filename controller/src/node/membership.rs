@@ -256,6 +256,20 @@ impl Controller {
         m.membership_config.membership().voter_ids().collect()
     }
 
+    /// On the leader: how many log entries each other member is behind its last log entry
+    /// (`None` on a follower, which does not know). A member the leader has not replicated
+    /// to yet counts as behind by the whole log.
+    pub fn replication_lag(&self) -> Option<BTreeMap<u64, u64>> {
+        let m = self.raft.metrics().borrow().clone();
+        let last = m.last_log_index.unwrap_or(0);
+        m.replication.map(|r| {
+            r.iter()
+                .filter(|(id, _)| **id != self.node_id)
+                .map(|(id, matched)| (*id, last.saturating_sub(matched.map_or(0, |l| l.index))))
+                .collect()
+        })
+    }
+
     /// Voters and learners with their addresses, as the committed membership says.
     pub fn members(&self) -> BTreeMap<u64, String> {
         let m = self.raft.metrics().borrow().clone();

@@ -7,6 +7,9 @@ mod commands;
 mod forwarding;
 mod liveness;
 mod membership;
+mod rebalance;
+
+pub use rebalance::RebalanceStatus;
 
 use liveness::watch_brokers;
 
@@ -55,6 +58,12 @@ pub struct Controller {
     replica_service: std::sync::OnceLock<std::sync::Weak<dyn ReplicaService>>,
     /// Time from proposing a command on the leader to its commit and apply.
     commit_latency: rustmq_transport::metrics::Latency,
+    /// The brokers' load reports (leader-local, from heartbeats).
+    loads: crate::balance::LoadReports,
+    /// The leader's rebalancing state.
+    balancer: parking_lot::Mutex<rebalance::Balancer>,
+    /// How rebalances are bounded and when the auto-balancer acts.
+    balancer_options: crate::balance::BalancerOptions,
 }
 
 /// What a broker serves to other brokers over internal RPC.
@@ -135,6 +144,9 @@ impl Controller {
             heartbeats: parking_lot::Mutex::default(),
             replica_service: std::sync::OnceLock::new(),
             commit_latency: Default::default(),
+            loads: Default::default(),
+            balancer: Default::default(),
+            balancer_options: opts.balancer.clone(),
         });
         if controller.rpc.is_some() {
             // Brokers heartbeat over internal RPC; a dev node's broker lives in-process.
@@ -142,6 +154,10 @@ impl Controller {
                 Arc::downgrade(&controller),
                 opts.broker_heartbeat_timeout,
                 opts.broker_check_interval,
+            ));
+            tokio::spawn(rebalance::balance(
+                Arc::downgrade(&controller),
+                opts.balancer.clone(),
             ));
         }
         for endpoint in endpoints {

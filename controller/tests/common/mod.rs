@@ -172,6 +172,12 @@ impl Cluster {
         }
     }
 
+    /// Whether peers reach the controllers through the fault proxies.
+    #[allow(dead_code)]
+    pub fn is_proxied(&self) -> bool {
+        self.nodes.iter().any(|n| n.peer != n.raft)
+    }
+
     /// Like [`Cluster::start`], every process with these `RUSTMQ_*` overrides.
     pub fn start_with_env(voters: u64, env: &[(&str, &str)]) -> Self {
         Self::start_with(voters, false, env)
@@ -327,7 +333,7 @@ impl Cluster {
                 let r = client
                     .call(
                         &addrs[i % addrs.len()],
-                        &Request::BrokerHeartbeat { id },
+                        &Request::BrokerHeartbeat { id, load: None },
                         Duration::from_millis(500),
                     )
                     .await;

@@ -1,0 +1,266 @@
+//! Rebalancing on the leader: load reports from heartbeats, rebalances asked for through
+//! the admin API, and the auto-balancer. A rebalance runs in rounds: each round plans
+//! against the current metadata, moves leaders at once and starts at most the bounded number
+//! of replica moves; the next round waits until those moves finished. It ends when a round
+//! plans nothing (or after the timeout), and the auto-balancer then keeps quiet for the
+//! cooldown. The state is leader-local: a new leader starts idle.
+
+use std::collections::BTreeMap;
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::balance::{self, BalancerOptions, RebalancePlan};
+use crate::metadata::{Command, CommandResult};
+use crate::{ControllerError, rpc};
+
+use super::Controller;
+
+/// Reports older than this are not used (a broker heartbeats several times a second).
+const LOAD_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// What `GET /api/v1/rebalance` shows.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct RebalanceStatus {
+    /// `idle`, `running` or `cooldown`.
+    pub state: String,
+    /// Whether the auto-balancer starts rebalances on its own.
+    pub auto: bool,
+    /// Why the running (or last) rebalance started.
+    pub reason: Option<String>,
+    /// Rebalances started since this controller became leader.
+    pub runs: u64,
+    /// Leaderships moved by them.
+    pub leaders_moved: u64,
+    /// Replica moves they started.
+    pub replicas_moved: u64,
+    /// Milliseconds until the auto-balancer may start again (0 when it may now).
+    pub cooldown_remaining_ms: u64,
+    /// What a rebalance would do now (a dry run).
+    pub plan: RebalancePlan,
+}
+
+/// The leader's rebalancing state.
+#[derive(Debug, Default)]
+pub(super) struct Balancer {
+    running: Option<Instant>,
+    reason: Option<String>,
+    finished: Option<Instant>,
+    runs: u64,
+    leaders_moved: u64,
+    replicas_moved: u64,
+}
+
+impl Controller {
+    /// The leader keeps broker `id`'s load report (from its heartbeat).
+    pub(super) fn record_load(&self, id: u32, load: Option<balance::BrokerLoad>) {
+        if let Some(l) = load {
+            self.loads.record(id, l);
+        }
+    }
+
+    /// The rebalance state and a dry-run plan (`start`: also start a rebalance now, whatever
+    /// the cooldown). Answered by the leader, which holds the brokers' loads; a follower
+    /// asks it.
+    pub async fn rebalance(&self, start: bool) -> Result<RebalanceStatus, ControllerError> {
+        if self.status().is_leader {
+            return self.rebalance_local(start).await;
+        }
+        let leader = self.status().leader;
+        let addr = leader.and_then(|id| self.members().get(&id).cloned());
+        let (Some(rpc), Some(addr)) = (&self.rpc, addr) else {
+            return Err(ControllerError::NotLeader {
+                leader_hint: leader,
+            });
+        };
+        match rpc
+            .call(&addr, &rpc::Request::Rebalance { start }, self.rpc_timeout)
+            .await
+        {
+            Ok(rpc::Response::Rebalance(r)) => r.map_err(Into::into),
+            Ok(other) => Err(ControllerError::Raft(format!(
+                "unexpected answer to a rebalance: {other:?}"
+            ))),
+            Err(e) => Err(ControllerError::Raft(format!(
+                "asking the leader to rebalance: {e}"
+            ))),
+        }
+    }
+
+    pub(super) async fn rebalance_local(
+        &self,
+        start: bool,
+    ) -> Result<RebalanceStatus, ControllerError> {
+        self.leading()?;
+        if start {
+            self.balancer
+                .lock()
+                .start("asked for through the admin API".into());
+            self.rebalance_round().await?;
+        }
+        Ok(self.rebalance_status())
+    }
+
+    fn plan_now(&self) -> RebalancePlan {
+        balance::plan(
+            &self.metadata(),
+            &self.loads.current(LOAD_MAX_AGE),
+            self.balancer_options.limits,
+        )
+    }
+
+    fn rebalance_status(&self) -> RebalanceStatus {
+        let b = self.balancer.lock();
+        let opts = &self.balancer_options;
+        let cooldown = b.finished.map_or(Duration::ZERO, |f| {
+            opts.cooldown.saturating_sub(f.elapsed())
+        });
+        RebalanceStatus {
+            state: if b.running.is_some() {
+                "running"
+            } else if !cooldown.is_zero() {
+                "cooldown"
+            } else {
+                "idle"
+            }
+            .into(),
+            auto: opts.enabled,
+            reason: b.reason.clone(),
+            runs: b.runs,
+            leaders_moved: b.leaders_moved,
+            replicas_moved: b.replicas_moved,
+            cooldown_remaining_ms: cooldown.as_millis() as u64,
+            plan: self.plan_now(),
+        }
+    }
+
+    /// One round of a running rebalance: nothing while replica moves are in flight; ends
+    /// the rebalance when nothing is left to move; else makes the planned moves.
+    async fn rebalance_round(&self) -> Result<(), ControllerError> {
+        let Some(started) = self.balancer.lock().running else {
+            return Ok(());
+        };
+        if started.elapsed() > self.balancer_options.rebalance_timeout {
+            tracing::warn!(
+                timeout = ?self.balancer_options.rebalance_timeout,
+                "rebalance timed out; the moves made so far stay"
+            );
+            self.balancer.lock().finish();
+            return Ok(());
+        }
+        let plan = self.plan_now();
+        if plan.in_flight > 0 && plan.replica_moves.is_empty() && plan.leader_moves.is_empty() {
+            return Ok(());
+        }
+        if plan.is_empty() && plan.under_replicated > 0 {
+            // A replica that fell out of sync cannot take a leadership now; finishing here
+            // would leave the imbalance for a whole cooldown. Wait (bounded by the timeout).
+            return Ok(());
+        }
+        if plan.is_empty() {
+            tracing::info!("rebalance finished: nothing left to move");
+            self.balancer.lock().finish();
+            return Ok(());
+        }
+        self.execute(&plan).await
+    }
+
+    async fn execute(&self, plan: &RebalancePlan) -> Result<(), ControllerError> {
+        let mut moved = 0;
+        if !plan.leader_moves.is_empty()
+            && let CommandResult::LeadersMoved(n) = self
+                .propose_local(Command::MoveLeaders {
+                    moves: plan.leader_moves.clone(),
+                })
+                .await?
+        {
+            moved = n;
+        }
+        let mut by_topic: BTreeMap<&str, Vec<(u32, Vec<u32>)>> = BTreeMap::new();
+        for m in &plan.replica_moves {
+            by_topic
+                .entry(&m.topic)
+                .or_default()
+                .push((m.partition, m.replicas.clone()));
+        }
+        let mut started = 0;
+        for (topic, targets) in by_topic {
+            let n = targets.len();
+            match self
+                .propose_local(Command::ReassignPartitions {
+                    topic: topic.to_string(),
+                    targets,
+                })
+                .await?
+            {
+                CommandResult::Refused(e) => {
+                    tracing::warn!(topic, error = %e, "rebalance: reassignment refused");
+                }
+                _ => started += n,
+            }
+        }
+        tracing::info!(
+            leaders = moved,
+            replicas = started,
+            "rebalance round: moved leaderships and started replica moves"
+        );
+        let mut b = self.balancer.lock();
+        b.leaders_moved += u64::from(moved);
+        b.replicas_moved += started as u64;
+        Ok(())
+    }
+}
+
+impl Balancer {
+    fn start(&mut self, reason: String) {
+        if self.running.is_none() {
+            self.running = Some(Instant::now());
+            self.runs += 1;
+        }
+        self.reason = Some(reason);
+    }
+
+    fn finish(&mut self) {
+        self.running = None;
+        self.finished = Some(Instant::now());
+    }
+}
+
+/// The leader's balancing loop: drives a running rebalance, and with the auto-balancer on
+/// starts one when [`balance::trigger`] finds a reason outside the cooldown.
+pub(super) async fn balance(controller: std::sync::Weak<Controller>, opts: BalancerOptions) {
+    let mut was_leader = false;
+    loop {
+        tokio::time::sleep(opts.check_interval).await;
+        let Some(c) = controller.upgrade() else {
+            return;
+        };
+        let leader = c.status().is_leader;
+        if leader != was_leader {
+            // Leader-local state: a new leader starts idle (loads arrive with heartbeats).
+            *c.balancer.lock() = Balancer::default();
+            was_leader = leader;
+        }
+        if !leader {
+            continue;
+        }
+        let (running, cooling) = {
+            let b = c.balancer.lock();
+            (
+                b.running.is_some(),
+                b.finished.is_some_and(|f| f.elapsed() < opts.cooldown),
+            )
+        };
+        if !running
+            && opts.enabled
+            && !cooling
+            && let Some(reason) = balance::trigger(&c.plan_now(), &opts)
+        {
+            tracing::info!(%reason, "auto-balancer starts a rebalance");
+            c.balancer.lock().start(reason);
+        }
+        if let Err(e) = c.rebalance_round().await {
+            tracing::warn!(error = %e, "rebalance round failed; retrying");
+        }
+    }
+}
