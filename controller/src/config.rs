@@ -127,6 +127,9 @@ pub struct AutoBalancerSection {
     pub max_concurrent_moves: usize,
     /// Leadership moves per round.
     pub max_leader_moves: usize,
+    /// Fraction of the cluster's replicas that may start moving per minute (the operator
+    /// copies the brokers' `scaling.traffic_migration_rate` here).
+    pub migration_rate: f64,
 }
 
 impl Default for AutoBalancerSection {
@@ -142,6 +145,7 @@ impl Default for AutoBalancerSection {
             rebalance_timeout_ms: d.rebalance_timeout.as_millis() as u64,
             max_concurrent_moves: d.limits.max_replica_moves,
             max_leader_moves: d.limits.max_leader_moves,
+            migration_rate: d.migration_rate,
         }
     }
 }
@@ -164,6 +168,9 @@ impl AutoBalancerSection {
         if !(self.leader_imbalance >= 0.0 && self.leader_imbalance.is_finite()) {
             return Err(bad("leader_imbalance", "must be a fraction of at least 0"));
         }
+        if !(self.migration_rate > 0.0 && self.migration_rate <= 1.0) {
+            return Err(bad("migration_rate", "must be a fraction in (0, 1]"));
+        }
         if self.check_interval_ms == 0 {
             return Err(bad("check_interval_ms", "must be at least 1"));
         }
@@ -182,6 +189,7 @@ impl AutoBalancerSection {
                 max_replica_moves: self.max_concurrent_moves,
                 max_leader_moves: self.max_leader_moves,
             },
+            migration_rate: self.migration_rate,
         })
     }
 }

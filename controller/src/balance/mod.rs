@@ -30,6 +30,9 @@ pub struct BalancerOptions {
     pub rebalance_timeout: Duration,
     /// Bounds of every round.
     pub limits: PlanLimits,
+    /// Fraction of the cluster's replicas that may start moving per minute (the seed's
+    /// `traffic_migration_rate`); at least one move a minute is always allowed.
+    pub migration_rate: f64,
 }
 
 impl Default for BalancerOptions {
@@ -43,6 +46,7 @@ impl Default for BalancerOptions {
             check_interval: Duration::from_secs(5),
             rebalance_timeout: Duration::from_secs(300),
             limits: PlanLimits::default(),
+            migration_rate: 0.1,
         }
     }
 }

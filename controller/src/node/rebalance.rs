@@ -43,6 +43,8 @@ pub struct RebalanceStatus {
 /// The leader's rebalancing state.
 #[derive(Debug, Default)]
 pub(super) struct Balancer {
+    /// When each replica move of the last minute started (the migration rate's window).
+    recent_moves: std::collections::VecDeque<Instant>,
     running: Option<Instant>,
     reason: Option<String>,
     finished: Option<Instant>,
@@ -101,12 +103,48 @@ impl Controller {
         Ok(self.rebalance_status())
     }
 
+    /// The plan, with replica moves bounded by the migration rate.
     fn plan_now(&self) -> RebalancePlan {
-        balance::plan(
-            &self.metadata(),
-            &self.loads.current(LOAD_MAX_AGE),
-            self.balancer_options.limits,
-        )
+        self.plan_with(true)
+    }
+
+    fn plan_with(&self, rate_limited: bool) -> RebalancePlan {
+        let md = self.metadata();
+        let mut limits = self.balancer_options.limits;
+        if !rate_limited {
+            return balance::plan(&md, &self.loads.current(LOAD_MAX_AGE), limits);
+        }
+        // The migration rate: replica moves started in the last minute count against
+        // `migration_rate` of every replica in the cluster (at least one a minute).
+        let replicas: usize = md
+            .topics
+            .values()
+            .flat_map(|t| &t.assignments)
+            .map(|a| a.replicas.len())
+            .sum();
+        let per_minute =
+            ((replicas as f64 * self.balancer_options.migration_rate).ceil() as usize).max(1);
+        let recent = {
+            let mut b = self.balancer.lock();
+            while b
+                .recent_moves
+                .front()
+                .is_some_and(|t| t.elapsed() > Duration::from_secs(60))
+            {
+                b.recent_moves.pop_front();
+            }
+            b.recent_moves.len()
+        };
+        let allowed = per_minute.saturating_sub(recent);
+        // The plan counts moves in flight against its bound; leave room for `allowed` new.
+        let in_flight = md
+            .topics
+            .values()
+            .flat_map(|t| &t.assignments)
+            .filter(|a| a.target_replicas.is_some())
+            .count();
+        limits.max_replica_moves = limits.max_replica_moves.min(in_flight + allowed);
+        balance::plan(&md, &self.loads.current(LOAD_MAX_AGE), limits)
     }
 
     fn rebalance_status(&self) -> RebalanceStatus {
@@ -155,6 +193,10 @@ impl Controller {
         if plan.is_empty() && plan.under_replicated > 0 {
             // A replica that fell out of sync cannot take a leadership now; finishing here
             // would leave the imbalance for a whole cooldown. Wait (bounded by the timeout).
+            return Ok(());
+        }
+        if plan.is_empty() && !self.plan_with(false).is_empty() {
+            // The migration rate holds the next moves back.
             return Ok(());
         }
         if plan.is_empty() {
@@ -207,6 +249,8 @@ impl Controller {
         let mut b = self.balancer.lock();
         b.leaders_moved += u64::from(moved);
         b.replicas_moved += started as u64;
+        let now = Instant::now();
+        b.recent_moves.extend(std::iter::repeat_n(now, started));
         Ok(())
     }
 }

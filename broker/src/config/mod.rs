@@ -10,6 +10,9 @@ use serde::{Deserialize, Serialize};
 
 pub use rustmq_controller::config::ConfigError;
 
+mod operations;
+pub use operations::{KubernetesSection, OperationsSection, ScalingSection};
+
 /// The whole `broker.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -34,6 +37,10 @@ pub struct BrokerConfig {
     pub groups: GroupsSection,
     /// `[replication]`
     pub replication: ReplicationSection,
+    /// `[scaling]` (read by the operator)
+    pub scaling: ScalingSection,
+    /// `[operations]` (read by the operator)
+    pub operations: OperationsSection,
 }
 
 /// `[replication]`: how partitions are copied to followers and acknowledged.
@@ -575,6 +582,8 @@ impl BrokerConfig {
         if let Err((key, reason)) = self.admin.rate_limiting.validate() {
             return Err(ConfigError::Value { key, reason });
         }
+        self.scaling.validate()?;
+        self.operations.validate()?;
         let v = |key, reason: &str| {
             Err(ConfigError::Value {
                 key: String::from(key),
