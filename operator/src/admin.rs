@@ -4,8 +4,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use rustmq_controller::RebalanceStatus;
 use rustmq_controller::api::{
-    AlterTopicRequest, ClusterView, CreateTopicRequest, Envelope, TopicView,
+    AlterTopicRequest, BrokerSummary, ClusterView, ControllerView, CreateTopicRequest, Envelope,
+    RebalanceRequest, TopicView,
 };
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -46,6 +48,59 @@ impl AdminApi {
         )
         .await?
         .ok_or_else(|| self.error("/api/v1/cluster", "no cluster in the answer", None))
+    }
+
+    /// Every topic with its partitions' replicas and ISRs.
+    pub async fn topics(&self) -> Result<Vec<TopicView>> {
+        self.get("/api/v1/topics").await
+    }
+
+    /// Registered brokers (online, draining).
+    pub async fn brokers(&self) -> Result<Vec<BrokerSummary>> {
+        self.get("/api/v1/brokers").await
+    }
+
+    /// The controllers; their replication lag is set only when the leader answered.
+    pub async fn controllers(&self) -> Result<Vec<ControllerView>> {
+        self.get("/api/v1/controllers").await
+    }
+
+    /// Starts draining broker `id` (its replicas move to other brokers).
+    pub async fn drain(&self, id: u32) -> Result<()> {
+        let path = format!("/api/v1/brokers/{id}/drain");
+        self.send_json::<serde_json::Value>(reqwest::Method::POST, &path, &serde_json::json!({}))
+            .await
+            .map(drop)
+    }
+
+    /// Stops draining broker `id`.
+    pub async fn undrain(&self, id: u32) -> Result<()> {
+        let path = format!("/api/v1/brokers/{id}/drain");
+        self.send::<serde_json::Value>(self.http.delete(self.url(&path)), &path)
+            .await
+            .map(drop)
+    }
+
+    /// The rebalance state and its dry-run plan; `start` also starts a rebalance.
+    pub async fn rebalance(&self, start: bool) -> Result<RebalanceStatus> {
+        let path = "/api/v1/rebalance";
+        let answer = if start {
+            self.send_json(
+                reqwest::Method::POST,
+                path,
+                &RebalanceRequest { dry_run: false },
+            )
+            .await?
+        } else {
+            self.send(self.http.get(self.url(path)), path).await?
+        };
+        answer.ok_or_else(|| self.error(path, "no rebalance state in the answer", None))
+    }
+
+    async fn get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        self.send(self.http.get(self.url(path)), path)
+            .await?
+            .ok_or_else(|| self.error(path, "no data in the answer", None))
     }
 
     /// The topic, or `None` when the cluster has no such topic.

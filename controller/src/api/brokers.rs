@@ -17,6 +17,9 @@ pub struct BrokerSummary {
     pub rack_id: String,
     /// Heartbeating (not marked offline by the leader).
     pub online: bool,
+    /// Being drained: its replicas move away and no new ones come to it.
+    #[serde(default)]
+    pub draining: bool,
 }
 
 pub(super) fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
@@ -30,6 +33,7 @@ pub(super) fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
             port_rpc: b.port_rpc,
             rack_id: b.rack_id.clone(),
             online: !md.offline_brokers.contains(&b.id),
+            draining: md.draining_brokers.contains(&b.id),
         })
         .collect()
 }

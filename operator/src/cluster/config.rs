@@ -72,6 +72,19 @@ pub fn controller_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String
             )])),
         ),
     ]);
+    // The controllers pace replica moves; the rate is the brokers' `[scaling]` setting.
+    if let Some(rate) = spec.broker_config.get("scaling.traffic_migration_rate") {
+        let rate: f64 = rate.parse().map_err(|_| Error::InvalidSpec {
+            reason: "InvalidBrokerConfig",
+            message: format!(
+                "brokerConfig scaling.traffic_migration_rate: '{rate}' is not a number"
+            ),
+        })?;
+        doc.insert(
+            "autobalancer".into(),
+            Value::Table(table(&[("migration_rate", Value::Float(rate))])),
+        );
+    }
     overlay(&mut doc, &spec.controller_config, "controllerConfig")?;
     render(&doc)
 }
@@ -221,7 +234,7 @@ pub fn validate(
     broker_toml: &str,
     controller_toml: &str,
     per_pod_certificates: bool,
-) -> Result<()> {
+) -> Result<rustmq_broker::config::BrokerConfig> {
     let check = |e: std::io::Error| Error::InvalidSpec {
         reason: "ConfigCheckFailed",
         message: e.to_string(),
@@ -252,7 +265,7 @@ pub fn validate(
     let c = dir.path().join("controller.toml");
     std::fs::write(&b, broker).map_err(check)?;
     std::fs::write(&c, controller).map_err(check)?;
-    rustmq_broker::config::BrokerConfig::load(
+    let broker = rustmq_broker::config::BrokerConfig::load(
         rustmq_broker::config::BrokerConfig::default(),
         Some(&b),
     )
@@ -266,7 +279,7 @@ pub fn validate(
             message: format!("controller.toml: {e}"),
         }
     })?;
-    Ok(())
+    Ok(broker)
 }
 
 /// `text` with `section.key = value` set for each entry (as the pod's variables set them).

@@ -4,9 +4,12 @@
 
 pub mod certs;
 pub mod config;
+pub mod day2;
 mod names;
 pub mod rbac;
 pub mod resources;
+pub mod roll;
+pub mod scale;
 mod status;
 mod tls;
 
@@ -91,8 +94,8 @@ fn names(cluster: &RustMQCluster, ctx: &Context) -> Names {
 async fn apply(cluster: &RustMQCluster, ctx: &Context) -> Result<Action> {
     let names = names(cluster, ctx);
     tracing::debug!(cluster = %key(cluster), "reconciling");
-    match build(cluster, ctx, &names).await {
-        Ok(()) => {}
+    let day2 = match build(cluster, ctx, &names).await {
+        Ok((cfg, scaled)) => day2::after_apply(cluster, ctx, &names, &cfg, &scaled).await?,
         Err(Error::InvalidSpec { reason, message }) => {
             status::degraded(cluster, ctx, reason, &message).await?;
             // Nothing will change until the spec (or a referenced Secret) does: look again
@@ -100,20 +103,25 @@ async fn apply(cluster: &RustMQCluster, ctx: &Context) -> Result<Action> {
             return Ok(Action::requeue(Duration::from_secs(60)));
         }
         Err(e) => return Err(e),
-    }
-    let ready = status::observe(cluster, ctx, &names).await?;
-    Ok(Action::requeue(if ready {
+    };
+    let busy = day2.operation.is_some();
+    let ready = status::observe(cluster, ctx, &names, day2).await?;
+    Ok(Action::requeue(if ready && !busy {
         ctx.settings.cluster_resync
     } else {
         Duration::from_secs(5)
     }))
 }
 
-async fn build(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<()> {
+async fn build(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+) -> Result<(rustmq_broker::config::BrokerConfig, scale::ScaleDecision)> {
     let spec = &cluster.spec;
     let broker_toml = config::broker_toml(spec, names)?;
     let controller_toml = config::controller_toml(spec, names)?;
-    config::validate(
+    let broker_config = config::validate(
         &broker_toml,
         &controller_toml,
         spec.tls.existing_secret.is_none(),
@@ -136,11 +144,16 @@ async fn build(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<
     }
     apply_object::<Service>(client, ns, resources::admin_service(cluster, names)?).await?;
     apply_object::<Service>(client, ns, resources::bootstrap_service(cluster, names)?).await?;
+    let scaled = day2::scale(cluster, ctx, names, &broker_config).await?;
     for c in [Component::Controller, Component::Broker] {
+        let replicas = match c {
+            Component::Controller => spec.controllers.replicas,
+            Component::Broker => scaled.replicas,
+        };
         apply_object::<StatefulSet>(
             client,
             ns,
-            resources::stateful_set(cluster, names, c, &hash)?,
+            resources::stateful_set(cluster, names, c, &hash, replicas)?,
         )
         .await?;
         apply_object::<PodDisruptionBudget>(
@@ -150,7 +163,7 @@ async fn build(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<
         )
         .await?;
     }
-    Ok(())
+    Ok((broker_config, scaled))
 }
 
 /// Applies `object` server-side as the operator (taking over fields others set).

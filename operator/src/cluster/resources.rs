@@ -223,6 +223,7 @@ pub fn stateful_set(
     names: &Names,
     component: Component,
     config_hash: &str,
+    pod_count: i32,
 ) -> Result<StatefulSet> {
     let spec = &cluster.spec;
     let per_pod_certs = spec.tls.existing_secret.is_none();
@@ -236,61 +237,58 @@ pub fn stateful_set(
         env_field("POD_NAME", "metadata.name"),
         env_field("POD_NAMESPACE", "metadata.namespace"),
     ];
-    let (name, replicas, binary, config_file, resources, volume, probe_port, ports) =
-        match component {
-            Component::Controller => {
-                envs.push(env("RUSTMQ_CONTROLLER__NODE_ID", "$(POD_NAME)"));
-                if per_pod_certs {
-                    envs.push(pod_cert("RUSTMQ_TLS__CERT", "crt"));
-                    envs.push(pod_cert("RUSTMQ_TLS__KEY", "key"));
-                }
-                (
-                    names.controllers(),
-                    spec.controllers.replicas,
-                    "rustmq-controller",
-                    "controller.toml",
-                    &spec.controllers.resources,
-                    &spec.controllers.storage,
-                    ports::ADMIN,
-                    json!([
-                        {"name": "raft", "containerPort": ports::RAFT, "protocol": "UDP"},
-                        {"name": "admin", "containerPort": ports::ADMIN, "protocol": "TCP"},
-                    ]),
-                )
+    let (name, binary, config_file, resources, volume, probe_port, ports) = match component {
+        Component::Controller => {
+            envs.push(env("RUSTMQ_CONTROLLER__NODE_ID", "$(POD_NAME)"));
+            if per_pod_certs {
+                envs.push(pod_cert("RUSTMQ_TLS__CERT", "crt"));
+                envs.push(pod_cert("RUSTMQ_TLS__KEY", "key"));
             }
-            Component::Broker => {
-                envs.push(env("RUSTMQ_BROKER__ID", "$(POD_NAME)"));
-                envs.push(env("RUSTMQ_BROKER__RACK_ID_FILE", RACK_FILE));
-                envs.push(env(
-                    "RUSTMQ_BROKER__ADVERTISED_HOST",
-                    format!(
-                        "$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}",
-                        names.brokers(),
-                        names.domain
-                    ),
-                ));
-                if per_pod_certs {
-                    envs.push(pod_cert("RUSTMQ_NETWORK__TLS_CERT_PATH", "crt"));
-                    envs.push(pod_cert("RUSTMQ_NETWORK__TLS_KEY_PATH", "key"));
-                    envs.push(pod_cert("RUSTMQ_CONTROLLER__CERT", "crt"));
-                    envs.push(pod_cert("RUSTMQ_CONTROLLER__KEY", "key"));
-                }
-                (
+            (
+                names.controllers(),
+                "rustmq-controller",
+                "controller.toml",
+                &spec.controllers.resources,
+                &spec.controllers.storage,
+                ports::ADMIN,
+                json!([
+                    {"name": "raft", "containerPort": ports::RAFT, "protocol": "UDP"},
+                    {"name": "admin", "containerPort": ports::ADMIN, "protocol": "TCP"},
+                ]),
+            )
+        }
+        Component::Broker => {
+            envs.push(env("RUSTMQ_BROKER__ID", "$(POD_NAME)"));
+            envs.push(env("RUSTMQ_BROKER__RACK_ID_FILE", RACK_FILE));
+            envs.push(env(
+                "RUSTMQ_BROKER__ADVERTISED_HOST",
+                format!(
+                    "$(POD_NAME).{}.$(POD_NAMESPACE).svc.{}",
                     names.brokers(),
-                    spec.brokers.replicas,
-                    "rustmq-broker",
-                    "broker.toml",
-                    &spec.brokers.resources,
-                    &spec.brokers.wal,
-                    ports::BROKER_ADMIN,
-                    json!([
-                        {"name": "quic", "containerPort": ports::QUIC, "protocol": "UDP"},
-                        {"name": "rpc", "containerPort": ports::BROKER_RPC, "protocol": "UDP"},
-                        {"name": "admin", "containerPort": ports::BROKER_ADMIN, "protocol": "TCP"},
-                    ]),
-                )
+                    names.domain
+                ),
+            ));
+            if per_pod_certs {
+                envs.push(pod_cert("RUSTMQ_NETWORK__TLS_CERT_PATH", "crt"));
+                envs.push(pod_cert("RUSTMQ_NETWORK__TLS_KEY_PATH", "key"));
+                envs.push(pod_cert("RUSTMQ_CONTROLLER__CERT", "crt"));
+                envs.push(pod_cert("RUSTMQ_CONTROLLER__KEY", "key"));
             }
-        };
+            (
+                names.brokers(),
+                "rustmq-broker",
+                "broker.toml",
+                &spec.brokers.resources,
+                &spec.brokers.wal,
+                ports::BROKER_ADMIN,
+                json!([
+                    {"name": "quic", "containerPort": ports::QUIC, "protocol": "UDP"},
+                    {"name": "rpc", "containerPort": ports::BROKER_RPC, "protocol": "UDP"},
+                    {"name": "admin", "containerPort": ports::BROKER_ADMIN, "protocol": "TCP"},
+                ]),
+            )
+        }
+    };
     let mut env_from = Vec::new();
     if component == Component::Broker
         && let Some(secret) = spec
@@ -379,11 +377,12 @@ pub fn stateful_set(
         "metadata": meta(cluster, names, &name, Some(component)),
         "spec": {
             "serviceName": name,
-            "replicas": replicas,
+            "replicas": pod_count,
             // Voters must all start to elect a leader; brokers need no order either.
-            // Updates still roll one pod at a time.
             "podManagementPolicy": "Parallel",
-            "updateStrategy": {"type": "RollingUpdate"},
+            // The operator deletes old pods itself, in the order that keeps a quorum and
+            // every partition's minimum ISR (`cluster/roll.rs`).
+            "updateStrategy": {"type": "OnDelete"},
             "selector": {"matchLabels": selector(names, component)},
             "template": {
                 "metadata": {"labels": pod_labels, "annotations": annotations},
@@ -440,10 +439,17 @@ mod tests {
     fn brokers_get_their_identity_rack_and_certificates_from_the_pod() {
         let c = cluster(json!({"brokers": {"replicas": 4, "rackLabel": "example.com/rack"}}));
         let names = Names::new("rmq", "ns", "cluster.local");
-        let set = stateful_set(&c, &names, Component::Broker, "abc").unwrap();
+        let set = stateful_set(&c, &names, Component::Broker, "abc", 4).unwrap();
         let spec = set.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(4));
         assert_eq!(spec.service_name.as_deref(), Some("rmq-broker"));
+        // The operator, not Kubernetes, decides which pod restarts when.
+        assert_eq!(
+            spec.update_strategy
+                .as_ref()
+                .and_then(|u| u.type_.as_deref()),
+            Some("OnDelete")
+        );
         let owner = &set.metadata.owner_references.as_ref().unwrap()[0];
         assert_eq!(
             (owner.kind.as_str(), owner.controller),
@@ -493,7 +499,7 @@ mod tests {
     fn an_existing_secret_replaces_the_per_pod_certificates() {
         let c = cluster(json!({"tls": {"existingSecret": "mine"}}));
         let names = Names::new("rmq", "ns", "cluster.local");
-        let set = stateful_set(&c, &names, Component::Controller, "h").unwrap();
+        let set = stateful_set(&c, &names, Component::Controller, "h", 3).unwrap();
         let env = env_of(&set, 0);
         assert!(!env.contains_key("RUSTMQ_TLS__CERT"));
         assert_eq!(env["RUSTMQ_CONTROLLER__NODE_ID"], "$(POD_NAME)");

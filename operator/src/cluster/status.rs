@@ -8,6 +8,7 @@ use kube::runtime::events::EventType;
 use serde_json::json;
 
 use super::MANAGER;
+use super::day2::Report;
 use super::names::Names;
 use crate::admin::AdminApi;
 use crate::conditions::{condition, is_true};
@@ -112,7 +113,12 @@ async fn rollout(api: &Api<StatefulSet>, name: &str, want: i32) -> Result<Rollou
 
 /// Writes the status from what the StatefulSets and the admin API show; true when the
 /// cluster is `Ready`.
-pub async fn observe(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> Result<bool> {
+pub async fn observe(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+    day2: Report,
+) -> Result<bool> {
     let spec = &cluster.spec;
     let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &names.namespace);
     let controllers = rollout(&sets, &names.controllers(), spec.controllers.replicas).await?;
@@ -132,15 +138,27 @@ pub async fn observe(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> R
         .as_ref()
         .map_or(0, |v| v.brokers.iter().filter(|b| b.online).count() as i32);
     let leader = view.as_ref().is_some_and(|v| v.healthy);
-    let rolled = controllers.done && brokers.done;
-    let ready = rolled && leader && online >= spec.brokers.replicas;
-    let (reason, message) = if ready {
+    let rolled = controllers.done && brokers.done && day2.operation.is_none();
+    let serving = leader && online >= spec.brokers.replicas;
+    let ready = rolled && serving && day2.blocked.is_none();
+    let (reason, message) = if let Some((reason, message)) = &day2.blocked {
+        (*reason, message.clone())
+    } else if ready {
         (
             "ClusterReady",
             format!(
                 "{} controllers and {} brokers ready",
                 controllers.ready, brokers.ready
             ),
+        )
+    } else if let Some(op) = &day2.operation {
+        (
+            match op.kind.as_str() {
+                "ScaleOut" => "ScalingOut",
+                "ScaleIn" => "ScalingIn",
+                _ => "RollingUpdate",
+            },
+            op.message.clone(),
         )
     } else if !rolled {
         (
@@ -189,14 +207,24 @@ pub async fn observe(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> R
                 &message,
                 generation,
             ),
-            condition(
-                &previous.conditions,
-                "Degraded",
-                false,
-                "AsExpected",
-                "the spec is valid and applied",
-                generation,
-            ),
+            match &day2.blocked {
+                Some((reason, message)) => condition(
+                    &previous.conditions,
+                    "Degraded",
+                    true,
+                    reason,
+                    message,
+                    generation,
+                ),
+                None => condition(
+                    &previous.conditions,
+                    "Degraded",
+                    false,
+                    "AsExpected",
+                    "the spec is valid and applied",
+                    generation,
+                ),
+            },
         ],
         ready_brokers: brokers.ready,
         ready_controllers: controllers.ready,
@@ -208,9 +236,22 @@ pub async fn observe(cluster: &RustMQCluster, ctx: &Context, names: &Names) -> R
             .filter(|id| !id.is_empty())
             .or(previous.cluster_id.clone()),
         version,
+        operation: day2.operation.clone(),
+        rebalance: day2.rebalance.clone(),
     };
     let was_ready = is_true(&previous.conditions, "Ready");
+    let was_blocked = previous.conditions.iter().any(|c| {
+        c.type_ == "Degraded"
+            && c.status == "True"
+            && Some(&c.message) == day2.blocked.as_ref().map(|b| &b.1)
+    });
     write(cluster, ctx, status).await?;
+    if let Some((reason, message)) = &day2.blocked
+        && !was_blocked
+    {
+        ctx.publish(cluster, EventType::Warning, reason, message.clone())
+            .await;
+    }
     if ready && !was_ready {
         ctx.publish(cluster, EventType::Normal, "ClusterReady", message)
             .await;

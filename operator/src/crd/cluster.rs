@@ -346,4 +346,55 @@ pub struct RustMQClusterStatus {
     /// The version running.
     #[serde(default)]
     pub version: Option<String>,
+    /// The day-2 operation under way (a rolling restart, scaling), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<OperationStatus>,
+    /// What a rebalance would move now; approve it with the annotation
+    /// `rustmq.io/rebalance: approve`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rebalance: Option<RebalanceSummary>,
+}
+
+/// A day-2 operation in progress.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct OperationStatus {
+    /// `RollingUpdate`, `ScaleOut`, `ScaleIn`.
+    pub kind: String,
+    /// The pod being restarted or the broker being drained or added, if one is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pod: Option<String>,
+    /// Pods still to restart (a rolling update), in the order they will go.
+    #[serde(default)]
+    pub pending: Vec<String>,
+    /// What the operation does or waits for now.
+    pub message: String,
+    /// When the operation began (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<String>,
+    /// When the operator last deleted a pod of a rolling update (RFC 3339): the next
+    /// broker restarts no sooner than `operations.upgrade_velocity` allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_restart_at: Option<String>,
+    /// Pods restarted by this operation so far.
+    #[serde(default)]
+    pub restarted: Vec<String>,
+}
+
+/// The controllers' rebalance state, as the operator last read it.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct RebalanceSummary {
+    /// `idle`, `running` or `cooldown`.
+    pub state: String,
+    /// Leaderships a rebalance would move now.
+    pub leader_moves: i32,
+    /// Replicas a rebalance would move now (bounded per round).
+    pub replica_moves: i32,
+    /// Per broker: `broker-<n>: replicas a->b, leaders c->d`.
+    #[serde(default)]
+    pub proposal: Vec<String>,
+    /// When a rebalance was last approved through the annotation (RFC 3339).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_approved_at: Option<String>,
 }

@@ -6,8 +6,8 @@ mod topic;
 
 pub use cluster::{
     BrokersSpec, ControllersSpec, GcsStorage, ListenersSpec, LocalStorage, ObjectStorageSpec,
-    PodTemplateOverrides, RustMQCluster, RustMQClusterSpec, RustMQClusterStatus, S3Storage,
-    ServiceListener, TlsSpec, VolumeSpec,
+    OperationStatus, PodTemplateOverrides, RebalanceSummary, RustMQCluster, RustMQClusterSpec,
+    RustMQClusterStatus, S3Storage, ServiceListener, TlsSpec, VolumeSpec,
 };
 pub use topic::{DeletionPolicy, Topic, TopicSpec, TopicStatus};
 

@@ -1,0 +1,398 @@
+//! Day-2 operations on a running cluster, once per reconcile: scaling brokers (before the
+//! StatefulSets are applied: it decides their size), then rolling restarts and approved
+//! rebalances (after). What they report goes into the status (`operation`, `rebalance`,
+//! and `Degraded` when an operation cannot go on).
+
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::StatefulSet;
+use k8s_openapi::jiff::Timestamp;
+use kube::ResourceExt;
+use kube::api::{Api, Patch, PatchParams};
+use kube::runtime::events::EventType;
+use rustmq_broker::config::BrokerConfig;
+
+use super::names::Names;
+use super::resources::Component;
+use super::roll::{self, RollStep};
+use super::scale::{self, ScaleDecision, ScaleInput};
+use crate::admin::AdminApi;
+use crate::context::Context;
+use crate::crd::{OperationStatus, RebalanceSummary, RustMQCluster};
+use crate::error::Result;
+
+/// The annotation that approves the rebalance the status proposes.
+pub const REBALANCE_ANNOTATION: &str = "rustmq.io/rebalance";
+
+/// What the day-2 steps report.
+#[derive(Debug, Clone, Default)]
+pub struct Report {
+    /// The operation under way.
+    pub operation: Option<OperationStatus>,
+    /// An operation that cannot go on: (reason, message).
+    pub blocked: Option<(&'static str, String)>,
+    /// The controllers' rebalance state.
+    pub rebalance: Option<RebalanceSummary>,
+}
+
+fn previous(cluster: &RustMQCluster) -> Option<OperationStatus> {
+    cluster.status.as_ref().and_then(|s| s.operation.clone())
+}
+
+fn now() -> String {
+    Timestamp::now().to_string()
+}
+
+/// Decides the broker StatefulSet's size, starting or cancelling drains.
+pub async fn scale(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+    cfg: &BrokerConfig,
+) -> Result<ScaleDecision> {
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let set = sets.get_opt(&names.brokers()).await?;
+    let current = set.as_ref().and_then(|s| s.spec.as_ref()?.replicas);
+    let ready = set
+        .as_ref()
+        .and_then(|s| s.status.as_ref()?.ready_replicas)
+        .unwrap_or(0);
+    let desired = cluster.spec.brokers.replicas;
+    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    // The admin API is only asked when the size changes.
+    let (brokers, topics) = if current.is_some_and(|c| c != desired) {
+        (
+            admin.brokers().await.ok(),
+            admin.topics().await.unwrap_or_default(),
+        )
+    } else {
+        (None, Vec::new())
+    };
+    let draining_for_scale_in = previous(cluster)
+        .filter(|o| o.kind == "ScaleIn")
+        .map(|o| {
+            o.pending
+                .iter()
+                .filter_map(|p| p.rsplit('-').next()?.parse().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    let d = scale::decide(&ScaleInput {
+        desired,
+        current,
+        ready,
+        brokers,
+        topics,
+        max_additions: cfg.scaling.max_concurrent_additions as i32,
+        max_decommissions: cfg.scaling.max_concurrent_decommissions as i32,
+        draining_for_scale_in,
+    });
+    for id in &d.undrain {
+        match admin.undrain(*id).await {
+            Ok(()) => {
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "DrainCancelled",
+                    format!("broker {id} stays: the scale-in was called off"),
+                )
+                .await
+            }
+            Err(e) => tracing::warn!(broker = id, error = %e, "cancelling a drain failed"),
+        }
+    }
+    for id in &d.drain {
+        match admin.drain(*id).await {
+            Ok(()) => {
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "DrainingBroker",
+                    format!("scaling in: moving every replica off broker {id}"),
+                )
+                .await
+            }
+            Err(e) => tracing::warn!(broker = id, error = %e, "starting a drain failed"),
+        }
+    }
+    Ok(d)
+}
+
+/// After the objects are applied: the scaling operation's status (a scale-out ends with a
+/// rebalance), the next step of a rolling restart, and an approved rebalance.
+pub async fn after_apply(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+    cfg: &BrokerConfig,
+    scaled: &ScaleDecision,
+) -> Result<Report> {
+    let mut report = Report::default();
+    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    let prev = previous(cluster);
+    if let Some(why) = &scaled.refused {
+        report.blocked = Some(("ScaleInRefused", why.clone()));
+    }
+    report.operation = scaling_status(cluster, ctx, &admin, prev.as_ref(), scaled).await;
+    if report.operation.is_none() {
+        let (op, blocked) = rolling(cluster, ctx, names, cfg, prev.as_ref()).await?;
+        report.operation = op;
+        if blocked.is_some() {
+            report.blocked = blocked;
+        }
+    }
+    if report.operation.is_none()
+        && let Some(p) = &prev
+    {
+        ctx.publish(
+            cluster,
+            EventType::Normal,
+            &format!("{}Done", p.kind),
+            format!("{} finished", p.kind),
+        )
+        .await;
+    }
+    report.rebalance = rebalance(cluster, ctx, &admin).await;
+    Ok(report)
+}
+
+async fn scaling_status(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    admin: &AdminApi,
+    prev: Option<&OperationStatus>,
+    scaled: &ScaleDecision,
+) -> Option<OperationStatus> {
+    let started_at = prev
+        .filter(|p| Some(p.kind.as_str()) == scaled.operation.as_ref().map(|o| o.0))
+        .and_then(|p| p.started_at.clone())
+        .or_else(|| Some(now()));
+    if let Some((kind, message)) = &scaled.operation {
+        return Some(OperationStatus {
+            kind: kind.to_string(),
+            pending: scaled
+                .draining
+                .iter()
+                .map(|id| format!("{}-{id}", cluster.name_any() + "-broker"))
+                .collect(),
+            message: message.clone(),
+            started_at,
+            ..Default::default()
+        });
+    }
+    // A scale-out whose brokers all run: rebalance partitions onto them, then done.
+    let prev = prev.filter(|p| p.kind == "ScaleOut")?;
+    let desired = cluster.spec.brokers.replicas;
+    let online = admin
+        .brokers()
+        .await
+        .ok()?
+        .iter()
+        .filter(|b| b.online && !b.draining)
+        .count() as i32;
+    let mut op = prev.clone();
+    if online < desired {
+        op.message = format!("{online} of {desired} brokers registered; waiting for the rest");
+        return Some(op);
+    }
+    if !prev.message.starts_with("rebalancing") {
+        match admin.rebalance(true).await {
+            Ok(st) => {
+                op.message = format!(
+                    "rebalancing partitions onto the new brokers ({} replica and {} leader moves planned next)",
+                    st.plan.replica_moves.len(),
+                    st.plan.leader_moves.len()
+                );
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "Rebalancing",
+                    "scale-out: moving partitions onto the new brokers".into(),
+                )
+                .await;
+            }
+            Err(e) => op.message = format!("starting the rebalance failed: {e}"),
+        }
+        return Some(op);
+    }
+    match admin.rebalance(false).await {
+        Ok(st) if st.state == "running" => Some(op),
+        Ok(st) if st.plan.in_flight > 0 => Some(op),
+        Ok(_) => None,
+        Err(_) => Some(op),
+    }
+}
+
+/// One step of a rolling restart: (the operation, and why it is blocked if it is).
+async fn rolling(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+    cfg: &BrokerConfig,
+    prev: Option<&OperationStatus>,
+) -> Result<(Option<OperationStatus>, Option<(&'static str, String)>)> {
+    let prev = prev.filter(|p| p.kind == "RollingUpdate");
+    let mut op = prev.cloned().unwrap_or_else(|| OperationStatus {
+        kind: "RollingUpdate".into(),
+        started_at: Some(now()),
+        ..Default::default()
+    });
+    for component in [Component::Controller, Component::Broker] {
+        let (pods, revision) = roll::observe(&ctx.client, names, component).await?;
+        let Some(revision) = revision else {
+            op.message = "waiting for the StatefulSet controller to see the new spec".into();
+            return Ok((Some(op), None));
+        };
+        if pods
+            .iter()
+            .all(|p| p.revision.as_deref() == Some(revision.as_str()) && !p.terminating)
+        {
+            continue;
+        }
+        let step = match component {
+            Component::Controller => {
+                let progress = roll::controller_progress(&ctx.http, names).await;
+                roll::next_controller(
+                    &pods,
+                    &revision,
+                    progress.as_ref().map(|p| p.0),
+                    progress.as_ref().map(|p| &p.1),
+                )
+            }
+            Component::Broker => {
+                let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+                match admin.topics().await {
+                    Ok(topics) => roll::next_broker(
+                        &pods,
+                        &revision,
+                        &topics,
+                        cfg.replication.min_in_sync_replicas,
+                    ),
+                    Err(e) => RollStep::Wait {
+                        why: format!("the admin API does not answer: {e}"),
+                        pending: Vec::new(),
+                    },
+                }
+            }
+        };
+        match step {
+            RollStep::Done => continue,
+            RollStep::Wait { why, pending } => {
+                op.message = why;
+                op.pending = pending;
+                return Ok((Some(op), None));
+            }
+            RollStep::Blocked { why, pending } => {
+                op.message = why.clone();
+                op.pending = pending;
+                return Ok((Some(op), Some(("RollBlocked", why))));
+            }
+            RollStep::Restart { pod, why, pending } => {
+                if component == Component::Broker
+                    && let Some(wait) = velocity_wait(prev, cfg)
+                {
+                    op.message = format!(
+                        "operations.upgrade_velocity: next broker restart ({pod}) in {}s",
+                        wait.as_secs().max(1)
+                    );
+                    op.pending = std::iter::once(pod).chain(pending).collect();
+                    return Ok((Some(op), None));
+                }
+                roll::restart(&ctx.client, names, &pod).await?;
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "RestartingPod",
+                    format!("rolling update: restarting {pod} ({why})"),
+                )
+                .await;
+                op.message = format!("restarting {pod}: {why}");
+                op.pod = Some(pod.clone());
+                op.pending = pending;
+                op.restarted.push(pod);
+                if component == Component::Broker {
+                    op.last_restart_at = Some(now());
+                }
+                return Ok((Some(op), None));
+            }
+        }
+    }
+    Ok((None, None))
+}
+
+/// How long until `operations.upgrade_velocity` allows the next broker restart.
+fn velocity_wait(prev: Option<&OperationStatus>, cfg: &BrokerConfig) -> Option<Duration> {
+    let last: Timestamp = prev?.last_restart_at.as_ref()?.parse().ok()?;
+    let since = Timestamp::now().duration_since(last);
+    let since = Duration::try_from(since).unwrap_or_default();
+    cfg.operations
+        .restart_interval()
+        .checked_sub(since)
+        .filter(|d| !d.is_zero())
+}
+
+/// Runs an approved rebalance (the annotation is removed once the controllers took it) and
+/// reads the controllers' rebalance state.
+async fn rebalance(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    admin: &AdminApi,
+) -> Option<RebalanceSummary> {
+    let mut last_approved_at = cluster
+        .status
+        .as_ref()
+        .and_then(|s| s.rebalance.as_ref()?.last_approved_at.clone());
+    if cluster
+        .annotations()
+        .get(REBALANCE_ANNOTATION)
+        .map(String::as_str)
+        == Some("approve")
+    {
+        match admin.rebalance(true).await {
+            Ok(_) => {
+                last_approved_at = Some(now());
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "RebalanceApproved",
+                    "the controllers are moving partitions as proposed".into(),
+                )
+                .await;
+                let api: Api<RustMQCluster> =
+                    Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
+                let patch =
+                    serde_json::json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: null}}});
+                if let Err(e) = api
+                    .patch(
+                        &cluster.name_any(),
+                        &PatchParams::default(),
+                        &Patch::Merge(&patch),
+                    )
+                    .await
+                {
+                    tracing::warn!(error = %e, "removing the rebalance annotation failed");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "an approved rebalance could not start"),
+        }
+    }
+    let st = admin.rebalance(false).await.ok()?;
+    Some(RebalanceSummary {
+        state: st.state,
+        leader_moves: st.plan.leader_moves.len() as i32,
+        replica_moves: st.plan.replica_moves.len() as i32,
+        proposal: st
+            .plan
+            .brokers
+            .iter()
+            .filter(|b| b.replicas != b.replicas_after || b.leaders != b.leaders_after)
+            .map(|b| {
+                format!(
+                    "broker-{}: replicas {}->{}, leaders {}->{}",
+                    b.id, b.replicas, b.replicas_after, b.leaders, b.leaders_after
+                )
+            })
+            .collect(),
+        last_approved_at,
+    })
+}
