@@ -13,6 +13,8 @@
 //! directory per claim), resource limits and the pods' security context.
 
 mod common;
+#[path = "cluster_e2e/day2.rs"]
+mod day2;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -454,7 +456,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         binaries,
     )
     .await;
-    for i in 0..3 {
+    for i in 0..5 {
         for c in ["controller", "broker"] {
             LOGS.lock()
                 .push(root.path().join("logs").join(format!("rmq-{c}-{i}.log")));
@@ -495,7 +497,19 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         .ok()
         .and_then(|v| v.parse().ok())
         .unwrap_or(240);
-    apply(&clusters, &cluster_spec("rmq", &s3.endpoint, json!({}))).await;
+    // Day-2 settings for the tests' pace: a broker restart a second at most (instead of
+    // three a minute), and every replica may move within a minute.
+    let rmq_spec = |version: &str, brokers: i32| {
+        let mut s = cluster_spec(
+            "rmq",
+            &s3.endpoint,
+            json!({"operations.upgrade_velocity": "60", "scaling.traffic_migration_rate": "1.0"}),
+        );
+        s.spec.version = version.to_string();
+        s.spec.brokers.replicas = brokers;
+        s
+    };
+    apply(&clusters, &rmq_spec("test", 3)).await;
     let debug = |agent: &NodeAgent| {
         let mut s = String::new();
         for p in agent.running() {
@@ -863,7 +877,19 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         acked.len()
     );
 
-    // 5. Reconcile latency with 100 Topics.
+    // 5. Day-2 operations: rolling upgrades, scaling out and in, refusals.
+    day2::day_two(day2::Env {
+        client: &client,
+        agent: &agent,
+        bootstrap: bootstrap.clone(),
+        ca: ca.clone(),
+        admin: admin.clone(),
+        spec: &rmq_spec,
+        debug: &|| debug(&agent),
+    })
+    .await;
+
+    // 6. Reconcile latency with 100 Topics.
     let started = Instant::now();
     for i in 0..100 {
         apply(
@@ -933,7 +959,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
     assert!(admin.topic("bulk-000").await.unwrap().is_none());
     assert!(admin.topic("kept").await.unwrap().is_some());
 
-    // 6. A spec the operator cannot act on: Degraded with the reason and an Event, and
+    // 7. A spec the operator cannot act on: Degraded with the reason and an Event, and
     //    nothing is created for it.
     apply(
         &clusters,
@@ -976,7 +1002,7 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         .await
         .unwrap();
 
-    // 7. Deleting the cluster garbage-collects everything it owns; its Topics' finalizers
+    // 8. Deleting the cluster garbage-collects everything it owns; its Topics' finalizers
     //    are released even though the topics cannot be deleted any more.
     let bindings: Api<k8s_openapi::api::rbac::v1::ClusterRoleBinding> = Api::all(client.clone());
     assert!(

@@ -1,14 +1,15 @@
-//! Whether a broker may be restarted now, computed from the topics the API lists: the rule
+//! Whether a broker may be restarted now, computed from the topics the API lists: the rules
 //! of Strimzi's KafkaRoller, shared by the operator and `rustmq-admin` so both refuse alike.
 
 use super::TopicView;
 
-/// The partitions that would fall below their minimum in-sync replicas if broker `id`
-/// stopped now (`topic/partition: ...`). `default_min_isr` applies to topics without
-/// `min.insync.replicas` (the brokers' `replication.min_in_sync_replicas`). Empty: safe.
-///
-/// A broker outside a partition's ISR costs it nothing; a partition already below its
-/// minimum blocks the restart of any of its in-sync replicas.
+/// The partitions that keep broker `id` from being restarted now (`topic/partition: ...`),
+/// by the rules of Strimzi's KafkaRoller: a partition blocks the restart of a broker that
+/// holds one of its replicas when its ISR is already below `min.insync.replicas`, or of an
+/// in-sync replica when its ISR is exactly at the minimum. A partition with no more replicas
+/// than its minimum never blocks (no restart could keep it writable). `default_min_isr`
+/// applies to topics without `min.insync.replicas` (the brokers'
+/// `replication.min_in_sync_replicas`). Empty: safe to restart.
 ///
 /// ```
 /// use rustmq_controller::api::{restart_blockers, TopicView};
@@ -21,16 +22,21 @@ pub fn restart_blockers(topics: &[TopicView], id: u32, default_min_isr: u32) -> 
     for t in topics {
         let min = t.config.min_insync_replicas.unwrap_or(default_min_isr) as usize;
         for p in &t.partition_assignments {
-            if !p.in_sync_replicas.contains(&me) {
+            let isr = &p.in_sync_replicas;
+            if p.replicas.len() <= min || !p.replicas.contains(&me) {
                 continue;
             }
-            let left = p.in_sync_replicas.len() - 1;
-            if left < min {
-                out.push(format!(
-                    "{}/{}: in sync {:?}, min.insync.replicas {min}",
-                    t.name, p.partition, p.in_sync_replicas
-                ));
-            }
+            let why = if isr.len() < min {
+                "already below"
+            } else if isr.len() == min && isr.contains(&me) {
+                "exactly at"
+            } else {
+                continue;
+            };
+            out.push(format!(
+                "{}/{}: in sync {isr:?}, {why} min.insync.replicas {min}",
+                t.name, p.partition
+            ));
         }
     }
     out
@@ -69,4 +75,51 @@ pub fn hosted_replicas(topics: &[TopicView], id: u32) -> usize {
         .flat_map(|t| &t.partition_assignments)
         .filter(|p| p.replicas.contains(&me))
         .count()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::PartitionView;
+    use crate::metadata::TopicConfig;
+
+    fn topic(rf: usize, isr: &[u32], min: u32) -> Vec<TopicView> {
+        let b = |id: &u32| format!("broker-{id}");
+        let replicas: Vec<u32> = (0..rf as u32).collect();
+        vec![TopicView {
+            name: "t".into(),
+            partitions: 1,
+            replication_factor: rf as u32,
+            config: TopicConfig {
+                min_insync_replicas: Some(min),
+                ..Default::default()
+            },
+            created_at: String::new(),
+            partition_assignments: vec![PartitionView {
+                partition: 0,
+                leader: b(&isr[0]),
+                replicas: replicas.iter().map(b).collect(),
+                in_sync_replicas: isr.iter().map(b).collect(),
+                leader_epoch: 0,
+                under_replicated: isr.len() < rf,
+                target_replicas: None,
+            }],
+            under_replicated_partitions: 0,
+        }]
+    }
+
+    #[test]
+    fn the_kafka_roller_rules() {
+        // Healthy RF 3, min 2: anyone may go.
+        assert!(restart_blockers(&topic(3, &[0, 1, 2], 2), 0, 1).is_empty());
+        // At the minimum: the in-sync replicas may not go, the one out of sync may.
+        assert!(!restart_blockers(&topic(3, &[0, 1], 2), 0, 1).is_empty());
+        assert!(restart_blockers(&topic(3, &[0, 1], 2), 2, 1).is_empty());
+        // Already below: no replica may go.
+        let below = restart_blockers(&topic(3, &[0], 2), 2, 1);
+        assert!(below[0].contains("already below"), "{below:?}");
+        // RF 1 or min ISR = RF: never blocks (no restart could keep it writable).
+        assert!(restart_blockers(&topic(1, &[0], 1), 0, 1).is_empty());
+        assert!(restart_blockers(&topic(3, &[0, 1, 2], 3), 0, 1).is_empty());
+    }
 }

@@ -148,6 +148,8 @@ impl Controller {
     }
 
     fn rebalance_status(&self) -> RebalanceStatus {
+        // Planned before the state is locked: planning reads the migration window under it.
+        let plan = self.plan_now();
         let b = self.balancer.lock();
         let opts = &self.balancer_options;
         let cooldown = b.finished.map_or(Duration::ZERO, |f| {
@@ -168,7 +170,7 @@ impl Controller {
             leaders_moved: b.leaders_moved,
             replicas_moved: b.replicas_moved,
             cooldown_remaining_ms: cooldown.as_millis() as u64,
-            plan: self.plan_now(),
+            plan,
         }
     }
 

@@ -298,6 +298,7 @@ async fn rolling(
                     op.pending = std::iter::once(pod).chain(pending).collect();
                     return Ok((Some(op), None));
                 }
+                tracing::info!(%pod, %why, ?pending, "rolling update: restarting a pod");
                 roll::restart(&ctx.client, names, &pod).await?;
                 ctx.publish(
                     cluster,

@@ -333,6 +333,19 @@ pub fn stateful_set(
     if let Some(r) = resources {
         container["resources"] = serde_json::to_value(r)?;
     }
+    let (node_selector, own_tolerations) = match component {
+        Component::Controller => (
+            &spec.controllers.node_selector,
+            &spec.controllers.tolerations,
+        ),
+        Component::Broker => (&spec.brokers.node_selector, &spec.brokers.tolerations),
+    };
+    let tolerations: Vec<_> = overrides
+        .tolerations
+        .iter()
+        .chain(own_tolerations)
+        .cloned()
+        .collect();
     let mut pod_spec = json!({
         "serviceAccountName": names.service_account(),
         // Long enough for a broker's controlled shutdown to hand its partitions over.
@@ -343,8 +356,11 @@ pub fn stateful_set(
             {"name": "config", "configMap": {"name": names.config()}},
             {"name": "tls", "secret": {"secretName": tls_secret}},
         ],
-        "tolerations": overrides.tolerations,
+        "tolerations": tolerations,
     });
+    if !node_selector.is_empty() {
+        pod_spec["nodeSelector"] = json!(node_selector);
+    }
     if component == Component::Broker {
         // Pods cannot read their Node's labels: an init container asks the API for the
         // zone (`rackLabel`) and leaves it in a file the broker reads as its rack.
@@ -443,6 +459,26 @@ mod tests {
         let spec = set.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(4));
         assert_eq!(spec.service_name.as_deref(), Some("rmq-broker"));
+        // Placement of the component (its own node pool).
+        let placed = cluster(json!({"brokers": {
+            "nodeSelector": {"rustmq.io/role": "broker"},
+            "tolerations": [{"key": "rustmq.io/role", "operator": "Equal", "value": "broker", "effect": "NoSchedule"}],
+        }}));
+        let on_pool = stateful_set(&placed, &names, Component::Broker, "abc", 3).unwrap();
+        let pod = on_pool.spec.unwrap().template.spec.unwrap();
+        assert_eq!(pod.node_selector.unwrap()["rustmq.io/role"], "broker");
+        assert_eq!(pod.tolerations.unwrap()[0].value.as_deref(), Some("broker"));
+        let controllers = stateful_set(&placed, &names, Component::Controller, "abc", 3).unwrap();
+        assert!(
+            controllers
+                .spec
+                .unwrap()
+                .template
+                .spec
+                .unwrap()
+                .node_selector
+                .is_none()
+        );
         // The operator, not Kubernetes, decides which pod restarts when.
         assert_eq!(
             spec.update_strategy

@@ -100,11 +100,12 @@ async fn rollout(api: &Api<StatefulSet>, name: &str, want: i32) -> Result<Rollou
     let st = s.status.unwrap_or_default();
     let ready = st.ready_replicas.unwrap_or(0);
     let seen = st.observed_generation == s.metadata.generation;
-    let revised = st.update_revision.is_some() && st.current_revision == st.update_revision;
+    // With the OnDelete strategy the StatefulSet controller never moves `currentRevision`
+    // on; every pod at the update revision is what a finished rollout looks like.
     Ok(Rollout {
         ready,
         done: seen
-            && revised
+            && st.update_revision.is_some()
             && st.updated_replicas.unwrap_or(0) == want
             && ready == want
             && st.replicas == want,

@@ -102,6 +102,13 @@ pub struct ControllersSpec {
     #[x_kube(validation = Rule::new("self == oldSelf").message("controllers.storage cannot change after creation"))]
     #[serde(default = "default_raft_volume")]
     pub storage: VolumeSpec,
+    /// Node labels its pods must run on (a dedicated node pool, for example).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of its pods, added to `podTemplate.tolerations` (for tainted dedicated
+    /// nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
 }
 
 fn three() -> i32 {
@@ -121,6 +128,8 @@ impl Default for ControllersSpec {
             replicas: three(),
             resources: None,
             storage: default_raft_volume(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
         }
     }
 }
@@ -146,6 +155,13 @@ pub struct BrokersSpec {
     /// the Node has no such label).
     #[serde(default = "default_rack_label")]
     pub rack_label: String,
+    /// Node labels its pods must run on (a dedicated node pool, for example).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    /// Tolerations of its pods, added to `podTemplate.tolerations` (for tainted dedicated
+    /// nodes).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tolerations: Vec<Toleration>,
 }
 
 fn default_wal_volume() -> VolumeSpec {
@@ -166,6 +182,8 @@ impl Default for BrokersSpec {
             resources: None,
             wal: default_wal_volume(),
             rack_label: default_rack_label(),
+            node_selector: BTreeMap::new(),
+            tolerations: Vec::new(),
         }
     }
 }

@@ -148,6 +148,16 @@ impl NodeAgent {
         self.agent.running.lock().get(pod).map_or(0, |r| r.restarts)
     }
 
+    /// The network namespace (`ip netns exec <name>`) and address of a running pod.
+    #[allow(dead_code)]
+    pub fn network_of(&self, pod: &str) -> Option<(String, String)> {
+        self.agent
+            .running
+            .lock()
+            .get(pod)
+            .map(|r| (r._netns.name.clone(), r.ip.clone()))
+    }
+
     /// The persistent directory of a PersistentVolumeClaim.
     pub fn volume(&self, claim: &str) -> PathBuf {
         self.agent.root.join("pvc").join(claim)

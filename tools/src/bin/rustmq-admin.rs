@@ -1,10 +1,16 @@
 //! `rustmq-admin`: manage topics through the admin REST API, and produce or consume from the
 //! command line.
 
+#[path = "../admin_api.rs"]
+mod admin_api;
 #[path = "../common.rs"]
 mod common;
+#[path = "../day2.rs"]
+mod day2;
 #[path = "../output.rs"]
 mod output;
+
+use admin_api::Api;
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -16,11 +22,9 @@ use output::{Format, Out, Tab, Tone, text};
 use rustmq_client::{Message, StartPosition};
 use rustmq_controller::api::{
     AddControllerRequest, AlterTopicRequest, BrokerSummary, ClusterView, ControllerView,
-    CreateTopicRequest, Envelope, GroupView, HealthResponse, ReassignPartition, ReassignRequest,
+    CreateTopicRequest, GroupView, HealthResponse, ReassignPartition, ReassignRequest,
     StorageResponse, TopicView,
 };
-use serde::Serialize;
-use serde::de::DeserializeOwned;
 use serde_json::json;
 
 #[derive(Parser, Debug)]
@@ -123,6 +127,18 @@ enum Cmd {
     /// Consumer groups.
     #[command(subcommand)]
     Group(GroupCmd),
+    /// Adding and removing brokers.
+    #[command(subcommand)]
+    Scaling(day2::ScalingCmd),
+    /// Rolling upgrades and the state of day-2 operations.
+    #[command(subcommand)]
+    Operations(day2::OperationsCmd),
+    /// Show what a rebalance would move (per broker and per partition), or start one.
+    Rebalance {
+        /// Start it and wait until it finished.
+        #[arg(long)]
+        execute: bool,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -325,6 +341,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::Storage => storage(&api, out).await,
+        Cmd::Scaling(day2::ScalingCmd::AddBrokers { count, timeout }) => {
+            day2::add_brokers(&api, count, timeout).await
+        }
+        Cmd::Scaling(day2::ScalingCmd::RemoveBrokers { ids, timeout }) => {
+            day2::remove_brokers(&api, &ids, timeout).await
+        }
+        Cmd::Operations(day2::OperationsCmd::RollingUpgrade {
+            version,
+            restart_command,
+            min_isr,
+            timeout,
+        }) => {
+            day2::rolling_upgrade(&api, &version, restart_command.as_deref(), min_isr, timeout)
+                .await
+        }
+        Cmd::Operations(day2::OperationsCmd::Status) => day2::status(&api, out).await,
+        Cmd::Rebalance { execute } => day2::rebalance(&api, execute, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
         Cmd::ClusterHealth {
@@ -461,81 +494,6 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             out.print(&resp, &[t])
         }
-    }
-}
-
-struct Api {
-    base: String,
-    http: reqwest::Client,
-}
-
-impl Api {
-    /// GETs a resource outside `/api/v1` (no envelope).
-    async fn get_raw<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        let url = format!("{}{path}", self.base);
-        let resp = self
-            .http
-            .get(&url)
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the admin API at {url}"))?;
-        resp.json()
-            .await
-            .with_context(|| format!("{url} did not answer the expected JSON"))
-    }
-
-    /// GETs an `/api/v1` resource and unwraps the envelope.
-    async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
-        self.call(reqwest::Method::GET, path, None::<&()>).await
-    }
-
-    /// Calls an `/api/v1` endpoint whose data is a sentence for the user, and prints it.
-    async fn say<B: Serialize>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> anyhow::Result<()> {
-        let said: String = self.call(method, path, body).await?;
-        println!("{said}");
-        Ok(())
-    }
-
-    /// Calls an `/api/v1` endpoint and unwraps the `{success, data, error}` envelope.
-    async fn call<T: DeserializeOwned, B: Serialize>(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&B>,
-    ) -> anyhow::Result<T> {
-        let url = format!("{}{path}", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(b) = body {
-            req = req.json(b);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("cannot reach the admin API at {url}"))?;
-        let status = resp.status();
-        // Errors carry a string payload whatever the success type is: read the envelope
-        // loosely first, then the data as `T`.
-        let env: Envelope<serde_json::Value> = resp
-            .json()
-            .await
-            .with_context(|| format!("{url} answered {status} without the JSON envelope"))?;
-        if !env.success {
-            let msg = env.error.as_deref().unwrap_or("unknown error");
-            match env.leader_hint {
-                Some(l) if status == reqwest::StatusCode::SERVICE_UNAVAILABLE => {
-                    bail!("{msg} (HTTP {status}; leader is {l})")
-                }
-                _ => bail!("{msg} (HTTP {status})"),
-            }
-        }
-        let data = env.data.unwrap_or(serde_json::Value::Null);
-        serde_json::from_value(data)
-            .with_context(|| format!("{url} answered data of an unexpected shape"))
     }
 }
 

@@ -1,0 +1,507 @@
+//! Day-2 operations on the running e2e cluster, under idempotent `acks=all` load with the
+//! exactly-once checker: a rolling upgrade (its order checked against the rules), scaling
+//! out 3 -> 5 brokers and back in to 3, a scale-in below the replication factor refused,
+//! and a roll that waits while a partition is below `min.insync.replicas`.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use rustmq_operator::admin::AdminApi;
+
+use super::*;
+
+/// Idempotent acks=all producer running until stopped, recording every acknowledgement
+/// and each send's latency.
+struct Load {
+    acked: Arc<Mutex<Vec<(u32, i64, Bytes)>>>,
+    latencies: Arc<Mutex<Vec<(Instant, Duration)>>>,
+    failed: Arc<AtomicU64>,
+    stop: Arc<AtomicBool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Load {
+    async fn start(bootstrap: &str, ca: &str, topic: &'static str) -> Self {
+        let producer = ProducerBuilder::new()
+            .topic(topic)
+            .config(ProducerConfig {
+                ack_level: AckLevel::All,
+                idempotent: true,
+                max_retries: 10_000,
+                ..Default::default()
+            })
+            .client(rustmq_client(bootstrap, ca.to_string()).await)
+            .build()
+            .await
+            .unwrap();
+        let acked: Arc<Mutex<Vec<(u32, i64, Bytes)>>> = Arc::default();
+        let latencies: Arc<Mutex<Vec<(Instant, Duration)>>> = Arc::default();
+        let failed = Arc::new(AtomicU64::new(0));
+        let stop = Arc::new(AtomicBool::new(false));
+        let task = {
+            let (acked, latencies, failed, stop) = (
+                acked.clone(),
+                latencies.clone(),
+                failed.clone(),
+                stop.clone(),
+            );
+            tokio::spawn(async move {
+                let mut i = 0u64;
+                while !stop.load(Ordering::Relaxed) {
+                    i += 1;
+                    let payload = Bytes::from(format!("day2-{i:08}-{}", "x".repeat(200)));
+                    let m = Message::builder()
+                        .topic(topic)
+                        .key(format!("k{}", i % 32))
+                        .payload(payload.clone())
+                        .build()
+                        .unwrap();
+                    let sent = Instant::now();
+                    match producer.send(m).await {
+                        Ok(r) => {
+                            latencies.lock().push((sent, sent.elapsed()));
+                            acked.lock().push((r.partition, r.offset, payload));
+                        }
+                        Err(e) => {
+                            failed.fetch_add(1, Ordering::Relaxed);
+                            eprintln!("day-2 load: send {i} failed: {e}");
+                        }
+                    }
+                }
+                let _ = producer.close().await;
+            })
+        };
+        Self {
+            acked,
+            latencies,
+            failed,
+            stop,
+            task,
+        }
+    }
+
+    fn acked(&self) -> usize {
+        self.acked.lock().len()
+    }
+
+    /// p99 of the sends started in `[from, to)`.
+    fn p99(&self, from: Instant, to: Instant) -> (Duration, usize) {
+        let mut v: Vec<Duration> = self
+            .latencies
+            .lock()
+            .iter()
+            .filter(|(t, _)| *t >= from && *t < to)
+            .map(|(_, d)| *d)
+            .collect();
+        v.sort();
+        let n = v.len();
+        let p = v
+            .get((n * 99 / 100).min(n.saturating_sub(1)))
+            .copied()
+            .unwrap_or_default();
+        (p, n)
+    }
+
+    async fn stop(self) -> (Vec<(u32, i64, Bytes)>, u64) {
+        self.stop.store(true, Ordering::Relaxed);
+        self.task.await.unwrap();
+        let acked = self.acked.lock().clone();
+        (acked, self.failed.load(Ordering::Relaxed))
+    }
+}
+
+/// Every acknowledged message is in the topic exactly once, at its acknowledged offset.
+async fn check_exactly_once(
+    c: &RustMqClient,
+    topic: &str,
+    partitions: u32,
+    acked: &[(u32, i64, Bytes)],
+) {
+    let mut seen: HashMap<Bytes, usize> = HashMap::new();
+    let mut stored = HashMap::new();
+    for p in 0..partitions {
+        let log = read_all(c, topic, p).await;
+        for payload in log.values() {
+            *seen.entry(payload.clone()).or_default() += 1;
+        }
+        stored.insert(p, log);
+    }
+    for (p, off, payload) in acked {
+        assert_eq!(
+            stored[p].get(off),
+            Some(payload),
+            "acknowledged message at {topic}/{p}@{off} lost or changed"
+        );
+        assert_eq!(seen[payload], 1, "{topic}/{p}@{off} stored more than once");
+    }
+}
+
+/// Pod name -> uid for `prefix` pods; pods seen going away are appended to `order`.
+async fn track_restarts(
+    pods: &Api<Pod>,
+    known: &mut HashMap<String, String>,
+    order: &mut Vec<String>,
+) {
+    let Ok(list) = pods
+        .list(&ListParams::default().labels("app.kubernetes.io/instance=rmq"))
+        .await
+    else {
+        return;
+    };
+    for p in list.items {
+        let name = p.name_any();
+        let uid = p.uid().unwrap_or_default();
+        let going = p.metadata.deletion_timestamp.is_some();
+        match known.get(&name) {
+            Some(old) if *old != uid || going => {
+                if order.last() != Some(&name) {
+                    order.push(name.clone());
+                }
+                if !going {
+                    known.insert(name, uid);
+                } else {
+                    known.insert(name, String::from("going"));
+                }
+            }
+            None => {
+                known.insert(name, uid);
+            }
+            _ => {}
+        }
+    }
+}
+
+fn ready_and_idle(c: &RustMQCluster) -> bool {
+    c.status.as_ref().is_some_and(|st| {
+        st.operation.is_none()
+            && condition(&st.conditions, "Ready").is_some_and(|r| r.status == "True")
+            && st.observed_generation == c.metadata.generation
+    })
+}
+
+/// Replicas per broker over every topic.
+async fn replicas_per_broker(admin: &AdminApi) -> BTreeMap<String, usize> {
+    let mut n = BTreeMap::new();
+    for t in admin.topics().await.unwrap() {
+        for p in t.partition_assignments {
+            for r in p.replicas {
+                *n.entry(r).or_default() += 1;
+            }
+        }
+    }
+    n
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.filter_map(Result::ok)
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_bytes(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+pub(super) struct Env<'a> {
+    pub client: &'a Client,
+    pub agent: &'a NodeAgent,
+    pub bootstrap: String,
+    pub ca: String,
+    pub admin: AdminApi,
+    pub spec: &'a dyn Fn(&str, i32) -> RustMQCluster,
+    pub debug: &'a dyn Fn() -> String,
+}
+
+pub(super) async fn day_two(env: Env<'_>) {
+    let Env {
+        client,
+        agent,
+        bootstrap,
+        ca,
+        admin,
+        spec,
+        debug,
+    } = env;
+    let clusters: Api<RustMQCluster> = Api::namespaced(client.clone(), NS);
+    let topics: Api<Topic> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    apply(
+        &topics,
+        &topic_spec("day2", 6, json!({"min.insync.replicas": "2"}), "Delete"),
+    )
+    .await;
+    wait_for("Topic day2 Ready", Duration::from_secs(90), || async {
+        let st = topics.get("day2").await.ok()?.status?;
+        (condition(&st.conditions, "Ready")?.status == "True").then_some(())
+    })
+    .await;
+    let wait_idle = |what: &'static str, secs: u64, extra: fn(&RustMQCluster) -> bool| {
+        let clusters = clusters.clone();
+        async move {
+            let r = tokio::time::timeout(
+                Duration::from_secs(secs),
+                wait_for(what, Duration::from_secs(secs), || async {
+                    let c = clusters.get("rmq").await.ok()?;
+                    (ready_and_idle(&c) && extra(&c)).then_some(())
+                }),
+            )
+            .await;
+            if r.is_err() {
+                let c = clusters.get("rmq").await.unwrap();
+                panic!("{what}: {:?}\n{}", c.status, debug());
+            }
+        }
+    };
+
+    // 1. Rolling upgrade of 3 controllers and 3 brokers under load.
+    let load = Load::start(&bootstrap, &ca, "day2").await;
+    wait_for("load running", Duration::from_secs(60), || async {
+        (load.acked() >= 50).then_some(())
+    })
+    .await;
+    let baseline = Instant::now();
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let leader_before = admin.cluster().await.unwrap().leader;
+    let mut known = HashMap::new();
+    let mut order = Vec::new();
+    track_restarts(&pods, &mut known, &mut order).await;
+    let rolled_at = Instant::now();
+    apply(&clusters, &spec("test-2", 3)).await;
+    let roll_deadline = Instant::now() + Duration::from_secs(600);
+    loop {
+        track_restarts(&pods, &mut known, &mut order).await;
+        let c = clusters.get("rmq").await.unwrap();
+        if ready_and_idle(&c)
+            && c.status.as_ref().and_then(|s| s.version.as_deref()) == Some("test-2")
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < roll_deadline,
+            "rolling upgrade stuck: {:?} (restarted so far {order:?})\n{}",
+            c.status,
+            debug()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    let roll_took = rolled_at.elapsed();
+    let (before_p99, before_n) = load.p99(baseline, rolled_at);
+    let (during_p99, during_n) = load.p99(rolled_at, Instant::now());
+    println!(
+        "rolling upgrade of 3 controllers + 3 brokers: {roll_took:?}; produce p99 {before_p99:?} before ({before_n} sends), {during_p99:?} during ({during_n} sends)"
+    );
+    println!("restart order: {order:?} (controller leader before: {leader_before:?})");
+    assert_eq!(order.len(), 6, "each pod restarted once: {order:?}");
+    assert!(
+        order[..3].iter().all(|p| p.starts_with("rmq-controller-"))
+            && order[3..].iter().all(|p| p.starts_with("rmq-broker-")),
+        "controllers first, then brokers: {order:?}"
+    );
+    // Followers before the leader: the controller restarted last is the one that led
+    // (node id n is pod n-1); restarting followers does not move the leadership.
+    let leader_pod = leader_before
+        .as_deref()
+        .and_then(rustmq_controller::config::parse_node_id)
+        .map(|n| format!("rmq-controller-{}", n - 1))
+        .expect("a controller leader before the roll");
+    assert_eq!(order[2], leader_pod, "the leader restarts last: {order:?}");
+    assert!(!events_with_reason(client, "RestartingPod").await.is_empty());
+    for p in pods
+        .list(&ListParams::default().labels("app.kubernetes.io/instance=rmq"))
+        .await
+        .unwrap()
+        .items
+    {
+        let name = p.name_any();
+        let image = p.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap_or_default();
+        assert!(image.ends_with(":test-2"), "{name} runs {image}");
+    }
+
+    // 2. Scale out to 5 brokers under load: the new brokers join, partitions move onto
+    //    them, spread evenly.
+    let out_at = Instant::now();
+    apply(&clusters, &spec("test-2", 5)).await;
+    wait_idle("scaled out to 5 brokers and rebalanced", 600, |c| {
+        c.status.as_ref().is_some_and(|s| s.ready_brokers == 5)
+    })
+    .await;
+    let out_took = out_at.elapsed();
+    let spread = replicas_per_broker(&admin).await;
+    println!("scale out 3 -> 5 and rebalance: {out_took:?}; replicas per broker {spread:?}");
+    assert_eq!(spread.len(), 5, "{spread:?}");
+    let (lo, hi) = (
+        spread.values().min().copied().unwrap(),
+        spread.values().max().copied().unwrap(),
+    );
+    assert!(hi - lo <= 1, "partitions evenly spread: {spread:?}");
+    assert!(
+        !events_with_reason(client, "Rebalancing").await.is_empty(),
+        "the scale-out rebalanced"
+    );
+    // What moved: the new brokers copied only the tail that was not in object storage yet.
+    let copied: u64 = (3..5)
+        .map(|i| dir_bytes(&agent.volume(&format!("data-rmq-broker-{i}")).join("wal")))
+        .sum();
+    let moved: u64 = {
+        let views = admin.topics().await.unwrap();
+        let new: Vec<(String, u32)> = views
+            .iter()
+            .flat_map(|t| {
+                t.partition_assignments
+                    .iter()
+                    .filter(|p| {
+                        p.replicas
+                            .iter()
+                            .any(|r| r == "broker-3" || r == "broker-4")
+                    })
+                    .map(|p| (t.name.clone(), p.partition))
+            })
+            .collect();
+        load.acked
+            .lock()
+            .iter()
+            .filter(|(p, _, _)| new.contains(&("day2".to_string(), *p)))
+            .map(|(_, _, b)| b.len() as u64)
+            .sum()
+    };
+    println!(
+        "rebalance: the new brokers' WALs hold {copied} bytes; the moved day2 partitions hold {moved} payload bytes"
+    );
+
+    // 3. Scale back in to 3 under load: brokers 4 and 3 are drained, then removed.
+    let in_at = Instant::now();
+    apply(&clusters, &spec("test-2", 3)).await;
+    wait_idle("scaled in to 3 brokers", 600, |c| {
+        c.status.as_ref().is_some_and(|s| s.ready_brokers == 3)
+    })
+    .await;
+    println!("scale in 5 -> 3: {:?}", in_at.elapsed());
+    let set = sets.get("rmq-broker").await.unwrap();
+    assert_eq!(set.spec.unwrap().replicas, Some(3));
+    let spread = replicas_per_broker(&admin).await;
+    assert!(
+        !spread.contains_key("broker-3") && !spread.contains_key("broker-4"),
+        "{spread:?}"
+    );
+    assert!(
+        !events_with_reason(client, "DrainingBroker")
+            .await
+            .is_empty()
+    );
+
+    // 4. Below the replication factor: refused with a condition; nothing is drained.
+    apply(&clusters, &spec("test-2", 2)).await;
+    let refused = degraded_condition(&clusters, "rmq").await;
+    assert_eq!(refused.reason, "ScaleInRefused", "{refused:?}");
+    assert!(
+        refused.message.contains("replication factor 3"),
+        "{}",
+        refused.message
+    );
+    assert_eq!(
+        sets.get("rmq-broker").await.unwrap().spec.unwrap().replicas,
+        Some(3)
+    );
+    apply(&clusters, &spec("test-2", 3)).await;
+    wait_idle("Ready again at 3 brokers", 120, |_| true).await;
+
+    let (acked, failed) = load.stop().await;
+    assert_eq!(failed, 0, "no produce error visible to the client");
+    let c = rustmq_client(&bootstrap, ca.clone()).await;
+    check_exactly_once(&c, "day2", 6, &acked).await;
+    println!(
+        "{} messages acknowledged through the roll and both scalings; each stored exactly once",
+        acked.len()
+    );
+
+    // 5. A partition below min.insync.replicas: broker 2 cannot reach brokers 0 and 1, so
+    //    ISRs shrink; a roll restarts the controllers and then waits, Degraded, until the
+    //    network heals.
+    let (ns2, _) = agent.network_of("rmq-broker-2").expect("broker 2 runs");
+    let peers: Vec<String> = ["rmq-broker-0", "rmq-broker-1"]
+        .iter()
+        .map(|p| agent.network_of(p).expect("broker runs").1)
+        .collect();
+    for ip in &peers {
+        common::network::ip(&[
+            "netns",
+            "exec",
+            &ns2,
+            "ip",
+            "route",
+            "add",
+            "blackhole",
+            &format!("{ip}/32"),
+        ]);
+    }
+    wait_for(
+        "a partition below min ISR",
+        Duration::from_secs(120),
+        || async {
+            let t = admin.topic("day2").await.ok()??;
+            t.partition_assignments
+                .iter()
+                .any(|p| p.in_sync_replicas.len() < 2)
+                .then_some(())
+        },
+    )
+    .await;
+    apply(&clusters, &spec("test-3", 3)).await;
+    let blocked = tokio::time::timeout(
+        Duration::from_secs(300),
+        wait_for("the roll blocked", Duration::from_secs(300), || async {
+            let st = clusters.get("rmq").await.ok()?.status?;
+            let c = condition(&st.conditions, "Degraded")?.clone();
+            (c.status == "True" && c.reason == "RollBlocked").then_some(c)
+        }),
+    )
+    .await
+    .unwrap_or_else(|_| panic!("roll not blocked: {:?}", debug()));
+    assert!(
+        blocked.message.contains("min.insync.replicas"),
+        "{}",
+        blocked.message
+    );
+    assert!(!events_with_reason(client, "RollBlocked").await.is_empty());
+    for b in 0..3 {
+        let p = pods.get(&format!("rmq-broker-{b}")).await.unwrap();
+        let image = p.spec.unwrap().containers[0]
+            .image
+            .clone()
+            .unwrap_or_default();
+        assert!(
+            image.ends_with(":test-2"),
+            "broker {b} was restarted while blocked"
+        );
+    }
+    for ip in &peers {
+        common::network::ip(&[
+            "netns",
+            "exec",
+            &ns2,
+            "ip",
+            "route",
+            "del",
+            "blackhole",
+            &format!("{ip}/32"),
+        ]);
+    }
+    wait_idle("the roll finished once the ISRs recovered", 600, |c| {
+        c.status.as_ref().and_then(|s| s.version.as_deref()) == Some("test-3")
+    })
+    .await;
+    topics
+        .delete("day2", &DeleteParams::default())
+        .await
+        .unwrap();
+}
