@@ -7,10 +7,12 @@ dev:
 # Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them, with
 # kubernetes-validate; the operator's tests need a Kubernetes control plane and helm, built
 # once from the Go module proxy into ~/.cache by .ci/build-kube.sh and .ci/build-helm.sh.
+# terraform/ is checked without providers (OpenTofu's fmt, an HCL parser, checkov).
 test:
 	./.ci/test-deps
 	./.ci/build-kube.sh > /dev/null
 	./.ci/build-helm.sh > /dev/null
+	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 
 # The CRDs from the operator's Rust types, into crds/ and the Helm chart.

@@ -11,7 +11,11 @@ TOFU_DIR="${HOME}/.cache/rustmq-tofu/tofu-${TOFU_VERSION}/bin"
 if [ ! -x "$TOFU_DIR/tofu" ]; then
   echo "building OpenTofu ${TOFU_VERSION} from the Go module proxy into $TOFU_DIR"
   mkdir -p "$TOFU_DIR"
-  GOBIN="$TOFU_DIR" CGO_ENABLED=0 go install "github.com/opentofu/opentofu/cmd/tofu@${TOFU_VERSION}"
+  # Its go.mod has a replace directive, which `go install pkg@version` refuses: build inside
+  # the downloaded module instead, so the directive applies.
+  src="$(go mod download -json "github.com/opentofu/opentofu@${TOFU_VERSION}" | sed -n 's/.*"Dir": "\(.*\)".*/\1/p')"
+  (cd "$src" && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -o "$TOFU_DIR/tofu.tmp" ./cmd/tofu)
+  mv "$TOFU_DIR/tofu.tmp" "$TOFU_DIR/tofu"
 fi
 echo "== tofu fmt -check -recursive terraform"
 "$TOFU_DIR/tofu" fmt -check -recursive -diff terraform

@@ -195,3 +195,135 @@ async fn cluster_commands_in_every_format_from_a_follower() {
     assert!(stderr.contains("http://127.0.0.1:1/health"), "{stderr}");
     c.local.shutdown().await;
 }
+
+/// The day-2 commands against the Raft cluster through a follower (the rebalance plan is
+/// the leader's: the follower forwards the request over internal RPC). Brokers here are
+/// registrations with heartbeats, so nothing actually moves; what the commands plan, refuse
+/// and say is what is checked. Real moves are tested with broker processes in
+/// broker/tests/replication.rs and on Kubernetes in operator/tests/cluster_e2e.rs.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn day_two_commands_plan_refuse_and_explain() {
+    let c = cluster().await;
+    let leader = c.local.leader().expect("a leader");
+    let follower = c.admin[(leader + 1) % 3].clone();
+    let run = |args: Vec<String>| {
+        let url = follower.clone();
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            admin(&url, &args)
+        })
+    };
+    let ctl = c.local.controllers[leader].clone();
+    let register = |id: u32| {
+        let ctl = ctl.clone();
+        async move {
+            ctl.register_broker(rustmq_controller::metadata::BrokerRegistration {
+                id,
+                host: "127.0.0.1".into(),
+                port_quic: 1,
+                port_rpc: 2,
+                rack_id: "r".into(),
+                incarnation: 1,
+                empty_log: false,
+            })
+            .await
+            .unwrap();
+        }
+    };
+    for id in 1..=2 {
+        register(id).await;
+    }
+    let beating = {
+        let ctl = ctl.clone();
+        tokio::spawn(async move {
+            loop {
+                for id in 1..=4 {
+                    let _ = ctl.broker_heartbeat(id, None).await;
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            }
+        })
+    };
+    ctl.create_topic(
+        "spread",
+        8,
+        1,
+        rustmq_controller::metadata::TopicConfig::default(),
+    )
+    .await
+    .unwrap();
+    // Two brokers join: the plan moves replicas onto them.
+    for id in 3..=4 {
+        register(id).await;
+    }
+    let plan = ok(
+        &run(vec!["rebalance".into(), "--format".into(), "json".into()])
+            .await
+            .unwrap(),
+    );
+    let plan: Value = serde_json::from_str(&plan).unwrap();
+    let moves = plan["plan"]["replica_moves"].as_array().unwrap();
+    assert_eq!(moves.len(), 4, "{plan}");
+    assert!(moves.iter().all(|m| m["to"] == 3 || m["to"] == 4), "{plan}");
+    let table = ok(&run(vec!["rebalance".into()]).await.unwrap());
+    assert!(table.contains("4 replica moves"), "{table}");
+    assert!(table.contains("replica broker-"), "{table}");
+
+    // Removing brokers below a topic's replication factor is refused.
+    ctl.create_topic(
+        "wide",
+        1,
+        3,
+        rustmq_controller::metadata::TopicConfig::default(),
+    )
+    .await
+    .unwrap();
+    let refused = run(vec![
+        "scaling".into(),
+        "remove-brokers".into(),
+        "1".into(),
+        "2".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("refused: topic wide has replication factor 3"),
+        "{err}"
+    );
+
+    // A rolling upgrade without a way to restart processes says what to do.
+    let roll = run(vec![
+        "operations".into(),
+        "rolling-upgrade".into(),
+        "--version".into(),
+        "2.0.0".into(),
+    ])
+    .await
+    .unwrap();
+    assert!(!roll.status.success());
+    let err = String::from_utf8_lossy(&roll.stderr);
+    assert!(err.contains("kubectl patch rustmqcluster"), "{err}");
+    assert!(err.contains("--restart-command"), "{err}");
+
+    // Status: every broker, the controllers (the follower cannot know their lag).
+    let status = ok(&run(vec![
+        "operations".into(),
+        "status".into(),
+        "--format".into(),
+        "json".into(),
+    ])
+    .await
+    .unwrap());
+    let status: Value = serde_json::from_str(&status).unwrap();
+    assert_eq!(status["brokers"].as_array().unwrap().len(), 4, "{status}");
+    assert_eq!(
+        status["controllers"].as_array().unwrap().len(),
+        3,
+        "{status}"
+    );
+    assert_eq!(status["rebalance"]["state"], "idle", "{status}");
+    beating.abort();
+    c.local.shutdown().await;
+}

@@ -36,7 +36,8 @@ pub struct RebalanceStatus {
     pub replicas_moved: u64,
     /// Milliseconds until the auto-balancer may start again (0 when it may now).
     pub cooldown_remaining_ms: u64,
-    /// What a rebalance would do now (a dry run).
+    /// What the next round of a rebalance would do (a dry run; running, the migration rate
+    /// may start fewer replica moves at a time).
     pub plan: RebalancePlan,
 }
 
@@ -148,8 +149,8 @@ impl Controller {
     }
 
     fn rebalance_status(&self) -> RebalanceStatus {
-        // Planned before the state is locked: planning reads the migration window under it.
-        let plan = self.plan_now();
+        // The whole next round, as if the migration rate allowed it: what a dry run shows.
+        let plan = self.plan_with(false);
         let b = self.balancer.lock();
         let opts = &self.balancer_options;
         let cooldown = b.finished.map_or(Duration::ZERO, |f| {
