@@ -18,7 +18,10 @@ if [ ! -x "$TOFU_DIR/tofu" ]; then
   mv "$TOFU_DIR/tofu.tmp" "$TOFU_DIR/tofu"
 fi
 echo "== tofu fmt -check -recursive terraform"
-"$TOFU_DIR/tofu" fmt -check -recursive -diff terraform
+# No CLI configuration is needed (and none exists on a fresh machine).
+cli_config="$(mktemp)"
+trap 'rm -f "$cli_config"' EXIT
+TF_CLI_CONFIG_FILE="$cli_config" "$TOFU_DIR/tofu" fmt -check -recursive -diff terraform
 
 VENV="${RUSTMQ_TF_VENV:-$PWD/target/tf-venv}"
 if ! "$VENV/bin/python3" -c "import hcl2, checkov" >/dev/null 2>&1; then

@@ -498,12 +498,17 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         .and_then(|v| v.parse().ok())
         .unwrap_or(240);
     // Day-2 settings for the tests' pace: a broker restart a second at most (instead of
-    // three a minute), and every replica may move within a minute.
+    // three a minute), every replica may move within a minute, and uploads every second (so
+    // a moved replica has little unuploaded tail to copy).
     let rmq_spec = |version: &str, brokers: i32| {
         let mut s = cluster_spec(
             "rmq",
             &s3.endpoint,
-            json!({"operations.upgrade_velocity": "60", "scaling.traffic_migration_rate": "1.0"}),
+            json!({
+                "operations.upgrade_velocity": "60",
+                "scaling.traffic_migration_rate": "1.0",
+                "wal.upload_interval_ms": "1000",
+            }),
         );
         s.spec.version = version.to_string();
         s.spec.brokers.replicas = brokers;

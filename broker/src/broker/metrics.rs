@@ -54,6 +54,8 @@ pub struct BrokerMetrics {
     bytes_out: Family<TopicLabels, Counter>,
     /// Bytes served over every topic (for the load report).
     pub(super) served_total: std::sync::atomic::AtomicU64,
+    /// Record bytes this broker copied from leaders as a follower.
+    pub replica_fetched_bytes: Counter,
 }
 
 impl Default for BrokerMetrics {
@@ -66,6 +68,7 @@ impl Default for BrokerMetrics {
             messages_in: Family::default(),
             bytes_out: Family::default(),
             served_total: Default::default(),
+            replica_fetched_bytes: Counter::default(),
         }
     }
 }
@@ -129,6 +132,11 @@ impl BrokerMetrics {
             "replica_fetch_seconds",
             "A follower's replica fetch that brought records: request to answer",
             self.replica_fetch.histogram(),
+        );
+        r.register(
+            "replica_fetched_bytes",
+            "Record bytes copied from partition leaders as a follower (new replicas of a reassignment copy only the unuploaded tail)",
+            self.replica_fetched_bytes.clone(),
         );
         r.register(
             "topic_bytes_in",

@@ -391,6 +391,9 @@ impl Broker {
                 }
             }
             if !records.is_empty() {
+                self.metrics
+                    .replica_fetched_bytes
+                    .inc_by(records.len() as u64);
                 match p.append_replica(self.wal(), &records) {
                     Ok(Some(rx)) => durable.push(rx),
                     Ok(None) => {}

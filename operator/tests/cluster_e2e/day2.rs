@@ -191,23 +191,6 @@ async fn replicas_per_broker(admin: &AdminApi) -> BTreeMap<String, usize> {
     n
 }
 
-fn dir_bytes(dir: &Path) -> u64 {
-    std::fs::read_dir(dir)
-        .map(|rd| {
-            rd.filter_map(Result::ok)
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() {
-                        dir_bytes(&p)
-                    } else {
-                        e.metadata().map(|m| m.len()).unwrap_or(0)
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
 pub(super) struct Env<'a> {
     pub client: &'a Client,
     pub agent: &'a NodeAgent,
@@ -348,14 +331,23 @@ pub(super) async fn day_two(env: Env<'_>) {
         !events_with_reason(client, "Rebalancing").await.is_empty(),
         "the scale-out rebalanced"
     );
-    // What moved: the new brokers copied only the tail that was not in object storage yet.
-    let copied: u64 = (3..5)
-        .map(|i| dir_bytes(&agent.volume(&format!("data-rmq-broker-{i}")).join("wal")))
-        .sum();
-    let moved: u64 = {
+    // What moved: the new brokers copied only the tail that was not in object storage yet
+    // (uploads run every second here), against what the moved partitions hold.
+    let mut copied = 0u64;
+    for i in 3..5 {
+        let url = format!("http://rmq-broker-{i}.rmq-broker.{NS}.svc.cluster.local:9742/metrics");
+        let text = reqwest::get(&url).await.unwrap().text().await.unwrap();
+        copied += text
+            .lines()
+            .find_map(|l| l.strip_prefix("rustmq_replica_fetched_bytes_total "))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+    }
+    let held: u64 = {
         let views = admin.topics().await.unwrap();
-        let new: Vec<(String, u32)> = views
+        let moved: Vec<u32> = views
             .iter()
+            .filter(|t| t.name == "day2")
             .flat_map(|t| {
                 t.partition_assignments
                     .iter()
@@ -364,18 +356,18 @@ pub(super) async fn day_two(env: Env<'_>) {
                             .iter()
                             .any(|r| r == "broker-3" || r == "broker-4")
                     })
-                    .map(|p| (t.name.clone(), p.partition))
+                    .map(|p| p.partition)
             })
             .collect();
         load.acked
             .lock()
             .iter()
-            .filter(|(p, _, _)| new.contains(&("day2".to_string(), *p)))
+            .filter(|(p, _, _)| moved.contains(p))
             .map(|(_, _, b)| b.len() as u64)
             .sum()
     };
     println!(
-        "rebalance: the new brokers' WALs hold {copied} bytes; the moved day2 partitions hold {moved} payload bytes"
+        "rebalance: the new brokers copied {copied} record bytes from leaders (every topic, live traffic included); the day2 partitions they took hold {held} payload bytes"
     );
 
     // 3. Scale back in to 3 under load: brokers 4 and 3 are drained, then removed.
