@@ -374,15 +374,20 @@ impl Broker {
             }
             progressed = true;
             if let Some(end) = pd.diverging_end_offset {
+                let before = p.fetch_position();
+                for l in p.truncate_to(end) {
+                    self.wal().release(l);
+                }
                 tracing::info!(
                     topic = %p.topic,
                     partition = p.partition,
                     truncate_to = end,
+                    ?before,
+                    after = ?p.fetch_position(),
+                    bounds = ?p.bounds(),
+                    leader_uploaded_end = pd.uploaded_end,
                     "follower log diverges from the leader's; truncating"
                 );
-                for l in p.truncate_to(end) {
-                    self.wal().release(l);
-                }
                 continue;
             }
             if pd.uploaded_end > p.fetch_position().0 {

@@ -132,6 +132,34 @@ impl State {
         (released, freed_cache, unuploaded)
     }
 
+    /// A follower behind the leader's uploaded end continues its log at `offset`: every
+    /// local batch goes (what it held is in object storage), and so does what the log knew
+    /// of producers and epochs. The epochs matter: the skipped batches' epochs are unknown
+    /// here, and an older last epoch sent with a fetch from `offset` would make the leader
+    /// see a divergence below `offset`, truncate the follower there, and the follower skip
+    /// again, forever. Returns what [`State::truncate_from`] returns; `None` when `offset`
+    /// is not ahead of the log.
+    pub(super) fn skip_to(&mut self, offset: i64) -> Option<(Vec<WalLocation>, u64, u64)> {
+        if offset <= self.next_offset {
+            return None;
+        }
+        let from = self
+            .entries
+            .front()
+            .map(|e| e.base)
+            .unwrap_or(self.next_offset);
+        let dropped = self.truncate_from(from);
+        // Producer batches in the skipped range are unknown here: what is left would be
+        // stale (it would refuse the next sequence as a gap), so start from no state.
+        self.producers.clear();
+        self.epochs.clear();
+        self.next_offset = offset;
+        self.durable_end = offset;
+        self.uploaded_end = self.uploaded_end.max(offset);
+        self.high_watermark = self.high_watermark.max(offset);
+        Some(dropped)
+    }
+
     /// Uploaded batches the write cache no longer holds leave the index (from the front, so
     /// the index stays contiguous).
     pub(super) fn pop_uploaded(&mut self) {
@@ -179,6 +207,25 @@ mod tests {
         s.durable_end = s.next_offset;
         s.isr = vec![1];
         s
+    }
+
+    #[test]
+    fn skipping_to_the_uploaded_end_forgets_local_batches_and_their_epochs() {
+        let mut s = log_of(&[20, 30, 10]);
+        assert_eq!(s.epochs, vec![(0, 0), (1, 5)]);
+        assert!(s.skip_to(4).is_none(), "not ahead of the log");
+        let (released, _, unuploaded) = s.skip_to(100).expect("ahead of the log");
+        assert_eq!((released.len(), unuploaded), (3, 60));
+        assert_eq!(
+            (s.next_offset, s.durable_end, s.uploaded_end),
+            (100, 100, 100)
+        );
+        assert!(s.entries.is_empty());
+        // The next fetch says "no local epoch" (-1): the leader has nothing to compare, so
+        // it cannot send the follower back below what object storage holds.
+        assert!(s.epochs.is_empty());
+        s.note_epoch(4, 100);
+        assert_eq!(s.epochs, vec![(4, 100)]);
     }
 
     #[test]

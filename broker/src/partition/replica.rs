@@ -303,18 +303,9 @@ impl PartitionLog {
     /// metadata only). Returns the WAL locations to release.
     pub fn skip_to(&self, offset: i64) -> Vec<WalLocation> {
         let mut s = self.state.lock();
-        if offset <= s.next_offset {
+        let Some((released, freed, unuploaded)) = s.skip_to(offset) else {
             return Vec::new();
-        }
-        let from = s.entries.front().map(|e| e.base).unwrap_or(s.next_offset);
-        let (released, freed, unuploaded) = s.truncate_from(from);
-        // Producer batches in the skipped range are unknown here: what is left would be
-        // stale (it would refuse the next sequence as a gap), so start from no state.
-        s.producers.clear();
-        s.next_offset = offset;
-        s.durable_end = offset;
-        s.uploaded_end = s.uploaded_end.max(offset);
-        s.high_watermark = s.high_watermark.max(offset);
+        };
         drop(s);
         self.backlog.sub(unuploaded);
         self.cache.released(freed);
