@@ -65,6 +65,32 @@ impl AdminApi {
         self.get("/api/v1/controllers").await
     }
 
+    /// Adds controller `controller-<node>` at `address` (its Raft host:port) as a voter: it
+    /// catches up as a learner first, so this can take a while.
+    pub async fn add_controller(&self, node: u64, address: &str) -> Result<()> {
+        let path = "/api/v1/controllers";
+        let body = rustmq_controller::api::AddControllerRequest {
+            id: format!("controller-{node}"),
+            address: address.to_string(),
+        };
+        // A new voter copies the log before it is promoted: longer than other calls.
+        self.send_within::<serde_json::Value>(
+            self.http.post(self.url(path)).json(&body),
+            path,
+            Duration::from_secs(60),
+        )
+        .await
+        .map(drop)
+    }
+
+    /// Removes controller `controller-<node>` from the voters.
+    pub async fn remove_controller(&self, node: u64) -> Result<()> {
+        let path = format!("/api/v1/controllers/controller-{node}");
+        self.send::<serde_json::Value>(self.http.delete(self.url(&path)), &path)
+            .await
+            .map(drop)
+    }
+
     /// Starts draining broker `id` (its replicas move to other brokers).
     pub async fn drain(&self, id: u32) -> Result<()> {
         let path = format!("/api/v1/brokers/{id}/drain");
@@ -175,8 +201,17 @@ impl AdminApi {
         req: reqwest::RequestBuilder,
         path: &str,
     ) -> Result<Option<T>> {
+        self.send_within(req, path, Duration::from_secs(10)).await
+    }
+
+    async fn send_within<T: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+        path: &str,
+        timeout: Duration,
+    ) -> Result<Option<T>> {
         let resp = req
-            .timeout(Duration::from_secs(10))
+            .timeout(timeout)
             .send()
             .await
             .map_err(|e| self.error(path, &e.to_string(), None))?;

@@ -71,11 +71,11 @@ async fn the_api_server_enforces_the_crd_rules() {
         .patch(
             "demo",
             &PatchParams::default(),
-            &Patch::Merge(serde_json::json!({"spec": {"controllers": {"replicas": 5}}})),
+            &Patch::Merge(serde_json::json!({"spec": {"controllers": {"replicas": 4}}})),
         )
         .await
         .unwrap_err();
-    assert!(refusal(e).contains("controllers.replicas cannot change after creation"));
+    assert!(refusal(e).contains("controllers.replicas must be 3 or 5"));
     let e = clusters
         .patch(
             "demo",
@@ -90,9 +90,9 @@ async fn the_api_server_enforces_the_crd_rules() {
         .patch(
             "demo",
             &PatchParams::default(),
-            &Patch::Merge(
-                serde_json::json!({"spec": {"brokers": {"replicas": 4}, "version": "0.2.0"}}),
-            ),
+            &Patch::Merge(serde_json::json!({"spec": {
+                "brokers": {"replicas": 4}, "controllers": {"replicas": 5}, "version": "0.2.0",
+            }})),
         )
         .await
         .unwrap();

@@ -15,7 +15,9 @@ use rustmq_broker::config::BrokerConfig;
 use super::names::Names;
 use super::resources::Component;
 use super::roll::{self, RollStep};
-use super::scale::{self, ScaleDecision, ScaleInput};
+use super::scale::{
+    self, ControllerScaleDecision, ControllerScaleInput, ScaleDecision, ScaleInput,
+};
 use crate::admin::AdminApi;
 use crate::context::Context;
 use crate::crd::{OperationStatus, RebalanceSummary, RustMQCluster};
@@ -118,6 +120,74 @@ pub async fn scale(
     Ok(d)
 }
 
+/// Decides the controller StatefulSet's size, adding or removing one voter at a time.
+pub async fn scale_controllers(
+    cluster: &RustMQCluster,
+    ctx: &Context,
+    names: &Names,
+) -> Result<ControllerScaleDecision> {
+    let sets: Api<StatefulSet> = Api::namespaced(ctx.client.clone(), &names.namespace);
+    let current = sets
+        .get_opt(&names.controllers())
+        .await?
+        .and_then(|s| s.spec?.replicas);
+    let desired = cluster.spec.controllers.replicas;
+    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    let (pods, _) = roll::observe(&ctx.client, names, Component::Controller).await?;
+    // Membership is read only when the count may be changing.
+    let members = if current.is_some_and(|c| c != desired)
+        || previous(cluster).is_some_and(|o| o.kind == "ScaleControllers")
+    {
+        admin
+            .controllers()
+            .await
+            .ok()
+            .map(|v| v.iter().map(|c| c.node_id).collect())
+    } else {
+        None
+    };
+    let d = scale::decide_controllers(&ControllerScaleInput {
+        desired,
+        current,
+        running: pods
+            .iter()
+            .filter(|p| !p.terminating)
+            .map(|p| p.ordinal)
+            .collect(),
+        members,
+    });
+    let address = |o: i32| format!("{}:{}", names.controller_host(o), super::ports::RAFT);
+    if let Some(o) = d.add {
+        match admin.add_controller(o as u64 + 1, &address(o)).await {
+            Ok(()) => {
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "ControllerAdded",
+                    format!("controller-{} is a voter", o + 1),
+                )
+                .await
+            }
+            Err(e) => tracing::info!(controller = o + 1, error = %e, "adding a voter: not yet"),
+        }
+    }
+    if let Some(o) = d.remove {
+        match admin.remove_controller(o as u64 + 1).await {
+            Ok(()) => {
+                ctx.publish(
+                    cluster,
+                    EventType::Normal,
+                    "ControllerRemoved",
+                    format!("controller-{} left the voters", o + 1),
+                )
+                .await
+            }
+            Err(e) => tracing::warn!(controller = o + 1, error = %e, "removing a voter failed"),
+        }
+    }
+    Ok(d)
+}
+
 /// After the objects are applied: the scaling operation's status (a scale-out ends with a
 /// rebalance), the next step of a rolling restart, and an approved rebalance.
 pub async fn after_apply(
@@ -126,6 +196,7 @@ pub async fn after_apply(
     names: &Names,
     cfg: &BrokerConfig,
     scaled: &ScaleDecision,
+    controllers: &ControllerScaleDecision,
 ) -> Result<Report> {
     let mut report = Report::default();
     let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
@@ -133,7 +204,20 @@ pub async fn after_apply(
     if let Some(why) = &scaled.refused {
         report.blocked = Some(("ScaleInRefused", why.clone()));
     }
-    report.operation = scaling_status(cluster, ctx, &admin, prev.as_ref(), scaled).await;
+    if let Some(message) = &controllers.operation {
+        report.operation = Some(OperationStatus {
+            kind: "ScaleControllers".into(),
+            message: message.clone(),
+            started_at: prev
+                .as_ref()
+                .filter(|p| p.kind == "ScaleControllers")
+                .and_then(|p| p.started_at.clone())
+                .or_else(|| Some(now())),
+            ..Default::default()
+        });
+    } else {
+        report.operation = scaling_status(cluster, ctx, &admin, prev.as_ref(), scaled).await;
+    }
     if report.operation.is_none() {
         let (op, blocked) = rolling(cluster, ctx, names, cfg, prev.as_ref()).await?;
         report.operation = op;

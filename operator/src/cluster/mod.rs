@@ -95,7 +95,9 @@ async fn apply(cluster: &RustMQCluster, ctx: &Context) -> Result<Action> {
     let names = names(cluster, ctx);
     tracing::debug!(cluster = %key(cluster), "reconciling");
     let day2 = match build(cluster, ctx, &names).await {
-        Ok((cfg, scaled)) => day2::after_apply(cluster, ctx, &names, &cfg, &scaled).await?,
+        Ok((cfg, scaled, controllers)) => {
+            day2::after_apply(cluster, ctx, &names, &cfg, &scaled, &controllers).await?
+        }
         Err(Error::InvalidSpec { reason, message }) => {
             status::degraded(cluster, ctx, reason, &message).await?;
             // Nothing will change until the spec (or a referenced Secret) does: look again
@@ -117,7 +119,11 @@ async fn build(
     cluster: &RustMQCluster,
     ctx: &Context,
     names: &Names,
-) -> Result<(rustmq_broker::config::BrokerConfig, scale::ScaleDecision)> {
+) -> Result<(
+    rustmq_broker::config::BrokerConfig,
+    scale::ScaleDecision,
+    scale::ControllerScaleDecision,
+)> {
     let spec = &cluster.spec;
     let broker_toml = config::broker_toml(spec, names)?;
     let controller_toml = config::controller_toml(spec, names)?;
@@ -145,9 +151,10 @@ async fn build(
     apply_object::<Service>(client, ns, resources::admin_service(cluster, names)?).await?;
     apply_object::<Service>(client, ns, resources::bootstrap_service(cluster, names)?).await?;
     let scaled = day2::scale(cluster, ctx, names, &broker_config).await?;
+    let controllers = day2::scale_controllers(cluster, ctx, names).await?;
     for c in [Component::Controller, Component::Broker] {
         let replicas = match c {
-            Component::Controller => spec.controllers.replicas,
+            Component::Controller => controllers.replicas,
             Component::Broker => scaled.replicas,
         };
         apply_object::<StatefulSet>(
@@ -163,7 +170,7 @@ async fn build(
         )
         .await?;
     }
-    Ok((broker_config, scaled))
+    Ok((broker_config, scaled, controllers))
 }
 
 /// Applies `object` server-side as the operator (taking over fields others set).

@@ -3,7 +3,8 @@
 //! decides the order: controllers first (followers, then the leader, each only while every
 //! other voter is caught up), then brokers one at a time (never one whose stop would leave
 //! a partition below `min.insync.replicas`; the next only once the previous is ready and in
-//! sync again). Pods that are not ready go first: restarting them costs nothing. A roll
+//! sync again). Pods that are not ready go first (a broker only when it is in no ISR: one
+//! that is in an ISR is merely slow, and the rules apply to it). A roll
 //! that cannot go on waits and says why; it never forces its way.
 //!
 //! The decisions are plain functions of what the operator read ([`next_controller`],
@@ -83,8 +84,12 @@ fn stale(pods: &[PodState], revision: &str) -> Vec<PodState> {
 }
 
 /// Common rules: nothing stale is done; a pod on its way down or an updated pod that is not
-/// ready yet means wait; a stale pod that is not ready goes first.
-fn common(pods: &[PodState], revision: &str) -> Result<Vec<PodState>, RollStep> {
+/// ready yet means wait; with `unready_first`, a stale pod that is not ready goes first.
+fn common(
+    pods: &[PodState],
+    revision: &str,
+    unready_first: bool,
+) -> Result<Vec<PodState>, RollStep> {
     let stale = stale(pods, revision);
     let names = |s: &[PodState]| s.iter().map(|p| p.name.clone()).collect::<Vec<_>>();
     if stale.is_empty() {
@@ -99,7 +104,7 @@ fn common(pods: &[PodState], revision: &str) -> Result<Vec<PodState>, RollStep> 
             pending: names(&stale),
         });
     }
-    if !stale[0].ready {
+    if unready_first && !stale[0].ready {
         return Err(RollStep::Restart {
             pod: stale[0].name.clone(),
             why: "not ready: restarting it costs nothing".into(),
@@ -126,7 +131,7 @@ pub fn next_controller(
     leader: Option<i32>,
     lag: Option<&BTreeMap<i32, u64>>,
 ) -> RollStep {
-    let stale = match common(pods, revision) {
+    let stale = match common(pods, revision, true) {
         Ok(s) => s,
         Err(step) => return step,
     };
@@ -191,7 +196,7 @@ pub fn next_broker(
     topics: &[TopicView],
     default_min_isr: u32,
 ) -> RollStep {
-    let stale = match common(pods, revision) {
+    let stale = match common(pods, revision, false) {
         Ok(s) => s,
         Err(step) => return step,
     };
@@ -216,6 +221,25 @@ pub fn next_broker(
     }
     let mut refusals = Vec::new();
     for (i, p) in stale.iter().enumerate() {
+        // A broker that is not ready and in no ISR serves nothing: restarting it costs
+        // nothing (and may be what heals it). One that is in an ISR is only briefly not
+        // ready (its lease lapsed while the controllers changed leader, say): the rules
+        // apply to it as to any other.
+        let me = format!("broker-{}", p.ordinal);
+        let in_an_isr = topics.iter().any(|t| {
+            t.partition_assignments
+                .iter()
+                .any(|a| a.in_sync_replicas.contains(&me))
+        });
+        if !p.ready && !in_an_isr {
+            let mut rest = pending.clone();
+            rest.remove(i);
+            return RollStep::Restart {
+                pod: p.name.clone(),
+                why: "not ready and in no ISR: restarting it costs nothing".into(),
+                pending: rest,
+            };
+        }
         let blockers = restart_blockers(topics, p.ordinal as u32, default_min_isr);
         if blockers.is_empty() {
             let mut rest = pending.clone();

@@ -259,3 +259,145 @@ mod tests {
         assert_eq!(d.replicas, 5);
     }
 }
+
+/// What [`decide_controllers`] looks at.
+#[derive(Debug, Clone, Default)]
+pub struct ControllerScaleInput {
+    /// `spec.controllers.replicas`.
+    pub desired: i32,
+    /// The controller StatefulSet's replicas now (`None`: it does not exist yet).
+    pub current: Option<i32>,
+    /// Ordinals of controller pods that exist and are not terminating.
+    pub running: Vec<i32>,
+    /// Raft node ids of the members (voters and learners), from the admin API (`None`: it
+    /// did not answer).
+    pub members: Option<Vec<u64>>,
+}
+
+/// What to do about the controllers.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ControllerScaleDecision {
+    /// The StatefulSet's replicas.
+    pub replicas: i32,
+    /// Add this pod ordinal's controller as a voter now.
+    pub add: Option<i32>,
+    /// Remove this pod ordinal's controller from the voters now.
+    pub remove: Option<i32>,
+    /// What the scaling does now, while it is under way.
+    pub operation: Option<String>,
+}
+
+/// Controllers change one voter at a time: scaling out starts the next pod and, once it
+/// runs, adds it to the voters (it catches up as a learner first); scaling in removes the
+/// highest voter from the membership and then its pod. Pod ordinal `o` is Raft node `o + 1`.
+///
+/// ```
+/// use rustmq_operator::cluster::scale::{decide_controllers, ControllerScaleInput};
+/// let d = decide_controllers(&ControllerScaleInput {
+///     desired: 5, current: Some(3), running: vec![0, 1, 2], members: Some(vec![1, 2, 3]),
+/// });
+/// assert_eq!(d.replicas, 4);
+/// ```
+pub fn decide_controllers(input: &ControllerScaleInput) -> ControllerScaleDecision {
+    let desired = input.desired;
+    let Some(current) = input.current else {
+        return ControllerScaleDecision {
+            replicas: desired,
+            ..Default::default()
+        };
+    };
+    let mut d = ControllerScaleDecision {
+        replicas: current,
+        ..Default::default()
+    };
+    if desired == current
+        && input
+            .members
+            .as_ref()
+            .is_none_or(|m| (0..current).all(|o| m.contains(&(o as u64 + 1))))
+    {
+        return d;
+    }
+    let Some(members) = &input.members else {
+        d.operation = Some("waiting for the admin API to change the voters".into());
+        return d;
+    };
+    let member = |o: i32| members.contains(&(o as u64 + 1));
+    if desired >= current {
+        // Every pod the StatefulSet has must be a voter before the next starts.
+        if let Some(o) = (0..current).find(|o| !member(*o)) {
+            if input.running.contains(&o) {
+                d.add = Some(o);
+                d.operation = Some(format!("adding controller-{} to the voters", o + 1));
+            } else {
+                d.operation = Some(format!("waiting for controller-{} to start", o + 1));
+            }
+            return d;
+        }
+        d.replicas = current + 1;
+        d.operation = Some(format!("starting controller-{}", current + 1));
+        return d;
+    }
+    let top = current - 1;
+    if member(top) {
+        d.remove = Some(top);
+        d.operation = Some(format!("removing controller-{} from the voters", top + 1));
+    } else {
+        d.replicas = current - 1;
+        d.operation = Some(format!(
+            "controller-{} left the voters; removing its pod",
+            top + 1
+        ));
+    }
+    d
+}
+
+#[cfg(test)]
+mod controller_tests {
+    use super::*;
+
+    fn input(desired: i32, current: i32, members: &[u64]) -> ControllerScaleInput {
+        ControllerScaleInput {
+            desired,
+            current: Some(current),
+            running: (0..current).collect(),
+            members: Some(members.to_vec()),
+        }
+    }
+
+    #[test]
+    fn three_to_five_one_voter_at_a_time() {
+        let d = decide_controllers(&input(5, 3, &[1, 2, 3]));
+        assert_eq!((d.replicas, d.add), (4, None));
+        // Pod 3 runs but is not a voter yet: add it before starting pod 4.
+        let d = decide_controllers(&input(5, 4, &[1, 2, 3]));
+        assert_eq!((d.replicas, d.add), (4, Some(3)));
+        let mut waiting = input(5, 4, &[1, 2, 3]);
+        waiting.running = vec![0, 1, 2];
+        assert_eq!(decide_controllers(&waiting).add, None);
+        let d = decide_controllers(&input(5, 4, &[1, 2, 3, 4]));
+        assert_eq!(d.replicas, 5);
+        let d = decide_controllers(&input(5, 5, &[1, 2, 3, 4]));
+        assert_eq!(d.add, Some(4));
+        let d = decide_controllers(&input(5, 5, &[1, 2, 3, 4, 5]));
+        assert_eq!(
+            d,
+            ControllerScaleDecision {
+                replicas: 5,
+                ..Default::default()
+            }
+        );
+    }
+
+    #[test]
+    fn five_to_three_removes_the_voter_before_the_pod() {
+        let d = decide_controllers(&input(3, 5, &[1, 2, 3, 4, 5]));
+        assert_eq!((d.replicas, d.remove), (5, Some(4)));
+        let d = decide_controllers(&input(3, 5, &[1, 2, 3, 4]));
+        assert_eq!((d.replicas, d.remove), (4, None));
+        let d = decide_controllers(&input(3, 4, &[1, 2, 3, 4]));
+        assert_eq!(d.remove, Some(3));
+        let d = decide_controllers(&input(3, 4, &[1, 2, 3]));
+        assert_eq!(d.replicas, 3);
+    }
+}

@@ -88,10 +88,9 @@ fn default_image() -> String {
 #[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
 #[serde(rename_all = "camelCase")]
 pub struct ControllersSpec {
-    /// Voters: 3 or 5 (a majority must survive one or two losses). Fixed once created:
-    /// membership changes go through the admin API one voter at a time.
+    /// Voters: 3 or 5 (a majority must survive one or two losses). A change adds or
+    /// removes one voter at a time through Raft membership changes.
     #[x_kube(validation = Rule::new("self == 3 || self == 5").message("controllers.replicas must be 3 or 5"))]
-    #[x_kube(validation = Rule::new("self == oldSelf").message("controllers.replicas cannot change after creation"))]
     #[serde(default = "three")]
     pub replicas: i32,
     /// CPU and memory of each controller.

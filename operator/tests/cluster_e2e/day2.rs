@@ -1,7 +1,8 @@
 //! Day-2 operations on the running e2e cluster, under idempotent `acks=all` load with the
 //! exactly-once checker: a rolling upgrade (its order checked against the rules), scaling
 //! out 3 -> 5 brokers and back in to 3, a scale-in below the replication factor refused,
-//! and a roll that waits while a partition is below `min.insync.replicas`.
+//! controllers 3 -> 5 -> 3, and a roll that waits while a partition is below
+//! `min.insync.replicas`.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 
@@ -407,6 +408,46 @@ pub(super) async fn day_two(env: Env<'_>) {
     apply(&clusters, &spec("test-2", 3)).await;
     wait_idle("Ready again at 3 brokers", 120, |_| true).await;
 
+    // 5. Controllers 3 -> 5 -> 3 under load: one voter at a time through Raft membership
+    //    changes, then the pods roll onto the new peer list.
+    let voters = |n: usize| {
+        let admin = admin.clone();
+        async move {
+            let v = admin.controllers().await.ok()?;
+            (v.len() == n && v.iter().all(|c| c.role != "learner")).then_some(())
+        }
+    };
+    let mut spec5 = spec("test-2", 3);
+    spec5.spec.controllers.replicas = 5;
+    let five_at = Instant::now();
+    apply(&clusters, &spec5).await;
+    wait_idle("5 controllers", 600, |c| {
+        c.status.as_ref().is_some_and(|s| s.ready_controllers == 5)
+    })
+    .await;
+    wait_for("5 voters", Duration::from_secs(60), || voters(5)).await;
+    println!(
+        "controllers 3 -> 5 (two voters added, pods rolled): {:?}",
+        five_at.elapsed()
+    );
+    let three_at = Instant::now();
+    apply(&clusters, &spec("test-2", 3)).await;
+    wait_idle("back to 3 controllers", 600, |c| {
+        c.status.as_ref().is_some_and(|s| s.ready_controllers == 3)
+    })
+    .await;
+    wait_for("3 voters", Duration::from_secs(60), || voters(3)).await;
+    assert_eq!(
+        sets.get("rmq-controller")
+            .await
+            .unwrap()
+            .spec
+            .unwrap()
+            .replicas,
+        Some(3)
+    );
+    println!("controllers 5 -> 3: {:?}", three_at.elapsed());
+
     let (acked, failed) = load.stop().await;
     assert_eq!(failed, 0, "no produce error visible to the client");
     let c = rustmq_client(&bootstrap, ca.clone()).await;
@@ -416,12 +457,17 @@ pub(super) async fn day_two(env: Env<'_>) {
         acked.len()
     );
 
-    // 5. A partition below min.insync.replicas: broker 2 cannot reach brokers 0 and 1, so
-    //    ISRs shrink; a roll restarts the controllers and then waits, Degraded, until the
-    //    network heals.
-    let (ns2, _) = agent.network_of("rmq-broker-2").expect("broker 2 runs");
-    let peers: Vec<String> = ["rmq-broker-0", "rmq-broker-1"]
+    // 6. A partition below min.insync.replicas: the leader of day2/0 cannot reach the other
+    //    brokers, so the ISRs of what it leads shrink to itself; a roll restarts the
+    //    controllers and then waits, Degraded, until the network heals.
+    let view = admin.topic("day2").await.unwrap().unwrap();
+    let victim = view.partition_assignments[0]
+        .leader
+        .replace("broker-", "rmq-broker-");
+    let (ns2, _) = agent.network_of(&victim).expect("the leader runs");
+    let peers: Vec<String> = ["rmq-broker-0", "rmq-broker-1", "rmq-broker-2"]
         .iter()
+        .filter(|p| **p != victim)
         .map(|p| agent.network_of(p).expect("broker runs").1)
         .collect();
     for ip in &peers {
