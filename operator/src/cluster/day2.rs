@@ -264,9 +264,41 @@ async fn scaling_status(
             ..Default::default()
         });
     }
-    // A scale-out whose brokers all run: rebalance partitions onto them, then done.
-    let prev = prev.filter(|p| p.kind == "ScaleOut")?;
+    // A scale-out whose brokers all run: rebalance partitions onto them, then done. Whether
+    // one is needed is read from the controllers, not only from the previous status (which
+    // the cache may not show yet): a dry-run plan that moves replicas onto brokers holding
+    // none means new brokers wait for their share.
     let desired = cluster.spec.brokers.replicas;
+    let was_scaling_out = prev.is_some_and(|p| p.kind == "ScaleOut");
+    let plan = admin.rebalance(false).await.ok();
+    let empty: Vec<u32> = plan
+        .as_ref()
+        .map(|st| {
+            st.plan
+                .brokers
+                .iter()
+                .filter(|b| b.replicas == 0)
+                .map(|b| b.id)
+                .collect()
+        })
+        .unwrap_or_default();
+    let needed = plan
+        .as_ref()
+        .is_some_and(|st| st.plan.replica_moves.iter().any(|m| empty.contains(&m.to)));
+    let running = plan
+        .as_ref()
+        .is_some_and(|st| st.state == "running" || st.plan.in_flight > 0);
+    if !was_scaling_out && !needed {
+        return None;
+    }
+    let mut op = prev
+        .filter(|p| p.kind == "ScaleOut")
+        .cloned()
+        .unwrap_or_else(|| OperationStatus {
+            kind: "ScaleOut".into(),
+            started_at: Some(now()),
+            ..Default::default()
+        });
     let online = admin
         .brokers()
         .await
@@ -274,37 +306,34 @@ async fn scaling_status(
         .iter()
         .filter(|b| b.online && !b.draining)
         .count() as i32;
-    let mut op = prev.clone();
     if online < desired {
         op.message = format!("{online} of {desired} brokers registered; waiting for the rest");
         return Some(op);
     }
-    if !prev.message.starts_with("rebalancing") {
-        match admin.rebalance(true).await {
-            Ok(st) => {
-                op.message = format!(
-                    "rebalancing partitions onto the new brokers ({} replica and {} leader moves planned next)",
-                    st.plan.replica_moves.len(),
-                    st.plan.leader_moves.len()
-                );
-                ctx.publish(
-                    cluster,
-                    EventType::Normal,
-                    "Rebalancing",
-                    "scale-out: moving partitions onto the new brokers".into(),
-                )
-                .await;
-            }
-            Err(e) => op.message = format!("starting the rebalance failed: {e}"),
-        }
+    if running {
+        op.message = "rebalancing partitions onto the new brokers".into();
         return Some(op);
     }
-    match admin.rebalance(false).await {
-        Ok(st) if st.state == "running" => Some(op),
-        Ok(st) if st.plan.in_flight > 0 => Some(op),
-        Ok(_) => None,
-        Err(_) => Some(op),
+    if !needed {
+        return None;
     }
+    match admin.rebalance(true).await {
+        Ok(st) => {
+            op.message = format!(
+                "rebalancing partitions onto the new brokers ({} replica and {} leader moves in the first round)",
+                st.replicas_moved, st.leaders_moved
+            );
+            ctx.publish(
+                cluster,
+                EventType::Normal,
+                "Rebalancing",
+                "scale-out: moving partitions onto the new brokers".into(),
+            )
+            .await;
+        }
+        Err(e) => op.message = format!("starting the rebalance failed: {e}"),
+    }
+    Some(op)
 }
 
 /// One step of a rolling restart: (the operation, and why it is blocked if it is).

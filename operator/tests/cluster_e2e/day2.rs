@@ -152,16 +152,17 @@ async fn track_restarts(
         let name = p.name_any();
         let uid = p.uid().unwrap_or_default();
         let going = p.metadata.deletion_timestamp.is_some();
-        match known.get(&name) {
-            Some(old) if *old != uid || going => {
-                if order.last() != Some(&name) {
-                    order.push(name.clone());
-                }
-                if !going {
-                    known.insert(name, uid);
-                } else {
-                    known.insert(name, String::from("going"));
-                }
+        // A restart is seen once: as the old pod going away, or (when a poll missed that)
+        // as a new uid. The replacement of a pod seen going is not a second restart.
+        match known.get(&name).map(String::as_str) {
+            Some("going") if !going => {
+                known.insert(name, uid);
+            }
+            Some("going") => {}
+            Some(old) if old != uid || going => {
+                order.push(name.clone());
+                let next = if going { "going".to_string() } else { uid };
+                known.insert(name, next);
             }
             None => {
                 known.insert(name, uid);
@@ -447,6 +448,47 @@ pub(super) async fn day_two(env: Env<'_>) {
         Some(3)
     );
     println!("controllers 5 -> 3: {:?}", three_at.elapsed());
+
+    // The rebalance the status proposes runs when approved by annotation; the operator
+    // removes the annotation and records when.
+    let c = clusters.get("rmq").await.unwrap();
+    assert!(
+        c.status
+            .as_ref()
+            .and_then(|s| s.rebalance.as_ref())
+            .is_some(),
+        "the status shows the controllers' rebalance state: {:?}",
+        c.status
+    );
+    clusters
+        .patch(
+            "rmq",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"metadata": {"annotations": {"rustmq.io/rebalance": "approve"}}})),
+        )
+        .await
+        .unwrap();
+    wait_for(
+        "the rebalance approved",
+        Duration::from_secs(120),
+        || async {
+            let c = clusters.get("rmq").await.ok()?;
+            let approved = c
+                .status
+                .as_ref()?
+                .rebalance
+                .as_ref()?
+                .last_approved_at
+                .is_some();
+            (approved && !c.annotations().contains_key("rustmq.io/rebalance")).then_some(())
+        },
+    )
+    .await;
+    assert!(
+        !events_with_reason(client, "RebalanceApproved")
+            .await
+            .is_empty()
+    );
 
     let (acked, failed) = load.stop().await;
     assert_eq!(failed, 0, "no produce error visible to the client");
