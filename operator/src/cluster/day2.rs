@@ -132,20 +132,27 @@ pub async fn scale_controllers(
         .await?
         .and_then(|s| s.spec?.replicas);
     let desired = cluster.spec.controllers.replicas;
-    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
     let (pods, _) = roll::observe(&ctx.client, names, Component::Controller).await?;
-    // Membership is read only when the count may be changing.
-    let members = if current.is_some_and(|c| c != desired)
+    // Membership is read only when the count may be changing, and from the leader: a
+    // controller just removed still answers with the membership it last saw.
+    let leader = if current.is_some_and(|c| c != desired)
         || previous(cluster).is_some_and(|o| o.kind == "ScaleControllers")
     {
-        admin
-            .controllers()
-            .await
-            .ok()
-            .map(|v| v.iter().map(|c| c.node_id).collect())
+        roll::leader_admin(&ctx.http, names).await
     } else {
         None
     };
+    let mut members = None;
+    if let Some((_, api)) = &leader {
+        members = api
+            .controllers()
+            .await
+            .ok()
+            .map(|v| v.iter().map(|c| c.node_id).collect());
+    }
+    let admin = leader
+        .map(|(_, api)| api)
+        .unwrap_or_else(|| AdminApi::new(ctx.http.clone(), names.admin_url()));
     let d = scale::decide_controllers(&ControllerScaleInput {
         desired,
         current,

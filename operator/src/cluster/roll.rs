@@ -333,12 +333,11 @@ pub async fn restart(client: &kube::Client, names: &Names, pod: &str) -> Result<
     Ok(())
 }
 
-/// The controllers' leader ordinal and each voter's lag by ordinal, from the leader itself
-/// (only it knows the lags): any controller names the leader, then the leader's pod is asked.
-pub async fn controller_progress(
-    http: &reqwest::Client,
-    names: &Names,
-) -> Option<(i32, BTreeMap<i32, u64>)> {
+/// The admin API of the controllers' leader, and its ordinal: any controller names the
+/// leader, then the leader's own pod is asked. Membership and replication progress are only
+/// current there: a controller just removed from the voters keeps answering with the
+/// membership it last saw.
+pub async fn leader_admin(http: &reqwest::Client, names: &Names) -> Option<(i32, AdminApi)> {
     let any = AdminApi::new(http.clone(), names.admin_url());
     let leader_node = any
         .cluster()
@@ -355,6 +354,16 @@ pub async fn controller_progress(
             super::ports::ADMIN
         ),
     );
+    Some((ordinal, leader))
+}
+
+/// The controllers' leader ordinal and each voter's lag by ordinal, from the leader itself
+/// (only it knows the lags).
+pub async fn controller_progress(
+    http: &reqwest::Client,
+    names: &Names,
+) -> Option<(i32, BTreeMap<i32, u64>)> {
+    let (ordinal, leader) = leader_admin(http, names).await?;
     let views = leader.controllers().await.ok()?;
     let lag: BTreeMap<i32, u64> = views
         .iter()
