@@ -225,7 +225,8 @@ async fn cluster_brokers_and_controller_membership_endpoints() {
     assert_eq!(status, 200);
     assert_eq!(
         l["data"],
-        json!([{"id": "controller-1", "node_id": 1, "address": l["data"][0]["address"], "role": "leader"}])
+        // The leader reports how far each member is behind it: itself, 0.
+        json!([{"id": "controller-1", "node_id": 1, "address": l["data"][0]["address"], "role": "leader", "lag": 0}])
     );
 
     // Error paths: each says what to fix, and the node keeps serving.
