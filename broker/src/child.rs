@@ -35,9 +35,20 @@ impl DevBroker {
         data_dir: &Path,
         env: &[(&str, &str)],
     ) -> std::io::Result<Self> {
+        Self::spawn_with(binary, data_dir, &[], env)
+    }
+
+    /// Like [`DevBroker::spawn_with_env`], with extra arguments (`--config FILE`).
+    pub fn spawn_with(
+        binary: &Path,
+        data_dir: &Path,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+    ) -> std::io::Result<Self> {
         let mut child = Command::new(binary)
             .args(["--dev", "--data-dir"])
             .arg(data_dir)
+            .args(args)
             .env("RUSTMQ_NETWORK__QUIC_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_ADMIN__HTTP_LISTEN", "127.0.0.1:0")
             .env("RUSTMQ_LOG", "warn")
@@ -92,6 +103,24 @@ impl DevBroker {
     /// Waits for the process to exit on its own.
     pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
         self.child.wait()
+    }
+
+    /// Sends `signal` (`HUP`, `TERM`, ...) and returns at once.
+    pub fn signal(&self, signal: &str) -> std::io::Result<()> {
+        let pid = self.child.id().to_string();
+        let status = Command::new("kill")
+            .args([format!("-{signal}"), pid])
+            .status()?;
+        if status.success() {
+            Ok(())
+        } else {
+            Err(std::io::Error::other(format!("kill -{signal}: {status}")))
+        }
+    }
+
+    /// Whether the process is still running.
+    pub fn is_running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// SIGINT (Ctrl-C), then wait for the exit status.

@@ -7,7 +7,8 @@
 //! - [`lease`]: the leader lease a broker needs to act as a partition leader.
 //! - [`server`]: the QUIC listener (one stream per request, catch-up consumers on background-priority bulk threads).
 //! - [`priority`]: background threads (cold reads, bulk connections) lower their CPU priority.
-//! - [`config`], [`tls`]: `broker.toml` and certificates.
+//! - [`config`], [`tls`]: `broker.toml` and certificates; [`config_watch`] applies a changed
+//!   `broker.toml`'s runtime keys while the broker runs.
 //!
 //! [`Node`] runs a whole single-node cluster in one process: the embedded one-voter
 //! controller, the broker, the QUIC listener and the admin REST API. This is the dev mode
@@ -29,6 +30,7 @@ pub mod broker;
 #[cfg(feature = "test-support")]
 pub mod child;
 pub mod config;
+pub mod config_watch;
 pub mod groups;
 pub mod lease;
 pub mod partition;
@@ -254,6 +256,32 @@ impl Node {
     /// The broker.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
+    }
+
+    /// Applies the runtime keys of `path` whenever its content changes, loading it with
+    /// `load` (see [`config_watch::watch_config_file`]); `hangup`: also on `SIGHUP` (for the
+    /// process's own file, not in tests that share a process). Stops with the node.
+    ///
+    /// ```no_run
+    /// # async fn f(mut node: rustmq_broker::Node) {
+    /// use rustmq_broker::config::BrokerConfig;
+    /// let path = std::path::PathBuf::from("/etc/rustmq/broker.toml");
+    /// let file = path.clone();
+    /// node.watch_config(path, move || BrokerConfig::load(BrokerConfig::default(), Some(&file)), true);
+    /// # }
+    /// ```
+    pub fn watch_config<F>(&mut self, path: PathBuf, load: F, hangup: bool)
+    where
+        F: Fn() -> Result<BrokerConfig, config::ConfigError> + Send + 'static,
+    {
+        self.tasks
+            .push(tokio::spawn(config_watch::watch_config_file(
+                self.broker.clone(),
+                path,
+                load,
+                hangup,
+                self.stop.subscribe(),
+            )));
     }
 
     /// Where catch-up consumers are served (see [`server::BulkLanes`]).

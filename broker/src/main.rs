@@ -45,16 +45,29 @@ fn run_main() -> anyhow::Result<()> {
     if let Some(d) = &args.data_dir {
         base.broker.data_dir = d.clone();
     }
-    let mut config = BrokerConfig::load(base, args.config.as_deref())?;
-    config.resolve_rack()?;
-    rustmq_transport::process::block_on(run(config))
+    let file = args.config.clone();
+    // The layering the process starts with, used again whenever the file changes.
+    let load = move || -> Result<BrokerConfig, rustmq_broker::config::ConfigError> {
+        let mut config = BrokerConfig::load(base.clone(), file.as_deref())?;
+        config.resolve_rack()?;
+        Ok(config)
+    };
+    let config = load()?;
+    rustmq_transport::process::block_on(run(config, args.config.map(|p| (p, load))))
 }
 
-async fn run(config: BrokerConfig) -> anyhow::Result<()> {
+async fn run<F>(config: BrokerConfig, file: Option<(PathBuf, F)>) -> anyhow::Result<()>
+where
+    F: Fn() -> Result<BrokerConfig, rustmq_broker::config::ConfigError> + Send + 'static,
+{
     let data_dir = config.broker.data_dir.clone();
     let controllers = config.controller.endpoint_addrs();
     let id = config.broker.id;
-    let node = Node::start(config).await.context("starting the node")?;
+    let mut node = Node::start(config).await.context("starting the node")?;
+    if let Some((path, load)) = file {
+        // Runtime keys of a changed file apply at once; the rest waits for a restart.
+        node.watch_config(path, load, true);
+    }
     if controllers.is_empty() {
         println!("RustMQ single-node cluster is up");
     } else {

@@ -1,6 +1,6 @@
 //! The real `rustmq-broker --dev` binary as a subprocess: kill -9 during load loses nothing
 //! acknowledged; Ctrl-C shuts down cleanly; restarting on the same data directory keeps
-//! topics and messages.
+//! topics and messages; a changed `--config` file applies its runtime keys in place.
 
 #[path = "common/disks.rs"]
 #[allow(dead_code)]
@@ -427,4 +427,104 @@ async fn a_failed_fdatasync_without_fsync_on_write_exits_the_broker() {
         "the broker exits with an error: {status}"
     );
     drop(disk);
+}
+
+/// Waits until the counter `name` reaches `at_least` (the file is polled every 2 s).
+async fn metric_reaches(b: &DevBroker, name: &str, at_least: f64) {
+    for _ in 0..300 {
+        if metric(b, name).await >= at_least {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{name} did not reach {at_least}: {}", metric(b, name).await);
+}
+
+async fn send(c: &RustMqClient, size: usize) -> Result<(), rustmq_client::ClientError> {
+    let p = ProducerBuilder::new()
+        .topic("live")
+        .config(ProducerConfig {
+            max_retries: 0,
+            ..Default::default()
+        })
+        .client(c.clone())
+        .build()
+        .await?;
+    let m = Message::builder()
+        .topic("live")
+        .payload(Bytes::from(vec![b'c'; size]))
+        .build()?;
+    let r = p.send(m).await.map(drop);
+    let _ = p.close().await;
+    r
+}
+
+/// Writes `path` whole, as a ConfigMap update does (a reader never sees half a file).
+fn replace(path: &Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+fn too_large(r: Result<(), rustmq_client::ClientError>) -> bool {
+    matches!(
+        r,
+        Err(rustmq_client::ClientError::Server {
+            code: rustmq_client::ErrorCode::MessageTooLarge,
+            ..
+        })
+    )
+}
+
+/// `log.max_message_bytes` changes in the file while the broker runs: it applies at once,
+/// a key read only at start is reported as waiting for a restart, a broken file changes
+/// nothing, and `SIGHUP` reads the file again instead of ending the process.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_config_file_applies_its_runtime_keys_without_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("broker.toml");
+    std::fs::write(&file, "[log]\nmax_message_bytes = 4096\n").unwrap();
+    let mut b = DevBroker::spawn_with(
+        env!("CARGO_BIN_EXE_rustmq-broker").as_ref(),
+        &dir.path().join("data"),
+        &["--config".as_ref(), file.as_os_str()],
+        &[],
+    )
+    .unwrap();
+    create_topic(&b, "live", 1).await;
+    let c = client(&dir.path().join("data"), &b).await;
+    assert!(
+        too_large(send(&c, 10_000).await),
+        "4 kB limit from the file"
+    );
+
+    // A runtime key and a start-only key change together.
+    replace(
+        &file,
+        "[log]\nmax_message_bytes = 65536\n[wal]\ncapacity_bytes = 2147483648\n",
+    );
+    metric_reaches(&b, "rustmq_config_reloads_applied_total", 1.0).await;
+    send(&c, 10_000).await.expect("the new limit is in effect");
+    assert_eq!(metric(&b, "rustmq_config_restart_pending_keys").await, 1.0);
+    let capacity = metric(&b, "rustmq_wal_capacity_bytes").await;
+    assert_ne!(
+        capacity, 2147483648.0,
+        "wal.capacity_bytes waits for a restart"
+    );
+
+    // A file that does not load changes nothing; the broker keeps serving.
+    replace(&file, "[log]\nmax_message_bytes = \"lots\"\n");
+    metric_reaches(&b, "rustmq_config_reloads_refused_total", 1.0).await;
+    send(&c, 10_000).await.expect("the last good limit stays");
+
+    // SIGHUP reads the file again (unchanged here) and the process lives on.
+    replace(&file, "[log]\nmax_message_bytes = 4096\n");
+    metric_reaches(&b, "rustmq_config_reloads_applied_total", 2.0).await;
+    assert!(too_large(send(&c, 10_000).await), "back to 4 kB");
+    assert_eq!(metric(&b, "rustmq_config_restart_pending_keys").await, 0.0);
+    let loads = metric(&b, "rustmq_config_reloads_total").await;
+    b.signal("HUP").unwrap();
+    metric_reaches(&b, "rustmq_config_reloads_total", loads + 1.0).await;
+    assert!(b.is_running(), "SIGHUP does not end the broker");
+    assert!(too_large(send(&c, 10_000).await));
 }

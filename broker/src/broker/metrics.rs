@@ -218,7 +218,32 @@ impl Collector for BrokerFigures {
             e,
             "wal_capacity_bytes",
             "wal.capacity_bytes",
-            b.config.wal.capacity_bytes as i64,
+            b.config().wal.capacity_bytes as i64,
+        )?;
+        let reloads = b.reloads();
+        counter(
+            e,
+            "config_reloads",
+            "Times broker.toml was loaded again (its content changed, or SIGHUP)",
+            reloads.loads.load(ld),
+        )?;
+        counter(
+            e,
+            "config_reloads_applied",
+            "Reads of a changed broker.toml that applied runtime keys",
+            reloads.applied.load(ld),
+        )?;
+        counter(
+            e,
+            "config_reloads_refused",
+            "Reads of a changed broker.toml refused (nothing applied)",
+            reloads.refused.load(ld),
+        )?;
+        gauge(
+            e,
+            "config_restart_pending_keys",
+            "Keys changed in broker.toml that take effect only at the next restart",
+            reloads.needs_restart.lock().len() as i64,
         )?;
         gauge(
             e,
@@ -396,7 +421,7 @@ fn group_lag(b: &Arc<Broker>, e: &mut DescriptorEncoder) -> std::fmt::Result {
     let md = b.controller.metadata();
     let mut lags = Vec::new();
     for (group, topics) in md.group_offsets.iter() {
-        if b.groups.coordinator_of(group).map(|c| c.id) != Some(b.config.broker.id) {
+        if b.groups.coordinator_of(group).map(|c| c.id) != Some(b.config().broker.id) {
             continue;
         }
         for (topic, parts) in topics {

@@ -7,18 +7,20 @@
 //! [`produce`] admits and appends produce requests and waits for their acknowledgement;
 //! [`fetch`] serves Fetch and ListOffsets; [`retention`] trims logs; [`views`] builds health,
 //! metrics and the admin API's views; [`replication`] is the leader and follower side of
-//! replica fetching.
+//! replica fetching; [`reconfigure`] applies a changed `broker.toml`'s runtime keys.
 
 mod fetch;
 mod load;
 pub mod metrics;
 mod produce;
+mod reconfigure;
 pub mod replication;
 mod retention;
 mod topology;
 mod views;
 
 pub use fetch::{FetchBudget, FetchReservation};
+pub use reconfigure::ReloadStats;
 pub use views::ReplicationSummary;
 
 use std::collections::{BTreeSet, HashMap};
@@ -72,7 +74,8 @@ struct TopicLogs {
 
 /// A running broker.
 pub struct Broker {
-    config: BrokerConfig,
+    /// Swapped whole when the file's runtime keys change (see [`Broker::reconfigure`]).
+    config: RwLock<Arc<BrokerConfig>>,
     wal: Arc<Wal>,
     cache: Arc<WriteCache>,
     pub(crate) controller: Arc<Controller>,
@@ -101,6 +104,8 @@ pub struct Broker {
     pub(crate) fetch_budget: Option<fetch::FetchBudget>,
     /// The previous load sample (rates in heartbeats are differences to it).
     load_sampler: Mutex<load::LoadSampler>,
+    /// What reading a changed `broker.toml` did.
+    reloads: ReloadStats,
 }
 
 impl Broker {
@@ -187,8 +192,9 @@ impl Broker {
             metrics: metrics::BrokerMetrics::default(),
             fetch_budget: fetch::FetchBudget::new(config.network.max_in_flight_fetch_bytes),
             load_sampler: Default::default(),
+            reloads: ReloadStats::default(),
             groups,
-            config,
+            config: RwLock::new(Arc::new(config)),
             wal,
             cache,
             controller,
@@ -279,9 +285,10 @@ impl Broker {
         &self.groups
     }
 
-    /// The configuration the broker runs with.
-    pub fn config(&self) -> &BrokerConfig {
-        &self.config
+    /// The configuration the broker runs with now: as started, with the runtime keys
+    /// ([`crate::config::RUNTIME_KEYS`]) of the latest file read.
+    pub fn config(&self) -> Arc<BrokerConfig> {
+        self.config.read().clone()
     }
 
     /// The WAL (for tests and metrics).

@@ -20,7 +20,7 @@ impl Broker {
         // 0 is proto3's unset value: the broker's default, not "time out at once" (which
         // would answer REQUEST_TIMED_OUT for a batch that is then written, and a retry would
         // duplicate it).
-        let default = Duration::from_millis(self.config.replication.ack_timeout_ms.max(1));
+        let default = Duration::from_millis(self.config().replication.ack_timeout_ms.max(1));
         let timeout = match req.timeout_ms {
             0 => default,
             ms => Duration::from_millis(u64::from(ms.min(300_000))).min(default),
@@ -114,7 +114,7 @@ impl Broker {
                 ErrorCode::NotLeader,
                 format!(
                     "broker {} does not lead {topic}/{} (epoch {})",
-                    self.config.broker.id,
+                    self.config().broker.id,
                     data.partition,
                     p.leader_epoch()
                 ),
@@ -151,7 +151,7 @@ impl Broker {
             let min = t
                 .config
                 .min_insync_replicas
-                .unwrap_or(self.config.replication.min_in_sync_replicas)
+                .unwrap_or(self.config().replication.min_in_sync_replicas)
                 as usize;
             let isr = p.isr();
             if isr.len() < min {
@@ -168,10 +168,10 @@ impl Broker {
         let max = t
             .config
             .max_message_bytes
-            .unwrap_or(self.config.log.max_message_bytes) as usize;
+            .unwrap_or(self.config().log.max_message_bytes) as usize;
         // Uploads are behind (object store down or slow): refuse before the disk fills.
         let wal_used = self.wal.disk_bytes() + data.records.len() as u64;
-        let full = wal_used > self.config.wal.capacity_bytes;
+        let full = wal_used > self.config().wal.capacity_bytes;
         self.wal_full_at.store(
             if full {
                 self.wal.disk_bytes().max(1)
@@ -186,20 +186,20 @@ impl Broker {
                 format!(
                     "wal is at capacity ({} of {} bytes) while {} bytes wait for upload; retry later",
                     self.wal.disk_bytes(),
-                    self.config.wal.capacity_bytes,
+                    self.config().wal.capacity_bytes,
                     self.backlog.bytes()
                 ),
             ));
         }
         // A stalled or slow disk: refuse before appends pile up in memory.
         let queued = self.wal.queued_bytes();
-        if queued + data.records.len() as u64 > self.config.wal.max_queued_bytes {
+        if queued + data.records.len() as u64 > self.config().wal.max_queued_bytes {
             return Err((
                 ErrorCode::Throttled,
                 format!(
                     "{queued} bytes wait for the wal writer (wal.max_queued_bytes {}): the disk \
                      is behind; retry later",
-                    self.config.wal.max_queued_bytes
+                    self.config().wal.max_queued_bytes
                 ),
             ));
         }

@@ -232,7 +232,6 @@ impl Broker {
             return;
         };
         let mut stop = self.stop_signal();
-        let cfg = self.config().replication.clone();
         let retry_delays = || {
             ExponentialBuilder::default()
                 .with_min_delay(Duration::from_millis(50))
@@ -258,6 +257,8 @@ impl Broker {
                 continue;
             };
             let addr = format!("{}:{}", b.host, b.port_rpc);
+            // Read each round: the fetch sizes are runtime settings.
+            let cfg = self.config().replication.clone();
             let req = ReplicaFetchRequest {
                 replica_id: self.config().broker.id,
                 max_wait_ms: cfg.fetch_max_wait_ms,

@@ -7,7 +7,7 @@ use super::*;
 impl Broker {
     pub(super) async fn retention_loop(self: Arc<Self>) {
         let mut stop = self.stop.subscribe();
-        let every = Duration::from_millis(self.config.wal.retention_check_interval_ms.max(10));
+        let every = Duration::from_millis(self.config().wal.retention_check_interval_ms.max(10));
         loop {
             tokio::select! {
                 _ = tokio::time::sleep(every) => {}
@@ -28,11 +28,11 @@ impl Broker {
             let ms = t
                 .config
                 .retention_ms
-                .unwrap_or(self.config.log.retention_ms);
+                .unwrap_or(self.config().log.retention_ms);
             let bytes = t
                 .config
                 .retention_bytes
-                .unwrap_or(self.config.log.retention_bytes);
+                .unwrap_or(self.config().log.retention_bytes);
             if ms < 0 && bytes < 0 {
                 continue;
             }

@@ -83,7 +83,7 @@ impl Broker {
     /// them when `None`).
     fn apply_metadata(&self, md: &ClusterMetadata, changed: Option<&BTreeSet<String>>) {
         let mut released = Vec::new();
-        let settings = Self::replica_settings(&self.config);
+        let settings = Self::replica_settings(&self.config());
         let me = settings.broker_id;
         {
             let mut topics = self.topics.write();

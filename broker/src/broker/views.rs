@@ -55,7 +55,7 @@ impl Broker {
             healthy: components.iter().all(|c| c.healthy),
             version: env!("CARGO_PKG_VERSION").into(),
             uptime_seconds: self.started.elapsed().as_secs(),
-            broker_id: self.config.broker.id,
+            broker_id: self.config().broker.id,
             components,
         }
     }
@@ -114,13 +114,13 @@ impl Broker {
         let (objects, object_bytes) = self.tier.object_count();
         let (hits, misses) = (t.cache_hits.load(ld), t.cache_misses.load(ld));
         StorageView {
-            storage_type: self.config.object_storage.storage_type.clone(),
+            storage_type: self.config().object_storage.storage_type.clone(),
             objects: objects as u64,
             object_bytes,
             upload_lag_bytes: self.backlog.bytes(),
             upload_lag_ms: self.upload_lag().map(|d| d.as_millis() as u64).unwrap_or(0),
             wal_bytes: self.wal.disk_bytes(),
-            wal_capacity_bytes: self.config.wal.capacity_bytes,
+            wal_capacity_bytes: self.config().wal.capacity_bytes,
             refusing_produces: {
                 let at = self.wal_full_at.load(ld);
                 at > 0 && self.wal.disk_bytes() >= at
@@ -211,7 +211,7 @@ impl BrokerView for Broker {
             detail: format!(
                 "{} of {} bytes used",
                 self.cache.used(),
-                self.config.cache.write_cache_size_bytes
+                self.config().cache.write_cache_size_bytes
             ),
         };
         let v = self.storage_view();

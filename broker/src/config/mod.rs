@@ -11,7 +11,9 @@ use serde::{Deserialize, Serialize};
 pub use rustmq_controller::config::ConfigError;
 
 mod operations;
+mod runtime;
 pub use operations::{KubernetesSection, OperationsSection, ScalingSection};
+pub use runtime::{ConfigChange, RUNTIME_KEYS, is_runtime_key};
 
 /// The whole `broker.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
