@@ -227,6 +227,34 @@ fn render(doc: &Table) -> Result<String> {
     })
 }
 
+/// The part of `broker.toml` whose change needs the brokers restarted: the file without the
+/// keys brokers apply at runtime ([`rustmq_broker::config::RUNTIME_KEYS`]) when `runtime`
+/// (`operations.allow_runtime_config_updates`) is on, the whole file otherwise. The brokers'
+/// pod template carries its hash, so changing only runtime keys rolls no pod.
+pub fn restart_relevant(broker_toml: &str, runtime: bool) -> Result<String> {
+    if !runtime {
+        return Ok(broker_toml.to_string());
+    }
+    fn strip(t: &mut Table, prefix: &str) {
+        t.retain(|k, v| {
+            let key = format!("{prefix}{k}");
+            match v {
+                Value::Table(inner) => {
+                    strip(inner, &format!("{key}."));
+                    !inner.is_empty()
+                }
+                _ => !rustmq_broker::config::is_runtime_key(&key),
+            }
+        });
+    }
+    let mut doc: Table = broker_toml.parse().map_err(|e| Error::InvalidSpec {
+        reason: "InvalidBrokerConfig",
+        message: format!("broker.toml: {e}"),
+    })?;
+    strip(&mut doc, "");
+    render(&doc)
+}
+
 /// Loads both files with the broker's and the controller's own loaders (unknown keys and
 /// bad values are refused there, naming the key), as a pod would with its variables set
 /// (`per_pod_certificates`: the operator's certificates, named by those variables).
@@ -330,6 +358,47 @@ mod tests {
             c.contains("controller-3@rmq-controller-2.rmq-controller.ns.svc.cluster.local:9095")
         );
         validate(&b, &c, true).unwrap();
+    }
+
+    #[test]
+    fn only_keys_brokers_cannot_apply_at_runtime_change_what_a_restart_depends_on() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let render = |overrides: serde_json::Value| {
+            broker_toml(
+                &spec(serde_json::json!({"brokerConfig": overrides})),
+                &names,
+            )
+            .unwrap()
+        };
+        let plain = render(serde_json::json!({}));
+        let relevant = |text: &str| restart_relevant(text, true).unwrap();
+        // Setting runtime keys (a whole section of them, too) leaves it as it was.
+        let runtime = render(serde_json::json!({
+            "log.retention_ms": "60000",
+            "replication.min_in_sync_replicas": "2",
+            "scaling.max_concurrent_additions": "1",
+        }));
+        assert_ne!(runtime, plain);
+        assert_eq!(relevant(&runtime), relevant(&plain));
+        assert_eq!(relevant(&plain), plain, "nothing to strip: the text itself");
+        // A key the broker reads only at start changes it.
+        let restart = render(serde_json::json!({
+            "log.retention_ms": "60000",
+            "wal.capacity_bytes": "1073741824",
+        }));
+        assert_ne!(relevant(&restart), relevant(&plain));
+        // With runtime updates off every change counts.
+        let off = render(serde_json::json!({
+            "operations.allow_runtime_config_updates": "false",
+            "log.retention_ms": "60000",
+        }));
+        let off_too = render(serde_json::json!({
+            "operations.allow_runtime_config_updates": "false",
+        }));
+        assert_ne!(
+            restart_relevant(&off, false).unwrap(),
+            restart_relevant(&off_too, false).unwrap()
+        );
     }
 
     #[test]

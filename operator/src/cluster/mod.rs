@@ -134,7 +134,15 @@ async fn build(
     )?;
     tls::ensure(cluster, &ctx.client, names).await?;
     rbac::ensure(&ctx.client, names).await?;
-    let hash = config_hash(&[&broker_toml, &controller_toml]);
+    // Per component: a broker setting restarts no controller, and a broker setting the
+    // brokers apply at runtime restarts nothing (the new file reaches the pods anyway).
+    let hashes = [
+        config_hash(&[&controller_toml]),
+        config_hash(&[&config::restart_relevant(
+            &broker_toml,
+            broker_config.operations.allow_runtime_config_updates,
+        )?]),
+    ];
     let ns = &names.namespace;
     let client = &ctx.client;
     apply_object::<ServiceAccount>(client, ns, resources::service_account(cluster, names)?).await?;
@@ -152,7 +160,11 @@ async fn build(
     apply_object::<Service>(client, ns, resources::bootstrap_service(cluster, names)?).await?;
     let scaled = day2::scale(cluster, ctx, names, &broker_config).await?;
     let controllers = day2::scale_controllers(cluster, ctx, names).await?;
-    for c in [Component::Controller, Component::Broker] {
+    for (c, hash) in [Component::Controller, Component::Broker]
+        .iter()
+        .zip(&hashes)
+    {
+        let c = *c;
         let replicas = match c {
             Component::Controller => controllers.replicas,
             Component::Broker => scaled.replicas,
@@ -160,7 +172,7 @@ async fn build(
         apply_object::<StatefulSet>(
             client,
             ns,
-            resources::stateful_set(cluster, names, c, &hash, replicas)?,
+            resources::stateful_set(cluster, names, c, hash, replicas)?,
         )
         .await?;
         apply_object::<PodDisruptionBudget>(

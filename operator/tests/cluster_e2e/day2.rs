@@ -1,5 +1,6 @@
 //! Day-2 operations on the running e2e cluster, under idempotent `acks=all` load with the
-//! exactly-once checker: a rolling upgrade (its order checked against the rules), scaling
+//! exactly-once checker: a rolling upgrade (its order checked against the rules), a runtime
+//! setting applied without restarting any pod, scaling
 //! out 3 -> 5 brokers and back in to 3, a scale-in below the replication factor refused,
 //! controllers 3 -> 5 -> 3, and a roll that waits while a partition is below
 //! `min.insync.replicas`.
@@ -312,6 +313,9 @@ pub(super) async fn day_two(env: Env<'_>) {
         assert!(image.ends_with(":test-2"), "{name} runs {image}");
     }
 
+    // 1b. A setting the brokers apply at runtime reaches them without a restart.
+    runtime_config_update(client, &bootstrap, &ca, spec, debug).await;
+
     // 2. Scale out to 5 brokers under load: the new brokers join, partitions move onto
     //    them, spread evenly.
     let out_at = Instant::now();
@@ -584,4 +588,157 @@ pub(super) async fn day_two(env: Env<'_>) {
         .delete("day2", &DeleteParams::default())
         .await
         .unwrap();
+}
+
+/// `rustmq_config_reloads_applied_total` of every broker pod (its admin API's metrics).
+async fn brokers_reloads(pods: &Api<Pod>) -> Option<Vec<u64>> {
+    let list = pods
+        .list(
+            &ListParams::default()
+                .labels("app.kubernetes.io/instance=rmq,app.kubernetes.io/component=broker"),
+        )
+        .await
+        .ok()?;
+    let mut out = Vec::new();
+    for p in list.items {
+        let ip = p.status?.pod_ip?;
+        let port = rustmq_operator::cluster::ports::BROKER_ADMIN;
+        let text = reqwest::get(format!("http://{ip}:{port}/metrics"))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+        let line = text
+            .lines()
+            .find(|l| l.starts_with("rustmq_config_reloads_applied_total "))?;
+        out.push(line.rsplit(' ').next()?.parse().ok()?);
+    }
+    Some(out)
+}
+
+/// One send of a `size`-byte record to `day2`, without retries.
+async fn send_once(
+    bootstrap: &str,
+    ca: &str,
+    size: usize,
+) -> Result<(), rustmq_client::ClientError> {
+    let producer = ProducerBuilder::new()
+        .topic("day2")
+        .config(ProducerConfig {
+            ack_level: AckLevel::All,
+            ..Default::default()
+        })
+        .client(rustmq_client(bootstrap, ca.to_string()).await)
+        .build()
+        .await?;
+    let m = Message::builder()
+        .topic("day2")
+        .payload(Bytes::from(vec![b'r'; size]))
+        .build()?;
+    let r = producer.send(m).await.map(|_| ());
+    let _ = producer.close().await;
+    r
+}
+
+/// `log.max_message_bytes` set and then removed through `brokerConfig`: each time every
+/// broker applies the new file (the node agent refreshes the ConfigMap volume as the
+/// kubelet does), a record between the two limits is refused and then accepted again, and
+/// no pod restarts nor does the brokers' pod template change.
+async fn runtime_config_update(
+    client: &Client,
+    bootstrap: &str,
+    ca: &str,
+    spec: &dyn Fn(&str, i32) -> RustMQCluster,
+    debug: &dyn Fn() -> String,
+) {
+    let clusters: Api<RustMQCluster> = Api::namespaced(client.clone(), NS);
+    let pods: Api<Pod> = Api::namespaced(client.clone(), NS);
+    let sets: Api<StatefulSet> = Api::namespaced(client.clone(), NS);
+    let uids = |list: Vec<Pod>| -> BTreeMap<String, String> {
+        list.into_iter()
+            .map(|p| (p.name_any(), p.uid().unwrap_or_default()))
+            .collect()
+    };
+    let selector = ListParams::default().labels("app.kubernetes.io/instance=rmq");
+    let before = uids(pods.list(&selector).await.unwrap().items);
+    let template = || async {
+        let s = sets.get("rmq-broker").await.unwrap();
+        s.spec
+            .unwrap()
+            .template
+            .metadata
+            .unwrap()
+            .annotations
+            .unwrap()["rustmq.io/config-hash"]
+            .clone()
+    };
+    let hash_before = template().await;
+    let reloads_before = brokers_reloads(&pods).await.expect("broker metrics");
+    let started = Instant::now();
+    let mut limited = spec("test-2", 3);
+    limited
+        .spec
+        .broker_config
+        .insert("log.max_message_bytes".into(), "4096".into());
+    apply(&clusters, &limited).await;
+    let applied = |n: u64| {
+        let pods = pods.clone();
+        let reloads_before = reloads_before.clone();
+        async move {
+            let r = tokio::time::timeout(
+                Duration::from_secs(180),
+                wait_for(
+                    "brokers applied the new file",
+                    Duration::from_secs(180),
+                    || async {
+                        let now = brokers_reloads(&pods).await?;
+                        (now.len() == reloads_before.len()
+                            && now.iter().zip(&reloads_before).all(|(a, b)| *a >= b + n))
+                        .then_some(())
+                    },
+                ),
+            )
+            .await;
+            r.is_ok()
+        }
+    };
+    assert!(
+        applied(1).await,
+        "brokers did not apply the runtime setting\n{}",
+        debug()
+    );
+    let took = started.elapsed();
+    match send_once(bootstrap, ca, 10_000).await {
+        Err(rustmq_client::ClientError::Server { code, .. }) => {
+            assert_eq!(code, rustmq_client::ErrorCode::MessageTooLarge)
+        }
+        other => panic!("a 10 kB record under a 4 kB limit: {other:?}"),
+    }
+    apply(&clusters, &spec("test-2", 3)).await;
+    assert!(
+        applied(2).await,
+        "brokers did not apply the setting's removal\n{}",
+        debug()
+    );
+    send_once(bootstrap, ca, 10_000)
+        .await
+        .expect("the default limit again");
+    println!("runtime config update applied by every broker in {took:?}, no pod restarted");
+    assert_eq!(
+        uids(pods.list(&selector).await.unwrap().items),
+        before,
+        "no pod restarted"
+    );
+    assert_eq!(
+        template().await,
+        hash_before,
+        "the brokers' pod template is unchanged"
+    );
+    let c = clusters.get("rmq").await.unwrap();
+    assert!(
+        c.status.as_ref().is_some_and(|s| s.operation.is_none()),
+        "no day-2 operation started: {:?}",
+        c.status
+    );
 }

@@ -1,12 +1,13 @@
 //! A node agent standing in for the kubelet of one Node (tests only: there is no container
 //! runtime here). It binds the namespace's pods to its Node, runs each pod's container as the
 //! real RustMQ process built from this workspace, in the pod's own network namespace, with
-//! the pod's command, environment (downward API included), ConfigMap and Secret volumes and
-//! one persistent directory per PersistentVolumeClaim (kept across pod restarts, as a
-//! PersistentVolume would be). It reports the pod's IP, `Running` and the readiness its
-//! probe finds, restarts a container that exits, and stops the process when the pod is
-//! deleted. It also writes the hosts file that stands in for cluster DNS: the StatefulSet
-//! pods' names and each Service's name over its EndpointSlices.
+//! the pod's command, environment (downward API included), ConfigMap volumes (rewritten when
+//! the ConfigMap changes, as the kubelet does), Secret volumes and one persistent directory
+//! per PersistentVolumeClaim (kept across pod restarts, as a PersistentVolume would be). It
+//! reports the pod's IP, `Running` and the readiness its probe finds, restarts a container
+//! that exits, and stops the process when the pod is deleted. It also writes the hosts file
+//! that stands in for cluster DNS: the StatefulSet pods' names and each Service's name over
+//! its EndpointSlices.
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
@@ -227,6 +228,9 @@ impl Agent {
                 continue;
             }
             self.supervise(&pods, &name).await?;
+            if let Err(e) = self.refresh_config_maps(&pod, &uid).await {
+                eprintln!("node agent: cannot refresh the ConfigMaps of pod {name}: {e}");
+            }
         }
         // Pods removed without a graceful deletion (forced): their processes go too.
         let gone: Vec<String> = self
@@ -506,6 +510,28 @@ impl Agent {
             out.insert(v.name.clone(), dir);
         }
         Ok(out)
+    }
+
+    /// As the kubelet does on each sync: rewrites the files of a running pod's ConfigMap
+    /// volumes whose ConfigMap changed, each by a rename, so a reader never sees half a file.
+    async fn refresh_config_maps(&self, pod: &Pod, uid: &str) -> Result<(), String> {
+        let maps: Api<ConfigMap> = Api::namespaced(self.client.clone(), &self.namespace);
+        let volumes = pod.spec.as_ref().and_then(|s| s.volumes.clone());
+        for v in volumes.unwrap_or_default() {
+            let Some(cm) = &v.config_map else { continue };
+            let dir = self.root.join("pods").join(uid).join(&v.name);
+            let c = maps.get(&cm.name).await.map_err(|e| e.to_string())?;
+            for (k, text) in c.data.unwrap_or_default() {
+                let path = dir.join(&k);
+                if std::fs::read(&path).is_ok_and(|old| old == text.as_bytes()) {
+                    continue;
+                }
+                let tmp = dir.join(format!("..{k}.tmp"));
+                std::fs::write(&tmp, text.as_bytes()).map_err(|e| e.to_string())?;
+                std::fs::rename(&tmp, &path).map_err(|e| e.to_string())?;
+            }
+        }
+        Ok(())
     }
 
     /// A token of the pod's ServiceAccount, from the TokenRequest API (bound to the pod).
