@@ -360,6 +360,9 @@ async fn heartbeat(
     every: Duration,
     mut stop: watch::Receiver<bool>,
 ) {
+    // The first failure of a run of them is logged, and the recovery with its length: a
+    // broker without answered heartbeats stops acknowledging once its lease runs out.
+    let mut failing_since: Option<std::time::Instant> = None;
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}
@@ -367,7 +370,22 @@ async fn heartbeat(
         }
         let sent = std::time::Instant::now();
         let load = broker.upgrade().map(|b| b.load_report());
-        match controller.broker_heartbeat(me.id, load).await {
+        let answered = controller.broker_heartbeat(me.id, load).await;
+        match (&answered, failing_since) {
+            (Ok(()), Some(since)) => {
+                tracing::info!(
+                    failing_ms = since.elapsed().as_millis() as u64,
+                    "heartbeats to the controllers answered again"
+                );
+                failing_since = None;
+            }
+            (Err(e), None) => {
+                tracing::warn!(error = %e, "heartbeat to the controllers failed; retrying");
+                failing_since = Some(sent);
+            }
+            _ => {}
+        }
+        match answered {
             Ok(()) => lease.renewed(sent),
             Err(ControllerError::Metadata(
                 rustmq_controller::metadata::MetadataError::UnknownBroker(_),
@@ -376,7 +394,7 @@ async fn heartbeat(
                     tracing::warn!(error = %e, "registering with the controllers failed");
                 }
             }
-            Err(e) => tracing::debug!(error = %e, "heartbeat to the controllers failed; retrying"),
+            Err(e) => tracing::debug!(error = %e, "heartbeat to the controllers failed"),
         }
     }
 }
