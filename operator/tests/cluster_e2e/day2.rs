@@ -31,7 +31,22 @@ impl Load {
                 max_retries: 10_000,
                 ..Default::default()
             })
-            .client(rustmq_client(bootstrap, ca.to_string()).await)
+            .client(
+                // Retries for 30 s, Kafka's request.timeout.ms (its producers keep retrying
+                // for delivery.timeout.ms, 2 minutes).
+                RustMqClient::new(ClientConfig {
+                    brokers: vec![bootstrap.to_string()],
+                    tls: TlsConfig {
+                        ca_cert_pem: Some(ca.to_string()),
+                        ..Default::default()
+                    },
+                    request_timeout: Duration::from_secs(30),
+                    connect_timeout: Duration::from_secs(10),
+                    ..Default::default()
+                })
+                .await
+                .unwrap(),
+            )
             .build()
             .await
             .unwrap();
@@ -65,7 +80,14 @@ impl Load {
                         }
                         Err(e) => {
                             failed.fetch_add(1, Ordering::Relaxed);
-                            eprintln!("day-2 load: send {i} failed: {e}");
+                            let at = std::time::SystemTime::now()
+                                .duration_since(std::time::UNIX_EPOCH)
+                                .unwrap_or_default();
+                            eprintln!(
+                                "day-2 load: send {i} (started {:.1?} ago, unix time {}) failed: {e}",
+                                sent.elapsed(),
+                                at.as_secs()
+                            );
                         }
                     }
                 }
@@ -495,7 +517,19 @@ pub(super) async fn day_two(env: Env<'_>) {
     );
 
     let (acked, failed) = load.stop().await;
-    assert_eq!(failed, 0, "no produce error visible to the client");
+    assert_eq!(
+        failed,
+        0,
+        "no produce error visible to the client\n{}\n--- heartbeats and elections\n{}",
+        debug(),
+        agent.grep_logs(&[
+            "heartbeat to the controllers",
+            "heartbeats to the controllers",
+            "leader lease",
+            "vote",
+            "elect",
+        ])
+    );
     let c = rustmq_client(&bootstrap, ca.clone()).await;
     check_exactly_once(&c, "day2", 6, &acked).await;
     println!(

@@ -137,6 +137,32 @@ impl NodeAgent {
         lines[lines.len().saturating_sub(30)..].join("\n")
     }
 
+    /// Lines of every pod's log (restarts included) that contain one of `needles`, each
+    /// after its pod's name: what a failure report needs from logs too long to print.
+    pub fn grep_logs(&self, needles: &[&str]) -> String {
+        let mut out = String::new();
+        let Ok(dir) = std::fs::read_dir(self.agent.root.join("logs")) else {
+            return out;
+        };
+        let mut files: Vec<PathBuf> = dir.filter_map(|e| e.ok().map(|e| e.path())).collect();
+        files.sort();
+        for f in files {
+            let pod = f
+                .file_stem()
+                .unwrap_or_default()
+                .to_string_lossy()
+                .to_string();
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            for line in text
+                .lines()
+                .filter(|l| needles.iter().any(|n| l.contains(n)))
+            {
+                out.push_str(&format!("{pod}: {line}\n"));
+            }
+        }
+        out
+    }
+
     /// The pods whose processes run now.
     pub fn running(&self) -> Vec<String> {
         let mut v: Vec<String> = self.agent.running.lock().keys().cloned().collect();
