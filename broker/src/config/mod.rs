@@ -601,6 +601,14 @@ impl BrokerConfig {
         if self.wal.flush_interval_ms == 0 {
             return v("wal.flush_interval_ms", "must be at least 1");
         }
+        if self.operations.graceful_shutdown_timeout_ms
+            <= self.replication.controlled_shutdown_timeout_ms
+        {
+            return v(
+                "operations.graceful_shutdown_timeout_ms",
+                "must exceed replication.controlled_shutdown_timeout_ms (the controlled shutdown runs inside it)",
+            );
+        }
         if self.network.max_frame_bytes < 1024 {
             return v("network.max_frame_bytes", "must be at least 1024");
         }
@@ -798,6 +806,10 @@ mod tests {
                 ("[object_storage]\nprefix = \"\"\n", "object_storage.prefix"),
                 ("[wal]\ncapacity_bytes = 1048576\n", "wal.capacity_bytes"),
                 ("[wal]\nupload_interval_ms = 0\n", "wal.upload_interval_ms"),
+                (
+                    "[operations]\ngraceful_shutdown_timeout_ms = 10000\n",
+                    "operations.graceful_shutdown_timeout_ms",
+                ),
             ] {
                 jail.create_file("tier.toml", body)?;
                 let e = BrokerConfig::load(BrokerConfig::default(), Some(Path::new("tier.toml")))

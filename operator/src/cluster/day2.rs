@@ -232,6 +232,24 @@ pub async fn after_apply(
             report.blocked = blocked;
         }
     }
+    if report.blocked.is_none()
+        && let Some(op) = &report.operation
+        && matches!(op.kind.as_str(), "ScaleOut" | "ScaleIn")
+        && let Some(started) = op.started_at.as_deref()
+        && overdue(started, cfg.scaling.rebalance_timeout_ms, Timestamp::now())
+    {
+        // Reported, not forced: the operation keeps waiting. The message stays the same
+        // while it waits, so the Event is published once.
+        report.blocked = Some((
+            "OperationOverdue",
+            format!(
+                "{} started at {started} has run longer than scaling.rebalance_timeout_ms \
+                 ({} s); it keeps waiting (status.operation says for what)",
+                op.kind,
+                cfg.scaling.rebalance_timeout_ms / 1000
+            ),
+        ));
+    }
     if report.operation.is_none()
         && let Some(p) = &prev
     {
@@ -400,7 +418,30 @@ async fn rolling(
             RollStep::Wait { why, pending } => {
                 op.message = why;
                 op.pending = pending;
-                return Ok((Some(op), None));
+                // A restarted broker that is not back in service in time is reported (the
+                // roll keeps waiting for it).
+                let late = match (&op.pod, op.last_restart_at.as_deref()) {
+                    (Some(pod), Some(at))
+                        if component == Component::Broker
+                            && overdue(
+                                at,
+                                cfg.scaling.health_check_timeout_ms,
+                                Timestamp::now(),
+                            ) =>
+                    {
+                        Some((
+                            "RestartOverdue",
+                            format!(
+                                "the roll has waited since {pod} restarted at {at}, longer \
+                                 than scaling.health_check_timeout_ms ({} s); it keeps waiting \
+                                 (status.operation says for what)",
+                                cfg.scaling.health_check_timeout_ms / 1000
+                            ),
+                        ))
+                    }
+                    _ => None,
+                };
+                return Ok((Some(op), late));
             }
             RollStep::Blocked { why, pending } => {
                 op.message = why.clone();
@@ -439,6 +480,14 @@ async fn rolling(
         }
     }
     Ok((None, None))
+}
+
+/// Whether more than `limit_ms` passed between `since` (RFC 3339) and `now`.
+fn overdue(since: &str, limit_ms: u64, now: Timestamp) -> bool {
+    let Ok(since) = since.parse::<Timestamp>() else {
+        return false;
+    };
+    Duration::try_from(now.duration_since(since)).is_ok_and(|d| d > Duration::from_millis(limit_ms))
 }
 
 /// How long until `operations.upgrade_velocity` allows the next broker restart.
@@ -516,4 +565,20 @@ async fn rebalance(
             .collect(),
         last_approved_at,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_operation_is_overdue_only_past_its_limit() {
+        let start = "2026-12-03T10:00:00Z";
+        let at = |t: &str| t.parse::<Timestamp>().unwrap();
+        assert!(!overdue(start, 30_000, at("2026-12-03T10:00:30Z")));
+        assert!(overdue(start, 30_000, at("2026-12-03T10:00:31Z")));
+        // A clock behind the recorded start, or a start that does not parse, is not late.
+        assert!(!overdue(start, 30_000, at("2026-12-03T09:00:00Z")));
+        assert!(!overdue("yesterday", 0, at("2026-12-03T10:00:00Z")));
+    }
 }

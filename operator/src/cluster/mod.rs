@@ -172,7 +172,7 @@ async fn build(
         apply_object::<StatefulSet>(
             client,
             ns,
-            resources::stateful_set(cluster, names, c, hash, replicas)?,
+            resources::stateful_set(cluster, names, c, hash, replicas, grace(c, &broker_config))?,
         )
         .await?;
         apply_object::<PodDisruptionBudget>(
@@ -183,6 +183,15 @@ async fn build(
         .await?;
     }
     Ok((broker_config, scaled, controllers))
+}
+
+/// The pods' termination grace period: a broker's is `operations.graceful_shutdown_timeout_ms`
+/// (its controlled shutdown hands leaderships over first); a controller stops in moments.
+fn grace(c: Component, cfg: &rustmq_broker::config::BrokerConfig) -> i64 {
+    match c {
+        Component::Controller => 30,
+        Component::Broker => cfg.operations.graceful_shutdown_timeout_ms.div_ceil(1000) as i64,
+    }
 }
 
 /// Applies `object` server-side as the operator (taking over fields others set).

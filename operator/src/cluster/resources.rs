@@ -224,6 +224,7 @@ pub fn stateful_set(
     component: Component,
     config_hash: &str,
     pod_count: i32,
+    grace_seconds: i64,
 ) -> Result<StatefulSet> {
     let spec = &cluster.spec;
     let per_pod_certs = spec.tls.existing_secret.is_none();
@@ -348,8 +349,9 @@ pub fn stateful_set(
         .collect();
     let mut pod_spec = json!({
         "serviceAccountName": names.service_account(),
-        // Long enough for a broker's controlled shutdown to hand its partitions over.
-        "terminationGracePeriodSeconds": 60,
+        // Brokers: `operations.graceful_shutdown_timeout_ms`, which the config check keeps
+        // above the controlled shutdown's own timeout.
+        "terminationGracePeriodSeconds": grace_seconds,
         "securityContext": {"runAsUser": 65532, "runAsGroup": 65532, "fsGroup": 65532},
         "containers": [container],
         "volumes": [
@@ -455,7 +457,9 @@ mod tests {
     fn brokers_get_their_identity_rack_and_certificates_from_the_pod() {
         let c = cluster(json!({"brokers": {"replicas": 4, "rackLabel": "example.com/rack"}}));
         let names = Names::new("rmq", "ns", "cluster.local");
-        let set = stateful_set(&c, &names, Component::Broker, "abc", 4).unwrap();
+        let set = stateful_set(&c, &names, Component::Broker, "abc", 4, 45).unwrap();
+        let pod = set.spec.as_ref().unwrap().template.spec.as_ref().unwrap();
+        assert_eq!(pod.termination_grace_period_seconds, Some(45));
         let spec = set.spec.as_ref().unwrap();
         assert_eq!(spec.replicas, Some(4));
         assert_eq!(spec.service_name.as_deref(), Some("rmq-broker"));
@@ -464,11 +468,12 @@ mod tests {
             "nodeSelector": {"rustmq.io/role": "broker"},
             "tolerations": [{"key": "rustmq.io/role", "operator": "Equal", "value": "broker", "effect": "NoSchedule"}],
         }}));
-        let on_pool = stateful_set(&placed, &names, Component::Broker, "abc", 3).unwrap();
+        let on_pool = stateful_set(&placed, &names, Component::Broker, "abc", 3, 30).unwrap();
         let pod = on_pool.spec.unwrap().template.spec.unwrap();
         assert_eq!(pod.node_selector.unwrap()["rustmq.io/role"], "broker");
         assert_eq!(pod.tolerations.unwrap()[0].value.as_deref(), Some("broker"));
-        let controllers = stateful_set(&placed, &names, Component::Controller, "abc", 3).unwrap();
+        let controllers =
+            stateful_set(&placed, &names, Component::Controller, "abc", 3, 30).unwrap();
         assert!(
             controllers
                 .spec
@@ -535,7 +540,7 @@ mod tests {
     fn an_existing_secret_replaces_the_per_pod_certificates() {
         let c = cluster(json!({"tls": {"existingSecret": "mine"}}));
         let names = Names::new("rmq", "ns", "cluster.local");
-        let set = stateful_set(&c, &names, Component::Controller, "h", 3).unwrap();
+        let set = stateful_set(&c, &names, Component::Controller, "h", 3, 30).unwrap();
         let env = env_of(&set, 0);
         assert!(!env.contains_key("RUSTMQ_TLS__CERT"));
         assert_eq!(env["RUSTMQ_CONTROLLER__NODE_ID"], "$(POD_NAME)");
