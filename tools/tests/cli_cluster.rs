@@ -353,10 +353,11 @@ fn free_port() -> std::net::SocketAddr {
         .unwrap()
 }
 
-/// `ids` brokers joining `c`'s controllers as real `rustmq-broker` processes, through
-/// `restart.sh ID`: stop the broker whose pid file exists (SIGTERM, its controlled shutdown,
-/// then wait), start it again on the same config, write the new pid.
-fn start_brokers(c: &Cluster, ids: &[u32]) -> BrokerProcs {
+/// Configures `ids` brokers joining `c`'s controllers as real `rustmq-broker` processes and
+/// starts the first `running` of them through `restart.sh ID`: stop the broker whose pid
+/// file exists (SIGTERM, its controlled shutdown, then wait), start it again on the same
+/// config, write the new pid.
+fn start_brokers(c: &Cluster, ids: &[u32], running: usize) -> BrokerProcs {
     let dir = c.dir.path().to_path_buf();
     let binary =
         std::path::Path::new(env!("CARGO_BIN_EXE_rustmq-admin")).with_file_name("rustmq-broker");
@@ -395,18 +396,26 @@ fn start_brokers(c: &Cluster, ids: &[u32]) -> BrokerProcs {
         binary = binary.display(),
     );
     std::fs::write(dir.join("restart.sh"), script).unwrap();
-    for id in ids {
+    let procs = BrokerProcs {
+        dir,
+        ids: ids.to_vec(),
+        quic,
+    };
+    for id in &ids[..running] {
+        procs.restart(*id);
+    }
+    procs
+}
+
+impl BrokerProcs {
+    /// Starts (or restarts) broker `id` as the restart command would.
+    fn restart(&self, id: u32) {
         let s = Command::new("sh")
-            .arg(dir.join("restart.sh"))
+            .arg(self.dir.join("restart.sh"))
             .arg(id.to_string())
             .status()
             .unwrap();
         assert!(s.success());
-    }
-    BrokerProcs {
-        dir,
-        ids: ids.to_vec(),
-        quic,
     }
 }
 
@@ -416,9 +425,10 @@ fn pid_of(p: &BrokerProcs, id: u32) -> String {
 
 /// `operations rolling-upgrade --restart-command` against three real broker processes
 /// under idempotent acks=all load (RF 3, min ISR 2): every broker is restarted once, in
-/// order, each only when it is safe, and every acknowledged record is read back once.
+/// order, each only when it is safe; then `scaling add-brokers 1` waits for a fourth
+/// process and rebalances replicas onto it; every acknowledged record is read back once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rolling_upgrade_restarts_real_brokers_one_at_a_time_under_load() {
+async fn rolling_upgrade_and_add_brokers_with_real_broker_processes_under_load() {
     use bytes::Bytes;
     use rustmq_client::{
         AckLevel, ClientConfig, Message, ProducerBuilder, ProducerConfig, RustMqClient,
@@ -427,7 +437,7 @@ async fn rolling_upgrade_restarts_real_brokers_one_at_a_time_under_load() {
     use std::time::Duration;
 
     let c = cluster().await;
-    let procs = start_brokers(&c, &[1, 2, 3]);
+    let procs = start_brokers(&c, &[1, 2, 3, 4], 3);
     let ctl = c.local.controllers[c.local.leader().expect("a leader")].clone();
     for _ in 0..600 {
         if ctl.metadata().brokers.len() == 3 && ctl.metadata().offline_brokers.is_empty() {
@@ -542,6 +552,36 @@ async fn rolling_upgrade_restarts_real_brokers_one_at_a_time_under_load() {
             "broker-{id} restarted"
         );
     }
+
+    // A fourth broker: the command waits for it to register, then rebalances onto it.
+    let url = c.admin[1].clone();
+    let add = tokio::task::spawn_blocking(move || {
+        admin(&url, &["scaling", "add-brokers", "1", "--timeout", "3m"])
+    });
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    procs.restart(4);
+    let add = add.await.unwrap();
+    let out = String::from_utf8_lossy(&add.stdout).to_string();
+    assert!(
+        add.status.success(),
+        "{out}\n{}",
+        String::from_utf8_lossy(&add.stderr)
+    );
+    assert!(out.contains("3 brokers online; start 1 more"), "{out}");
+    let hosted = |id: u32| {
+        ctl.metadata()
+            .topics
+            .values()
+            .flat_map(|t| t.assignments.iter())
+            .filter(|p| p.replicas.contains(&id))
+            .count()
+    };
+    assert!(hosted(4) > 0, "replicas moved onto broker-4: {out}");
+    assert!(
+        out.contains(&format!("broker-4: {} replicas", hosted(4))),
+        "{out}"
+    );
+
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
     load.await.unwrap();
     assert_eq!(
@@ -582,7 +622,7 @@ async fn rolling_upgrade_restarts_real_brokers_one_at_a_time_under_load() {
         assert_eq!(payloads[payload], 1, "rolled/{p}@{off} stored twice");
     }
     println!(
-        "rolled 3 broker processes under load: {} records acknowledged, each stored once",
+        "rolled 3 broker processes and added a fourth under load: {} records acknowledged, each stored once",
         acked.len()
     );
     c.local.shutdown().await;
