@@ -1,0 +1,272 @@
+//! Deciding a request against one version of the ACL rules, and the decision cache in front
+//! of it. Evaluation: a super-user is allowed; otherwise any matching deny refuses; otherwise
+//! any matching allow grants; otherwise the request is refused (or, with
+//! `allow_if_no_acl`, allowed when no rule at all names the resource, Kafka's
+//! `allow.everyone.if.no.acl.found`).
+//!
+//! The cache is exact: its key carries the ACL version the decision was computed from, and a
+//! lookup uses the version of the snapshot it evaluates against, so a decision made before a
+//! change is never served after it. Decisions that depend on a time window are not cached.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+
+use jiff::Timestamp;
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+
+use super::model::{AclRule, Effect, PatternType, Request, ResourceType};
+
+/// Why a request was allowed or refused.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case", tag = "kind")]
+pub enum Reason {
+    /// The principal is a super-user.
+    SuperUser,
+    /// A deny rule matched (its index in the rule set).
+    DeniedByRule {
+        /// Index of the rule.
+        rule: usize,
+    },
+    /// An allow rule matched and no deny did.
+    AllowedByRule {
+        /// Index of the rule.
+        rule: usize,
+    },
+    /// No rule allows it.
+    NoMatchingAllow,
+    /// No rule names the resource and `allow_if_no_acl` is on.
+    NoAclForResource,
+}
+
+/// A decision, with the ACL version it was computed from.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Decision {
+    /// Allowed or not.
+    pub allowed: bool,
+    /// Why.
+    pub reason: Reason,
+    /// The version of the rules it was computed from.
+    pub acl_version: u64,
+}
+
+/// One version of the rules, indexed by resource for lookups that do not scan them all.
+#[derive(Debug, Default)]
+pub struct AclSet {
+    version: u64,
+    rules: Vec<AclRule>,
+    super_users: HashSet<String>,
+    allow_if_no_acl: bool,
+    /// (type, literal name) -> rules; the name `*` is the wildcard.
+    literal: HashMap<(ResourceType, String), Vec<usize>>,
+    /// (type, prefix) -> rules.
+    prefixed: HashMap<(ResourceType, String), Vec<usize>>,
+    /// Lengths of the prefixes present, per type, so a lookup tries only those.
+    prefix_lengths: HashMap<ResourceType, Vec<usize>>,
+}
+
+impl AclSet {
+    /// Indexes `rules` as version `version`.
+    ///
+    /// ```
+    /// use rustmq_security::acl::{AclRule, AclSet, Conditions, Effect, Operation, Request, ResourceType};
+    /// let rule = AclRule {
+    ///     principal: "orders-app".into(),
+    ///     resource: "topic.orders.*".parse().unwrap(),
+    ///     operations: vec![Operation::Write],
+    ///     effect: Effect::Allow,
+    ///     conditions: Conditions::default(),
+    /// };
+    /// let set = AclSet::new(1, vec![rule], ["admin".to_string()], false);
+    /// let req = Request {
+    ///     principal: "orders-app".into(),
+    ///     host: None,
+    ///     operation: Operation::Write,
+    ///     resource_type: ResourceType::Topic,
+    ///     resource: "orders.eu".into(),
+    /// };
+    /// assert!(set.evaluate(&req, jiff::Timestamp::now()).0.allowed);
+    /// ```
+    pub fn new(
+        version: u64,
+        rules: Vec<AclRule>,
+        super_users: impl IntoIterator<Item = String>,
+        allow_if_no_acl: bool,
+    ) -> Self {
+        let mut set = Self {
+            version,
+            super_users: super_users.into_iter().collect(),
+            allow_if_no_acl,
+            ..Default::default()
+        };
+        for (i, r) in rules.iter().enumerate() {
+            let key = (r.resource.resource_type, r.resource.name.clone());
+            match r.resource.pattern_type {
+                PatternType::Literal => set.literal.entry(key).or_default().push(i),
+                PatternType::Prefixed => {
+                    let lengths = set.prefix_lengths.entry(key.0).or_default();
+                    if !lengths.contains(&key.1.len()) {
+                        lengths.push(key.1.len());
+                    }
+                    set.prefixed.entry(key).or_default().push(i)
+                }
+            }
+        }
+        set.rules = rules;
+        set
+    }
+
+    /// The version.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The rules, in their order.
+    pub fn rules(&self) -> &[AclRule] {
+        &self.rules
+    }
+
+    /// Indexes of the rules whose resource pattern matches the request's resource.
+    fn candidates<'a>(&'a self, req: &'a Request) -> impl Iterator<Item = usize> + 'a {
+        let t = req.resource_type;
+        let literal = [req.resource.as_str(), "*"]
+            .into_iter()
+            .filter_map(move |n| self.literal.get(&(t, n.to_string())))
+            .flatten()
+            .copied();
+        let prefixed = self
+            .prefix_lengths
+            .get(&t)
+            .into_iter()
+            .flatten()
+            .filter_map(move |&len| {
+                let prefix = req.resource.get(..len)?;
+                self.prefixed.get(&(t, prefix.to_string()))
+            })
+            .flatten()
+            .copied();
+        literal.chain(prefixed)
+    }
+
+    /// Decides `req` at `now`; the second value says whether the decision may be cached
+    /// (no rule concerning it has a time window).
+    pub fn evaluate(&self, req: &Request, now: Timestamp) -> (Decision, bool) {
+        let decide = |allowed, reason| Decision {
+            allowed,
+            reason,
+            acl_version: self.version,
+        };
+        if self.super_users.contains(&req.principal) {
+            return (decide(true, Reason::SuperUser), true);
+        }
+        let mut cacheable = true;
+        let mut allow = None;
+        let mut deny = None;
+        let mut any_for_resource = false;
+        for i in self.candidates(req) {
+            any_for_resource = true;
+            let r = &self.rules[i];
+            if !r.concerns(req) {
+                continue;
+            }
+            if let Some(w) = &r.conditions.window {
+                cacheable = false;
+                if !w.contains(now) {
+                    continue;
+                }
+            }
+            match r.effect {
+                // The lowest index, so the reported rule does not depend on index order.
+                Effect::Deny => deny = Some(deny.map_or(i, |d: usize| d.min(i))),
+                Effect::Allow => allow = Some(allow.map_or(i, |a: usize| a.min(i))),
+            }
+        }
+        let d = match (deny, allow) {
+            (Some(rule), _) => decide(false, Reason::DeniedByRule { rule }),
+            (None, Some(rule)) => decide(true, Reason::AllowedByRule { rule }),
+            (None, None) if self.allow_if_no_acl && !any_for_resource => {
+                decide(true, Reason::NoAclForResource)
+            }
+            (None, None) => decide(false, Reason::NoMatchingAllow),
+        };
+        (d, cacheable)
+    }
+}
+
+/// The rules in force and the decision cache: brokers and controllers hold one, replace its
+/// rules whole when the controllers commit a change, and ask it for every request.
+pub struct Authorizer {
+    current: RwLock<Arc<AclSet>>,
+    /// Keyed by a hash of (version, request) so a lookup allocates nothing; the entry keeps
+    /// both, and a hit counts only when they are equal (a hash collision is a miss).
+    cache: moka::sync::Cache<u64, Arc<Cached>>,
+}
+
+struct Cached {
+    version: u64,
+    request: Request,
+    decision: Decision,
+}
+
+fn cache_key(version: u64, req: &Request) -> u64 {
+    use std::hash::{BuildHasher, Hash, Hasher};
+    // Fixed keys: the same request hashes alike in every process run.
+    let mut h =
+        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
+            .build_hasher();
+    version.hash(&mut h);
+    req.hash(&mut h);
+    h.finish()
+}
+
+impl Authorizer {
+    /// Starts with `set`; the cache holds up to `capacity` decisions.
+    pub fn new(set: AclSet, capacity: u64) -> Self {
+        Self {
+            current: RwLock::new(Arc::new(set)),
+            cache: moka::sync::Cache::new(capacity),
+        }
+    }
+
+    /// Puts `set` in force in one step: a request sees either the old rules or the new ones,
+    /// never a mixture (replacing a principal's rules never shows a moment of denial).
+    pub fn replace(&self, set: AclSet) {
+        *self.current.write() = Arc::new(set);
+        // Entries of older versions can never be hit again; free their room.
+        self.cache.invalidate_all();
+    }
+
+    /// The rules in force.
+    pub fn current(&self) -> Arc<AclSet> {
+        self.current.read().clone()
+    }
+
+    /// Decides `req` now, from the cache when it can.
+    pub fn authorize(&self, req: &Request) -> Decision {
+        self.authorize_at(req, Timestamp::now())
+    }
+
+    /// Decides `req` at `now`, from the cache when it can.
+    pub fn authorize_at(&self, req: &Request, now: Timestamp) -> Decision {
+        let set = self.current();
+        let key = cache_key(set.version, req);
+        if let Some(c) = self.cache.get(&key)
+            && c.version == set.version
+            && c.request == *req
+        {
+            return c.decision.clone();
+        }
+        let (d, cacheable) = set.evaluate(req, now);
+        if cacheable {
+            self.cache.insert(
+                key,
+                Arc::new(Cached {
+                    version: set.version,
+                    request: req.clone(),
+                    decision: d.clone(),
+                }),
+            );
+        }
+        d
+    }
+}
