@@ -21,7 +21,8 @@ $build
 dir=$([[ "$PROFILE" == dev ]] && echo debug || echo "$PROFILE")
 
 root=$(mktemp -d)
-trap 'kill "${broker:-0}" 2>/dev/null || true; rm -rf "$root"' EXIT
+# The broker must be gone before its directory is: stop it and wait for it.
+trap 'if [[ -n "${broker:-}" ]]; then kill "$broker" 2>/dev/null || true; wait "$broker" 2>/dev/null || true; fi; rm -rf "$root"' EXIT
 chmod 755 "$root"
 mkdir -p "$root/usr/local/bin" "$root/var/lib/rustmq"
 for b in $binaries; do
@@ -45,10 +46,13 @@ done
 
 echo "== the entry point (rustmq-broker) as user 65532"
 port=$((20000 + RANDOM % 20000))
+# `exec` all the way down (the subshell into setpriv, setpriv into the broker), so `$!` is
+# the broker itself and the trap stops it rather than an empty subshell.
 (cd "$root/var/lib/rustmq" && RUSTMQ_ADMIN__HTTP_LISTEN="127.0.0.1:$port" \
   RUSTMQ_NETWORK__QUIC_LISTEN="127.0.0.1:$((port + 1))" \
   RUSTMQ_NETWORK__RPC_LISTEN="127.0.0.1:$((port + 2))" \
-  as_nonroot "$root/usr/local/bin/rustmq-broker" --dev --data-dir "$root/var/lib/rustmq/data" \
+  exec setpriv --reuid 65532 --regid 65532 --clear-groups \
+  "$root/usr/local/bin/rustmq-broker" --dev --data-dir "$root/var/lib/rustmq/data" \
   > "$root/broker.log" 2>&1) &
 broker=$!
 for _ in $(seq 1 120); do
