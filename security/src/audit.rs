@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use crate::identity::Role;
 
 /// What happened.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AuditEvent {
     /// A peer could not be authenticated (handshake refused, no usable identity, bad token).
@@ -48,7 +48,7 @@ impl AuditEvent {
 }
 
 /// One audit record. Fields that do not apply to an event are left out of the JSON.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AuditRecord {
     /// When (RFC 3339, UTC).
     pub timestamp: String,

@@ -50,7 +50,7 @@ pub enum CaError {
 }
 
 /// What is recorded of a certificate (never its key).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CertificateInfo {
     /// Serial, lower-case hex.
     pub serial: String,
@@ -114,7 +114,7 @@ pub struct IssuedCertificate {
 }
 
 /// Why a certificate was revoked (RFC 5280's reason codes that apply here).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RevocationReason {
     /// No reason given.
@@ -166,7 +166,7 @@ impl From<RevocationReason> for rcgen::RevocationReason {
 }
 
 /// One entry of a revocation list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Revocation {
     /// Serial, hex.
     pub serial: String,

@@ -18,7 +18,19 @@ use crate::principal::{MappingRules, RuleError};
 pub const IDENTITY_SCHEME: &str = "rustmq";
 
 /// What a certificate's holder is to the cluster.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {
     /// A broker: serves clients, talks internal RPC to controllers and other brokers.

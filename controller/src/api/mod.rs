@@ -18,6 +18,7 @@ use prometheus_client::registry::Registry;
 use crate::metadata::{MetadataError, Topic, TopicConfig};
 use crate::{Controller, ControllerError};
 
+mod acls;
 mod brokers;
 mod cluster;
 mod controllers;
@@ -29,6 +30,9 @@ mod restart;
 mod storage;
 mod topics;
 
+pub use acls::{
+    AclListView, AclQuery, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
+};
 pub use brokers::BrokerSummary;
 pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
@@ -156,6 +160,17 @@ fn routes() -> Router<AdminState> {
         .route("/api/v1/groups", get(groups::list_groups))
         .route("/api/v1/groups/{id}", get(groups::describe_group))
         .route("/api/v1/storage", get(storage::storage))
+        .route(
+            "/api/v1/acls",
+            get(acls::list_acls)
+                .post(acls::create_acls)
+                .delete(acls::delete_acls),
+        )
+        .route(
+            "/api/v1/acls/principals/{principal}",
+            axum::routing::put(acls::replace_principal_acls),
+        )
+        .route("/api/v1/acls/test", axum::routing::post(acls::test_acls))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
@@ -267,7 +282,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups and storage. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage and ACLs. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -289,7 +304,12 @@ pub struct Envelope<T> {
         rebalance::start_rebalance,
         groups::list_groups,
         groups::describe_group,
-        storage::storage
+        storage::storage,
+        acls::list_acls,
+        acls::create_acls,
+        acls::delete_acls,
+        acls::replace_principal_acls,
+        acls::test_acls
     )
 )]
 pub struct ApiDoc;

@@ -6,6 +6,10 @@ impl ClusterMetadata {
     /// Applies one command. Refusals leave the state untouched.
     pub fn apply(&mut self, cmd: Command) -> CommandResult {
         match cmd {
+            Command::ChangeAcls(change) => match self.acls.apply(change) {
+                Ok(r) => CommandResult::AclsChanged(r),
+                Err(e) => CommandResult::Refused(e),
+            },
             Command::SetClusterId { id } => {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = id;

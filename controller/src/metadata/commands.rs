@@ -128,6 +128,8 @@ pub enum Command {
         /// Whether it is being drained.
         draining: bool,
     },
+    /// Change the ACL rules in one step (removals, then additions).
+    ChangeAcls(super::AclChange),
 }
 
 /// A leader's ISR change for one partition, as it proposes it. (Serialized as the fields of
@@ -180,6 +182,8 @@ pub enum CommandResult {
     ProducerId(i64),
     /// This many leaderships moved (the others were skipped).
     LeadersMoved(u32),
+    /// The ACL rules after a change.
+    AclsChanged(super::AclChangeResult),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -196,6 +200,7 @@ impl CommandResult {
             Self::Partition(_) => "Partition",
             Self::ProducerId(_) => "ProducerId",
             Self::LeadersMoved(_) => "LeadersMoved",
+            Self::AclsChanged(_) => "AclsChanged",
             Self::Refused(_) => "Refused",
         }
     }
@@ -274,6 +279,9 @@ pub enum MetadataError {
         /// Partitions asked for.
         requested: u32,
     },
+    /// An ACL rule or change is not acceptable.
+    #[error("invalid ACL change: {0}")]
+    InvalidAcl(String),
     /// A topic setting is invalid.
     #[error("invalid topic config '{key}': {reason}")]
     InvalidConfig {

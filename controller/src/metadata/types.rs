@@ -279,6 +279,9 @@ pub struct ClusterMetadata {
     /// The cluster's id: chosen once by the first leader, never changed (empty until then).
     #[serde(default)]
     pub cluster_id: String,
+    /// The ACL rules and their version.
+    #[serde(default)]
+    pub acls: super::AclState,
 }
 
 impl ClusterMetadata {

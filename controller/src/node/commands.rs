@@ -59,6 +59,23 @@ impl Controller {
         .await
     }
 
+    /// Changes the ACL rules in one step: removals, then additions. Every broker and
+    /// controller sees either the rules before or the rules after, never a mixture.
+    pub async fn change_acls(
+        &self,
+        change: metadata::AclChange,
+    ) -> Result<metadata::AclChangeResult, ControllerError> {
+        // Validate before proposing so bad requests do not grow the log.
+        for r in &change.add {
+            metadata::validate_rule(r)?;
+        }
+        self.propose_expect(Command::ChangeAcls(change), |r| match r {
+            CommandResult::AclsChanged(r) => Some(r),
+            _ => None,
+        })
+        .await
+    }
+
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
         if !self.metadata().topics.contains_key(name) {

@@ -18,7 +18,7 @@ use serde::{Deserialize, Serialize};
 use super::model::{AclRule, Effect, PatternType, Request, ResourceType};
 
 /// Why a request was allowed or refused.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Reason {
     /// The principal is a super-user.
@@ -40,7 +40,7 @@ pub enum Reason {
 }
 
 /// A decision, with the ACL version it was computed from.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Decision {
     /// Allowed or not.
     pub allowed: bool,

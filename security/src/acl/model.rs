@@ -32,7 +32,19 @@ impl ParseError {
 }
 
 /// What kind of thing is protected.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum ResourceType {
     /// A topic, by name.
@@ -75,7 +87,19 @@ impl FromStr for ResourceType {
 }
 
 /// How a rule's resource name matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum PatternType {
     /// The exact name; the name `*` matches every resource of the type.
@@ -85,7 +109,19 @@ pub enum PatternType {
 }
 
 /// What a request does to a resource.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Hash,
+    PartialOrd,
+    Ord,
+    Serialize,
+    Deserialize,
+    utoipa::ToSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Operation {
     /// Fetch from a topic; read a group's offsets.
@@ -176,7 +212,7 @@ impl FromStr for Operation {
 }
 
 /// Allow or deny.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Effect {
     /// Grants the operations.
@@ -197,7 +233,7 @@ impl FromStr for Effect {
 }
 
 /// The resources a rule is about.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ResourcePattern {
     /// Kind of resource.
     pub resource_type: ResourceType,
@@ -296,18 +332,20 @@ impl fmt::Display for ResourcePattern {
 }
 
 /// When a rule applies besides its principal and resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Conditions {
     /// Client addresses the rule applies to (empty: any), as CIDR strings in JSON.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "cidrs")]
+    #[schema(value_type = Vec<String>, example = json!(["10.0.0.0/8"]))]
     pub hosts: Vec<ipnet::IpNet>,
     /// The weekly window the rule applies in (none: always).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<String>, example = "Mon-Fri 09:00-17:00 Europe/Berlin")]
     pub window: Option<TimeWindow>,
 }
 
 /// One ACL rule.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct AclRule {
     /// The principal, or `*` for every authenticated principal.
     pub principal: String,

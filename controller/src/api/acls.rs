@@ -1,0 +1,290 @@
+//! `/api/v1/acls`: list, create, delete and replace ACL rules (each change one Raft
+//! command, so one version), and test requests against the rules in force.
+
+use axum::extract::Query;
+use rustmq_security::acl::{
+    AclRule, AclSet, Decision, Effect, Operation, Reason, Request, ResourcePattern, ResourceType,
+};
+
+use super::*;
+use crate::metadata::{AclChange, AclChangeResult, AclFilter};
+
+/// `GET /api/v1/acls`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AclListView {
+    /// The version of the rules in force.
+    pub version: u64,
+    /// The rules (filtered as asked), in the order they were added.
+    pub rules: Vec<AclRule>,
+}
+
+/// Query of `GET` and `DELETE /api/v1/acls`: an unset field matches every rule.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub struct AclQuery {
+    /// Exactly this principal.
+    pub principal: Option<String>,
+    /// Exactly this pattern, in the seed's form: `topic.orders`, `topic.events.*`, `cluster`.
+    pub resource: Option<String>,
+    /// Every rule about this kind of resource (`topic`, `group`, `cluster`).
+    pub resource_type: Option<String>,
+    /// Rules that list this operation.
+    pub operation: Option<String>,
+    /// Rules with this effect (`allow`, `deny`).
+    pub effect: Option<String>,
+}
+
+impl AclQuery {
+    fn filter(&self) -> Result<AclFilter, String> {
+        Ok(AclFilter {
+            principal: self.principal.clone(),
+            resource: self
+                .resource
+                .as_deref()
+                .map(str::parse::<ResourcePattern>)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            resource_type: self
+                .resource_type
+                .as_deref()
+                .map(str::parse::<ResourceType>)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            operation: self
+                .operation
+                .as_deref()
+                .map(str::parse::<Operation>)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+            effect: self
+                .effect
+                .as_deref()
+                .map(str::parse::<Effect>)
+                .transpose()
+                .map_err(|e| e.to_string())?,
+        })
+    }
+}
+
+/// Body of `POST /api/v1/acls` and `PUT /api/v1/acls/principals/{principal}`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclRulesRequest {
+    /// The rules.
+    pub rules: Vec<AclRule>,
+}
+
+/// One request to decide in `POST /api/v1/acls/test`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclTestRequest {
+    /// Who asks.
+    pub principal: String,
+    /// Kind of resource.
+    pub resource_type: ResourceType,
+    /// Its name (`cluster` for the cluster).
+    pub resource: String,
+    /// What it asks to do.
+    pub operation: Operation,
+    /// From where (host conditions apply only when given).
+    #[serde(default)]
+    #[schema(value_type = Option<String>)]
+    pub host: Option<std::net::IpAddr>,
+}
+
+/// Body of `POST /api/v1/acls/test`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclTestBatch {
+    /// The requests.
+    pub requests: Vec<AclTestRequest>,
+}
+
+/// One decision of `POST /api/v1/acls/test`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AclTestResult {
+    /// The request.
+    pub request: AclTestRequest,
+    /// The decision (super-users are the brokers' setting and are not known here).
+    pub decision: Decision,
+    /// The rule that decided, when one did.
+    pub rule: Option<AclRule>,
+}
+
+fn bad_request(c: &Controller, message: String) -> Response {
+    ApiError {
+        status: StatusCode::BAD_REQUEST,
+        message,
+        leader_hint: leader_name(c),
+    }
+    .into_response()
+}
+
+#[utoipa::path(get, path = "/api/v1/acls", tag = "acls", params(AclQuery),
+    responses((status = 200, description = "The rules in force, filtered", body = Envelope<AclListView>),
+              (status = 400, description = "A filter that does not parse", body = Envelope<String>)))]
+pub(super) async fn list_acls(
+    State(s): State<AdminState>,
+    query: Result<Query<AclQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let filter = match query
+        .map_err(|e| e.body_text())
+        .and_then(|Query(q)| q.filter())
+    {
+        Ok(f) => f,
+        Err(e) => return bad_request(&s.controller, e),
+    };
+    let md = s.controller.metadata();
+    let rules = md
+        .acls
+        .rules
+        .iter()
+        .filter(|r| filter.matches(r))
+        .cloned()
+        .collect();
+    ok(
+        &s.controller,
+        StatusCode::OK,
+        AclListView {
+            version: md.acls.version,
+            rules,
+        },
+    )
+}
+
+#[utoipa::path(post, path = "/api/v1/acls", tag = "acls", request_body = AclRulesRequest,
+    responses((status = 201, description = "Added (rules already present are not added twice)", body = Envelope<AclChangeResult>),
+              (status = 400, description = "An invalid rule; nothing changed", body = Envelope<String>)))]
+pub(super) async fn create_acls(
+    State(s): State<AdminState>,
+    body: Result<Json<AclRulesRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => return bad_body(&s.controller, rej, RULES_EXAMPLE),
+    };
+    let change = AclChange {
+        remove: vec![],
+        add: req.rules,
+    };
+    match s.controller.change_acls(change).await {
+        Ok(r) => ok(&s.controller, StatusCode::CREATED, r),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+const RULES_EXAMPLE: &str = r#"{"rules": [{"principal": "orders-app", "resource": {"resource_type": "topic", "pattern_type": "prefixed", "name": "orders."}, "operations": ["write"], "effect": "allow"}]}"#;
+
+#[utoipa::path(delete, path = "/api/v1/acls", tag = "acls", params(AclQuery),
+    responses((status = 200, description = "Removed every rule the filter matches", body = Envelope<AclChangeResult>),
+              (status = 400, description = "No filter (removing every rule is refused) or one that does not parse", body = Envelope<String>)))]
+pub(super) async fn delete_acls(
+    State(s): State<AdminState>,
+    query: Result<Query<AclQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let filter = match query
+        .map_err(|e| e.body_text())
+        .and_then(|Query(q)| q.filter())
+    {
+        Ok(f) => f,
+        Err(e) => return bad_request(&s.controller, e),
+    };
+    let change = AclChange {
+        remove: vec![filter],
+        add: vec![],
+    };
+    match s.controller.change_acls(change).await {
+        Ok(r) => ok(&s.controller, StatusCode::OK, r),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+#[utoipa::path(put, path = "/api/v1/acls/principals/{principal}", tag = "acls",
+    params(("principal" = String, Path, description = "The principal whose rules are replaced")),
+    request_body = AclRulesRequest,
+    responses((status = 200, description = "The principal's rules replaced in one version", body = Envelope<AclChangeResult>),
+              (status = 400, description = "A rule for another principal, or an invalid rule; nothing changed", body = Envelope<String>)))]
+pub(super) async fn replace_principal_acls(
+    State(s): State<AdminState>,
+    Path(principal): Path<String>,
+    body: Result<Json<AclRulesRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => return bad_body(&s.controller, rej, RULES_EXAMPLE),
+    };
+    if let Some(r) = req.rules.iter().find(|r| r.principal != principal) {
+        return bad_request(
+            &s.controller,
+            format!(
+                "rule for '{}' in a replacement of '{principal}'s rules",
+                r.principal
+            ),
+        );
+    }
+    let change = AclChange {
+        remove: vec![AclFilter {
+            principal: Some(principal),
+            ..Default::default()
+        }],
+        add: req.rules,
+    };
+    match s.controller.change_acls(change).await {
+        Ok(r) => ok(&s.controller, StatusCode::OK, r),
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+#[utoipa::path(post, path = "/api/v1/acls/test", tag = "acls", request_body = AclTestBatch,
+    responses((status = 200, description = "The decision for each request against the rules in force", body = Envelope<Vec<AclTestResult>>)))]
+pub(super) async fn test_acls(
+    State(s): State<AdminState>,
+    body: Result<Json<AclTestBatch>, JsonRejection>,
+) -> Response {
+    let batch = match body {
+        Ok(Json(b)) => b,
+        Err(rej) => {
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"requests": [{"principal": "orders-app", "resource_type": "topic", "resource": "orders.eu", "operation": "write"}]}"#,
+            );
+        }
+    };
+    let md = s.controller.metadata();
+    let set = AclSet::new(
+        md.acls.version,
+        md.acls.rules.iter().cloned().collect(),
+        std::iter::empty(),
+        false,
+    );
+    let now = jiff::Timestamp::now();
+    let results: Vec<AclTestResult> = batch
+        .requests
+        .into_iter()
+        .map(|request| {
+            let (decision, _) = set.evaluate(
+                &Request {
+                    principal: request.principal.clone(),
+                    host: request.host,
+                    operation: request.operation,
+                    resource_type: request.resource_type,
+                    resource: request.resource.clone(),
+                },
+                now,
+            );
+            let rule = match decision.reason {
+                Reason::AllowedByRule { rule } | Reason::DeniedByRule { rule } => {
+                    set.rules().get(rule).cloned()
+                }
+                _ => None,
+            };
+            AclTestResult {
+                request,
+                decision,
+                rule,
+            }
+        })
+        .collect();
+    ok(&s.controller, StatusCode::OK, results)
+}

@@ -1,0 +1,246 @@
+//! The cluster's ACL rules as Raft holds them: one ordered list and a version that grows
+//! with every change. A change is one batch (remove what filters match, add new rules), so
+//! replacing a principal's rules is one step that no request sees half done.
+
+use rustmq_security::acl::{AclRule, Effect, Operation, ResourcePattern, ResourceType};
+use serde::{Deserialize, Serialize};
+
+use super::MetadataError;
+
+/// Most rules the cluster holds (the authorizer indexes them; the bound keeps snapshots and
+/// the API sane).
+pub const MAX_ACL_RULES: usize = 1_000_000;
+
+/// The rules in force.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclState {
+    /// Grows by one with every change that changed something (0: never changed).
+    pub version: u64,
+    /// The rules, in the order they were added.
+    pub rules: imbl::Vector<AclRule>,
+}
+
+/// Which rules a removal is about; an unset field matches every rule.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclFilter {
+    /// Exactly this principal (`*` only matches rules for `*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// Exactly this resource pattern.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource: Option<ResourcePattern>,
+    /// Every rule about this kind of resource.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_type: Option<ResourceType>,
+    /// Rules that list this operation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub operation: Option<Operation>,
+    /// Rules with this effect.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effect: Option<Effect>,
+}
+
+impl AclFilter {
+    /// Whether `rule` is one the filter names.
+    pub fn matches(&self, rule: &AclRule) -> bool {
+        self.principal.as_ref().is_none_or(|p| *p == rule.principal)
+            && self.resource.as_ref().is_none_or(|r| *r == rule.resource)
+            && self
+                .resource_type
+                .is_none_or(|t| t == rule.resource.resource_type)
+            && self.operation.is_none_or(|o| rule.operations.contains(&o))
+            && self.effect.is_none_or(|e| e == rule.effect)
+    }
+
+    /// Whether the filter would match every rule (refused for removals: use a principal or
+    /// a resource, so "delete everything" is never a typo).
+    pub fn is_everything(&self) -> bool {
+        *self == Self::default()
+    }
+}
+
+/// One atomic change: first every rule any of `remove` matches goes, then `add` is
+/// appended (rules already present are not added twice).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AclChange {
+    /// What to remove.
+    #[serde(default)]
+    pub remove: Vec<AclFilter>,
+    /// What to add.
+    #[serde(default)]
+    pub add: Vec<AclRule>,
+}
+
+/// What a change did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AclChangeResult {
+    /// The version now in force.
+    pub version: u64,
+    /// Rules removed.
+    pub removed: usize,
+    /// Rules added.
+    pub added: usize,
+}
+
+/// Checks a rule before it is proposed (the same check runs again at apply).
+pub fn validate_rule(rule: &AclRule) -> Result<(), MetadataError> {
+    let bad = |reason: &str| MetadataError::InvalidAcl(format!("{reason}: {rule:?}"));
+    if rule.principal.trim().is_empty() || rule.principal != rule.principal.trim() {
+        return Err(bad("the principal is empty or has surrounding spaces"));
+    }
+    if rule.operations.is_empty() {
+        return Err(bad("no operation"));
+    }
+    if rule.resource.name.is_empty() {
+        return Err(bad("no resource name (use `*` for every one)"));
+    }
+    Ok(())
+}
+
+impl AclState {
+    /// Applies `change` whole, or refuses it whole.
+    pub fn apply(&mut self, change: AclChange) -> Result<AclChangeResult, MetadataError> {
+        if change.remove.iter().any(AclFilter::is_everything) {
+            return Err(MetadataError::InvalidAcl(
+                "a removal filter must name a principal, a resource or a resource type".into(),
+            ));
+        }
+        for r in &change.add {
+            validate_rule(r)?;
+        }
+        let before = self.rules.len();
+        let mut rules: imbl::Vector<AclRule> = self
+            .rules
+            .iter()
+            .filter(|r| !change.remove.iter().any(|f| f.matches(r)))
+            .cloned()
+            .collect();
+        let removed = before - rules.len();
+        let mut added = 0;
+        for r in change.add {
+            if !rules.contains(&r) {
+                rules.push_back(r);
+                added += 1;
+            }
+        }
+        if rules.len() > MAX_ACL_RULES {
+            return Err(MetadataError::InvalidAcl(format!(
+                "{} rules would exceed the limit of {MAX_ACL_RULES}",
+                rules.len()
+            )));
+        }
+        if removed > 0 || added > 0 {
+            self.rules = rules;
+            self.version += 1;
+        }
+        Ok(AclChangeResult {
+            version: self.version,
+            removed,
+            added,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustmq_security::acl::Conditions;
+
+    fn rule(principal: &str, resource: &str, op: Operation, effect: Effect) -> AclRule {
+        AclRule {
+            principal: principal.into(),
+            resource: resource.parse().unwrap(),
+            operations: vec![op],
+            effect,
+            conditions: Conditions::default(),
+        }
+    }
+
+    #[test]
+    fn a_change_replaces_a_principals_rules_in_one_version() {
+        let mut s = AclState::default();
+        let r = s
+            .apply(AclChange {
+                remove: vec![],
+                add: vec![
+                    rule("alice", "topic.orders", Operation::Write, Effect::Allow),
+                    rule("bob", "topic.orders", Operation::Read, Effect::Allow),
+                ],
+            })
+            .unwrap();
+        assert_eq!((r.version, r.removed, r.added), (1, 0, 2));
+        let r = s
+            .apply(AclChange {
+                remove: vec![AclFilter {
+                    principal: Some("alice".into()),
+                    ..Default::default()
+                }],
+                add: vec![rule(
+                    "alice",
+                    "topic.events.*",
+                    Operation::Write,
+                    Effect::Allow,
+                )],
+            })
+            .unwrap();
+        assert_eq!((r.version, r.removed, r.added), (2, 1, 1));
+        assert_eq!(s.rules.len(), 2);
+        assert!(s.rules.iter().any(|r| r.principal == "bob"));
+        // A change that changes nothing keeps the version.
+        let again = s
+            .apply(AclChange {
+                remove: vec![],
+                add: vec![rule("bob", "topic.orders", Operation::Read, Effect::Allow)],
+            })
+            .unwrap();
+        assert_eq!((again.version, again.added), (2, 0));
+    }
+
+    #[test]
+    fn bad_changes_are_refused_whole() {
+        let mut s = AclState::default();
+        let everything = s.apply(AclChange {
+            remove: vec![AclFilter::default()],
+            add: vec![],
+        });
+        assert!(matches!(everything, Err(MetadataError::InvalidAcl(_))));
+        let mut empty_ops = rule("x", "topic.a", Operation::Read, Effect::Allow);
+        empty_ops.operations.clear();
+        let r = s.apply(AclChange {
+            remove: vec![],
+            add: vec![
+                rule("x", "topic.b", Operation::Read, Effect::Allow),
+                empty_ops,
+            ],
+        });
+        assert!(matches!(r, Err(MetadataError::InvalidAcl(_))));
+        assert_eq!(s, AclState::default());
+    }
+
+    #[test]
+    fn filters_match_by_every_field_they_set() {
+        let r = rule("alice", "topic.orders", Operation::Write, Effect::Deny);
+        let f = |f: AclFilter| f.matches(&r);
+        assert!(f(AclFilter {
+            resource_type: Some(ResourceType::Topic),
+            ..Default::default()
+        }));
+        assert!(!f(AclFilter {
+            resource_type: Some(ResourceType::Group),
+            ..Default::default()
+        }));
+        assert!(f(AclFilter {
+            principal: Some("alice".into()),
+            operation: Some(Operation::Write),
+            effect: Some(Effect::Deny),
+            resource: Some("topic.orders".parse().unwrap()),
+            ..Default::default()
+        }));
+        assert!(!f(AclFilter {
+            principal: Some("alice".into()),
+            effect: Some(Effect::Allow),
+            ..Default::default()
+        }));
+    }
+}
