@@ -209,14 +209,25 @@ impl RustMqClient {
         if topics.is_empty() {
             md.topics.clear();
         }
+        let mut refused = None;
         for t in resp.topics {
             if t.error_code == ErrorCode::None as i32 {
                 md.topics.insert(t.name, t.partitions);
             } else {
+                if t.error_code == ErrorCode::Unauthorized as i32 {
+                    refused.get_or_insert(t.name.clone());
+                }
                 md.topics.remove(&t.name);
             }
         }
-        Ok(())
+        // Waiting will not make a refused topic appear: say so at once.
+        match refused {
+            Some(topic) => Err(ClientError::from_code(
+                ErrorCode::Unauthorized,
+                format!("not authorized to describe topic '{topic}'"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// Number of partitions of `topic`, refreshing metadata while it is not known yet, for

@@ -6,7 +6,9 @@ use std::time::Duration;
 
 use rustmq_protocol::records::Compression;
 
-/// How the client verifies brokers.
+/// How the client verifies brokers, and the certificate it proves itself with when the
+/// brokers require one (`[security] enabled`). Certificate files are read again at every
+/// new connection, so a rotated client certificate is picked up on reconnect.
 #[derive(Debug, Clone, Default)]
 pub struct TlsConfig {
     /// PEM file of the CA that signed the brokers' certificates (dev mode prints its path).
@@ -15,6 +17,83 @@ pub struct TlsConfig {
     pub ca_cert_pem: Option<String>,
     /// Server name to verify instead of the host in the broker address.
     pub server_name: Option<String>,
+    /// This client's certificate chain, PEM (mutual TLS).
+    pub client_cert: Option<PathBuf>,
+    /// Its private key, PEM.
+    pub client_key: Option<PathBuf>,
+}
+
+impl TlsConfig {
+    /// Reads `RUSTMQ_CA_CERT`, `RUSTMQ_CLIENT_CERT`, `RUSTMQ_CLIENT_KEY` and
+    /// `RUSTMQ_SERVER_NAME` (unset variables leave their field unset).
+    ///
+    /// ```
+    /// let tls = rustmq_client::TlsConfig::from_env();
+    /// assert_eq!(tls.client_cert.is_some(), std::env::var_os("RUSTMQ_CLIENT_CERT").is_some());
+    /// ```
+    pub fn from_env() -> Self {
+        let path = |k: &str| {
+            std::env::var_os(k)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        Self {
+            ca_cert: path("RUSTMQ_CA_CERT"),
+            ca_cert_pem: None,
+            server_name: std::env::var("RUSTMQ_SERVER_NAME")
+                .ok()
+                .filter(|v| !v.is_empty()),
+            client_cert: path("RUSTMQ_CLIENT_CERT"),
+            client_key: path("RUSTMQ_CLIENT_KEY"),
+        }
+    }
+}
+
+/// How the client authenticates to brokers that require it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthConfig {
+    /// A client certificate (mutual TLS): the brokers take the principal from it.
+    Mtls {
+        /// CA of the brokers' certificates.
+        ca_cert: PathBuf,
+        /// This client's certificate chain.
+        client_cert: PathBuf,
+        /// Its key.
+        client_key: PathBuf,
+        /// Server name to verify.
+        server_name: Option<String>,
+    },
+}
+
+impl AuthConfig {
+    /// Mutual TLS with these files, as the seed's `AuthConfig::mtls_config`.
+    ///
+    /// ```
+    /// use rustmq_client::{AuthConfig, ClientConfig};
+    /// let config = ClientConfig {
+    ///     auth: Some(AuthConfig::mtls_config(
+    ///         "/etc/rustmq/ca.pem".into(),
+    ///         "/etc/rustmq/client.pem".into(),
+    ///         "/etc/rustmq/client.key".into(),
+    ///         Some("rustmq.example.com".into()),
+    ///     )),
+    ///     ..Default::default()
+    /// };
+    /// assert_eq!(config.effective_tls().client_key.unwrap().to_str(), Some("/etc/rustmq/client.key"));
+    /// ```
+    pub fn mtls_config(
+        ca_cert: String,
+        client_cert: String,
+        client_key: String,
+        server_name: Option<String>,
+    ) -> Self {
+        Self::Mtls {
+            ca_cert: ca_cert.into(),
+            client_cert: client_cert.into(),
+            client_key: client_key.into(),
+            server_name,
+        }
+    }
 }
 
 /// Connection-level settings.
@@ -30,6 +109,8 @@ pub struct ClientConfig {
     pub request_timeout: Duration,
     /// TLS.
     pub tls: TlsConfig,
+    /// Authentication; its files override the matching ones of `tls`.
+    pub auth: Option<AuthConfig>,
     /// Largest response frame accepted.
     pub max_frame_bytes: u32,
     /// First reconnect delay; doubles with jitter up to `reconnect_max_delay`.
@@ -50,11 +131,55 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             request_timeout: Duration::from_secs(30),
             tls: TlsConfig::default(),
+            auth: None,
             max_frame_bytes: 64 * 1024 * 1024,
             reconnect_base_delay: Duration::from_millis(50),
             reconnect_max_delay: Duration::from_secs(2),
             metadata_max_wait: Duration::from_secs(10),
         }
+    }
+}
+
+impl ClientConfig {
+    /// `tls` with what `auth` sets on top.
+    pub fn effective_tls(&self) -> TlsConfig {
+        let mut tls = self.tls.clone();
+        if let Some(AuthConfig::Mtls {
+            ca_cert,
+            client_cert,
+            client_key,
+            server_name,
+        }) = &self.auth
+        {
+            tls.ca_cert = Some(ca_cert.clone());
+            tls.ca_cert_pem = None;
+            tls.client_cert = Some(client_cert.clone());
+            tls.client_key = Some(client_key.clone());
+            if server_name.is_some() {
+                tls.server_name.clone_from(server_name);
+            }
+        }
+        tls
+    }
+
+    /// The defaults with TLS from the seed's variables (see [`TlsConfig::from_env`]) and
+    /// the brokers from `RUSTMQ_BROKERS` (comma-separated), when set.
+    pub fn from_env() -> Self {
+        let mut c = Self {
+            tls: TlsConfig::from_env(),
+            ..Self::default()
+        };
+        if let Ok(b) = std::env::var("RUSTMQ_BROKERS") {
+            let brokers: Vec<String> = b
+                .split(',')
+                .map(|s| s.trim().to_string())
+                .filter(|s| !s.is_empty())
+                .collect();
+            if !brokers.is_empty() {
+                c.brokers = brokers;
+            }
+        }
+        c
     }
 }
 

@@ -9,7 +9,7 @@ use std::time::Duration;
 use backon::BackoffBuilder;
 use bytes::Bytes;
 use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, ServerName};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::frame::{self, FLAG_ERROR};
 use rustmq_protocol::proto::{self, ErrorCode};
@@ -17,10 +17,13 @@ use rustmq_protocol::proto::{self, ErrorCode};
 use crate::ClientError;
 use crate::config::ClientConfig;
 
-/// Builds the QUIC client endpoint that verifies brokers against the configured CA.
-pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientError> {
+/// The TLS side of a connection: brokers verified against the configured CA, and the
+/// client certificate presented when one is configured. Built for every new connection so
+/// rotated certificate files are read again.
+fn tls_config(config: &ClientConfig) -> Result<rustls::ClientConfig, ClientError> {
+    let t = config.effective_tls();
     let mut roots = rustls::RootCertStore::empty();
-    let certs: Vec<CertificateDer<'static>> = match (&config.tls.ca_cert, &config.tls.ca_cert_pem) {
+    let certs: Vec<CertificateDer<'static>> = match (&t.ca_cert, &t.ca_cert_pem) {
         (_, Some(pem)) => CertificateDer::pem_slice_iter(pem.as_bytes())
             .collect::<Result<_, _>>()
             .map_err(|e| ClientError::Tls(format!("ca_cert_pem: {e}")))?,
@@ -40,14 +43,37 @@ pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientE
             .add(c)
             .map_err(|e| ClientError::Tls(format!("CA certificate rejected: {e}")))?;
     }
-    let mut tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
         rustls::crypto::ring::default_provider(),
     ))
     .with_protocol_versions(&[&rustls::version::TLS13])
     .map_err(|e| ClientError::Tls(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
+    .with_root_certificates(roots);
+    let mut tls = match (&t.client_cert, &t.client_key) {
+        (Some(cert), Some(key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+                .and_then(|it| it.collect::<Result<_, _>>())
+                .map_err(|e| ClientError::Tls(format!("{}: {e}", cert.display())))?;
+            let key = PrivateKeyDer::from_pem_file(key)
+                .map_err(|e| ClientError::Tls(format!("{}: {e}", key.display())))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| ClientError::Tls(format!("client certificate: {e}")))?
+        }
+        (None, None) => builder.with_no_client_auth(),
+        _ => {
+            return Err(ClientError::Config(
+                "tls.client_cert and tls.client_key go together".into(),
+            ));
+        }
+    };
     tls.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
+    Ok(tls)
+}
+
+/// The QUIC settings of a connection (TLS included, see [`tls_config`]).
+fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, ClientError> {
+    let tls = tls_config(config)?;
     let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls)
         .map_err(|e| ClientError::Tls(e.to_string()))?;
     let mut client = quinn::ClientConfig::new(Arc::new(crypto));
@@ -69,6 +95,13 @@ pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientE
     mtu.upper_bound(65_000);
     transport.mtu_discovery_config(Some(mtu));
     client.transport_config(Arc::new(transport));
+    Ok(client)
+}
+
+/// Builds the QUIC client endpoint; the configuration is checked here so a bad CA or
+/// client certificate fails when the client is built.
+pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientError> {
+    let client = quic_client_config(config)?;
     let bind: SocketAddr = "0.0.0.0:0"
         .parse()
         .map_err(|_| ClientError::Config("bind".into()))?;
@@ -123,15 +156,14 @@ impl BrokerConnection {
             .ok_or_else(|| self.conn_err("no address"))?;
         let name = self
             .config
-            .tls
+            .effective_tls()
             .server_name
-            .clone()
             .unwrap_or_else(|| host.trim_matches(['[', ']']).to_string());
         ServerName::try_from(name.as_str())
             .map_err(|e| ClientError::Tls(format!("invalid server name '{name}': {e}")))?;
         let connecting = self
             .endpoint
-            .connect(sock, &name)
+            .connect_with(quic_client_config(&self.config)?, sock, &name)
             .map_err(|e| self.conn_err(e))?;
         connecting.await.map_err(|e| {
             if is_handshake_refusal(&e) {
@@ -242,7 +274,8 @@ impl BrokerConnection {
         match tokio::time::timeout(timeout, exchange).await {
             Ok(Ok(b)) => Ok(b),
             Ok(Err(e)) => {
-                if conn.close_reason().is_some() {
+                let closed = conn.close_reason();
+                if closed.is_some() {
                     let mut g = self.conn.lock().await;
                     if g.as_ref()
                         .is_some_and(|c| c.stable_id() == conn.stable_id())
@@ -250,11 +283,31 @@ impl BrokerConnection {
                         *g = None;
                     }
                 }
-                Err(e)
+                // A broker that refused our certificate after the handshake says so in the
+                // close: that is not a network problem to retry.
+                Err(closed.and_then(|c| self.refusal(&c)).unwrap_or(e))
             }
             Err(_) => Err(ClientError::Timeout {
                 timeout_ms: timeout.as_millis() as u64,
             }),
+        }
+    }
+
+    fn refusal(&self, e: &quinn::ConnectionError) -> Option<ClientError> {
+        if is_handshake_refusal(e) {
+            return Some(ClientError::Tls(format!("{}: {e}", self.addr)));
+        }
+        match e {
+            quinn::ConnectionError::ApplicationClosed(c)
+                if c.error_code
+                    == quinn::VarInt::from_u32(rustmq_protocol::CLOSE_UNAUTHENTICATED) =>
+            {
+                Some(ClientError::Authentication {
+                    broker: self.addr.clone(),
+                    reason: String::from_utf8_lossy(&c.reason).into_owned(),
+                })
+            }
+            _ => None,
         }
     }
 

@@ -11,6 +11,15 @@ pub enum ClientError {
     /// TLS set-up failed (CA file, server name).
     #[error("tls: {0}")]
     Tls(String),
+    /// The broker does not accept this client's identity (its certificate carries none it
+    /// can use, or the certificate expired): a new certificate is needed.
+    #[error("authentication refused by {broker}: {reason}")]
+    Authentication {
+        /// Broker address.
+        broker: String,
+        /// The broker's reason.
+        reason: String,
+    },
     /// A broker could not be reached or the connection broke.
     #[error("connection to {broker} failed: {reason}")]
     Connection {

@@ -21,8 +21,8 @@ use crate::config::ConsumerConfig;
 use crate::consumer::Consumer;
 use crate::groups::JoinGroup;
 use crate::message::ConsumedMessage;
-use crate::timing::sleep_until_opt;
 use crate::{ClientError, RustMqClient};
+use rustmq_transport::time::sleep_until_opt;
 
 /// Group settings of a [`GroupConsumer`].
 #[derive(Debug, Clone)]

@@ -27,11 +27,11 @@ mod groups;
 mod message;
 mod producer;
 pub mod stream;
-mod timing;
 
 pub use client::RustMqClient;
 pub use config::{
-    AckLevel, ClientConfig, ConsumerConfig, Partitioner, ProducerConfig, StartPosition, TlsConfig,
+    AckLevel, AuthConfig, ClientConfig, ConsumerConfig, Partitioner, ProducerConfig, StartPosition,
+    TlsConfig,
 };
 pub use consumer::{Consumer, ConsumerBuilder};
 pub use error::ClientError;

@@ -23,7 +23,7 @@ use crate::ClientError;
 use crate::client::RustMqClient;
 use crate::config::{AckLevel, Partitioner, ProducerConfig};
 use crate::message::{Message, SendResult};
-use crate::timing::sleep_until_opt;
+use rustmq_transport::time::sleep_until_opt;
 
 /// Largest produce request the producer builds (well under the broker's 16 MiB default).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;

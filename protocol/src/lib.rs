@@ -28,6 +28,11 @@ pub use frame::{ApiKey, FrameError, FrameHeader};
 /// The ALPN protocol id clients and brokers negotiate on QUIC connections.
 pub const ALPN: &[u8] = b"rustmq/1";
 
+/// QUIC application close code of a connection the broker ends because its client is not
+/// (or no longer) authenticated: no usable identity in its certificate, or the certificate
+/// expired. The close reason says which.
+pub const CLOSE_UNAUTHENTICATED: u32 = 0x41;
+
 /// Default largest frame body a broker accepts (16 MiB); brokers can configure it.
 pub const DEFAULT_MAX_FRAME_BYTES: u32 = 16 * 1024 * 1024;
 

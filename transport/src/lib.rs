@@ -3,7 +3,7 @@
 //! Owns: reading from QUIC streams ([`quic`]), TLS set-up and the development CA ([`tls`]),
 //! metric plumbing ([`metrics`]), the internal QUIC RPC transport that carries whatever
 //! messages its caller defines
-//! ([`rpc`]), process bootstrap ([`process`]) and request rate limiting ([`ratelimit`]); with the
+//! ([`rpc`]), process bootstrap ([`process`]) request rate limiting ([`ratelimit`]) and optional deadlines in `select!` ([`time`]); with the
 //! `test-support` feature, loopback ports for tests that restart nodes (`testing`).
 //! Never: knows frames, topics, metadata or Raft (`rustmq-protocol` and the controller do).
 
@@ -14,4 +14,5 @@ pub mod ratelimit;
 pub mod rpc;
 #[cfg(feature = "test-support")]
 pub mod testing;
+pub mod time;
 pub mod tls;
