@@ -35,6 +35,7 @@ pub mod groups;
 pub mod lease;
 pub mod partition;
 pub mod priority;
+pub mod security;
 pub mod server;
 pub mod tier;
 pub use rustmq_transport::tls;
@@ -69,6 +70,9 @@ pub enum NodeError {
     /// QUIC listener.
     #[error(transparent)]
     Server(#[from] server::ServerError),
+    /// `[security]` cannot be set up.
+    #[error(transparent)]
+    Security(#[from] config::ConfigError),
     /// Admin API listener.
     #[error("cannot listen on {addr} for the admin API: {source}")]
     Admin {
@@ -83,6 +87,7 @@ pub enum NodeError {
 pub struct Node {
     controller: Arc<Controller>,
     broker: Arc<Broker>,
+    security: Arc<security::BrokerSecurity>,
     endpoint: quinn::Endpoint,
     lanes: Arc<server::BulkLanes>,
     quic_addr: SocketAddr,
@@ -129,7 +134,28 @@ impl Node {
                     (dev.server_cert, dev.server_key, Some(dev.ca_cert))
                 }
             };
-        let tls = tls::server_config(&cert, &key, rustmq_protocol::ALPN)?;
+        let tls = if config.security.enabled {
+            // Mutual TLS: the handshake itself refuses clients without a certificate of the
+            // client CA.
+            let client_ca = config
+                .security
+                .client_ca_cert
+                .clone()
+                .or_else(|| config.controller.ca_cert.clone())
+                .or_else(|| ca_cert.clone())
+                .ok_or_else(|| config::ConfigError::Value {
+                    key: "security.client_ca_cert".into(),
+                    reason: "security is enabled but no CA for client certificates is set (nor controller.ca_cert)".into(),
+                })?;
+            tls::InternalTls {
+                ca_cert: client_ca,
+                cert: cert.clone(),
+                key: key.clone(),
+            }
+            .server_config(rustmq_protocol::ALPN)?
+        } else {
+            tls::server_config(&cert, &key, rustmq_protocol::ALPN)?
+        };
         let lanes = server::BulkLanes::for_network(&config.network).map_err(|source| {
             server::ServerError::Bind {
                 addr: config.network.quic_listen,
@@ -166,9 +192,24 @@ impl Node {
         };
         controller.register_broker(me.clone()).await?;
         let broker = Broker::start(config.clone(), controller.clone()).await?;
+        let security = security::BrokerSecurity::new(
+            &config.security,
+            format!("broker-{}", config.broker.id),
+            &config.broker.data_dir.join("audit").join("audit.log"),
+            &controller.metadata(),
+        )?;
+        if security.enabled() {
+            tracing::info!(
+                "security on: client certificates required, requests checked against the ACLs"
+            );
+        }
 
         let (stop, _) = watch::channel(false);
-        let mut tasks = Vec::new();
+        let mut tasks = vec![tokio::spawn(
+            security
+                .clone()
+                .follow(controller.clone(), stop.subscribe()),
+        )];
         if remote {
             tasks.push(tokio::spawn(heartbeat(
                 controller.clone(),
@@ -182,6 +223,7 @@ impl Node {
         let quic = tokio::spawn(server::serve(
             endpoint.clone(),
             broker.clone(),
+            security.clone(),
             config.network.clone(),
             lanes.clone(),
             stop.subscribe(),
@@ -220,6 +262,7 @@ impl Node {
         Ok(Self {
             controller,
             broker,
+            security,
             endpoint,
             lanes,
             quic_addr,
@@ -256,6 +299,11 @@ impl Node {
     /// The broker.
     pub fn broker(&self) -> &Arc<Broker> {
         &self.broker
+    }
+
+    /// Client authentication and ACL checks.
+    pub fn security(&self) -> &Arc<security::BrokerSecurity> {
+        &self.security
     }
 
     /// Applies the runtime keys of `path` whenever its content changes, loading it with

@@ -22,9 +22,15 @@ use tokio::sync::watch;
 use crate::broker::Broker;
 use crate::config::NetworkSection;
 
+mod authorize;
 mod bulk;
+use authorize::Gate;
 pub use bulk::BulkLanes;
 use bulk::Lane;
+
+use crate::security::{BrokerSecurity, Session};
+
+use rustmq_protocol::CLOSE_UNAUTHENTICATED;
 
 /// Errors binding the listener.
 #[derive(Debug, thiserror::Error)]
@@ -93,10 +99,12 @@ async fn write_response(send: &mut SendStream, mut out: Vec<Bytes>) -> Result<()
     Ok(())
 }
 
-/// Serves connections until `stop` turns true.
+/// Serves connections until `stop` turns true; `security` authenticates each connection
+/// and authorizes each request.
 pub async fn serve(
     endpoint: Endpoint,
     broker: Arc<Broker>,
+    security: Arc<BrokerSecurity>,
     net: NetworkSection,
     lanes: Arc<BulkLanes>,
     mut stop: watch::Receiver<bool>,
@@ -115,6 +123,7 @@ pub async fn serve(
         }
         open.fetch_add(1, Ordering::Relaxed);
         let broker = broker.clone();
+        let security = security.clone();
         let open = open.clone();
         let max_frame = net.max_frame_bytes;
         let lanes = lanes.clone();
@@ -130,11 +139,31 @@ pub async fn serve(
                 }
             };
             match tokio::time::timeout(handshake_timeout, connecting).await {
-                Ok(Ok(conn)) => {
-                    tracing::debug!(%remote, "client connected");
-                    serve_connection(conn, broker, max_frame, lanes, lane).await;
+                Ok(Ok(conn)) => match security.authenticate(&conn) {
+                    Ok(session) => {
+                        tracing::debug!(%remote, principal = ?session.identity.as_ref().map(|i| &i.principal), "client connected");
+                        let c = Connection {
+                            broker,
+                            security,
+                            session: Arc::new(session),
+                            max_frame,
+                            lanes,
+                            lane,
+                        };
+                        c.serve(conn).await;
+                    }
+                    Err(denied) => {
+                        tracing::info!(%remote, reason = %denied.message, "client refused");
+                        conn.close(
+                            VarInt::from_u32(CLOSE_UNAUTHENTICATED),
+                            denied.message.as_bytes(),
+                        );
+                    }
+                },
+                Ok(Err(e)) => {
+                    tracing::info!(%remote, error = %e, "handshake failed");
+                    security.handshake_failed(remote, &e.to_string());
                 }
-                Ok(Err(e)) => tracing::info!(%remote, error = %e, "handshake failed"),
                 Err(_) => tracing::info!(%remote, "handshake timed out"),
             }
             open.fetch_sub(1, Ordering::Relaxed);
@@ -142,41 +171,74 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(
-    conn: quinn::Connection,
+/// One authenticated client connection.
+struct Connection {
     broker: Arc<Broker>,
+    security: Arc<BrokerSecurity>,
+    session: Arc<Session>,
     max_frame: u32,
     lanes: Arc<BulkLanes>,
     lane: Arc<Lane>,
-) {
-    loop {
-        match conn.accept_bi().await {
-            Ok((send, recv)) => {
-                let (broker, lanes, lane) = (broker.clone(), lanes.clone(), lane.clone());
-                // A bulk connection's requests are answered on the bulk runtime.
-                let bulk = lanes.handle().filter(|_| lane.is_bulk()).cloned();
-                let on_bulk = bulk.is_some();
-                let stream = async move {
-                    let s = Stream {
-                        broker: &broker,
-                        max_frame,
-                        lanes: &lanes,
-                        lane: &lane,
-                        on_bulk,
-                    };
-                    if let Err(e) = s.serve(send, recv).await {
-                        tracing::debug!(error = %e, "stream ended early");
-                    }
-                };
-                match bulk {
-                    Some(h) => drop(h.spawn(stream)),
-                    None => drop(tokio::spawn(stream)),
+}
+
+impl Connection {
+    /// Answers the connection's streams until it closes, or until its client certificate
+    /// expires (then it is closed, audited).
+    async fn serve(self, conn: quinn::Connection) {
+        // notAfter is inclusive, to the second: the certificate is expired once that second
+        // is over (closing earlier would let the same certificate straight back in).
+        let expiry = self.session.identity.as_ref().map(|i| {
+            let end = jiff::Timestamp::from_second(i.not_after.saturating_add(1))
+                .unwrap_or(jiff::Timestamp::MAX);
+            let left = end.duration_since(jiff::Timestamp::now());
+            tokio::time::Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
+        });
+        loop {
+            let accepted = tokio::select! {
+                a = conn.accept_bi() => a,
+                _ = rustmq_transport::time::sleep_until_opt(expiry) => {
+                    self.security.session_closed(&self.session, "client certificate expired");
+                    conn.close(
+                        VarInt::from_u32(CLOSE_UNAUTHENTICATED),
+                        b"client certificate expired",
+                    );
+                    return;
+                }
+            };
+            match accepted {
+                Ok((send, recv)) => self.spawn_stream(send, recv),
+                Err(e) => {
+                    tracing::debug!(error = %e, "connection closed");
+                    return;
                 }
             }
-            Err(e) => {
-                tracing::debug!(error = %e, "connection closed");
-                return;
+        }
+    }
+
+    fn spawn_stream(&self, send: SendStream, recv: RecvStream) {
+        let (broker, lanes, lane) = (self.broker.clone(), self.lanes.clone(), self.lane.clone());
+        let (security, session) = (self.security.clone(), self.session.clone());
+        let max_frame = self.max_frame;
+        // A bulk connection's requests are answered on the bulk runtime.
+        let bulk = lanes.handle().filter(|_| lane.is_bulk()).cloned();
+        let on_bulk = bulk.is_some();
+        let stream = async move {
+            let s = Stream {
+                broker: &broker,
+                security: &security,
+                session: &session,
+                max_frame,
+                lanes: &lanes,
+                lane: &lane,
+                on_bulk,
+            };
+            if let Err(e) = s.serve(send, recv).await {
+                tracing::debug!(error = %e, "stream ended early");
             }
+        };
+        match bulk {
+            Some(h) => drop(h.spawn(stream)),
+            None => drop(tokio::spawn(stream)),
         }
     }
 }
@@ -196,6 +258,8 @@ enum StreamError {
 /// What serving one request stream needs.
 struct Stream<'a> {
     broker: &'a Broker,
+    security: &'a BrokerSecurity,
+    session: &'a Session,
     max_frame: u32,
     lanes: &'a Arc<BulkLanes>,
     lane: &'a Lane,
@@ -258,7 +322,12 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
             }
         };
-        let response = match dispatch(broker, api, body).await {
+        let gate = Gate {
+            security: self.security,
+            session: self.session,
+            request_id: header.request_id,
+        };
+        let response = match dispatch(broker, &gate, api, body).await {
             Ok(r) => r,
             Err(e) => {
                 return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
@@ -352,24 +421,52 @@ enum Response {
     InitProducerId(proto::InitProducerIdResponse),
 }
 
-async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response, FrameError> {
+async fn dispatch(
+    broker: &Broker,
+    gate: &Gate<'_>,
+    api: ApiKey,
+    body: Bytes,
+) -> Result<Response, FrameError> {
     Ok(match api {
-        ApiKey::Metadata => Response::Metadata(broker.metadata(frame::decode_body(body)?)),
-        ApiKey::Produce => Response::Produce(broker.produce(frame::decode_body(body)?).await),
+        ApiKey::Metadata => {
+            let req: proto::MetadataRequest = frame::decode_body(body)?;
+            let mut resp = broker.metadata(req.clone());
+            gate.metadata(&req, &mut resp);
+            Response::Metadata(resp)
+        }
+        ApiKey::Produce => {
+            let mut req = frame::decode_body(body)?;
+            let denied = gate.produce(&mut req);
+            let mut resp = broker.produce(req).await;
+            resp.topics.extend(denied);
+            Response::Produce(resp)
+        }
         ApiKey::Fetch => {
-            let (r, reservation) = broker.fetch_reserved(frame::decode_body(body)?).await;
+            let mut req = frame::decode_body(body)?;
+            let denied = gate.fetch(&mut req);
+            let (mut r, reservation) = broker.fetch_reserved(req).await;
+            r.topics.extend(denied);
             Response::Fetch(r, reservation)
         }
         ApiKey::ListOffsets => {
-            Response::ListOffsets(broker.list_offsets(frame::decode_body(body)?).await)
+            let mut req = frame::decode_body(body)?;
+            let denied = gate.list_offsets(&mut req);
+            let mut resp = broker.list_offsets(req).await;
+            resp.topics.extend(denied);
+            Response::ListOffsets(resp)
         }
         ApiKey::Health => {
             let _: proto::HealthRequest = frame::decode_body(body)?;
             Response::Health(broker.health())
         }
         // Group errors travel in each response's error_code, not as error frames.
-        ApiKey::JoinGroup => Response::JoinGroup(
-            match broker.groups().join(frame::decode_body(body)?).await {
+        ApiKey::JoinGroup => {
+            let req: proto::JoinGroupRequest = frame::decode_body(body)?;
+            let r = match gate.group(&req.group_id) {
+                Ok(()) => broker.groups().join(req).await,
+                Err(d) => Err((ErrorCode::Unauthorized, d.message)),
+            };
+            Response::JoinGroup(match r {
                 Ok(r) => r,
                 Err((code, msg)) => proto::JoinGroupResponse {
                     error_code: code as i32,
@@ -377,60 +474,102 @@ async fn dispatch(broker: &Broker, api: ApiKey, body: Bytes) -> Result<Response,
                     generation_id: -1,
                     ..Default::default()
                 },
-            },
-        ),
-        ApiKey::SyncGroup => Response::SyncGroup(
-            match broker.groups().sync(frame::decode_body(body)?).await {
+            })
+        }
+        ApiKey::SyncGroup => {
+            let req: proto::SyncGroupRequest = frame::decode_body(body)?;
+            let r = match gate.group(&req.group_id) {
+                Ok(()) => broker.groups().sync(req).await,
+                Err(d) => Err((ErrorCode::Unauthorized, d.message)),
+            };
+            Response::SyncGroup(match r {
                 Ok(r) => r,
                 Err((code, msg)) => proto::SyncGroupResponse {
                     error_code: code as i32,
                     error_message: msg,
                     assignment: vec![],
                 },
-            },
-        ),
+            })
+        }
         ApiKey::Heartbeat => {
-            let (error_code, error_message) =
-                split(broker.groups().heartbeat(frame::decode_body(body)?).await);
+            let req: proto::HeartbeatRequest = frame::decode_body(body)?;
+            let r = match gate.group(&req.group_id) {
+                Ok(()) => broker.groups().heartbeat(req).await,
+                Err(d) => Err((ErrorCode::Unauthorized, d.message)),
+            };
+            let (error_code, error_message) = split(r);
             Response::Heartbeat(proto::HeartbeatResponse {
                 error_code,
                 error_message,
             })
         }
         ApiKey::LeaveGroup => {
-            let (error_code, error_message) =
-                split(broker.groups().leave(frame::decode_body(body)?).await);
+            let req: proto::LeaveGroupRequest = frame::decode_body(body)?;
+            let r = match gate.group(&req.group_id) {
+                Ok(()) => broker.groups().leave(req).await,
+                Err(d) => Err((ErrorCode::Unauthorized, d.message)),
+            };
+            let (error_code, error_message) = split(r);
             Response::LeaveGroup(proto::LeaveGroupResponse {
                 error_code,
                 error_message,
             })
         }
-        ApiKey::OffsetCommit => Response::OffsetCommit(
-            match broker.groups().commit(frame::decode_body(body)?).await {
+        ApiKey::OffsetCommit => {
+            let mut req: proto::OffsetCommitRequest = frame::decode_body(body)?;
+            let r = match gate.group(&req.group_id) {
+                Ok(()) => {
+                    let denied = gate.offset_commit(&mut req);
+                    broker.groups().commit(req).await.map(|mut r| {
+                        r.partitions.extend(denied);
+                        r
+                    })
+                }
+                Err(d) => Err((ErrorCode::Unauthorized, d.message)),
+            };
+            Response::OffsetCommit(match r {
                 Ok(r) => r,
                 Err((code, msg)) => proto::OffsetCommitResponse {
                     error_code: code as i32,
                     error_message: msg,
                     partitions: vec![],
                 },
-            },
-        ),
+            })
+        }
+        // An idempotent-producer id grants nothing by itself (every write is checked per
+        // topic), so any authenticated client may have one, as with Kafka since KIP-679.
         ApiKey::InitProducerId => {
             let _: proto::InitProducerIdRequest = frame::decode_body(body)?;
             Response::InitProducerId(broker.init_producer_id().await)
         }
         ApiKey::FindCoordinator => {
-            Response::FindCoordinator(broker.groups().find_coordinator(frame::decode_body(body)?))
+            let req: proto::FindCoordinatorRequest = frame::decode_body(body)?;
+            Response::FindCoordinator(match gate.describe_group(&req.group_id) {
+                Ok(()) => broker.groups().find_coordinator(req),
+                Err(d) => proto::FindCoordinatorResponse {
+                    error_code: ErrorCode::Unauthorized as i32,
+                    error_message: d.message,
+                    ..Default::default()
+                },
+            })
         }
-        ApiKey::OffsetFetch => Response::OffsetFetch(
-            match broker.groups().fetch_offsets(frame::decode_body(body)?) {
-                Ok(r) => r,
+        ApiKey::OffsetFetch => {
+            let req: proto::OffsetFetchRequest = frame::decode_body(body)?;
+            let r = match gate.describe_group(&req.group_id) {
+                Ok(()) => broker.groups().fetch_offsets(req),
+                Err(_) => Err((ErrorCode::Unauthorized, String::new())),
+            };
+            Response::OffsetFetch(match r {
+                Ok(mut r) => {
+                    gate.offset_fetch(&mut r);
+                    r
+                }
                 Err((code, _)) => proto::OffsetFetchResponse {
                     error_code: code as i32,
                     offsets: vec![],
                 },
-            },
-        ),
+            })
+        }
     })
 }
 

@@ -12,8 +12,10 @@ pub use rustmq_controller::config::ConfigError;
 
 mod operations;
 mod runtime;
+mod security;
 pub use operations::{KubernetesSection, OperationsSection, ScalingSection};
 pub use runtime::{ConfigChange, RUNTIME_KEYS, is_runtime_key};
+pub use security::SecuritySection;
 
 /// The whole `broker.toml`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -43,6 +45,8 @@ pub struct BrokerConfig {
     pub scaling: ScalingSection,
     /// `[operations]` (read by the operator)
     pub operations: OperationsSection,
+    /// `[security]` client authentication and ACLs.
+    pub security: SecuritySection,
 }
 
 /// `[replication]`: how partitions are copied to followers and acknowledged.
@@ -586,6 +590,7 @@ impl BrokerConfig {
         }
         self.scaling.validate()?;
         self.operations.validate()?;
+        self.security.validate()?;
         let v = |key, reason: &str| {
             Err(ConfigError::Value {
                 key: String::from(key),

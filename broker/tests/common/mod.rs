@@ -4,6 +4,7 @@
 
 pub mod disks;
 pub mod emulators;
+pub mod pki;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

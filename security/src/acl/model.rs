@@ -176,12 +176,18 @@ impl Operation {
     /// Whether a rule granting or denying `self` covers a request for `requested`. An allow
     /// of read, write, delete or alter also allows describe (Kafka's implied describe); a
     /// deny covers only what it names (and `all`).
+    /// `consume_group` is read on a group (joining, syncing, heartbeats, commits) under
+    /// its seed name.
     pub fn covers(self, requested: Operation, allow: bool) -> bool {
         self == Self::All
             || self == requested
+            || (self == Self::ConsumeGroup && requested == Self::Read)
             || (allow
                 && requested == Self::Describe
-                && matches!(self, Self::Read | Self::Write | Self::Delete | Self::Alter))
+                && matches!(
+                    self,
+                    Self::Read | Self::Write | Self::Delete | Self::Alter | Self::ConsumeGroup
+                ))
     }
 }
 

@@ -1,0 +1,333 @@
+//! Who a client is and what it may do, on the client listener.
+//!
+//! With `[security] enabled`, the TLS handshake already refused any client without a
+//! certificate of the client CA; [`BrokerSecurity::authenticate`] turns the certificate into
+//! a [`Session`] (principal, role, serial), and [`BrokerSecurity::check`] decides each
+//! resource a request touches against the ACLs the controllers hold, writing one audit
+//! record per denial. The ACLs follow the replicated metadata ([`BrokerSecurity::follow`]).
+//! Without security every session is anonymous and every check passes.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use rustls_pki_types::CertificateDer;
+use rustmq_controller::Controller;
+use rustmq_controller::metadata::{AclState, ClusterMetadata};
+use rustmq_security::acl::{AclSet, Authorizer, Operation, Reason, Request, ResourceType};
+use rustmq_security::audit::{AuditEvent, AuditLog, AuditRecord};
+use rustmq_security::identity::Identity;
+use rustmq_security::principal::MappingRules;
+use tokio::sync::watch;
+
+use crate::config::{ConfigError, SecuritySection};
+
+/// One authenticated connection.
+#[derive(Debug, Clone)]
+pub struct Session {
+    /// From the client certificate; `None` when security is off.
+    pub identity: Option<Identity>,
+    /// The client's address.
+    pub remote: SocketAddr,
+}
+
+/// A refused request, as the client is told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied {
+    /// Names the operation and the resource.
+    pub message: String,
+}
+
+/// Authentication and authorization of one broker.
+pub struct BrokerSecurity {
+    enabled: bool,
+    rules: MappingRules,
+    authorizer: Authorizer,
+    super_users: Vec<String>,
+    allow_if_no_acl: bool,
+    audit: AuditLog,
+    denials: AtomicU64,
+    authentication_failures: AtomicU64,
+}
+
+impl std::fmt::Debug for BrokerSecurity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BrokerSecurity")
+            .field("enabled", &self.enabled)
+            .finish_non_exhaustive()
+    }
+}
+
+impl BrokerSecurity {
+    /// Security as `[security]` says, starting from the ACLs in `md`; audit records go to
+    /// `security.audit.path` or `default_audit_path`.
+    pub fn new(
+        cfg: &SecuritySection,
+        node: String,
+        default_audit_path: &Path,
+        md: &ClusterMetadata,
+    ) -> Result<Arc<Self>, ConfigError> {
+        let mut audit_cfg = cfg.audit.clone();
+        if cfg.enabled && audit_cfg.path.is_none() {
+            audit_cfg.path = Some(default_audit_path.to_path_buf());
+        }
+        let audit_path = audit_cfg.path.clone();
+        let audit = AuditLog::open(audit_cfg, node).map_err(|e| ConfigError::Value {
+            key: "security.audit.path".into(),
+            reason: format!(
+                "{}: {e}",
+                audit_path
+                    .map(|p| p.display().to_string())
+                    .unwrap_or_default()
+            ),
+        })?;
+        let first = AclSet::new(
+            md.acls.version,
+            md.acls.rules.iter().cloned().collect(),
+            cfg.super_users.iter().cloned(),
+            cfg.allow_if_no_acl,
+        );
+        Ok(Arc::new(Self {
+            enabled: cfg.enabled,
+            rules: cfg.mapping_rules()?,
+            authorizer: Authorizer::new(first, cfg.acl_cache_capacity),
+            super_users: cfg.super_users.clone(),
+            allow_if_no_acl: cfg.allow_if_no_acl,
+            audit,
+            denials: AtomicU64::new(0),
+            authentication_failures: AtomicU64::new(0),
+        }))
+    }
+
+    /// No authentication, no authorization (every check passes).
+    pub fn disabled() -> Arc<Self> {
+        Arc::new(Self {
+            enabled: false,
+            rules: MappingRules::default(),
+            authorizer: Authorizer::new(AclSet::default(), 1),
+            super_users: Vec::new(),
+            allow_if_no_acl: true,
+            audit: AuditLog::memory("broker"),
+            denials: AtomicU64::new(0),
+            authentication_failures: AtomicU64::new(0),
+        })
+    }
+
+    /// Whether clients are authenticated and requests authorized.
+    pub fn enabled(&self) -> bool {
+        self.enabled
+    }
+
+    /// The audit log.
+    pub fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    /// Requests refused since start.
+    pub fn denials(&self) -> u64 {
+        self.denials.load(Ordering::Relaxed)
+    }
+
+    /// Connections refused after the handshake (no usable identity) since start.
+    pub fn authentication_failures(&self) -> u64 {
+        self.authentication_failures.load(Ordering::Relaxed)
+    }
+
+    /// The version of the ACLs in force.
+    pub fn acl_version(&self) -> u64 {
+        self.authorizer.current().version()
+    }
+
+    /// Puts `acls` in force if they are not already.
+    pub fn apply_acls(&self, acls: &AclState) {
+        // Versions only grow; the first set was built from the metadata at start.
+        if self.authorizer.current().version() == acls.version {
+            return;
+        }
+        self.authorizer.replace(AclSet::new(
+            acls.version,
+            acls.rules.iter().cloned().collect(),
+            self.super_users.iter().cloned(),
+            self.allow_if_no_acl,
+        ));
+        tracing::info!(
+            version = acls.version,
+            rules = acls.rules.len(),
+            "ACLs in force"
+        );
+    }
+
+    /// Keeps the ACLs in step with the replicated metadata until `stop`.
+    pub async fn follow(
+        self: Arc<Self>,
+        controller: Arc<Controller>,
+        mut stop: watch::Receiver<bool>,
+    ) {
+        let mut rx = controller.subscribe();
+        loop {
+            let md = rx.borrow_and_update().clone();
+            self.apply_acls(&md.acls);
+            tokio::select! {
+                r = rx.changed() => if r.is_err() { return },
+                _ = stop.changed() => return,
+            }
+        }
+    }
+
+    /// The session of a connection whose handshake completed: with security on, the
+    /// identity of the client certificate (a connection without a usable one is refused,
+    /// audited).
+    pub fn authenticate(&self, conn: &quinn::Connection) -> Result<Session, Denied> {
+        let remote = conn.remote_address();
+        if !self.enabled {
+            return Ok(Session {
+                identity: None,
+                remote,
+            });
+        }
+        let identity = conn
+            .peer_identity()
+            .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .ok_or_else(|| "no client certificate".to_string())
+            .and_then(|certs| {
+                let leaf = certs
+                    .first()
+                    .ok_or_else(|| "no client certificate".to_string())?;
+                Identity::from_certificate(leaf, &self.rules).map_err(|e| e.to_string())
+            });
+        match identity {
+            Ok(id) => Ok(Session {
+                identity: Some(id),
+                remote,
+            }),
+            Err(reason) => {
+                self.authentication_failures.fetch_add(1, Ordering::Relaxed);
+                self.audit.record(AuditRecord {
+                    remote_addr: Some(remote.to_string()),
+                    reason: Some(reason.clone()),
+                    ..AuditRecord::new(AuditEvent::AuthenticationFailure)
+                });
+                Err(Denied {
+                    message: format!("authentication failed: {reason}"),
+                })
+            }
+        }
+    }
+
+    fn decide(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Option<rustmq_security::acl::Decision> {
+        if !self.enabled {
+            return None;
+        }
+        let principal = session
+            .identity
+            .as_ref()
+            .map(|i| i.principal.clone())
+            .unwrap_or_default();
+        Some(self.authorizer.authorize(&Request {
+            principal,
+            host: Some(session.remote.ip()),
+            operation,
+            resource_type,
+            resource: name.to_string(),
+        }))
+    }
+
+    /// Whether `session` may do `operation` on the resource; a refusal is audited (one
+    /// record per call) and comes back with the message the client gets.
+    pub fn check(
+        &self,
+        session: &Session,
+        request_id: u32,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> Result<(), Denied> {
+        let Some(d) = self.decide(session, operation, resource_type, name) else {
+            return Ok(());
+        };
+        if d.allowed {
+            return Ok(());
+        }
+        self.denials.fetch_add(1, Ordering::Relaxed);
+        let resource = match resource_type {
+            ResourceType::Cluster => "cluster".to_string(),
+            t => format!("{}:{name}", t.as_str()),
+        };
+        let id = session.identity.as_ref();
+        self.audit.record(AuditRecord {
+            principal: id.map(|i| i.principal.clone()),
+            role: id.map(|i| i.role),
+            certificate_serial: id.map(|i| i.serial.clone()),
+            remote_addr: Some(session.remote.to_string()),
+            resource: Some(resource.clone()),
+            operation: Some(operation.as_str().into()),
+            decision: Some("deny".into()),
+            matched_rule: match d.reason {
+                Reason::DeniedByRule { rule } => Some(rule),
+                _ => None,
+            },
+            acl_version: Some(d.acl_version),
+            reason: Some(match d.reason {
+                Reason::DeniedByRule { .. } => "a deny rule matches".into(),
+                _ => "no rule allows it".into(),
+            }),
+            request_id: Some(u64::from(request_id)),
+            ..AuditRecord::new(AuditEvent::Denied)
+        });
+        Err(Denied {
+            message: format!(
+                "principal '{}' is not authorized to {} {resource}",
+                id.map(|i| i.principal.as_str()).unwrap_or(""),
+                operation.as_str()
+            ),
+        })
+    }
+
+    /// Whether `session` may do `operation` on the resource, without an audit record: for
+    /// listings that leave out what the principal may not see (Kafka does not log those
+    /// either).
+    pub fn permits(
+        &self,
+        session: &Session,
+        operation: Operation,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
+        self.decide(session, operation, resource_type, name)
+            .is_none_or(|d| d.allowed)
+    }
+
+    /// Records a TLS handshake the client listener refused (with security on, a missing,
+    /// foreign, expired or unfit client certificate ends here).
+    pub fn handshake_failed(&self, remote: SocketAddr, reason: &str) {
+        if !self.enabled {
+            return;
+        }
+        self.authentication_failures.fetch_add(1, Ordering::Relaxed);
+        self.audit.record(AuditRecord {
+            remote_addr: Some(remote.to_string()),
+            reason: Some(format!("TLS handshake refused: {reason}")),
+            ..AuditRecord::new(AuditEvent::AuthenticationFailure)
+        });
+    }
+
+    /// Records that a session was closed (its certificate expired).
+    pub fn session_closed(&self, session: &Session, reason: &str) {
+        let id = session.identity.as_ref();
+        self.audit.record(AuditRecord {
+            principal: id.map(|i| i.principal.clone()),
+            role: id.map(|i| i.role),
+            certificate_serial: id.map(|i| i.serial.clone()),
+            remote_addr: Some(session.remote.to_string()),
+            reason: Some(reason.into()),
+            ..AuditRecord::new(AuditEvent::SessionClosed)
+        });
+    }
+}

@@ -1,0 +1,579 @@
+//! Security on the client listener, end to end on a real node with real TLS: mutual TLS
+//! identities from the cluster CA's certificates, ACLs from the controllers checked on every
+//! request path, one audit record per denial, refused certificates, and sessions closed
+//! when their certificate expires.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use common::TestNode;
+use common::pki::{DAY, Pki};
+use rustmq_client::{ClientError, ErrorCode, Message, RustMqClient};
+use rustmq_controller::metadata::{AclChange, AclFilter};
+use rustmq_protocol::ApiKey;
+use rustmq_protocol::frame;
+use rustmq_protocol::proto;
+use rustmq_security::acl::{AclRule, Conditions, Effect, Operation};
+use rustmq_security::audit::{AuditEvent, AuditRecord};
+use rustmq_security::identity::Role;
+
+fn rule(principal: &str, resource: &str, ops: &[Operation], effect: Effect) -> AclRule {
+    AclRule {
+        principal: principal.into(),
+        resource: resource.parse().unwrap(),
+        operations: ops.to_vec(),
+        effect,
+        conditions: Conditions::default(),
+    }
+}
+
+struct Secured {
+    _dir: tempfile::TempDir,
+    pki: Pki,
+    node: TestNode,
+}
+
+async fn secured(rules: Vec<AclRule>) -> Secured {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let mut cfg = common::config(&dir.path().join("node"));
+    pki.secure(&mut cfg);
+    let node = TestNode::start_with(cfg).await;
+    for t in ["orders", "payments", "audit-trail"] {
+        node.create_topic(t, 1).await;
+    }
+    if !rules.is_empty() {
+        node.node
+            .controller()
+            .change_acls(AclChange {
+                remove: vec![],
+                add: rules,
+            })
+            .await
+            .unwrap();
+        wait_for_acl_version(&node, 1).await;
+    }
+    Secured {
+        _dir: dir,
+        pki,
+        node,
+    }
+}
+
+async fn wait_for_acl_version(node: &TestNode, version: u64) {
+    for _ in 0..500 {
+        if node.node.security().acl_version() >= version {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("the broker never put ACL version {version} in force");
+}
+
+async fn client_for(s: &Secured, principal: &str, role: Role) -> RustMqClient {
+    let files = s.pki.issue(principal, role, DAY);
+    RustMqClient::new(s.pki.client(s.node.node.quic_addr(), Some(&files)))
+        .await
+        .expect("client connects")
+}
+
+async fn raw<Req: prost::Message, Resp: prost::Message + Default>(
+    c: &RustMqClient,
+    addr: &str,
+    api: ApiKey,
+    req: &Req,
+) -> Resp {
+    let out = c
+        .raw_request(addr, frame::encode(api as u16, 1, 9, 0, req))
+        .await
+        .unwrap();
+    let (_, body) = frame::decode(out, 1 << 24).unwrap();
+    frame::decode_body(body).unwrap()
+}
+
+fn produce_request(topic: &str) -> proto::ProduceRequest {
+    use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch};
+    let batch = encode_batch(
+        &[OutgoingRecord::value(Bytes::from_static(b"x"))],
+        Compression::None,
+    )
+    .unwrap();
+    proto::ProduceRequest {
+        acks: proto::Acks::Leader as i32,
+        timeout_ms: 5000,
+        topics: vec![proto::TopicProduceData {
+            topic: topic.into(),
+            partitions: vec![proto::PartitionProduceData {
+                partition: 0,
+                records: batch,
+            }],
+        }],
+        acks_replicas: 0,
+    }
+}
+
+fn denials(records: &[AuditRecord]) -> Vec<(String, String, String)> {
+    records
+        .iter()
+        .filter(|r| r.event == Some(AuditEvent::Denied))
+        .map(|r| {
+            (
+                r.principal.clone().unwrap_or_default(),
+                r.resource.clone().unwrap_or_default(),
+                r.operation.clone().unwrap_or_default(),
+            )
+        })
+        .collect()
+}
+
+fn unauthorized(e: &ClientError) -> bool {
+    matches!(
+        e,
+        ClientError::Server {
+            code: ErrorCode::Unauthorized,
+            ..
+        }
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_request_path_is_authorized_and_every_denial_audited_once() {
+    let s = secured(vec![
+        rule("alice", "topic.orders", &[Operation::Write], Effect::Allow),
+        rule(
+            "alice",
+            "topic.audit-trail",
+            &[Operation::Describe],
+            Effect::Allow,
+        ),
+        // bob reads every topic but payments: deny beats allow across pattern kinds.
+        rule("bob", "topic.*", &[Operation::Read], Effect::Allow),
+        rule("bob", "topic.pay*", &[Operation::Read], Effect::Deny),
+        rule(
+            "bob",
+            "group.billing-*",
+            &[Operation::ConsumeGroup],
+            Effect::Allow,
+        ),
+    ])
+    .await;
+    let addr = s.node.node.quic_addr().to_string();
+    let alice = client_for(&s, "alice", Role::Client).await;
+    let bob = client_for(&s, "bob", Role::Client).await;
+    let carol = client_for(&s, "carol", Role::Client).await;
+
+    // Produce: allowed where a rule allows it.
+    let producer = alice.create_producer("orders").await.unwrap();
+    for i in 0..10 {
+        producer
+            .send(
+                Message::builder()
+                    .topic("orders")
+                    .payload(format!("m{i}"))
+                    .build()
+                    .unwrap(),
+            )
+            .await
+            .unwrap();
+    }
+    // alice may see audit-trail but not write to it: the partition answer says why.
+    let r: proto::ProduceResponse = raw(
+        &alice,
+        &addr,
+        ApiKey::Produce,
+        &produce_request("audit-trail"),
+    )
+    .await;
+    let p = &r.topics[0].partitions[0];
+    assert_eq!(p.error_code, ErrorCode::Unauthorized as i32);
+    assert!(
+        p.error_message.contains("topic:audit-trail") && p.error_message.contains("alice"),
+        "{}",
+        p.error_message
+    );
+    // Nothing was appended.
+    assert_eq!(
+        s.node
+            .node
+            .broker()
+            .partition_bounds("audit-trail", 0)
+            .unwrap()
+            .1,
+        0
+    );
+    // A topic alice may not even describe: refused at the metadata step, at once.
+    let Err(e) = alice.create_producer("payments").await else {
+        panic!("a producer for a topic alice may not describe");
+    };
+    assert!(unauthorized(&e), "{e:?}");
+
+    // Metadata listing: only what the principal may describe.
+    let md: proto::MetadataResponse = raw(
+        &alice,
+        &addr,
+        ApiKey::Metadata,
+        &proto::MetadataRequest::default(),
+    )
+    .await;
+    let mut names: Vec<&str> = md.topics.iter().map(|t| t.name.as_str()).collect();
+    names.sort();
+    assert_eq!(names, ["audit-trail", "orders"]);
+    let md: proto::MetadataResponse = raw(
+        &carol,
+        &addr,
+        ApiKey::Metadata,
+        &proto::MetadataRequest::default(),
+    )
+    .await;
+    assert!(
+        md.topics.is_empty(),
+        "no ACL means nothing: {:?}",
+        md.topics
+    );
+
+    // Fetch: bob reads orders; payments is refused by the deny rule.
+    let mut consumer = bob
+        .consumer("orders")
+        .start_position(rustmq_client::StartPosition::Earliest)
+        .build()
+        .await
+        .unwrap();
+    for i in 0..10 {
+        let m = tokio::time::timeout(Duration::from_secs(10), consumer.receive())
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(&m.payload[..], format!("m{i}").as_bytes());
+    }
+    let fetch = proto::FetchRequest {
+        max_wait_ms: 0,
+        min_bytes: 0,
+        max_bytes: 1 << 20,
+        topics: vec![proto::FetchTopic {
+            topic: "payments".into(),
+            partitions: vec![proto::FetchPartition {
+                partition: 0,
+                fetch_offset: 0,
+                partition_max_bytes: 1 << 20,
+            }],
+        }],
+    };
+    let r: proto::FetchResponse = raw(&bob, &addr, ApiKey::Fetch, &fetch).await;
+    assert_eq!(r.topics[0].topic, "payments");
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::Unauthorized as i32
+    );
+    // alice writes orders but may not read it.
+    let mut fetch_orders = fetch.clone();
+    fetch_orders.topics[0].topic = "orders".into();
+    let r: proto::FetchResponse = raw(&alice, &addr, ApiKey::Fetch, &fetch_orders).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::Unauthorized as i32
+    );
+    assert!(r.topics[0].partitions[0].records.is_empty());
+
+    // Group APIs: bob may join billing-* groups, not others.
+    let join = |group: &str| proto::JoinGroupRequest {
+        group_id: group.into(),
+        session_timeout_ms: 10_000,
+        rebalance_timeout_ms: 10_000,
+        topics: vec!["orders".into()],
+        assignor: "range".into(),
+        ..Default::default()
+    };
+    let r: proto::JoinGroupResponse = raw(&bob, &addr, ApiKey::JoinGroup, &join("other")).await;
+    assert_eq!(r.error_code, ErrorCode::Unauthorized as i32);
+    assert!(
+        r.error_message.contains("group:other"),
+        "{}",
+        r.error_message
+    );
+    let r: proto::FindCoordinatorResponse = raw(
+        &bob,
+        &addr,
+        ApiKey::FindCoordinator,
+        &proto::FindCoordinatorRequest {
+            group_id: "billing-eu".into(),
+        },
+    )
+    .await;
+    assert_eq!(r.error_code, ErrorCode::None as i32, "{}", r.error_message);
+
+    // Exactly one audit record per denial, naming who, what and the ACL version.
+    let expected = vec![
+        (
+            "alice".to_string(),
+            "topic:audit-trail".to_string(),
+            "write".to_string(),
+        ),
+        ("alice".into(), "topic:payments".into(), "describe".into()),
+        ("bob".into(), "topic:payments".into(), "read".into()),
+        ("alice".into(), "topic:orders".into(), "read".into()),
+        ("bob".into(), "group:other".into(), "read".into()),
+    ];
+    let security = s.node.node.security();
+    let recent = security.audit().recent(1000);
+    assert_eq!(denials(&recent), expected);
+    assert_eq!(security.denials(), expected.len() as u64);
+    let deny = recent
+        .iter()
+        .find(|r| r.operation.as_deref() == Some("read") && r.principal.as_deref() == Some("bob"))
+        .unwrap();
+    assert_eq!(deny.acl_version, Some(1));
+    assert_eq!(deny.matched_rule, Some(3), "the deny rule decided");
+    assert_eq!(deny.role, Some(Role::Client));
+    assert!(
+        deny.certificate_serial
+            .as_deref()
+            .is_some_and(|s| s.len() == 34)
+    );
+    // The same records are in the audit file, as JSON lines.
+    let path = security.audit().path().unwrap().to_path_buf();
+    let on_disk = rustmq_security::audit::read_files(&path, 5).unwrap();
+    assert_eq!(denials(&on_disk), expected);
+    s.node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clients_without_a_good_certificate_are_refused_and_the_node_serves_on() {
+    let s = secured(vec![rule("*", "topic.*", &[Operation::All], Effect::Allow)]).await;
+    let addr = s.node.node.quic_addr();
+    let refused = |r: Result<_, ClientError>| match r {
+        Ok(_) => panic!("accepted"),
+        Err(e) => e,
+    };
+    // No certificate at all.
+    let e = refused(
+        async {
+            let c = RustMqClient::new(s.pki.client(addr, None)).await?;
+            c.health_check().await
+        }
+        .await,
+    );
+    assert_tls(&e, "no certificates");
+    // A certificate of another CA.
+    let other = Pki::new(&s.pki.dir.join("other"));
+    let foreign = other.issue("mallory", Role::Client, DAY);
+    let e = refused(
+        async {
+            let c = RustMqClient::new(s.pki.client(addr, Some(&foreign))).await?;
+            c.health_check().await
+        }
+        .await,
+    );
+    assert_tls(&e, "BadSignature");
+    // An expired certificate of the right CA.
+    let short = s.pki.issue("eve", Role::Client, Duration::from_secs(1));
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let e = refused(
+        async {
+            let c = RustMqClient::new(s.pki.client(addr, Some(&short))).await?;
+            c.health_check().await
+        }
+        .await,
+    );
+    assert_tls(&e, "certificate expired");
+    // A certificate of the right CA whose key usage is server-only.
+    let server_only = server_only_certificate(&s.pki);
+    let e = refused(
+        async {
+            let c = RustMqClient::new(s.pki.client(addr, Some(&server_only))).await?;
+            c.health_check().await
+        }
+        .await,
+    );
+    assert_tls(&e, "extended key usage");
+    // A good client still gets through.
+    let good = client_for(&s, "alice", Role::Client).await;
+    assert!(good.health_check().await.unwrap().healthy);
+    // Each refusal is one authentication-failure record.
+    let failures = s
+        .node
+        .node
+        .security()
+        .audit()
+        .recent(100)
+        .into_iter()
+        .filter(|r| r.event == Some(AuditEvent::AuthenticationFailure))
+        .count();
+    assert_eq!(failures, 4);
+    s.node.stop().await;
+}
+
+/// The client was refused at the TLS handshake for `why`.
+fn assert_tls(e: &ClientError, why: &str) {
+    match e {
+        ClientError::Tls(m) if m.contains(why) => {}
+        other => panic!("expected a TLS refusal for '{why}', got {other:?}"),
+    }
+}
+
+/// A leaf of the test root with serverAuth only, made with rcgen directly (the cluster CA
+/// never issues one like it).
+fn server_only_certificate(pki: &Pki) -> common::pki::Files {
+    use rcgen::{CertificateParams, ExtendedKeyUsagePurpose, Issuer, KeyPair, SanType};
+    let ca_key = KeyPair::from_pem(&pki.root.key_pem()).unwrap();
+    let issuer = Issuer::from_ca_cert_pem(pki.root.root_pem(), ca_key).unwrap();
+    let mut p = CertificateParams::new(vec!["localhost".to_string()]).unwrap();
+    p.subject_alt_names.push(SanType::URI(
+        rustmq_security::identity::identity_uri(Role::Client, "server-only")
+            .try_into()
+            .unwrap(),
+    ));
+    p.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+    let key = KeyPair::generate().unwrap();
+    let cert = p.signed_by(&key, &issuer).unwrap();
+    pki.write("server-only", &cert.pem(), &key.serialize_pem())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replacing_a_principals_rules_under_load_never_refuses_a_produce() {
+    let s = secured(vec![rule(
+        "alice",
+        "topic.orders",
+        &[Operation::Write],
+        Effect::Allow,
+    )])
+    .await;
+    let alice = Arc::new(client_for(&s, "alice", Role::Client).await);
+    let producer = Arc::new(alice.create_producer("orders").await.unwrap());
+    let stop = Arc::new(AtomicBool::new(false));
+    let sent = Arc::new(AtomicU64::new(0));
+    let load = {
+        let (producer, stop, sent) = (producer.clone(), stop.clone(), sent.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                producer
+                    .send(
+                        Message::builder()
+                            .topic("orders")
+                            .payload("v")
+                            .build()
+                            .unwrap(),
+                    )
+                    .await
+                    .expect("no produce is refused while alice's rules are replaced");
+                sent.fetch_add(1, Ordering::Relaxed);
+            }
+        })
+    };
+    // Each replacement grants the same write through a different rule (literal, prefixed,
+    // every topic), removing the one before in the same step.
+    let forms = ["topic.orders", "topic.ord*", "topic.*"];
+    let controller = s.node.node.controller();
+    for i in 0..30 {
+        let before = sent.load(Ordering::Relaxed);
+        let r = controller
+            .change_acls(AclChange {
+                remove: vec![AclFilter {
+                    principal: Some("alice".into()),
+                    ..Default::default()
+                }],
+                add: vec![rule(
+                    "alice",
+                    forms[i % 3],
+                    &[Operation::Write],
+                    Effect::Allow,
+                )],
+            })
+            .await
+            .unwrap();
+        wait_for_acl_version(&s.node, r.version).await;
+        // Let some produces run against this version.
+        while sent.load(Ordering::Relaxed) < before + 5 {
+            assert!(!load.is_finished(), "the load stopped");
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    load.await.unwrap();
+    assert_eq!(s.node.node.security().denials(), 0);
+    println!(
+        "{} produces across 30 rule replacements",
+        sent.load(Ordering::Relaxed)
+    );
+
+    // A change is in force for the next request: removing the rule refuses the next write.
+    let r = controller
+        .change_acls(AclChange {
+            remove: vec![AclFilter {
+                principal: Some("alice".into()),
+                ..Default::default()
+            }],
+            add: vec![],
+        })
+        .await
+        .unwrap();
+    wait_for_acl_version(&s.node, r.version).await;
+    let e = producer
+        .send(
+            Message::builder()
+                .topic("orders")
+                .payload("late")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap_err();
+    assert!(unauthorized(&e), "{e:?}");
+    s.node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_closed_when_its_certificate_expires() {
+    let s = secured(vec![rule("*", "topic.*", &[Operation::All], Effect::Allow)]).await;
+    // Valid for 6 s from now (the CA backdates the start, not the end).
+    let files = s
+        .pki
+        .issue("short-lived", Role::Client, Duration::from_secs(6));
+    let c = RustMqClient::new(s.pki.client(s.node.node.quic_addr(), Some(&files)))
+        .await
+        .unwrap();
+    assert!(c.health_check().await.unwrap().healthy);
+    let security = s.node.node.security().clone();
+    let closed = || {
+        security
+            .audit()
+            .recent(100)
+            .iter()
+            .filter(|r| r.event == Some(AuditEvent::SessionClosed))
+            .count()
+    };
+    assert_eq!(closed(), 0);
+    for _ in 0..200 {
+        if closed() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(closed(), 1, "the session was not closed at expiry");
+    let r = security.audit().recent(100);
+    let rec = r
+        .iter()
+        .find(|r| r.event == Some(AuditEvent::SessionClosed))
+        .unwrap();
+    assert_eq!(rec.principal.as_deref(), Some("short-lived"));
+    // The open connection was closed; reconnecting with the expired certificate is refused
+    // at the handshake.
+    // The first request either meets the closed connection (whose close says why) or,
+    // when the client already saw it close, a new handshake.
+    match c.health_check().await {
+        Err(ClientError::Authentication { reason, .. }) => {
+            assert_eq!(reason, "client certificate expired")
+        }
+        Err(ClientError::Tls(m)) => assert!(m.contains("certificate expired"), "{m}"),
+        other => panic!("expected the close to say why, got {other:?}"),
+    }
+    match c.health_check().await {
+        Err(ClientError::Tls(m)) => assert!(m.contains("certificate expired"), "{m}"),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    s.node.stop().await;
+}
