@@ -166,22 +166,8 @@ impl Identity {
         let (_, cert) = X509Certificate::from_der(der)
             .map_err(|e| IdentityError::NotACertificate(e.to_string()))?;
         let subject = rfc2253_name(cert.subject());
-        let mut found = Vec::new();
-        if let Ok(Some(san)) = cert.subject_alternative_name() {
-            for name in &san.value.general_names {
-                if let GeneralName::URI(uri) = name
-                    && let Some(id) = parse_identity_uri(uri)?
-                {
-                    found.push(id);
-                }
-            }
-        }
-        if found.len() > 1 {
-            return Err(IdentityError::Ambiguous(found.len()));
-        }
-        let (role, raw) = found
-            .pop()
-            .unwrap_or_else(|| (Role::Client, subject.clone()));
+        let (role, raw) =
+            uri_identity_of(&cert)?.unwrap_or_else(|| (Role::Client, subject.clone()));
         let principal = rules.map(&raw)?;
         if principal.is_empty() {
             return Err(IdentityError::EmptyPrincipal);
@@ -194,6 +180,35 @@ impl Identity {
             not_after: cert.validity().not_after.timestamp(),
         })
     }
+}
+
+/// The role and principal a certificate's identity URI declares, if it has one.
+///
+/// ```
+/// use rustmq_security::identity::declared_identity;
+/// assert!(declared_identity(b"not der").is_err());
+/// ```
+pub fn declared_identity(der: &[u8]) -> Result<Option<(Role, String)>, IdentityError> {
+    let (_, cert) = X509Certificate::from_der(der)
+        .map_err(|e| IdentityError::NotACertificate(e.to_string()))?;
+    uri_identity_of(&cert)
+}
+
+fn uri_identity_of(cert: &X509Certificate<'_>) -> Result<Option<(Role, String)>, IdentityError> {
+    let mut found = Vec::new();
+    if let Ok(Some(san)) = cert.subject_alternative_name() {
+        for name in &san.value.general_names {
+            if let GeneralName::URI(uri) = name
+                && let Some(id) = parse_identity_uri(uri)?
+            {
+                found.push(id);
+            }
+        }
+    }
+    if found.len() > 1 {
+        return Err(IdentityError::Ambiguous(found.len()));
+    }
+    Ok(found.pop())
 }
 
 /// A serial number as the cluster writes it: lower-case hex, leading zero bytes dropped.

@@ -136,6 +136,33 @@ pub fn bind(addr: SocketAddr, tls: &InternalTls) -> Result<quinn::Endpoint, RpcS
     quinn::Endpoint::server(cfg, addr).map_err(|source| RpcSetupError::Bind { addr, source })
 }
 
+/// QUIC application close code of an internal RPC connection whose certificate, though
+/// signed by the cluster CA, declares a role other than broker or controller.
+pub const CLOSE_NOT_A_MEMBER: u32 = 0x42;
+
+/// Internal RPC is for brokers and controllers only: a certificate of the cluster CA that
+/// declares another role (a client's or an admin's, from the same CA) is refused. A
+/// certificate without an identity URI (made before roles existed) passes on its CA alone.
+fn cluster_member(conn: &quinn::Connection) -> Result<(), String> {
+    let certs = conn
+        .peer_identity()
+        .and_then(|any| {
+            any.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .ok_or_else(|| "no peer certificate".to_string())?;
+    let leaf = certs
+        .first()
+        .ok_or_else(|| "no peer certificate".to_string())?;
+    match rustmq_security::identity::declared_identity(leaf) {
+        Ok(Some((role, _))) if !role.is_cluster_member() => Err(format!(
+            "a {role} certificate may not speak internal RPC (broker and controller only)"
+        )),
+        Ok(_) => Ok(()),
+        Err(e) => Err(e.to_string()),
+    }
+}
+
 /// Accepts connections until the endpoint closes; each stream is one request.
 pub async fn serve<Req: WireMessage, Resp: WireMessage>(
     endpoint: quinn::Endpoint,
@@ -152,6 +179,14 @@ pub async fn serve<Req: WireMessage, Resp: WireMessage>(
                     return;
                 }
             };
+            if let Err(reason) = cluster_member(&conn) {
+                tracing::warn!(remote = %conn.remote_address(), %reason, "internal rpc peer refused");
+                conn.close(
+                    quinn::VarInt::from_u32(CLOSE_NOT_A_MEMBER),
+                    reason.as_bytes(),
+                );
+                return;
+            }
             while let Ok((send, recv)) = conn.accept_bi().await {
                 let handler = handler.clone();
                 tokio::spawn(async move {
@@ -336,9 +371,17 @@ impl<Req: WireMessage, Resp: WireMessage> RpcClient<Req, Resp> {
 
     async fn call_inner(&self, addr: &str, request: &Req) -> Result<Resp, RpcError> {
         let conn = self.connection(addr).await?;
+        // A peer that refused this node says why in its close.
         let err = |reason: String| RpcError::Connection {
             addr: addr.to_string(),
-            reason,
+            reason: match conn.close_reason() {
+                Some(quinn::ConnectionError::ApplicationClosed(c))
+                    if c.error_code == quinn::VarInt::from_u32(CLOSE_NOT_A_MEMBER) =>
+                {
+                    format!("refused: {}", String::from_utf8_lossy(&c.reason))
+                }
+                _ => reason,
+            },
         };
         let (mut send, mut recv) = conn.open_bi().await.map_err(|e| err(e.to_string()))?;
         write_message(&mut send, request).await.map_err(err)?;

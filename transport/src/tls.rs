@@ -6,7 +6,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
 use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 
@@ -48,7 +47,8 @@ pub struct DevCertificates {
 }
 
 /// Creates (once) a development CA and a server certificate for `localhost` / `127.0.0.1`
-/// under `dir`; later starts reuse them.
+/// under `dir` (the CA's key as `ca.key`, so a developer can issue client certificates with
+/// `rustmq-admin certs issue --ca-dir`); later starts reuse them.
 pub fn ensure_dev_certificates(dir: &Path) -> Result<DevCertificates, TlsError> {
     let files = DevCertificates {
         ca_cert: dir.join("ca.pem"),
@@ -76,44 +76,35 @@ pub fn ensure_dev_certificates(dir: &Path) -> Result<DevCertificates, TlsError> 
 }
 
 fn write_dev_certificates(dir: &Path) -> Result<(), TlsError> {
-    let files = DevCertificates {
-        ca_cert: dir.join("ca.pem"),
-        server_cert: dir.join("server.pem"),
-        server_key: dir.join("server.key"),
-    };
+    use rustmq_security::ca::{CertificateAuthority, IssueRequest};
+    use rustmq_security::identity::Role;
+    const TEN_YEARS: std::time::Duration = std::time::Duration::from_secs(10 * 365 * 86_400);
     let io = |path: &Path| {
         let path = path.to_path_buf();
         move |source| TlsError::Io { path, source }
     };
     std::fs::create_dir_all(dir).map_err(io(dir))?;
-    let gen_err = |e: rcgen::Error| TlsError::Config(e.to_string());
-    let ca_key = KeyPair::generate().map_err(gen_err)?;
-    let mut ca = CertificateParams::new(Vec::<String>::new()).map_err(gen_err)?;
-    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca.distinguished_name
-        .push(DnType::CommonName, "RustMQ development CA");
-    ca.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    let ca = rcgen::CertifiedIssuer::self_signed(ca, ca_key).map_err(gen_err)?;
-    let key = KeyPair::generate().map_err(gen_err)?;
-    let mut server = CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
-        .map_err(gen_err)?;
-    server
-        .distinguished_name
-        .push(DnType::CommonName, "rustmq-broker");
-    let cert = server.signed_by(&key, &ca).map_err(gen_err)?;
-    let write = |p: &Path, s: String| std::fs::write(p, s).map_err(io(p));
-    write(&files.ca_cert, ca.pem())?;
-    write(&files.server_cert, cert.pem())?;
-    write(&files.server_key, key.serialize_pem())?;
+    let ca_err = |e: rustmq_security::ca::CaError| TlsError::Config(e.to_string());
+    let ca = CertificateAuthority::new_root("RustMQ development CA", TEN_YEARS).map_err(ca_err)?;
+    // One certificate for every dev process: the broker role, which may serve clients and
+    // speak internal RPC.
+    let server = ca
+        .issue(&IssueRequest {
+            dns_names: vec!["localhost".into()],
+            ip_addresses: vec![std::net::Ipv4Addr::LOCALHOST.into()],
+            ..IssueRequest::new("rustmq-dev", Role::Broker, TEN_YEARS)
+        })
+        .map_err(ca_err)?;
+    let ca_key = dir.join("ca.key");
+    let write = |p: &Path, s: &str| std::fs::write(p, s).map_err(io(p));
+    write(&dir.join("ca.pem"), ca.root_pem())?;
+    write(&ca_key, &ca.key_pem())?;
+    write(&dir.join("server.pem"), &server.chain_pem)?;
+    write(&dir.join("server.key"), &server.key_pem)?;
     #[cfg(unix)]
-    {
+    for key in [&ca_key, &dir.join("server.key")] {
         use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&files.server_key, std::fs::Permissions::from_mode(0o600))
-            .map_err(io(&files.server_key))?;
+        std::fs::set_permissions(key, std::fs::Permissions::from_mode(0o600)).map_err(io(key))?;
     }
     Ok(())
 }
