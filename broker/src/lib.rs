@@ -120,6 +120,17 @@ impl Node {
             ctl.tls = config.controller.internal_tls()?;
         }
         let controller = Controller::open(ctl).await?;
+        let security = security::BrokerSecurity::new(
+            &config.security,
+            format!("broker-{}", config.broker.id),
+            &config.broker.data_dir.join("audit").join("audit.log"),
+            &controller.metadata(),
+        )?;
+        if security.enabled() {
+            tracing::info!(
+                "security on: client certificates required, requests checked against the ACLs"
+            );
+        }
 
         let dev_dir = config
             .controller
@@ -147,12 +158,12 @@ impl Node {
                     key: "security.client_ca_cert".into(),
                     reason: "security is enabled but no CA for client certificates is set (nor controller.ca_cert)".into(),
                 })?;
-            tls::InternalTls {
-                ca_cert: client_ca,
-                cert: cert.clone(),
-                key: key.clone(),
-            }
-            .server_config(rustmq_protocol::ALPN)?
+            tls::mutual_server_config(
+                &cert,
+                &key,
+                security.client_verifier(tls::client_verifier(&client_ca)?),
+                rustmq_protocol::ALPN,
+            )?
         } else {
             tls::server_config(&cert, &key, rustmq_protocol::ALPN)?
         };
@@ -192,17 +203,6 @@ impl Node {
         };
         controller.register_broker(me.clone()).await?;
         let broker = Broker::start(config.clone(), controller.clone()).await?;
-        let security = security::BrokerSecurity::new(
-            &config.security,
-            format!("broker-{}", config.broker.id),
-            &config.broker.data_dir.join("audit").join("audit.log"),
-            &controller.metadata(),
-        )?;
-        if security.enabled() {
-            tracing::info!(
-                "security on: client certificates required, requests checked against the ACLs"
-            );
-        }
 
         let (stop, _) = watch::channel(false);
         let mut tasks = vec![tokio::spawn(
@@ -240,10 +240,32 @@ impl Node {
         })?;
         let limits =
             rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
-        let app = rustmq_controller::api::router_with(
+        let issuing_ca = match (
+            &config.security.issuing_ca_cert,
+            &config.security.issuing_ca_key,
+        ) {
+            (Some(c), Some(k)) => Some(c.clone()).zip(Some(k.clone())),
+            _ => ca_cert
+                .as_ref()
+                .map(|ca| (ca.clone(), ca.with_file_name("ca.key")))
+                .filter(|(_, k)| k.exists()),
+        };
+        let issuing_ca = match issuing_ca {
+            Some((c, k)) => Some(Arc::new(
+                rustmq_security::ca::CertificateAuthority::load(&c, &k).map_err(|e| {
+                    config::ConfigError::Value {
+                        key: "security.issuing_ca_cert".into(),
+                        reason: e.to_string(),
+                    }
+                })?,
+            )),
+            None => None,
+        };
+        let app = rustmq_controller::api::router_with_ca(
             controller.clone(),
             Some(broker.clone()),
             Some(limits),
+            issuing_ca,
         );
         let mut admin_stop = stop.subscribe();
         let admin = tokio::spawn(async move {

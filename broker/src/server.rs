@@ -141,6 +141,7 @@ pub async fn serve(
             match tokio::time::timeout(handshake_timeout, connecting).await {
                 Ok(Ok(conn)) => match security.authenticate(&conn) {
                     Ok(session) => {
+                        let _registered = security.register(&session, &conn);
                         tracing::debug!(%remote, principal = ?session.identity.as_ref().map(|i| &i.principal), "client connected");
                         let c = Connection {
                             broker,

@@ -577,3 +577,106 @@ async fn a_session_is_closed_when_its_certificate_expires() {
     }
     s.node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() {
+    let s = secured(vec![rule("*", "topic.*", &[Operation::All], Effect::Allow)]).await;
+    let http = reqwest::Client::new();
+    let admin = s.node.admin_url();
+    // Issued by the cluster CA through the admin API; the key comes back once.
+    let r = http
+        .post(format!("{admin}/api/v1/certificates"))
+        .json(&serde_json::json!({"principal": "app-1", "role": "client", "validity_days": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let issued: serde_json::Value = r.json().await.unwrap();
+    let d = &issued["data"];
+    let serial = d["certificate"]["serial"].as_str().unwrap().to_string();
+    assert_eq!(d["certificate"]["principal"], "app-1");
+    assert_eq!(d["certificate"]["status"]["state"], "active");
+    let files = s.pki.write(
+        "app-1",
+        d["chain_pem"].as_str().unwrap(),
+        d["private_key_pem"].as_str().unwrap(),
+    );
+    let addr = s.node.node.quic_addr();
+    let app = RustMqClient::new(s.pki.client(addr, Some(&files))).await.unwrap();
+    let producer = app.create_producer("orders").await.unwrap();
+    producer
+        .send(Message::builder().topic("orders").payload("before").build().unwrap())
+        .await
+        .unwrap();
+    let bystander = client_for(&s, "bystander", Role::Client).await;
+
+    let r = http
+        .post(format!("{admin}/api/v1/certificates/{serial}/revoke"))
+        .json(&serde_json::json!({"reason": "key_compromise"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let committed = std::time::Instant::now();
+    let security = s.node.node.security().clone();
+    let closed = || {
+        security.audit().recent(1000).into_iter().any(|r| {
+            r.event == Some(AuditEvent::SessionClosed)
+                && r.certificate_serial.as_deref() == Some(serial.as_str())
+        })
+    };
+    while !closed() {
+        assert!(committed.elapsed() < Duration::from_secs(30), "the session was never closed");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    println!("open session closed {:?} after the revocation committed", committed.elapsed());
+    // The open connection is gone, and a new handshake with the certificate is refused.
+    let e = producer
+        .send(Message::builder().topic("orders").payload("after").build().unwrap())
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&e, ClientError::Authentication { reason, .. } if reason.contains("revoked"))
+            || matches!(&e, ClientError::Tls(m) if m.contains("Revoked")),
+        "{e:?}"
+    );
+    match app.health_check().await {
+        Err(ClientError::Tls(m)) => assert!(m.contains("Revoked"), "{m}"),
+        other => panic!("the revoked certificate got back in: {other:?}"),
+    }
+    // Nobody else was touched.
+    assert!(bystander.health_check().await.unwrap().healthy);
+
+    // The record, the listing, and the CRL outside verifiers use.
+    let listed: serde_json::Value = http
+        .get(format!("{admin}/api/v1/certificates?status=revoked"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let revoked = listed["data"].as_array().unwrap();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(revoked[0]["status"]["reason"], "key_compromise");
+    let crl = http
+        .get(format!("{admin}/api/v1/crl"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let now = jiff::Timestamp::now().as_second();
+    let e = rustmq_security::ca::validate(
+        d["chain_pem"].as_str().unwrap(),
+        s.pki.root.root_pem(),
+        std::slice::from_ref(&crl),
+        now,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("revoked"), "{e}");
+    let other = std::fs::read_to_string(s.pki.issue("other", Role::Client, DAY).cert).unwrap();
+    rustmq_security::ca::validate(&other, s.pki.root.root_pem(), &[crl], now).unwrap();
+    s.node.stop().await;
+}

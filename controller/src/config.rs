@@ -310,10 +310,33 @@ pub struct TlsSection {
     pub cert: Option<PathBuf>,
     /// This node's key.
     pub key: Option<PathBuf>,
+    /// The cluster CA's key: with it, this controller issues certificates through
+    /// `/api/v1/certificates` and signs the CRL (a development CA's key is found on its own).
+    pub ca_key: Option<PathBuf>,
     /// Without the three files: create (once) a development CA and certificate for
     /// `localhost`/`127.0.0.1` here and use them. Processes sharing the directory trust
     /// each other.
     pub dev_certificates_dir: Option<PathBuf>,
+}
+
+impl TlsSection {
+    /// The CA that issues certificates through the admin API: `ca_cert` with `ca_key`, or
+    /// the development CA.
+    pub fn issuing_ca(
+        &self,
+    ) -> Result<Option<rustmq_security::ca::CertificateAuthority>, rustmq_security::ca::CaError>
+    {
+        use rustmq_security::ca::CertificateAuthority;
+        if let (Some(cert), Some(key)) = (&self.ca_cert, &self.ca_key) {
+            return CertificateAuthority::load(cert, key).map(Some);
+        }
+        match &self.dev_certificates_dir {
+            Some(d) if d.join("ca.key").exists() => {
+                CertificateAuthority::load(&d.join("ca.pem"), &d.join("ca.key")).map(Some)
+            }
+            _ => Ok(None),
+        }
+    }
 }
 
 /// `controller-7` -> 7; `7` -> 7.

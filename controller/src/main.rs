@@ -43,7 +43,16 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     println!("  admin REST API : http://{}", listener.local_addr()?);
     println!("  voters         : {:?}", opts.peers);
     let limits = rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
-    let mut app = rustmq_controller::api::router_with(controller.clone(), None, Some(limits));
+    let ca = config
+        .tls
+        .issuing_ca()
+        .context("loading the issuing CA ([tls] ca_cert and ca_key)")?
+        .map(std::sync::Arc::new);
+    if let Some(ca) = &ca {
+        println!("  issuing CA     : {}", ca.info().subject);
+    }
+    let mut app =
+        rustmq_controller::api::router_with_ca(controller.clone(), None, Some(limits), ca);
     if config.admin.log_requests {
         app = app.layer(axum::middleware::from_fn(log_request));
     }

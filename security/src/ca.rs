@@ -47,6 +47,14 @@ pub enum CaError {
     /// A serial that is not hex.
     #[error("serial '{0}' is not hex")]
     Serial(String),
+    /// A CA file could not be read.
+    #[error("{path}: {source}")]
+    Io {
+        /// The file.
+        path: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
 }
 
 /// What is recorded of a certificate (never its key).
@@ -309,6 +317,17 @@ impl CertificateAuthority {
             cert_pem,
             info,
         })
+    }
+
+    /// Loads a CA from its files (see [`CertificateAuthority::from_pem`]).
+    pub fn load(chain: &std::path::Path, key: &std::path::Path) -> Result<Self, CaError> {
+        let read = |p: &std::path::Path| {
+            std::fs::read_to_string(p).map_err(|source| CaError::Io {
+                path: p.to_path_buf(),
+                source,
+            })
+        };
+        Self::from_pem(&read(chain)?, &read(key)?)
     }
 
     fn is_root(&self) -> bool {

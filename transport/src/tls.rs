@@ -194,24 +194,38 @@ impl From<DevCertificates> for InternalTls {
     }
 }
 
+/// A verifier that requires a client certificate chaining to a CA in `ca` (PEM), valid now,
+/// with the clientAuth key usage.
+pub fn client_verifier(
+    ca: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))
+}
+
+/// A TLS 1.3 server config offering `alpn` whose clients must pass `verifier`.
+pub fn mutual_server_config(
+    cert: &Path,
+    key: &Path,
+    verifier: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    alpn: &[u8],
+) -> Result<rustls::ServerConfig, TlsError> {
+    let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(&[&rustls::version::TLS13])
+        .map_err(|e| TlsError::Config(e.to_string()))?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(load_certs(cert)?, load_key(key)?)
+        .map_err(|e| TlsError::Config(e.to_string()))?;
+    cfg.alpn_protocols = vec![alpn.to_vec()];
+    Ok(cfg)
+}
+
 impl InternalTls {
     /// Server side of internal RPC: TLS 1.3, ALPN `alpn`, and a client certificate signed by
     /// the cluster CA required (a peer without one cannot even send a request).
     pub fn server_config(&self, alpn: &[u8]) -> Result<rustls::ServerConfig, TlsError> {
-        let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(
-            Arc::new(roots(&self.ca_cert)?),
-            provider(),
-        )
-        .build()
-        .map_err(|e| TlsError::Config(e.to_string()))?;
-        let mut cfg = rustls::ServerConfig::builder_with_provider(provider())
-            .with_protocol_versions(&[&rustls::version::TLS13])
-            .map_err(|e| TlsError::Config(e.to_string()))?
-            .with_client_cert_verifier(verifier)
-            .with_single_cert(load_certs(&self.cert)?, load_key(&self.key)?)
-            .map_err(|e| TlsError::Config(e.to_string()))?;
-        cfg.alpn_protocols = vec![alpn.to_vec()];
-        Ok(cfg)
+        mutual_server_config(&self.cert, &self.key, client_verifier(&self.ca_cert)?, alpn)
     }
 
     /// Client side of internal RPC: verifies the peer against the cluster CA and presents

@@ -29,6 +29,11 @@ pub struct SecuritySection {
     pub allow_if_no_acl: bool,
     /// Decisions kept in the authorizer's cache.
     pub acl_cache_capacity: u64,
+    /// The CA (chain PEM, the issuing CA first) with which this node's admin API issues
+    /// certificates and signs the CRL. Unset: the development CA when there is one.
+    pub issuing_ca_cert: Option<PathBuf>,
+    /// Its key.
+    pub issuing_ca_key: Option<PathBuf>,
     /// `[security.audit]`: where denials and authentication failures are written. Unset
     /// path: `<data_dir>/audit/audit.log`.
     pub audit: AuditConfig,
@@ -43,6 +48,8 @@ impl Default for SecuritySection {
             super_users: Vec::new(),
             allow_if_no_acl: false,
             acl_cache_capacity: 100_000,
+            issuing_ca_cert: None,
+            issuing_ca_key: None,
             audit: AuditConfig::default(),
         }
     }
@@ -70,6 +77,12 @@ impl SecuritySection {
         }
         if self.audit.max_file_bytes < 4096 {
             return v("security.audit.max_file_bytes", "must be at least 4096");
+        }
+        if self.issuing_ca_cert.is_some() != self.issuing_ca_key.is_some() {
+            return v(
+                "security.issuing_ca_key",
+                "issuing_ca_cert and issuing_ca_key go together",
+            );
         }
         if self.super_users.iter().any(|u| u.trim().is_empty()) {
             return v("security.super_users", "an entry is empty");

@@ -23,6 +23,10 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, SecuritySection};
 
+mod revocation;
+use revocation::{LiveSessions, RevocationAwareVerifier};
+pub use revocation::{RevokedSet, SessionGuard};
+
 /// One authenticated connection.
 #[derive(Debug, Clone)]
 pub struct Session {
@@ -49,6 +53,8 @@ pub struct BrokerSecurity {
     audit: AuditLog,
     denials: AtomicU64,
     authentication_failures: AtomicU64,
+    revoked: Arc<RevokedSet>,
+    sessions: Arc<LiveSessions>,
 }
 
 impl std::fmt::Debug for BrokerSecurity {
@@ -88,16 +94,26 @@ impl BrokerSecurity {
             cfg.super_users.iter().cloned(),
             cfg.allow_if_no_acl,
         );
-        Ok(Arc::new(Self {
-            enabled: cfg.enabled,
-            rules: cfg.mapping_rules()?,
-            authorizer: Authorizer::new(first, cfg.acl_cache_capacity),
-            super_users: cfg.super_users.clone(),
-            allow_if_no_acl: cfg.allow_if_no_acl,
-            audit,
-            denials: AtomicU64::new(0),
-            authentication_failures: AtomicU64::new(0),
-        }))
+        Ok(Arc::new(
+            Self {
+                enabled: cfg.enabled,
+                rules: cfg.mapping_rules()?,
+                authorizer: Authorizer::new(first, cfg.acl_cache_capacity),
+                super_users: cfg.super_users.clone(),
+                allow_if_no_acl: cfg.allow_if_no_acl,
+                audit,
+                denials: AtomicU64::new(0),
+                authentication_failures: AtomicU64::new(0),
+                revoked: Arc::new(RevokedSet::default()),
+                sessions: Arc::default(),
+            }
+            .with_certificates(md),
+        ))
+    }
+
+    fn with_certificates(self, md: &ClusterMetadata) -> Self {
+        self.revoked.update(&md.certificates);
+        self
     }
 
     /// No authentication, no authorization (every check passes).
@@ -111,6 +127,8 @@ impl BrokerSecurity {
             audit: AuditLog::memory("broker"),
             denials: AtomicU64::new(0),
             authentication_failures: AtomicU64::new(0),
+            revoked: Arc::new(RevokedSet::default()),
+            sessions: Arc::default(),
         })
     }
 
@@ -168,11 +186,58 @@ impl BrokerSecurity {
         loop {
             let md = rx.borrow_and_update().clone();
             self.apply_acls(&md.acls);
+            self.apply_revocations(&md);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
                 _ = stop.changed() => return,
             }
         }
+    }
+
+    /// Puts the revocations of `md` in force: the handshake refuses the certificates from
+    /// now on, and the open sessions using them are closed (one audit record each).
+    pub fn apply_revocations(&self, md: &ClusterMetadata) {
+        for serial in self.revoked.update(&md.certificates) {
+            let conns = self.sessions.take(&serial);
+            tracing::info!(%serial, sessions = conns.len(), "certificate revoked; closing its sessions");
+            let principal = md
+                .certificates
+                .records
+                .get(&serial)
+                .map(|r| r.info.principal.clone());
+            for conn in conns {
+                self.audit.record(AuditRecord {
+                    principal: principal.clone(),
+                    certificate_serial: Some(serial.clone()),
+                    remote_addr: Some(conn.remote_address().to_string()),
+                    reason: Some("client certificate revoked".into()),
+                    ..AuditRecord::new(AuditEvent::SessionClosed)
+                });
+                conn.close(
+                    quinn::VarInt::from_u32(rustmq_protocol::CLOSE_UNAUTHENTICATED),
+                    b"client certificate revoked",
+                );
+            }
+        }
+    }
+
+    /// The client-certificate verifier of the listener: `inner` (the CA check), then the
+    /// revocations this broker knows.
+    pub fn client_verifier(
+        &self,
+        inner: Arc<dyn rustls::server::danger::ClientCertVerifier>,
+    ) -> Arc<dyn rustls::server::danger::ClientCertVerifier> {
+        Arc::new(RevocationAwareVerifier {
+            inner,
+            revoked: self.revoked.clone(),
+        })
+    }
+
+    /// Registers an authenticated connection so a revocation of its certificate closes it;
+    /// unregistered when the guard drops.
+    pub fn register(&self, session: &Session, conn: &quinn::Connection) -> Option<SessionGuard> {
+        let id = session.identity.as_ref()?;
+        Some(self.sessions.register(id.serial.clone(), conn.clone()))
     }
 
     /// The session of a connection whose handshake completed: with security on, the
@@ -196,6 +261,14 @@ impl BrokerSecurity {
                     .ok_or_else(|| "no client certificate".to_string())?;
                 Identity::from_certificate(leaf, &self.rules).map_err(|e| e.to_string())
             });
+        // Revoked between the handshake's check and now.
+        let identity = identity.and_then(|id| {
+            if self.revoked.contains(&id.serial) {
+                Err("client certificate revoked".to_string())
+            } else {
+                Ok(id)
+            }
+        });
         match identity {
             Ok(id) => Ok(Session {
                 identity: Some(id),

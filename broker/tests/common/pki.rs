@@ -15,6 +15,7 @@ pub struct Pki {
     pub dir: PathBuf,
     pub root: CertificateAuthority,
     pub ca_file: PathBuf,
+    pub ca_key: PathBuf,
 }
 
 /// A certificate and key on disk.
@@ -29,10 +30,13 @@ impl Pki {
         let root = CertificateAuthority::new_root("test root", DAY).unwrap();
         let ca_file = dir.join("ca.pem");
         std::fs::write(&ca_file, root.root_pem()).unwrap();
+        let ca_key = dir.join("ca.key");
+        std::fs::write(&ca_key, root.key_pem()).unwrap();
         Self {
             dir: dir.to_path_buf(),
             root,
             ca_file,
+            ca_key,
         }
     }
 
@@ -58,14 +62,16 @@ impl Pki {
         self.write(principal, &issued.chain_pem, &issued.key_pem)
     }
 
-    /// `config` with security on: this PKI's broker certificate on the client listener and
-    /// its root as the client CA.
+    /// `config` with security on: this PKI's broker certificate on the client listener, its
+    /// root as the client CA and as the CA the admin API issues with.
     pub fn secure(&self, config: &mut BrokerConfig) {
         let broker = self.issue("broker-1", Role::Broker, DAY);
         config.network.tls_cert_path = Some(broker.cert);
         config.network.tls_key_path = Some(broker.key);
         config.security.enabled = true;
         config.security.client_ca_cert = Some(self.ca_file.clone());
+        config.security.issuing_ca_cert = Some(self.ca_file.clone());
+        config.security.issuing_ca_key = Some(self.ca_key.clone());
     }
 
     /// A client config for `addr` presenting `files`.

@@ -20,6 +20,7 @@ use crate::{Controller, ControllerError};
 
 mod acls;
 mod brokers;
+mod certificates;
 mod cluster;
 mod controllers;
 mod groups;
@@ -34,6 +35,10 @@ pub use acls::{
     AclListView, AclQuery, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
 };
 pub use brokers::BrokerSummary;
+pub use certificates::{
+    CaView, IssueCertificateRequest, IssuedCertificateView, RevokeRequest, RotateRequest,
+    ValidateRequest, ValidationView,
+};
 pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
 pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
@@ -72,6 +77,9 @@ pub struct AdminState {
     limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
     /// Registered once, here, and encoded at every scrape.
     registry: Arc<Registry>,
+    /// The CA that issues certificates through `/api/v1/certificates` (none: issuing is
+    /// refused; records, revocations and validation still work).
+    ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
 }
 
 /// Builds the admin router.
@@ -106,12 +114,23 @@ pub fn router_with(
     extra: Option<Arc<dyn BrokerView>>,
     limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
 ) -> Router {
+    router_with_ca(controller, extra, limits, None)
+}
+
+/// [`router_with`], with the CA that issues certificates through the API.
+pub fn router_with_ca(
+    controller: Arc<Controller>,
+    extra: Option<Arc<dyn BrokerView>>,
+    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
+    ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
+) -> Router {
     let registry = Arc::new(metrics::registry(&controller, extra.as_ref()));
     let app = routes().with_state(AdminState {
         controller,
         extra,
         limits: limits.clone(),
         registry,
+        ca,
     });
     match limits {
         Some(l) => app.layer(axum::middleware::from_fn_with_state(
@@ -171,6 +190,28 @@ fn routes() -> Router<AdminState> {
             axum::routing::put(acls::replace_principal_acls),
         )
         .route("/api/v1/acls/test", axum::routing::post(acls::test_acls))
+        .route(
+            "/api/v1/certificates",
+            get(certificates::list_certificates).post(certificates::issue_certificate),
+        )
+        .route(
+            "/api/v1/certificates/validate",
+            axum::routing::post(certificates::validate_certificate),
+        )
+        .route(
+            "/api/v1/certificates/{serial}",
+            get(certificates::describe_certificate),
+        )
+        .route(
+            "/api/v1/certificates/{serial}/revoke",
+            axum::routing::post(certificates::revoke_certificate),
+        )
+        .route(
+            "/api/v1/certificates/{serial}/rotate",
+            axum::routing::post(certificates::rotate_certificate),
+        )
+        .route("/api/v1/ca", get(certificates::ca))
+        .route("/api/v1/crl", get(certificates::crl))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
@@ -218,7 +259,9 @@ fn leader_name(c: &Controller) -> Option<String> {
 
 fn map_err(c: &Controller, e: ControllerError) -> ApiError {
     let status = match &e {
-        ControllerError::Metadata(MetadataError::UnknownTopic(_)) => StatusCode::NOT_FOUND,
+        ControllerError::Metadata(
+            MetadataError::UnknownTopic(_) | MetadataError::UnknownCertificate(_),
+        ) => StatusCode::NOT_FOUND,
         ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
         ControllerError::Metadata(_) | ControllerError::Membership(_) => StatusCode::BAD_REQUEST,
         ControllerError::NotLeader { .. }
@@ -282,7 +325,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage and ACLs. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs and certificates. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -309,7 +352,15 @@ pub struct Envelope<T> {
         acls::create_acls,
         acls::delete_acls,
         acls::replace_principal_acls,
-        acls::test_acls
+        acls::test_acls,
+        certificates::issue_certificate,
+        certificates::list_certificates,
+        certificates::describe_certificate,
+        certificates::revoke_certificate,
+        certificates::rotate_certificate,
+        certificates::validate_certificate,
+        certificates::ca,
+        certificates::crl
     )
 )]
 pub struct ApiDoc;

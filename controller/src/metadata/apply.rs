@@ -10,6 +10,20 @@ impl ClusterMetadata {
                 Ok(r) => CommandResult::AclsChanged(r),
                 Err(e) => CommandResult::Refused(e),
             },
+            Command::RecordCertificate { info, replaces } => {
+                match self.certificates.record(info, replaces) {
+                    Ok(r) => CommandResult::Certificate(r),
+                    Err(e) => CommandResult::Refused(e),
+                }
+            }
+            Command::RevokeCertificate {
+                serial,
+                reason,
+                revoked_at,
+            } => match self.certificates.revoke(&serial, reason, revoked_at) {
+                Ok(r) => CommandResult::Certificate(r),
+                Err(e) => CommandResult::Refused(e),
+            },
             Command::SetClusterId { id } => {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = id;

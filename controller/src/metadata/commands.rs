@@ -130,6 +130,22 @@ pub enum Command {
     },
     /// Change the ACL rules in one step (removals, then additions).
     ChangeAcls(super::AclChange),
+    /// Record a certificate the cluster CA issued (never its key).
+    RecordCertificate {
+        /// What it is.
+        info: rustmq_security::ca::CertificateInfo,
+        /// The certificate it replaces, when renewed or rotated.
+        replaces: Option<String>,
+    },
+    /// Revoke a certificate: brokers refuse it and close its sessions.
+    RevokeCertificate {
+        /// Serial, hex.
+        serial: String,
+        /// Why.
+        reason: rustmq_security::ca::RevocationReason,
+        /// When (seconds since the epoch, chosen by the proposer).
+        revoked_at: i64,
+    },
 }
 
 /// A leader's ISR change for one partition, as it proposes it. (Serialized as the fields of
@@ -184,6 +200,8 @@ pub enum CommandResult {
     LeadersMoved(u32),
     /// The ACL rules after a change.
     AclsChanged(super::AclChangeResult),
+    /// A certificate's record after a change.
+    Certificate(super::CertificateRecord),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -201,6 +219,7 @@ impl CommandResult {
             Self::ProducerId(_) => "ProducerId",
             Self::LeadersMoved(_) => "LeadersMoved",
             Self::AclsChanged(_) => "AclsChanged",
+            Self::Certificate(_) => "Certificate",
             Self::Refused(_) => "Refused",
         }
     }
@@ -279,6 +298,12 @@ pub enum MetadataError {
         /// Partitions asked for.
         requested: u32,
     },
+    /// A certificate record is not acceptable.
+    #[error("invalid certificate record: {0}")]
+    InvalidCertificate(String),
+    /// No certificate with this serial was issued by the cluster.
+    #[error("certificate {0} not found")]
+    UnknownCertificate(String),
     /// An ACL rule or change is not acceptable.
     #[error("invalid ACL change: {0}")]
     InvalidAcl(String),

@@ -6,16 +6,18 @@
 //!
 //! `types` holds the state, `commands` what changes it and why a change is refused, `apply`
 //! the one entry point, `placement` where replicas go (new topics, reassignment, draining)
-//! and `isr` leader election and in-sync replica changes; `acls` the ACL rules.
+//! and `isr` leader election and in-sync replica changes; `acls` the ACL rules and `certificates` what the cluster CA issued and revoked.
 
 mod acls;
 mod apply;
+mod certificates;
 mod commands;
 mod isr;
 mod placement;
 mod types;
 
 pub use acls::{AclChange, AclChangeResult, AclFilter, AclState, MAX_ACL_RULES, validate_rule};
+pub use certificates::{CertificateRecord, CertificateRegistry, CertificateStatus};
 pub use commands::{Command, CommandResult, IsrChange, LeaderMove, MetadataError};
 pub use placement::{DrainPlan, drain_plan};
 pub use types::{

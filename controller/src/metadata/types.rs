@@ -282,6 +282,9 @@ pub struct ClusterMetadata {
     /// The ACL rules and their version.
     #[serde(default)]
     pub acls: super::AclState,
+    /// Certificates the cluster CA issued, and their revocations.
+    #[serde(default)]
+    pub certificates: super::CertificateRegistry,
 }
 
 impl ClusterMetadata {

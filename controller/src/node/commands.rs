@@ -76,6 +76,43 @@ impl Controller {
         .await
     }
 
+    /// Records a certificate the cluster CA issued (its metadata only).
+    pub async fn record_certificate(
+        &self,
+        info: rustmq_security::ca::CertificateInfo,
+        replaces: Option<String>,
+    ) -> Result<metadata::CertificateRecord, ControllerError> {
+        self.propose_expect(Command::RecordCertificate { info, replaces }, |r| match r {
+            CommandResult::Certificate(c) => Some(c),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Revokes a certificate: once committed, brokers refuse it at the handshake and close
+    /// the sessions that use it.
+    pub async fn revoke_certificate(
+        &self,
+        serial: &str,
+        reason: rustmq_security::ca::RevocationReason,
+    ) -> Result<metadata::CertificateRecord, ControllerError> {
+        if !self.metadata().certificates.records.contains_key(serial) {
+            return Err(MetadataError::UnknownCertificate(serial.to_string()).into());
+        }
+        self.propose_expect(
+            Command::RevokeCertificate {
+                serial: serial.to_string(),
+                reason,
+                revoked_at: now_ms() / 1000,
+            },
+            |r| match r {
+                CommandResult::Certificate(c) => Some(c),
+                _ => None,
+            },
+        )
+        .await
+    }
+
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
         if !self.metadata().topics.contains_key(name) {
