@@ -602,10 +602,18 @@ async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() 
         d["private_key_pem"].as_str().unwrap(),
     );
     let addr = s.node.node.quic_addr();
-    let app = RustMqClient::new(s.pki.client(addr, Some(&files))).await.unwrap();
+    let app = RustMqClient::new(s.pki.client(addr, Some(&files)))
+        .await
+        .unwrap();
     let producer = app.create_producer("orders").await.unwrap();
     producer
-        .send(Message::builder().topic("orders").payload("before").build().unwrap())
+        .send(
+            Message::builder()
+                .topic("orders")
+                .payload("before")
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap();
     let bystander = client_for(&s, "bystander", Role::Client).await;
@@ -626,13 +634,25 @@ async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() 
         })
     };
     while !closed() {
-        assert!(committed.elapsed() < Duration::from_secs(30), "the session was never closed");
+        assert!(
+            committed.elapsed() < Duration::from_secs(30),
+            "the session was never closed"
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
-    println!("open session closed {:?} after the revocation committed", committed.elapsed());
+    println!(
+        "open session closed {:?} after the revocation committed",
+        committed.elapsed()
+    );
     // The open connection is gone, and a new handshake with the certificate is refused.
     let e = producer
-        .send(Message::builder().topic("orders").payload("after").build().unwrap())
+        .send(
+            Message::builder()
+                .topic("orders")
+                .payload("after")
+                .build()
+                .unwrap(),
+        )
         .await
         .unwrap_err();
     assert!(

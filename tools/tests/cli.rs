@@ -451,3 +451,188 @@ fn topic_alter_grows_partitions_and_merges_settings() {
     ));
     assert!(got.contains("into the new partition"), "{got}");
 }
+
+/// The security commands against a dev node, whose development CA issues certificates.
+#[test]
+fn acl_and_certificate_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path());
+    let json = |args: &[&str]| -> serde_json::Value {
+        let mut a = args.to_vec();
+        a.extend(["--format", "json"]);
+        serde_json::from_str(&ok(&admin(&dev, &a, None))).unwrap()
+    };
+
+    let created = json(&[
+        "acl",
+        "create",
+        "--principal",
+        "alice",
+        "--resource",
+        "topic.orders.*",
+        "--operations",
+        "write,read",
+        "--host",
+        "10.0.0.0/8",
+        "--window",
+        "Mon-Fri 09:00-17:00 Europe/Berlin",
+    ]);
+    assert_eq!(created["added"], 1);
+    json(&[
+        "acl",
+        "create",
+        "--principal",
+        "*",
+        "--resource",
+        "group.billing",
+        "--operations",
+        "consume_group",
+    ]);
+    let listed = json(&["acl", "list"]);
+    assert_eq!(listed["version"], 2);
+    assert_eq!(listed["rules"][0]["resource"]["pattern_type"], "prefixed");
+    assert_eq!(
+        listed["rules"][0]["conditions"]["window"],
+        "mon,tue,wed,thu,fri 09:00-17:00 Europe/Berlin"
+    );
+    let table = ok(&admin(
+        &dev,
+        &["acl", "list", "--principal", "alice", "--no-color"],
+        None,
+    ));
+    assert!(
+        table.contains("topic.orders.*") && table.contains("hosts 10.0.0.0/8"),
+        "{table}"
+    );
+    let perms = json(&["acl", "permissions", "--principal", "alice"]);
+    assert_eq!(
+        perms.as_array().unwrap().len(),
+        2,
+        "alice's rule and the rule for *"
+    );
+    // Decisions, one by one and in bulk (a YAML file).
+    let t = json(&[
+        "acl",
+        "test",
+        "--principal",
+        "bob",
+        "--resource",
+        "topic.orders.eu",
+        "--operation",
+        "write",
+    ]);
+    assert_eq!(t[0]["decision"]["allowed"], false);
+    let requests = dir.path().join("requests.yaml");
+    std::fs::write(
+        &requests,
+        "- {principal: bob, resource_type: group, resource: billing, operation: read}\n\
+         - {principal: carol, resource_type: topic, resource: orders.eu, operation: read}\n",
+    )
+    .unwrap();
+    let bulk = json(&["acl", "bulk-test", requests.to_str().unwrap()]);
+    assert_eq!(
+        bulk[0]["decision"]["allowed"], true,
+        "consume_group is read on a group"
+    );
+    assert_eq!(bulk[1]["decision"]["allowed"], false);
+    // Deleting asks first; without a terminal only --force goes on.
+    let refused = admin(&dev, &["acl", "delete", "--principal", "alice"], None);
+    assert!(!refused.status.success());
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("--force"));
+    let deleted = json(&["acl", "delete", "--principal", "alice", "--force"]);
+    assert_eq!(deleted["removed"], 1);
+    // Sync replaces a principal's rules from a file.
+    let file = dir.path().join("acls.json");
+    std::fs::write(
+        &file,
+        r#"[{"principal": "app", "resource": {"resource_type": "topic", "pattern_type": "literal", "name": "events"}, "operations": ["write"], "effect": "allow"}]"#,
+    )
+    .unwrap();
+    let synced = json(&["acl", "sync", file.to_str().unwrap(), "--force"]);
+    assert_eq!(synced[0]["result"]["added"], 1);
+
+    // Certificates from the development CA.
+    let out_dir = dir.path().join("certs");
+    let issued = json(&[
+        "certs",
+        "issue",
+        "--principal",
+        "orders-app",
+        "--role",
+        "client",
+        "--validity-days",
+        "7",
+        "--out-dir",
+        out_dir.to_str().unwrap(),
+    ]);
+    let serial = issued["certificate"]["serial"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let cert = out_dir.join("orders-app.pem");
+    assert!(out_dir.join("ca.pem").exists());
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(out_dir.join("orders-app.key"))
+            .unwrap()
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600);
+    }
+    assert!(
+        issued.get("private_key_pem").is_none(),
+        "the key is written, not printed"
+    );
+    assert_eq!(json(&["certs", "list"]).as_array().unwrap().len(), 1);
+    assert_eq!(
+        json(&["certs", "expiring", "--days", "30"])
+            .as_array()
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        json(&["certs", "expiring", "--days", "1"])
+            .as_array()
+            .unwrap()
+            .len(),
+        0
+    );
+    assert_eq!(
+        json(&["certs", "validate", cert.to_str().unwrap()])["valid"],
+        true
+    );
+    let rotated = json(&[
+        "certs",
+        "rotate",
+        &serial,
+        "--out-dir",
+        dir.path().join("rotated").to_str().unwrap(),
+    ]);
+    assert_eq!(rotated["certificate"]["replaces"], serial.as_str());
+    let revoked = json(&[
+        "certs",
+        "revoke",
+        &serial,
+        "--reason",
+        "key_compromise",
+        "--force",
+    ]);
+    assert_eq!(revoked["status"]["state"], "revoked");
+    let invalid = admin(&dev, &["certs", "validate", cert.to_str().unwrap()], None);
+    assert!(!invalid.status.success());
+    assert!(String::from_utf8_lossy(&invalid.stderr).contains("revoked"));
+    let crl = ok(&admin(&dev, &["ca", "crl"], None));
+    assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
+    let csv = ok(&admin(
+        &dev,
+        &["certs", "list", "--status", "revoked", "--format", "csv"],
+        None,
+    ));
+    assert!(
+        csv.starts_with("SERIAL,PRINCIPAL,ROLE,NOT AFTER,STATUS"),
+        "{csv}"
+    );
+    assert!(csv.contains(&serial));
+}

@@ -9,6 +9,8 @@ mod common;
 mod day2;
 #[path = "../output.rs"]
 mod output;
+#[path = "../security_cmd.rs"]
+mod security_cmd;
 
 use admin_api::Api;
 
@@ -133,6 +135,15 @@ enum Cmd {
     /// Rolling upgrades and the state of day-2 operations.
     #[command(subcommand)]
     Operations(day2::OperationsCmd),
+    /// ACL rules: create, delete, list, test, permissions, sync.
+    #[command(subcommand)]
+    Acl(security_cmd::AclCmd),
+    /// Certificates of the cluster CA: issue, list, status, expiring, revoke, rotate, renew, validate.
+    #[command(subcommand)]
+    Certs(security_cmd::CertsCmd),
+    /// The cluster CA: its certificate and revocation list.
+    #[command(subcommand)]
+    Ca(security_cmd::CaCmd),
     /// Show what a rebalance would move (per broker and per partition), or start one.
     Rebalance {
         /// Start it and wait until it finished.
@@ -358,6 +369,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Cmd::Operations(day2::OperationsCmd::Status) => day2::status(&api, out).await,
         Cmd::Rebalance { execute } => day2::rebalance(&api, execute, out).await,
+        Cmd::Acl(c) => security_cmd::acl(&api, c, out).await,
+        Cmd::Certs(c) => security_cmd::certs(&api, c, out).await,
+        Cmd::Ca(c) => security_cmd::ca(&api, c, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
         Cmd::ClusterHealth {
