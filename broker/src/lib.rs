@@ -145,28 +145,30 @@ impl Node {
                     (dev.server_cert, dev.server_key, Some(dev.ca_cert))
                 }
             };
-        let tls = if config.security.enabled {
-            // Mutual TLS: the handshake itself refuses clients without a certificate of the
-            // client CA.
-            let client_ca = config
-                .security
-                .client_ca_cert
-                .clone()
-                .or_else(|| config.controller.ca_cert.clone())
-                .or_else(|| ca_cert.clone())
-                .ok_or_else(|| config::ConfigError::Value {
-                    key: "security.client_ca_cert".into(),
-                    reason: "security is enabled but no CA for client certificates is set (nor controller.ca_cert)".into(),
-                })?;
-            tls::mutual_server_config(
-                &cert,
-                &key,
-                security.client_verifier(tls::client_verifier(&client_ca)?),
-                rustmq_protocol::ALPN,
-            )?
+        // With security on, mutual TLS: the handshake itself refuses clients without a
+        // certificate of the client CA.
+        let client_ca = if config.security.enabled {
+            Some(
+                config
+                    .security
+                    .client_ca_cert
+                    .clone()
+                    .or_else(|| config.controller.ca_cert.clone())
+                    .or_else(|| ca_cert.clone())
+                    .ok_or_else(|| config::ConfigError::Value {
+                        key: "security.client_ca_cert".into(),
+                        reason: "security is enabled but no CA for client certificates is set (nor controller.ca_cert)".into(),
+                    })?,
+            )
         } else {
-            tls::server_config(&cert, &key, rustmq_protocol::ALPN)?
+            None
         };
+        let listener_tls = security::ListenerTlsFiles {
+            cert: cert.clone(),
+            key: key.clone(),
+            client_ca,
+        };
+        let tls = listener_tls.server_config(&security)?;
         let lanes = server::BulkLanes::for_network(&config.network).map_err(|source| {
             server::ServerError::Bind {
                 addr: config.network.quic_listen,
@@ -220,6 +222,14 @@ impl Node {
                 stop.subscribe(),
             )));
         }
+        tasks.push(tokio::spawn(security::watch_listener_tls(
+            listener_tls,
+            security.clone(),
+            endpoint.clone(),
+            config.network.clone(),
+            Duration::from_millis(config.security.certificate_reload_interval_ms),
+            stop.subscribe(),
+        )));
         let quic = tokio::spawn(server::serve(
             endpoint.clone(),
             broker.clone(),

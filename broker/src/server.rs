@@ -55,6 +55,24 @@ pub fn bind(
     net: &NetworkSection,
     lanes: &BulkLanes,
 ) -> Result<Endpoint, ServerError> {
+    let cfg = quic_server_config(tls, net)?;
+    let socket =
+        std::net::UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    Endpoint::new(
+        quinn::EndpointConfig::default(),
+        Some(cfg),
+        socket,
+        lanes.quinn_runtime(),
+    )
+    .map_err(|source| ServerError::Bind { addr, source })
+}
+
+/// The listener's QUIC settings around `tls` (also what a certificate reload installs for
+/// new connections).
+pub fn quic_server_config(
+    tls: rustls::ServerConfig,
+    net: &NetworkSection,
+) -> Result<quinn::ServerConfig, ServerError> {
     let crypto = quinn::crypto::rustls::QuicServerConfig::try_from(tls)
         .map_err(|e| ServerError::Tls(e.to_string()))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
@@ -72,15 +90,7 @@ pub fn bind(
         ));
     t.mtu_discovery_config(Some(large_mtu_discovery()));
     cfg.transport_config(Arc::new(t));
-    let socket =
-        std::net::UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
-    Endpoint::new(
-        quinn::EndpointConfig::default(),
-        Some(cfg),
-        socket,
-        lanes.quinn_runtime(),
-    )
-    .map_err(|source| ServerError::Bind { addr, source })
+    Ok(cfg)
 }
 
 /// MTU discovery that may grow datagrams far beyond Ethernet's 1500 bytes. Discovery stops at

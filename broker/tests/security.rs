@@ -700,3 +700,207 @@ async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() 
     rustmq_security::ca::validate(&other, s.pki.root.root_pem(), &[crl], now).unwrap();
     s.node.stop().await;
 }
+
+/// Writes `text` to `path` in one step (a reader sees the old or the new content).
+fn put(path: &std::path::Path, text: &str) {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).unwrap();
+    std::fs::rename(&tmp, path).unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_certificate_and_then_the_ca_rotate_under_load_without_a_failed_produce() {
+    use rustmq_security::ca::IssueRequest;
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let old = Arc::new(Pki::new(&dir.path().join("old")));
+    let new = Arc::new(Pki::new(&dir.path().join("new")));
+    let live = dir.path().join("live");
+    std::fs::create_dir_all(&live).unwrap();
+    let (broker_cert, broker_key) = (live.join("broker.pem"), live.join("broker.key"));
+    let (client_ca, trust) = (live.join("client-ca.pem"), live.join("trust.pem"));
+    let broker_leaf = |pki: &Pki| {
+        let i = pki
+            .root
+            .issue(&IssueRequest {
+                ip_addresses: vec!["127.0.0.1".parse().unwrap()],
+                ..IssueRequest::new("broker-1", Role::Broker, DAY)
+            })
+            .unwrap();
+        put(&broker_key, &i.key_pem);
+        put(&broker_cert, &i.chain_pem);
+    };
+    broker_leaf(&old);
+    put(&client_ca, old.root.root_pem());
+    put(&trust, old.root.root_pem());
+    // The client's files: each issue goes to new paths, and the client config is pointed
+    // at them (as a Secret update swaps both files at once).
+    let client_files = Arc::new(parking_lot::Mutex::new(old.issue("app", Role::Client, DAY)));
+
+    let mut cfg = common::config(&dir.path().join("node"));
+    cfg.network.tls_cert_path = Some(broker_cert.clone());
+    cfg.network.tls_key_path = Some(broker_key.clone());
+    cfg.security.enabled = true;
+    cfg.security.client_ca_cert = Some(client_ca.clone());
+    cfg.security.certificate_reload_interval_ms = 50;
+    let node = TestNode::start_with(cfg).await;
+    node.create_topic("orders", 1).await;
+    node.node
+        .controller()
+        .change_acls(AclChange {
+            remove: vec![],
+            add: vec![rule(
+                "app",
+                "topic.orders",
+                &[Operation::Write],
+                Effect::Allow,
+            )],
+        })
+        .await
+        .unwrap();
+    wait_for_acl_version(&node, 1).await;
+    let addr = node.node.quic_addr();
+    let config_now = {
+        let (client_files, trust, old) = (client_files.clone(), trust.clone(), old.clone());
+        move || {
+            let f = client_files.lock();
+            let mut c = old.client(addr, Some(&f));
+            c.tls.ca_cert = Some(trust.clone());
+            c
+        }
+    };
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let failures = Arc::new(parking_lot::Mutex::new(Vec::<String>::new()));
+    let (long_sent, new_conns) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+    // One producer on one long-lived connection.
+    let long = {
+        let client = RustMqClient::new(config_now()).await.unwrap();
+        let producer = client.create_producer("orders").await.unwrap();
+        let (stop, failures, sent) = (stop.clone(), failures.clone(), long_sent.clone());
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                match producer
+                    .send(
+                        Message::builder()
+                            .topic("orders")
+                            .payload("long")
+                            .build()
+                            .unwrap(),
+                    )
+                    .await
+                {
+                    Ok(_) => drop(sent.fetch_add(1, Ordering::Relaxed)),
+                    Err(e) => failures.lock().push(format!("long-lived: {e}")),
+                }
+            }
+            client.close().await;
+        })
+    };
+    // A new connection (and handshake) for every message, with the files of the moment.
+    let churn = {
+        let (stop, failures, sent) = (stop.clone(), failures.clone(), new_conns.clone());
+        let config_now = config_now.clone();
+        tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let r = async {
+                    let c = RustMqClient::new(config_now()).await?;
+                    let p = c.create_producer("orders").await?;
+                    p.send(Message::builder().topic("orders").payload("new").build()?)
+                        .await?;
+                    c.close().await;
+                    Ok::<_, ClientError>(())
+                }
+                .await;
+                match r {
+                    Ok(()) => drop(sent.fetch_add(1, Ordering::Relaxed)),
+                    Err(e) => failures.lock().push(format!("new connection: {e}")),
+                }
+            }
+        })
+    };
+    let security = node.node.security().clone();
+    let step = |name: &'static str| {
+        let (security, long_sent, new_conns) =
+            (security.clone(), long_sent.clone(), new_conns.clone());
+        async move {
+            let reloads = security.tls_reloads();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while security.tls_reloads() == reloads {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{name}: never reloaded"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            // Traffic on both paths with what this step installed.
+            let (l, n) = (
+                long_sent.load(Ordering::Relaxed),
+                new_conns.load(Ordering::Relaxed),
+            );
+            while long_sent.load(Ordering::Relaxed) < l + 20
+                || new_conns.load(Ordering::Relaxed) < n + 3
+            {
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{name}: the load stalled"
+                );
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+            println!("{name}: reloaded, traffic continued");
+        }
+    };
+
+    // 1. A new broker certificate (new key pair) from the same CA.
+    broker_leaf(&old);
+    step("leaf rotated").await;
+    // 2. CA rotation, first step: trust both CAs, on both sides.
+    let both = format!("{}{}", old.root.root_pem(), new.root.root_pem());
+    put(&trust, &both);
+    put(&client_ca, &both);
+    step("both CAs trusted").await;
+    // 3. Reissue from the new CA: the broker's certificate and the client's.
+    *client_files.lock() = new.issue("app", Role::Client, DAY);
+    broker_leaf(&new);
+    step("certificates reissued from the new CA").await;
+    // 4. Drop the old CA.
+    put(&trust, new.root.root_pem());
+    put(&client_ca, new.root.root_pem());
+    step("old CA dropped").await;
+
+    stop.store(true, Ordering::Relaxed);
+    long.await.unwrap();
+    churn.await.unwrap();
+    let failures = failures.lock().clone();
+    assert!(
+        failures.is_empty(),
+        "{} produces failed: {failures:?}",
+        failures.len()
+    );
+    println!(
+        "{} produces on one connection and {} new connections, none failed",
+        long_sent.load(Ordering::Relaxed),
+        new_conns.load(Ordering::Relaxed)
+    );
+
+    // The old CA is gone: its client certificates are refused, and a client trusting only
+    // it cannot verify the broker any more.
+    let stale = old.issue("stale", Role::Client, DAY);
+    let mut c = old.client(addr, Some(&stale));
+    c.tls.ca_cert = Some(trust.clone());
+    let e = match RustMqClient::new(c).await {
+        Ok(c) => c.health_check().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(matches!(e, ClientError::Tls(_)), "{e:?}");
+    let current_client = old.client(addr, Some(&client_files.lock()));
+    let e = match RustMqClient::new(current_client).await {
+        Ok(c) => c.health_check().await.unwrap_err(),
+        Err(e) => e,
+    };
+    assert!(
+        matches!(&e, ClientError::Tls(m) if m.contains("UnknownIssuer") || m.contains("BadSignature")),
+        "{e:?}"
+    );
+    node.stop().await;
+}

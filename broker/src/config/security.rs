@@ -34,6 +34,9 @@ pub struct SecuritySection {
     pub issuing_ca_cert: Option<PathBuf>,
     /// Its key.
     pub issuing_ca_key: Option<PathBuf>,
+    /// How often the listener's certificate, key and client CAs are checked for changes
+    /// (a changed set is used for new connections: rotation without a restart).
+    pub certificate_reload_interval_ms: u64,
     /// `[security.audit]`: where denials and authentication failures are written. Unset
     /// path: `<data_dir>/audit/audit.log`.
     pub audit: AuditConfig,
@@ -50,6 +53,7 @@ impl Default for SecuritySection {
             acl_cache_capacity: 100_000,
             issuing_ca_cert: None,
             issuing_ca_key: None,
+            certificate_reload_interval_ms: 2_000,
             audit: AuditConfig::default(),
         }
     }
@@ -72,6 +76,12 @@ impl SecuritySection {
                 reason: reason.into(),
             })
         };
+        if self.certificate_reload_interval_ms == 0 {
+            return v(
+                "security.certificate_reload_interval_ms",
+                "must be at least 1",
+            );
+        }
         if self.acl_cache_capacity == 0 {
             return v("security.acl_cache_capacity", "must be at least 1");
         }

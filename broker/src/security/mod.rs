@@ -23,7 +23,9 @@ use tokio::sync::watch;
 
 use crate::config::{ConfigError, SecuritySection};
 
+mod listener_tls;
 mod revocation;
+pub use listener_tls::{ListenerTlsFiles, watch_listener_tls};
 use revocation::{LiveSessions, RevocationAwareVerifier};
 pub use revocation::{RevokedSet, SessionGuard};
 
@@ -55,6 +57,7 @@ pub struct BrokerSecurity {
     authentication_failures: AtomicU64,
     revoked: Arc<RevokedSet>,
     sessions: Arc<LiveSessions>,
+    tls_reloads: AtomicU64,
 }
 
 impl std::fmt::Debug for BrokerSecurity {
@@ -106,6 +109,7 @@ impl BrokerSecurity {
                 authentication_failures: AtomicU64::new(0),
                 revoked: Arc::new(RevokedSet::default()),
                 sessions: Arc::default(),
+                tls_reloads: AtomicU64::new(0),
             }
             .with_certificates(md),
         ))
@@ -129,6 +133,7 @@ impl BrokerSecurity {
             authentication_failures: AtomicU64::new(0),
             revoked: Arc::new(RevokedSet::default()),
             sessions: Arc::default(),
+            tls_reloads: AtomicU64::new(0),
         })
     }
 
@@ -150,6 +155,15 @@ impl BrokerSecurity {
     /// Connections refused after the handshake (no usable identity) since start.
     pub fn authentication_failures(&self) -> u64 {
         self.authentication_failures.load(Ordering::Relaxed)
+    }
+
+    /// Times the listener's certificates were reloaded since start.
+    pub fn tls_reloads(&self) -> u64 {
+        self.tls_reloads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn tls_reloaded(&self) {
+        self.tls_reloads.fetch_add(1, Ordering::Relaxed);
     }
 
     /// The version of the ACLs in force.
