@@ -125,7 +125,8 @@ impl Node {
             format!("broker-{}", config.broker.id),
             &config.broker.data_dir.join("audit").join("audit.log"),
             &controller.metadata(),
-        )?;
+        )
+        .await?;
         if security.enabled() {
             tracing::info!(
                 "security on: client certificates required, requests checked against the ACLs"
@@ -167,6 +168,7 @@ impl Node {
             cert: cert.clone(),
             key: key.clone(),
             client_ca,
+            certificate_optional: security.accepts_tokens(),
         };
         let tls = listener_tls.server_config(&security)?;
         let lanes = server::BulkLanes::for_network(&config.network).map_err(|source| {

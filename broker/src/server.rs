@@ -28,7 +28,7 @@ use authorize::Gate;
 pub use bulk::BulkLanes;
 use bulk::Lane;
 
-use crate::security::{BrokerSecurity, Session};
+use crate::security::{BrokerSecurity, Session, SessionCell};
 
 use rustmq_protocol::CLOSE_UNAUTHENTICATED;
 
@@ -156,7 +156,7 @@ pub async fn serve(
                         let c = Connection {
                             broker,
                             security,
-                            session: Arc::new(session),
+                            session: Arc::new(SessionCell::new(session)),
                             max_frame,
                             lanes,
                             lane,
@@ -182,37 +182,45 @@ pub async fn serve(
     }
 }
 
+/// When a session must end: notAfter is inclusive, to the second, so the certificate (or
+/// token) is expired once that second is over; closing earlier would let the same
+/// credential straight back in.
+fn expiry_of(session: &Session) -> Option<tokio::time::Instant> {
+    session.identity.as_ref().map(|i| {
+        let end = jiff::Timestamp::from_second(i.not_after.saturating_add(1))
+            .unwrap_or(jiff::Timestamp::MAX);
+        let left = end.duration_since(jiff::Timestamp::now());
+        tokio::time::Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
+    })
+}
+
 /// One authenticated client connection.
 struct Connection {
     broker: Arc<Broker>,
     security: Arc<BrokerSecurity>,
-    session: Arc<Session>,
+    session: Arc<SessionCell>,
     max_frame: u32,
     lanes: Arc<BulkLanes>,
     lane: Arc<Lane>,
 }
 
 impl Connection {
-    /// Answers the connection's streams until it closes, or until its client certificate
-    /// expires (then it is closed, audited).
+    /// Answers the connection's streams until it closes, or until its certificate or
+    /// token expires (then it is closed, audited); a new token moves the end.
     async fn serve(self, conn: quinn::Connection) {
-        // notAfter is inclusive, to the second: the certificate is expired once that second
-        // is over (closing earlier would let the same certificate straight back in).
-        let expiry = self.session.identity.as_ref().map(|i| {
-            let end = jiff::Timestamp::from_second(i.not_after.saturating_add(1))
-                .unwrap_or(jiff::Timestamp::MAX);
-            let left = end.duration_since(jiff::Timestamp::now());
-            tokio::time::Instant::now() + Duration::try_from(left).unwrap_or(Duration::ZERO)
-        });
         loop {
+            let session = self.session.get();
+            let expiry = expiry_of(&session);
             let accepted = tokio::select! {
                 a = conn.accept_bi() => a,
+                _ = self.session.changed() => continue,
                 _ = rustmq_transport::time::sleep_until_opt(expiry) => {
-                    self.security.session_closed(&self.session, "client certificate expired");
-                    conn.close(
-                        VarInt::from_u32(CLOSE_UNAUTHENTICATED),
-                        b"client certificate expired",
-                    );
+                    let why = match session.method {
+                        crate::security::AuthMethod::Token => "token expired",
+                        _ => "client certificate expired",
+                    };
+                    self.security.session_closed(&session, why);
+                    conn.close(VarInt::from_u32(CLOSE_UNAUTHENTICATED), why.as_bytes());
                     return;
                 }
             };
@@ -270,7 +278,7 @@ enum StreamError {
 struct Stream<'a> {
     broker: &'a Broker,
     security: &'a BrokerSecurity,
-    session: &'a Session,
+    session: &'a SessionCell,
     max_frame: u32,
     lanes: &'a Arc<BulkLanes>,
     lane: &'a Lane,
@@ -333,12 +341,24 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
             }
         };
+        let session = self.session.get();
+        if !session.authenticated() && api != ApiKey::Authenticate {
+            self.security
+                .unauthenticated_request(&session, header.request_id);
+            return reply_error(
+                send,
+                &header,
+                ErrorCode::Unauthorized,
+                "authenticate first: send an Authenticate request with a bearer token".into(),
+            )
+            .await;
+        }
         let gate = Gate {
             security: self.security,
-            session: self.session,
+            session: &session,
             request_id: header.request_id,
         };
-        let response = match dispatch(broker, &gate, api, body).await {
+        let response = match dispatch(broker, &gate, self.session, api, body).await {
             Ok(r) => r,
             Err(e) => {
                 return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
@@ -369,6 +389,7 @@ impl Stream<'_> {
             Response::OffsetFetch(m) => encode(&header, &m),
             Response::FindCoordinator(m) => encode(&header, &m),
             Response::InitProducerId(m) => encode(&header, &m),
+            Response::Authenticate(m) => encode(&header, &m),
         };
         let sent = self.respond(api, send, out).await;
         // The records' room in the fetch budget is free once they are sent.
@@ -430,15 +451,47 @@ enum Response {
     OffsetFetch(proto::OffsetFetchResponse),
     FindCoordinator(proto::FindCoordinatorResponse),
     InitProducerId(proto::InitProducerIdResponse),
+    Authenticate(proto::AuthenticateResponse),
 }
 
 async fn dispatch(
     broker: &Broker,
     gate: &Gate<'_>,
+    cell: &SessionCell,
     api: ApiKey,
     body: Bytes,
 ) -> Result<Response, FrameError> {
     Ok(match api {
+        ApiKey::Authenticate => {
+            let req: proto::AuthenticateRequest = frame::decode_body(body)?;
+            Response::Authenticate(
+                match gate
+                    .security
+                    .authenticate_token(gate.session, &req.mechanism, &req.token)
+                    .await
+                {
+                    Ok(s) => {
+                        let (principal, not_after) = s
+                            .identity
+                            .as_ref()
+                            .map(|i| (i.principal.clone(), i.not_after))
+                            .unwrap_or_default();
+                        cell.set(s);
+                        proto::AuthenticateResponse {
+                            error_code: ErrorCode::None as i32,
+                            error_message: String::new(),
+                            principal,
+                            session_expires_at_ms: not_after.saturating_mul(1000),
+                        }
+                    }
+                    Err(d) => proto::AuthenticateResponse {
+                        error_code: ErrorCode::Unauthorized as i32,
+                        error_message: d.message,
+                        ..Default::default()
+                    },
+                },
+            )
+        }
         ApiKey::Metadata => {
             let req: proto::MetadataRequest = frame::decode_body(body)?;
             let mut resp = broker.metadata(req.clone());

@@ -904,3 +904,231 @@ async fn the_certificate_and_then_the_ca_rotate_under_load_without_a_failed_prod
     );
     node.stop().await;
 }
+
+mod tokens {
+    //! Bearer tokens (JWT) on the client listener: a client without a certificate
+    //! authenticates with a token the broker verifies against its own JWKS.
+
+    use super::*;
+    use jsonwebtoken::jwk::Jwk;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use rustmq_client::{AuthConfig, TlsConfig};
+
+    pub struct Issuer {
+        key: EncodingKey,
+    }
+
+    impl Issuer {
+        /// A signing key, and the JWKS with its public half written to `jwks`.
+        pub fn new(jwks: &std::path::Path) -> Self {
+            let der = rcgen::KeyPair::generate().unwrap().serialize_der();
+            let key = EncodingKey::from_ec_der(&der);
+            let mut jwk = Jwk::from_encoding_key(&key, Algorithm::ES256).unwrap();
+            jwk.common.key_id = Some("k1".into());
+            std::fs::write(jwks, serde_json::json!({"keys": [jwk]}).to_string()).unwrap();
+            Self { key }
+        }
+
+        pub fn token(&self, sub: &str, valid_for: i64) -> String {
+            let mut h = Header::new(Algorithm::ES256);
+            h.kid = Some("k1".into());
+            let now = jiff::Timestamp::now().as_second();
+            let claims = serde_json::json!({
+                "sub": sub, "iss": "https://issuer.test", "aud": "rustmq", "exp": now + valid_for
+            });
+            jsonwebtoken::encode(&h, &claims, &self.key).unwrap()
+        }
+    }
+
+    pub async fn node_with_tokens(dir: &std::path::Path) -> (Pki, Issuer, TestNode) {
+        common::init_tracing();
+        let pki = Pki::new(&dir.join("pki"));
+        let issuer = Issuer::new(&dir.join("jwks.json"));
+        let mut cfg = common::config(&dir.join("node"));
+        pki.secure(&mut cfg);
+        cfg.security.jwt.enabled = true;
+        cfg.security.jwt.issuer = "https://issuer.test".into();
+        cfg.security.jwt.audience = "rustmq".into();
+        cfg.security.jwt.algorithms = vec!["ES256".into()];
+        cfg.security.jwt.jwks_file = Some(dir.join("jwks.json"));
+        let node = TestNode::start_with(cfg).await;
+        node.create_topic("orders", 1).await;
+        node.node
+            .controller()
+            .change_acls(AclChange {
+                remove: vec![],
+                add: vec![rule(
+                    "jwt-app",
+                    "topic.orders",
+                    &[Operation::Write],
+                    Effect::Allow,
+                )],
+            })
+            .await
+            .unwrap();
+        wait_for_acl_version(&node, 1).await;
+        (pki, issuer, node)
+    }
+
+    pub fn token_client(
+        pki: &Pki,
+        node: &TestNode,
+        auth: Option<AuthConfig>,
+    ) -> rustmq_client::ClientConfig {
+        rustmq_client::ClientConfig {
+            tls: TlsConfig {
+                ca_cert: Some(pki.ca_file.clone()),
+                ..Default::default()
+            },
+            auth,
+            ..pki.client(node.node.quic_addr(), None)
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bearer_token_authenticates_a_client_without_a_certificate() {
+    use rustmq_client::AuthConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, issuer, node) = tokens::node_with_tokens(dir.path()).await;
+
+    let c = RustMqClient::new(tokens::token_client(
+        &pki,
+        &node,
+        Some(AuthConfig::jwt_config(issuer.token("jwt-app", 600))),
+    ))
+    .await
+    .unwrap();
+    let p = c.create_producer("orders").await.unwrap();
+    p.send(
+        Message::builder()
+            .topic("orders")
+            .payload("t")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    // The principal came from the token: its ACLs apply.
+    let e = c.create_producer("payments").await.map(|_| ()).unwrap_err();
+    assert!(
+        unauthorized(&e) || matches!(e, ClientError::UnknownTopic(_)),
+        "{e:?}"
+    );
+
+    // No certificate and no token: nothing but Authenticate is answered.
+    let anon = async {
+        RustMqClient::new(tokens::token_client(&pki, &node, None))
+            .await?
+            .health_check()
+            .await
+    };
+    match anon.await {
+        Err(ClientError::Server {
+            code: ErrorCode::Unauthorized,
+            message,
+        }) => {
+            assert!(message.contains("authenticate first"), "{message}")
+        }
+        other => panic!("an unauthenticated request was answered: {other:?}"),
+    }
+    // Expired, or signed with another key: refused, with the reason.
+    for (token, why) in [
+        (issuer.token("jwt-app", -120), "ExpiredSignature"),
+        (
+            tokens::Issuer::new(&dir.path().join("other.json")).token("jwt-app", 600),
+            "InvalidSignature",
+        ),
+    ] {
+        let e = RustMqClient::new(tokens::token_client(
+            &pki,
+            &node,
+            Some(AuthConfig::jwt_config(token)),
+        ))
+        .await
+        .map(|_| ())
+        .unwrap_err();
+        assert!(
+            matches!(&e, ClientError::Authentication { reason, .. } if reason.contains(why)),
+            "{why}: {e:?}"
+        );
+    }
+    let failures = node
+        .node
+        .security()
+        .audit()
+        .recent(100)
+        .into_iter()
+        .filter(|r| r.event == Some(AuditEvent::AuthenticationFailure))
+        .count();
+    assert_eq!(failures, 3, "one per refusal");
+    node.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_session_ends_at_expiry_unless_a_newer_token_is_sent() {
+    use rustmq_client::AuthConfig;
+    let dir = tempfile::tempdir().unwrap();
+    let (pki, issuer, node) = tokens::node_with_tokens(dir.path()).await;
+    let security = node.node.security().clone();
+    let closed = || {
+        security
+            .audit()
+            .recent(100)
+            .into_iter()
+            .filter(|r| r.event == Some(AuditEvent::SessionClosed))
+            .count()
+    };
+
+    // A static token valid for 3 s: the connection is closed at its expiry.
+    let c = RustMqClient::new(tokens::token_client(
+        &pki,
+        &node,
+        Some(AuthConfig::jwt_config(issuer.token("jwt-app", 3))),
+    ))
+    .await
+    .unwrap();
+    assert!(c.health_check().await.unwrap().healthy);
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while closed() == 0 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the token's session was not closed"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let rec = security
+        .audit()
+        .recent(100)
+        .into_iter()
+        .find(|r| r.event == Some(AuditEvent::SessionClosed))
+        .unwrap();
+    assert_eq!(rec.reason.as_deref(), Some("token expired"));
+    assert_eq!(rec.principal.as_deref(), Some("jwt-app"));
+
+    // A token file the client reads again: a newer token written before expiry keeps the
+    // same connection going past the first token's end.
+    let file = dir.path().join("token");
+    std::fs::write(&file, issuer.token("jwt-app", 6)).unwrap();
+    let c = RustMqClient::new(tokens::token_client(
+        &pki,
+        &node,
+        Some(AuthConfig::jwt_from_file(&file)),
+    ))
+    .await
+    .unwrap();
+    let p = c.create_producer("orders").await.unwrap();
+    std::fs::write(&file, issuer.token("jwt-app", 600)).unwrap();
+    tokio::time::sleep(Duration::from_secs(8)).await;
+    p.send(
+        Message::builder()
+            .topic("orders")
+            .payload("still here")
+            .build()
+            .unwrap(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(closed(), 1, "the re-authenticated session was closed");
+    node.stop().await;
+}

@@ -63,9 +63,56 @@ pub enum AuthConfig {
         /// Server name to verify.
         server_name: Option<String>,
     },
+    /// A bearer token (JWT) sent on every new connection; the broker verifies it and takes
+    /// the principal from it. The connection ends at the token's expiry unless a newer
+    /// token (read again from its file) is sent before.
+    Jwt {
+        /// Where the token comes from.
+        token: TokenSource,
+    },
+}
+
+/// Where a bearer token comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TokenSource {
+    /// This token.
+    Static(String),
+    /// The content of this file (trimmed), read at every use: a token refresher that
+    /// rewrites the file keeps connections authenticated.
+    File(PathBuf),
+}
+
+impl TokenSource {
+    /// The token now.
+    pub fn read(&self) -> Result<String, std::io::Error> {
+        match self {
+            Self::Static(t) => Ok(t.clone()),
+            Self::File(p) => Ok(std::fs::read_to_string(p)?.trim().to_string()),
+        }
+    }
 }
 
 impl AuthConfig {
+    /// A bearer token, as the seed's `AuthConfig::jwt_config`. There is no verification key
+    /// on the client: the broker verifies.
+    ///
+    /// ```
+    /// let auth = rustmq_client::AuthConfig::jwt_config("eyJhbGciOiJFUzI1NiJ9...".into());
+    /// assert!(matches!(auth, rustmq_client::AuthConfig::Jwt { .. }));
+    /// ```
+    pub fn jwt_config(token: String) -> Self {
+        Self::Jwt {
+            token: TokenSource::Static(token),
+        }
+    }
+
+    /// A bearer token read from `path` at every use (for tokens a sidecar refreshes).
+    pub fn jwt_from_file(path: impl Into<PathBuf>) -> Self {
+        Self::Jwt {
+            token: TokenSource::File(path.into()),
+        }
+    }
+
     /// Mutual TLS with these files, as the seed's `AuthConfig::mtls_config`.
     ///
     /// ```

@@ -15,7 +15,7 @@ use rustmq_protocol::frame::{self, FLAG_ERROR};
 use rustmq_protocol::proto::{self, ErrorCode};
 
 use crate::ClientError;
-use crate::config::ClientConfig;
+use crate::config::{AuthConfig, ClientConfig, TokenSource};
 
 /// The TLS side of a connection: brokers verified against the configured CA, and the
 /// client certificate presented when one is configured. Built for every new connection so
@@ -165,13 +165,51 @@ impl BrokerConnection {
             .endpoint
             .connect_with(quic_client_config(&self.config)?, sock, &name)
             .map_err(|e| self.conn_err(e))?;
-        connecting.await.map_err(|e| {
+        let conn = connecting.await.map_err(|e| {
             if is_handshake_refusal(&e) {
                 ClientError::Tls(format!("{}: {e}", self.addr))
             } else {
                 self.conn_err(e)
             }
-        })
+        })?;
+        if let Some(AuthConfig::Jwt { token }) = &self.config.auth {
+            let expires_at_ms = self.authenticate(&conn, token).await?;
+            if matches!(token, TokenSource::File(_)) {
+                tokio::spawn(reauthenticate(
+                    self.addr.clone(),
+                    conn.clone(),
+                    token.clone(),
+                    expires_at_ms,
+                    self.config.max_frame_bytes,
+                ));
+            }
+        }
+        Ok(conn)
+    }
+
+    /// Sends the token as the connection's first request; the session's end (ms).
+    async fn authenticate(
+        &self,
+        conn: &quinn::Connection,
+        token: &TokenSource,
+    ) -> Result<i64, ClientError> {
+        let t = token
+            .read()
+            .map_err(|e| ClientError::Config(format!("bearer token: {e}")))?;
+        let r = send_authenticate(conn, &t, self.config.max_frame_bytes)
+            .await
+            .map_err(|e| self.refusal_of(conn).unwrap_or_else(|| self.conn_err(e)))?;
+        if r.error_code != ErrorCode::None as i32 {
+            return Err(ClientError::Authentication {
+                broker: self.addr.clone(),
+                reason: r.error_message,
+            });
+        }
+        Ok(r.session_expires_at_ms)
+    }
+
+    fn refusal_of(&self, conn: &quinn::Connection) -> Option<ClientError> {
+        conn.close_reason().and_then(|c| self.refusal(&c))
     }
 
     /// The live connection, connecting with backoff and jitter if needed.
@@ -197,8 +235,12 @@ impl BrokerConnection {
                     *guard = Some(c.clone());
                     return Ok(c);
                 }
-                // A certificate or configuration problem will not fix itself.
-                Ok(Err(e @ (ClientError::Tls(_) | ClientError::Config(_)))) => return Err(e),
+                // A certificate, token or configuration problem will not fix itself.
+                Ok(Err(
+                    e @ (ClientError::Tls(_)
+                    | ClientError::Config(_)
+                    | ClientError::Authentication { .. }),
+                )) => return Err(e),
                 Ok(Err(e)) => {
                     let delay = backoff.next().unwrap_or(self.config.reconnect_max_delay);
                     if tokio::time::Instant::now() + delay >= deadline {
@@ -314,6 +356,70 @@ impl BrokerConnection {
     pub(crate) async fn close(&self) {
         if let Some(c) = self.conn.lock().await.take() {
             c.close(quinn::VarInt::from_u32(0), b"client closed");
+        }
+    }
+}
+
+/// One `Authenticate` exchange on its own stream.
+async fn send_authenticate(
+    conn: &quinn::Connection,
+    token: &str,
+    max_frame: u32,
+) -> Result<proto::AuthenticateResponse, String> {
+    let req = proto::AuthenticateRequest {
+        mechanism: "jwt".into(),
+        token: token.to_string(),
+    };
+    let (mut send, mut recv) = conn.open_bi().await.map_err(|e| e.to_string())?;
+    send.write_all(&frame::encode(ApiKey::Authenticate as u16, 1, 0, 0, &req))
+        .await
+        .map_err(|e| e.to_string())?;
+    let _ = send.finish();
+    let (header, body) = read_frame(&mut recv, max_frame).await?;
+    decode_body(header, body).map_err(|e| e.to_string())
+}
+
+/// Sends the token file's token again before the session ends (a tenth of the way
+/// before, at least 5 s), for as long as the connection lives; a token that does not
+/// move the end leaves the broker to close the connection at expiry.
+async fn reauthenticate(
+    addr: String,
+    conn: quinn::Connection,
+    token: TokenSource,
+    mut expires_at_ms: i64,
+    max_frame: u32,
+) {
+    loop {
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        let left = (expires_at_ms - now_ms).max(0);
+        let wait = (left - (left / 10).max(5_000)).max(0) as u64;
+        tokio::select! {
+            _ = tokio::time::sleep(Duration::from_millis(wait)) => {}
+            _ = conn.closed() => return,
+        }
+        let Ok(t) = token.read() else {
+            tracing::warn!(broker = %addr, "bearer token file unreadable; the session ends at expiry");
+            return;
+        };
+        match send_authenticate(&conn, &t, max_frame).await {
+            Ok(r)
+                if r.error_code == ErrorCode::None as i32
+                    && r.session_expires_at_ms > expires_at_ms =>
+            {
+                expires_at_ms = r.session_expires_at_ms;
+            }
+            Ok(r) if r.error_code == ErrorCode::None as i32 => {
+                // The same token again: nothing to extend. Look again when it is due.
+                tokio::time::sleep(Duration::from_millis(((left / 10).max(1_000)) as u64)).await;
+            }
+            Ok(r) => {
+                tracing::warn!(broker = %addr, reason = %r.error_message, "re-authentication refused; the session ends at expiry");
+                return;
+            }
+            Err(_) => return,
         }
     }
 }

@@ -44,6 +44,8 @@ pub enum ApiKey {
     FindCoordinator = 12,
     /// A new idempotent-producer id.
     InitProducerId = 13,
+    /// Prove the connection's principal with a bearer token (JWT).
+    Authenticate = 14,
 }
 
 impl ApiKey {
@@ -71,6 +73,7 @@ impl TryFrom<u16> for ApiKey {
             11 => Self::OffsetFetch,
             12 => Self::FindCoordinator,
             13 => Self::InitProducerId,
+            14 => Self::Authenticate,
             other => return Err(FrameError::UnknownApi(other)),
         })
     }

@@ -204,6 +204,17 @@ pub fn client_verifier(
         .map_err(|e| TlsError::Config(e.to_string()))
 }
 
+/// [`client_verifier`], but a client may also come without a certificate (it then proves
+/// itself another way, such as a bearer token); one that presents a certificate must pass.
+pub fn optional_client_verifier(
+    ca: &Path,
+) -> Result<Arc<dyn rustls::server::danger::ClientCertVerifier>, TlsError> {
+    rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots(ca)?), provider())
+        .allow_unauthenticated()
+        .build()
+        .map_err(|e| TlsError::Config(e.to_string()))
+}
+
 /// A TLS 1.3 server config offering `alpn` whose clients must pass `verifier`.
 pub fn mutual_server_config(
     cert: &Path,

@@ -37,6 +37,8 @@ pub struct SecuritySection {
     /// How often the listener's certificate, key and client CAs are checked for changes
     /// (a changed set is used for new connections: rotation without a restart).
     pub certificate_reload_interval_ms: u64,
+    /// `[security.jwt]`: bearer tokens for clients without a certificate.
+    pub jwt: rustmq_security::jwt::JwtConfig,
     /// `[security.audit]`: where denials and authentication failures are written. Unset
     /// path: `<data_dir>/audit/audit.log`.
     pub audit: AuditConfig,
@@ -54,6 +56,7 @@ impl Default for SecuritySection {
             issuing_ca_cert: None,
             issuing_ca_key: None,
             certificate_reload_interval_ms: 2_000,
+            jwt: Default::default(),
             audit: AuditConfig::default(),
         }
     }
@@ -76,6 +79,15 @@ impl SecuritySection {
                 reason: reason.into(),
             })
         };
+        if self.jwt.enabled {
+            if !self.enabled {
+                return v("security.jwt.enabled", "needs security.enabled");
+            }
+            // Refuse to start without issuer, audience, algorithms and keys.
+            if let Err(e) = rustmq_security::jwt::validate_config(&self.jwt) {
+                return v("security.jwt", &e.to_string());
+            }
+        }
         if self.certificate_reload_interval_ms == 0 {
             return v(
                 "security.certificate_reload_interval_ms",

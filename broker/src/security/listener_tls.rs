@@ -27,6 +27,8 @@ pub struct ListenerTlsFiles {
     pub key: PathBuf,
     /// Trusted client CAs, PEM (one or more): mutual TLS when set.
     pub client_ca: Option<PathBuf>,
+    /// Clients may come without a certificate (and authenticate with a token).
+    pub certificate_optional: bool,
 }
 
 impl ListenerTlsFiles {
@@ -40,7 +42,11 @@ impl ListenerTlsFiles {
             Some(ca) => tls::mutual_server_config(
                 &self.cert,
                 &self.key,
-                security.client_verifier(tls::client_verifier(ca)?),
+                security.client_verifier(if self.certificate_optional {
+                    tls::optional_client_verifier(ca)?
+                } else {
+                    tls::client_verifier(ca)?
+                }),
                 rustmq_protocol::ALPN,
             ),
             None => tls::server_config(&self.cert, &self.key, rustmq_protocol::ALPN),

@@ -17,7 +17,8 @@ use rustmq_controller::Controller;
 use rustmq_controller::metadata::{AclState, ClusterMetadata};
 use rustmq_security::acl::{AclSet, Authorizer, Operation, Reason, Request, ResourceType};
 use rustmq_security::audit::{AuditEvent, AuditLog, AuditRecord};
-use rustmq_security::identity::Identity;
+use rustmq_security::identity::{Identity, Role};
+use rustmq_security::jwt::JwtVerifier;
 use rustmq_security::principal::MappingRules;
 use tokio::sync::watch;
 
@@ -29,13 +30,69 @@ pub use listener_tls::{ListenerTlsFiles, watch_listener_tls};
 use revocation::{LiveSessions, RevocationAwareVerifier};
 pub use revocation::{RevokedSet, SessionGuard};
 
-/// One authenticated connection.
+/// How a connection's principal was established.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Security is off: nobody is asked.
+    Anonymous,
+    /// The client certificate.
+    Certificate,
+    /// A bearer token (JWT) sent with `Authenticate`.
+    Token,
+    /// No certificate identity yet: only `Authenticate` is answered.
+    Pending,
+}
+
+/// One connection's principal.
 #[derive(Debug, Clone)]
 pub struct Session {
-    /// From the client certificate; `None` when security is off.
+    /// From the client certificate or the token; `None` when security is off or the
+    /// connection has not authenticated yet.
     pub identity: Option<Identity>,
     /// The client's address.
     pub remote: SocketAddr,
+    /// How the identity was established.
+    pub method: AuthMethod,
+}
+
+impl Session {
+    /// Whether requests other than `Authenticate` may be answered.
+    pub fn authenticated(&self) -> bool {
+        self.method != AuthMethod::Pending
+    }
+}
+
+/// A connection's session, which `Authenticate` may replace while streams read it.
+#[derive(Debug)]
+pub struct SessionCell {
+    session: parking_lot::RwLock<Session>,
+    changed: tokio::sync::Notify,
+}
+
+impl SessionCell {
+    /// A cell holding `s`.
+    pub fn new(s: Session) -> Self {
+        Self {
+            session: parking_lot::RwLock::new(s),
+            changed: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// The session now.
+    pub fn get(&self) -> Session {
+        self.session.read().clone()
+    }
+
+    /// Replaces the session (a new token) and wakes whoever waits on its expiry.
+    pub fn set(&self, s: Session) {
+        *self.session.write() = s;
+        self.changed.notify_waiters();
+    }
+
+    /// Resolves when the session is replaced.
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
 }
 
 /// A refused request, as the client is told.
@@ -58,6 +115,7 @@ pub struct BrokerSecurity {
     revoked: Arc<RevokedSet>,
     sessions: Arc<LiveSessions>,
     tls_reloads: AtomicU64,
+    jwt: Option<JwtVerifier>,
 }
 
 impl std::fmt::Debug for BrokerSecurity {
@@ -71,12 +129,24 @@ impl std::fmt::Debug for BrokerSecurity {
 impl BrokerSecurity {
     /// Security as `[security]` says, starting from the ACLs in `md`; audit records go to
     /// `security.audit.path` or `default_audit_path`.
-    pub fn new(
+    pub async fn new(
         cfg: &SecuritySection,
         node: String,
         default_audit_path: &Path,
         md: &ClusterMetadata,
     ) -> Result<Arc<Self>, ConfigError> {
+        let jwt = if cfg.enabled && cfg.jwt.enabled {
+            Some(
+                JwtVerifier::new(cfg.jwt.clone())
+                    .await
+                    .map_err(|e| ConfigError::Value {
+                        key: "security.jwt".into(),
+                        reason: e.to_string(),
+                    })?,
+            )
+        } else {
+            None
+        };
         let mut audit_cfg = cfg.audit.clone();
         if cfg.enabled && audit_cfg.path.is_none() {
             audit_cfg.path = Some(default_audit_path.to_path_buf());
@@ -110,6 +180,7 @@ impl BrokerSecurity {
                 revoked: Arc::new(RevokedSet::default()),
                 sessions: Arc::default(),
                 tls_reloads: AtomicU64::new(0),
+                jwt,
             }
             .with_certificates(md),
         ))
@@ -134,6 +205,7 @@ impl BrokerSecurity {
             revoked: Arc::new(RevokedSet::default()),
             sessions: Arc::default(),
             tls_reloads: AtomicU64::new(0),
+            jwt: None,
         })
     }
 
@@ -250,7 +322,7 @@ impl BrokerSecurity {
     /// Registers an authenticated connection so a revocation of its certificate closes it;
     /// unregistered when the guard drops.
     pub fn register(&self, session: &Session, conn: &quinn::Connection) -> Option<SessionGuard> {
-        let id = session.identity.as_ref()?;
+        let id = session.identity.as_ref().filter(|i| !i.serial.is_empty())?;
         Some(self.sessions.register(id.serial.clone(), conn.clone()))
     }
 
@@ -263,11 +335,22 @@ impl BrokerSecurity {
             return Ok(Session {
                 identity: None,
                 remote,
+                method: AuthMethod::Anonymous,
             });
         }
-        let identity = conn
+        let certs = conn
             .peer_identity()
             .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
+            .filter(|c| !c.is_empty());
+        if certs.is_none() && self.jwt.is_some() {
+            // The handshake let it in without a certificate: it must send a token.
+            return Ok(Session {
+                identity: None,
+                remote,
+                method: AuthMethod::Pending,
+            });
+        }
+        let identity = certs
             .ok_or_else(|| "no client certificate".to_string())
             .and_then(|certs| {
                 let leaf = certs
@@ -287,6 +370,7 @@ impl BrokerSecurity {
             Ok(id) => Ok(Session {
                 identity: Some(id),
                 remote,
+                method: AuthMethod::Certificate,
             }),
             Err(reason) => {
                 self.authentication_failures.fetch_add(1, Ordering::Relaxed);
@@ -389,6 +473,82 @@ impl BrokerSecurity {
     ) -> bool {
         self.decide(session, operation, resource_type, name)
             .is_none_or(|d| d.allowed)
+    }
+
+    /// Whether clients may authenticate with a bearer token instead of a certificate.
+    pub fn accepts_tokens(&self) -> bool {
+        self.jwt.is_some()
+    }
+
+    /// `Authenticate`: verifies `token` for the connection whose session is `current`;
+    /// the new session, or why not (audited). A session may re-authenticate only as the
+    /// principal it already is.
+    pub async fn authenticate_token(
+        &self,
+        current: &Session,
+        mechanism: &str,
+        token: &str,
+    ) -> Result<Session, Denied> {
+        let refuse = |reason: String| {
+            self.authentication_failures.fetch_add(1, Ordering::Relaxed);
+            self.audit.record(AuditRecord {
+                principal: current.identity.as_ref().map(|i| i.principal.clone()),
+                remote_addr: Some(current.remote.to_string()),
+                reason: Some(reason.clone()),
+                ..AuditRecord::new(AuditEvent::AuthenticationFailure)
+            });
+            Denied {
+                message: format!("authentication failed: {reason}"),
+            }
+        };
+        let Some(jwt) = &self.jwt else {
+            return Err(refuse("this broker takes no bearer tokens".into()));
+        };
+        if !mechanism.eq_ignore_ascii_case("jwt") {
+            return Err(refuse(format!(
+                "unknown mechanism '{mechanism}' (expected jwt)"
+            )));
+        }
+        if current.method == AuthMethod::Certificate {
+            return Err(refuse(
+                "the connection is authenticated by its certificate".into(),
+            ));
+        }
+        let verified = jwt.verify(token).await.map_err(|e| refuse(e.to_string()))?;
+        let principal = self
+            .rules
+            .map(&verified.principal)
+            .map_err(|e| refuse(e.to_string()))?;
+        if let Some(id) = &current.identity
+            && id.principal != principal
+        {
+            return Err(refuse(format!(
+                "re-authentication as '{principal}' on a connection of '{}'",
+                id.principal
+            )));
+        }
+        Ok(Session {
+            identity: Some(Identity {
+                principal,
+                role: Role::Client,
+                serial: String::new(),
+                subject: format!("jwt kid={}", verified.key_id),
+                not_after: verified.expires_at,
+            }),
+            remote: current.remote,
+            method: AuthMethod::Token,
+        })
+    }
+
+    /// Records a request refused because its connection has not authenticated yet.
+    pub fn unauthenticated_request(&self, session: &Session, request_id: u32) {
+        self.authentication_failures.fetch_add(1, Ordering::Relaxed);
+        self.audit.record(AuditRecord {
+            remote_addr: Some(session.remote.to_string()),
+            reason: Some("request before authentication".into()),
+            request_id: Some(u64::from(request_id)),
+            ..AuditRecord::new(AuditEvent::AuthenticationFailure)
+        });
     }
 
     /// Records a TLS handshake the client listener refused (with security on, a missing,
