@@ -273,11 +273,14 @@ impl Node {
             )),
             None => None,
         };
-        let app = rustmq_controller::api::router_with_ca(
+        let app = rustmq_controller::api::router_full(
             controller.clone(),
-            Some(broker.clone()),
-            Some(limits),
-            issuing_ca,
+            rustmq_controller::api::AdminExtras {
+                broker: Some(broker.clone()),
+                limits: Some(limits),
+                ca: issuing_ca,
+                security: Some(security.clone()),
+            },
         );
         let mut admin_stop = stop.subscribe();
         let admin = tokio::spawn(async move {

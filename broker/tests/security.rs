@@ -338,6 +338,35 @@ async fn every_request_path_is_authorized_and_every_denial_audited_once() {
     let path = security.audit().path().unwrap().to_path_buf();
     let on_disk = rustmq_security::audit::read_files(&path, 5).unwrap();
     assert_eq!(denials(&on_disk), expected);
+    // And through the admin API, with the counters and the metrics.
+    let http = reqwest::Client::new();
+    let admin = s.node.admin_url();
+    let api: serde_json::Value = http
+        .get(format!("{admin}/api/v1/audit?event=denied&limit=1000"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let via_api: Vec<AuditRecord> = serde_json::from_value(api["data"].clone()).unwrap();
+    assert_eq!(denials(&via_api), expected);
+    let status: serde_json::Value = http
+        .get(format!("{admin}/api/v1/security"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(status["data"]["listener"]["denials"], expected.len());
+    assert_eq!(status["data"]["acl_rules"], 5);
+    let metrics = s.node.metrics_text().await;
+    assert_eq!(
+        common::sample(&metrics, "rustmq_authorization_denials_total"),
+        Some(expected.len() as f64),
+        "{metrics}"
+    );
     s.node.stop().await;
 }
 
@@ -696,6 +725,22 @@ async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() 
     )
     .unwrap_err();
     assert!(e.to_string().contains("revoked"), "{e}");
+    let changes: serde_json::Value = http
+        .get(format!("{admin}/api/v1/audit?event=certificate_changed"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let reasons: Vec<&str> = changes["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["certificate_serial"] == serial.as_str())
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["issued", "revoked (KeyCompromise)"]);
     let other = std::fs::read_to_string(s.pki.issue("other", Role::Client, DAY).cert).unwrap();
     rustmq_security::ca::validate(&other, s.pki.root.root_pem(), &[crl], now).unwrap();
     s.node.stop().await;

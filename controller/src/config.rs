@@ -101,6 +101,9 @@ pub struct ControllerConfig {
     pub admin: AdminSection,
     /// `[autobalancer]`
     pub autobalancer: AutoBalancerSection,
+    /// `[audit]`: ACL and certificate changes made through this controller's admin API.
+    /// Unset path: `<data_dir>/audit/audit.log`.
+    pub audit: rustmq_security::audit::AuditConfig,
 }
 
 /// `[autobalancer]`: rebalancing bounds, and whether the leader rebalances on its own.

@@ -51,8 +51,26 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     if let Some(ca) = &ca {
         println!("  issuing CA     : {}", ca.info().subject);
     }
-    let mut app =
-        rustmq_controller::api::router_with_ca(controller.clone(), None, Some(limits), ca);
+    let mut audit_cfg = config.audit.clone();
+    if audit_cfg.path.is_none() {
+        audit_cfg.path = Some(opts.data_dir.join("audit").join("audit.log"));
+    }
+    let audit = rustmq_security::audit::AuditLog::open(
+        audit_cfg,
+        format!("controller-{}", config.controller.node_id),
+    )
+    .context("opening the audit log ([audit] path)")?;
+    let mut app = rustmq_controller::api::router_full(
+        controller.clone(),
+        rustmq_controller::api::AdminExtras {
+            limits: Some(limits),
+            ca,
+            security: Some(std::sync::Arc::new(rustmq_controller::api::AuditOnly(
+                audit,
+            ))),
+            ..Default::default()
+        },
+    );
     if config.admin.log_requests {
         app = app.layer(axum::middleware::from_fn(log_request));
     }

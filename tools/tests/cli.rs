@@ -635,4 +635,40 @@ fn acl_and_certificate_commands() {
         "{csv}"
     );
     assert!(csv.contains(&serial));
+
+    // The audit log saw every change made above.
+    let acl_changes = json(&["audit", "acl"]);
+    assert_eq!(acl_changes.as_array().unwrap().len(), 4, "{acl_changes}");
+    let cert_changes = json(&["audit", "certificates"]);
+    let reasons: Vec<&str> = cert_changes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons.len(), 3, "{reasons:?}");
+    assert!(reasons[1].starts_with("issued, replacing"), "{reasons:?}");
+    assert!(reasons[2].starts_with("revoked"), "{reasons:?}");
+    let status = json(&["security", "status"]);
+    assert_eq!(status["acl_rules"], 2);
+    assert_eq!(status["certificates_revoked"], 1);
+    // The rotated certificate (7 days) expires within 30 days: health says so.
+    let health = admin(&dev, &["security", "health"], None);
+    assert!(!health.status.success());
+    assert!(String::from_utf8_lossy(&health.stderr).contains("expire within 30 days"));
+    // Backup, lose the rules, restore.
+    let backup = dir.path().join("backup.json");
+    ok(&admin(
+        &dev,
+        &["security", "backup", "--out", backup.to_str().unwrap()],
+        None,
+    ));
+    json(&["acl", "delete", "--principal", "app", "--force"]);
+    assert_eq!(json(&["acl", "list"])["rules"].as_array().unwrap().len(), 1);
+    ok(&admin(
+        &dev,
+        &["security", "restore", backup.to_str().unwrap(), "--force"],
+        None,
+    ));
+    assert_eq!(json(&["acl", "list"])["rules"].as_array().unwrap().len(), 2);
 }

@@ -578,3 +578,82 @@ impl BrokerSecurity {
         });
     }
 }
+
+impl rustmq_controller::api::SecurityView for BrokerSecurity {
+    fn audit(&self) -> &AuditLog {
+        &self.audit
+    }
+
+    fn status(&self) -> Option<rustmq_controller::api::ListenerSecurity> {
+        Some(rustmq_controller::api::ListenerSecurity {
+            enabled: self.enabled,
+            tokens: self.jwt.is_some(),
+            acl_version: self.acl_version(),
+            denials: self.denials(),
+            authentication_failures: self.authentication_failures(),
+            certificate_reloads: self.tls_reloads(),
+        })
+    }
+
+    fn register_metrics(self: Arc<Self>, registry: &mut prometheus_client::registry::Registry) {
+        registry.register_collector(Box::new(SecurityFigures(Arc::downgrade(&self))));
+    }
+}
+
+/// Security counters read at each scrape. Weak: the registry must not keep a stopped
+/// broker's security alive.
+#[derive(Debug)]
+struct SecurityFigures(std::sync::Weak<BrokerSecurity>);
+
+impl prometheus_client::collector::Collector for SecurityFigures {
+    fn encode(&self, mut e: prometheus_client::encoding::DescriptorEncoder) -> std::fmt::Result {
+        use rustmq_transport::metrics::{counter, gauge};
+        let Some(s) = self.0.upgrade() else {
+            return Ok(());
+        };
+        let e = &mut e;
+        gauge(
+            e,
+            "security_enabled",
+            "1 when clients are authenticated and requests authorized",
+            i64::from(s.enabled),
+        )?;
+        gauge(
+            e,
+            "acl_version",
+            "The ACL version in force on this broker",
+            s.acl_version() as i64,
+        )?;
+        counter(
+            e,
+            "authorization_denials",
+            "Requests (or parts of them) refused by the ACLs",
+            s.denials(),
+        )?;
+        counter(
+            e,
+            "authentication_failures",
+            "Handshakes, tokens and unauthenticated requests refused",
+            s.authentication_failures(),
+        )?;
+        counter(
+            e,
+            "certificate_reloads",
+            "Times the listener's certificates were reloaded",
+            s.tls_reloads(),
+        )?;
+        counter(
+            e,
+            "audit_records",
+            "Audit records written",
+            s.audit.records(),
+        )?;
+        counter(
+            e,
+            "audit_write_failures",
+            "Audit records that could not be written to the file",
+            s.audit.write_failures(),
+        )?;
+        Ok(())
+    }
+}

@@ -111,6 +111,20 @@ pub struct AclTestResult {
     pub rule: Option<AclRule>,
 }
 
+/// The audit record of an ACL change made through the API.
+fn acl_changed(s: &AdminState, what: String, r: &AclChangeResult) {
+    super::security::record_change(
+        s,
+        rustmq_security::audit::AuditRecord {
+            acl_version: Some(r.version),
+            reason: Some(format!("{what}: {} removed, {} added", r.removed, r.added)),
+            ..rustmq_security::audit::AuditRecord::new(
+                rustmq_security::audit::AuditEvent::AclChanged,
+            )
+        },
+    );
+}
+
 fn bad_request(c: &Controller, message: String) -> Response {
     ApiError {
         status: StatusCode::BAD_REQUEST,
@@ -163,12 +177,23 @@ pub(super) async fn create_acls(
         Ok(Json(r)) => r,
         Err(rej) => return bad_body(&s.controller, rej, RULES_EXAMPLE),
     };
+    let what = format!(
+        "rules added for {}",
+        req.rules
+            .iter()
+            .map(|r| r.principal.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
     let change = AclChange {
         remove: vec![],
         add: req.rules,
     };
     match s.controller.change_acls(change).await {
-        Ok(r) => ok(&s.controller, StatusCode::CREATED, r),
+        Ok(r) => {
+            acl_changed(&s, what, &r);
+            ok(&s.controller, StatusCode::CREATED, r)
+        }
         Err(e) => map_err(&s.controller, e).into_response(),
     }
 }
@@ -189,12 +214,16 @@ pub(super) async fn delete_acls(
         Ok(f) => f,
         Err(e) => return bad_request(&s.controller, e),
     };
+    let what = format!("rules deleted matching {filter:?}");
     let change = AclChange {
         remove: vec![filter],
         add: vec![],
     };
     match s.controller.change_acls(change).await {
-        Ok(r) => ok(&s.controller, StatusCode::OK, r),
+        Ok(r) => {
+            acl_changed(&s, what, &r);
+            ok(&s.controller, StatusCode::OK, r)
+        }
         Err(e) => map_err(&s.controller, e).into_response(),
     }
 }
@@ -222,6 +251,7 @@ pub(super) async fn replace_principal_acls(
             ),
         );
     }
+    let what = format!("rules of {principal} replaced");
     let change = AclChange {
         remove: vec![AclFilter {
             principal: Some(principal),
@@ -230,7 +260,10 @@ pub(super) async fn replace_principal_acls(
         add: req.rules,
     };
     match s.controller.change_acls(change).await {
-        Ok(r) => ok(&s.controller, StatusCode::OK, r),
+        Ok(r) => {
+            acl_changed(&s, what, &r);
+            ok(&s.controller, StatusCode::OK, r)
+        }
         Err(e) => map_err(&s.controller, e).into_response(),
     }
 }

@@ -150,6 +150,22 @@ fn no_ca(c: &Controller) -> Response {
     )
 }
 
+/// The audit record of a certificate change made through the API.
+fn certificate_changed(s: &AdminState, r: &CertificateRecord, what: &str) {
+    super::security::record_change(
+        s,
+        rustmq_security::audit::AuditRecord {
+            principal: Some(r.info.principal.clone()),
+            role: r.info.role,
+            certificate_serial: Some(r.info.serial.clone()),
+            reason: Some(what.to_string()),
+            ..rustmq_security::audit::AuditRecord::new(
+                rustmq_security::audit::AuditEvent::CertificateChanged,
+            )
+        },
+    );
+}
+
 fn days(d: u32) -> std::time::Duration {
     std::time::Duration::from_secs(u64::from(d) * 86_400)
 }
@@ -169,6 +185,11 @@ async fn issue(
         .record_certificate(issued.info.clone(), replaces)
         .await
         .map_err(|e| map_err(&s.controller, e).into_response())?;
+    let what = match &record.replaces {
+        Some(old) => format!("issued, replacing {old}"),
+        None => "issued".to_string(),
+    };
+    certificate_changed(s, &record, &what);
     Ok((record, issued))
 }
 
@@ -310,7 +331,10 @@ pub(super) async fn revoke_certificate(
         .revoke_certificate(&serial.to_ascii_lowercase(), req.reason)
         .await
     {
-        Ok(r) => ok(&s.controller, StatusCode::OK, r),
+        Ok(r) => {
+            certificate_changed(&s, &r, &format!("revoked ({:?})", req.reason));
+            ok(&s.controller, StatusCode::OK, r)
+        }
         Err(e) => map_err(&s.controller, e).into_response(),
     }
 }
@@ -383,13 +407,15 @@ pub(super) async fn rotate_certificate(
         Ok(x) => x,
         Err(r) => return r,
     };
-    if req.revoke_old
-        && let Err(e) = s
+    if req.revoke_old {
+        match s
             .controller
             .revoke_certificate(&serial, RevocationReason::Superseded)
             .await
-    {
-        return map_err(&s.controller, e).into_response();
+        {
+            Ok(r) => certificate_changed(&s, &r, "revoked (superseded by rotation)"),
+            Err(e) => return map_err(&s.controller, e).into_response(),
+        }
     }
     ok(
         &s.controller,

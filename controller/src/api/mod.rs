@@ -28,6 +28,7 @@ mod health;
 mod metrics;
 mod rebalance;
 mod restart;
+mod security;
 mod storage;
 mod topics;
 
@@ -45,6 +46,7 @@ pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView
 pub use health::{ComponentHealth, HealthResponse};
 pub use rebalance::RebalanceRequest;
 pub use restart::{hosted_replicas, out_of_sync, restart_blockers};
+pub use security::{AuditQuery, ListenerSecurity, SecurityStatusView};
 pub use storage::{CatalogView, StorageResponse, StorageView};
 pub use topics::{
     AlterTopicRequest, CreateTopicRequest, PartitionView, ReassignPartition, ReassignRequest,
@@ -69,6 +71,40 @@ pub trait BrokerView: Send + Sync + 'static {
     fn register_metrics(self: Arc<Self>, _registry: &mut Registry) {}
 }
 
+/// A node's own security, as the admin API shows it: its audit log and its counters.
+pub trait SecurityView: Send + Sync + 'static {
+    /// The node's audit log (ACL and certificate changes made through this API go there).
+    fn audit(&self) -> &rustmq_security::audit::AuditLog;
+    /// Counters and settings of the node's client listener, when it has one.
+    fn status(&self) -> Option<security::ListenerSecurity> {
+        None
+    }
+    /// Registers the node's security metrics, once, when the admin router is built.
+    fn register_metrics(self: Arc<Self>, _registry: &mut Registry) {}
+}
+
+/// A node with an audit log and nothing else to show (a controller).
+pub struct AuditOnly(pub rustmq_security::audit::AuditLog);
+
+impl SecurityView for AuditOnly {
+    fn audit(&self) -> &rustmq_security::audit::AuditLog {
+        &self.0
+    }
+}
+
+/// What a node adds to the admin API besides its controller.
+#[derive(Default, Clone)]
+pub struct AdminExtras {
+    /// The broker in this process (health components, groups, storage, metrics).
+    pub broker: Option<Arc<dyn BrokerView>>,
+    /// Rate limits per client IP.
+    pub limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
+    /// The CA that issues certificates through `/api/v1/certificates`.
+    pub ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
+    /// The node's security: audit log and counters.
+    pub security: Option<Arc<dyn SecurityView>>,
+}
+
 /// State shared by the handlers.
 #[derive(Clone)]
 pub struct AdminState {
@@ -80,6 +116,8 @@ pub struct AdminState {
     /// The CA that issues certificates through `/api/v1/certificates` (none: issuing is
     /// refused; records, revocations and validation still work).
     ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
+    /// The node's audit log and security counters.
+    security: Option<Arc<dyn SecurityView>>,
 }
 
 /// Builds the admin router.
@@ -114,23 +152,39 @@ pub fn router_with(
     extra: Option<Arc<dyn BrokerView>>,
     limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
 ) -> Router {
-    router_with_ca(controller, extra, limits, None)
+    router_full(
+        controller,
+        AdminExtras {
+            broker: extra,
+            limits,
+            ..Default::default()
+        },
+    )
 }
 
-/// [`router_with`], with the CA that issues certificates through the API.
-pub fn router_with_ca(
-    controller: Arc<Controller>,
-    extra: Option<Arc<dyn BrokerView>>,
-    limits: Option<Arc<rustmq_transport::ratelimit::RateLimits>>,
-    ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
-) -> Router {
-    let registry = Arc::new(metrics::registry(&controller, extra.as_ref()));
+/// The admin router with everything a node adds (see [`AdminExtras`]).
+///
+/// ```no_run
+/// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
+/// use rustmq_controller::api::{AdminExtras, AuditOnly, router_full};
+/// let audit = rustmq_security::audit::AuditLog::memory("controller-1");
+/// let app = router_full(c, AdminExtras { security: Some(std::sync::Arc::new(AuditOnly(audit))), ..Default::default() });
+/// # }
+/// ```
+pub fn router_full(controller: Arc<Controller>, extras: AdminExtras) -> Router {
+    let mut registry = metrics::registry(&controller, extras.broker.as_ref());
+    if let Some(s) = &extras.security {
+        s.clone().register_metrics(&mut registry);
+    }
+    let registry = Arc::new(registry);
+    let limits = extras.limits.clone();
     let app = routes().with_state(AdminState {
         controller,
-        extra,
-        limits: limits.clone(),
+        extra: extras.broker,
+        limits: extras.limits,
         registry,
-        ca,
+        ca: extras.ca,
+        security: extras.security,
     });
     match limits {
         Some(l) => app.layer(axum::middleware::from_fn_with_state(
@@ -211,6 +265,8 @@ fn routes() -> Router<AdminState> {
             axum::routing::post(certificates::rotate_certificate),
         )
         .route("/api/v1/ca", get(certificates::ca))
+        .route("/api/v1/audit", get(security::audit))
+        .route("/api/v1/security", get(security::security_status))
         .route("/api/v1/crl", get(certificates::crl))
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
@@ -325,7 +381,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs and certificates. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs, certificates and the audit log. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -360,7 +416,9 @@ pub struct Envelope<T> {
         certificates::rotate_certificate,
         certificates::validate_certificate,
         certificates::ca,
-        certificates::crl
+        certificates::crl,
+        security::audit,
+        security::security_status
     )
 )]
 pub struct ApiDoc;

@@ -144,6 +144,12 @@ enum Cmd {
     /// The cluster CA: its certificate and revocation list.
     #[command(subcommand)]
     Ca(security_cmd::CaCmd),
+    /// The audit log: denials, authentication failures, certificate and ACL changes.
+    #[command(subcommand)]
+    Audit(security_cmd::AuditCmd),
+    /// Security at a glance: status, health, metrics, backup and restore.
+    #[command(subcommand)]
+    Security(security_cmd::SecurityCmd),
     /// Show what a rebalance would move (per broker and per partition), or start one.
     Rebalance {
         /// Start it and wait until it finished.
@@ -372,6 +378,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Acl(c) => security_cmd::acl(&api, c, out).await,
         Cmd::Certs(c) => security_cmd::certs(&api, c, out).await,
         Cmd::Ca(c) => security_cmd::ca(&api, c, out).await,
+        Cmd::Audit(c) => security_cmd::audit(&api, c, out).await,
+        Cmd::Security(c) => security_cmd::security(&api, c, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
         Cmd::ClusterHealth {
