@@ -17,16 +17,20 @@ pub const POLL_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Reads `path` every [`POLL_INTERVAL`] and on `SIGHUP` (when `hangup` is set); when its
 /// bytes changed, loads the configuration with `load` (the same layering the process
-/// started with) and applies it. Runs until `stop` turns true. A file that cannot be read
+/// started with) and applies it, then hands the configuration now in force to `on_applied`
+/// (parts of the node outside the broker take their runtime keys there). Runs until `stop`
+/// turns true. A file that cannot be read
 /// or loaded is logged and changes nothing; the broker keeps serving with what it has.
-pub async fn watch_config_file<F>(
+pub async fn watch_config_file<F, A>(
     broker: Arc<Broker>,
     path: PathBuf,
     load: F,
+    on_applied: A,
     hangup: bool,
     mut stop: watch::Receiver<bool>,
 ) where
     F: Fn() -> Result<BrokerConfig, ConfigError> + Send + 'static,
+    A: Fn(&BrokerConfig) + Send + 'static,
 {
     let mut hup = if hangup {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()) {
@@ -72,7 +76,7 @@ pub async fn watch_config_file<F>(
             Ok(change) if change.is_empty() => {
                 tracing::info!(path = %path.display(), "configuration read again: nothing changed");
             }
-            Ok(_) => {}
+            Ok(_) => on_applied(&broker.config()),
             Err(e) => {
                 tracing::error!(error = %e, path = %path.display(), "configuration not applied");
             }

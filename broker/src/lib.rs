@@ -359,11 +359,17 @@ impl Node {
     where
         F: Fn() -> Result<BrokerConfig, config::ConfigError> + Send + 'static,
     {
+        let security = self.security.clone();
         self.tasks
             .push(tokio::spawn(config_watch::watch_config_file(
                 self.broker.clone(),
                 path,
                 load,
+                move |c: &BrokerConfig| {
+                    if let Err(e) = security.reconfigure(&c.security) {
+                        tracing::error!(error = %e, "security settings not applied");
+                    }
+                },
                 hangup,
                 self.stop.subscribe(),
             )));

@@ -1177,3 +1177,50 @@ async fn a_token_session_ends_at_expiry_unless_a_newer_token_is_sent() {
     assert_eq!(closed(), 1, "the re-authenticated session was closed");
     node.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn super_users_and_mapping_rules_change_without_a_restart() {
+    let s = secured(vec![rule(
+        "orders",
+        "topic.orders",
+        &[Operation::Write],
+        Effect::Allow,
+    )])
+    .await;
+    let addr = s.node.node.quic_addr().to_string();
+    let carol = client_for(&s, "carol", Role::Client).await;
+    let r: proto::ProduceResponse =
+        raw(&carol, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::Unauthorized as i32
+    );
+    // broker.toml's runtime keys, as a changed file hands them over.
+    assert!(rustmq_broker::config::is_runtime_key(
+        "security.super_users"
+    ));
+    assert!(rustmq_broker::config::is_runtime_key(
+        "security.principal_mapping_rules"
+    ));
+    let mut section = s.node.node.broker().config().security.clone();
+    section.super_users = vec!["carol".into()];
+    section.principal_mapping_rules = vec!["RULE:^(.*)-app$/$1/".into(), "DEFAULT".into()];
+    s.node.node.security().reconfigure(&section).unwrap();
+    // The next request of an open connection sees the new super-user...
+    let r: proto::ProduceResponse =
+        raw(&carol, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None as i32);
+    // ...and a new connection the new mapping: orders-app is now `orders`.
+    let app = client_for(&s, "orders-app", Role::Client).await;
+    let r: proto::ProduceResponse =
+        raw(&app, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None as i32);
+    // A broken rule list is refused and changes nothing.
+    section.principal_mapping_rules = vec!["RULE:(".into()];
+    assert!(s.node.node.security().reconfigure(&section).is_err());
+    let again = client_for(&s, "orders-app", Role::Client).await;
+    let r: proto::ProduceResponse =
+        raw(&again, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None as i32);
+    s.node.stop().await;
+}

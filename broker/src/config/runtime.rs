@@ -21,6 +21,9 @@ pub const RUNTIME_KEYS: &[&str] = &[
     "replication.fetch_max_bytes",
     "scaling.*",
     "operations.*",
+    "security.principal_mapping_rules",
+    "security.super_users",
+    "security.allow_if_no_acl",
 ];
 
 /// Whether the dotted `key` is one of [`RUNTIME_KEYS`].

@@ -105,10 +105,10 @@ pub struct Denied {
 /// Authentication and authorization of one broker.
 pub struct BrokerSecurity {
     enabled: bool,
-    rules: MappingRules,
+    rules: parking_lot::RwLock<MappingRules>,
     authorizer: Authorizer,
-    super_users: Vec<String>,
-    allow_if_no_acl: bool,
+    super_users: parking_lot::RwLock<Vec<String>>,
+    allow_if_no_acl: std::sync::atomic::AtomicBool,
     audit: AuditLog,
     denials: AtomicU64,
     authentication_failures: AtomicU64,
@@ -170,10 +170,10 @@ impl BrokerSecurity {
         Ok(Arc::new(
             Self {
                 enabled: cfg.enabled,
-                rules: cfg.mapping_rules()?,
+                rules: parking_lot::RwLock::new(cfg.mapping_rules()?),
                 authorizer: Authorizer::new(first, cfg.acl_cache_capacity),
-                super_users: cfg.super_users.clone(),
-                allow_if_no_acl: cfg.allow_if_no_acl,
+                super_users: parking_lot::RwLock::new(cfg.super_users.clone()),
+                allow_if_no_acl: std::sync::atomic::AtomicBool::new(cfg.allow_if_no_acl),
                 audit,
                 denials: AtomicU64::new(0),
                 authentication_failures: AtomicU64::new(0),
@@ -195,10 +195,10 @@ impl BrokerSecurity {
     pub fn disabled() -> Arc<Self> {
         Arc::new(Self {
             enabled: false,
-            rules: MappingRules::default(),
+            rules: parking_lot::RwLock::new(MappingRules::default()),
             authorizer: Authorizer::new(AclSet::default(), 1),
-            super_users: Vec::new(),
-            allow_if_no_acl: true,
+            super_users: parking_lot::RwLock::new(Vec::new()),
+            allow_if_no_acl: std::sync::atomic::AtomicBool::new(true),
             audit: AuditLog::memory("broker"),
             denials: AtomicU64::new(0),
             authentication_failures: AtomicU64::new(0),
@@ -249,17 +249,39 @@ impl BrokerSecurity {
         if self.authorizer.current().version() == acls.version {
             return;
         }
-        self.authorizer.replace(AclSet::new(
-            acls.version,
-            acls.rules.iter().cloned().collect(),
-            self.super_users.iter().cloned(),
-            self.allow_if_no_acl,
-        ));
+        self.install(acls.version, acls.rules.iter().cloned().collect());
         tracing::info!(
             version = acls.version,
             rules = acls.rules.len(),
             "ACLs in force"
         );
+    }
+
+    fn install(&self, version: u64, rules: Vec<rustmq_security::acl::AclRule>) {
+        self.authorizer.replace(AclSet::new(
+            version,
+            rules,
+            self.super_users.read().iter().cloned(),
+            self.allow_if_no_acl.load(Ordering::Relaxed),
+        ));
+    }
+
+    /// Takes the runtime security keys of a changed `broker.toml`: the principal mapping
+    /// rules (for connections authenticated from now on), the super-users and
+    /// `allow_if_no_acl` (for the next request).
+    pub fn reconfigure(&self, cfg: &SecuritySection) -> Result<(), ConfigError> {
+        let rules = cfg.mapping_rules()?;
+        *self.rules.write() = rules;
+        let changed = *self.super_users.read() != cfg.super_users
+            || self.allow_if_no_acl.load(Ordering::Relaxed) != cfg.allow_if_no_acl;
+        if changed {
+            *self.super_users.write() = cfg.super_users.clone();
+            self.allow_if_no_acl
+                .store(cfg.allow_if_no_acl, Ordering::Relaxed);
+            let current = self.authorizer.current();
+            self.install(current.version(), current.rules().to_vec());
+        }
+        Ok(())
     }
 
     /// Keeps the ACLs in step with the replicated metadata until `stop`.
@@ -356,7 +378,7 @@ impl BrokerSecurity {
                 let leaf = certs
                     .first()
                     .ok_or_else(|| "no client certificate".to_string())?;
-                Identity::from_certificate(leaf, &self.rules).map_err(|e| e.to_string())
+                Identity::from_certificate(leaf, &self.rules.read()).map_err(|e| e.to_string())
             });
         // Revoked between the handshake's check and now.
         let identity = identity.and_then(|id| {
@@ -517,6 +539,7 @@ impl BrokerSecurity {
         let verified = jwt.verify(token).await.map_err(|e| refuse(e.to_string()))?;
         let principal = self
             .rules
+            .read()
             .map(&verified.principal)
             .map_err(|e| refuse(e.to_string()))?;
         if let Some(id) = &current.identity

@@ -4,9 +4,11 @@
 //! `allow_if_no_acl`, allowed when no rule at all names the resource, Kafka's
 //! `allow.everyone.if.no.acl.found`).
 //!
-//! The cache is exact: its key carries the ACL version the decision was computed from, and a
-//! lookup uses the version of the snapshot it evaluates against, so a decision made before a
-//! change is never served after it. Decisions that depend on a time window are not cached.
+//! The cache is exact: its key carries the epoch of the rule set the decision was computed
+//! from (every replacement, of the ACL version or of settings such as super-users, is a new
+//! epoch), and a lookup uses the epoch of the set it evaluates against, so a decision made
+//! before a change is never served after it. Decisions that depend on a time window are not
+//! cached.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
@@ -54,6 +56,9 @@ pub struct Decision {
 #[derive(Debug, Default)]
 pub struct AclSet {
     version: u64,
+    /// Which replacement in this process put the set in force (the cache's key): settings
+    /// such as super-users can change while the version stays.
+    epoch: u64,
     rules: Vec<AclRule>,
     super_users: HashSet<String>,
     allow_if_no_acl: bool,
@@ -197,24 +202,25 @@ impl AclSet {
 /// rules whole when the controllers commit a change, and ask it for every request.
 pub struct Authorizer {
     current: RwLock<Arc<AclSet>>,
+    epochs: std::sync::atomic::AtomicU64,
     /// Keyed by a hash of (version, request) so a lookup allocates nothing; the entry keeps
     /// both, and a hit counts only when they are equal (a hash collision is a miss).
     cache: moka::sync::Cache<u64, Arc<Cached>>,
 }
 
 struct Cached {
-    version: u64,
+    epoch: u64,
     request: Request,
     decision: Decision,
 }
 
-fn cache_key(version: u64, req: &Request) -> u64 {
+fn cache_key(epoch: u64, req: &Request) -> u64 {
     use std::hash::{BuildHasher, Hash, Hasher};
     // Fixed keys: the same request hashes alike in every process run.
     let mut h =
         std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
             .build_hasher();
-    version.hash(&mut h);
+    epoch.hash(&mut h);
     req.hash(&mut h);
     h.finish()
 }
@@ -224,13 +230,18 @@ impl Authorizer {
     pub fn new(set: AclSet, capacity: u64) -> Self {
         Self {
             current: RwLock::new(Arc::new(set)),
+            epochs: std::sync::atomic::AtomicU64::new(0),
             cache: moka::sync::Cache::new(capacity),
         }
     }
 
     /// Puts `set` in force in one step: a request sees either the old rules or the new ones,
     /// never a mixture (replacing a principal's rules never shows a moment of denial).
-    pub fn replace(&self, set: AclSet) {
+    pub fn replace(&self, mut set: AclSet) {
+        set.epoch = self
+            .epochs
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            + 1;
         *self.current.write() = Arc::new(set);
         // Entries of older versions can never be hit again; free their room.
         self.cache.invalidate_all();
@@ -249,9 +260,9 @@ impl Authorizer {
     /// Decides `req` at `now`, from the cache when it can.
     pub fn authorize_at(&self, req: &Request, now: Timestamp) -> Decision {
         let set = self.current();
-        let key = cache_key(set.version, req);
+        let key = cache_key(set.epoch, req);
         if let Some(c) = self.cache.get(&key)
-            && c.version == set.version
+            && c.epoch == set.epoch
             && c.request == *req
         {
             return c.decision.clone();
@@ -261,7 +272,7 @@ impl Authorizer {
             self.cache.insert(
                 key,
                 Arc::new(Cached {
-                    version: set.version,
+                    epoch: set.epoch,
                     request: req.clone(),
                     decision: d.clone(),
                 }),
