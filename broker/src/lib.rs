@@ -26,6 +26,7 @@
 //! # Ok(()) }
 //! ```
 
+mod admin;
 pub mod broker;
 #[cfg(feature = "test-support")]
 pub mod child;
@@ -225,7 +226,7 @@ impl Node {
             )));
         }
         tasks.push(tokio::spawn(security::watch_listener_tls(
-            listener_tls,
+            listener_tls.clone(),
             security.clone(),
             endpoint.clone(),
             config.network.clone(),
@@ -252,50 +253,26 @@ impl Node {
         })?;
         let limits =
             rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
-        let issuing_ca = match (
-            &config.security.issuing_ca_cert,
-            &config.security.issuing_ca_key,
-        ) {
-            (Some(c), Some(k)) => Some(c.clone()).zip(Some(k.clone())),
-            _ => ca_cert
-                .as_ref()
-                .map(|ca| (ca.clone(), ca.with_file_name("ca.key")))
-                .filter(|(_, k)| k.exists()),
-        };
-        let issuing_ca = match issuing_ca {
-            Some((c, k)) => Some(Arc::new(
-                rustmq_security::ca::CertificateAuthority::load(&c, &k).map_err(|e| {
-                    config::ConfigError::Value {
-                        key: "security.issuing_ca_cert".into(),
-                        reason: e.to_string(),
-                    }
-                })?,
-            )),
-            None => None,
-        };
         let app = rustmq_controller::api::router_full(
             controller.clone(),
             rustmq_controller::api::AdminExtras {
                 broker: Some(broker.clone()),
                 limits: Some(limits),
-                ca: issuing_ca,
+                ca: admin::issuing_ca(&config, ca_cert.as_ref())?,
                 security: Some(security.clone()),
+                auth: admin::auth(&config, &security)?,
             },
         );
-        let mut admin_stop = stop.subscribe();
-        let admin = tokio::spawn(async move {
-            let served = axum::serve(
-                listener,
-                app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-            )
-            .with_graceful_shutdown(async move {
-                let _ = admin_stop.changed().await;
-            })
-            .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "admin API stopped");
-            }
-        });
+        let https = if config.admin.https {
+            Some(admin::https_config(
+                &cert,
+                &key,
+                listener_tls.client_ca.as_ref(),
+            )?)
+        } else {
+            None
+        };
+        let admin = tokio::spawn(admin::serve(listener, app, https, stop.subscribe()));
         Ok(Self {
             controller,
             broker,

@@ -339,8 +339,8 @@ async fn every_request_path_is_authorized_and_every_denial_audited_once() {
     let on_disk = rustmq_security::audit::read_files(&path, 5).unwrap();
     assert_eq!(denials(&on_disk), expected);
     // And through the admin API, with the counters and the metrics.
-    let http = reqwest::Client::new();
-    let admin = s.node.admin_url();
+    let http = admin_https(&s.pki, None);
+    let admin = https_base(&s.node);
     let api: serde_json::Value = http
         .get(format!("{admin}/api/v1/audit?event=denied&limit=1000"))
         .send()
@@ -361,7 +361,14 @@ async fn every_request_path_is_authorized_and_every_denial_audited_once() {
         .unwrap();
     assert_eq!(status["data"]["listener"]["denials"], expected.len());
     assert_eq!(status["data"]["acl_rules"], 5);
-    let metrics = s.node.metrics_text().await;
+    let metrics = http
+        .get(format!("{admin}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert_eq!(
         common::sample(&metrics, "rustmq_authorization_denials_total"),
         Some(expected.len() as f64),
@@ -610,8 +617,9 @@ async fn a_session_is_closed_when_its_certificate_expires() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_revoked_certificate_loses_its_open_sessions_and_its_next_handshake() {
     let s = secured(vec![rule("*", "topic.*", &[Operation::All], Effect::Allow)]).await;
-    let http = reqwest::Client::new();
-    let admin = s.node.admin_url();
+    // Writes through the admin API need an admin certificate.
+    let http = admin_https(&s.pki, Some(&s.pki.issue("ops", Role::Admin, DAY)));
+    let admin = https_base(&s.node);
     // Issued by the cluster CA through the admin API; the key comes back once.
     let r = http
         .post(format!("{admin}/api/v1/certificates"))
@@ -1223,4 +1231,125 @@ async fn super_users_and_mapping_rules_change_without_a_restart() {
         raw(&again, &addr, ApiKey::Produce, &produce_request("orders")).await;
     assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None as i32);
     s.node.stop().await;
+}
+
+/// The admin API's HTTPS address (the certificate names localhost).
+fn https_base(node: &TestNode) -> String {
+    format!("https://localhost:{}", node.node.admin_addr().port())
+}
+
+/// An HTTPS client of the admin API trusting `pki`'s root, presenting `files` if given.
+fn admin_https(pki: &Pki, files: Option<&common::pki::Files>) -> reqwest::Client {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(&pki.ca_file).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let b = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots);
+    let tls = match files {
+        Some(f) => b
+            .with_client_auth_cert(
+                CertificateDer::pem_file_iter(&f.cert)
+                    .unwrap()
+                    .map(|c| c.unwrap())
+                    .collect(),
+                PrivateKeyDer::from_pem_file(&f.key).unwrap(),
+            )
+            .unwrap(),
+        None => b.with_no_client_auth(),
+    };
+    reqwest::Client::builder()
+        .use_preconfigured_tls(tls)
+        .build()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_api_writes_need_an_admin_certificate_an_acl_grant_or_a_token() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let pki = Pki::new(&dir.path().join("pki"));
+    let issuer = tokens::Issuer::new(&dir.path().join("jwks.json"));
+    let mut cfg = common::config(&dir.path().join("node"));
+    pki.secure(&mut cfg);
+    cfg.security.jwt.enabled = true;
+    cfg.security.jwt.issuer = "https://issuer.test".into();
+    cfg.security.jwt.audience = "rustmq".into();
+    cfg.security.jwt.algorithms = vec!["ES256".into()];
+    cfg.security.jwt.jwks_file = Some(dir.path().join("jwks.json"));
+    let node = TestNode::start_with(cfg).await;
+    let base = https_base(&node);
+    let rule_body = |p: &str| serde_json::json!({"rules": [{"principal": p, "resource": {"resource_type": "topic", "pattern_type": "literal", "name": "x"}, "operations": ["read"], "effect": "allow"}]});
+    let post = |c: reqwest::Client, body: serde_json::Value| {
+        let url = format!("{base}/api/v1/acls");
+        async move { c.post(url).json(&body).send().await.unwrap() }
+    };
+
+    // Reads are open (over HTTPS); plain HTTP is not served.
+    let anon = admin_https(&pki, None);
+    let r = anon
+        .get(format!("{base}/api/v1/acls"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(
+        reqwest::get(format!(
+            "http://localhost:{}/api/v1/acls",
+            node.node.admin_addr().port()
+        ))
+        .await
+        .is_err()
+    );
+    // A write without a certificate or token: 401.
+    let r = post(anon.clone(), rule_body("a")).await;
+    assert_eq!(r.status(), 401);
+    // A client certificate without a grant: 403, audited.
+    let alice = pki.issue("alice", Role::Client, DAY);
+    let r = post(admin_https(&pki, Some(&alice)), rule_body("a")).await;
+    assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    // An admin certificate may.
+    let ops = pki.issue("ops", Role::Admin, DAY);
+    let r = post(admin_https(&pki, Some(&ops)), rule_body("a")).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // Now grant alice cluster_admin: her certificate may too.
+    let grant = serde_json::json!({"rules": [{"principal": "alice", "resource": {"resource_type": "cluster", "pattern_type": "literal", "name": "cluster"}, "operations": ["cluster_admin"], "effect": "allow"}]});
+    let r = post(admin_https(&pki, Some(&ops)), grant).await;
+    assert_eq!(r.status(), 201);
+    let r = post(admin_https(&pki, Some(&alice)), rule_body("b")).await;
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    // A bearer token for alice, without a certificate; a forged one is 401.
+    let r = anon
+        .post(format!("{base}/api/v1/acls"))
+        .bearer_auth(issuer.token("alice", 600))
+        .json(&rule_body("c"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
+    let r = anon
+        .post(format!("{base}/api/v1/acls"))
+        .bearer_auth(issuer.token("alice", -600))
+        .json(&rule_body("d"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    let audit = node.node.security().audit().recent(100);
+    let denied = audit
+        .iter()
+        .filter(|r| r.event == Some(AuditEvent::Denied))
+        .count();
+    let unauthenticated = audit
+        .iter()
+        .filter(|r| r.event == Some(AuditEvent::AuthenticationFailure))
+        .count();
+    assert_eq!((denied, unauthenticated), (1, 2));
+    node.stop().await;
 }

@@ -214,11 +214,28 @@ pub struct AdminSection {
     pub log_requests: bool,
     /// `[admin.rate_limiting]`
     pub rate_limiting: rustmq_transport::ratelimit::RateLimitConfig,
+    /// Serve the admin API over HTTPS with this node's `[tls]` certificate; a client
+    /// certificate of the cluster CA is taken when presented (admin writes use it).
+    pub https: bool,
+    /// Writes need an admin certificate, a super-user, or an ACL grant for the caller
+    /// (from its certificate or a bearer token). Reads stay open.
+    pub require_authentication: bool,
+    /// Principals allowed every write.
+    pub super_users: Vec<String>,
+    /// Rules turning a certificate's identity into a principal.
+    pub principal_mapping_rules: Vec<String>,
+    /// `[admin.jwt]`: bearer tokens for writes.
+    pub jwt: rustmq_security::jwt::JwtConfig,
 }
 
 impl Default for AdminSection {
     fn default() -> Self {
         Self {
+            https: false,
+            require_authentication: false,
+            super_users: Vec::new(),
+            principal_mapping_rules: vec!["DEFAULT".into()],
+            jwt: Default::default(),
             port: None,
             health_check_interval_ms: 100,
             health_timeout_ms: 1500,
@@ -418,6 +435,19 @@ impl ControllerConfig {
     fn validate(&self) -> Result<(), ConfigError> {
         if let Err((key, reason)) = self.admin.rate_limiting.validate() {
             return Err(ConfigError::Value { key, reason });
+        }
+        rustmq_security::principal::MappingRules::parse(&self.admin.principal_mapping_rules)
+            .map_err(|e| ConfigError::Value {
+                key: "admin.principal_mapping_rules".into(),
+                reason: e.to_string(),
+            })?;
+        if self.admin.jwt.enabled
+            && let Err(e) = rustmq_security::jwt::validate_config(&self.admin.jwt)
+        {
+            return Err(ConfigError::Value {
+                key: "admin.jwt".into(),
+                reason: e.to_string(),
+            });
         }
         self.autobalancer.options()?;
         let id = self.node_id()?;

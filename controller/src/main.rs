@@ -40,7 +40,11 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     for a in &opts.rpc_listen {
         println!("  internal RPC   : {a}");
     }
-    println!("  admin REST API : http://{}", listener.local_addr()?);
+    println!(
+        "  admin REST API : {}://{}",
+        if config.admin.https { "https" } else { "http" },
+        listener.local_addr()?
+    );
     println!("  voters         : {:?}", opts.peers);
     let limits = rustmq_transport::ratelimit::RateLimits::start(config.admin.rate_limiting.clone());
     let ca = config
@@ -60,6 +64,26 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
         format!("controller-{}", config.controller.node_id),
     )
     .context("opening the audit log ([audit] path)")?;
+    let auth = if config.admin.require_authentication {
+        let jwt = if config.admin.jwt.enabled {
+            Some(std::sync::Arc::new(
+                rustmq_security::jwt::JwtVerifier::new(config.admin.jwt.clone())
+                    .await
+                    .context("[admin.jwt]")?,
+            ))
+        } else {
+            None
+        };
+        Some(std::sync::Arc::new(rustmq_controller::api::AdminAuth {
+            rules: rustmq_security::principal::MappingRules::parse(
+                &config.admin.principal_mapping_rules,
+            )?,
+            jwt,
+            super_users: config.admin.super_users.clone(),
+        }))
+    } else {
+        None
+    };
     let mut app = rustmq_controller::api::router_full(
         controller.clone(),
         rustmq_controller::api::AdminExtras {
@@ -68,6 +92,7 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
             security: Some(std::sync::Arc::new(rustmq_controller::api::AuditOnly(
                 audit,
             ))),
+            auth,
             ..Default::default()
         },
     );
@@ -77,16 +102,40 @@ async fn run(config: ControllerConfig) -> anyhow::Result<()> {
     if config.admin.enable_cors {
         app = app.layer(tower_http::cors::CorsLayer::permissive());
     }
+    let https = match (&opts.tls, config.admin.https) {
+        (Some(t), true) => Some(rustmq_transport::tls::mutual_server_config(
+            &t.cert,
+            &t.key,
+            rustmq_transport::tls::optional_client_verifier(&t.ca_cert)?,
+            b"http/1.1",
+        )?),
+        (None, true) => anyhow::bail!("admin.https needs [tls] certificates"),
+        _ => None,
+    };
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let admin = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            app.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
+        use rustmq_transport::https::{AdminPeer, TlsListener};
+        let shutdown = async move {
             let _ = stop_rx.changed().await;
-        })
-        .await
+        };
+        match https {
+            Some(cfg) => {
+                axum::serve(
+                    TlsListener::new(listener, cfg)?,
+                    app.into_make_service_with_connect_info::<AdminPeer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+            None => {
+                axum::serve(
+                    listener,
+                    app.into_make_service_with_connect_info::<AdminPeer>(),
+                )
+                .with_graceful_shutdown(shutdown)
+                .await
+            }
+        }
     });
     rustmq_transport::process::wait_for_signal().await?;
     println!("shutting down");

@@ -12,6 +12,65 @@ pub struct Api {
     pub http: reqwest::Client,
 }
 
+/// How the CLI reaches an HTTPS admin API and proves who it is for writes.
+#[derive(Debug, Clone, Default)]
+pub struct ApiAuth {
+    /// CA of the admin API's certificate.
+    pub ca: Option<std::path::PathBuf>,
+    /// A client certificate (an `admin` one may do anything).
+    pub cert: Option<std::path::PathBuf>,
+    /// Its key.
+    pub key: Option<std::path::PathBuf>,
+    /// A bearer token sent as `Authorization: Bearer`.
+    pub token: Option<String>,
+}
+
+impl ApiAuth {
+    /// The HTTP client: TLS with the CA (and the client certificate) when given, and the
+    /// token on every request.
+    pub fn client(&self) -> anyhow::Result<reqwest::Client> {
+        use rustls_pki_types::pem::PemObject;
+        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+        let mut b = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
+        if let Some(ca) = &self.ca {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca)
+                .with_context(|| format!("cannot read {}", ca.display()))?
+            {
+                roots
+                    .add(c.with_context(|| format!("{}: not a PEM certificate", ca.display()))?)?;
+            }
+            let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+                rustls::crypto::ring::default_provider(),
+            ))
+            .with_safe_default_protocol_versions()?
+            .with_root_certificates(roots);
+            let tls = match (&self.cert, &self.key) {
+                (Some(c), Some(k)) => {
+                    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
+                        .and_then(|i| i.collect())
+                        .with_context(|| format!("cannot read {}", c.display()))?;
+                    let key = PrivateKeyDer::from_pem_file(k)
+                        .with_context(|| format!("cannot read {}", k.display()))?;
+                    builder.with_client_auth_cert(chain, key)?
+                }
+                (None, None) => builder.with_no_client_auth(),
+                _ => bail!("--admin-cert and --admin-key go together"),
+            };
+            b = b.use_preconfigured_tls(tls);
+        }
+        if let Some(t) = &self.token {
+            let mut h = reqwest::header::HeaderMap::new();
+            let mut v = reqwest::header::HeaderValue::from_str(&format!("Bearer {t}"))
+                .context("the token is not a valid header value")?;
+            v.set_sensitive(true);
+            h.insert(reqwest::header::AUTHORIZATION, v);
+            b = b.default_headers(h);
+        }
+        Ok(b.build()?)
+    }
+}
+
 impl Api {
     /// GETs a resource outside `/api/v1` (no envelope).
     pub async fn get_raw<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {

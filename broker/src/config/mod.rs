@@ -494,6 +494,9 @@ impl ControllerSection {
 pub struct AdminSection {
     /// Listen address.
     pub http_listen: SocketAddr,
+    /// Serve the admin API over HTTPS with the client listener's certificate (client
+    /// certificates of the client CA are taken when presented: admin writes use them).
+    pub https: bool,
     /// `[admin.rate_limiting]`
     pub rate_limiting: rustmq_transport::ratelimit::RateLimitConfig,
 }
@@ -502,6 +505,7 @@ impl Default for AdminSection {
     fn default() -> Self {
         Self {
             http_listen: "0.0.0.0:9642".parse().expect("literal address"),
+            https: false,
             rate_limiting: Default::default(),
         }
     }

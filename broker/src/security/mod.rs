@@ -115,7 +115,7 @@ pub struct BrokerSecurity {
     revoked: Arc<RevokedSet>,
     sessions: Arc<LiveSessions>,
     tls_reloads: AtomicU64,
-    jwt: Option<JwtVerifier>,
+    jwt: Option<Arc<JwtVerifier>>,
 }
 
 impl std::fmt::Debug for BrokerSecurity {
@@ -136,14 +136,12 @@ impl BrokerSecurity {
         md: &ClusterMetadata,
     ) -> Result<Arc<Self>, ConfigError> {
         let jwt = if cfg.enabled && cfg.jwt.enabled {
-            Some(
-                JwtVerifier::new(cfg.jwt.clone())
-                    .await
-                    .map_err(|e| ConfigError::Value {
-                        key: "security.jwt".into(),
-                        reason: e.to_string(),
-                    })?,
-            )
+            Some(Arc::new(JwtVerifier::new(cfg.jwt.clone()).await.map_err(
+                |e| ConfigError::Value {
+                    key: "security.jwt".into(),
+                    reason: e.to_string(),
+                },
+            )?))
         } else {
             None
         };
@@ -495,6 +493,11 @@ impl BrokerSecurity {
     ) -> bool {
         self.decide(session, operation, resource_type, name)
             .is_none_or(|d| d.allowed)
+    }
+
+    /// The bearer-token verifier, when tokens are accepted.
+    pub fn jwt_verifier(&self) -> Option<Arc<JwtVerifier>> {
+        self.jwt.clone()
     }
 
     /// Whether clients may authenticate with a bearer token instead of a certificate.

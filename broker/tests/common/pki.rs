@@ -62,8 +62,9 @@ impl Pki {
         self.write(principal, &issued.chain_pem, &issued.key_pem)
     }
 
-    /// `config` with security on: this PKI's broker certificate on the client listener, its
-    /// root as the client CA and as the CA the admin API issues with.
+    /// `config` with security on: this PKI's broker certificate on the client listener and
+    /// the admin API (HTTPS), its root as the client CA and as the CA the admin API issues
+    /// with.
     pub fn secure(&self, config: &mut BrokerConfig) {
         let broker = self.issue("broker-1", Role::Broker, DAY);
         config.network.tls_cert_path = Some(broker.cert);
@@ -72,6 +73,7 @@ impl Pki {
         config.security.client_ca_cert = Some(self.ca_file.clone());
         config.security.issuing_ca_cert = Some(self.ca_file.clone());
         config.security.issuing_ca_key = Some(self.ca_key.clone());
+        config.admin.https = true;
     }
 
     /// A client config for `addr` presenting `files`.

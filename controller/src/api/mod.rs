@@ -19,6 +19,7 @@ use crate::metadata::{MetadataError, Topic, TopicConfig};
 use crate::{Controller, ControllerError};
 
 mod acls;
+mod auth;
 mod brokers;
 mod certificates;
 mod cluster;
@@ -35,6 +36,7 @@ mod topics;
 pub use acls::{
     AclListView, AclQuery, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
 };
+pub use auth::AdminAuth;
 pub use brokers::BrokerSummary;
 pub use certificates::{
     CaView, IssueCertificateRequest, IssuedCertificateView, RevokeRequest, RotateRequest,
@@ -103,6 +105,8 @@ pub struct AdminExtras {
     pub ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
     /// The node's security: audit log and counters.
     pub security: Option<Arc<dyn SecurityView>>,
+    /// Who may write (none: anyone who reaches the API).
+    pub auth: Option<Arc<AdminAuth>>,
 }
 
 /// State shared by the handlers.
@@ -118,6 +122,8 @@ pub struct AdminState {
     ca: Option<Arc<rustmq_security::ca::CertificateAuthority>>,
     /// The node's audit log and security counters.
     security: Option<Arc<dyn SecurityView>>,
+    /// Who may write.
+    auth: Option<Arc<AdminAuth>>,
 }
 
 /// Builds the admin router.
@@ -134,7 +140,8 @@ pub fn router(controller: Arc<Controller>, extra: Option<Arc<dyn BrokerView>>) -
 }
 
 /// The admin router with rate limits. Serve it with
-/// `into_make_service_with_connect_info::<SocketAddr>()` so limits apply per client IP.
+/// `into_make_service_with_connect_info::<SocketAddr>()` (or `::<AdminPeer>()`, which also
+/// carries a client certificate over HTTPS) so limits apply per client IP.
 ///
 /// ```no_run
 /// # async fn demo(c: std::sync::Arc<rustmq_controller::Controller>) {
@@ -178,21 +185,25 @@ pub fn router_full(controller: Arc<Controller>, extras: AdminExtras) -> Router {
     }
     let registry = Arc::new(registry);
     let limits = extras.limits.clone();
-    let app = routes().with_state(AdminState {
+    let state = AdminState {
         controller,
         extra: extras.broker,
         limits: extras.limits,
         registry,
         ca: extras.ca,
         security: extras.security,
-    });
-    match limits {
+        auth: extras.auth,
+    };
+    let app = routes().with_state(state.clone());
+    let app = match limits {
         Some(l) => app.layer(axum::middleware::from_fn_with_state(
             l,
             rustmq_transport::ratelimit::middleware,
         )),
         None => app,
-    }
+    };
+    // Outermost: the caller's address for the rate limits, then who may write.
+    app.layer(axum::middleware::from_fn_with_state(state, auth::authorize))
 }
 
 fn routes() -> Router<AdminState> {

@@ -51,6 +51,18 @@ struct Cli {
     /// CA certificate that signed the brokers' certificates [default: rustmq-data/tls/ca.pem].
     #[arg(long, global = true, env = "RUSTMQ_CA_CERT")]
     ca_cert: Option<PathBuf>,
+    /// CA of an HTTPS admin API's certificate [default: --ca-cert when the URL is https].
+    #[arg(long, global = true, env = "RUSTMQ_ADMIN_CA")]
+    admin_ca: Option<PathBuf>,
+    /// Client certificate for the admin API (an admin certificate may write anything).
+    #[arg(long, global = true, env = "RUSTMQ_ADMIN_CERT")]
+    admin_cert: Option<PathBuf>,
+    /// Its key.
+    #[arg(long, global = true, env = "RUSTMQ_ADMIN_KEY")]
+    admin_key: Option<PathBuf>,
+    /// Bearer token (JWT) for admin API writes.
+    #[arg(long, global = true, env = "RUSTMQ_TOKEN", hide_env_values = true)]
+    token: Option<String>,
     /// Output format.
     #[arg(long, global = true, value_enum, default_value_t = Format::Table)]
     format: Format,
@@ -276,11 +288,19 @@ fn run_main() -> anyhow::Result<()> {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    let https = cli.api_url.starts_with("https://");
     let api = Api {
         base: cli.api_url.trim_end_matches('/').to_string(),
-        http: reqwest::Client::builder()
-            .connect_timeout(std::time::Duration::from_secs(5))
-            .build()?,
+        http: admin_api::ApiAuth {
+            ca: cli
+                .admin_ca
+                .clone()
+                .or_else(|| cli.ca_cert.clone().filter(|_| https)),
+            cert: cli.admin_cert.clone(),
+            key: cli.admin_key.clone(),
+            token: cli.token.clone(),
+        }
+        .client()?,
     };
     let out = Out::new(cli.format, cli.no_color);
     match cli.cmd {

@@ -1,0 +1,211 @@
+//! Who may change the cluster through the admin API. Reads are open (over HTTPS when it
+//! is on); a write needs a caller: an `admin` certificate (or a super-user) may do
+//! anything, any other principal (from its certificate or a bearer token) what the ACLs
+//! grant it for the endpoint: create (topics), alter or delete on the topic, and
+//! cluster_admin on the cluster for everything else. Refusals are audited.
+
+use axum::extract::{ConnectInfo, Request};
+use axum::http::Method;
+use axum::middleware::Next;
+use rustmq_security::acl::{AclSet, Operation, Request as AclRequest, ResourceType};
+use rustmq_security::audit::{AuditEvent, AuditRecord};
+use rustmq_security::identity::{Identity, Role};
+use rustmq_security::jwt::JwtVerifier;
+use rustmq_security::principal::MappingRules;
+use rustmq_transport::https::AdminPeer;
+
+use super::*;
+
+/// How the admin API authenticates and authorizes writes.
+pub struct AdminAuth {
+    /// Turn a certificate's identity into a principal.
+    pub rules: MappingRules,
+    /// Bearer tokens (`Authorization: Bearer ...`), when accepted.
+    pub jwt: Option<Arc<JwtVerifier>>,
+    /// Principals allowed every write.
+    pub super_users: Vec<String>,
+}
+
+/// The operation a write needs, on which resource.
+fn permission(method: &Method, path: &str) -> (Operation, ResourceType, String) {
+    let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    match (method, parts.as_slice()) {
+        (&Method::POST, ["", "api", "v1", "topics"]) => {
+            (Operation::Create, ResourceType::Cluster, "cluster".into())
+        }
+        (&Method::DELETE, ["", "api", "v1", "topics", name]) => {
+            (Operation::Delete, ResourceType::Topic, (*name).to_string())
+        }
+        (_, ["", "api", "v1", "topics", name, ..]) => {
+            (Operation::Alter, ResourceType::Topic, (*name).to_string())
+        }
+        _ => (
+            Operation::ClusterAdmin,
+            ResourceType::Cluster,
+            "cluster".into(),
+        ),
+    }
+}
+
+fn refuse(s: &AdminState, status: StatusCode, message: String) -> Response {
+    ApiError {
+        status,
+        message,
+        leader_hint: leader_name(&s.controller),
+    }
+    .into_response()
+}
+
+/// The caller of a write: its certificate's identity, else its bearer token's.
+async fn caller(
+    auth: &AdminAuth,
+    peer: Option<&AdminPeer>,
+    headers: &axum::http::HeaderMap,
+) -> Result<(String, Role), String> {
+    if let Some(leaf) = peer
+        .and_then(|p| p.certificates.as_ref())
+        .and_then(|c| c.first())
+    {
+        let id = Identity::from_certificate(leaf, &auth.rules).map_err(|e| e.to_string())?;
+        return Ok((id.principal, id.role));
+    }
+    let bearer = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    match (bearer, &auth.jwt) {
+        (Some(token), Some(jwt)) => {
+            let t = jwt.verify(token.trim()).await.map_err(|e| e.to_string())?;
+            let principal = auth.rules.map(&t.principal).map_err(|e| e.to_string())?;
+            Ok((principal, Role::Client))
+        }
+        (Some(_), None) => Err("this node takes no bearer tokens".into()),
+        (None, _) => Err(
+            "writes need an admin certificate (HTTPS) or a bearer token (Authorization: Bearer)"
+                .into(),
+        ),
+    }
+}
+
+/// The middleware: passes the caller's address on for rate limiting, and decides writes.
+pub(super) async fn authorize(
+    State(s): State<AdminState>,
+    mut req: Request,
+    next: Next,
+) -> Response {
+    let peer = req
+        .extensions()
+        .get::<ConnectInfo<AdminPeer>>()
+        .map(|c| c.0.clone());
+    if let Some(p) = &peer {
+        req.extensions_mut().insert(ConnectInfo(p.addr));
+    }
+    let Some(auth) = s.auth.clone() else {
+        return next.run(req).await;
+    };
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS) {
+        return next.run(req).await;
+    }
+    let remote = peer.as_ref().map(|p| p.addr.to_string());
+    let (principal, role) = match caller(&auth, peer.as_ref(), req.headers()).await {
+        Ok(c) => c,
+        Err(reason) => {
+            super::security::record_change(
+                &s,
+                AuditRecord {
+                    remote_addr: remote,
+                    reason: Some(format!("admin API: {reason}")),
+                    ..AuditRecord::new(AuditEvent::AuthenticationFailure)
+                },
+            );
+            return refuse(&s, StatusCode::UNAUTHORIZED, reason);
+        }
+    };
+    if role == Role::Admin || auth.super_users.contains(&principal) {
+        return next.run(req).await;
+    }
+    let (operation, resource_type, resource) = permission(req.method(), req.uri().path());
+    let md = s.controller.metadata();
+    let set = AclSet::new(
+        md.acls.version,
+        md.acls.rules.iter().cloned().collect(),
+        std::iter::empty(),
+        false,
+    );
+    let (d, _) = set.evaluate(
+        &AclRequest {
+            principal: principal.clone(),
+            host: peer.as_ref().map(|p| p.addr.ip()),
+            operation,
+            resource_type,
+            resource: resource.clone(),
+        },
+        jiff::Timestamp::now(),
+    );
+    if d.allowed {
+        return next.run(req).await;
+    }
+    let what = match resource_type {
+        ResourceType::Cluster => "cluster".to_string(),
+        t => format!("{}:{resource}", t.as_str()),
+    };
+    super::security::record_change(
+        &s,
+        AuditRecord {
+            principal: Some(principal.clone()),
+            role: Some(role),
+            remote_addr: remote,
+            resource: Some(what.clone()),
+            operation: Some(operation.as_str().into()),
+            decision: Some("deny".into()),
+            acl_version: Some(d.acl_version),
+            reason: Some(format!("admin API {} {}", req.method(), req.uri().path())),
+            ..AuditRecord::new(AuditEvent::Denied)
+        },
+    );
+    refuse(
+        &s,
+        StatusCode::FORBIDDEN,
+        format!(
+            "principal '{principal}' is not authorized to {} {what}",
+            operation.as_str()
+        ),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn writes_map_to_the_operation_they_need() {
+        let p = |m: Method, path: &str| {
+            let (o, t, n) = permission(&m, path);
+            (o, t, n)
+        };
+        assert_eq!(
+            p(Method::POST, "/api/v1/topics"),
+            (Operation::Create, ResourceType::Cluster, "cluster".into())
+        );
+        assert_eq!(
+            p(Method::DELETE, "/api/v1/topics/orders"),
+            (Operation::Delete, ResourceType::Topic, "orders".into())
+        );
+        assert_eq!(
+            p(Method::PATCH, "/api/v1/topics/orders"),
+            (Operation::Alter, ResourceType::Topic, "orders".into())
+        );
+        assert_eq!(
+            p(Method::POST, "/api/v1/topics/orders/reassign"),
+            (Operation::Alter, ResourceType::Topic, "orders".into())
+        );
+        assert_eq!(
+            p(Method::POST, "/api/v1/acls"),
+            (
+                Operation::ClusterAdmin,
+                ResourceType::Cluster,
+                "cluster".into()
+            )
+        );
+    }
+}
