@@ -63,6 +63,8 @@ where
     let data_dir = config.broker.data_dir.clone();
     let controllers = config.controller.endpoint_addrs();
     let id = config.broker.id;
+    let https = config.admin.https;
+    let secured = config.security.enabled;
     let mut node = Node::start(config).await.context("starting the node")?;
     if let Some((path, load)) = file {
         // Runtime keys of a changed file apply at once; the rest waits for a restart.
@@ -75,7 +77,19 @@ where
     }
     println!("  data directory : {}", data_dir.display());
     println!("  QUIC (clients) : {}", node.quic_addr());
-    println!("  admin REST API : http://{}", node.admin_addr());
+    // The certificates name localhost, not 127.0.0.1's textual form.
+    match https {
+        true => println!(
+            "  admin REST API : https://localhost:{}",
+            node.admin_addr().port()
+        ),
+        false => println!("  admin REST API : http://{}", node.admin_addr()),
+    }
+    if secured {
+        println!(
+            "  security       : client certificates required, requests checked against the ACLs"
+        );
+    }
     if let Some(ca) = node.ca_cert() {
         println!(
             "  development CA : {} (clients verify the broker with it)",

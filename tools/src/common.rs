@@ -9,7 +9,8 @@ use rustmq_client::{ClientConfig, RustMqClient, TlsConfig};
 /// The dev mode's CA path relative to where people run the tools.
 pub const DEV_CA: &str = "rustmq-data/tls/ca.pem";
 
-/// Connects to `brokers`, trusting `ca_cert`.
+/// Connects to `brokers`, trusting `ca_cert`, presenting the certificate of
+/// `RUSTMQ_CLIENT_CERT` / `RUSTMQ_CLIENT_KEY` when set (brokers with security on).
 pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result<RustMqClient> {
     let ca = ca_cert.clone().unwrap_or_else(|| PathBuf::from(DEV_CA));
     if !ca.exists() {
@@ -22,7 +23,7 @@ pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result
         brokers: brokers.split(',').map(|s| s.trim().to_string()).collect(),
         tls: TlsConfig {
             ca_cert: Some(ca),
-            ..Default::default()
+            ..TlsConfig::from_env()
         },
         connect_timeout: Duration::from_secs(5),
         ..Default::default()

@@ -122,6 +122,12 @@ pub enum CertsCmd {
         /// Where to write the files.
         #[arg(long, default_value = ".")]
         out_dir: PathBuf,
+        /// Issue here with the CA in this directory (`ca.pem`, `ca.key`, e.g. the dev
+        /// node's `rustmq-data/tls`) instead of through the admin API: for the first admin
+        /// certificate of a secured cluster. Not recorded in the cluster (so not listed or
+        /// revocable by serial): keep its validity short.
+        #[arg(long)]
+        ca_dir: Option<PathBuf>,
     },
     /// Recorded certificates, soonest to expire first.
     List {
@@ -648,6 +654,48 @@ pub async fn certs(api: &Api, cmd: CertsCmd, out: Out) -> anyhow::Result<()> {
             dns_names,
             ip_addresses,
             out_dir,
+            ca_dir: Some(ca_dir),
+        } => {
+            let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+            let ca = rustmq_security::ca::CertificateAuthority::load(
+                &ca_dir.join("ca.pem"),
+                &ca_dir.join("ca.key"),
+            )?;
+            let issued = ca.issue(&rustmq_security::ca::IssueRequest {
+                dns_names,
+                ip_addresses,
+                ..rustmq_security::ca::IssueRequest::new(
+                    principal,
+                    role,
+                    std::time::Duration::from_secs(u64::from(validity_days.max(1)) * 86_400),
+                )
+            })?;
+            let v = IssuedCertificateView {
+                certificate: CertificateRecord {
+                    info: issued.info,
+                    status: CertificateStatus::Active,
+                    replaces: None,
+                },
+                certificate_pem: issued.cert_pem,
+                chain_pem: issued.chain_pem,
+                private_key_pem: issued.key_pem,
+                ca_pem: ca.root_pem().to_string(),
+            };
+            let (c, k) = write_issued(&out_dir, &v)?;
+            eprintln!(
+                "Issued offline with {}: not recorded in the cluster.",
+                ca_dir.display()
+            );
+            issued_out(&v, &c, &k, out)
+        }
+        CertsCmd::Issue {
+            principal,
+            role,
+            validity_days,
+            dns_names,
+            ip_addresses,
+            out_dir,
+            ca_dir: None,
         } => {
             let role: Role = role.parse().map_err(|e| anyhow::anyhow!("{e}"))?;
             let v: IssuedCertificateView = api
