@@ -48,21 +48,27 @@ async fn secured(rules: Vec<AclRule>) -> Secured {
         node.create_topic(t, 1).await;
     }
     if !rules.is_empty() {
-        node.node
-            .controller()
-            .change_acls(AclChange {
-                remove: vec![],
-                add: rules,
-            })
-            .await
-            .unwrap();
-        wait_for_acl_version(&node, 1).await;
+        add_acls(&node, rules).await;
     }
     Secured {
         _dir: dir,
         pki,
         node,
     }
+}
+
+/// Adds `rules` and waits until the broker has them in force.
+async fn add_acls(node: &TestNode, rules: Vec<AclRule>) {
+    let r = node
+        .node
+        .controller()
+        .change_acls(AclChange {
+            remove: vec![],
+            add: rules,
+        })
+        .await
+        .unwrap();
+    wait_for_acl_version(node, r.version).await;
 }
 
 async fn wait_for_acl_version(node: &TestNode, version: u64) {
@@ -798,20 +804,16 @@ async fn the_certificate_and_then_the_ca_rotate_under_load_without_a_failed_prod
     cfg.security.certificate_reload_interval_ms = 50;
     let node = TestNode::start_with(cfg).await;
     node.create_topic("orders", 1).await;
-    node.node
-        .controller()
-        .change_acls(AclChange {
-            remove: vec![],
-            add: vec![rule(
-                "app",
-                "topic.orders",
-                &[Operation::Write],
-                Effect::Allow,
-            )],
-        })
-        .await
-        .unwrap();
-    wait_for_acl_version(&node, 1).await;
+    add_acls(
+        &node,
+        vec![rule(
+            "app",
+            "topic.orders",
+            &[Operation::Write],
+            Effect::Allow,
+        )],
+    )
+    .await;
     let addr = node.node.quic_addr();
     let config_now = {
         let (client_files, trust, old) = (client_files.clone(), trust.clone(), old.clone());
@@ -1006,20 +1008,16 @@ mod tokens {
         cfg.security.jwt.jwks_file = Some(dir.join("jwks.json"));
         let node = TestNode::start_with(cfg).await;
         node.create_topic("orders", 1).await;
-        node.node
-            .controller()
-            .change_acls(AclChange {
-                remove: vec![],
-                add: vec![rule(
-                    "jwt-app",
-                    "topic.orders",
-                    &[Operation::Write],
-                    Effect::Allow,
-                )],
-            })
-            .await
-            .unwrap();
-        wait_for_acl_version(&node, 1).await;
+        add_acls(
+            &node,
+            vec![rule(
+                "jwt-app",
+                "topic.orders",
+                &[Operation::Write],
+                Effect::Allow,
+            )],
+        )
+        .await;
         (pki, issuer, node)
     }
 

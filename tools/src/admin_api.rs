@@ -86,6 +86,23 @@ impl Api {
             .with_context(|| format!("{url} did not answer the expected JSON"))
     }
 
+    /// GETs a text resource (`/metrics`, `/api/v1/crl`); an error status is an error.
+    pub async fn get_text(&self, path: &str) -> anyhow::Result<String> {
+        let url = format!("{}{path}", self.base);
+        let resp = self
+            .http
+            .get(&url)
+            .send()
+            .await
+            .with_context(|| format!("cannot reach {url}"))?;
+        let status = resp.status();
+        let text = resp.text().await?;
+        if !status.is_success() {
+            bail!("{url}: HTTP {status}: {text}");
+        }
+        Ok(text)
+    }
+
     /// GETs an `/api/v1` resource and unwraps the envelope.
     pub async fn get<T: DeserializeOwned>(&self, path: &str) -> anyhow::Result<T> {
         self.call(reqwest::Method::GET, path, None::<&()>).await

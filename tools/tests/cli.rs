@@ -23,7 +23,8 @@ fn start(dir: &Path) -> DevBroker {
     DevBroker::spawn(&broker_binary(), dir).expect("broker binary starts")
 }
 
-fn admin(dev: &DevBroker, args: &[&str], stdin: Option<&str>) -> Output {
+/// `rustmq-admin` pointed at `dev`, with piped standard streams.
+fn admin_command(dev: &DevBroker, args: &[&str]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"));
     cmd.arg("--api-url")
         .arg(&dev.admin)
@@ -35,7 +36,11 @@ fn admin(dev: &DevBroker, args: &[&str], stdin: Option<&str>) -> Output {
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap();
+    cmd
+}
+
+fn admin(dev: &DevBroker, args: &[&str], stdin: Option<&str>) -> Output {
+    let mut child = admin_command(dev, args).spawn().unwrap();
     if let Some(input) = stdin {
         child
             .stdin
@@ -691,17 +696,7 @@ fn a_secured_dev_node_from_the_first_admin_certificate_to_a_message() {
     let certs = dir.path().join("certs");
     let tls_dir = dir.path().join("tls");
     let run = |args: &[&str], admin_cert: bool, client_cert: Option<&str>, stdin: Option<&str>| {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"));
-        cmd.arg("--api-url")
-            .arg(&dev.admin)
-            .arg("--brokers")
-            .arg(&dev.quic)
-            .arg("--ca-cert")
-            .arg(dev.ca_cert())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
+        let mut cmd = admin_command(&dev, args);
         if admin_cert {
             cmd.env("RUSTMQ_ADMIN_CERT", certs.join("ops.pem"))
                 .env("RUSTMQ_ADMIN_KEY", certs.join("ops.key"));

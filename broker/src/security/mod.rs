@@ -447,16 +447,9 @@ impl BrokerSecurity {
             return Ok(());
         }
         self.denials.fetch_add(1, Ordering::Relaxed);
-        let resource = match resource_type {
-            ResourceType::Cluster => "cluster".to_string(),
-            t => format!("{}:{name}", t.as_str()),
-        };
+        let resource = rustmq_security::acl::resource_label(resource_type, name);
         let id = session.identity.as_ref();
         self.audit.record(AuditRecord {
-            principal: id.map(|i| i.principal.clone()),
-            role: id.map(|i| i.role),
-            certificate_serial: id.map(|i| i.serial.clone()),
-            remote_addr: Some(session.remote.to_string()),
             resource: Some(resource.clone()),
             operation: Some(operation.as_str().into()),
             decision: Some("deny".into()),
@@ -470,7 +463,7 @@ impl BrokerSecurity {
                 _ => "no rule allows it".into(),
             }),
             request_id: Some(u64::from(request_id)),
-            ..AuditRecord::new(AuditEvent::Denied)
+            ..session_record(session, AuditEvent::Denied)
         });
         Err(Denied {
             message: format!(
@@ -593,15 +586,22 @@ impl BrokerSecurity {
 
     /// Records that a session was closed (its certificate expired).
     pub fn session_closed(&self, session: &Session, reason: &str) {
-        let id = session.identity.as_ref();
         self.audit.record(AuditRecord {
-            principal: id.map(|i| i.principal.clone()),
-            role: id.map(|i| i.role),
-            certificate_serial: id.map(|i| i.serial.clone()),
-            remote_addr: Some(session.remote.to_string()),
             reason: Some(reason.into()),
-            ..AuditRecord::new(AuditEvent::SessionClosed)
+            ..session_record(session, AuditEvent::SessionClosed)
         });
+    }
+}
+
+/// An audit record of `event` naming the session's principal, role, serial and address.
+fn session_record(session: &Session, event: AuditEvent) -> AuditRecord {
+    let id = session.identity.as_ref();
+    AuditRecord {
+        principal: id.map(|i| i.principal.clone()),
+        role: id.map(|i| i.role),
+        certificate_serial: id.map(|i| i.serial.clone()).filter(|s| !s.is_empty()),
+        remote_addr: Some(session.remote.to_string()),
+        ..AuditRecord::new(event)
     }
 }
 

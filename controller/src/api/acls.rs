@@ -38,30 +38,10 @@ impl AclQuery {
     fn filter(&self) -> Result<AclFilter, String> {
         Ok(AclFilter {
             principal: self.principal.clone(),
-            resource: self
-                .resource
-                .as_deref()
-                .map(str::parse::<ResourcePattern>)
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            resource_type: self
-                .resource_type
-                .as_deref()
-                .map(str::parse::<ResourceType>)
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            operation: self
-                .operation
-                .as_deref()
-                .map(str::parse::<Operation>)
-                .transpose()
-                .map_err(|e| e.to_string())?,
-            effect: self
-                .effect
-                .as_deref()
-                .map(str::parse::<Effect>)
-                .transpose()
-                .map_err(|e| e.to_string())?,
+            resource: parse_opt::<ResourcePattern>(&self.resource)?,
+            resource_type: parse_opt::<ResourceType>(&self.resource_type)?,
+            operation: parse_opt::<Operation>(&self.operation)?,
+            effect: parse_opt::<Effect>(&self.effect)?,
         })
     }
 }
@@ -123,6 +103,29 @@ fn acl_changed(s: &AdminState, what: String, r: &AclChangeResult) {
             )
         },
     );
+}
+
+/// The committed rules as a set to evaluate (no super-users: they are the brokers' setting;
+/// nothing allowed without a rule).
+pub(super) fn committed(c: &Controller) -> AclSet {
+    let md = c.metadata();
+    AclSet::new(
+        md.acls.version,
+        md.acls.rules.iter().cloned().collect(),
+        std::iter::empty(),
+        false,
+    )
+}
+
+/// An optional query value parsed as `T`, its parse error as text.
+fn parse_opt<T: std::str::FromStr>(v: &Option<String>) -> Result<Option<T>, String>
+where
+    T::Err: std::fmt::Display,
+{
+    v.as_deref()
+        .map(str::parse::<T>)
+        .transpose()
+        .map_err(|e| e.to_string())
 }
 
 fn bad_request(c: &Controller, message: String) -> Response {
@@ -284,13 +287,7 @@ pub(super) async fn test_acls(
             );
         }
     };
-    let md = s.controller.metadata();
-    let set = AclSet::new(
-        md.acls.version,
-        md.acls.rules.iter().cloned().collect(),
-        std::iter::empty(),
-        false,
-    );
+    let set = committed(&s.controller);
     let now = jiff::Timestamp::now();
     let results: Vec<AclTestResult> = batch
         .requests

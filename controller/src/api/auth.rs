@@ -7,7 +7,7 @@
 use axum::extract::{ConnectInfo, Request};
 use axum::http::Method;
 use axum::middleware::Next;
-use rustmq_security::acl::{AclSet, Operation, Request as AclRequest, ResourceType};
+use rustmq_security::acl::{Operation, Request as AclRequest, ResourceType};
 use rustmq_security::audit::{AuditEvent, AuditRecord};
 use rustmq_security::identity::{Identity, Role};
 use rustmq_security::jwt::JwtVerifier;
@@ -125,14 +125,7 @@ pub(super) async fn authorize(
         return next.run(req).await;
     }
     let (operation, resource_type, resource) = permission(req.method(), req.uri().path());
-    let md = s.controller.metadata();
-    let set = AclSet::new(
-        md.acls.version,
-        md.acls.rules.iter().cloned().collect(),
-        std::iter::empty(),
-        false,
-    );
-    let (d, _) = set.evaluate(
+    let (d, _) = super::acls::committed(&s.controller).evaluate(
         &AclRequest {
             principal: principal.clone(),
             host: peer.as_ref().map(|p| p.addr.ip()),
@@ -145,10 +138,7 @@ pub(super) async fn authorize(
     if d.allowed {
         return next.run(req).await;
     }
-    let what = match resource_type {
-        ResourceType::Cluster => "cluster".to_string(),
-        t => format!("{}:{resource}", t.as_str()),
-    };
+    let what = rustmq_security::acl::resource_label(resource_type, &resource);
     super::security::record_change(
         &s,
         AuditRecord {

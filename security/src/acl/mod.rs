@@ -11,6 +11,6 @@ mod tests;
 pub use authorizer::{AclSet, Authorizer, Decision, Reason};
 pub use model::{
     AclRule, Conditions, Effect, Operation, ParseError, PatternType, Request, ResourcePattern,
-    ResourceType,
+    ResourceType, resource_label,
 };
 pub use window::TimeWindow;

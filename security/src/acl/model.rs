@@ -69,6 +69,21 @@ impl ResourceType {
     }
 }
 
+/// A resource as audit records and refusals name it: `topic:orders`, `group:billing`,
+/// `cluster`.
+///
+/// ```
+/// use rustmq_security::acl::{ResourceType, resource_label};
+/// assert_eq!(resource_label(ResourceType::Topic, "orders"), "topic:orders");
+/// assert_eq!(resource_label(ResourceType::Cluster, "cluster"), "cluster");
+/// ```
+pub fn resource_label(resource_type: ResourceType, name: &str) -> String {
+    match resource_type {
+        ResourceType::Cluster => "cluster".to_string(),
+        t => format!("{}:{name}", t.as_str()),
+    }
+}
+
 impl FromStr for ResourceType {
     type Err = ParseError;
     fn from_str(s: &str) -> Result<Self, ParseError> {

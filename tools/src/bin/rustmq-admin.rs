@@ -9,7 +9,7 @@ mod common;
 mod day2;
 #[path = "../output.rs"]
 mod output;
-#[path = "../security_cmd.rs"]
+#[path = "../security_cmd/mod.rs"]
 mod security_cmd;
 
 use admin_api::Api;
