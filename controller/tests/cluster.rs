@@ -632,3 +632,100 @@ async fn topics_grow_and_change_config_but_never_shrink() {
         .await;
     assert_eq!(status, 404);
 }
+
+/// `[admin] https` and `require_authentication` on a `rustmq-controller` process: reads
+/// open over HTTPS, writes only with an admin certificate (or an ACL grant, which a client
+/// certificate here lacks); plain HTTP is not served.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn admin_writes_over_https_need_an_admin_certificate() {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    use rustmq_security::ca::{CertificateAuthority, IssueRequest};
+    use rustmq_security::identity::Role;
+    let c = Cluster::start_with_env(
+        1,
+        &[
+            ("RUSTMQ_ADMIN__HTTPS", "true"),
+            ("RUSTMQ_ADMIN__REQUIRE_AUTHENTICATION", "true"),
+        ],
+    );
+    let ca = CertificateAuthority::load(&c.tls.ca_cert, &c.tls.ca_cert.with_file_name("ca.key"))
+        .unwrap();
+    let client = |role: Option<Role>| {
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(CertificateDer::from_pem_file(&c.tls.ca_cert).unwrap())
+            .unwrap();
+        let b = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots);
+        let tls = match role {
+            Some(r) => {
+                let i = ca
+                    .issue(&IssueRequest::new("someone", r, Duration::from_secs(3600)))
+                    .unwrap();
+                b.with_client_auth_cert(
+                    vec![CertificateDer::from_pem_slice(i.cert_pem.as_bytes()).unwrap()],
+                    PrivateKeyDer::from_pem_slice(i.key_pem.as_bytes()).unwrap(),
+                )
+                .unwrap()
+            }
+            None => b.with_no_client_auth(),
+        };
+        reqwest::Client::builder()
+            .use_preconfigured_tls(tls)
+            .build()
+            .unwrap()
+    };
+    let base = format!("https://localhost:{}", c.nodes[0].http.port());
+    let anon = client(None);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = anon.get(format!("{base}/health")).send().await
+            && let Ok(h) = r.json::<serde_json::Value>().await
+            && h["is_leader"] == true
+        {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no leader over HTTPS\n{}",
+            c.logs()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        c.http.get(c.url(0, "/health")).send().await.is_err(),
+        "plain HTTP answered"
+    );
+    let topic = serde_json::json!({"name": "secured", "partitions": 1});
+    let post = |cl: &reqwest::Client| cl.post(format!("{base}/api/v1/topics")).json(&topic).send();
+    assert_eq!(post(&anon).await.unwrap().status(), 401);
+    assert_eq!(
+        post(&client(Some(Role::Client))).await.unwrap().status(),
+        403
+    );
+    // Authorized, the write reaches the controller (which refuses it for lack of brokers:
+    // past the gate).
+    let r = post(&client(Some(Role::Admin))).await.unwrap();
+    assert!(![401, 403].contains(&r.status().as_u16()), "{}", r.status());
+    // The refusals are in the controller's audit log.
+    let audit: serde_json::Value = anon
+        .get(format!("{base}/api/v1/audit"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let events: Vec<&str> = audit["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["authentication_failure", "denied"]);
+}
