@@ -115,6 +115,8 @@ impl ClusterMetadata {
                     self.fail_over(id, b.empty_log);
                 }
                 self.brokers.insert(id, b);
+                // A new start: whatever shutdown it announced before is over.
+                self.shutting_down_brokers.remove(&id);
                 self.set_online(id, restarted);
                 CommandResult::Ok
             }
@@ -134,6 +136,7 @@ impl ClusterMetadata {
                 if !self.brokers.contains_key(&id) {
                     return CommandResult::Refused(MetadataError::UnknownBroker(id));
                 }
+                self.shutting_down_brokers.insert(id);
                 self.fail_over(id, true);
                 CommandResult::Ok
             }

@@ -44,7 +44,10 @@ impl PartitionAssignment {
 
 impl ClusterMetadata {
     pub(super) fn live_set(&self) -> BTreeSet<u32> {
-        self.live_brokers().map(|b| b.id).collect()
+        self.live_brokers()
+            .map(|b| b.id)
+            .filter(|id| !self.shutting_down_brokers.contains(id))
+            .collect()
     }
 
     /// Broker `id` is gone (offline, restarted or shutting down): every partition it leads

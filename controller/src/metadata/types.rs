@@ -270,6 +270,11 @@ pub struct ClusterMetadata {
     /// Brokers being drained: no new replicas are placed on them.
     #[serde(default)]
     pub draining_brokers: std::collections::BTreeSet<u32>,
+    /// Brokers that announced a controlled shutdown and have not registered since: they
+    /// neither rejoin an ISR (their fetchers run on until the process exits) nor take a
+    /// leadership.
+    #[serde(default)]
+    pub shutting_down_brokers: std::collections::BTreeSet<u32>,
     /// Next idempotent-producer id to hand out.
     #[serde(default)]
     pub next_producer_id: i64,
