@@ -36,3 +36,16 @@ pub async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, ReadE
     }
     Ok(first.unwrap_or_else(|| gathered.freeze()))
 }
+
+/// The certificate chain the peer of `conn` presented in the handshake (already verified),
+/// leaf first; `None` when it presented none.
+pub fn peer_certificates(
+    conn: &quinn::Connection,
+) -> Option<Box<Vec<rustls_pki_types::CertificateDer<'static>>>> {
+    conn.peer_identity()
+        .and_then(|any| {
+            any.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
+                .ok()
+        })
+        .filter(|c| !c.is_empty())
+}

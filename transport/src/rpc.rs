@@ -144,13 +144,8 @@ pub const CLOSE_NOT_A_MEMBER: u32 = 0x42;
 /// declares another role (a client's or an admin's, from the same CA) is refused. A
 /// certificate without an identity URI (made before roles existed) passes on its CA alone.
 fn cluster_member(conn: &quinn::Connection) -> Result<(), String> {
-    let certs = conn
-        .peer_identity()
-        .and_then(|any| {
-            any.downcast::<Vec<rustls_pki_types::CertificateDer<'static>>>()
-                .ok()
-        })
-        .ok_or_else(|| "no peer certificate".to_string())?;
+    let certs =
+        crate::quic::peer_certificates(conn).ok_or_else(|| "no peer certificate".to_string())?;
     let leaf = certs
         .first()
         .ok_or_else(|| "no peer certificate".to_string())?;

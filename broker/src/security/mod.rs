@@ -12,7 +12,6 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use rustls_pki_types::CertificateDer;
 use rustmq_controller::Controller;
 use rustmq_controller::metadata::{AclState, ClusterMetadata};
 use rustmq_security::acl::{AclSet, Authorizer, Operation, Reason, Request, ResourceType};
@@ -358,10 +357,7 @@ impl BrokerSecurity {
                 method: AuthMethod::Anonymous,
             });
         }
-        let certs = conn
-            .peer_identity()
-            .and_then(|any| any.downcast::<Vec<CertificateDer<'static>>>().ok())
-            .filter(|c| !c.is_empty());
+        let certs = rustmq_transport::quic::peer_certificates(conn);
         if certs.is_none() && self.jwt.is_some() {
             // The handshake let it in without a certificate: it must send a token.
             return Ok(Session {

@@ -128,15 +128,6 @@ where
         .map_err(|e| e.to_string())
 }
 
-fn bad_request(c: &Controller, message: String) -> Response {
-    ApiError {
-        status: StatusCode::BAD_REQUEST,
-        message,
-        leader_hint: leader_name(c),
-    }
-    .into_response()
-}
-
 #[utoipa::path(get, path = "/api/v1/acls", tag = "acls", params(AclQuery),
     responses((status = 200, description = "The rules in force, filtered", body = Envelope<AclListView>),
               (status = 400, description = "A filter that does not parse", body = Envelope<String>)))]
@@ -149,7 +140,7 @@ pub(super) async fn list_acls(
         .and_then(|Query(q)| q.filter())
     {
         Ok(f) => f,
-        Err(e) => return bad_request(&s.controller, e),
+        Err(e) => return refuse(&s.controller, StatusCode::BAD_REQUEST, e),
     };
     let md = s.controller.metadata();
     let rules = md
@@ -215,7 +206,7 @@ pub(super) async fn delete_acls(
         .and_then(|Query(q)| q.filter())
     {
         Ok(f) => f,
-        Err(e) => return bad_request(&s.controller, e),
+        Err(e) => return refuse(&s.controller, StatusCode::BAD_REQUEST, e),
     };
     let what = format!("rules deleted matching {filter:?}");
     let change = AclChange {
@@ -246,8 +237,9 @@ pub(super) async fn replace_principal_acls(
         Err(rej) => return bad_body(&s.controller, rej, RULES_EXAMPLE),
     };
     if let Some(r) = req.rules.iter().find(|r| r.principal != principal) {
-        return bad_request(
+        return refuse(
             &s.controller,
+            StatusCode::BAD_REQUEST,
             format!(
                 "rule for '{}' in a replacement of '{principal}'s rules",
                 r.principal

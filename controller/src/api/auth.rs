@@ -47,15 +47,6 @@ fn permission(method: &Method, path: &str) -> (Operation, ResourceType, String) 
     }
 }
 
-fn refuse(s: &AdminState, status: StatusCode, message: String) -> Response {
-    ApiError {
-        status,
-        message,
-        leader_hint: leader_name(&s.controller),
-    }
-    .into_response()
-}
-
 /// The caller of a write: its certificate's identity, else its bearer token's.
 async fn caller(
     auth: &AdminAuth,
@@ -118,7 +109,7 @@ pub(super) async fn authorize(
                     ..AuditRecord::new(AuditEvent::AuthenticationFailure)
                 },
             );
-            return refuse(&s, StatusCode::UNAUTHORIZED, reason);
+            return refuse(&s.controller, StatusCode::UNAUTHORIZED, reason);
         }
     };
     if role == Role::Admin || auth.super_users.contains(&principal) {
@@ -154,7 +145,7 @@ pub(super) async fn authorize(
         },
     );
     refuse(
-        &s,
+        &s.controller,
         StatusCode::FORBIDDEN,
         format!(
             "principal '{principal}' is not authorized to {} {what}",

@@ -133,15 +133,6 @@ fn now_s() -> i64 {
     jiff::Timestamp::now().as_second()
 }
 
-fn refuse(c: &Controller, status: StatusCode, message: impl Into<String>) -> Response {
-    ApiError {
-        status,
-        message: message.into(),
-        leader_hint: leader_name(c),
-    }
-    .into_response()
-}
-
 fn no_ca(c: &Controller) -> Response {
     refuse(
         c,

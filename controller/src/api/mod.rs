@@ -306,6 +306,16 @@ impl IntoResponse for ApiError {
     }
 }
 
+/// An error answer with `status` and `message` (and the leader hint).
+fn refuse(c: &Controller, status: StatusCode, message: impl Into<String>) -> Response {
+    ApiError {
+        status,
+        message: message.into(),
+        leader_hint: leader_name(c),
+    }
+    .into_response()
+}
+
 /// A request body that is not the JSON a handler takes: 400, saying what was wrong and
 /// what is expected (`example`).
 fn bad_body(c: &Controller, rejection: JsonRejection, example: &str) -> Response {

@@ -68,22 +68,14 @@ pub(super) async fn audit(
 ) -> Response {
     let q = match query {
         Ok(Query(q)) => q,
-        Err(e) => {
-            return ApiError {
-                status: StatusCode::BAD_REQUEST,
-                message: e.body_text(),
-                leader_hint: leader_name(&s.controller),
-            }
-            .into_response();
-        }
+        Err(e) => return refuse(&s.controller, StatusCode::BAD_REQUEST, e.body_text()),
     };
     let Some(sec) = &s.security else {
-        return ApiError {
-            status: StatusCode::CONFLICT,
-            message: "this node keeps no audit log".into(),
-            leader_hint: leader_name(&s.controller),
-        }
-        .into_response();
+        return refuse(
+            &s.controller,
+            StatusCode::CONFLICT,
+            "this node keeps no audit log",
+        );
     };
     let limit = q.limit.unwrap_or(100);
     let mut records: Vec<AuditRecord> = sec
