@@ -8,13 +8,15 @@
 //! from (every replacement, of the ACL version or of settings such as super-users, is a new
 //! epoch), and a lookup uses the epoch of the set it evaluates against, so a decision made
 //! before a change is never served after it. Decisions that depend on a time window are not
-//! cached.
+//! cached. A per-thread table in front of the shared cache follows the same rule.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
+use arc_swap::ArcSwap;
 use jiff::Timestamp;
-use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
 
 use super::model::{AclRule, Effect, PatternType, Request, ResourceType};
@@ -81,6 +83,7 @@ impl AclSet {
     ///     operations: vec![Operation::Write],
     ///     effect: Effect::Allow,
     ///     conditions: Conditions::default(),
+    ///     source: None,
     /// };
     /// let set = AclSet::new(1, vec![rule], ["admin".to_string()], false);
     /// let req = Request {
@@ -200,10 +203,17 @@ impl AclSet {
 
 /// The rules in force and the decision cache: brokers and controllers hold one, replace its
 /// rules whole when the controllers commit a change, and ask it for every request.
+///
+/// Two cache levels, both exact: a small per-thread table checked first (no lock, no shared
+/// cache line: a repeated request from the same connection costs a hash and a comparison)
+/// and the shared moka cache behind it. An entry of either serves only a request equal to
+/// the one it was computed for, by this authorizer, under the epoch in force.
 pub struct Authorizer {
-    current: RwLock<Arc<AclSet>>,
-    epochs: std::sync::atomic::AtomicU64,
-    /// Keyed by a hash of (version, request) so a lookup allocates nothing; the entry keeps
+    /// Tells this authorizer's entries in the per-thread tables from other instances'.
+    id: u64,
+    current: ArcSwap<AclSet>,
+    epochs: AtomicU64,
+    /// Keyed by a hash of (epoch, request) so a lookup allocates nothing; the entry keeps
     /// both, and a hit counts only when they are equal (a hash collision is a miss).
     cache: moka::sync::Cache<u64, Arc<Cached>>,
 }
@@ -214,23 +224,36 @@ struct Cached {
     decision: Decision,
 }
 
+/// Slots of the per-thread table (direct-mapped by the key's low bits).
+const NEAR_SLOTS: usize = 256;
+
+/// An entry of the shared cache, shared (not copied) into a per-thread slot.
+struct NearEntry {
+    authorizer: u64,
+    key: u64,
+    cached: Arc<Cached>,
+}
+
+thread_local! {
+    static NEAR: RefCell<Vec<Option<NearEntry>>> =
+        RefCell::new((0..NEAR_SLOTS).map(|_| None).collect());
+}
+
+static AUTHORIZER_IDS: AtomicU64 = AtomicU64::new(1);
+
 fn cache_key(epoch: u64, req: &Request) -> u64 {
-    use std::hash::{BuildHasher, Hash, Hasher};
-    // Fixed keys: the same request hashes alike in every process run.
-    let mut h =
-        std::hash::BuildHasherDefault::<std::collections::hash_map::DefaultHasher>::default()
-            .build_hasher();
-    epoch.hash(&mut h);
-    req.hash(&mut h);
-    h.finish()
+    use std::hash::BuildHasher;
+    // A fixed seed: the same request hashes alike in every process run.
+    foldhash::fast::FixedState::with_seed(0x5275_7374_4d51).hash_one((epoch, req))
 }
 
 impl Authorizer {
     /// Starts with `set`; the cache holds up to `capacity` decisions.
     pub fn new(set: AclSet, capacity: u64) -> Self {
         Self {
-            current: RwLock::new(Arc::new(set)),
-            epochs: std::sync::atomic::AtomicU64::new(0),
+            id: AUTHORIZER_IDS.fetch_add(1, Ordering::Relaxed),
+            current: ArcSwap::from_pointee(set),
+            epochs: AtomicU64::new(0),
             cache: moka::sync::Cache::new(capacity),
         }
     }
@@ -238,18 +261,15 @@ impl Authorizer {
     /// Puts `set` in force in one step: a request sees either the old rules or the new ones,
     /// never a mixture (replacing a principal's rules never shows a moment of denial).
     pub fn replace(&self, mut set: AclSet) {
-        set.epoch = self
-            .epochs
-            .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
-            + 1;
-        *self.current.write() = Arc::new(set);
-        // Entries of older versions can never be hit again; free their room.
+        set.epoch = self.epochs.fetch_add(1, Ordering::Relaxed) + 1;
+        self.current.store(Arc::new(set));
+        // Entries of older epochs can never be hit again; free their room.
         self.cache.invalidate_all();
     }
 
     /// The rules in force.
     pub fn current(&self) -> Arc<AclSet> {
-        self.current.read().clone()
+        self.current.load_full()
     }
 
     /// Decides `req` now, from the cache when it can.
@@ -259,25 +279,51 @@ impl Authorizer {
 
     /// Decides `req` at `now`, from the cache when it can.
     pub fn authorize_at(&self, req: &Request, now: Timestamp) -> Decision {
-        let set = self.current();
+        let set = self.current.load();
         let key = cache_key(set.epoch, req);
-        if let Some(c) = self.cache.get(&key)
-            && c.epoch == set.epoch
-            && c.request == *req
-        {
-            return c.decision.clone();
+        let slot = key as usize % NEAR_SLOTS;
+        let near = NEAR.with_borrow(|table| {
+            table[slot]
+                .as_ref()
+                .filter(|e| {
+                    e.authorizer == self.id
+                        && e.key == key
+                        && e.cached.epoch == set.epoch
+                        && e.cached.request == *req
+                })
+                .map(|e| e.cached.decision.clone())
+        });
+        if let Some(d) = near {
+            return d;
         }
-        let (d, cacheable) = set.evaluate(req, now);
-        if cacheable {
-            self.cache.insert(
-                key,
-                Arc::new(Cached {
+        let cached = match self
+            .cache
+            .get(&key)
+            .filter(|c| c.epoch == set.epoch && c.request == *req)
+        {
+            Some(c) => c,
+            None => {
+                let (d, cacheable) = set.evaluate(req, now);
+                if !cacheable {
+                    return d;
+                }
+                let c = Arc::new(Cached {
                     epoch: set.epoch,
                     request: req.clone(),
-                    decision: d.clone(),
-                }),
-            );
-        }
+                    decision: d,
+                });
+                self.cache.insert(key, c.clone());
+                c
+            }
+        };
+        let d = cached.decision.clone();
+        NEAR.with_borrow_mut(|table| {
+            table[slot] = Some(NearEntry {
+                authorizer: self.id,
+                key,
+                cached,
+            });
+        });
         d
     }
 }

@@ -15,6 +15,7 @@ fn rule(principal: &str, resource: &str, ops: &[Operation], effect: Effect) -> A
         operations: ops.to_vec(),
         effect,
         conditions: Conditions::default(),
+        source: None,
     }
 }
 
@@ -178,6 +179,29 @@ fn the_cache_never_serves_a_decision_of_an_older_version() {
     auth.replace(AclSet::new(2, vec![], Vec::<String>::new(), false));
     let d = auth.authorize_at(&q, now());
     assert_eq!((d.allowed, d.acl_version), (false, 2));
+}
+
+#[test]
+fn authorizers_on_one_thread_never_answer_from_each_others_entries() {
+    // Same version, same request, opposite rules: only the per-thread table could mix them.
+    let q = req("alice", Read, Topic, "t");
+    let allows = Authorizer::new(
+        AclSet::new(
+            1,
+            vec![rule("alice", "topic.t", &[Read], Effect::Allow)],
+            Vec::<String>::new(),
+            false,
+        ),
+        1000,
+    );
+    let denies = Authorizer::new(AclSet::new(1, vec![], Vec::<String>::new(), false), 1000);
+    for _ in 0..3 {
+        assert!(allows.authorize_at(&q, now()).allowed);
+        assert!(!denies.authorize_at(&q, now()).allowed);
+    }
+    // A decision cached on another thread is served here from the shared cache, equal.
+    let there = std::thread::scope(|s| s.spawn(|| allows.authorize_at(&q, now())).join().unwrap());
+    assert_eq!(there, allows.authorize_at(&q, now()));
 }
 
 #[test]
