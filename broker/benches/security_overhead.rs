@@ -166,6 +166,7 @@ async fn main() {
                 operations: vec![Operation::Write],
                 effect: Effect::Allow,
                 conditions: Conditions::default(),
+                source: None,
             }],
         })
         .await

@@ -28,6 +28,7 @@ fn rule(principal: &str, resource: &str, ops: &[Operation], effect: Effect) -> A
         operations: ops.to_vec(),
         effect,
         conditions: Conditions::default(),
+        source: None,
     }
 }
 

@@ -32,6 +32,9 @@ pub struct AclQuery {
     pub operation: Option<String>,
     /// Rules with this effect (`allow`, `deny`).
     pub effect: Option<String>,
+    /// Rules managed by this source (`kubernetes:<namespace>:<name>` for an `AclRule`
+    /// resource).
+    pub source: Option<String>,
 }
 
 impl AclQuery {
@@ -42,6 +45,7 @@ impl AclQuery {
             resource_type: parse_opt::<ResourceType>(&self.resource_type)?,
             operation: parse_opt::<Operation>(&self.operation)?,
             effect: parse_opt::<Effect>(&self.effect)?,
+            source: self.source.clone(),
         })
     }
 }
@@ -257,6 +261,54 @@ pub(super) async fn replace_principal_acls(
     match s.controller.change_acls(change).await {
         Ok(r) => {
             acl_changed(&s, what, &r);
+            ok(&s.controller, StatusCode::OK, r)
+        }
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+#[utoipa::path(put, path = "/api/v1/acls/sources/{source}", tag = "acls", request_body = AclRulesRequest,
+    params(("source" = String, Path, description = "Who manages the rules, e.g. `kubernetes:prod:orders-writers`")),
+    responses((status = 200, description = "The source's rules replaced in one version (unchanged rules keep the version)", body = Envelope<AclChangeResult>),
+              (status = 400, description = "A rule of another source, or an invalid rule; nothing changed", body = Envelope<String>)))]
+pub(super) async fn replace_source_acls(
+    State(s): State<AdminState>,
+    Path(source): Path<String>,
+    body: Result<Json<AclRulesRequest>, JsonRejection>,
+) -> Response {
+    let mut req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => return bad_body(&s.controller, rej, RULES_EXAMPLE),
+    };
+    if source.trim().is_empty() {
+        return refuse(&s.controller, StatusCode::BAD_REQUEST, "an empty source");
+    }
+    for r in &mut req.rules {
+        match &r.source {
+            None => r.source = Some(source.clone()),
+            Some(other) if *other != source => {
+                return refuse(
+                    &s.controller,
+                    StatusCode::BAD_REQUEST,
+                    format!("rule of source '{other}' in a replacement of '{source}'s rules"),
+                );
+            }
+            Some(_) => {}
+        }
+    }
+    let what = format!("rules of source {source} replaced");
+    let change = AclChange {
+        remove: vec![AclFilter {
+            source: Some(source),
+            ..Default::default()
+        }],
+        add: req.rules,
+    };
+    match s.controller.change_acls(change).await {
+        Ok(r) => {
+            if r.removed > 0 || r.added > 0 {
+                acl_changed(&s, what, &r);
+            }
             ok(&s.controller, StatusCode::OK, r)
         }
         Err(e) => map_err(&s.controller, e).into_response(),

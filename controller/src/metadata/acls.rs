@@ -39,6 +39,9 @@ pub struct AclFilter {
     /// Rules with this effect.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub effect: Option<Effect>,
+    /// Rules managed by this source (see [`AclRule::source`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 impl AclFilter {
@@ -51,6 +54,10 @@ impl AclFilter {
                 .is_none_or(|t| t == rule.resource.resource_type)
             && self.operation.is_none_or(|o| rule.operations.contains(&o))
             && self.effect.is_none_or(|e| e == rule.effect)
+            && self
+                .source
+                .as_ref()
+                .is_none_or(|s| rule.source.as_ref() == Some(s))
     }
 
     /// Whether the filter would match every rule (refused for removals: use a principal or
@@ -60,8 +67,9 @@ impl AclFilter {
     }
 }
 
-/// One atomic change: first every rule any of `remove` matches goes, then `add` is
-/// appended (rules already present are not added twice).
+/// One atomic change: first every rule any of `remove` matches goes (unless `add` has it
+/// too: then it stays where it is), then `add` is appended (rules already present are not
+/// added twice).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AclChange {
     /// What to remove.
@@ -110,10 +118,12 @@ impl AclState {
             validate_rule(r)?;
         }
         let before = self.rules.len();
+        // A rule that is removed and added again keeps its place (and the index decisions
+        // report): replacing rules with the same rules is no change at all.
         let mut rules: imbl::Vector<AclRule> = self
             .rules
             .iter()
-            .filter(|r| !change.remove.iter().any(|f| f.matches(r)))
+            .filter(|r| !change.remove.iter().any(|f| f.matches(r)) || change.add.contains(r))
             .cloned()
             .collect();
         let removed = before - rules.len();
@@ -130,7 +140,9 @@ impl AclState {
                 rules.len()
             )));
         }
-        if removed > 0 || added > 0 {
+        // A change that changes nothing keeps the version (which every broker's decision
+        // cache is keyed with).
+        if rules != self.rules {
             self.rules = rules;
             self.version += 1;
         }
@@ -154,6 +166,7 @@ mod tests {
             operations: vec![op],
             effect,
             conditions: Conditions::default(),
+            source: None,
         }
     }
 
@@ -195,6 +208,56 @@ mod tests {
             })
             .unwrap();
         assert_eq!((again.version, again.added), (2, 0));
+        // Nor does replacing rules with themselves.
+        let same = s
+            .apply(AclChange {
+                remove: vec![AclFilter {
+                    principal: Some("bob".into()),
+                    ..Default::default()
+                }],
+                add: vec![rule("bob", "topic.orders", Operation::Read, Effect::Allow)],
+            })
+            .unwrap();
+        assert_eq!((same.version, same.removed, same.added), (2, 0, 0));
+    }
+
+    #[test]
+    fn a_source_owns_its_rules_and_only_those() {
+        let mut s = AclState::default();
+        let managed = |p: &str| AclRule {
+            source: Some("kubernetes:prod:orders".into()),
+            ..rule(p, "topic.orders", Operation::Write, Effect::Allow)
+        };
+        // The same rule by hand and from a resource: two rules.
+        s.apply(AclChange {
+            remove: vec![],
+            add: vec![
+                rule("alice", "topic.orders", Operation::Write, Effect::Allow),
+                managed("alice"),
+            ],
+        })
+        .unwrap();
+        assert_eq!(s.rules.len(), 2);
+        // Replacing the source's rules leaves the hand-made one alone.
+        let by_source = AclFilter {
+            source: Some("kubernetes:prod:orders".into()),
+            ..Default::default()
+        };
+        let r = s
+            .apply(AclChange {
+                remove: vec![by_source.clone()],
+                add: vec![managed("bob")],
+            })
+            .unwrap();
+        assert_eq!((r.removed, r.added), (1, 1));
+        let principals: Vec<(&str, bool)> = s
+            .rules
+            .iter()
+            .map(|r| (r.principal.as_str(), r.source.is_some()))
+            .collect();
+        assert_eq!(principals, vec![("alice", false), ("bob", true)]);
+        assert!(by_source.matches(&managed("x")));
+        assert!(!by_source.matches(&rule("x", "topic.orders", Operation::Write, Effect::Allow)));
     }
 
     #[test]

@@ -379,6 +379,11 @@ pub struct AclRule {
     /// Extra conditions.
     #[serde(default)]
     pub conditions: Conditions,
+    /// Who manages the rule: `kubernetes:<namespace>:<name>` for one the operator keeps in
+    /// line with an `AclRule` resource (it replaces exactly the rules of its source); unset
+    /// for rules made through the API or the CLI. Not part of a decision.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// What is being asked: who, from where, which operation on which resource.

@@ -60,6 +60,10 @@ pub enum AclCmd {
         principal: Option<String>,
         #[arg(long)]
         resource_type: Option<String>,
+        /// Only the rules kept under this source (`acl sync --source`, or
+        /// `kubernetes:<namespace>:<name>` for an AclRule resource).
+        #[arg(long)]
+        source: Option<String>,
     },
     /// Decide one request against the rules in force.
     Test {
@@ -85,10 +89,15 @@ pub enum AclCmd {
         #[arg(long)]
         principal: String,
     },
-    /// Replace the rules of every principal in a JSON or YAML file (a list of rules), one
-    /// principal at a time, each in one step.
+    /// Replace rules with those of a JSON or YAML file (a list of rules). Without
+    /// `--source`: the rules of every principal in the file, one principal at a time, each in
+    /// one step. With it: every rule of that source, in one step, leaving other rules alone
+    /// (a file kept in git as the truth for its rules).
     Sync {
         file: PathBuf,
+        /// The name the file's rules are kept under (`MANAGED BY` in `acl list`).
+        #[arg(long)]
+        source: Option<String>,
         /// Do not ask for confirmation.
         #[arg(long)]
         force: bool,
@@ -130,6 +139,7 @@ fn rule_row(t: &mut Tab, i: usize, r: &AclRule) {
             },
             Tone::Plain,
         ),
+        (r.source.clone().unwrap_or_else(|| "-".into()), Tone::Plain),
     ]);
 }
 
@@ -141,6 +151,7 @@ fn rules_tab(rules: &[AclRule], title: String) -> Tab {
         "OPERATIONS",
         "EFFECT",
         "CONDITIONS",
+        "MANAGED BY",
     ])
     .titled(title);
     for (i, r) in rules.iter().enumerate() {
@@ -192,6 +203,7 @@ pub async fn acl(api: &Api, cmd: AclCmd, out: Out) -> anyhow::Result<()> {
                         .map(|w| w.parse().map_err(|e| anyhow::anyhow!("{e}")))
                         .transpose()?,
                 },
+                source: None,
             };
             let r: AclChangeResult = api
                 .call(
@@ -246,8 +258,13 @@ pub async fn acl(api: &Api, cmd: AclCmd, out: Out) -> anyhow::Result<()> {
         AclCmd::List {
             principal,
             resource_type,
+            source,
         } => {
-            let q = query(&[("principal", &principal), ("resource_type", &resource_type)]);
+            let q = query(&[
+                ("principal", &principal),
+                ("resource_type", &resource_type),
+                ("source", &source),
+            ]);
             let l: AclListView = api.get(&format!("/api/v1/acls{q}")).await?;
             out.print(
                 &l,
@@ -292,7 +309,41 @@ pub async fn acl(api: &Api, cmd: AclCmd, out: Out) -> anyhow::Result<()> {
                 )],
             )
         }
-        AclCmd::Sync { file, force } => {
+        AclCmd::Sync {
+            file,
+            source: Some(source),
+            force,
+        } => {
+            let rules: Vec<AclRule> = parse_list(&file)?;
+            confirm(
+                &format!(
+                    "Replace every rule of source '{source}' with the {} rule(s) of {}",
+                    rules.len(),
+                    file.display()
+                ),
+                force,
+            )?;
+            let r: AclChangeResult = api
+                .call(
+                    reqwest::Method::PUT,
+                    &format!("/api/v1/acls/sources/{}", urlencode(&source)),
+                    Some(&AclRulesRequest { rules }),
+                )
+                .await?;
+            let mut t = Tab::new(&["SOURCE", "REMOVED", "ADDED", "VERSION"]);
+            t.row([
+                source.clone(),
+                r.removed.to_string(),
+                r.added.to_string(),
+                r.version.to_string(),
+            ]);
+            out.print(&serde_json::json!({"source": source, "result": r}), &[t])
+        }
+        AclCmd::Sync {
+            file,
+            source: None,
+            force,
+        } => {
             let rules: Vec<AclRule> = parse_list(&file)?;
             let mut principals: Vec<String> = rules.iter().map(|r| r.principal.clone()).collect();
             principals.sort();
