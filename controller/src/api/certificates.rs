@@ -24,6 +24,10 @@ pub struct IssueCertificateRequest {
     /// Days it is valid (default 90).
     #[serde(default = "ninety")]
     pub validity_days: u32,
+    /// Seconds it is valid, at least 60; when set, instead of `validity_days` (for
+    /// certificates renewed by the operator on a schedule shorter than a day).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub validity_seconds: Option<u64>,
     /// Host names it serves (brokers and controllers).
     #[serde(default)]
     pub dns_names: Vec<String>,
@@ -31,11 +35,18 @@ pub struct IssueCertificateRequest {
     #[serde(default)]
     #[schema(value_type = Vec<String>)]
     pub ip_addresses: Vec<std::net::IpAddr>,
+    /// The serial of a certificate of this cluster that this one renews: recorded as its
+    /// predecessor, which stays valid until it expires.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replaces: Option<String>,
 }
 
 fn ninety() -> u32 {
     90
 }
+
+/// The shortest validity the API issues: shorter would expire before clients load it.
+pub const MIN_VALIDITY_SECONDS: u64 = 60;
 
 /// A certificate just issued: the only time its private key is shown.
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
@@ -116,6 +127,32 @@ pub struct ValidationView {
     pub certificate: Option<CertificateInfo>,
     /// The cluster's record of it, when the cluster issued it.
     pub record: Option<CertificateRecord>,
+}
+
+/// Body of `POST /api/v1/certificates/cleanup`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CleanupRequest {
+    /// Forget certificates expired for at least this many days (default 7: clients with a
+    /// clock that is behind may still present one for a while).
+    #[serde(default = "seven")]
+    pub expired_for_days: u32,
+    /// Only say what would be forgotten.
+    #[serde(default)]
+    pub dry_run: bool,
+}
+
+fn seven() -> u32 {
+    7
+}
+
+/// Answer of `POST /api/v1/certificates/cleanup`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CleanupView {
+    /// Whether nothing was changed.
+    pub dry_run: bool,
+    /// The records forgotten (or that would be).
+    pub removed: Vec<CertificateRecord>,
 }
 
 /// `GET /api/v1/ca`.
@@ -219,19 +256,45 @@ pub(super) async fn issue_certificate(
     let Some(ca) = s.ca.clone() else {
         return no_ca(&s.controller);
     };
-    if req.validity_days == 0 {
-        return refuse(
-            &s.controller,
-            StatusCode::BAD_REQUEST,
-            "validity_days must be at least 1",
-        );
-    }
+    let validity = match req.validity_seconds {
+        Some(secs) if secs < MIN_VALIDITY_SECONDS => {
+            return refuse(
+                &s.controller,
+                StatusCode::BAD_REQUEST,
+                format!("validity_seconds must be at least {MIN_VALIDITY_SECONDS}"),
+            );
+        }
+        Some(secs) => std::time::Duration::from_secs(secs),
+        None if req.validity_days == 0 => {
+            return refuse(
+                &s.controller,
+                StatusCode::BAD_REQUEST,
+                "validity_days must be at least 1",
+            );
+        }
+        None => days(req.validity_days),
+    };
     let issue_req = IssueRequest {
         dns_names: req.dns_names,
         ip_addresses: req.ip_addresses,
-        ..IssueRequest::new(req.principal, req.role, days(req.validity_days))
+        ..IssueRequest::new(req.principal, req.role, validity)
     };
-    match issue(&s, &ca, issue_req, None).await {
+    let replaces = req.replaces.map(|r| r.to_ascii_lowercase());
+    if let Some(old) = &replaces
+        && !s
+            .controller
+            .metadata()
+            .certificates
+            .records
+            .contains_key(old)
+    {
+        return refuse(
+            &s.controller,
+            StatusCode::BAD_REQUEST,
+            format!("replaces: certificate {old} was not issued by this cluster"),
+        );
+    }
+    match issue(&s, &ca, issue_req, replaces).await {
         Ok((record, issued)) => ok(
             &s.controller,
             StatusCode::CREATED,
@@ -239,6 +302,53 @@ pub(super) async fn issue_certificate(
         ),
         Err(r) => r,
     }
+}
+
+#[utoipa::path(post, path = "/api/v1/certificates/cleanup", tag = "certificates", request_body = CleanupRequest,
+    responses((status = 200, description = "The records of certificates expired long enough ago, forgotten in one Raft command (or listed, with dry_run)", body = Envelope<CleanupView>)))]
+pub(super) async fn cleanup_certificates(
+    State(s): State<AdminState>,
+    body: Result<Json<CleanupRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => {
+            return bad_body(
+                &s.controller,
+                rej,
+                r#"{"expired_for_days": 7, "dry_run": true}"#,
+            );
+        }
+    };
+    let expired_before = now_s() - i64::from(req.expired_for_days) * 86_400;
+    let removed = if req.dry_run {
+        s.controller
+            .metadata()
+            .certificates
+            .records
+            .values()
+            .filter(|r| r.info.not_after < expired_before)
+            .cloned()
+            .collect()
+    } else {
+        match s.controller.prune_certificates(expired_before).await {
+            Ok(r) => r,
+            Err(e) => return map_err(&s.controller, e).into_response(),
+        }
+    };
+    if !req.dry_run {
+        for r in &removed {
+            certificate_changed(&s, r, "forgotten (expired)");
+        }
+    }
+    ok(
+        &s.controller,
+        StatusCode::OK,
+        CleanupView {
+            dry_run: req.dry_run,
+            removed,
+        },
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/certificates", tag = "certificates", params(CertificateQuery),

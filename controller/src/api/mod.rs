@@ -39,8 +39,8 @@ pub use acls::{
 pub use auth::AdminAuth;
 pub use brokers::BrokerSummary;
 pub use certificates::{
-    CaView, IssueCertificateRequest, IssuedCertificateView, RevokeRequest, RotateRequest,
-    ValidateRequest, ValidationView,
+    CaView, CleanupRequest, CleanupView, IssueCertificateRequest, IssuedCertificateView,
+    RevokeRequest, RotateRequest, ValidateRequest, ValidationView,
 };
 pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
@@ -254,6 +254,10 @@ fn routes() -> Router<AdminState> {
             "/api/v1/acls/principals/{principal}",
             axum::routing::put(acls::replace_principal_acls),
         )
+        .route(
+            "/api/v1/acls/sources/{source}",
+            axum::routing::put(acls::replace_source_acls),
+        )
         .route("/api/v1/acls/test", axum::routing::post(acls::test_acls))
         .route(
             "/api/v1/certificates",
@@ -262,6 +266,10 @@ fn routes() -> Router<AdminState> {
         .route(
             "/api/v1/certificates/validate",
             axum::routing::post(certificates::validate_certificate),
+        )
+        .route(
+            "/api/v1/certificates/cleanup",
+            axum::routing::post(certificates::cleanup_certificates),
         )
         .route(
             "/api/v1/certificates/{serial}",
@@ -429,6 +437,7 @@ pub struct Envelope<T> {
         acls::create_acls,
         acls::delete_acls,
         acls::replace_principal_acls,
+        acls::replace_source_acls,
         acls::test_acls,
         certificates::issue_certificate,
         certificates::list_certificates,
@@ -436,6 +445,7 @@ pub struct Envelope<T> {
         certificates::revoke_certificate,
         certificates::rotate_certificate,
         certificates::validate_certificate,
+        certificates::cleanup_certificates,
         certificates::ca,
         certificates::crl,
         security::audit,

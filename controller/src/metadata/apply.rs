@@ -24,6 +24,9 @@ impl ClusterMetadata {
                 Ok(r) => CommandResult::Certificate(r),
                 Err(e) => CommandResult::Refused(e),
             },
+            Command::PruneCertificates { expired_before } => {
+                CommandResult::CertificatesPruned(self.certificates.prune(expired_before))
+            }
             Command::SetClusterId { id } => {
                 if self.cluster_id.is_empty() {
                     self.cluster_id = id;

@@ -102,6 +102,22 @@ impl CertificateRegistry {
         Ok(rec.clone())
     }
 
+    /// Forgets every certificate that expired before `expired_before` (seconds since the
+    /// epoch), revoked or not: an expired certificate is refused at any handshake anyway, and
+    /// RFC 5280 lets a CRL drop it. Returns the records removed.
+    pub fn prune(&mut self, expired_before: i64) -> Vec<CertificateRecord> {
+        let gone: Vec<CertificateRecord> = self
+            .records
+            .values()
+            .filter(|r| r.info.not_after < expired_before)
+            .cloned()
+            .collect();
+        for r in &gone {
+            self.records.remove(&r.info.serial);
+        }
+        gone
+    }
+
     /// Serials of revoked certificates.
     pub fn revoked_serials(&self) -> impl Iterator<Item = &str> {
         self.records
@@ -177,5 +193,20 @@ mod tests {
             r.crl_entries(2_000).is_empty(),
             "expired entries leave the list"
         );
+    }
+
+    #[test]
+    fn pruning_forgets_only_certificates_expired_before_the_cut() {
+        let mut r = CertificateRegistry::default();
+        let mut late = info("02");
+        late.not_after = 5_000;
+        r.record(info("01"), None).unwrap();
+        r.record(late, None).unwrap();
+        r.revoke("01", RevocationReason::KeyCompromise, 5).unwrap();
+        assert!(r.prune(1_000).is_empty(), "expiring at the cut is kept");
+        let gone: Vec<String> = r.prune(1_001).into_iter().map(|c| c.info.serial).collect();
+        assert_eq!(gone, ["01"]);
+        assert_eq!(r.records.keys().collect::<Vec<_>>(), ["02"]);
+        assert_eq!(r.revoked_serials().count(), 0);
     }
 }

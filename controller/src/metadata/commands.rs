@@ -146,6 +146,11 @@ pub enum Command {
         /// When (seconds since the epoch, chosen by the proposer).
         revoked_at: i64,
     },
+    /// Forget the certificates that expired before a time.
+    PruneCertificates {
+        /// Seconds since the epoch (chosen by the proposer).
+        expired_before: i64,
+    },
 }
 
 /// A leader's ISR change for one partition, as it proposes it. (Serialized as the fields of
@@ -202,6 +207,8 @@ pub enum CommandResult {
     AclsChanged(super::AclChangeResult),
     /// A certificate's record after a change.
     Certificate(super::CertificateRecord),
+    /// The certificate records a prune removed.
+    CertificatesPruned(Vec<super::CertificateRecord>),
     /// Refused; the metadata did not change.
     Refused(MetadataError),
 }
@@ -220,6 +227,7 @@ impl CommandResult {
             Self::LeadersMoved(_) => "LeadersMoved",
             Self::AclsChanged(_) => "AclsChanged",
             Self::Certificate(_) => "Certificate",
+            Self::CertificatesPruned(_) => "CertificatesPruned",
             Self::Refused(_) => "Refused",
         }
     }

@@ -113,6 +113,19 @@ impl Controller {
         .await
     }
 
+    /// Forgets the certificates that expired before `expired_before` (seconds since the
+    /// epoch); returns their records.
+    pub async fn prune_certificates(
+        &self,
+        expired_before: i64,
+    ) -> Result<Vec<metadata::CertificateRecord>, ControllerError> {
+        self.propose_expect(Command::PruneCertificates { expired_before }, |r| match r {
+            CommandResult::CertificatesPruned(c) => Some(c),
+            _ => None,
+        })
+        .await
+    }
+
     /// Deletes a topic.
     pub async fn delete_topic(&self, name: &str) -> Result<(), ControllerError> {
         if !self.metadata().topics.contains_key(name) {

@@ -4,12 +4,12 @@ use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use clap::Subcommand;
-use rustmq_controller::api::AclListView;
+use rustmq_controller::api::{AclListView, CleanupRequest, CleanupView};
 use rustmq_controller::metadata::CertificateRecord;
 use rustmq_security::acl::AclRule;
 
 use super::acl::{AclCmd, acl};
-use super::query;
+use super::{confirm, query};
 use crate::admin_api::Api;
 use crate::output::{Out, Tab, Tone};
 
@@ -63,6 +63,23 @@ pub enum SecurityCmd {
     /// Put back the ACL rules of a backup (each principal's rules replaced in one step).
     Restore {
         file: PathBuf,
+        #[arg(long)]
+        force: bool,
+    },
+    /// Forget the records of certificates that expired long ago (revoked ones too: an
+    /// expired certificate is refused anyway).
+    Cleanup {
+        /// Certificates (the only records cleaned up today; required so the command says
+        /// what it touches).
+        #[arg(long, required = true)]
+        expired_certs: bool,
+        /// Only those expired at least this many days ago.
+        #[arg(long, default_value_t = 7)]
+        expired_for_days: u32,
+        /// Only list what would be forgotten.
+        #[arg(long)]
+        dry_run: bool,
+        /// Do not ask for confirmation.
         #[arg(long)]
         force: bool,
     },
@@ -271,6 +288,7 @@ pub async fn security(api: &Api, cmd: SecurityCmd, out: Out) -> anyhow::Result<(
                 api,
                 AclCmd::Sync {
                     file: tmp.clone(),
+                    source: None,
                     force,
                 },
                 out,
@@ -278,6 +296,51 @@ pub async fn security(api: &Api, cmd: SecurityCmd, out: Out) -> anyhow::Result<(
             .await;
             let _ = std::fs::remove_file(&tmp);
             r
+        }
+        SecurityCmd::Cleanup {
+            expired_certs: _,
+            expired_for_days,
+            dry_run,
+            force,
+        } => {
+            if !dry_run {
+                confirm(
+                    &format!(
+                        "Forget every certificate record expired for {expired_for_days} day(s) or more"
+                    ),
+                    force,
+                )?;
+            }
+            let v: CleanupView = api
+                .call(
+                    reqwest::Method::POST,
+                    "/api/v1/certificates/cleanup",
+                    Some(&CleanupRequest {
+                        expired_for_days,
+                        dry_run,
+                    }),
+                )
+                .await?;
+            let mut t = Tab::new(&["SERIAL", "PRINCIPAL", "EXPIRED", "STATUS"]).titled(format!(
+                "{} certificate record(s) {}",
+                v.removed.len(),
+                if v.dry_run {
+                    "would be forgotten (dry run)"
+                } else {
+                    "forgotten"
+                }
+            ));
+            for r in &v.removed {
+                t.row([
+                    r.info.serial.clone(),
+                    r.info.principal.clone(),
+                    jiff::Timestamp::from_second(r.info.not_after)
+                        .map(|t| t.to_string())
+                        .unwrap_or_default(),
+                    if r.is_revoked() { "revoked" } else { "active" }.to_string(),
+                ]);
+            }
+            out.print(&v, &[t])
         }
     }
 }

@@ -98,6 +98,38 @@ pub enum CertsCmd {
 /// `rustmq-admin ca ...`
 #[derive(Subcommand, Debug)]
 pub enum CaCmd {
+    /// Create a root CA offline: `ca.pem` and `ca.key` (mode 0600) in a directory, for a
+    /// controller's `[tls] ca_cert`/`ca_key` or `certs issue --ca-dir`.
+    Init {
+        /// Its common name.
+        #[arg(long, default_value = "RustMQ Root CA")]
+        cn: String,
+        #[arg(long, default_value_t = 10)]
+        validity_years: u32,
+        #[arg(long, default_value = "rustmq-ca")]
+        out_dir: PathBuf,
+        /// Overwrite a CA already in the directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Create an intermediate CA offline, signed by the CA in `--ca-dir`: its `ca.pem` is the
+    /// chain up to the root, `root.pem` the root to trust.
+    Intermediate {
+        /// The parent CA's directory (`ca.pem`, `ca.key`).
+        #[arg(long)]
+        ca_dir: PathBuf,
+        #[arg(long, default_value = "RustMQ Intermediate CA")]
+        cn: String,
+        #[arg(long, default_value_t = 5)]
+        validity_years: u32,
+        #[arg(long)]
+        out_dir: PathBuf,
+        /// Overwrite a CA already in the directory.
+        #[arg(long)]
+        force: bool,
+    },
+    /// The cluster's issuing CA chain, issuing CA first, root last.
+    List,
     /// The issuing CA and the root to trust.
     Info,
     /// Write the root to trust to a file.
@@ -145,6 +177,65 @@ fn certs_tab(records: &[CertificateRecord]) -> Tab {
     t
 }
 
+fn years(n: u32) -> anyhow::Result<std::time::Duration> {
+    if n == 0 {
+        anyhow::bail!("--validity-years must be at least 1");
+    }
+    Ok(std::time::Duration::from_secs(u64::from(n) * 365 * 86_400))
+}
+
+/// Writes `content` to `path` readable by its owner only.
+fn write_private(path: &Path, content: &str) -> anyhow::Result<()> {
+    let mut o = std::fs::OpenOptions::new();
+    o.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
+    let mut f = o
+        .open(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    f.write_all(content.as_bytes())?;
+    Ok(())
+}
+
+/// Writes a CA's `ca.pem` (its chain), `root.pem` and `ca.key`.
+fn write_ca(
+    dir: &Path,
+    ca: &rustmq_security::ca::CertificateAuthority,
+    force: bool,
+) -> anyhow::Result<()> {
+    let key = dir.join("ca.key");
+    if key.exists() && !force {
+        anyhow::bail!(
+            "{} already holds a CA key; pass --force to replace it",
+            dir.display()
+        );
+    }
+    std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    // The CA's certificate, then the ones above it up to the root (what `load` reads).
+    let chain = if ca.certificate_pem() == ca.root_pem() {
+        ca.root_pem().to_string()
+    } else {
+        format!("{}{}", ca.chain_pem(), ca.root_pem())
+    };
+    std::fs::write(dir.join("ca.pem"), chain)?;
+    std::fs::write(dir.join("root.pem"), ca.root_pem())?;
+    write_private(&key, &ca.key_pem())
+}
+
+fn ca_out(
+    ca: &rustmq_security::ca::CertificateAuthority,
+    dir: &Path,
+    out: Out,
+) -> anyhow::Result<()> {
+    let i = ca.info();
+    let mut t = Tab::new(&["SUBJECT", "SERIAL", "NOT AFTER"]).titled(format!(
+        "Written: {}/ca.pem, root.pem and ca.key (mode 0600)",
+        dir.display()
+    ));
+    t.row([i.subject.clone(), i.serial.clone(), when(i.not_after)]);
+    out.print(i, &[t])
+}
+
 /// Writes an issued certificate's files; the key only readable by its owner.
 fn write_issued(dir: &Path, v: &IssuedCertificateView) -> anyhow::Result<(PathBuf, PathBuf)> {
     std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
@@ -165,16 +256,7 @@ fn write_issued(dir: &Path, v: &IssuedCertificateView) -> anyhow::Result<(PathBu
     let key = dir.join(format!("{name}.key"));
     std::fs::write(&cert, &v.chain_pem)
         .with_context(|| format!("cannot write {}", cert.display()))?;
-    {
-        let mut o = std::fs::OpenOptions::new();
-        o.write(true).create(true).truncate(true);
-        #[cfg(unix)]
-        std::os::unix::fs::OpenOptionsExt::mode(&mut o, 0o600);
-        let mut f = o
-            .open(&key)
-            .with_context(|| format!("cannot write {}", key.display()))?;
-        f.write_all(v.private_key_pem.as_bytes())?;
-    }
+    write_private(&key, &v.private_key_pem)?;
     std::fs::write(dir.join("ca.pem"), &v.ca_pem)?;
     Ok((cert, key))
 }
@@ -257,8 +339,10 @@ pub async fn certs(api: &Api, cmd: CertsCmd, out: Out) -> anyhow::Result<()> {
                         principal,
                         role,
                         validity_days,
+                        validity_seconds: None,
                         dns_names,
                         ip_addresses,
+                        replaces: None,
                     }),
                 )
                 .await?;
@@ -389,6 +473,56 @@ async fn rotate(
 /// Runs a `ca` command.
 pub async fn ca(api: &Api, cmd: CaCmd, out: Out) -> anyhow::Result<()> {
     match cmd {
+        CaCmd::Init {
+            cn,
+            validity_years,
+            out_dir,
+            force,
+        } => {
+            let ca =
+                rustmq_security::ca::CertificateAuthority::new_root(&cn, years(validity_years)?)?;
+            write_ca(&out_dir, &ca, force)?;
+            ca_out(&ca, &out_dir, out)
+        }
+        CaCmd::Intermediate {
+            ca_dir,
+            cn,
+            validity_years,
+            out_dir,
+            force,
+        } => {
+            let parent = rustmq_security::ca::CertificateAuthority::load(
+                &ca_dir.join("ca.pem"),
+                &ca_dir.join("ca.key"),
+            )?;
+            let ca = parent.new_intermediate(&cn, years(validity_years)?)?;
+            write_ca(&out_dir, &ca, force)?;
+            ca_out(&ca, &out_dir, out)
+        }
+        CaCmd::List => {
+            let v: CaView = api.get("/api/v1/ca").await?;
+            let chain = rustmq_security::ca::parse_pem_chain(&v.chain_pem)?;
+            let infos = chain
+                .iter()
+                .map(|der| rustmq_security::ca::inspect_der(der))
+                .collect::<Result<Vec<_>, _>>()?;
+            let mut t = Tab::new(&["SUBJECT", "ISSUER", "SERIAL", "NOT AFTER", "KIND"]);
+            for i in &infos {
+                t.row([
+                    i.subject.clone(),
+                    i.issuer.clone(),
+                    i.serial.clone(),
+                    when(i.not_after),
+                    if i.subject == i.issuer {
+                        "root"
+                    } else {
+                        "intermediate"
+                    }
+                    .to_string(),
+                ]);
+            }
+            out.print(&infos, &[t])
+        }
         CaCmd::Info => {
             let v: CaView = api.get("/api/v1/ca").await?;
             let mut t = Tab::new(&["SUBJECT", "SERIAL", "NOT AFTER"]);
