@@ -14,9 +14,10 @@ use crate::metrics::Metrics;
 pub struct Settings {
     /// The Kubernetes cluster's DNS domain.
     pub cluster_domain: String,
-    /// How often a `Topic` is compared with the cluster even when nothing changed (drift
-    /// made behind the operator's back is undone within this).
-    pub topic_resync: Duration,
+    /// How often a `Topic` or `AclRule` is compared with the cluster, and a `Certificate`
+    /// checked for revocation, even when nothing changed (drift made behind the operator's
+    /// back is undone within this).
+    pub resync: Duration,
     /// How often a ready `RustMQCluster` is looked at again.
     pub cluster_resync: Duration,
 }
@@ -25,7 +26,7 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             cluster_domain: "cluster.local".into(),
-            topic_resync: Duration::from_secs(60),
+            resync: Duration::from_secs(60),
             cluster_resync: Duration::from_secs(300),
         }
     }

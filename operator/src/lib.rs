@@ -1,12 +1,16 @@
-//! RustMQ's Kubernetes operator: the `RustMQCluster` and `Topic` custom resources and the
-//! controllers reconciling them into StatefulSets, Services and topics.
+//! RustMQ's Kubernetes operator: the `RustMQCluster`, `Topic`, `AclRule` and `Certificate`
+//! custom resources and the controllers reconciling them into StatefulSets, Services,
+//! topics, ACLs and certificate Secrets.
 
+pub mod acl_rule;
 pub mod admin;
 pub mod backoff;
+pub mod certificate;
 pub mod cluster;
 pub mod conditions;
 pub mod context;
 pub mod crd;
+pub mod dependent;
 pub mod error;
 pub mod metrics;
 pub mod server;

@@ -3,36 +3,44 @@
 //! finalizer that a vanished cluster releases.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use futures::StreamExt;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
 use kube::ResourceExt;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::events::EventType;
-use kube::runtime::finalizer::{Event as Finalizer, finalizer};
 use kube::runtime::watcher;
 use rustmq_controller::api::{AlterTopicRequest, TopicView};
 use rustmq_controller::metadata::TopicConfig;
-use serde_json::json;
 
-use crate::admin::AdminApi;
-use crate::cluster::{MANAGER, Names};
-use crate::conditions::condition;
 use crate::context::Context;
-use crate::crd::{DeletionPolicy, RustMQCluster, Topic, TopicStatus};
+use crate::crd::{DeletionPolicy, Topic, TopicStatus};
+use crate::dependent::{
+    ClusterResource, cluster_of, not_ready, observed_current, ready_condition, reconcile_finalized,
+    retry, write_status,
+};
 use crate::error::{Error, Result};
 
 /// The finalizer the operator puts on every `Topic`.
 pub const FINALIZER: &str = "rustmq.io/topic";
 const CONTROLLER: &str = "topic";
 
-fn key(t: &Topic) -> String {
-    format!(
-        "Topic/{}/{}",
-        t.namespace().unwrap_or_default(),
-        t.name_any()
-    )
+impl ClusterResource for Topic {
+    type Status = TopicStatus;
+    fn cluster_ref(&self) -> &str {
+        &self.spec.cluster_ref
+    }
+    fn status(&self) -> Option<&TopicStatus> {
+        self.status.as_ref()
+    }
+    fn conditions(status: &TopicStatus) -> &[Condition] {
+        &status.conditions
+    }
+    fn set_conditions(status: &mut TopicStatus, conditions: Vec<Condition>) {
+        status.conditions = conditions;
+    }
 }
 
 /// The topic's name in RustMQ.
@@ -42,81 +50,12 @@ fn topic_name(t: &Topic) -> String {
 
 /// Reconciles one `Topic`.
 pub async fn reconcile(topic: Arc<Topic>, ctx: Arc<Context>) -> Result<Action> {
-    let started = Instant::now();
-    let ns = topic.namespace().unwrap_or_else(|| "default".into());
-    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &ns);
-    let result = finalizer(&api, FINALIZER, topic.clone(), |event| async {
-        match event {
-            Finalizer::Apply(t) => apply(&t, &ctx).await,
-            Finalizer::Cleanup(t) => cleanup(&t, &ctx).await,
-        }
-    })
-    .await
-    .map_err(|e| Error::Finalizer(Box::new(e)));
-    ctx.metrics.reconciled(CONTROLLER, started);
-    if result.is_ok() {
-        ctx.backoff.reset(&key(&topic));
-    }
-    result
+    reconcile_finalized(topic, ctx, FINALIZER, CONTROLLER, apply, cleanup).await
 }
 
 /// Retries failures with a doubling delay (5 s up to 5 min).
 pub fn error_policy(topic: Arc<Topic>, error: &Error, ctx: Arc<Context>) -> Action {
-    tracing::warn!(topic = %key(&topic), %error, "reconcile failed");
-    ctx.metrics.failed(CONTROLLER, error);
-    Action::requeue(ctx.backoff.next(&key(&topic)))
-}
-
-/// The cluster the topic belongs to, unless it is missing or being deleted.
-async fn cluster_of(t: &Topic, ctx: &Context) -> Result<Option<(RustMQCluster, AdminApi)>> {
-    let ns = t.namespace().unwrap_or_else(|| "default".into());
-    let clusters: Api<RustMQCluster> = Api::namespaced(ctx.client.clone(), &ns);
-    let Some(c) = clusters.get_opt(&t.spec.cluster_ref).await? else {
-        return Ok(None);
-    };
-    if c.metadata.deletion_timestamp.is_some() {
-        return Ok(None);
-    }
-    let names = Names::new(&c.name_any(), &ns, &ctx.settings.cluster_domain);
-    Ok(Some((
-        c,
-        AdminApi::new(ctx.http.clone(), names.admin_url()),
-    )))
-}
-
-async fn write_status(t: &Topic, ctx: &Context, status: TopicStatus) -> Result<()> {
-    let api: Api<Topic> = Api::namespaced(ctx.client.clone(), &t.namespace().unwrap_or_default());
-    let patch = json!({"apiVersion": "rustmq.io/v1alpha1", "kind": "Topic", "status": status});
-    api.patch_status(
-        &t.name_any(),
-        &PatchParams::apply(MANAGER).force(),
-        &Patch::Apply(&patch),
-    )
-    .await?;
-    Ok(())
-}
-
-/// Writes `Ready=False` with `reason`; a Warning Event the first time the message is seen.
-async fn not_ready(t: &Topic, ctx: &Context, reason: &str, message: String) -> Result<()> {
-    let previous = t.status.clone().unwrap_or_default();
-    let seen = previous
-        .conditions
-        .iter()
-        .any(|c| c.type_ == "Ready" && c.message == message);
-    let mut status = previous.clone();
-    status.conditions = vec![condition(
-        &previous.conditions,
-        "Ready",
-        false,
-        reason,
-        &message,
-        t.metadata.generation,
-    )];
-    write_status(t, ctx, status).await?;
-    if !seen {
-        ctx.publish(t, EventType::Warning, reason, message).await;
-    }
-    Ok(())
+    retry(topic.as_ref(), error, &ctx, CONTROLLER)
 }
 
 /// The spec's config as the controllers understand it (the comparison is between parsed
@@ -130,7 +69,7 @@ fn desired_config(t: &Topic) -> std::result::Result<TopicConfig, String> {
 }
 
 async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
-    let resync = Action::requeue(ctx.settings.topic_resync);
+    let resync = Action::requeue(ctx.settings.resync);
     let Some((_, admin)) = cluster_of(t, ctx).await? else {
         not_ready(
             t,
@@ -222,8 +161,7 @@ async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
     let view = if change.partitions.is_some() || change.config.is_some() {
         // The last reconcile applied this very generation: a difference now was made by
         // someone else, and is being undone.
-        let previous = t.status.clone().unwrap_or_default();
-        let drift = previous.observed_generation == t.metadata.generation;
+        let drift = observed_current(t, t.status.as_ref().and_then(|s| s.observed_generation));
         let altered = admin.alter_topic(&name, &change).await?;
         let what = match (change.partitions, config_drifted) {
             (Some(p), true) => format!("partitions to {p} and its config"),
@@ -253,7 +191,6 @@ async fn apply(t: &Topic, ctx: &Context) -> Result<Action> {
 }
 
 async fn ready(t: &Topic, ctx: &Context, view: &TopicView) -> Result<()> {
-    let previous = t.status.clone().unwrap_or_default();
     let under = view.under_replicated_partitions as i32;
     let message = if under == 0 {
         format!("{} partitions, all fully replicated", view.partitions)
@@ -262,19 +199,12 @@ async fn ready(t: &Topic, ctx: &Context, view: &TopicView) -> Result<()> {
     };
     let status = TopicStatus {
         observed_generation: t.metadata.generation,
-        conditions: vec![condition(
-            &previous.conditions,
-            "Ready",
-            true,
-            "TopicReady",
-            &message,
-            t.metadata.generation,
-        )],
+        conditions: vec![ready_condition(t, "TopicReady", &message)],
         partitions: view.partitions as i32,
         under_replicated_partitions: under,
     };
     if t.status.as_ref() != Some(&status) {
-        write_status(t, ctx, status).await?;
+        write_status(t, ctx, &status).await?;
     }
     Ok(())
 }
