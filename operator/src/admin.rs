@@ -6,9 +6,13 @@ use std::time::Duration;
 
 use rustmq_controller::RebalanceStatus;
 use rustmq_controller::api::{
-    AlterTopicRequest, BrokerSummary, ClusterView, ControllerView, CreateTopicRequest, Envelope,
-    RebalanceRequest, TopicView,
+    AclListView, AclRulesRequest, AlterTopicRequest, BrokerSummary, ClusterView, ControllerView,
+    CreateTopicRequest, Envelope, IssueCertificateRequest, IssuedCertificateView, RebalanceRequest,
+    RevokeRequest, TopicView,
 };
+use rustmq_controller::metadata::{AclChangeResult, CertificateRecord};
+use rustmq_security::acl::AclRule;
+use rustmq_security::ca::RevocationReason;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -132,12 +136,7 @@ impl AdminApi {
     /// The topic, or `None` when the cluster has no such topic.
     pub async fn topic(&self, name: &str) -> Result<Option<TopicView>> {
         let path = format!("/api/v1/topics/{name}");
-        match self.send(self.http.get(self.url(&path)), &path).await {
-            Err(Error::Admin {
-                status: Some(404), ..
-            }) => Ok(None),
-            r => r,
-        }
+        absent_is_none(self.send(self.http.get(self.url(&path)), &path).await)
     }
 
     /// Creates a topic.
@@ -174,16 +173,59 @@ impl AdminApi {
     /// Deletes a topic; one that is already gone is not an error.
     pub async fn delete_topic(&self, name: &str) -> Result<()> {
         let path = format!("/api/v1/topics/{name}");
-        match self
-            .send::<String>(self.http.delete(self.url(&path)), &path)
+        absent_is_none(
+            self.send::<String>(self.http.delete(self.url(&path)), &path)
+                .await,
+        )
+        .map(drop)
+    }
+
+    /// The rules kept under `source`, with the version in force.
+    pub async fn acls_of(&self, source: &str) -> Result<AclListView> {
+        self.get(&format!("/api/v1/acls?source={}", encode(source)))
             .await
-        {
-            Ok(_)
-            | Err(Error::Admin {
-                status: Some(404), ..
-            }) => Ok(()),
-            Err(e) => Err(e),
-        }
+    }
+
+    /// Replaces every rule kept under `source` with `rules`, in one step (nothing changes,
+    /// version included, when they are the same).
+    pub async fn replace_acls(&self, source: &str, rules: Vec<AclRule>) -> Result<AclChangeResult> {
+        let path = format!("/api/v1/acls/sources/{}", encode(source));
+        self.send_json(reqwest::Method::PUT, &path, &AclRulesRequest { rules })
+            .await?
+            .ok_or_else(|| self.error(&path, "no result in the answer", None))
+    }
+
+    /// Issues a certificate with the cluster CA; the answer holds its private key, which the
+    /// cluster keeps nowhere.
+    pub async fn issue_certificate(
+        &self,
+        request: &IssueCertificateRequest,
+    ) -> Result<IssuedCertificateView> {
+        let path = "/api/v1/certificates";
+        self.send_json(reqwest::Method::POST, path, request)
+            .await?
+            .ok_or_else(|| self.error(path, "no certificate in the answer", None))
+    }
+
+    /// The cluster's record of a certificate, or `None` when it did not issue it.
+    pub async fn certificate(&self, serial: &str) -> Result<Option<CertificateRecord>> {
+        let path = format!("/api/v1/certificates/{}", encode(serial));
+        absent_is_none(self.send(self.http.get(self.url(&path)), &path).await)
+    }
+
+    /// Revokes a certificate (brokers refuse it and close its sessions); one the cluster
+    /// does not know is not an error.
+    pub async fn revoke_certificate(&self, serial: &str, reason: RevocationReason) -> Result<()> {
+        let path = format!("/api/v1/certificates/{}/revoke", encode(serial));
+        absent_is_none(
+            self.send_json::<serde_json::Value>(
+                reqwest::Method::POST,
+                &path,
+                &RevokeRequest { reason },
+            )
+            .await,
+        )
+        .map(drop)
     }
 
     async fn send_json<T: DeserializeOwned>(
@@ -241,4 +283,19 @@ impl AdminApi {
             status,
         }
     }
+}
+
+/// A 404 from the API as "nothing there".
+fn absent_is_none<T>(r: Result<Option<T>>) -> Result<Option<T>> {
+    match r {
+        Err(Error::Admin {
+            status: Some(404), ..
+        }) => Ok(None),
+        r => r,
+    }
+}
+
+/// `s` percent-encoded for a path segment or query value.
+fn encode(s: &str) -> String {
+    percent_encoding::utf8_percent_encode(s, percent_encoding::NON_ALPHANUMERIC).to_string()
 }

@@ -157,21 +157,23 @@ async fn the_chart_and_the_examples_pass_a_server_side_dry_run() {
         // A group version being installed can answer 404 for a moment, and each CRD's kind
         // appears when that CRD is established: try again until every kind resolves.
         if let Ok(d) = Discovery::new(client.clone()).run().await
-            && ["RustMQCluster", "Topic"].iter().all(|kind| {
-                d.resolve_gvk(&kube::api::GroupVersionKind::gvk(
-                    "rustmq.io",
-                    "v1alpha1",
-                    kind,
-                ))
-                .is_some()
-            })
+            && ["RustMQCluster", "Topic", "AclRule", "Certificate"]
+                .iter()
+                .all(|kind| {
+                    d.resolve_gvk(&kube::api::GroupVersionKind::gvk(
+                        "rustmq.io",
+                        "v1alpha1",
+                        kind,
+                    ))
+                    .is_some()
+                })
         {
             discovery = Some(d);
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
-    let discovery = discovery.expect("RustMQCluster and Topic served");
+    let discovery = discovery.expect("every custom resource served");
 
     let mut yaml = String::new();
     for sets in [&[][..], &["watchNamespace=apps"], &["cluster.enabled=true"]] {
@@ -182,6 +184,7 @@ async fn the_chart_and_the_examples_pass_a_server_side_dry_run() {
         "rustmqcluster-gke.yaml",
         "rustmqcluster-dev.yaml",
         "topics.yaml",
+        "security.yaml",
     ] {
         yaml.push_str("\n---\n");
         yaml.push_str(

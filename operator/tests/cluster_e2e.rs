@@ -15,6 +15,8 @@
 mod common;
 #[path = "cluster_e2e/day2.rs"]
 mod day2;
+#[path = "cluster_e2e/security.rs"]
+mod security;
 
 use std::collections::{BTreeMap, HashMap};
 use std::future::Future;
@@ -768,6 +770,14 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
     )
     .await;
     topic_ready("orders", 5).await;
+
+    // 3b. AclRule and Certificate resources.
+    security::acls_and_certificates(security::Env {
+        client: &client,
+        admin: &admin,
+        admin_url: status.admin_url.as_deref().unwrap(),
+    })
+    .await;
 
     // 4. A deleted broker pod comes back (the StatefulSet recreates it) with its WAL
     //    directory, and nothing acknowledged meanwhile is lost.

@@ -7,7 +7,7 @@ mod common;
 use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
 use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::runtime::wait::{await_condition, conditions};
-use rustmq_operator::crd::{RustMQCluster, Topic};
+use rustmq_operator::crd::{AclRule, Certificate, RustMQCluster, Topic};
 
 fn refusal(e: kube::Error) -> String {
     match e {
@@ -119,4 +119,91 @@ async fn the_api_server_enforces_the_crd_rules() {
         .await
         .unwrap_err();
     assert!(refusal(e).contains("replicationFactor cannot change"));
+
+    // AclRules as raw objects: some of these would not even deserialize into the Rust type.
+    let rules: Api<kube::api::DynamicObject> = Api::namespaced_with(
+        cp.client.clone(),
+        "default",
+        &kube::api::ApiResource::erase::<AclRule>(&()),
+    );
+    let rule = |spec: serde_json::Value| {
+        serde_json::from_value::<kube::api::DynamicObject>(serde_json::json!({
+            "apiVersion": "rustmq.io/v1alpha1", "kind": "AclRule",
+            "metadata": {"name": "writers"}, "spec": spec,
+        }))
+        .unwrap()
+    };
+    let e = rules
+        .create(
+            &pp,
+            &rule(serde_json::json!({
+                "clusterRef": "demo", "principal": "app",
+                "resources": [{"type": "topic"}], "operations": ["write"],
+            })),
+        )
+        .await
+        .unwrap_err();
+    assert!(refusal(e).contains("name is required for topics"));
+    let e = rules
+        .create(
+            &pp,
+            &rule(serde_json::json!({
+                "clusterRef": "demo", "principal": "app",
+                "resources": [{"type": "topic", "name": "t"}], "operations": ["fly"],
+            })),
+        )
+        .await
+        .unwrap_err();
+    let message = refusal(e);
+    assert!(message.contains("Unsupported value: \"fly\""), "{message}");
+    let e = rules
+        .create(
+            &pp,
+            &rule(serde_json::json!({
+                "clusterRef": "demo", "principal": "two words",
+                "resources": [{"type": "cluster"}], "operations": [],
+            })),
+        )
+        .await
+        .unwrap_err();
+    let message = refusal(e);
+    assert!(message.contains("principal must be non-empty"), "{message}");
+    assert!(message.contains("at least one operation"), "{message}");
+    let created = rules
+        .create(
+            &pp,
+            &rule(serde_json::json!({
+                "clusterRef": "demo", "principal": "*",
+                "resources": [{"type": "cluster"}], "operations": ["describe"],
+            })),
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        created.data["spec"]["effect"], "allow",
+        "the schema's default"
+    );
+
+    let certs: Api<Certificate> = Api::namespaced(cp.client.clone(), "default");
+    let cert = serde_json::from_value::<Certificate>(serde_json::json!({
+        "apiVersion": "rustmq.io/v1alpha1", "kind": "Certificate",
+        "metadata": {"name": "app"},
+        "spec": {"clusterRef": "demo", "principal": "app/x"},
+    }))
+    .unwrap();
+    let e = certs.create(&pp, &cert).await.unwrap_err();
+    assert!(refusal(e).contains("without spaces or '/'"));
+    let mut ok = cert.clone();
+    ok.spec.principal = "app".into();
+    let created = certs.create(&pp, &ok).await.unwrap();
+    assert_eq!(created.spec.duration, "2160h");
+    let e = certs
+        .patch(
+            "app",
+            &PatchParams::default(),
+            &Patch::Merge(serde_json::json!({"spec": {"clusterRef": "other"}})),
+        )
+        .await
+        .unwrap_err();
+    assert!(refusal(e).contains("clusterRef cannot change"));
 }

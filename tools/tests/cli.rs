@@ -555,6 +555,56 @@ fn acl_and_certificate_commands() {
     .unwrap();
     let synced = json(&["acl", "sync", file.to_str().unwrap(), "--force"]);
     assert_eq!(synced[0]["result"]["added"], 1);
+    // With a source, the file is the truth for that source's rules only: syncing twice
+    // changes nothing the second time, and a smaller file removes what it no longer has.
+    let gitops = dir.path().join("gitops.yaml");
+    std::fs::write(
+        &gitops,
+        "- {principal: app, resource: {resource_type: topic, pattern_type: literal, name: events}, operations: [read], effect: allow}\n\
+         - {principal: dan, resource: {resource_type: topic, pattern_type: prefixed, name: logs.}, operations: [write], effect: allow}\n",
+    )
+    .unwrap();
+    let sync_source = || {
+        json(&[
+            "acl",
+            "sync",
+            gitops.to_str().unwrap(),
+            "--source",
+            "git:acls",
+            "--force",
+        ])
+    };
+    let first = sync_source();
+    assert_eq!(first["result"]["added"], 2, "{first}");
+    let again = sync_source();
+    assert_eq!(
+        again["result"]["version"], first["result"]["version"],
+        "an unchanged file keeps the ACL version"
+    );
+    std::fs::write(
+        &gitops,
+        "- {principal: dan, resource: {resource_type: topic, pattern_type: prefixed, name: logs.}, operations: [write], effect: allow}\n",
+    )
+    .unwrap();
+    let shrunk = sync_source();
+    assert_eq!(
+        (&shrunk["result"]["removed"], &shrunk["result"]["added"]),
+        (&serde_json::json!(1), &serde_json::json!(0)),
+        "only the rule the file no longer has goes: {shrunk}"
+    );
+    let listed = json(&["acl", "list", "--principal", "app"]);
+    let rules = listed["rules"].as_array().unwrap();
+    assert_eq!(
+        rules.len(),
+        1,
+        "the hand-synced rule of app stays: {listed}"
+    );
+    assert!(rules[0].get("source").is_none(), "{listed}");
+    let managed = json(&["acl", "list", "--source", "git:acls"]);
+    assert_eq!(managed["rules"].as_array().unwrap().len(), 1, "{managed}");
+    // An empty file takes every rule of the source away.
+    std::fs::write(&gitops, "[]\n").unwrap();
+    assert_eq!(sync_source()["result"]["removed"], 1);
 
     // Certificates from the development CA.
     let out_dir = dir.path().join("certs");
@@ -630,6 +680,74 @@ fn acl_and_certificate_commands() {
     assert!(String::from_utf8_lossy(&invalid.stderr).contains("revoked"));
     let crl = ok(&admin(&dev, &["ca", "crl"], None));
     assert!(crl.starts_with("-----BEGIN X509 CRL-----"), "{crl}");
+    let chain = json(&["ca", "list"]);
+    assert_eq!(
+        chain.as_array().unwrap().len(),
+        1,
+        "the dev CA is a root: {chain}"
+    );
+    // A CA of one's own, offline: a root, an intermediate under it, a leaf from that.
+    let root_dir = dir.path().join("root-ca");
+    let inter_dir = dir.path().join("inter-ca");
+    let root = json(&[
+        "ca",
+        "init",
+        "--cn",
+        "Acme Root",
+        "--out-dir",
+        root_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        root["subject"].as_str().unwrap().contains("CN=Acme Root"),
+        "{root}"
+    );
+    let again = admin(
+        &dev,
+        &["ca", "init", "--out-dir", root_dir.to_str().unwrap()],
+        None,
+    );
+    assert!(
+        !again.status.success(),
+        "an existing CA key is not overwritten"
+    );
+    let inter = json(&[
+        "ca",
+        "intermediate",
+        "--ca-dir",
+        root_dir.to_str().unwrap(),
+        "--cn",
+        "Acme Issuing",
+        "--out-dir",
+        inter_dir.to_str().unwrap(),
+    ]);
+    assert!(
+        inter["issuer"].as_str().unwrap().contains("CN=Acme Root"),
+        "{inter}"
+    );
+    let leaf_dir = dir.path().join("acme-leaf");
+    json(&[
+        "certs",
+        "issue",
+        "--ca-dir",
+        inter_dir.to_str().unwrap(),
+        "--principal",
+        "acme-app",
+        "--role",
+        "client",
+        "--out-dir",
+        leaf_dir.to_str().unwrap(),
+    ]);
+    let leaf_chain = std::fs::read_to_string(leaf_dir.join("acme-app.pem")).unwrap();
+    assert_eq!(
+        leaf_chain.matches("BEGIN CERTIFICATE").count(),
+        2,
+        "the leaf comes with its intermediate"
+    );
+    let root_pem = std::fs::read_to_string(root_dir.join("root.pem")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(leaf_dir.join("ca.pem")).unwrap(),
+        root_pem
+    );
     let csv = ok(&admin(
         &dev,
         &["certs", "list", "--status", "revoked", "--format", "csv"],
@@ -641,9 +759,9 @@ fn acl_and_certificate_commands() {
     );
     assert!(csv.contains(&serial));
 
-    // The audit log saw every change made above.
+    // The audit log saw every change made above (the sync that changed nothing is not one).
     let acl_changes = json(&["audit", "acl"]);
-    assert_eq!(acl_changes.as_array().unwrap().len(), 4, "{acl_changes}");
+    assert_eq!(acl_changes.as_array().unwrap().len(), 7, "{acl_changes}");
     let cert_changes = json(&["audit", "certificates"]);
     let reasons: Vec<&str> = cert_changes
         .as_array()
@@ -676,6 +794,13 @@ fn acl_and_certificate_commands() {
         None,
     ));
     assert_eq!(json(&["acl", "list"])["rules"].as_array().unwrap().len(), 2);
+    // Nothing has expired long enough to be forgotten; a dry run and a real run agree.
+    let dry = json(&["security", "cleanup", "--expired-certs", "--dry-run"]);
+    assert_eq!(dry["dry_run"], true);
+    assert_eq!(dry["removed"].as_array().unwrap().len(), 0);
+    let cleaned = json(&["security", "cleanup", "--expired-certs", "--force"]);
+    assert_eq!(cleaned["removed"].as_array().unwrap().len(), 0);
+    assert_eq!(json(&["certs", "list"]).as_array().unwrap().len(), 2);
 }
 
 /// The README's secured dev walk-through: the first admin certificate issued offline with

@@ -1,5 +1,5 @@
-//! `rustmq-operator`: reconciles `RustMQCluster` and `Topic` resources. Several replicas may
-//! run; only the holder of the `rustmq-operator` Lease acts, the others wait to take over.
+//! `rustmq-operator`: reconciles `RustMQCluster`, `Topic`, `AclRule` and `Certificate`
+//! resources. Several replicas may run; only the holder of the `rustmq-operator` Lease acts, the others wait to take over.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -39,7 +39,8 @@ struct Args {
         default_value = "cluster.local"
     )]
     cluster_domain: String,
-    /// How often each Topic is compared with its cluster (drift is undone within this).
+    /// How often each Topic and AclRule is compared with its cluster (drift is undone within
+    /// this), and each Certificate checked for revocation.
     #[arg(long, default_value = "60s", value_parser = humantime::parse_duration)]
     topic_resync: Duration,
 }
@@ -104,13 +105,15 @@ async fn main() -> anyhow::Result<()> {
         metrics,
         Settings {
             cluster_domain: args.cluster_domain,
-            topic_resync: args.topic_resync,
+            resync: args.topic_resync,
             ..Settings::default()
         },
     );
-    let controllers = futures::future::join(
+    let controllers = futures::future::join4(
         rustmq_operator::cluster::run(ctx.clone(), args.namespace.clone()),
-        rustmq_operator::topic::run(ctx, args.namespace),
+        rustmq_operator::topic::run(ctx.clone(), args.namespace.clone()),
+        rustmq_operator::acl_rule::run(ctx.clone(), args.namespace.clone()),
+        rustmq_operator::certificate::run(ctx, args.namespace),
     );
     tokio::select! {
         _ = controllers => {

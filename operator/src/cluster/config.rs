@@ -16,6 +16,8 @@ pub mod paths {
     pub const CONFIG_DIR: &str = "/etc/rustmq/config";
     /// The certificates Secret.
     pub const TLS_DIR: &str = "/etc/rustmq/tls";
+    /// The operator's CA key (controllers only: they issue certificates with it).
+    pub const CA_KEY_DIR: &str = "/etc/rustmq/ca";
     /// The persistent volume.
     pub const DATA_DIR: &str = "/var/lib/rustmq";
 }
@@ -60,7 +62,7 @@ pub fn controller_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String
             "raft",
             Value::Table(table(&[("peers", Value::Array(peers))])),
         ),
-        ("tls", Value::Table(tls_files(spec))),
+        ("tls", Value::Table(controller_tls(spec))),
         // The operator is the admin API's main client (every Topic is read and written
         // through it) and the API sits behind a ClusterIP Service: per-client limits would
         // throttle the operator, not strangers. `controllerConfig` can turn them back on.
@@ -129,6 +131,16 @@ pub fn broker_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String> {
     ]);
     overlay(&mut doc, &spec.broker_config, "brokerConfig")?;
     render(&doc)
+}
+
+/// The controllers' `[tls]`: with the operator's CA, its key too, so that the admin API
+/// issues certificates (`Certificate` resources, `rustmq-admin certs issue`).
+fn controller_tls(spec: &RustMQClusterSpec) -> Table {
+    let mut t = tls_files(spec);
+    if spec.tls.existing_secret.is_none() {
+        t.insert("ca_key".into(), s(format!("{}/ca.key", paths::CA_KEY_DIR)));
+    }
+    t
 }
 
 /// The CA file always; the certificate and key only from an existing Secret (the
@@ -357,6 +369,11 @@ mod tests {
         assert!(
             c.contains("controller-3@rmq-controller-2.rmq-controller.ns.svc.cluster.local:9095")
         );
+        // Controllers issue certificates with the operator's CA; brokers never hold its key.
+        assert!(c.contains("ca_key = \"/etc/rustmq/ca/ca.key\""), "{c}");
+        assert!(!b.contains("ca_key"), "{b}");
+        let own = spec(serde_json::json!({"tls": {"existingSecret": "mine"}}));
+        assert!(!controller_toml(&own, &names).unwrap().contains("ca_key"));
         validate(&b, &c, true).unwrap();
     }
 

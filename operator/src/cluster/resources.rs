@@ -331,6 +331,12 @@ pub fn stateful_set(
     {
         mounts.push(json!({"name": "rack", "mountPath": RACK_DIR, "readOnly": true}));
     }
+    // Controllers of the operator's CA issue certificates with its key (the brokers never
+    // see it).
+    let ca_key = component == Component::Controller && per_pod_certs;
+    if ca_key && let Some(mounts) = container["volumeMounts"].as_array_mut() {
+        mounts.push(json!({"name": "ca-key", "mountPath": paths::CA_KEY_DIR, "readOnly": true}));
+    }
     if let Some(r) = resources {
         container["resources"] = serde_json::to_value(r)?;
     }
@@ -360,6 +366,14 @@ pub fn stateful_set(
         ],
         "tolerations": tolerations,
     });
+    if ca_key && let Some(volumes) = pod_spec["volumes"].as_array_mut() {
+        volumes.push(json!({"name": "ca-key", "secret": {
+            "secretName": names.ca_secret(),
+            "items": [{"key": "ca.key", "path": "ca.key"}],
+            // Owner (root) and the pod's fsGroup only.
+            "defaultMode": 0o440,
+        }}));
+    }
     if !node_selector.is_empty() {
         pod_spec["nodeSelector"] = json!(node_selector);
     }
@@ -545,14 +559,46 @@ mod tests {
         assert!(!env.contains_key("RUSTMQ_TLS__CERT"));
         assert_eq!(env["RUSTMQ_CONTROLLER__NODE_ID"], "$(POD_NAME)");
         let pod = set.spec.unwrap().template.spec.unwrap();
-        let tls = pod
-            .volumes
-            .unwrap()
-            .into_iter()
-            .find(|v| v.name == "tls")
-            .unwrap();
+        let volumes = pod.volumes.clone().unwrap();
+        let tls = volumes.into_iter().find(|v| v.name == "tls").unwrap();
         assert_eq!(tls.secret.unwrap().secret_name.as_deref(), Some("mine"));
         assert!(pod.init_containers.is_none(), "controllers need no rack");
+        assert!(
+            !pod.volumes.iter().flatten().any(|v| v.name == "ca-key"),
+            "no operator CA, no CA key"
+        );
+    }
+
+    #[test]
+    fn only_controllers_get_the_ca_key() {
+        let c = cluster(json!({}));
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let key_volume = |component| {
+            let set = stateful_set(&c, &names, component, "h", 3, 30).unwrap();
+            let pod = set.spec.unwrap().template.spec.unwrap();
+            let mounted = pod.containers[0]
+                .volume_mounts
+                .iter()
+                .flatten()
+                .any(|m| m.name == "ca-key" && m.mount_path == paths::CA_KEY_DIR);
+            let volume = pod
+                .volumes
+                .unwrap_or_default()
+                .into_iter()
+                .find(|v| v.name == "ca-key")
+                .and_then(|v| v.secret);
+            (mounted, volume)
+        };
+        let (mounted, volume) = key_volume(Component::Controller);
+        let volume = volume.expect("controllers mount the CA key");
+        assert!(mounted);
+        assert_eq!(volume.secret_name.as_deref(), Some("rmq-ca"));
+        let items = volume.items.unwrap();
+        assert_eq!(
+            items.iter().map(|i| i.key.as_str()).collect::<Vec<_>>(),
+            ["ca.key"]
+        );
+        assert_eq!(key_volume(Component::Broker), (false, None));
     }
 
     #[test]

@@ -8,14 +8,6 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// The desired state of a RustMQ cluster.
-///
-/// ```
-/// use kube::CustomResourceExt;
-/// use rustmq_operator::crd::RustMQCluster;
-/// let crd = RustMQCluster::crd();
-/// assert_eq!(crd.spec.group, "rustmq.io");
-/// assert_eq!(crd.spec.names.kind, "RustMQCluster");
-/// ```
 // Each printcolumn(...) names its own type_, which clippy takes for a repeated attribute.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]

@@ -1,9 +1,27 @@
 //! The custom resources: their Rust types are the source of the CRD YAML under `crds/`
-//! (`rustmq-crdgen` writes it; a test fails when the committed files differ).
+//! (`rustmq-crdgen` writes it; a test fails when the committed files differ). A spec's doc
+//! comment becomes its CRD's description (what `kubectl explain` shows), so the examples
+//! live here:
+//!
+//! ```
+//! use kube::CustomResourceExt;
+//! use rustmq_operator::crd::{AclRule, Certificate, RustMQCluster, Topic};
+//! assert_eq!(RustMQCluster::crd().spec.group, "rustmq.io");
+//! assert_eq!(Topic::crd().spec.names.plural, "topics");
+//! assert_eq!(AclRule::crd().spec.names.short_names, Some(vec!["rmqacl".to_string()]));
+//! assert_eq!(Certificate::crd().spec.names.kind, "Certificate");
+//! ```
 
+mod acl_rule;
+mod certificate;
 mod cluster;
 mod topic;
 
+pub use acl_rule::{
+    AclConditions, AclEffect, AclOperation, AclPatternType, AclResource, AclResourceType, AclRule,
+    AclRuleSpec, AclRuleStatus,
+};
+pub use certificate::{Certificate, CertificateRole, CertificateSpec, CertificateStatus};
 pub use cluster::{
     BrokersSpec, ControllersSpec, GcsStorage, ListenersSpec, LocalStorage, ObjectStorageSpec,
     OperationStatus, PodTemplateOverrides, RebalanceSummary, RustMQCluster, RustMQClusterSpec,
@@ -24,6 +42,8 @@ pub fn all() -> Vec<(&'static str, CustomResourceDefinition)> {
     vec![
         ("rustmq.io_rustmqclusters.yaml", RustMQCluster::crd()),
         ("rustmq.io_topics.yaml", Topic::crd()),
+        ("rustmq.io_aclrules.yaml", AclRule::crd()),
+        ("rustmq.io_certificates.yaml", Certificate::crd()),
     ]
 }
 

@@ -7,12 +7,6 @@ use kube::{CustomResource, KubeSchema};
 use serde::{Deserialize, Serialize};
 
 /// A topic.
-///
-/// ```
-/// use kube::CustomResourceExt;
-/// use rustmq_operator::crd::Topic;
-/// assert_eq!(Topic::crd().spec.names.plural, "topics");
-/// ```
 // Each printcolumn(...) names its own type_, which clippy takes for a repeated attribute.
 #[allow(clippy::duplicated_attributes)]
 #[derive(CustomResource, KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq)]
