@@ -922,3 +922,53 @@ fn a_secured_dev_node_from_the_first_admin_certificate_to_a_message() {
     ));
     assert_eq!(got.trim(), "hello");
 }
+
+/// `etl test` runs a module on sample records without any cluster, under the brokers'
+/// runtime and limits.
+#[test]
+fn etl_test_runs_a_module_on_sample_records() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = dir.path().join("samples.yaml");
+    std::fs::write(
+        &samples,
+        "- {key: a, value: kept, headers: [[trace, \"1\"]], timestamp: 5}\n\
+         - {key: b, value: null}\n\
+         - {value: also kept}\n",
+    )
+    .unwrap();
+    let module = Path::new(env!("CARGO_MANIFEST_DIR")).join("../etl/modules/drop_tombstones.wat");
+    let run = |extra: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_rustmq-admin"))
+            .args(["--format", "json", "etl", "test"])
+            .arg(&module)
+            .arg("--input")
+            .arg(&samples)
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out: serde_json::Value = serde_json::from_str(&ok(&run(&[]))).unwrap();
+    assert_eq!(
+        out,
+        serde_json::json!([
+            {"key": "a", "value": "kept", "headers": [["trace", "1"]], "timestamp": 5},
+            {"key": null, "value": "also kept", "headers": [], "timestamp": 0},
+        ])
+    );
+    // A module that is not one is refused with the reason.
+    let bad = dir.path().join("bad.wat");
+    std::fs::write(&bad, "(module)").unwrap();
+    let refused = Command::new(env!("CARGO_BIN_EXE_rustmq-admin"))
+        .args(["etl", "test"])
+        .arg(&bad)
+        .arg("--input")
+        .arg(&samples)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("rustmq_etl_v1"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+}
