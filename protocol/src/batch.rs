@@ -76,6 +76,10 @@ pub struct BatchInfo {
     pub len: usize,
     /// Number of offsets the batch occupies (`last_offset_delta + 1`).
     pub offset_count: u32,
+    /// Number of the producer's sequence numbers the batch stands for: `offset_count`, except
+    /// for a batch ETL rewrote into more records than the producer sent
+    /// ([`crate::rewrite`]), which ends at the producer's last sequence but starts earlier.
+    pub sequence_count: u32,
     /// Producer's base timestamp (ms).
     pub base_timestamp: i64,
     /// Largest record timestamp in the batch (ms).
@@ -159,6 +163,7 @@ pub fn validate(buf: &[u8], max_batch_bytes: usize) -> Result<Vec<BatchInfo>, Ba
             start: at,
             len,
             offset_count: last_offset_delta as u32 + 1,
+            sequence_count: last_offset_delta as u32 + 1,
             base_timestamp: be_i64(b, 27),
             max_timestamp: be_i64(b, 35),
             attributes: i16::from_be_bytes([b[21], b[22]]),
@@ -223,7 +228,7 @@ pub fn producer(batch: &[u8]) -> (i64, i16, i32) {
 /// assert_eq!(sequence_after(i32::MAX - 1, 4), 2);
 /// ```
 pub fn sequence_after(seq: i32, n: i32) -> i32 {
-    // Both are in 0..=i32::MAX, so the sum fits an i64; the modulus is 2^31.
+    // The sum fits an i64; masking is the modulus 2^31 (for a negative `n` too).
     ((i64::from(seq) + i64::from(n)) & i64::from(i32::MAX)) as i32
 }
 

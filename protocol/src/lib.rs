@@ -7,6 +7,8 @@
 //!   in-place stamps the broker applies (base offset, leader epoch).
 //! - [`records`]: turning application records into batches and back (compression included),
 //!   through the `kafka-protocol` codec.
+//! - [`rewrite`]: a batch ETL changed, encoded to keep standing for the producer's batch
+//!   (its idempotent sequence span).
 //! - [`partitioner`]: Kafka's murmur2 key hash, so keys land where Kafka users expect.
 //!
 //! Nothing here opens a socket or spawns a task: every function is bytes in, values out,
@@ -16,6 +18,7 @@ pub mod batch;
 pub mod frame;
 pub mod partitioner;
 pub mod records;
+pub mod rewrite;
 
 /// Protobuf messages of protocol version 1 (package `rustmq.v1`).
 #[allow(missing_docs, clippy::all)]

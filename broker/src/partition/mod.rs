@@ -261,7 +261,11 @@ impl PartitionLog {
         let mut first_dup: Option<(i64, i64)> = None;
         for info in infos {
             let b = &buf[info.start..info.start + info.len];
-            match s.producers.check(b, i64::from(info.offset_count)) {
+            match s.producers.check(
+                b,
+                i64::from(info.offset_count),
+                i64::from(info.sequence_count),
+            ) {
                 SequenceCheck::Append => fresh.push(*info),
                 SequenceCheck::Duplicate(base, last) => {
                     first_dup = Some(first_dup.map_or((base, last), |(b0, _)| (b0, last)));

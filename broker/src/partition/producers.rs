@@ -68,12 +68,17 @@ impl Producers {
         }
     }
 
-    /// Whether a batch of `count` records may be appended, is a retry of one in the log, or
-    /// is out of sequence.
-    pub fn check(&self, b: &[u8], count: i64) -> SequenceCheck {
+    /// Whether a batch occupying `offsets` offsets and standing for `sequences` of its
+    /// producer's sequence numbers (fewer than `offsets` only when ETL rewrote it into more
+    /// records) may be appended, is a retry of one in the log, or is out of sequence.
+    pub fn check(&self, b: &[u8], offsets: i64, sequences: i64) -> SequenceCheck {
         let (pid, pepoch, seq) = batch::producer(b);
         if pid < 0 {
             return SequenceCheck::Append;
+        }
+        if seq < 0 {
+            // Sequences wrap from i32::MAX to 0, never below it.
+            return SequenceCheck::Refused(format!("producer {pid}: sequence {seq} is negative"));
         }
         let Some(p) = self.0.get(&pid) else {
             // A producer this partition has no state for (new, or its batches were all
@@ -89,18 +94,19 @@ impl Producers {
         if pepoch > p.epoch {
             return SequenceCheck::Append;
         }
-        let last_seq = batch::sequence_after(seq, count as i32 - 1);
-        if let Some(b) = p
-            .batches
-            .iter()
-            .find(|b| b.first_sequence == seq && b.last_sequence == last_seq)
-        {
+        let last_seq = batch::sequence_after(seq, offsets as i32 - 1);
+        // The producer's first sequence: a rewritten batch's header starts earlier.
+        let first_seq = batch::sequence_after(last_seq, 1 - sequences as i32);
+        // Matched by the last sequence alone: sequences are contiguous, so a batch ending
+        // where a logged batch ends is in the log whole. A batch ETL rewrote is stored with
+        // the producer's last sequence but may start elsewhere (`rustmq_protocol::rewrite`).
+        if let Some(b) = p.batches.iter().find(|b| b.last_sequence == last_seq) {
             return SequenceCheck::Duplicate(b.base_offset, b.last_offset);
         }
         match p.batches.back() {
-            Some(b) if batch::sequence_after(b.last_sequence, 1) != seq => {
+            Some(b) if batch::sequence_after(b.last_sequence, 1) != first_seq => {
                 SequenceCheck::Refused(format!(
-                    "producer {pid}: sequence {seq} does not follow {}",
+                    "producer {pid}: sequence {first_seq} does not follow {}",
                     b.last_sequence
                 ))
             }
@@ -145,24 +151,63 @@ mod tests {
         let mut s = Producers::default();
         // Sequences i32::MAX - 1, i32::MAX, 0 at offsets 10..=12.
         let first = batch_at(i32::MAX - 1, 3);
-        assert_eq!(s.check(&first, 3), SequenceCheck::Append);
+        assert_eq!(s.check(&first, 3, 3), SequenceCheck::Append);
         s.note(&first, 10, 12);
         // The retried batch is a duplicate, found by its first and last sequence.
-        assert_eq!(s.check(&first, 3), SequenceCheck::Duplicate(10, 12));
+        assert_eq!(s.check(&first, 3, 3), SequenceCheck::Duplicate(10, 12));
         // The next batch starts at sequence 1.
-        assert_eq!(s.check(&batch_at(1, 2), 2), SequenceCheck::Append);
+        assert_eq!(s.check(&batch_at(1, 2), 2, 2), SequenceCheck::Append);
         // A gap after the wrap is still a gap.
         assert!(matches!(
-            s.check(&batch_at(2, 2), 2),
+            s.check(&batch_at(2, 2), 2, 2),
             SequenceCheck::Refused(_)
         ));
         // And so is a sequence that wrapped like an i32 (to i32::MIN) instead of to 0.
         assert!(matches!(
-            s.check(&batch_at(i32::MIN + 1, 1), 1),
+            s.check(&batch_at(i32::MIN + 1, 1), 1, 1),
             SequenceCheck::Refused(_)
         ));
         s.note(&batch_at(1, 2), 13, 14);
-        assert_eq!(s.check(&batch_at(3, 1), 1), SequenceCheck::Append);
+        assert_eq!(s.check(&batch_at(3, 1), 1, 1), SequenceCheck::Append);
+    }
+
+    #[test]
+    fn batches_etl_rewrote_keep_their_producers_sequences() {
+        use rustmq_protocol::rewrite::{RewrittenRecord, rewrite_batch};
+        let one = [RewrittenRecord::default()];
+        let four = vec![RewrittenRecord::default(); 4];
+        let mut s = Producers::default();
+        // Sequences 0..=2 became one record (three offsets, 10..=12); 3..=4 became four
+        // records (offsets 13..=16); 5 became none (a marker at offset 17).
+        for (input, records, base) in [
+            (batch_at(0, 3), &one[..], 10),
+            (batch_at(3, 2), &four[..], 13),
+            (batch_at(5, 1), &[][..], 17),
+        ] {
+            let sent = i64::from(batch::record_count(&input));
+            let stored = rewrite_batch(&input, records).unwrap().unwrap();
+            let offsets = batch::last_offset(&stored) - batch::base_offset(&stored) + 1;
+            // The stored batch is checked (under the partition lock) as standing for the
+            // producer's `sent` sequences.
+            assert_eq!(s.check(&stored, offsets, sent), SequenceCheck::Append);
+            let last = base + offsets - 1;
+            s.note(&stored, base, last);
+            // A retry of the producer's batch, and of the rewrite, are duplicates.
+            assert_eq!(
+                s.check(&input, sent, sent),
+                SequenceCheck::Duplicate(base, last)
+            );
+            assert_eq!(
+                s.check(&stored, offsets, sent),
+                SequenceCheck::Duplicate(base, last)
+            );
+        }
+        // And the producer's next batch follows on.
+        assert_eq!(s.check(&batch_at(6, 1), 1, 1), SequenceCheck::Append);
+        assert!(matches!(
+            s.check(&batch_at(7, 1), 1, 1),
+            SequenceCheck::Refused(_)
+        ));
     }
 
     #[test]
@@ -173,10 +218,13 @@ mod tests {
         }
         // The first batch fell out of the window: a retry of it is now out of sequence.
         assert!(matches!(
-            s.check(&batch_at(0, 1), 1),
+            s.check(&batch_at(0, 1), 1, 1),
             SequenceCheck::Refused(_)
         ));
-        assert_eq!(s.check(&batch_at(1, 1), 1), SequenceCheck::Duplicate(1, 1));
+        assert_eq!(
+            s.check(&batch_at(1, 1), 1, 1),
+            SequenceCheck::Duplicate(1, 1)
+        );
     }
 
     #[test]
@@ -184,15 +232,15 @@ mod tests {
         let mut s = Producers::default();
         s.note(&batch_of(3, 0, 2), 0, 1);
         assert!(matches!(
-            s.check(&batch_of(2, 2, 1), 1),
+            s.check(&batch_of(2, 2, 1), 1, 1),
             SequenceCheck::Refused(_)
         ));
         // A new epoch may start at any sequence.
-        assert_eq!(s.check(&batch_of(4, 0, 1), 1), SequenceCheck::Append);
+        assert_eq!(s.check(&batch_of(4, 0, 1), 1, 1), SequenceCheck::Append);
         s.note(&batch_of(4, 0, 1), 2, 2);
         // The old epoch's batches are forgotten.
         assert!(matches!(
-            s.check(&batch_of(3, 0, 2), 2),
+            s.check(&batch_of(3, 0, 2), 2, 2),
             SequenceCheck::Refused(_)
         ));
     }
@@ -205,7 +253,7 @@ mod tests {
         s.truncate(2);
         // The batch at 2..=3 is gone, so it is appended again rather than answered as a
         // duplicate at offsets that no longer exist.
-        assert_eq!(s.check(&batch_at(2, 2), 2), SequenceCheck::Append);
+        assert_eq!(s.check(&batch_at(2, 2), 2, 2), SequenceCheck::Append);
         s.truncate(0);
         assert!(s.0.is_empty());
     }
