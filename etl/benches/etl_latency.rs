@@ -13,32 +13,9 @@ use rustmq_etl::filter::TopicFilterSpec;
 use rustmq_etl::pipeline::{DeployedModule, ModuleSpec, OnError, Pipeline, Slots};
 use rustmq_etl::runtime::{Limits, Runtime};
 
-fn filter_wasm() -> Vec<u8> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
-    let out = std::env::temp_dir().join(format!("rustmq-etl-bench-{}.wasm", std::process::id()));
-    let status = std::process::Command::new("clang")
-        .args([
-            "--target=wasm32",
-            "-O2",
-            "-mbulk-memory",
-            "-nostdlib",
-            "-Wl,--no-entry",
-            "-o",
-        ])
-        .arg(&out)
-        .arg(dir.join("json_filter.c"))
-        .status()
-        .expect("clang");
-    assert!(status.success());
-    let wasm = std::fs::read(&out).expect("built module");
-    let _ = std::fs::remove_file(&out);
-    wasm
-}
-
 fn main() {
     let rt = Runtime::new(16, 64 << 20).expect("runtime");
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("modules");
-    let noop = wat::parse_file(dir.join("noop.wat")).expect("noop.wat");
+    let noop = rustmq_etl::examples::wat("noop").expect("noop.wat");
     let spec = |name: &str, config: &[u8]| ModuleSpec {
         name: name.into(),
         priority: 0,
@@ -73,8 +50,12 @@ fn main() {
         (
             "JSON field filter",
             Some(Arc::new(
-                DeployedModule::new(&rt, spec("filter", b"level=error"), &filter_wasm())
-                    .expect("filter"),
+                DeployedModule::new(
+                    &rt,
+                    spec("filter", b"level=error"),
+                    &rustmq_etl::examples::c("json_filter").expect("json_filter.c"),
+                )
+                .expect("filter"),
             )),
         ),
     ];

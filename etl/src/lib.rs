@@ -34,6 +34,9 @@
 //! ```
 
 pub mod abi;
+#[cfg(feature = "examples")]
+pub mod examples;
 pub mod filter;
 pub mod pipeline;
 pub mod runtime;
+pub mod stats;

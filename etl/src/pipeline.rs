@@ -3,7 +3,7 @@
 //! number of executions at once and each module's policy for records it fails on.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -12,6 +12,7 @@ use sha2::Digest;
 use crate::abi::Record;
 use crate::filter::{FilterError, TopicFilter, TopicFilterSpec};
 use crate::runtime::{ExecError, Instance, Limits, LoadError, LoadedModule, Outcome, Runtime};
+pub use crate::stats::ModuleStats;
 
 /// What happens to a record a module fails on (a trap, a timeout, a rejection, bad output).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
@@ -49,23 +50,6 @@ pub struct ModuleSpec {
     /// Time limit of one call in milliseconds (none: the pipeline's).
     #[serde(default)]
     pub execution_timeout_ms: Option<u64>,
-}
-
-/// Counters of one module.
-#[derive(Debug, Default)]
-pub struct ModuleStats {
-    /// Records given to it.
-    pub invocations: AtomicU64,
-    /// Records it failed on.
-    pub errors: AtomicU64,
-    /// Records it dropped (by answer, or by the drop policy).
-    pub drops: AtomicU64,
-    /// Calls stopped at the time limit.
-    pub timeouts: AtomicU64,
-    /// Time spent in it, nanoseconds.
-    pub nanos: AtomicU64,
-    /// The largest linear memory an instance reached, bytes.
-    pub peak_memory: AtomicU64,
 }
 
 /// A module in a pipeline: its spec, compiled filters and code, content hash and counters.
@@ -265,9 +249,7 @@ impl Pipeline {
                     }
                     r
                 });
-                m.stats
-                    .nanos
-                    .fetch_add(started.elapsed().as_nanos() as u64, Ordering::Relaxed);
+                m.stats.observe(started.elapsed());
                 match result {
                     Ok(Outcome::Keep) => next.push(record),
                     Ok(Outcome::Drop) => {

@@ -2,7 +2,6 @@
 //! hostile ones, run by the real wasmtime runtime: what each example does, and every limit
 //! and failure policy.
 
-use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -12,29 +11,14 @@ use rustmq_etl::filter::TopicFilterSpec;
 use rustmq_etl::pipeline::{DeployedModule, EtlError, ModuleSpec, OnError, Pipeline, Slots};
 use rustmq_etl::runtime::{ExecError, Limits, LoadError, Runtime};
 
-fn modules_dir() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("modules")
-}
-
 /// A C example built with Debian's clang for wasm32 (no libc: `-nostdlib`, copies as
 /// bulk-memory instructions).
 fn c_module(name: &str) -> Vec<u8> {
-    let out = std::env::temp_dir().join(format!("rustmq-etl-{}-{name}.wasm", std::process::id()));
-    let status = std::process::Command::new("clang")
-        .args(["--target=wasm32", "-O2", "-mbulk-memory", "-nostdlib"])
-        .args(["-Wall", "-Wextra", "-Werror", "-Wl,--no-entry", "-o"])
-        .arg(&out)
-        .arg(modules_dir().join(format!("{name}.c")))
-        .status()
-        .expect("clang (Debian's clang and lld; .ci/run installs them) builds the C examples");
-    assert!(status.success(), "clang failed on {name}.c");
-    let wasm = std::fs::read(&out).unwrap();
-    let _ = std::fs::remove_file(&out);
-    wasm
+    rustmq_etl::examples::c(name).unwrap()
 }
 
 fn wat_module(name: &str) -> Vec<u8> {
-    wat::parse_file(modules_dir().join(format!("{name}.wat"))).unwrap()
+    rustmq_etl::examples::wat(name).unwrap()
 }
 
 fn runtime() -> &'static Runtime {
@@ -84,15 +68,7 @@ fn values(records: &[Record]) -> Vec<String> {
 
 /// A module whose `process` body is `body` (WAT), with the ABI's other exports.
 fn hostile(body: &str) -> Vec<u8> {
-    wat::parse_str(format!(
-        r#"(module
-            (memory (export "memory") 1)
-            (global $calls (mut i32) (i32.const 0))
-            (func (export "rustmq_etl_v1"))
-            (func (export "alloc") (param i32) (result i32) i32.const 1024)
-            (func (export "process") (param $ptr i32) (param $len i32) (result i64) {body}))"#
-    ))
-    .unwrap()
+    rustmq_etl::examples::with_process(body).unwrap()
 }
 
 #[test]
