@@ -32,6 +32,8 @@ pub enum AuditEvent {
     CertificateChanged,
     /// The ACL rules changed.
     AclChanged,
+    /// A WebAssembly ETL module was deployed, replaced or removed.
+    EtlModuleChanged,
 }
 
 impl AuditEvent {
@@ -43,6 +45,7 @@ impl AuditEvent {
             Self::SessionClosed => "session_closed",
             Self::CertificateChanged => "certificate_changed",
             Self::AclChanged => "acl_changed",
+            Self::EtlModuleChanged => "etl_module_changed",
         }
     }
 }

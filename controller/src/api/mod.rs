@@ -24,6 +24,7 @@ mod brokers;
 mod certificates;
 mod cluster;
 mod controllers;
+mod etl;
 mod groups;
 mod health;
 mod metrics;
@@ -44,6 +45,7 @@ pub use certificates::{
 };
 pub use cluster::ClusterView;
 pub use controllers::{AddControllerRequest, ControllerView};
+pub use etl::{DeployEtlModuleRequest, EtlChangeView, EtlListView, EtlModuleView};
 pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
 pub use health::{ComponentHealth, HealthResponse};
 pub use rebalance::RebalanceRequest;
@@ -283,6 +285,16 @@ fn routes() -> Router<AdminState> {
             "/api/v1/certificates/{serial}/rotate",
             axum::routing::post(certificates::rotate_certificate),
         )
+        .route(
+            "/api/v1/etl/modules",
+            get(etl::list_modules).post(etl::deploy_module).layer(
+                axum::extract::DefaultBodyLimit::max(etl::MAX_DEPLOY_BODY_BYTES),
+            ),
+        )
+        .route(
+            "/api/v1/etl/modules/{name}",
+            get(etl::describe_module).delete(etl::remove_module),
+        )
         .route("/api/v1/ca", get(certificates::ca))
         .route("/api/v1/audit", get(security::audit))
         .route("/api/v1/security", get(security::security_status))
@@ -345,7 +357,9 @@ fn leader_name(c: &Controller) -> Option<String> {
 fn map_err(c: &Controller, e: ControllerError) -> ApiError {
     let status = match &e {
         ControllerError::Metadata(
-            MetadataError::UnknownTopic(_) | MetadataError::UnknownCertificate(_),
+            MetadataError::UnknownTopic(_)
+            | MetadataError::UnknownCertificate(_)
+            | MetadataError::UnknownEtlModule(_),
         ) => StatusCode::NOT_FOUND,
         ControllerError::Metadata(MetadataError::TopicExists(_)) => StatusCode::CONFLICT,
         ControllerError::Metadata(_) | ControllerError::Membership(_) => StatusCode::BAD_REQUEST,
@@ -410,7 +424,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs, certificates and the audit log. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs, certificates, the audit log and WebAssembly ETL modules. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -449,7 +463,11 @@ pub struct Envelope<T> {
         certificates::ca,
         certificates::crl,
         security::audit,
-        security::security_status
+        security::security_status,
+        etl::deploy_module,
+        etl::list_modules,
+        etl::describe_module,
+        etl::remove_module
     )
 )]
 pub struct ApiDoc;

@@ -11,7 +11,7 @@ use super::*;
 #[serde(deny_unknown_fields)]
 pub struct AuditQuery {
     /// Only this event: authentication_failure, denied, session_closed,
-    /// certificate_changed, acl_changed.
+    /// certificate_changed, acl_changed, etl_module_changed.
     pub event: Option<AuditEvent>,
     /// Only this principal's.
     pub principal: Option<String>,

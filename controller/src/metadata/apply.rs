@@ -24,6 +24,18 @@ impl ClusterMetadata {
                 Ok(r) => CommandResult::Certificate(r),
                 Err(e) => CommandResult::Refused(e),
             },
+            Command::DeployEtlModule {
+                spec,
+                wasm,
+                deployed_at_ms,
+            } => match self.etl.deploy(spec, wasm, deployed_at_ms) {
+                Ok(v) => CommandResult::EtlChanged(v),
+                Err(e) => CommandResult::Refused(e),
+            },
+            Command::RemoveEtlModule { name } => match self.etl.remove(&name) {
+                Ok(v) => CommandResult::EtlChanged(v),
+                Err(e) => CommandResult::Refused(e),
+            },
             Command::PruneCertificates { expired_before } => {
                 CommandResult::CertificatesPruned(self.certificates.prune(expired_before))
             }

@@ -130,6 +130,21 @@ pub enum Command {
     },
     /// Change the ACL rules in one step (removals, then additions).
     ChangeAcls(super::AclChange),
+    /// Deploy a WebAssembly ETL module, or replace the one of that name.
+    DeployEtlModule {
+        /// How it runs.
+        spec: rustmq_etl::pipeline::ModuleSpec,
+        /// The module (base64 in the log).
+        #[serde(with = "super::etl::base64_bytes")]
+        wasm: bytes::Bytes,
+        /// When (the proposing controller's clock).
+        deployed_at_ms: i64,
+    },
+    /// Remove a WebAssembly ETL module.
+    RemoveEtlModule {
+        /// Its name.
+        name: String,
+    },
     /// Record a certificate the cluster CA issued (never its key).
     RecordCertificate {
         /// What it is.
@@ -207,6 +222,8 @@ pub enum CommandResult {
     AclsChanged(super::AclChangeResult),
     /// A certificate's record after a change.
     Certificate(super::CertificateRecord),
+    /// The ETL version after a deployment or removal.
+    EtlChanged(u64),
     /// The certificate records a prune removed.
     CertificatesPruned(Vec<super::CertificateRecord>),
     /// Refused; the metadata did not change.
@@ -227,6 +244,7 @@ impl CommandResult {
             Self::LeadersMoved(_) => "LeadersMoved",
             Self::AclsChanged(_) => "AclsChanged",
             Self::Certificate(_) => "Certificate",
+            Self::EtlChanged(_) => "EtlChanged",
             Self::CertificatesPruned(_) => "CertificatesPruned",
             Self::Refused(_) => "Refused",
         }
@@ -315,6 +333,12 @@ pub enum MetadataError {
     /// An ACL rule or change is not acceptable.
     #[error("invalid ACL change: {0}")]
     InvalidAcl(String),
+    /// An ETL module or its deployment is not acceptable.
+    #[error("invalid ETL module: {0}")]
+    InvalidEtlModule(String),
+    /// No ETL module of this name is deployed.
+    #[error("ETL module '{0}' not found")]
+    UnknownEtlModule(String),
     /// A topic setting is invalid.
     #[error("invalid topic config '{key}': {reason}")]
     InvalidConfig {

@@ -6,12 +6,14 @@
 //!
 //! `types` holds the state, `commands` what changes it and why a change is refused, `apply`
 //! the one entry point, `placement` where replicas go (new topics, reassignment, draining)
-//! and `isr` leader election and in-sync replica changes; `acls` the ACL rules and `certificates` what the cluster CA issued and revoked.
+//! and `isr` leader election and in-sync replica changes; `acls` the ACL rules, `certificates` what the cluster CA issued and revoked, and `etl` the
+//! deployed WebAssembly ETL modules.
 
 mod acls;
 mod apply;
 mod certificates;
 mod commands;
+mod etl;
 mod isr;
 mod placement;
 mod types;
@@ -19,6 +21,10 @@ mod types;
 pub use acls::{AclChange, AclChangeResult, AclFilter, AclState, MAX_ACL_RULES, validate_rule};
 pub use certificates::{CertificateRecord, CertificateRegistry, CertificateStatus};
 pub use commands::{Command, CommandResult, IsrChange, LeaderMove, MetadataError};
+pub use etl::{
+    EtlModuleRecord, EtlState, MAX_ETL_MODULE_BYTES, MAX_ETL_MODULES, decode_module_base64,
+    etl_digest, validate_etl_module,
+};
 pub use placement::{DrainPlan, drain_plan};
 pub use types::{
     BrokerRegistration, ClusterMetadata, CommittedOffset, GroupOffsets, MAX_PARTITIONS,

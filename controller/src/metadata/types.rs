@@ -290,6 +290,9 @@ pub struct ClusterMetadata {
     /// Certificates the cluster CA issued, and their revocations.
     #[serde(default)]
     pub certificates: super::CertificateRegistry,
+    /// Deployed WebAssembly ETL modules and their version.
+    #[serde(default)]
+    pub etl: super::EtlState,
 }
 
 impl ClusterMetadata {

@@ -76,6 +76,41 @@ impl Controller {
         .await
     }
 
+    /// Deploys a WebAssembly ETL module (or replaces the one of its name); returns the ETL
+    /// version every broker's pipeline reaches once it has compiled the module.
+    pub async fn deploy_etl_module(
+        &self,
+        spec: rustmq_etl::pipeline::ModuleSpec,
+        wasm: bytes::Bytes,
+    ) -> Result<u64, ControllerError> {
+        metadata::validate_etl_module(&spec, &wasm)?;
+        let cmd = Command::DeployEtlModule {
+            spec,
+            wasm,
+            deployed_at_ms: now_ms(),
+        };
+        self.propose_expect(cmd, |r| match r {
+            CommandResult::EtlChanged(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
+    /// Removes a WebAssembly ETL module; returns the new ETL version.
+    pub async fn remove_etl_module(&self, name: &str) -> Result<u64, ControllerError> {
+        if !self.metadata().etl.modules.contains_key(name) {
+            return Err(MetadataError::UnknownEtlModule(name.to_string()).into());
+        }
+        let cmd = Command::RemoveEtlModule {
+            name: name.to_string(),
+        };
+        self.propose_expect(cmd, |r| match r {
+            CommandResult::EtlChanged(v) => Some(v),
+            _ => None,
+        })
+        .await
+    }
+
     /// Records a certificate the cluster CA issued (its metadata only).
     pub async fn record_certificate(
         &self,
