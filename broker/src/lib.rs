@@ -32,6 +32,7 @@ pub mod broker;
 pub mod child;
 pub mod config;
 pub mod config_watch;
+pub mod etl;
 pub mod groups;
 pub mod lease;
 pub mod partition;

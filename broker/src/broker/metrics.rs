@@ -411,6 +411,9 @@ impl Collector for BrokerFigures {
                 budget.peak() as i64,
             )?;
         }
+        if let Some(etl) = &b.etl {
+            crate::etl::metrics::encode(etl, e)?;
+        }
         group_lag(&b, e)
     }
 }

@@ -9,6 +9,7 @@
 //! metrics and the admin API's views; [`replication`] is the leader and follower side of
 //! replica fetching; [`reconfigure`] applies a changed `broker.toml`'s runtime keys.
 
+mod etl;
 mod fetch;
 mod load;
 pub mod metrics;
@@ -23,7 +24,7 @@ pub use fetch::{FetchBudget, FetchReservation};
 pub use reconfigure::ReloadStats;
 pub use views::ReplicationSummary;
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -64,6 +65,9 @@ pub enum BrokerError {
     /// Object storage cannot be set up.
     #[error(transparent)]
     Tier(#[from] TierError),
+    /// The WebAssembly runtime cannot be set up (`[etl]`).
+    #[error("etl: {0}")]
+    Etl(#[from] rustmq_etl::runtime::LoadError),
 }
 
 struct TopicLogs {
@@ -106,6 +110,8 @@ pub struct Broker {
     load_sampler: Mutex<load::LoadSampler>,
     /// What reading a changed `broker.toml` did.
     reloads: ReloadStats,
+    /// WebAssembly ETL (`[etl] enabled`).
+    pub(crate) etl: Option<Arc<crate::etl::Etl>>,
 }
 
 impl Broker {
@@ -184,7 +190,22 @@ impl Broker {
         } else {
             Lease::new(Duration::from_millis(config.replication.leader_lease_ms))
         };
+        let etl = match config.etl.enabled {
+            true => {
+                let e = crate::etl::Etl::new(&config.etl)?;
+                // The modules deployed already are in force before the first produce.
+                let (engine, state) = (e.clone(), controller.metadata().etl.clone());
+                tokio::task::spawn_blocking(move || engine.apply(&state))
+                    .await
+                    .map_err(|e| {
+                        rustmq_etl::runtime::LoadError::Invalid(format!("ETL compile task: {e}"))
+                    })?;
+                Some(e)
+            }
+            false => None,
+        };
         let broker = Arc::new(Self {
+            etl,
             by_id: RwLock::new(by_id),
             lease,
             fetchers: Mutex::new(HashMap::new()),
@@ -228,6 +249,12 @@ impl Broker {
             .tasks
             .lock()
             .extend([watcher, retention, sessions, uploader, maintenance, isr]);
+        if let Some(etl) = &broker.etl {
+            let follow = etl
+                .clone()
+                .follow(broker.controller.clone(), broker.stop.subscribe());
+            broker.tasks.lock().push(tokio::spawn(follow));
+        }
         let service: Arc<dyn rustmq_controller::ReplicaService> = broker.clone();
         broker.controller.set_replica_service(&service);
         Ok(broker)

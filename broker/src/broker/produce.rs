@@ -1,6 +1,7 @@
 //! Produce: admission (the acks level and its arithmetic against the replica count and
 //! `min.insync.replicas`, WAL capacity, the leader lease, batch validation), the append, and
-//! waiting for the acknowledgement the producer asked for. Never: writes to disk itself (the
+//! waiting for the acknowledgement the producer asked for; between admission and the append,
+//! the ETL step (`etl.rs`) for topics a deployed module applies to. Never: writes to disk itself (the
 //! partition log queues on the WAL).
 
 use super::*;
@@ -26,12 +27,15 @@ impl Broker {
             ms => Duration::from_millis(u64::from(ms.min(300_000))).min(default),
         };
         let custom = req.acks_replicas;
+        // One ETL version for the whole request.
+        let etl = self.etl_pipeline();
+        let etl = etl.as_deref();
         let topics = req.topics.into_iter().map(|t| async move {
             let name = t.topic.clone();
             let parts = t.partitions.into_iter().map(|p| async {
                 let started = Instant::now();
                 let r = self
-                    .produce_partition(&name, p, (acks, custom), timeout)
+                    .produce_partition(&name, p, (acks, custom), timeout, etl)
                     .await;
                 if r.error_code == ErrorCode::None as i32 {
                     self.metrics.produced(acks, started.elapsed());
@@ -54,6 +58,7 @@ impl Broker {
         data: proto::PartitionProduceData,
         acks: (proto::Acks, u32),
         timeout: Duration,
+        etl: Option<&crate::etl::ActivePipeline>,
     ) -> proto::PartitionProduceResponse {
         let mut resp = proto::PartitionProduceResponse {
             partition: data.partition,
@@ -67,11 +72,35 @@ impl Broker {
             r.error_message = msg;
             r
         };
-        let (p, need, infos) = match self.admit(topic, &data, acks) {
+        let (p, need, mut infos, max) = match self.admit(topic, &data, acks) {
             Ok(x) => x,
             Err(refusal) => return fail(resp, refusal),
         };
-        let appended = match p.append(&self.wal, &data.records, &infos) {
+        let mut records = data.records;
+        if let Some(etl) = etl.filter(|e| e.pipeline.applies_to(topic)) {
+            match self
+                .run_etl(
+                    etl,
+                    topic,
+                    data.partition as i32,
+                    &records,
+                    &infos,
+                    max,
+                    (need, timeout),
+                )
+                .await
+            {
+                Ok(t) => (records, infos) = (t.records, t.infos),
+                Err(refusal) => return fail(resp, refusal),
+            }
+            if records.is_empty() {
+                // The modules dropped every record: nothing to append or wait for.
+                resp.base_offset = p.bounds().1;
+                resp.log_start_offset = p.bounds().0;
+                return resp;
+            }
+        }
+        let appended = match p.append(&self.wal, &records, &infos) {
             Ok(x) => x,
             Err(e @ PartitionError::NotLeader { .. }) => {
                 return fail(resp, (ErrorCode::NotLeader, e.to_string()));
@@ -81,10 +110,9 @@ impl Broker {
             }
             Err(e) => return fail(resp, (ErrorCode::StorageError, e.to_string())),
         };
-        p.count_produced(data.records.len() as u64);
+        p.count_produced(records.len() as u64);
         let messages = infos.iter().map(|i| u64::from(i.offset_count)).sum();
-        self.metrics
-            .appended(topic, data.records.len() as u64, messages);
+        self.metrics.appended(topic, records.len() as u64, messages);
         resp.base_offset = appended.base;
         resp.log_start_offset = p.bounds().0;
         if acks.0 == proto::Acks::NoneAck {
@@ -105,7 +133,7 @@ impl Broker {
         topic: &str,
         data: &proto::PartitionProduceData,
         (acks, custom): (proto::Acks, u32),
-    ) -> Result<(Arc<PartitionLog>, AckNeed, Vec<batch::BatchInfo>), Refusal> {
+    ) -> Result<(Arc<PartitionLog>, AckNeed, Vec<batch::BatchInfo>, usize), Refusal> {
         let (t, p) = self
             .partition(topic, data.partition)
             .map_err(|code| (code, format!("{topic}/{}: {code:?}", data.partition)))?;
@@ -210,12 +238,12 @@ impl Broker {
             }
             Err(e) => return Err((ErrorCode::CorruptMessage, e.to_string())),
         };
-        Ok((p, need, infos))
+        Ok((p, need, infos, max))
     }
 
     /// Waits until the appended batches have the acknowledgement `need` asks for (durable
     /// here, then replicated), or `timeout` passes.
-    async fn acknowledgement(
+    pub(super) async fn acknowledgement(
         &self,
         p: &PartitionLog,
         appended: Appended,

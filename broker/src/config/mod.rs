@@ -10,9 +10,11 @@ use serde::{Deserialize, Serialize};
 
 pub use rustmq_controller::config::ConfigError;
 
+mod etl;
 mod operations;
 mod runtime;
 mod security;
+pub use etl::EtlSection;
 pub use operations::{KubernetesSection, OperationsSection, ScalingSection};
 pub use runtime::{ConfigChange, RUNTIME_KEYS, is_runtime_key};
 pub use security::SecuritySection;
@@ -47,6 +49,8 @@ pub struct BrokerConfig {
     pub operations: OperationsSection,
     /// `[security]` client authentication and ACLs.
     pub security: SecuritySection,
+    /// `[etl]` WebAssembly ETL on the produce path.
+    pub etl: EtlSection,
 }
 
 /// `[replication]`: how partitions are copied to followers and acknowledged.
@@ -595,6 +599,7 @@ impl BrokerConfig {
         self.scaling.validate()?;
         self.operations.validate()?;
         self.security.validate()?;
+        self.etl.validate()?;
         let v = |key, reason: &str| {
             Err(ConfigError::Value {
                 key: String::from(key),
