@@ -9,70 +9,17 @@
 
 #[path = "../tests/common/mod.rs"]
 mod common;
+mod support;
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use common::TestNode;
 use common::pki::{DAY, Pki};
-use rustmq_client::{ClientConfig, Message, RustMqClient};
 use rustmq_controller::metadata::AclChange;
 use rustmq_security::acl::{AclRule, Conditions, Effect, Operation};
 use rustmq_security::identity::Role;
-
-fn secs() -> Duration {
-    Duration::from_secs(
-        std::env::var("RUSTMQ_BENCH_SECS")
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(5),
-    )
-}
-
-/// Messages acknowledged per second over `window`.
-async fn produce_rate(config: ClientConfig, window: Duration) -> f64 {
-    let client = RustMqClient::new(config).await.expect("client");
-    let producer = Arc::new(client.create_producer("bench").await.expect("producer"));
-    let stop = Arc::new(AtomicBool::new(false));
-    let acked = Arc::new(AtomicU64::new(0));
-    let payload = vec![b'x'; 1024];
-    // Four senders keep batches full.
-    let mut tasks = Vec::new();
-    for _ in 0..4 {
-        let (p, stop, acked, payload) = (
-            producer.clone(),
-            stop.clone(),
-            acked.clone(),
-            payload.clone(),
-        );
-        tasks.push(tokio::spawn(async move {
-            while !stop.load(Ordering::Relaxed) {
-                let batch: Vec<Message> = (0..100)
-                    .map(|_| {
-                        Message::builder()
-                            .topic("bench")
-                            .payload(payload.clone())
-                            .build()
-                            .expect("message")
-                    })
-                    .collect();
-                let n = p.send_batch(batch).await.expect("produce").len();
-                acked.fetch_add(n as u64, Ordering::Relaxed);
-            }
-        }));
-    }
-    tokio::time::sleep(Duration::from_millis(500)).await; // warm up
-    let (a0, t0) = (acked.load(Ordering::Relaxed), Instant::now());
-    tokio::time::sleep(window).await;
-    let rate = (acked.load(Ordering::Relaxed) - a0) as f64 / t0.elapsed().as_secs_f64();
-    stop.store(true, Ordering::Relaxed);
-    for t in tasks {
-        t.await.expect("sender");
-    }
-    client.close().await;
-    rate
-}
+use support::{produce_rate, secs};
 
 /// The TLS side of a bench connection: the node's CA, and `client` as the certificate.
 fn tls(ca: &std::path::Path, client: Option<&common::pki::Files>) -> rustls::ClientConfig {
@@ -178,10 +125,11 @@ async fn main() {
     let plain_cfg = plain.client_config();
     let secure_cfg = pki.client(secure.node.quic_addr(), Some(&files));
     let window = secs();
+    let payload = vec![b'x'; 1024];
     let (mut p_off, mut p_on, mut h_off, mut h_on) = (vec![], vec![], vec![], vec![]);
     for round in 0..2 {
-        p_off.push(produce_rate(plain_cfg.clone(), window).await);
-        p_on.push(produce_rate(secure_cfg.clone(), window).await);
+        p_off.push(produce_rate(plain_cfg.clone(), "bench", &payload, window).await);
+        p_on.push(produce_rate(secure_cfg.clone(), "bench", &payload, window).await);
         h_off.push(
             handshake_rate(
                 plain.node.quic_addr(),
