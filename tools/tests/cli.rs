@@ -972,3 +972,178 @@ fn etl_test_runs_a_module_on_sample_records() {
         String::from_utf8_lossy(&refused.stderr)
     );
 }
+
+/// The dev node's ETL version in force (`rustmq_etl_pipeline_version`).
+fn pipeline_version(dev: &DevBroker) -> u64 {
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let text = rt.block_on(async {
+        reqwest::get(format!("{}/metrics", dev.admin))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap()
+    });
+    text.lines()
+        .find_map(|l| l.strip_prefix("rustmq_etl_pipeline_version "))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0) as u64
+}
+
+fn wait_pipeline(dev: &DevBroker, version: u64) {
+    for _ in 0..1000 {
+        if pipeline_version(dev) >= version {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    panic!("the node never put ETL version {version} in force");
+}
+
+#[test]
+fn etl_deploy_list_describe_remove_with_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = DevBroker::spawn_with_env(
+        &broker_binary(),
+        &dir.path().join("node"),
+        &[("RUSTMQ_ETL__ENABLED", "true")],
+    )
+    .expect("broker binary starts");
+    ok(&admin(
+        &dev,
+        &["topic", "create", "users.signup", "--partitions", "1"],
+        None,
+    ));
+    let module = dir.path().join("mask.wasm");
+    std::fs::write(&module, rustmq_etl::examples::c("pii_mask").unwrap()).unwrap();
+    let deployed: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &[
+            "--format",
+            "json",
+            "etl",
+            "deploy",
+            module.to_str().unwrap(),
+            "--filter",
+            "prefix:users.",
+            "--filter",
+            "exact:audit",
+            "--priority",
+            "0",
+            "--on-error",
+            "dead-letter:users.dlq",
+            "--execution-timeout-ms",
+            "250",
+        ],
+        None,
+    )))
+    .unwrap();
+    let version = deployed["version"].as_u64().unwrap();
+    assert_eq!(deployed["digest"].as_str().unwrap().len(), 64);
+    wait_pipeline(&dev, version);
+
+    let listed = ok(&admin(&dev, &["etl", "list"], None));
+    assert!(listed.contains(&format!("ETL version {version}: 1 module(s)")));
+    let row = listed.lines().find(|l| l.contains("mask")).expect(&listed);
+    assert!(row.contains("prefix:users. exact:audit"), "{row}");
+    assert!(row.contains("dead-letter:users.dlq"), "{row}");
+    let described: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &["--format", "json", "etl", "describe", "mask"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(described["priority"], 0);
+    assert_eq!(described["execution_timeout_ms"], 250);
+    assert_eq!(described["memory_limit_bytes"], serde_json::Value::Null);
+    assert_eq!(described["digest"], deployed["digest"]);
+
+    // What the CLI produces comes back masked.
+    ok(&admin(
+        &dev,
+        &["produce", "users.signup"],
+        Some("bob@example.com card 4111111111111111\n"),
+    ));
+    let consumed = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "users.signup",
+            "--from-beginning",
+            "--max-messages",
+            "1",
+        ],
+        None,
+    ));
+    assert_eq!(consumed.trim(), "***@example.com card ****************");
+
+    // Bad input is refused with the reason, before anything is sent.
+    let e = admin(
+        &dev,
+        &[
+            "etl",
+            "deploy",
+            module.to_str().unwrap(),
+            "--filter",
+            "glob:x",
+        ],
+        None,
+    );
+    assert!(!e.status.success());
+    assert!(String::from_utf8_lossy(&e.stderr).contains("unknown kind"));
+    let garbage = dir.path().join("garbage.wasm");
+    std::fs::write(&garbage, b"\0asm but not really").unwrap();
+    let e = admin(
+        &dev,
+        &[
+            "etl",
+            "deploy",
+            garbage.to_str().unwrap(),
+            "--filter",
+            "exact:a",
+        ],
+        None,
+    );
+    assert!(!e.status.success());
+    let e = admin(&dev, &["etl", "describe", "nope"], None);
+    assert!(!e.status.success());
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("nope"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
+
+    // Removal asks first; --force does not.
+    let e = admin(&dev, &["etl", "remove", "mask"], Some("n\n"));
+    assert!(!e.status.success());
+    let removed: serde_json::Value = serde_json::from_str(&ok(&admin(
+        &dev,
+        &["--format", "json", "etl", "remove", "mask", "--force"],
+        None,
+    )))
+    .unwrap();
+    assert_eq!(removed["version"].as_u64().unwrap(), version + 1);
+    wait_pipeline(&dev, version + 1);
+    ok(&admin(
+        &dev,
+        &["produce", "users.signup"],
+        Some("carol@example.com\n"),
+    ));
+    let consumed = ok(&admin(
+        &dev,
+        &[
+            "consume",
+            "users.signup",
+            "--from-beginning",
+            "--max-messages",
+            "2",
+        ],
+        None,
+    ));
+    assert_eq!(consumed.lines().nth(1), Some("carol@example.com"));
+    let listed = ok(&admin(&dev, &["etl", "list"], None));
+    assert!(listed.contains("0 module(s)"), "{listed}");
+}

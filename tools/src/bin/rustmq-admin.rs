@@ -7,7 +7,7 @@ mod admin_api;
 mod common;
 #[path = "../day2.rs"]
 mod day2;
-#[path = "../etl_cmd.rs"]
+#[path = "../etl_cmd/mod.rs"]
 mod etl_cmd;
 #[path = "../output.rs"]
 mod output;
@@ -164,7 +164,7 @@ enum Cmd {
     /// Security at a glance: status, health, metrics, backup and restore.
     #[command(subcommand)]
     Security(security_cmd::SecurityCmd),
-    /// WebAssembly ETL modules: test one on sample records.
+    /// WebAssembly ETL modules: deploy, list, describe, remove; test one on sample records.
     #[command(subcommand)]
     Etl(etl_cmd::EtlCmd),
     /// Show what a rebalance would move (per broker and per partition), or start one.
@@ -405,7 +405,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Ca(c) => security_cmd::ca(&api, c, out).await,
         Cmd::Audit(c) => security_cmd::audit(&api, c, out).await,
         Cmd::Security(c) => security_cmd::security(&api, c, out).await,
-        Cmd::Etl(c) => etl_cmd::etl(c, out),
+        Cmd::Etl(c) => etl_cmd::etl(&api, c, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
         Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
         Cmd::ClusterHealth {

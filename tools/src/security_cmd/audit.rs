@@ -18,7 +18,7 @@ use crate::output::{Out, Tab, Tone};
 pub enum AuditCmd {
     /// The node's newest audit records.
     Logs {
-        /// authentication_failure, denied, session_closed, certificate_changed, acl_changed.
+        /// authentication_failure, denied, session_closed, certificate_changed, acl_changed, etl_module_changed.
         #[arg(long)]
         event: Option<String>,
         #[arg(long)]

@@ -15,7 +15,7 @@ pub use acl::{AclCmd, acl};
 pub use audit::{AuditCmd, SecurityCmd, audit, security};
 pub use certs::{CaCmd, CertsCmd, ca, certs};
 
-fn confirm(what: &str, force: bool) -> anyhow::Result<()> {
+pub(crate) fn confirm(what: &str, force: bool) -> anyhow::Result<()> {
     if force {
         return Ok(());
     }
@@ -52,7 +52,7 @@ fn query(pairs: &[(&str, &Option<String>)]) -> String {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(crate) fn urlencode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
