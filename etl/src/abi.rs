@@ -63,15 +63,28 @@ pub fn encode_envelope(record: &Record, topic: &str, partition: i32) -> Vec<u8> 
             + record.key.as_ref().map_or(0, |k| k.len())
             + record.value.as_ref().map_or(0, |v| v.len()),
     );
+    encode_envelope_into(&mut out, record, topic, partition);
+    out
+}
+
+/// [`encode_envelope`] appending to `out` (so a caller can reuse one buffer).
+///
+/// ```
+/// use rustmq_etl::abi::{Record, encode_envelope, encode_envelope_into};
+/// let r = Record { value: Some("v".into()), ..Default::default() };
+/// let mut buf = Vec::new();
+/// encode_envelope_into(&mut buf, &r, "t", 0);
+/// assert_eq!(buf, encode_envelope(&r, "t", 0));
+/// ```
+pub fn encode_envelope_into(out: &mut Vec<u8>, record: &Record, topic: &str, partition: i32) {
     out.push(ENVELOPE_VERSION);
     out.extend_from_slice(&record.timestamp.to_le_bytes());
     out.extend_from_slice(&partition.to_le_bytes());
     out.extend_from_slice(&(topic.len() as u32).to_le_bytes());
     out.extend_from_slice(topic.as_bytes());
-    put_bytes(&mut out, record.key.as_deref());
-    put_bytes(&mut out, record.value.as_deref());
-    put_headers(&mut out, &record.headers);
-    out
+    put_bytes(out, record.key.as_deref());
+    put_bytes(out, record.value.as_deref());
+    put_headers(out, &record.headers);
 }
 
 /// The output list layout of `records` (what a module answers; the host only reads it, the
