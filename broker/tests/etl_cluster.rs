@@ -15,22 +15,25 @@ use serde_json::json;
 
 const PARTITIONS: u32 = 3;
 
+/// One sample of a broker's `/metrics` (`series` with its labels), 0 when absent.
+async fn metric(b: &cluster::BrokerProc, series: &str) -> f64 {
+    let text = reqwest::get(format!("http://{}/metrics", b.http))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    text.lines()
+        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
+        .and_then(|v| v.trim().parse::<f64>().ok())
+        .unwrap_or(0.0)
+}
+
 /// Every broker's `rustmq_etl_pipeline_version`, in broker order.
 async fn versions(c: &Cluster) -> Vec<u64> {
     let mut out = Vec::new();
     for b in &c.brokers {
-        let text = reqwest::get(format!("http://{}/metrics", b.http))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let v = text
-            .lines()
-            .find_map(|l| l.strip_prefix("rustmq_etl_pipeline_version "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
-        out.push(v as u64);
+        out.push(metric(b, "rustmq_etl_pipeline_version").await as u64);
     }
     out
 }
@@ -183,17 +186,7 @@ async fn a_module_deployed_on_one_controller_runs_on_every_broker() {
     // Placement spreads the three leaders over the three brokers, so each ran the module.
     assert_eq!(leaders.len(), 3, "leaders {leaders:?}");
     for b in &c.brokers {
-        let text = reqwest::get(format!("http://{}/metrics", b.http))
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let ran = text
-            .lines()
-            .find_map(|l| l.strip_prefix("rustmq_etl_module_records_total{module=\"tag\"} "))
-            .and_then(|v| v.trim().parse::<f64>().ok())
-            .unwrap_or(0.0);
+        let ran = metric(b, "rustmq_etl_module_records_total{module=\"tag\"}").await;
         assert!(ran > 0.0, "broker {} never ran the module", b.id);
     }
     let removed = reqwest::Client::new()

@@ -1080,7 +1080,8 @@ fn etl_deploy_list_describe_remove_with_the_cli() {
     ));
     assert_eq!(consumed.trim(), "***@example.com card ****************");
 
-    // Bad input is refused with the reason, before anything is sent.
+    // Bad input is refused with the reason: a bad filter by the CLI, a module that is not
+    // one by the controllers.
     let e = admin(
         &dev,
         &[
@@ -1108,6 +1109,11 @@ fn etl_deploy_list_describe_remove_with_the_cli() {
         None,
     );
     assert!(!e.status.success());
+    assert!(
+        String::from_utf8_lossy(&e.stderr).contains("not a valid WebAssembly module"),
+        "{}",
+        String::from_utf8_lossy(&e.stderr)
+    );
     let e = admin(&dev, &["etl", "describe", "nope"], None);
     assert!(!e.status.success());
     assert!(

@@ -37,15 +37,29 @@ fn bytes(s: &Option<String>) -> Option<Bytes> {
 }
 
 /// What `etl test` runs and on what.
+#[derive(clap::Args, Debug)]
 pub struct TestRun {
-    pub module: PathBuf,
-    pub input: PathBuf,
-    pub topic: String,
-    pub partition: i32,
-    pub config: String,
-    pub memory_limit_bytes: usize,
-    pub execution_timeout_ms: u64,
-    pub on_error: String,
+    /// The module.
+    module: PathBuf,
+    /// Sample records: a JSON or YAML list of {key, value, headers, timestamp} (strings;
+    /// key and value may be null).
+    #[arg(long)]
+    input: PathBuf,
+    /// The topic the records are for.
+    #[arg(long, default_value = "test")]
+    topic: String,
+    #[arg(long, default_value_t = 0)]
+    partition: i32,
+    /// The module's configuration (given to its `init`).
+    #[arg(long, default_value = "")]
+    config: String,
+    #[arg(long, default_value_t = 64 << 20)]
+    memory_limit_bytes: usize,
+    #[arg(long, default_value_t = 5000)]
+    execution_timeout_ms: u64,
+    /// What to do with a record the module fails on: reject, pass, drop.
+    #[arg(long, default_value = "reject")]
+    on_error: String,
 }
 
 /// Runs `etl test`.

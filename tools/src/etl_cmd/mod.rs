@@ -16,29 +16,7 @@ use crate::output::Out;
 #[derive(Subcommand, Debug)]
 pub enum EtlCmd {
     /// Run a module (`.wasm`, or `.wat` text) on sample records and print the output.
-    Test {
-        /// The module.
-        module: PathBuf,
-        /// Sample records: a JSON or YAML list of {key, value, headers, timestamp} (strings;
-        /// key and value may be null).
-        #[arg(long)]
-        input: PathBuf,
-        /// The topic the records are for.
-        #[arg(long, default_value = "test")]
-        topic: String,
-        #[arg(long, default_value_t = 0)]
-        partition: i32,
-        /// The module's configuration (given to its `init`).
-        #[arg(long, default_value = "")]
-        config: String,
-        #[arg(long, default_value_t = 64 << 20)]
-        memory_limit_bytes: usize,
-        #[arg(long, default_value_t = 5000)]
-        execution_timeout_ms: u64,
-        /// What to do with a record the module fails on: reject, pass, drop.
-        #[arg(long, default_value = "reject")]
-        on_error: String,
-    },
+    Test(local_test::TestRun),
     /// Deploy a module (`.wasm`, or `.wat` text) to every broker, or replace the one of the
     /// same name. The controllers compile it first and refuse it with the reason when it
     /// would not load; brokers swap their pipeline once they compiled it.
@@ -92,28 +70,7 @@ pub enum EtlCmd {
 /// Runs an `etl` command.
 pub async fn etl(api: &Api, cmd: EtlCmd, out: Out) -> anyhow::Result<()> {
     match cmd {
-        EtlCmd::Test {
-            module,
-            input,
-            topic,
-            partition,
-            config,
-            memory_limit_bytes,
-            execution_timeout_ms,
-            on_error,
-        } => local_test::run(
-            local_test::TestRun {
-                module,
-                input,
-                topic,
-                partition,
-                config,
-                memory_limit_bytes,
-                execution_timeout_ms,
-                on_error,
-            },
-            out,
-        ),
+        EtlCmd::Test(t) => local_test::run(t, out),
         EtlCmd::Deploy {
             module,
             name,
