@@ -1,0 +1,34 @@
+//! `rustmq-bigquery-subscriber`: configured by the seed's environment variables and
+//! `CONFIG_FILE` (see the README's "BigQuery subscriber"); SIGTERM or Ctrl-C inserts what it
+//! holds, commits and leaves the group.
+
+use anyhow::Context;
+use rustmq_bigquery_subscriber::config::SubscriberConfig;
+use rustmq_bigquery_subscriber::health::{self, Health};
+use rustmq_bigquery_subscriber::subscriber::Subscriber;
+use rustmq_transport::process;
+
+fn main() -> std::process::ExitCode {
+    process::run(|| process::block_on(subscribe()))
+}
+
+async fn subscribe() -> anyhow::Result<()> {
+    let config = SubscriberConfig::from_env().context("configuration")?;
+    let health = Health::new();
+    let addr = health::serve(health.clone(), config.monitoring.listen)
+        .await
+        .with_context(|| format!("health and metrics on {}", config.monitoring.listen))?;
+    tracing::info!(%addr, project = %config.project_id, dataset = %config.dataset,
+        table = %config.table, topic = %config.subscription.topic,
+        group = %config.consumer_group(), "starting");
+    let subscriber = Subscriber::start(config, health).await?;
+    subscriber
+        .run(async {
+            if let Err(e) = process::wait_for_signal().await {
+                tracing::error!(error = %e, "cannot wait for signals; stopping");
+            }
+        })
+        .await?;
+    tracing::info!("stopped after committing what was inserted");
+    Ok(())
+}
