@@ -1,6 +1,6 @@
 # syntax=docker/dockerfile:1
 # RustMQ's image: the broker, the controller, the operator (and the brokers' init-container
-# helper) and the admin CLI in one small, non-root runtime image. The Kubernetes manifests
+# helper), the admin CLI and the BigQuery subscriber in one small, non-root runtime image. The Kubernetes manifests
 # choose the binary with `command:`; probes are Kubernetes' (no HEALTHCHECK here).
 #
 # No Docker engine runs on the project's own machines: .ci/check-image.sh runs this file's
@@ -11,7 +11,7 @@
 ARG RUST_VERSION=1.95
 # The binaries the image carries (the build step builds exactly these; check-image.sh reads
 # this line).
-ARG BINARIES="rustmq-broker rustmq-controller rustmq-operator rustmq-node-label rustmq-admin"
+ARG BINARIES="rustmq-broker rustmq-controller rustmq-operator rustmq-node-label rustmq-admin rustmq-bigquery-subscriber"
 
 FROM rust:${RUST_VERSION}-bookworm AS build
 ARG BINARIES
@@ -31,7 +31,7 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM gcr.io/distroless/cc-debian12:nonroot
 ARG BINARIES
 LABEL org.opencontainers.image.title="RustMQ" \
-      org.opencontainers.image.description="RustMQ broker, controller, Kubernetes operator and admin CLI" \
+      org.opencontainers.image.description="RustMQ broker, controller, Kubernetes operator, admin CLI and BigQuery subscriber" \
       org.opencontainers.image.licenses="Apache-2.0" \
       org.opencontainers.image.source="https://example.invalid/rustmq" \
       org.opencontainers.image.vendor="RustMQ"
@@ -39,6 +39,7 @@ COPY --from=build /out/ /usr/local/bin/
 USER 65532:65532
 WORKDIR /var/lib/rustmq
 # Ports: client QUIC 9092/udp, broker RPC 9093/udp and admin 9742; controller Raft 9095/udp
-# and admin API 9642; operator /health and /metrics 8080.
-EXPOSE 9092/udp 9093/udp 9742 9095/udp 9642 8080
+# and admin API 9642; operator /health and /metrics 8080; BigQuery subscriber /health and
+# /metrics 8090.
+EXPOSE 9092/udp 9093/udp 9742 9095/udp 9642 8080 8090
 ENTRYPOINT ["rustmq-broker"]

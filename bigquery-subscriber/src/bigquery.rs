@@ -18,7 +18,7 @@ use gcp_bigquery_client::model::table_schema::TableSchema;
 use serde_json::{Map, Value};
 
 use crate::config::{AuthMethod, StreamingInserts, SubscriberConfig};
-use crate::schema::{FieldSpec, OFFSET_COLUMN, PARTITION_COLUMN, TOPIC_COLUMN};
+use crate::schema::{FieldSpec, OFFSET_COLUMN, PARTITION_COLUMN, TIMESTAMP_COLUMN, TOPIC_COLUMN};
 
 /// A failed call, sorted by what to do about it.
 #[derive(Debug, thiserror::Error)]
@@ -79,6 +79,25 @@ fn sorted(e: BQError) -> SinkError {
         // proxy's error page): the request may not have been seen.
         e => SinkError::Transient(e.to_string()),
     }
+}
+
+/// The view of `table` that keeps one row per record (topic, partition, offset), as
+/// BigQuery's documentation recommends for streaming inserts: the first row by timestamp.
+///
+/// ```
+/// let sql = rustmq_bigquery_subscriber::bigquery::dedup_view_sql("p.d.t", "p.d.t_dedup");
+/// assert!(sql.starts_with("CREATE OR REPLACE VIEW `p.d.t_dedup`"));
+/// ```
+pub fn dedup_view_sql(table: &str, view: &str) -> String {
+    format!(
+        "CREATE OR REPLACE VIEW `{view}` AS \
+         SELECT * EXCEPT (rustmq_row) FROM ( \
+           SELECT *, ROW_NUMBER() OVER ( \
+             PARTITION BY {TOPIC_COLUMN}, {PARTITION_COLUMN}, {OFFSET_COLUMN} \
+             ORDER BY {TIMESTAMP_COLUMN}) AS rustmq_row \
+           FROM `{table}`) \
+         WHERE rustmq_row = 1"
+    )
 }
 
 /// No credentials, for emulators.
@@ -195,6 +214,20 @@ impl BigQuery {
                 e => Err(e),
             },
         }
+    }
+
+    /// Creates or replaces the view `<table>_dedup` ([`dedup_view_sql`]).
+    pub async fn create_dedup_view(&self) -> Result<String, SinkError> {
+        let view = format!("{}_dedup", self.name());
+        self.client
+            .job()
+            .query(
+                &self.project,
+                QueryRequest::new(dedup_view_sql(&self.name(), &view)),
+            )
+            .await
+            .map_err(sorted)?;
+        Ok(view)
     }
 
     /// The offsets of `topic`/`partition` at or after `from` that the table holds.

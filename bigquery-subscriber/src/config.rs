@@ -251,6 +251,9 @@ pub struct SubscriberConfig {
     pub endpoint: Option<String>,
     /// Create the table (from `[schema] fields`) when it does not exist.
     pub auto_create_table: bool,
+    /// Create (or replace) the view `<table>_dedup`: the table's rows with each record once
+    /// (see the README on what exactly once means against BigQuery).
+    pub create_dedup_view: bool,
     pub write_method: WriteMethod,
     pub subscription: Subscription,
     pub schema: SchemaSection,
@@ -392,6 +395,9 @@ impl SubscriberConfig {
         }
         if let Some(v) = parsed(get, "AUTO_CREATE_TABLE")? {
             self.auto_create_table = v;
+        }
+        if let Some(v) = parsed(get, "CREATE_DEDUP_VIEW")? {
+            self.create_dedup_view = v;
         }
         if let Some(v) = parsed(get, "SKIP_INVALID_ROWS")? {
             self.write_method.streaming_inserts.skip_invalid_rows = v;

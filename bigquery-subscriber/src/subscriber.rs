@@ -257,6 +257,13 @@ impl Subscriber {
                 return Err(e);
             }
         };
+        if config.create_dedup_view {
+            let view = until_done(&config, &health, "creating the dedup view", || {
+                bq.create_dedup_view()
+            })
+            .await?;
+            tracing::info!(%view, "dedup view in place");
+        }
         let client = RustMqClient::new(ClientConfig {
             brokers: config.subscription.broker_endpoints.clone(),
             client_id: Some(format!("bigquery-subscriber-{}", config.table)),

@@ -59,8 +59,44 @@ async fn kill_9_at_random_moments_leaves_every_row_exactly_once() {
         assert!(after < ROWS, "kill #{kills} came after the work was done");
     }
     producer.await.unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    set(&mut e, "HEALTH_LISTEN", &format!("127.0.0.1:{port}"));
     let mut last = SubscriberProc::spawn(&e, log.clone());
     let keys = wait_rows(&emu, "stream", ROWS, Duration::from_secs(180)).await;
+    // Its /health and /metrics (Prometheus text, and the seed's JSON).
+    let base = format!("http://127.0.0.1:{port}");
+    let health: serde_json::Value = reqwest::get(format!("{base}/health"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "healthy", "{health}");
+    assert!(health["last_successful_insert"].is_string(), "{health}");
+    let text = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        text.contains("rustmq_bigquery_rows_inserted_total"),
+        "{text}"
+    );
+    let counters: serde_json::Value = reqwest::get(format!("{base}/metrics?format=json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        counters["messages_received"].as_u64().is_some(),
+        "{counters}"
+    );
     // Anything still in flight lands, then: exactly the topic's records, once each.
     tokio::time::sleep(Duration::from_secs(2)).await;
     let keys_now = emu.keys("stream").await;
@@ -99,4 +135,24 @@ async fn kill_9_at_random_moments_leaves_every_row_exactly_once() {
     );
     assert_eq!(sum[0][1], json!(ROWS.to_string()));
     assert_eq!(kills, 10);
+    // SIGTERM committed everything it had inserted: the group's offsets are the ends.
+    let client = broker.client().await;
+    let parts: Vec<(String, u32)> = (0..PARTITIONS).map(|p| ("stream".to_string(), p)).collect();
+    let committed = client
+        .fetch_offsets("bigquery-analytics-stream", &parts)
+        .await
+        .unwrap();
+    for p in 0..PARTITIONS {
+        let end = broker
+            .node
+            .broker()
+            .partition_bounds("stream", p)
+            .unwrap()
+            .1;
+        assert_eq!(
+            committed.get(&("stream".to_string(), p)),
+            Some(&end),
+            "partition {p}"
+        );
+    }
 }

@@ -339,3 +339,47 @@ mode = "REQUIRED"
     wait_rows(&emu, "created", 10, Duration::from_secs(60)).await;
     sub.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_dedup_view_shows_each_record_once() {
+    let emu = Emulator::start().await;
+    let broker = Broker::start().await;
+    broker.create_topic("v", 1).await;
+    emu.create_table(
+        "v",
+        with_metadata(json!([{"name": "n", "type": "INTEGER"}])),
+    )
+    .await;
+    let mut e = env(&emu, &broker, "v", "v");
+    set(&mut e, "CREATE_DEDUP_VIEW", "true");
+    let sub = InProcess::start(&e).await;
+    broker
+        .produce("v", (0..10).map(|n| json!({"n": n}).to_string()))
+        .await;
+    wait_rows(&emu, "v", 10, Duration::from_secs(60)).await;
+    sub.stop().await.unwrap();
+    // What an at-least-once path can leave behind: offsets 3 and 7 twice.
+    let dup = |o: i64| {
+        json!({"json": {"_topic": "v", "_partition": 0, "_offset": o, "n": o,
+        "_timestamp": "2030-01-01T00:00:00Z"}})
+    };
+    let (code, body) = emu
+        .call(
+            reqwest::Method::POST,
+            &format!("/datasets/{DATASET}/tables/v/insertAll"),
+            json!({"rows": [dup(3), dup(7)]}),
+        )
+        .await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(emu.keys("v").await.len(), 12);
+    let view = emu
+        .query(&format!(
+            "SELECT _offset, n FROM `{PROJECT}.{DATASET}.v_dedup` ORDER BY _offset"
+        ))
+        .await;
+    let offsets: Vec<String> = view
+        .iter()
+        .map(|r| r[0].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(offsets, (0..10).map(|o| o.to_string()).collect::<Vec<_>>());
+}

@@ -56,8 +56,22 @@ fn render(sets: &[&str]) -> String {
     run(&mut cmd)
 }
 
+/// A BigQuery subscriber with Workload Identity and the brokers' CA.
+const SUBSCRIBER: &[&str] = &[
+    "bigQuerySubscribers[0].name=events",
+    "bigQuerySubscribers[0].topic=user-events",
+    "bigQuerySubscribers[0].brokers=rustmq-brokers.rustmq.svc.cluster.local:9092",
+    "bigQuerySubscribers[0].projectId=my-project",
+    "bigQuerySubscribers[0].dataset=analytics",
+    "bigQuerySubscribers[0].table=events",
+    "bigQuerySubscribers[0].replicas=2",
+    "bigQuerySubscribers[0].gcpServiceAccount=bq-writer@my-project.iam.gserviceaccount.com",
+    "bigQuerySubscribers[0].caSecret=rustmq-ca",
+    "bigQuerySubscribers[0].env.SCHEMA_MAPPING=nested",
+];
+
 /// The value sets the tests render with: the defaults, one namespace watched, a cluster and
-/// a ServiceMonitor.
+/// a ServiceMonitor, a BigQuery subscriber.
 const VARIANTS: &[&[&str]] = &[
     &[],
     &["watchNamespace=apps"],
@@ -65,6 +79,7 @@ const VARIANTS: &[&[&str]] = &[
         "cluster.enabled=true",
         "metrics.serviceMonitor.enabled=true",
     ],
+    SUBSCRIBER,
 ];
 
 #[test]
@@ -176,7 +191,12 @@ async fn the_chart_and_the_examples_pass_a_server_side_dry_run() {
     let discovery = discovery.expect("every custom resource served");
 
     let mut yaml = String::new();
-    for sets in [&[][..], &["watchNamespace=apps"], &["cluster.enabled=true"]] {
+    for sets in [
+        &[][..],
+        &["watchNamespace=apps"],
+        &["cluster.enabled=true"],
+        SUBSCRIBER,
+    ] {
         yaml.push_str("\n---\n");
         yaml.push_str(&render(sets));
     }

@@ -3,12 +3,21 @@
 //! holds, commits and leaves the group.
 
 use anyhow::Context;
+use clap::Parser;
 use rustmq_bigquery_subscriber::config::SubscriberConfig;
 use rustmq_bigquery_subscriber::health::{self, Health};
 use rustmq_bigquery_subscriber::subscriber::Subscriber;
 use rustmq_transport::process;
 
+/// Streams a RustMQ topic into a BigQuery table. Configured by environment variables
+/// (GCP_PROJECT_ID, BIGQUERY_DATASET, BIGQUERY_TABLE, RUSTMQ_TOPIC, RUSTMQ_BROKERS,
+/// AUTH_METHOD, batching, SCHEMA_MAPPING, DEAD_LETTER_ACTION...) and CONFIG_FILE (TOML).
+#[derive(Parser)]
+#[command(version, about)]
+struct Args {}
+
 fn main() -> std::process::ExitCode {
+    let Args {} = Args::parse();
     process::run(|| process::block_on(subscribe()))
 }
 
