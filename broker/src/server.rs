@@ -342,7 +342,8 @@ impl Stream<'_> {
             }
         };
         let session = self.session.get();
-        if !session.authenticated() && api != ApiKey::Authenticate {
+        // ApiVersions is answered first so a client can learn that it must authenticate.
+        if !session.authenticated() && !matches!(api, ApiKey::Authenticate | ApiKey::ApiVersions) {
             self.security
                 .unauthenticated_request(&session, header.request_id);
             return reply_error(
@@ -390,6 +391,7 @@ impl Stream<'_> {
             Response::FindCoordinator(m) => encode(&header, &m),
             Response::InitProducerId(m) => encode(&header, &m),
             Response::Authenticate(m) => encode(&header, &m),
+            Response::ApiVersions(m) => encode(&header, &m),
         };
         let sent = self.respond(api, send, out).await;
         // The records' room in the fetch budget is free once they are sent.
@@ -452,6 +454,7 @@ enum Response {
     FindCoordinator(proto::FindCoordinatorResponse),
     InitProducerId(proto::InitProducerIdResponse),
     Authenticate(proto::AuthenticateResponse),
+    ApiVersions(proto::ApiVersionsResponse),
 }
 
 async fn dispatch(
@@ -462,6 +465,10 @@ async fn dispatch(
     body: Bytes,
 ) -> Result<Response, FrameError> {
     Ok(match api {
+        ApiKey::ApiVersions => {
+            let _: proto::ApiVersionsRequest = frame::decode_body(body)?;
+            Response::ApiVersions(broker.api_versions(!gate.session.authenticated()))
+        }
         ApiKey::Authenticate => {
             let req: proto::AuthenticateRequest = frame::decode_body(body)?;
             Response::Authenticate(

@@ -368,3 +368,61 @@ async fn failed_handshakes_do_not_stop_the_accept_loop() {
     let fresh = n.client().await;
     still_serving(&fresh).await;
 }
+
+/// ApiVersions tells a client what the broker speaks and the limits it enforces (the ones
+/// the node above refuses frames and batches by); version 0 of any API is refused, and the
+/// response header echoes the request's id with only the RESPONSE flag.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn api_versions_reports_the_apis_and_the_limits_enforced() {
+    let (_d, n, c) = node().await;
+    let v = c.api_versions().await.unwrap();
+    assert_eq!(v.error_code, 0);
+    assert_eq!(v.max_frame_bytes, 1024 * 1024);
+    assert_eq!(v.max_message_bytes, 512 * 1024);
+    assert_eq!(v.max_idle_timeout_ms, 30_000);
+    assert_eq!(v.max_concurrent_streams, 1000);
+    assert!(!v.authentication_required);
+    let keys: Vec<u32> = v.apis.iter().map(|a| a.api_key).collect();
+    assert_eq!(keys, (1..=15).collect::<Vec<_>>());
+    assert!(
+        v.apis
+            .iter()
+            .all(|a| a.min_version == 1 && a.max_version == 1)
+    );
+    assert_eq!(v.apis[14].name, "ApiVersions");
+
+    let addr = n.node.quic_addr().to_string();
+    let raw = c
+        .raw_request(
+            &addr,
+            frame::encode(
+                ApiKey::ApiVersions as u16,
+                1,
+                77,
+                0,
+                &proto::ApiVersionsRequest {},
+            ),
+        )
+        .await
+        .unwrap();
+    let (h, _) = frame::decode(raw, 1 << 20).unwrap();
+    assert_eq!(
+        (h.api_key, h.api_version, h.request_id, h.flags),
+        (15, 1, 77, frame::FLAG_RESPONSE)
+    );
+    let zero = c
+        .raw_request(
+            &addr,
+            frame::encode(ApiKey::Health as u16, 0, 78, 0, &proto::HealthRequest {}),
+        )
+        .await
+        .unwrap();
+    let e = error_frame(zero);
+    assert_eq!(
+        e.error_code,
+        ErrorCode::UnsupportedApi as i32,
+        "{}",
+        e.message
+    );
+    still_serving(&c).await;
+}

@@ -1038,6 +1038,49 @@ mod tokens {
     }
 }
 
+/// ApiVersions over a fresh QUIC connection with neither a certificate nor a token (the
+/// client crate cannot: it reads Metadata when it starts).
+async fn anonymous_api_versions(
+    ca: &std::path::Path,
+    addr: std::net::SocketAddr,
+) -> rustmq_protocol::proto::ApiVersionsResponse {
+    use rustls_pki_types::CertificateDer;
+    use rustls_pki_types::pem::PemObject;
+    use rustmq_protocol::{ApiKey, frame, proto};
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_file_iter(ca).unwrap() {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let mut tls = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_protocol_versions(&[&rustls::version::TLS13])
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls.alpn_protocols = vec![rustmq_protocol::ALPN.to_vec()];
+    let crypto = quinn::crypto::rustls::QuicClientConfig::try_from(tls).unwrap();
+    let mut ep = quinn::Endpoint::client("127.0.0.1:0".parse().unwrap()).unwrap();
+    ep.set_default_client_config(quinn::ClientConfig::new(std::sync::Arc::new(crypto)));
+    let conn = ep.connect(addr, "localhost").unwrap().await.unwrap();
+    let (mut send, mut recv) = conn.open_bi().await.unwrap();
+    send.write_all(&frame::encode(
+        ApiKey::ApiVersions as u16,
+        1,
+        9,
+        0,
+        &proto::ApiVersionsRequest {},
+    ))
+    .await
+    .unwrap();
+    send.finish().unwrap();
+    let raw = recv.read_to_end(1 << 20).await.unwrap();
+    let (h, body) = frame::decode(bytes::Bytes::from(raw), 1 << 20).unwrap();
+    assert_eq!(h.flags, frame::FLAG_RESPONSE, "not an error frame");
+    conn.close(quinn::VarInt::from_u32(0), b"");
+    frame::decode_body(body).unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_bearer_token_authenticates_a_client_without_a_certificate() {
     use rustmq_client::AuthConfig;
@@ -1068,7 +1111,15 @@ async fn a_bearer_token_authenticates_a_client_without_a_certificate() {
         "{e:?}"
     );
 
-    // No certificate and no token: nothing but Authenticate is answered.
+    // No certificate and no token: nothing but ApiVersions (which says so) and Authenticate
+    // is answered.
+    let versions = anonymous_api_versions(&pki.ca_file, node.node.quic_addr()).await;
+    assert!(versions.authentication_required);
+    assert_eq!(versions.apis.len(), 15);
+    assert!(
+        !c.api_versions().await.unwrap().authentication_required,
+        "an authenticated connection"
+    );
     let anon = async {
         RustMqClient::new(tokens::token_client(&pki, &node, None))
             .await?

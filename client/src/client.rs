@@ -289,6 +289,20 @@ impl RustMqClient {
         }
     }
 
+    /// Asks a broker which APIs and versions it speaks and its limits (frame and batch size,
+    /// idle timeout, streams, whether connections must authenticate).
+    ///
+    /// ```no_run
+    /// # async fn demo(client: rustmq_client::RustMqClient) -> Result<(), rustmq_client::ClientError> {
+    /// let v = client.api_versions().await?;
+    /// println!("broker {} takes batches up to {} bytes", v.broker_version, v.max_message_bytes);
+    /// # Ok(()) }
+    /// ```
+    pub async fn api_versions(&self) -> Result<proto::ApiVersionsResponse, ClientError> {
+        self.request_any(ApiKey::ApiVersions, &proto::ApiVersionsRequest {})
+            .await
+    }
+
     /// Asks a broker for its health.
     pub async fn health_check(&self) -> Result<proto::HealthResponse, ClientError> {
         self.request_any(ApiKey::Health, &proto::HealthRequest {})

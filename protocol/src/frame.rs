@@ -46,9 +46,35 @@ pub enum ApiKey {
     InitProducerId = 13,
     /// Prove the connection's principal with a bearer token (JWT).
     Authenticate = 14,
+    /// Which APIs, versions and limits the broker has.
+    ApiVersions = 15,
 }
 
 impl ApiKey {
+    /// Every API of this build, by key.
+    pub const ALL: [ApiKey; 15] = [
+        Self::Metadata,
+        Self::Produce,
+        Self::Fetch,
+        Self::ListOffsets,
+        Self::Health,
+        Self::JoinGroup,
+        Self::SyncGroup,
+        Self::Heartbeat,
+        Self::LeaveGroup,
+        Self::OffsetCommit,
+        Self::OffsetFetch,
+        Self::FindCoordinator,
+        Self::InitProducerId,
+        Self::Authenticate,
+        Self::ApiVersions,
+    ];
+
+    /// Lowest version of each API this build speaks (0 is never a version).
+    pub const fn min_version(self) -> u16 {
+        1
+    }
+
     /// Highest version of each API this build speaks.
     pub const fn max_version(self) -> u16 {
         1
@@ -74,6 +100,7 @@ impl TryFrom<u16> for ApiKey {
             12 => Self::FindCoordinator,
             13 => Self::InitProducerId,
             14 => Self::Authenticate,
+            15 => Self::ApiVersions,
             other => return Err(FrameError::UnknownApi(other)),
         })
     }

@@ -59,6 +59,31 @@ impl Broker {
             components,
         }
     }
+
+    /// ApiVersions: the APIs and versions this build speaks and the limits a client must
+    /// respect; `authentication_required` when the asking connection must authenticate first.
+    pub fn api_versions(&self, authentication_required: bool) -> proto::ApiVersionsResponse {
+        let c = self.config();
+        proto::ApiVersionsResponse {
+            error_code: ErrorCode::None as i32,
+            apis: rustmq_protocol::ApiKey::ALL
+                .iter()
+                .map(|a| proto::ApiVersionRange {
+                    api_key: u32::from(*a as u16),
+                    name: format!("{a:?}"),
+                    min_version: u32::from(a.min_version()),
+                    max_version: u32::from(a.max_version()),
+                })
+                .collect(),
+            broker_version: env!("CARGO_PKG_VERSION").into(),
+            max_frame_bytes: c.network.max_frame_bytes,
+            max_message_bytes: c.log.max_message_bytes,
+            max_idle_timeout_ms: u32::try_from(c.network.quic_config.max_idle_timeout_ms)
+                .unwrap_or(u32::MAX),
+            max_concurrent_streams: c.network.quic_config.max_concurrent_bidi_streams,
+            authentication_required,
+        }
+    }
 }
 
 impl Broker {

@@ -159,8 +159,10 @@ impl ClusterMetadata {
                 CommandResult::LeadersMoved(self.move_leaders(&moves))
             }
             Command::InitProducerId => {
-                let id = self.next_producer_id;
-                self.next_producer_id += 1;
+                // Never 0: it is proto3's unset value, so a client could not tell an id of 0
+                // from a response that carries none.
+                let id = self.next_producer_id.max(1);
+                self.next_producer_id = id + 1;
                 CommandResult::ProducerId(id)
             }
             Command::AlterTopic {

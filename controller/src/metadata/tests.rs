@@ -359,3 +359,16 @@ fn a_topic_grows_partitions_and_changes_config_but_never_shrinks() {
         CommandResult::Refused(MetadataError::UnknownTopic(_))
     ));
 }
+
+#[test]
+fn producer_ids_start_at_one_and_never_repeat() {
+    let mut m = ClusterMetadata::default();
+    let ids: Vec<i64> = (0..3)
+        .map(|_| match m.apply(Command::InitProducerId) {
+            CommandResult::ProducerId(id) => id,
+            other => panic!("{other:?}"),
+        })
+        .collect();
+    // 0 is proto3's unset value: a client could not tell it from "no id".
+    assert_eq!(ids, [1, 2, 3]);
+}
