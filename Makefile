@@ -4,8 +4,8 @@
 dev:
 	cargo run --release -p rustmq-broker -- --dev
 
-# Starts real object-store servers (fake-gcs-server, moto): .ci/test-deps installs them, with
-# kubernetes-validate; the operator's tests need a Kubernetes control plane and helm, built
+# Starts real object-store servers (fake-gcs-server, moto) and a BigQuery emulator
+# (bqemulator): .ci/test-deps installs them, with kubernetes-validate; the operator's tests need a Kubernetes control plane and helm, built
 # once from the Go module proxy into ~/.cache by .ci/build-kube.sh and .ci/build-helm.sh.
 # terraform/ is checked without providers (OpenTofu's fmt, an HCL parser, checkov).
 test:
