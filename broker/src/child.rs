@@ -45,6 +45,31 @@ impl DevBroker {
         args: &[&std::ffi::OsStr],
         env: &[(&str, &str)],
     ) -> std::io::Result<Self> {
+        Self::start(binary, data_dir, args, env, Stdio::inherit())
+    }
+
+    /// Like [`DevBroker::spawn_with_env`], with the broker's logs (its stderr) appended to
+    /// `log` instead of this process's stderr.
+    pub fn spawn_logging_to(
+        binary: &Path,
+        data_dir: &Path,
+        env: &[(&str, &str)],
+        log: &Path,
+    ) -> std::io::Result<Self> {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(log)?;
+        Self::start(binary, data_dir, &[], env, Stdio::from(file))
+    }
+
+    fn start(
+        binary: &Path,
+        data_dir: &Path,
+        args: &[&std::ffi::OsStr],
+        env: &[(&str, &str)],
+        stderr: Stdio,
+    ) -> std::io::Result<Self> {
         let mut child = Command::new(binary)
             .args(["--dev", "--data-dir"])
             .arg(data_dir)
@@ -56,7 +81,7 @@ impl DevBroker {
             .env("RUSTMQ_ADMIN_RATE_LIMITING_ENABLED", "false")
             .envs(env.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()?;
         let out = child
             .stdout

@@ -18,6 +18,7 @@ use rustmq_protocol::frame::{
 };
 use rustmq_protocol::proto::{self, ErrorCode};
 use tokio::sync::watch;
+use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::config::NetworkSection;
@@ -288,7 +289,7 @@ struct Stream<'a> {
 
 impl Stream<'_> {
     async fn serve(&self, send: SendStream, mut recv: RecvStream) -> Result<(), StreamError> {
-        let (broker, max_frame) = (self.broker, self.max_frame);
+        let max_frame = self.max_frame;
         let mut head = [0u8; HEADER_LEN];
         match recv.read_exact(&mut head).await {
             Ok(()) => {}
@@ -341,6 +342,21 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
             }
         };
+        // Every log line while the request is handled carries its id and API.
+        let span = tracing::info_span!("request", id = header.request_id, api = ?api);
+        self.handle(api, header, body, send).instrument(span).await
+    }
+
+    /// Answers one decoded request (inside its span).
+    async fn handle(
+        &self,
+        api: ApiKey,
+        header: FrameHeader,
+        body: Bytes,
+        send: SendStream,
+    ) -> Result<(), StreamError> {
+        let broker = self.broker;
+        tracing::debug!(bytes = body.len(), "request");
         let session = self.session.get();
         // ApiVersions is answered first so a client can learn that it must authenticate.
         if !session.authenticated() && !matches!(api, ApiKey::Authenticate | ApiKey::ApiVersions) {

@@ -528,3 +528,72 @@ async fn a_changed_config_file_applies_its_runtime_keys_without_a_restart() {
     assert!(b.is_running(), "SIGHUP does not end the broker");
     assert!(too_large(send(&c, 10_000).await));
 }
+
+/// `RUSTMQ_LOG_FORMAT=json` makes every log line one JSON object; the admin API reads and
+/// changes the log filter while the broker runs (a bad filter is refused and changes
+/// nothing), and a request's log lines carry its id and API.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn json_logs_and_a_log_filter_changed_at_runtime() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("broker.log");
+    let b = DevBroker::spawn_logging_to(
+        env!("CARGO_BIN_EXE_rustmq-broker").as_ref(),
+        &dir.path().join("data"),
+        &[("RUSTMQ_LOG_FORMAT", "json"), ("RUSTMQ_LOG", "info")],
+        &log,
+    )
+    .unwrap();
+    let http = reqwest::Client::new();
+    let url = format!("{}/api/v1/log-level", b.admin);
+    let get = async || -> serde_json::Value {
+        http.get(&url).send().await.unwrap().json().await.unwrap()
+    };
+    assert_eq!(get().await["data"]["filter"], "info");
+    let put = async |filter: &str| {
+        let r = http
+            .put(&url)
+            .json(&serde_json::json!({ "filter": filter }))
+            .send()
+            .await
+            .unwrap();
+        (
+            r.status().as_u16(),
+            r.json::<serde_json::Value>().await.unwrap(),
+        )
+    };
+    let (code, body) = put("rustmq_broker=[[nonsense").await;
+    assert_eq!(code, 400, "{body}");
+    assert_eq!(get().await["data"]["filter"], "info");
+    let (code, body) = put("debug").await;
+    assert_eq!(code, 200, "{body}");
+    assert_eq!(body["data"]["previous"], "info");
+    assert_eq!(get().await["data"]["filter"], "debug");
+
+    // A request now logs (at debug) inside its span.
+    let dir_data = dir.path().join("data");
+    let c = client(&dir_data, &b).await;
+    c.health_check().await.unwrap();
+    let text = std::fs::read_to_string(&log).unwrap();
+    let lines: Vec<serde_json::Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("not JSON ({e}): {l}")))
+        .collect();
+    assert!(
+        lines
+            .iter()
+            .all(|l| l["timestamp"].is_string() && l["level"].is_string())
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l["fields"]["message"] == "log filter changed"),
+        "{text}"
+    );
+    let request = lines
+        .iter()
+        .find(|l| l["fields"]["message"] == "request" && l["span"]["api"] == "Health")
+        .unwrap_or_else(|| panic!("no request line: {text}"));
+    assert!(request["span"]["id"].is_u64(), "{request}");
+    assert_eq!(request["level"], "DEBUG");
+    c.close().await;
+}

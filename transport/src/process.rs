@@ -4,7 +4,8 @@
 use anyhow::Context;
 
 /// Installs ring as the process's rustls provider, sends logs to stderr (`RUSTMQ_LOG`,
-/// default `info,openraft=warn`), runs `body`, and on failure prints one line with the chain
+/// default `info,openraft=warn`; `RUSTMQ_LOG_FORMAT=json` for JSON lines; see
+/// [`crate::logging`]), runs `body`, and on failure prints one line with the chain
 /// of causes (no backtrace for an operator's mistake) and exits with 1.
 ///
 /// ```no_run
@@ -31,16 +32,8 @@ pub fn run_with_logs(
     let result = rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
-        .and_then(|()| {
-            tracing_subscriber::fmt()
-                .with_env_filter(
-                    tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_filter)),
-                )
-                .with_writer(std::io::stderr)
-                .init();
-            body()
-        });
+        .and_then(|()| crate::logging::init(default_filter).map_err(anyhow::Error::from))
+        .and_then(|()| body());
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(e) => {

@@ -27,6 +27,7 @@ mod controllers;
 mod etl;
 mod groups;
 mod health;
+mod logs;
 mod metrics;
 mod rebalance;
 mod restart;
@@ -48,6 +49,7 @@ pub use controllers::{AddControllerRequest, ControllerView};
 pub use etl::{DeployEtlModuleRequest, EtlChangeView, EtlListView, EtlModuleView};
 pub use groups::{GroupMemberView, GroupOffsetView, GroupView, TopicPartitionView};
 pub use health::{ComponentHealth, HealthResponse};
+pub use logs::{LogLevel, LogLevelChange};
 pub use rebalance::RebalanceRequest;
 pub use restart::{hosted_replicas, out_of_sync, restart_blockers};
 pub use security::{AuditQuery, ListenerSecurity, SecurityStatusView};
@@ -299,6 +301,10 @@ fn routes() -> Router<AdminState> {
         .route("/api/v1/audit", get(security::audit))
         .route("/api/v1/security", get(security::security_status))
         .route("/api/v1/crl", get(certificates::crl))
+        .route(
+            "/api/v1/log-level",
+            get(logs::log_level).put(logs::set_log_level),
+        )
         .route("/metrics", get(metrics::metrics))
         .route("/api/v1/openapi.json", get(openapi))
         .fallback(not_found)
@@ -424,7 +430,7 @@ pub struct Envelope<T> {
 #[openapi(
     info(
         title = "RustMQ admin API",
-        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs, certificates, the audit log and WebAssembly ETL modules. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
+        description = "Topics, cluster, brokers, controllers, rebalancing, consumer groups, storage, ACLs, certificates, the audit log, WebAssembly ETL modules and the process's log filter. Every /api/v1 response uses the envelope {success, data, error, leader_hint}; writes may go to any controller. Rate limits add X-RateLimit-Limit/Remaining/Reset/Type headers and answer 429 with Retry-After."
     ),
     paths(
         health::health,
@@ -467,7 +473,9 @@ pub struct Envelope<T> {
         etl::deploy_module,
         etl::list_modules,
         etl::describe_module,
-        etl::remove_module
+        etl::remove_module,
+        logs::log_level,
+        logs::set_log_level
     )
 )]
 pub struct ApiDoc;
