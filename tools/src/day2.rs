@@ -82,17 +82,27 @@ async fn poll<T>(
 ) -> anyhow::Result<T> {
     let deadline = Instant::now() + timeout;
     let mut last = String::new();
+    // On a terminal a spinner shows the state; piped, each new state is a line.
+    let spin = crate::progress::spinner(what);
     loop {
         match probe().await? {
-            Ok(v) => return Ok(v),
+            Ok(v) => {
+                spin.finish_and_clear();
+                return Ok(v);
+            }
             Err(why) => {
                 if why != last {
-                    println!("  {what}: {why}");
+                    if crate::progress::interactive() {
+                        spin.set_message(format!("{what}: {why}"));
+                    } else {
+                        println!("  {what}: {why}");
+                    }
                     last = why;
                 }
             }
         }
         if Instant::now() > deadline {
+            spin.finish_and_clear();
             bail!("gave up after {timeout:?} waiting: {what} ({last})");
         }
         tokio::time::sleep(Duration::from_millis(500)).await;

@@ -100,7 +100,13 @@ fn topic_produce_consume_with_the_cli() {
     let input: String = (0..25).map(|i| format!("line {i}\n")).collect();
     let out = admin(&dev, &["produce", "events", "--key", "k1"], Some(&input));
     ok(&out);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("produced 25 messages"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("produced 25 messages"));
+    // Piped: no progress bar is drawn, only the summary line.
+    assert!(
+        !stderr.contains('\r') && !stderr.contains('\x1b'),
+        "{stderr:?}"
+    );
 
     let consumed = ok(&admin(
         &dev,
@@ -1152,4 +1158,38 @@ fn etl_deploy_list_describe_remove_with_the_cli() {
     assert_eq!(consumed.lines().nth(1), Some("carol@example.com"));
     let listed = ok(&admin(&dev, &["etl", "list"], None));
     assert!(listed.contains("0 module(s)"), "{listed}");
+}
+
+#[test]
+fn watch_shows_a_view_again_until_interrupted() {
+    let dir = tempfile::tempdir().unwrap();
+    let dev = start(dir.path());
+    ok(&admin(
+        &dev,
+        &["topic", "create", "seen", "--partitions", "2"],
+        None,
+    ));
+    for args in [
+        &["topic", "describe", "seen", "--watch", "300ms"][..],
+        &["cluster-health", "--watch", "300ms"][..],
+    ] {
+        let child = admin_command(&dev, args).spawn().unwrap();
+        std::thread::sleep(std::time::Duration::from_millis(1500));
+        // Ctrl-C ends a watch normally.
+        let _ = Command::new("kill")
+            .args(["-INT", &child.id().to_string()])
+            .status();
+        let out = child.wait_with_output().unwrap();
+        let text = ok(&out);
+        let shown = text.matches("Every 300ms: ").count();
+        assert!(shown >= 2, "{args:?} shown {shown} times:\n{text}");
+        // Piped: the showings follow each other, no screen control codes.
+        assert!(!text.contains('\x1b'), "{text:?}");
+    }
+    let e = admin(
+        &dev,
+        &["cluster-health", "--watch", "1s", "--wait", "5s"],
+        None,
+    );
+    assert!(!e.status.success());
 }

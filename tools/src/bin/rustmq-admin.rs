@@ -11,6 +11,8 @@ mod day2;
 mod etl_cmd;
 #[path = "../output.rs"]
 mod output;
+#[path = "../progress.rs"]
+mod progress;
 #[path = "../security_cmd/mod.rs"]
 mod security_cmd;
 
@@ -131,6 +133,10 @@ enum Cmd {
         /// that start a cluster wait with it before creating topics.
         #[arg(long, value_parser = humantime::parse_duration)]
         wait: Option<std::time::Duration>,
+        /// Show it again every this long (e.g. `2s`) until Ctrl-C (it does not exit when
+        /// unhealthy).
+        #[arg(long, value_parser = humantime::parse_duration, conflicts_with = "wait")]
+        watch: Option<std::time::Duration>,
     },
     /// Brokers.
     #[command(subcommand)]
@@ -214,7 +220,12 @@ enum GroupCmd {
     /// List groups with their state and total lag.
     List,
     /// Members, assignment, committed offsets and lag of a group.
-    Describe { group: String },
+    Describe {
+        group: String,
+        /// Show it again every this long (e.g. `2s`) until Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        watch: Option<std::time::Duration>,
+    },
     /// Move a group's committed offsets (the group must have no active members). Prints the
     /// plan; applies it only with --execute.
     ResetOffsets {
@@ -251,7 +262,12 @@ enum TopicCmd {
     /// List topics.
     List,
     /// Show a topic's settings and partitions.
-    Describe { name: String },
+    Describe {
+        name: String,
+        /// Show it again every this long (e.g. `2s`) until Ctrl-C.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        watch: Option<std::time::Duration>,
+    },
     /// Delete a topic.
     Delete { name: String },
     /// Add partitions and/or change settings: `--config` keys are set, `--delete-config`
@@ -330,9 +346,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await
         }
         Cmd::Topic(TopicCmd::List) | Cmd::ListTopics => list_topics(&api, out).await,
-        Cmd::Topic(TopicCmd::Describe { name }) | Cmd::DescribeTopic { name } => {
-            describe_topic(&api, &name, out).await
+        Cmd::Topic(TopicCmd::Describe { name, watch }) => {
+            progress::watch(watch, async || describe_topic(&api, &name, out).await).await
         }
+        Cmd::DescribeTopic { name } => describe_topic(&api, &name, out).await,
         Cmd::Topic(TopicCmd::Delete { name }) | Cmd::DeleteTopic { name } => {
             api.say(
                 reqwest::Method::DELETE,
@@ -407,11 +424,19 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Cmd::Security(c) => security_cmd::security(&api, c, out).await,
         Cmd::Etl(c) => etl_cmd::etl(&api, c, out).await,
         Cmd::Group(GroupCmd::List) => list_groups(&api, out).await,
-        Cmd::Group(GroupCmd::Describe { group }) => describe_group(&api, &group, out).await,
+        Cmd::Group(GroupCmd::Describe { group, watch }) => {
+            progress::watch(watch, async || describe_group(&api, &group, out).await).await
+        }
         Cmd::ClusterHealth {
             expect_brokers,
             wait,
-        } => cluster_health(&api, out, expect_brokers, wait).await,
+            watch,
+        } => {
+            progress::watch(watch, async || {
+                cluster_health(&api, out, expect_brokers, wait).await
+            })
+            .await
+        }
         Cmd::Brokers(BrokersCmd::List) => list_brokers(&api, out).await,
         Cmd::Controllers(ControllersCmd::List) => list_controllers(&api, out).await,
         Cmd::Topic(TopicCmd::Alter {
@@ -880,6 +905,7 @@ async fn produce(
     let client = common::connect(brokers, ca).await?;
     let producer = client.create_producer(topic).await?;
     let mut pending = Vec::new();
+    let sent = progress::counter(&format!("producing to {topic}"), None);
     for line in std::io::stdin().lock().lines() {
         let line = line.context("reading standard input")?;
         let mut b = Message::builder().topic(topic).payload(line);
@@ -890,11 +916,16 @@ async fn produce(
             b = b.partition(p);
         }
         pending.push(producer.send_async(b.build()?).await?);
+        sent.inc(1);
     }
     let n = pending.len();
+    sent.finish_and_clear();
+    let acked = progress::counter("acknowledged", Some(n as u64));
     for f in pending {
         f.await.context("a message was not acknowledged")?;
+        acked.inc(1);
     }
+    acked.finish_and_clear();
     producer.close().await?;
     eprintln!("produced {n} messages to {topic}");
     Ok(())
@@ -960,12 +991,14 @@ async fn consume_group(
     let mut consumer = client.create_group_consumer(topic, group, config).await?;
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
+    let bar = progress::counter("consumed", max);
     while max.is_none_or(|m| n < m) {
         let Some(m) = until_ctrl_c(consumer.receive()).await else {
             break;
         };
         let Some(m) = m? else { break };
-        print_message(&mut out, &m.message, format)?;
+        bar.suspend(|| print_message(&mut out, &m.message, format))?;
+        bar.inc(1);
         // Acknowledged only once printed: the commit covers exactly what was shown.
         m.ack().await?;
         n += 1;
@@ -973,6 +1006,7 @@ async fn consume_group(
             consumer.commit().await?;
         }
     }
+    bar.finish_and_clear();
     consumer
         .close()
         .await
@@ -1001,13 +1035,17 @@ async fn consume(
     let mut consumer = b.build().await?;
     let mut out = std::io::stdout().lock();
     let mut n = 0u64;
+    let bar = progress::counter("consumed", max);
     while max.is_none_or(|m| n < m) {
         let Some(m) = until_ctrl_c(consumer.receive()).await else {
             break;
         };
-        print_message(&mut out, &m?, format)?;
+        let m = m?;
+        bar.suspend(|| print_message(&mut out, &m, format))?;
+        bar.inc(1);
         n += 1;
     }
+    bar.finish_and_clear();
     Ok(())
 }
 
