@@ -14,6 +14,8 @@ test:
 	./.ci/build-helm.sh > /dev/null
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
+	# The Go SDK, against the broker binary the workspace tests just built.
+	cd sdk/go && go vet ./... && go test ./...
 
 # The CRDs from the operator's Rust types, into crds/ and the Helm chart.
 crds:
