@@ -3,11 +3,14 @@ module github.com/rustmq/rustmq/sdk/go
 go 1.26.0
 
 require (
-	github.com/bufbuild/protocompile v0.14.1 // indirect
-	github.com/quic-go/quic-go v0.65.0 // indirect
+	github.com/bufbuild/protocompile v0.14.1
+	github.com/quic-go/quic-go v0.65.0
+	google.golang.org/protobuf v1.36.12
+)
+
+require (
 	golang.org/x/crypto v0.54.0 // indirect
 	golang.org/x/net v0.56.0 // indirect
 	golang.org/x/sync v0.22.0 // indirect
 	golang.org/x/sys v0.47.0 // indirect
-	google.golang.org/protobuf v1.36.12 // indirect
 )
