@@ -1173,16 +1173,41 @@ fn watch_shows_a_view_again_until_interrupted() {
         &["topic", "describe", "seen", "--watch", "300ms"][..],
         &["cluster-health", "--watch", "300ms"][..],
     ] {
-        let child = admin_command(&dev, args).spawn().unwrap();
-        std::thread::sleep(std::time::Duration::from_millis(1500));
+        let mut child = admin_command(&dev, args).spawn().unwrap();
+        // Read what it shows as it comes, until it has shown the view twice.
+        let mut stdout = child.stdout.take().unwrap();
+        let seen = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+        let reader = {
+            let seen = seen.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = std::io::Read::read(&mut stdout, &mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    seen.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            })
+        };
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+        while seen.lock().unwrap().matches("Every 300ms: ").count() < 2 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{args:?}: {}",
+                seen.lock().unwrap()
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
         // Ctrl-C ends a watch normally.
         let _ = Command::new("kill")
             .args(["-INT", &child.id().to_string()])
             .status();
-        let out = child.wait_with_output().unwrap();
-        let text = ok(&out);
-        let shown = text.matches("Every 300ms: ").count();
-        assert!(shown >= 2, "{args:?} shown {shown} times:\n{text}");
+        let status = child.wait().unwrap();
+        reader.join().unwrap();
+        assert!(status.success(), "{args:?}: {status}");
+        let text = seen.lock().unwrap().clone();
         // Piped: the showings follow each other, no screen control codes.
         assert!(!text.contains('\x1b'), "{text:?}");
     }
