@@ -258,11 +258,11 @@ async fn metrics(
 
 /// Serves `/health` and `/metrics` on `listen` until the process ends; returns the bound
 /// address (port 0 picks one).
-pub async fn serve(health: Arc<Health>, listen: SocketAddr) -> std::io::Result<SocketAddr> {
+pub async fn serve(state: Arc<Health>, listen: SocketAddr) -> std::io::Result<SocketAddr> {
     let app = axum::Router::new()
-        .route("/health", axum::routing::get(health_route))
+        .route("/health", axum::routing::get(health))
         .route("/metrics", axum::routing::get(metrics))
-        .with_state(health);
+        .with_state(state);
     let l = tokio::net::TcpListener::bind(listen).await?;
     let addr = l.local_addr()?;
     tokio::spawn(async move {
@@ -271,10 +271,6 @@ pub async fn serve(health: Arc<Health>, listen: SocketAddr) -> std::io::Result<S
         }
     });
     Ok(addr)
-}
-
-async fn health_route(s: State<Arc<Health>>) -> Response {
-    health(s).await
 }
 
 #[cfg(test)]

@@ -9,9 +9,6 @@ use super::*;
 use crate::etl::{ActivePipeline, DeadLetter, Transformed};
 use rustmq_protocol::records::{OutgoingRecord, encode_batch};
 
-/// Why a produce to one partition was refused.
-type Refusal = (ErrorCode, String);
-
 impl Broker {
     /// The ETL pipeline a produce request runs under, when ETL is on (loaded once per
     /// request, so all its partitions see one version).

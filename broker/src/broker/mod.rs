@@ -70,6 +70,10 @@ pub enum BrokerError {
     Etl(#[from] rustmq_etl::runtime::LoadError),
 }
 
+/// Why a produce to one partition was refused: its code and the message for the producer
+/// (admission, the ETL step and the acknowledgement all answer with one).
+pub(crate) type Refusal = (ErrorCode, String);
+
 struct TopicLogs {
     id: u64,
     config: TopicConfig,

@@ -7,9 +7,6 @@
 use super::*;
 use crate::partition::Appended;
 
-/// Why a produce to one partition was refused: its code and the message for the producer.
-type Refusal = (ErrorCode, String);
-
 impl Broker {
     /// Appends every partition's batches of a produce request.
     pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {

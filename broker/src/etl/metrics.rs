@@ -34,7 +34,12 @@ pub fn encode(etl: &Etl, e: &mut DescriptorEncoder) -> std::fmt::Result {
         etl.compile_failures(),
     )?;
     let modules = active.pipeline.modules();
-    let ld = Ordering::Relaxed;
+    let labels: Vec<ModuleLabels> = modules
+        .iter()
+        .map(|m| ModuleLabels {
+            module: m.spec.name.clone(),
+        })
+        .collect();
     type Read = fn(&DeployedModule) -> u64;
     let counters: [(&str, &str, Read); 4] = [
         ("etl_module_records", "Records given to the module", |m| {
@@ -58,11 +63,8 @@ pub fn encode(etl: &Etl, e: &mut DescriptorEncoder) -> std::fmt::Result {
     ];
     for (name, help, read) in counters {
         let mut family = e.encode_descriptor(name, help, None, MetricType::Counter)?;
-        for m in modules {
-            let labels = ModuleLabels {
-                module: m.spec.name.clone(),
-            };
-            ConstCounter::new(read(m)).encode(family.encode_family(&labels)?)?;
+        for (m, l) in modules.iter().zip(&labels) {
+            ConstCounter::new(read(m)).encode(family.encode_family(l)?)?;
         }
     }
     let mut family = e.encode_descriptor(
@@ -71,12 +73,9 @@ pub fn encode(etl: &Etl, e: &mut DescriptorEncoder) -> std::fmt::Result {
         None,
         MetricType::Gauge,
     )?;
-    for m in modules {
-        let labels = ModuleLabels {
-            module: m.spec.name.clone(),
-        };
-        ConstGauge::new(m.stats.peak_memory.load(ld) as i64)
-            .encode(family.encode_family(&labels)?)?;
+    for (m, l) in modules.iter().zip(&labels) {
+        ConstGauge::new(m.stats.peak_memory.load(Ordering::Relaxed) as i64)
+            .encode(family.encode_family(l)?)?;
     }
     let mut family = e.encode_descriptor(
         "etl_module_record_seconds",
@@ -84,14 +83,11 @@ pub fn encode(etl: &Etl, e: &mut DescriptorEncoder) -> std::fmt::Result {
         None,
         MetricType::Histogram,
     )?;
-    for m in modules {
-        let labels = ModuleLabels {
-            module: m.spec.name.clone(),
-        };
+    for (m, l) in modules.iter().zip(&labels) {
         let (buckets, sum) = m.stats.histogram();
         let count = buckets.last().map_or(0, |b| b.1);
         family
-            .encode_family(&labels)?
+            .encode_family(l)?
             .encode_histogram::<NoLabelSet>(sum, count, &buckets, None)?;
     }
     Ok(())

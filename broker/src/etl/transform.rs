@@ -11,6 +11,8 @@ use rustmq_protocol::proto::ErrorCode;
 use rustmq_protocol::records::decode_batches;
 use rustmq_protocol::rewrite::{RewrittenRecord, rewrite_batch};
 
+use crate::broker::Refusal;
+
 /// A record a module failed on, for its dead-letter topic.
 #[derive(Debug, Clone)]
 pub struct DeadLetter {
@@ -34,9 +36,6 @@ pub struct Transformed {
     /// Batches a module changed.
     pub rewritten: usize,
 }
-
-/// Why a partition's batches were refused.
-pub type Refusal = (ErrorCode, String);
 
 /// Runs `pipeline` over `records` (validated as `infos`) of `topic`/`partition`, blocking
 /// (call it off the async workers). `max_batch_bytes` bounds the rewritten batches as it
