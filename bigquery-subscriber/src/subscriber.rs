@@ -322,7 +322,6 @@ impl Subscriber {
             inflight: JoinSet::new(),
             generation: None,
             present: HashMap::new(),
-            assigned: BTreeSet::new(),
         };
         tokio::pin!(shutdown);
         let max_rows = cfg.batching.max_rows_per_batch;
@@ -372,9 +371,9 @@ struct Loop {
     inflight: JoinSet<Batch>,
     /// The group generation `present` was read for.
     generation: Option<i32>,
-    /// Per assigned partition, offsets at or after its committed offset the table holds.
+    /// Per assigned partition (one entry each), offsets at or after its committed offset the
+    /// table holds.
     present: HashMap<u32, BTreeSet<i64>>,
-    assigned: BTreeSet<u32>,
 }
 
 impl Loop {
@@ -522,7 +521,8 @@ impl Loop {
         let pending = std::mem::take(&mut self.pending);
         self.pending = pending.retain(|m| now.contains(&m.message.partition));
         self.drain(consumer).await;
-        self.present.clear();
+        let mut previously: Vec<u32> = self.present.drain().map(|(p, _)| p).collect();
+        previously.sort_unstable();
         let topic = self.s.config.subscription.topic.clone();
         for &p in &now {
             let from = consumer.committed_offset(p).await?.unwrap_or(0).max(0);
@@ -538,8 +538,7 @@ impl Loop {
             );
             self.present.insert(p, held);
         }
-        tracing::info!(generation, partitions = ?now, previously = ?self.assigned, "assignment");
-        self.assigned = now;
+        tracing::info!(generation, partitions = ?now, ?previously, "assignment");
         self.generation = Some(generation);
         Ok(())
     }
