@@ -95,8 +95,13 @@ func TestFrameLevelRefusalsAreTypedErrors(t *testing.T) {
 	if len(body) == 0 {
 		t.Fatal("empty error body")
 	}
-	// The connection still serves.
+	// The connection still serves; each request counted once, the refusal as an error.
+	before := conn.Stats()
 	if _, err := c.Health(ctx); err != nil {
 		t.Fatal(err)
+	}
+	after := conn.Stats()
+	if after.Requests != before.Requests+1 || after.Errors != before.Errors || before.Requests != 2 || before.Errors != 1 {
+		t.Fatalf("stats before %+v after %+v", before, after)
 	}
 }

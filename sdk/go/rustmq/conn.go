@@ -92,7 +92,10 @@ func (c *Conn) Request(ctx context.Context, api APIKey, req, resp proto.Message)
 		if err := proto.Unmarshal(b, &e); err != nil {
 			return &FrameError{"undecodable error response: " + err.Error()}
 		}
-		c.count(0, 0, true)
+		// RoundTrip counted the request; the refusal is its error.
+		c.mu.Lock()
+		c.stats.Errors++
+		c.mu.Unlock()
 		return &ServerError{Code: e.GetErrorCode(), Message: e.GetMessage()}
 	}
 	return proto.Unmarshal(b, resp)
