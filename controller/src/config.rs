@@ -217,8 +217,9 @@ pub struct AdminSection {
     /// Serve the admin API over HTTPS with this node's `[tls]` certificate; a client
     /// certificate of the cluster CA is taken when presented (admin writes use it).
     pub https: bool,
-    /// Writes need an admin certificate, a super-user, or an ACL grant for the caller
-    /// (from its certificate or a bearer token). Reads stay open.
+    /// Every request but `/health`, `/metrics`, the OpenAPI file, the CA and its CRL needs
+    /// a caller (certificate or bearer token): an admin certificate or a super-user may do
+    /// anything, another principal what the ACLs grant it (describe for reads).
     pub require_authentication: bool,
     /// Principals allowed every write.
     pub super_users: Vec<String>,

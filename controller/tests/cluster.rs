@@ -633,9 +633,10 @@ async fn topics_grow_and_change_config_but_never_shrink() {
     assert_eq!(status, 404);
 }
 
-/// `[admin] https` and `require_authentication` on a `rustmq-controller` process: reads
-/// open over HTTPS, writes only with an admin certificate (or an ACL grant, which a client
-/// certificate here lacks); plain HTTP is not served.
+/// `[admin] https` and `require_authentication` on a `rustmq-controller` process: writes
+/// only with an admin certificate (or an ACL grant, which a client certificate here
+/// lacks), reads with any caller and what it may describe, probes, metrics and the CA
+/// open to all; plain HTTP is not served.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn admin_writes_over_https_need_an_admin_certificate() {
     use rustls_pki_types::pem::PemObject;
@@ -712,20 +713,43 @@ async fn admin_writes_over_https_need_an_admin_certificate() {
     // past the gate).
     let r = post(&client(Some(Role::Admin))).await.unwrap();
     assert!(![401, 403].contains(&r.status().as_u16()), "{}", r.status());
-    // The refusals are in the controller's audit log.
-    let audit: serde_json::Value = anon
-        .get(format!("{base}/api/v1/audit"))
-        .send()
+    // Reads need a caller too, but for probes, scrapers and the trust material.
+    let get = |cl: &reqwest::Client, path: &str| cl.get(format!("{base}{path}")).send();
+    for path in ["/health", "/metrics", "/api/v1/ca", "/api/v1/crl", "/api/v1/openapi.json"] {
+        assert_eq!(get(&anon, path).await.unwrap().status(), 200, "{path}");
+    }
+    assert_eq!(get(&anon, "/api/v1/audit").await.unwrap().status(), 401);
+    let app = client(Some(Role::Client));
+    // A client without grants sees an empty topic list, and no cluster state.
+    let topics = get(&app, "/api/v1/topics").await.unwrap();
+    assert_eq!(topics.status(), 200);
+    let topics: serde_json::Value = topics.json().await.unwrap();
+    assert_eq!(topics["data"], serde_json::json!([]));
+    assert_eq!(get(&app, "/api/v1/audit").await.unwrap().status(), 403);
+    assert_eq!(get(&app, "/api/v1/topics/orders").await.unwrap().status(), 403);
+    // The refusals are in the controller's audit log, which an admin reads.
+    let audit: serde_json::Value = get(&client(Some(Role::Admin)), "/api/v1/audit")
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let events: Vec<&str> = audit["data"]
-        .as_array()
-        .unwrap()
+    let records = audit["data"].as_array().unwrap();
+    let events: Vec<&str> = records
         .iter()
         .map(|r| r["event"].as_str().unwrap())
         .collect();
-    assert_eq!(events, ["authentication_failure", "denied"]);
+    assert_eq!(
+        events,
+        [
+            "authentication_failure",
+            "denied",
+            "authentication_failure",
+            "denied",
+            "denied"
+        ]
+    );
+    assert_eq!(records[3]["resource"], "cluster");
+    assert_eq!(records[3]["operation"], "describe");
+    assert_eq!(records[4]["resource"], "topic:orders");
 }

@@ -1,5 +1,7 @@
 //! `/api/v1/groups`: consumer groups as the coordinators and the committed offsets know them.
 
+use rustmq_security::acl::ResourceType;
+
 use super::*;
 
 /// A partition of a topic.
@@ -60,11 +62,18 @@ pub struct GroupView {
 
 #[utoipa::path(get, path = "/api/v1/groups", tag = "groups",
     responses((status = 200, description = "Groups with members or committed offsets", body = Envelope<Vec<GroupView>>)))]
-pub(super) async fn list_groups(State(s): State<AdminState>) -> Response {
-    let groups = match &s.extra {
+pub(super) async fn list_groups(
+    State(s): State<AdminState>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
+) -> Response {
+    let mut groups = match &s.extra {
         Some(b) => b.groups().await,
         None => Vec::new(),
     };
+    if let Some(c) = caller {
+        let set = super::acls::committed(&s.controller);
+        groups.retain(|g| c.may_describe(&set, ResourceType::Group, &g.group_id));
+    }
     ok(&s.controller, StatusCode::OK, groups)
 }
 

@@ -1,5 +1,7 @@
 //! `/api/v1/topics`: create, list, describe, alter, delete and reassign topics.
 
+use rustmq_security::acl::ResourceType;
+
 use super::*;
 
 /// Body of `POST /api/v1/topics`.
@@ -109,9 +111,21 @@ impl From<&Topic> for TopicView {
 
 #[utoipa::path(get, path = "/api/v1/topics", tag = "topics",
     responses((status = 200, description = "All topics", body = Envelope<Vec<TopicView>>)))]
-pub(super) async fn list_topics(State(s): State<AdminState>) -> Response {
+pub(super) async fn list_topics(
+    State(s): State<AdminState>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
+) -> Response {
     let md = s.controller.metadata();
-    let topics: Vec<TopicView> = md.topics.values().map(TopicView::from).collect();
+    let acls = caller.as_ref().map(|_| super::acls::committed(&s.controller));
+    let topics: Vec<TopicView> = md
+        .topics
+        .values()
+        .filter(|t| match (&caller, &acls) {
+            (Some(c), Some(set)) => c.may_describe(set, ResourceType::Topic, &t.name),
+            _ => true,
+        })
+        .map(TopicView::from)
+        .collect();
     ok(&s.controller, StatusCode::OK, topics)
 }
 
