@@ -115,6 +115,7 @@ async fn main() {
                 conditions: Conditions::default(),
                 source: None,
             }],
+            warm_principals: None,
         })
         .await
         .expect("acl");

@@ -66,6 +66,7 @@ async fn add_acls(node: &TestNode, rules: Vec<AclRule>) {
         .change_acls(AclChange {
             remove: vec![],
             add: rules,
+            warm_principals: None,
         })
         .await
         .unwrap();
@@ -345,8 +346,8 @@ async fn every_request_path_is_authorized_and_every_denial_audited_once() {
     let path = security.audit().path().unwrap().to_path_buf();
     let on_disk = rustmq_security::audit::read_files(&path, 5).unwrap();
     assert_eq!(denials(&on_disk), expected);
-    // And through the admin API, with the counters and the metrics.
-    let http = admin_https(&s.pki, None);
+    // And through the admin API (to an admin), with the counters and the metrics.
+    let http = admin_https(&s.pki, Some(&s.pki.issue("ops", Role::Admin, DAY)));
     let admin = https_base(&s.node);
     let api: serde_json::Value = http
         .get(format!("{admin}/api/v1/audit?event=denied&limit=1000"))
@@ -525,6 +526,7 @@ async fn replacing_a_principals_rules_under_load_never_refuses_a_produce() {
                     &[Operation::Write],
                     Effect::Allow,
                 )],
+                warm_principals: None,
             })
             .await
             .unwrap();
@@ -551,6 +553,7 @@ async fn replacing_a_principals_rules_under_load_never_refuses_a_produce() {
                 ..Default::default()
             }],
             add: vec![],
+            warm_principals: None,
         })
         .await
         .unwrap();
@@ -1341,14 +1344,11 @@ async fn admin_api_writes_need_an_admin_certificate_an_acl_grant_or_a_token() {
         async move { c.post(url).json(&body).send().await.unwrap() }
     };
 
-    // Reads are open (over HTTPS); plain HTTP is not served.
+    // Reads need a caller too (over HTTPS), but for the probe; plain HTTP is not served.
     let anon = admin_https(&pki, None);
-    let r = anon
-        .get(format!("{base}/api/v1/acls"))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let get = |c: &reqwest::Client, path: &str| c.get(format!("{base}{path}")).send();
+    assert_eq!(get(&anon, "/api/v1/acls").await.unwrap().status(), 401);
+    assert_eq!(get(&anon, "/health").await.unwrap().status(), 200);
     assert!(
         reqwest::get(format!(
             "http://localhost:{}/api/v1/acls",
@@ -1364,8 +1364,23 @@ async fn admin_api_writes_need_an_admin_certificate_an_acl_grant_or_a_token() {
     let alice = pki.issue("alice", Role::Client, DAY);
     let r = post(admin_https(&pki, Some(&alice)), rule_body("a")).await;
     assert_eq!(r.status(), 403, "{}", r.text().await.unwrap());
+    // alice may not read the rules (describe on the cluster) without a grant either.
+    assert_eq!(
+        get(&admin_https(&pki, Some(&alice)), "/api/v1/acls")
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
     // An admin certificate may.
     let ops = pki.issue("ops", Role::Admin, DAY);
+    assert_eq!(
+        get(&admin_https(&pki, Some(&ops)), "/api/v1/acls")
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
     let r = post(admin_https(&pki, Some(&ops)), rule_body("a")).await;
     assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     // Now grant alice cluster_admin: her certificate may too.
@@ -1400,6 +1415,75 @@ async fn admin_api_writes_need_an_admin_certificate_an_acl_grant_or_a_token() {
         .iter()
         .filter(|r| r.event == Some(AuditEvent::AuthenticationFailure))
         .count();
-    assert_eq!((denied, unauthenticated), (1, 2));
+    assert_eq!((denied, unauthenticated), (2, 3));
     node.stop().await;
+}
+
+/// Waits until `f` holds.
+async fn eventually(what: &str, f: impl Fn() -> bool) {
+    for _ in 0..500 {
+        if f() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("never: {what}");
+}
+
+/// `acl cache warm`: a principal listed while connected has its decisions on every topic
+/// computed for the address it connects from, again after every rule change, and they are
+/// the decisions the rules give.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn listed_principals_have_their_decisions_computed_ahead_after_every_change() {
+    let s = secured(vec![rule(
+        "alice",
+        "topic.orders",
+        &[Operation::Write],
+        Effect::Allow,
+    )])
+    .await;
+    let addr = s.node.node.quic_addr().to_string();
+    let security = s.node.node.security();
+    let alice = client_for(&s, "alice", Role::Client).await;
+    let r: proto::ProduceResponse =
+        raw(&alice, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(r.topics[0].partitions[0].error_code, ErrorCode::None as i32);
+    assert_eq!(security.acl_decisions_warmed(), 0, "nobody is listed");
+    let controller = s.node.node.controller();
+    let per_change = 3 * controller.metadata().topics.len() as u64;
+    controller
+        .change_acls(AclChange {
+            remove: vec![],
+            add: vec![],
+            warm_principals: Some(vec!["alice".into()]),
+        })
+        .await
+        .unwrap();
+    eventually("alice's decisions warmed", || {
+        security.acl_decisions_warmed() == per_change
+    })
+    .await;
+    // A rule change starts the cache afresh; the warm-up follows it.
+    add_acls(
+        &s.node,
+        vec![rule(
+            "alice",
+            "topic.orders",
+            &[Operation::Write],
+            Effect::Deny,
+        )],
+    )
+    .await;
+    eventually("warmed again after the change", || {
+        security.acl_decisions_warmed() == 2 * per_change
+    })
+    .await;
+    // What was warmed is what the rules say: the deny is in force.
+    let r: proto::ProduceResponse =
+        raw(&alice, &addr, ApiKey::Produce, &produce_request("orders")).await;
+    assert_eq!(
+        r.topics[0].partitions[0].error_code,
+        ErrorCode::Unauthorized as i32
+    );
+    s.node.stop().await;
 }

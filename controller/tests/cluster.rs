@@ -715,7 +715,13 @@ async fn admin_writes_over_https_need_an_admin_certificate() {
     assert!(![401, 403].contains(&r.status().as_u16()), "{}", r.status());
     // Reads need a caller too, but for probes, scrapers and the trust material.
     let get = |cl: &reqwest::Client, path: &str| cl.get(format!("{base}{path}")).send();
-    for path in ["/health", "/metrics", "/api/v1/ca", "/api/v1/crl", "/api/v1/openapi.json"] {
+    for path in [
+        "/health",
+        "/metrics",
+        "/api/v1/ca",
+        "/api/v1/crl",
+        "/api/v1/openapi.json",
+    ] {
         assert_eq!(get(&anon, path).await.unwrap().status(), 200, "{path}");
     }
     assert_eq!(get(&anon, "/api/v1/audit").await.unwrap().status(), 401);
@@ -726,7 +732,10 @@ async fn admin_writes_over_https_need_an_admin_certificate() {
     let topics: serde_json::Value = topics.json().await.unwrap();
     assert_eq!(topics["data"], serde_json::json!([]));
     assert_eq!(get(&app, "/api/v1/audit").await.unwrap().status(), 403);
-    assert_eq!(get(&app, "/api/v1/topics/orders").await.unwrap().status(), 403);
+    assert_eq!(
+        get(&app, "/api/v1/topics/orders").await.unwrap().status(),
+        403
+    );
     // The refusals are in the controller's audit log, which an admin reads.
     let audit: serde_json::Value = get(&client(Some(Role::Admin)), "/api/v1/audit")
         .await

@@ -546,6 +546,22 @@ fn acl_and_certificate_commands() {
         "consume_group is read on a group"
     );
     assert_eq!(bulk[1]["decision"]["allowed"], false);
+    // The principals brokers warm decisions for: replaced, shown, cleared; the version
+    // stays (no decision changes).
+    let warmed = json(&["acl", "cache", "warm", "--principals", "bob, alice,bob"]);
+    assert_eq!(
+        warmed["warm_principals"],
+        serde_json::json!(["alice", "bob"])
+    );
+    assert_eq!(warmed["version"], 2);
+    let status = ok(&admin(
+        &dev,
+        &["acl", "cache", "status", "--no-color"],
+        None,
+    ));
+    assert!(status.contains("alice,bob"), "{status}");
+    let cleared = json(&["acl", "cache", "warm", "--clear"]);
+    assert_eq!(cleared["warm_principals"], serde_json::json!([]));
     // Deleting asks first; without a terminal only --force goes on.
     let refused = admin(&dev, &["acl", "delete", "--principal", "alice"], None);
     assert!(!refused.status.success());

@@ -25,9 +25,11 @@ use crate::config::{ConfigError, SecuritySection};
 
 mod listener_tls;
 mod revocation;
+mod warm;
 pub use listener_tls::{ListenerTlsFiles, watch_listener_tls};
 use revocation::{LiveSessions, RevocationAwareVerifier};
 pub use revocation::{RevokedSet, SessionGuard};
+use warm::CacheWarmer;
 
 /// How a connection's principal was established.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -105,7 +107,8 @@ pub struct Denied {
 pub struct BrokerSecurity {
     enabled: bool,
     rules: parking_lot::RwLock<MappingRules>,
-    authorizer: Authorizer,
+    authorizer: Arc<Authorizer>,
+    warmer: Arc<CacheWarmer>,
     super_users: parking_lot::RwLock<Vec<String>>,
     allow_if_no_acl: std::sync::atomic::AtomicBool,
     audit: AuditLog,
@@ -164,11 +167,13 @@ impl BrokerSecurity {
             cfg.super_users.iter().cloned(),
             cfg.allow_if_no_acl,
         );
+        let authorizer = Arc::new(Authorizer::new(first, cfg.acl_cache_capacity));
         Ok(Arc::new(
             Self {
                 enabled: cfg.enabled,
                 rules: parking_lot::RwLock::new(cfg.mapping_rules()?),
-                authorizer: Authorizer::new(first, cfg.acl_cache_capacity),
+                warmer: Arc::new(CacheWarmer::new(authorizer.clone(), cfg.acl_cache_capacity)),
+                authorizer,
                 super_users: parking_lot::RwLock::new(cfg.super_users.clone()),
                 allow_if_no_acl: std::sync::atomic::AtomicBool::new(cfg.allow_if_no_acl),
                 audit,
@@ -190,10 +195,12 @@ impl BrokerSecurity {
 
     /// No authentication, no authorization (every check passes).
     pub fn disabled() -> Arc<Self> {
+        let authorizer = Arc::new(Authorizer::new(AclSet::default(), 1));
         Arc::new(Self {
             enabled: false,
             rules: parking_lot::RwLock::new(MappingRules::default()),
-            authorizer: Authorizer::new(AclSet::default(), 1),
+            warmer: Arc::new(CacheWarmer::new(authorizer.clone(), 1)),
+            authorizer,
             super_users: parking_lot::RwLock::new(Vec::new()),
             allow_if_no_acl: std::sync::atomic::AtomicBool::new(true),
             audit: AuditLog::memory("broker"),
@@ -224,6 +231,11 @@ impl BrokerSecurity {
     /// Connections refused after the handshake (no usable identity) since start.
     pub fn authentication_failures(&self) -> u64 {
         self.authentication_failures.load(Ordering::Relaxed)
+    }
+
+    /// ACL decisions computed ahead for `acl cache warm` principals since start.
+    pub fn acl_decisions_warmed(&self) -> u64 {
+        self.warmer.warmed()
     }
 
     /// Times the listener's certificates were reloaded since start.
@@ -291,6 +303,9 @@ impl BrokerSecurity {
         loop {
             let md = rx.borrow_and_update().clone();
             self.apply_acls(&md.acls);
+            if self.enabled {
+                self.warmer.follow(&md);
+            }
             self.apply_revocations(&md);
             tokio::select! {
                 r = rx.changed() => if r.is_err() { return },
@@ -383,11 +398,14 @@ impl BrokerSecurity {
             }
         });
         match identity {
-            Ok(id) => Ok(Session {
-                identity: Some(id),
-                remote,
-                method: AuthMethod::Certificate,
-            }),
+            Ok(id) => {
+                self.warmer.connected(&id.principal, remote.ip());
+                Ok(Session {
+                    identity: Some(id),
+                    remote,
+                    method: AuthMethod::Certificate,
+                })
+            }
             Err(reason) => {
                 self.authentication_failures.fetch_add(1, Ordering::Relaxed);
                 self.audit.record(AuditRecord {
@@ -542,6 +560,7 @@ impl BrokerSecurity {
                 id.principal
             )));
         }
+        self.warmer.connected(&principal, current.remote.ip());
         Ok(Session {
             identity: Some(Identity {
                 principal,
@@ -657,6 +676,12 @@ impl prometheus_client::collector::Collector for SecurityFigures {
             "authentication_failures",
             "Handshakes, tokens and unauthenticated requests refused",
             s.authentication_failures(),
+        )?;
+        counter(
+            e,
+            "acl_decisions_warmed",
+            "ACL decisions computed ahead for the principals of `acl cache warm`",
+            s.acl_decisions_warmed(),
         )?;
         counter(
             e,

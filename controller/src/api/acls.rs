@@ -186,6 +186,7 @@ pub(super) async fn create_acls(
     let change = AclChange {
         remove: vec![],
         add: req.rules,
+        warm_principals: None,
     };
     match s.controller.change_acls(change).await {
         Ok(r) => {
@@ -216,6 +217,7 @@ pub(super) async fn delete_acls(
     let change = AclChange {
         remove: vec![filter],
         add: vec![],
+        warm_principals: None,
     };
     match s.controller.change_acls(change).await {
         Ok(r) => {
@@ -257,6 +259,7 @@ pub(super) async fn replace_principal_acls(
             ..Default::default()
         }],
         add: req.rules,
+        warm_principals: None,
     };
     match s.controller.change_acls(change).await {
         Ok(r) => {
@@ -303,6 +306,7 @@ pub(super) async fn replace_source_acls(
             ..Default::default()
         }],
         add: req.rules,
+        warm_principals: None,
     };
     match s.controller.change_acls(change).await {
         Ok(r) => {
@@ -310,6 +314,69 @@ pub(super) async fn replace_source_acls(
                 acl_changed(&s, what, &r);
             }
             ok(&s.controller, StatusCode::OK, r)
+        }
+        Err(e) => map_err(&s.controller, e).into_response(),
+    }
+}
+
+/// `GET /api/v1/acls/cache`: what brokers keep their decision caches warm for.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct AclCacheView {
+    /// The version of the rules in force (every cached decision is keyed with it).
+    pub version: u64,
+    /// Principals whose decisions brokers compute ahead.
+    pub warm_principals: Vec<String>,
+}
+
+/// Body of `PUT /api/v1/acls/cache/warm`.
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AclWarmRequest {
+    /// The principals (replacing the list; empty: none).
+    pub principals: Vec<String>,
+}
+
+#[utoipa::path(get, path = "/api/v1/acls/cache", tag = "acls",
+    responses((status = 200, description = "The ACL version and the principals brokers warm decisions for", body = Envelope<AclCacheView>)))]
+pub(super) async fn acl_cache(State(s): State<AdminState>) -> Response {
+    let md = s.controller.metadata();
+    ok(
+        &s.controller,
+        StatusCode::OK,
+        AclCacheView {
+            version: md.acls.version,
+            warm_principals: md.acls.warm_principals.clone(),
+        },
+    )
+}
+
+#[utoipa::path(put, path = "/api/v1/acls/cache/warm", tag = "acls", request_body = AclWarmRequest,
+    responses((status = 200, description = "The list in force. Brokers compute these principals' decisions on every topic (read, write, describe) and the cluster for each address the principal connects from, after every rule change and when it connects from a new address", body = Envelope<AclCacheView>),
+              (status = 400, description = "More than 100 principals, or an empty one", body = Envelope<String>)))]
+pub(super) async fn warm_acl_cache(
+    State(s): State<AdminState>,
+    body: Result<Json<AclWarmRequest>, JsonRejection>,
+) -> Response {
+    let req = match body {
+        Ok(Json(r)) => r,
+        Err(rej) => return bad_body(&s.controller, rej, r#"{"principals": ["alice"]}"#),
+    };
+    let change = AclChange {
+        remove: vec![],
+        add: vec![],
+        warm_principals: Some(req.principals),
+    };
+    match s.controller.change_acls(change).await {
+        Ok(r) => {
+            let md = s.controller.metadata();
+            ok(
+                &s.controller,
+                StatusCode::OK,
+                AclCacheView {
+                    version: r.version,
+                    warm_principals: md.acls.warm_principals.clone(),
+                },
+            )
         }
         Err(e) => map_err(&s.controller, e).into_response(),
     }

@@ -42,7 +42,12 @@ pub(super) struct Caller {
 
 impl Caller {
     /// Whether the caller may describe the resource under the committed rules.
-    pub(super) fn may_describe(&self, set: &AclSet, resource_type: ResourceType, name: &str) -> bool {
+    pub(super) fn may_describe(
+        &self,
+        set: &AclSet,
+        resource_type: ResourceType,
+        name: &str,
+    ) -> bool {
         self.unrestricted
             || set
                 .evaluate(
@@ -86,9 +91,11 @@ fn permission(method: &Method, path: &str) -> (Operation, ResourceType, String) 
     let parts: Vec<&str> = path.trim_end_matches('/').split('/').collect();
     if reads(method, path) {
         return match parts.as_slice() {
-            ["", "api", "v1", "topics", name, ..] => {
-                (Operation::Describe, ResourceType::Topic, (*name).to_string())
-            }
+            ["", "api", "v1", "topics", name, ..] => (
+                Operation::Describe,
+                ResourceType::Topic,
+                (*name).to_string(),
+            ),
             ["", "api", "v1", "groups", id, ..] => {
                 (Operation::Describe, ResourceType::Group, (*id).to_string())
             }
@@ -284,7 +291,12 @@ mod tests {
             p(Method::GET, "/api/v1/topics"),
             (Operation::Describe, ResourceType::Cluster, String::new())
         );
-        for path in ["/api/v1/audit", "/api/v1/acls", "/api/v1/certificates", "/api/v1/brokers"] {
+        for path in [
+            "/api/v1/audit",
+            "/api/v1/acls",
+            "/api/v1/certificates",
+            "/api/v1/brokers",
+        ] {
             assert_eq!(
                 p(Method::GET, path),
                 (Operation::Describe, ResourceType::Cluster, "cluster".into()),
@@ -299,10 +311,21 @@ mod tests {
 
     #[test]
     fn only_probes_scrapers_and_trust_material_are_public() {
-        for path in ["/health", "/metrics", "/api/v1/openapi.json", "/api/v1/ca", "/api/v1/crl"] {
+        for path in [
+            "/health",
+            "/metrics",
+            "/api/v1/openapi.json",
+            "/api/v1/ca",
+            "/api/v1/crl",
+        ] {
             assert!(public(&Method::GET, path), "{path}");
         }
-        for path in ["/api/v1/topics", "/api/v1/audit", "/api/v1/security", "/api/v1/acls"] {
+        for path in [
+            "/api/v1/topics",
+            "/api/v1/audit",
+            "/api/v1/security",
+            "/api/v1/acls",
+        ] {
             assert!(!public(&Method::GET, path), "{path}");
         }
         assert!(!public(&Method::POST, "/api/v1/crl"));

@@ -36,7 +36,8 @@ mod storage;
 mod topics;
 
 pub use acls::{
-    AclListView, AclQuery, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
+    AclCacheView, AclListView, AclQuery, AclRulesRequest, AclTestBatch, AclTestRequest,
+    AclTestResult, AclWarmRequest,
 };
 pub use auth::AdminAuth;
 pub use brokers::BrokerSummary;
@@ -263,6 +264,11 @@ fn routes() -> Router<AdminState> {
             axum::routing::put(acls::replace_source_acls),
         )
         .route("/api/v1/acls/test", axum::routing::post(acls::test_acls))
+        .route("/api/v1/acls/cache", get(acls::acl_cache))
+        .route(
+            "/api/v1/acls/cache/warm",
+            axum::routing::put(acls::warm_acl_cache),
+        )
         .route(
             "/api/v1/certificates",
             get(certificates::list_certificates).post(certificates::issue_certificate),
@@ -459,6 +465,8 @@ pub struct Envelope<T> {
         acls::replace_principal_acls,
         acls::replace_source_acls,
         acls::test_acls,
+        acls::acl_cache,
+        acls::warm_acl_cache,
         certificates::issue_certificate,
         certificates::list_certificates,
         certificates::describe_certificate,

@@ -116,7 +116,9 @@ pub(super) async fn list_topics(
     caller: Option<axum::Extension<super::auth::Caller>>,
 ) -> Response {
     let md = s.controller.metadata();
-    let acls = caller.as_ref().map(|_| super::acls::committed(&s.controller));
+    let acls = caller
+        .as_ref()
+        .map(|_| super::acls::committed(&s.controller));
     let topics: Vec<TopicView> = md
         .topics
         .values()

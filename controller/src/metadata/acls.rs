@@ -18,7 +18,16 @@ pub struct AclState {
     pub version: u64,
     /// The rules, in the order they were added.
     pub rules: imbl::Vector<AclRule>,
+    /// Principals whose decisions brokers compute ahead (`acl cache warm`): after every
+    /// change of the rules, and when such a principal connects from a new address, so its
+    /// first requests find their decisions cached. Sorted, without duplicates.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warm_principals: Vec<String>,
 }
+
+/// Most principals `acl cache warm` takes (each costs the brokers one decision per topic
+/// and operation per address it connects from).
+pub const MAX_WARM_PRINCIPALS: usize = 100;
 
 /// Which rules a removal is about; an unset field matches every rule.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -78,6 +87,10 @@ pub struct AclChange {
     /// What to add.
     #[serde(default)]
     pub add: Vec<AclRule>,
+    /// Replaces the principals whose decisions brokers compute ahead, when set. It
+    /// changes no decision, so not the version either.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub warm_principals: Option<Vec<String>>,
 }
 
 /// What a change did.
@@ -117,6 +130,25 @@ impl AclState {
         for r in &change.add {
             validate_rule(r)?;
         }
+        let warm = match change.warm_principals {
+            Some(mut w) => {
+                w.sort();
+                w.dedup();
+                if w.len() > MAX_WARM_PRINCIPALS {
+                    return Err(MetadataError::InvalidAcl(format!(
+                        "{} principals to warm exceed the limit of {MAX_WARM_PRINCIPALS}",
+                        w.len()
+                    )));
+                }
+                if w.iter().any(|p| p.trim().is_empty() || p != p.trim()) {
+                    return Err(MetadataError::InvalidAcl(
+                        "a principal to warm is empty or has surrounding spaces".into(),
+                    ));
+                }
+                Some(w)
+            }
+            None => None,
+        };
         let before = self.rules.len();
         // A rule that is removed and added again keeps its place (and the index decisions
         // report): replacing rules with the same rules is no change at all.
@@ -146,6 +178,9 @@ impl AclState {
             self.rules = rules;
             self.version += 1;
         }
+        if let Some(w) = warm {
+            self.warm_principals = w;
+        }
         Ok(AclChangeResult {
             version: self.version,
             removed,
@@ -171,6 +206,30 @@ mod tests {
     }
 
     #[test]
+    fn the_warm_list_is_replaced_sorted_and_bounded_without_a_new_version() {
+        let mut s = AclState::default();
+        let warm = |list: Vec<&str>| AclChange {
+            warm_principals: Some(list.into_iter().map(String::from).collect()),
+            ..Default::default()
+        };
+        let r = s.apply(warm(vec!["bob", "alice", "bob"])).unwrap();
+        assert_eq!(r.version, 0);
+        assert_eq!(s.warm_principals, ["alice", "bob"]);
+        let many: Vec<String> = (0..=MAX_WARM_PRINCIPALS).map(|i| format!("p{i}")).collect();
+        assert!(
+            s.apply(AclChange {
+                warm_principals: Some(many),
+                ..Default::default()
+            })
+            .is_err()
+        );
+        assert!(s.apply(warm(vec![" x"])).is_err());
+        assert_eq!(s.warm_principals, ["alice", "bob"], "refused whole");
+        s.apply(warm(vec![])).unwrap();
+        assert!(s.warm_principals.is_empty());
+    }
+
+    #[test]
     fn a_change_replaces_a_principals_rules_in_one_version() {
         let mut s = AclState::default();
         let r = s
@@ -180,6 +239,7 @@ mod tests {
                     rule("alice", "topic.orders", Operation::Write, Effect::Allow),
                     rule("bob", "topic.orders", Operation::Read, Effect::Allow),
                 ],
+                warm_principals: None,
             })
             .unwrap();
         assert_eq!((r.version, r.removed, r.added), (1, 0, 2));
@@ -195,6 +255,7 @@ mod tests {
                     Operation::Write,
                     Effect::Allow,
                 )],
+                warm_principals: None,
             })
             .unwrap();
         assert_eq!((r.version, r.removed, r.added), (2, 1, 1));
@@ -205,6 +266,7 @@ mod tests {
             .apply(AclChange {
                 remove: vec![],
                 add: vec![rule("bob", "topic.orders", Operation::Read, Effect::Allow)],
+                warm_principals: None,
             })
             .unwrap();
         assert_eq!((again.version, again.added), (2, 0));
@@ -216,6 +278,7 @@ mod tests {
                     ..Default::default()
                 }],
                 add: vec![rule("bob", "topic.orders", Operation::Read, Effect::Allow)],
+                warm_principals: None,
             })
             .unwrap();
         assert_eq!((same.version, same.removed, same.added), (2, 0, 0));
@@ -235,6 +298,7 @@ mod tests {
                 rule("alice", "topic.orders", Operation::Write, Effect::Allow),
                 managed("alice"),
             ],
+            warm_principals: None,
         })
         .unwrap();
         assert_eq!(s.rules.len(), 2);
@@ -247,6 +311,7 @@ mod tests {
             .apply(AclChange {
                 remove: vec![by_source.clone()],
                 add: vec![managed("bob")],
+                warm_principals: None,
             })
             .unwrap();
         assert_eq!((r.removed, r.added), (1, 1));
@@ -266,6 +331,7 @@ mod tests {
         let everything = s.apply(AclChange {
             remove: vec![AclFilter::default()],
             add: vec![],
+            warm_principals: None,
         });
         assert!(matches!(everything, Err(MetadataError::InvalidAcl(_))));
         let mut empty_ops = rule("x", "topic.a", Operation::Read, Effect::Allow);
@@ -276,6 +342,7 @@ mod tests {
                 rule("x", "topic.b", Operation::Read, Effect::Allow),
                 empty_ops,
             ],
+            warm_principals: None,
         });
         assert!(matches!(r, Err(MetadataError::InvalidAcl(_))));
         assert_eq!(s, AclState::default());

@@ -272,6 +272,55 @@ impl Authorizer {
         self.current.load_full()
     }
 
+    /// Computes the decisions of `requests` under the rules in force and keeps them in the
+    /// shared cache (`acl cache warm`), so their first asking finds them; returns how many
+    /// of them are cached now (computed here or found). Decisions that depend on the clock (time windows) are not cached and are
+    /// left out. A change of the rules meanwhile makes these entries unreachable, never
+    /// wrong: they carry the epoch they were computed under.
+    ///
+    /// ```
+    /// use rustmq_security::acl::{AclSet, Authorizer, Operation, Request, ResourceType};
+    /// let a = Authorizer::new(AclSet::default(), 1_000);
+    /// let req = Request {
+    ///     principal: "alice".into(),
+    ///     host: None,
+    ///     operation: Operation::Read,
+    ///     resource_type: ResourceType::Topic,
+    ///     resource: "orders".into(),
+    /// };
+    /// assert_eq!(a.warm([req.clone()]), 1);
+    /// assert!(!a.authorize(&req).allowed);
+    /// ```
+    pub fn warm(&self, requests: impl IntoIterator<Item = Request>) -> usize {
+        let set = self.current.load_full();
+        let now = Timestamp::now();
+        let mut cached = 0;
+        for req in requests {
+            let key = cache_key(set.epoch, &req);
+            if self
+                .cache
+                .get(&key)
+                .is_some_and(|c| c.epoch == set.epoch && c.request == req)
+            {
+                cached += 1;
+                continue;
+            }
+            let (decision, cacheable) = set.evaluate(&req, now);
+            if cacheable {
+                self.cache.insert(
+                    key,
+                    Arc::new(Cached {
+                        epoch: set.epoch,
+                        request: req,
+                        decision,
+                    }),
+                );
+                cached += 1;
+            }
+        }
+        cached
+    }
+
     /// Decides `req` now, from the cache when it can.
     pub fn authorize(&self, req: &Request) -> Decision {
         self.authorize_at(req, Timestamp::now())

@@ -182,6 +182,37 @@ fn the_cache_never_serves_a_decision_of_an_older_version() {
 }
 
 #[test]
+fn warmed_decisions_equal_computed_ones_and_never_outlive_a_change() {
+    let rules = vec![
+        rule("alice", "topic.t", &[Read], Effect::Allow),
+        rule("alice", "topic.secret", &[Read], Effect::Deny),
+    ];
+    let auth = Authorizer::new(
+        AclSet::new(1, rules.clone(), Vec::<String>::new(), false),
+        1000,
+    );
+    let asked: Vec<Request> = ["t", "secret", "other"]
+        .into_iter()
+        .flat_map(|t| [Read, Write, Describe].map(|op| req("alice", op, Topic, t)))
+        .collect();
+    assert_eq!(auth.warm(asked.clone()), 9);
+    // Warmed twice: found there.
+    assert_eq!(auth.warm(asked.clone()), 9);
+    let plain = AclSet::new(1, rules, Vec::<String>::new(), false);
+    for q in &asked {
+        assert_eq!(
+            auth.authorize(q).allowed,
+            plain.evaluate(q, now()).0.allowed,
+            "{q:?}"
+        );
+    }
+    // Warmed under version 1, asked under version 2: computed again.
+    auth.warm(asked.clone());
+    auth.replace(AclSet::new(2, vec![], Vec::<String>::new(), false));
+    assert!(!auth.authorize(&req("alice", Read, Topic, "t")).allowed);
+}
+
+#[test]
 fn authorizers_on_one_thread_never_answer_from_each_others_entries() {
     // Same version, same request, opposite rules: only the per-thread table could mix them.
     let q = req("alice", Read, Topic, "t");

@@ -5,7 +5,8 @@ use std::path::PathBuf;
 use anyhow::{Context, bail};
 use clap::Subcommand;
 use rustmq_controller::api::{
-    AclListView, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
+    AclCacheView, AclListView, AclRulesRequest, AclTestBatch, AclTestRequest, AclTestResult,
+    AclWarmRequest,
 };
 use rustmq_controller::metadata::AclChangeResult;
 use rustmq_security::acl::{AclRule, Conditions, Effect, Operation, ResourceType};
@@ -102,6 +103,26 @@ pub enum AclCmd {
         #[arg(long)]
         force: bool,
     },
+    /// The brokers' decision caches.
+    #[command(subcommand)]
+    Cache(AclCacheCmd),
+}
+
+/// `rustmq-admin acl cache ...`
+#[derive(Subcommand, Debug)]
+pub enum AclCacheCmd {
+    /// Have brokers compute these principals' decisions ahead: on every topic, for every
+    /// address each connects from, after every rule change (replaces the list).
+    Warm {
+        /// Comma-separated principals (at most 100).
+        #[arg(long, value_delimiter = ',', required_unless_present = "clear")]
+        principals: Vec<String>,
+        /// Empty the list.
+        #[arg(long, conflicts_with = "principals")]
+        clear: bool,
+    },
+    /// The ACL version in force and the principals warmed.
+    Status,
 }
 
 fn rule_row(t: &mut Tab, i: usize, r: &AclRule) {
@@ -385,7 +406,43 @@ pub async fn acl(api: &Api, cmd: AclCmd, out: Out) -> anyhow::Result<()> {
                 .collect();
             out.print(&data, &[t])
         }
+        AclCmd::Cache(AclCacheCmd::Warm { principals, clear }) => {
+            let principals: Vec<String> = if clear {
+                Vec::new()
+            } else {
+                principals
+                    .into_iter()
+                    .map(|p| p.trim().to_string())
+                    .filter(|p| !p.is_empty())
+                    .collect()
+            };
+            let v: AclCacheView = api
+                .call(
+                    reqwest::Method::PUT,
+                    "/api/v1/acls/cache/warm",
+                    Some(&AclWarmRequest { principals }),
+                )
+                .await?;
+            out.print(&v, &[cache_tab(&v)])
+        }
+        AclCmd::Cache(AclCacheCmd::Status) => {
+            let v: AclCacheView = api.get("/api/v1/acls/cache").await?;
+            out.print(&v, &[cache_tab(&v)])
+        }
     }
+}
+
+fn cache_tab(v: &AclCacheView) -> Tab {
+    let mut t = Tab::new(&["ACL VERSION", "WARMED PRINCIPALS"]);
+    t.row([
+        v.version.to_string(),
+        if v.warm_principals.is_empty() {
+            "-".into()
+        } else {
+            v.warm_principals.join(",")
+        },
+    ]);
+    t
 }
 
 fn change_tab(r: &AclChangeResult) -> Tab {
