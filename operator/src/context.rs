@@ -46,6 +46,8 @@ pub struct Context {
     pub settings: Settings,
     /// Retry delays of failing objects.
     pub backoff: crate::backoff::Backoff,
+    /// HTTPS clients of the clusters whose admin API needs the operator's certificate.
+    pub admin_clients: crate::cluster::AdminClients,
 }
 
 impl Context {
@@ -62,6 +64,7 @@ impl Context {
             http: reqwest::Client::new(),
             settings,
             backoff: Default::default(),
+            admin_clients: Default::default(),
         })
     }
 }

@@ -119,10 +119,10 @@ pub async fn cluster_of<R: ClusterResource>(
         return Ok(None);
     }
     let names = Names::new(&c.name_any(), &ns, &ctx.settings.cluster_domain);
-    Ok(Some((
-        c,
-        AdminApi::new(ctx.http.clone(), names.admin_url()),
-    )))
+    let admin = crate::cluster::admin_access(ctx, &c, &names)
+        .await?
+        .service(&names);
+    Ok(Some((c, admin)))
 }
 
 /// Writes `status` with server-side apply, as the operator's field manager.

@@ -15,6 +15,8 @@
 mod common;
 #[path = "cluster_e2e/day2.rs"]
 mod day2;
+#[path = "cluster_e2e/secured.rs"]
+mod secured;
 #[path = "cluster_e2e/security.rs"]
 mod security;
 
@@ -1068,6 +1070,15 @@ async fn a_rustmq_cluster_runs_on_kubernetes(hosts: &Path) {
         Duration::from_secs(60),
         || async { topics.get_opt("orders").await.ok()?.is_none().then_some(()) },
     )
+    .await;
+
+    // 9. A cluster with security on, from the operator's certificate to a client's message.
+    let certs_dir = tempfile::tempdir().unwrap();
+    secured::a_secured_cluster(secured::Env {
+        client: &client,
+        s3: &s3.endpoint,
+        dir: certs_dir.path(),
+    })
     .await;
     drop(operators);
     drop(agent);

@@ -29,34 +29,21 @@ impl ApiAuth {
     /// The HTTP client: TLS with the CA (and the client certificate) when given, and the
     /// token on every request.
     pub fn client(&self) -> anyhow::Result<reqwest::Client> {
-        use rustls_pki_types::pem::PemObject;
-        use rustls_pki_types::{CertificateDer, PrivateKeyDer};
         let mut b = reqwest::Client::builder().connect_timeout(std::time::Duration::from_secs(5));
         if let Some(ca) = &self.ca {
-            let mut roots = rustls::RootCertStore::empty();
-            for c in CertificateDer::pem_file_iter(ca)
-                .with_context(|| format!("cannot read {}", ca.display()))?
-            {
-                roots
-                    .add(c.with_context(|| format!("{}: not a PEM certificate", ca.display()))?)?;
-            }
-            let builder = rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots);
-            let tls = match (&self.cert, &self.key) {
-                (Some(c), Some(k)) => {
-                    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(c)
-                        .and_then(|i| i.collect())
-                        .with_context(|| format!("cannot read {}", c.display()))?;
-                    let key = PrivateKeyDer::from_pem_file(k)
-                        .with_context(|| format!("cannot read {}", k.display()))?;
-                    builder.with_client_auth_cert(chain, key)?
-                }
-                (None, None) => builder.with_no_client_auth(),
+            let read = |p: &std::path::Path| {
+                std::fs::read(p).with_context(|| format!("cannot read {}", p.display()))
+            };
+            let identity = match (&self.cert, &self.key) {
+                (Some(c), Some(k)) => Some((read(c)?, read(k)?)),
+                (None, None) => None,
                 _ => bail!("--admin-cert and --admin-key go together"),
             };
+            let tls = rustmq_transport::https::client_tls(
+                &read(ca)?,
+                identity.as_ref().map(|(c, k)| (c.as_slice(), k.as_slice())),
+            )
+            .with_context(|| format!("the admin API's TLS ({})", ca.display()))?;
             b = b.use_preconfigured_tls(tls);
         }
         if let Some(t) = &self.token {

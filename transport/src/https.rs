@@ -111,3 +111,51 @@ impl Connected<IncomingStream<'_, TcpListener>> for AdminPeer {
         }
     }
 }
+
+/// The TLS configuration of an HTTPS client of an admin API: trusting the CAs of
+/// `ca_pem`, presenting `identity` (certificate chain PEM, key PEM) when given.
+///
+/// ```
+/// let dir = tempfile::tempdir().unwrap();
+/// let dev = rustmq_transport::tls::ensure_dev_certificates(dir.path()).unwrap();
+/// let ca = std::fs::read(&dev.ca_cert).unwrap();
+/// let tls = rustmq_transport::https::client_tls(&ca, None).unwrap();
+/// assert!(!tls.client_auth_cert_resolver.has_certs());
+/// ```
+pub fn client_tls(
+    ca_pem: &[u8],
+    identity: Option<(&[u8], &[u8])>,
+) -> Result<rustls::ClientConfig, crate::tls::TlsError> {
+    use rustls_pki_types::PrivateKeyDer;
+    use rustls_pki_types::pem::PemObject;
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        crate::tls::TlsError::Config(format!("{what}: {e}"))
+    };
+    let mut roots = rustls::RootCertStore::empty();
+    for c in CertificateDer::pem_slice_iter(ca_pem) {
+        roots
+            .add(c.map_err(|e| bad("CA certificate", &e))?)
+            .map_err(|e| bad("CA certificate", &e))?;
+    }
+    if roots.is_empty() {
+        return Err(bad("CA certificate", &"no certificate in the PEM"));
+    }
+    let builder = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("protocol versions", &e))?
+    .with_root_certificates(roots);
+    match identity {
+        Some((cert, key)) => {
+            let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert)
+                .collect::<Result<_, _>>()
+                .map_err(|e| bad("client certificate", &e))?;
+            let key = PrivateKeyDer::from_pem_slice(key).map_err(|e| bad("client key", &e))?;
+            builder
+                .with_client_auth_cert(chain, key)
+                .map_err(|e| bad("client certificate", &e))
+        }
+        None => Ok(builder.with_no_client_auth()),
+    }
+}

@@ -1,11 +1,11 @@
-//! The cluster's own CA and the per-pod certificates it signs, named for the pods' DNS
+//! The cluster's own CA and the certificates it signs: per pod, named for the pods' DNS
 //! names, the headless and client Services, so that clients verify brokers by the names
-//! they dial and the processes authenticate each other with mutual TLS.
+//! they dial and the processes authenticate each other with mutual TLS (their role in the
+//! identity URI), and the operator's admin certificate.
 
-use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
-};
+use rcgen::{BasicConstraints, CertificateParams, DnType, IsCa, KeyPair, KeyUsagePurpose};
+use rustmq_security::ca::{CertificateAuthority, IssueRequest};
+use rustmq_security::identity::Role;
 
 use crate::error::{Error, Result};
 
@@ -61,34 +61,66 @@ pub fn new_ca(cluster: &str) -> Result<StoredCa> {
     })
 }
 
-/// Signs a certificate for `names` (DNS names; the first is the common name) with the
-/// stored CA of `cluster`. It serves as a server and as a client certificate: internal RPC
-/// is mutual TLS.
+/// Issues a certificate of the stored CA for a cluster member (`role` broker or
+/// controller, or the operator's own `admin`), its identity in the SAN URI the processes
+/// read (`rustmq://<role>/<principal>`), serving `names` (DNS names). Brokers' and
+/// controllers' serve and authenticate (internal RPC is mutual TLS). Valid for `validity`,
+/// at most as long as the CA less a day (`None`: that long).
 ///
 /// ```
 /// use rustmq_operator::cluster::certs::{new_ca, sign};
+/// use rustmq_security::identity::Role;
 /// let ca = new_ca("ns/rmq").unwrap();
-/// let leaf = sign(&ca, "ns/rmq", &["rmq-broker-0.rmq-broker.ns.svc".into()]).unwrap();
+/// let names = ["rmq-broker-0.rmq-broker.ns.svc".to_string()];
+/// let leaf = sign(&ca, Role::Broker, "rmq-broker-0", &names, None).unwrap();
 /// assert!(leaf.key_pem.contains("PRIVATE KEY"));
 /// ```
-pub fn sign(ca: &StoredCa, cluster: &str, names: &[String]) -> Result<Leaf> {
-    let ca_key = KeyPair::from_pem(&ca.key_pem).map_err(err)?;
-    // The issuer is rebuilt from the same distinguished name and key: that is all a leaf
-    // takes from it (issuer name and authority key identifier).
-    let issuer = Issuer::new(ca_params(cluster)?, ca_key);
-    let key = KeyPair::generate().map_err(err)?;
-    let mut params = CertificateParams::new(names.to_vec()).map_err(err)?;
-    if let Some(first) = names.first() {
-        params.distinguished_name.push(DnType::CommonName, first);
-    }
-    params.extended_key_usages = vec![
-        ExtendedKeyUsagePurpose::ServerAuth,
-        ExtendedKeyUsagePurpose::ClientAuth,
-    ];
-    params.not_after = rcgen::date_time_ymd(2036, 1, 1);
-    let cert = params.signed_by(&key, &issuer).map_err(err)?;
+pub fn sign(
+    ca: &StoredCa,
+    role: Role,
+    principal: &str,
+    names: &[String],
+    validity: Option<std::time::Duration>,
+) -> Result<Leaf> {
+    let authority = CertificateAuthority::from_pem(&ca.cert_pem, &ca.key_pem)
+        .map_err(|e| Error::Certificate(e.to_string()))?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    let left = authority.info().not_after - now - 86_400;
+    let most = std::time::Duration::from_secs(
+        u64::try_from(left)
+            .map_err(|_| Error::Certificate("the cluster CA expires within a day".into()))?,
+    );
+    let validity = validity.map_or(most, |v| v.min(most));
+    let mut req = IssueRequest::new(principal, role, validity);
+    req.dns_names = names.to_vec();
+    let issued = authority
+        .issue(&req)
+        .map_err(|e| Error::Certificate(e.to_string()))?;
     Ok(Leaf {
-        cert_pem: cert.pem(),
-        key_pem: key.serialize_pem(),
+        cert_pem: issued.cert_pem,
+        key_pem: issued.key_pem,
     })
+}
+
+/// Seconds until a stored certificate expires (`None`: not a certificate).
+pub fn seconds_left(cert_pem: &str) -> Option<i64> {
+    let der = rustmq_security::ca::parse_pem_chain(cert_pem).ok()?;
+    let info = rustmq_security::ca::inspect_der(der.first()?.as_ref()).ok()?;
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    Some(info.not_after - now)
+}
+
+/// The role a stored certificate declares in its identity URI (`None`: none, or not a
+/// certificate): pod certificates issued before identities were added lack one and are
+/// issued again.
+pub fn declared_role(cert_pem: &str) -> Option<Role> {
+    let der = rustmq_security::ca::parse_pem_chain(cert_pem).ok()?;
+    rustmq_security::identity::declared_identity(der.first()?.as_ref())
+        .ok()
+        .flatten()
+        .map(|(role, _)| role)
 }

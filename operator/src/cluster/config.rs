@@ -63,16 +63,7 @@ pub fn controller_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String
             Value::Table(table(&[("peers", Value::Array(peers))])),
         ),
         ("tls", Value::Table(controller_tls(spec))),
-        // The operator is the admin API's main client (every Topic is read and written
-        // through it) and the API sits behind a ClusterIP Service: per-client limits would
-        // throttle the operator, not strangers. `controllerConfig` can turn them back on.
-        (
-            "admin",
-            Value::Table(table(&[(
-                "rate_limiting",
-                Value::Table(table(&[("enabled", Value::Boolean(false))])),
-            )])),
-        ),
+        ("admin", Value::Table(controller_admin(spec))),
     ]);
     // The controllers pace replica moves; the rate is the brokers' `[scaling]` setting.
     if let Some(rate) = spec.broker_config.get("scaling.traffic_migration_rate") {
@@ -129,8 +120,52 @@ pub fn broker_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String> {
         ("controller", Value::Table(controller)),
         ("object_storage", Value::Table(object_storage(spec))),
     ]);
+    if spec.security.enabled {
+        let sec = &spec.security;
+        doc.insert(
+            "security".into(),
+            Value::Table(table(&[
+                ("enabled", Value::Boolean(true)),
+                ("super_users", strings(&sec.super_users)),
+                ("allow_if_no_acl", Value::Boolean(sec.allow_if_no_acl)),
+                ("principal_mapping_rules", mapping_rules(spec)),
+            ])),
+        );
+    }
     overlay(&mut doc, &spec.broker_config, "brokerConfig")?;
     render(&doc)
+}
+
+/// The controllers' `[admin]`. The operator is the admin API's main client (every Topic
+/// is read and written through it) and the API sits behind a ClusterIP Service: per-client
+/// limits would throttle the operator, not strangers (`controllerConfig` can turn them back
+/// on). With security on: HTTPS, and every request but probes and scrapes authenticated.
+fn controller_admin(spec: &RustMQClusterSpec) -> Table {
+    let mut t = table(&[(
+        "rate_limiting",
+        Value::Table(table(&[("enabled", Value::Boolean(false))])),
+    )]);
+    if spec.security.enabled {
+        t.insert("https".into(), Value::Boolean(true));
+        t.insert("require_authentication".into(), Value::Boolean(true));
+        t.insert("super_users".into(), strings(&spec.security.super_users));
+        t.insert("principal_mapping_rules".into(), mapping_rules(spec));
+    }
+    t
+}
+
+fn strings(v: &[String]) -> Value {
+    Value::Array(v.iter().map(s).collect())
+}
+
+/// The spec's mapping rules, `DEFAULT` when it gives none.
+fn mapping_rules(spec: &RustMQClusterSpec) -> Value {
+    let rules = &spec.security.principal_mapping_rules;
+    if rules.is_empty() {
+        strings(&["DEFAULT".to_string()])
+    } else {
+        strings(rules)
+    }
 }
 
 /// The controllers' `[tls]`: with the operator's CA, its key too, so that the admin API
@@ -375,6 +410,56 @@ mod tests {
         let own = spec(serde_json::json!({"tls": {"existingSecret": "mine"}}));
         assert!(!controller_toml(&own, &names).unwrap().contains("ca_key"));
         validate(&b, &c, true).unwrap();
+    }
+
+    #[test]
+    fn security_turns_on_client_authorization_and_the_admin_apis_https() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let plain = spec(serde_json::json!({}));
+        assert!(!broker_toml(&plain, &names).unwrap().contains("[security]"));
+        assert!(!controller_toml(&plain, &names).unwrap().contains("https"));
+        let s = spec(serde_json::json!({"security": {
+            "enabled": true,
+            "superUsers": ["ops"],
+            "principalMappingRules": ["RULE:^(.*)-app$/$1/", "DEFAULT"],
+        }}));
+        let b = broker_toml(&s, &names).unwrap();
+        let c = controller_toml(&s, &names).unwrap();
+        let (broker, controller) = validate_loaded(&b, &c);
+        assert!(broker.security.enabled);
+        assert_eq!(broker.security.super_users, ["ops"]);
+        assert!(!broker.security.allow_if_no_acl);
+        assert_eq!(broker.security.principal_mapping_rules.len(), 2);
+        assert!(controller.admin.https && controller.admin.require_authentication);
+        assert_eq!(controller.admin.super_users, ["ops"]);
+        assert_eq!(controller.admin.principal_mapping_rules.len(), 2);
+        // Without rules of its own, DEFAULT.
+        let d = spec(serde_json::json!({"security": {"enabled": true}}));
+        let (broker, _) = validate_loaded(
+            &broker_toml(&d, &names).unwrap(),
+            &controller_toml(&d, &names).unwrap(),
+        );
+        assert_eq!(broker.security.principal_mapping_rules, ["DEFAULT"]);
+    }
+
+    /// Both files as the processes load them.
+    fn validate_loaded(
+        b: &str,
+        c: &str,
+    ) -> (
+        rustmq_broker::config::BrokerConfig,
+        rustmq_controller::config::ControllerConfig,
+    ) {
+        let broker = validate(b, c, true).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("controller.toml");
+        std::fs::write(
+            &path,
+            with_keys(c, &[("tls", "cert", "/x.crt"), ("tls", "key", "/x.key")]),
+        )
+        .unwrap();
+        let controller = rustmq_controller::config::ControllerConfig::load(Some(&path)).unwrap();
+        (broker, controller)
     }
 
     #[test]

@@ -60,7 +60,9 @@ pub async fn scale(
         .and_then(|s| s.status.as_ref()?.ready_replicas)
         .unwrap_or(0);
     let desired = cluster.spec.brokers.replicas;
-    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    let admin = super::admin_access(ctx, cluster, names)
+        .await?
+        .service(names);
     // The admin API is only asked when the size changes.
     let (brokers, topics) = if current.is_some_and(|c| c != desired) {
         (
@@ -133,12 +135,13 @@ pub async fn scale_controllers(
         .and_then(|s| s.spec?.replicas);
     let desired = cluster.spec.controllers.replicas;
     let (pods, _) = roll::observe(&ctx.client, names, Component::Controller).await?;
+    let access = super::admin_access(ctx, cluster, names).await?;
     // Membership is read only when the count may be changing, and from the leader: a
     // controller just removed still answers with the membership it last saw.
     let leader = if current.is_some_and(|c| c != desired)
         || previous(cluster).is_some_and(|o| o.kind == "ScaleControllers")
     {
-        roll::leader_admin(&ctx.http, names).await
+        roll::leader_admin(&access, names).await
     } else {
         None
     };
@@ -152,7 +155,7 @@ pub async fn scale_controllers(
     }
     let admin = leader
         .map(|(_, api)| api)
-        .unwrap_or_else(|| AdminApi::new(ctx.http.clone(), names.admin_url()));
+        .unwrap_or_else(|| access.service(names));
     let d = scale::decide_controllers(&ControllerScaleInput {
         desired,
         current,
@@ -206,7 +209,9 @@ pub async fn after_apply(
     controllers: &ControllerScaleDecision,
 ) -> Result<Report> {
     let mut report = Report::default();
-    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    let admin = super::admin_access(ctx, cluster, names)
+        .await?
+        .service(names);
     let prev = previous(cluster);
     if let Some(why) = &scaled.refused {
         report.blocked = Some(("ScaleInRefused", why.clone()));
@@ -389,7 +394,8 @@ async fn rolling(
         }
         let step = match component {
             Component::Controller => {
-                let progress = roll::controller_progress(&ctx.http, names).await;
+                let access = super::admin_access(ctx, cluster, names).await?;
+                let progress = roll::controller_progress(&access, names).await;
                 roll::next_controller(
                     &pods,
                     &revision,
@@ -398,7 +404,9 @@ async fn rolling(
                 )
             }
             Component::Broker => {
-                let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+                let admin = super::admin_access(ctx, cluster, names)
+                    .await?
+                    .service(names);
                 match admin.topics().await {
                     Ok(topics) => roll::next_broker(
                         &pods,

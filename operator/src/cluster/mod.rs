@@ -2,6 +2,7 @@
 //! StatefulSets and disruption budgets of a cluster, applies them server-side, and reports
 //! what it sees in the status.
 
+mod admin_access;
 pub mod certs;
 pub mod config;
 pub mod day2;
@@ -13,6 +14,7 @@ pub mod scale;
 mod status;
 mod tls;
 
+pub use admin_access::{AdminAccess, AdminClients, admin_access};
 pub use names::{Names, ports};
 
 use std::sync::Arc;

@@ -116,9 +116,29 @@ impl Names {
         format!("{}:{}", self.svc(&self.bootstrap()), ports::QUIC)
     }
 
-    /// The admin API's URL.
-    pub fn admin_url(&self) -> String {
-        format!("http://{}:{}", self.svc(&self.admin()), ports::ADMIN)
+    /// The admin API's URL (`https` with security on).
+    pub fn admin_url(&self, https: bool) -> String {
+        format!(
+            "{}://{}:{}",
+            if https { "https" } else { "http" },
+            self.svc(&self.admin()),
+            ports::ADMIN
+        )
+    }
+
+    /// The admin API of controller pod `i`.
+    pub fn controller_admin_url(&self, i: i32, https: bool) -> String {
+        format!(
+            "{}://{}:{}",
+            if https { "https" } else { "http" },
+            self.controller_host(i),
+            ports::ADMIN
+        )
+    }
+
+    /// The Secret holding the operator's admin certificate for the cluster (security on).
+    pub fn operator_admin_secret(&self) -> String {
+        format!("{}-operator-admin", self.cluster)
     }
 
     /// DNS names a certificate of `pod` (in `service`) answers to: its own, and for brokers

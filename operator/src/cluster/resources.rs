@@ -290,6 +290,13 @@ pub fn stateful_set(
             )
         }
     };
+    // With security the controllers serve the admin API (and /health) over HTTPS; the
+    // kubelet's HTTPS probe does not verify the certificate.
+    let probe_scheme = if component == Component::Controller && spec.security.enabled {
+        "HTTPS"
+    } else {
+        "HTTP"
+    };
     let mut env_from = Vec::new();
     if component == Component::Broker
         && let Some(secret) = spec
@@ -315,7 +322,7 @@ pub fn stateful_set(
         "envFrom": env_from,
         "ports": ports,
         "readinessProbe": {
-            "httpGet": {"path": "/health", "port": probe_port},
+            "httpGet": {"path": "/health", "port": probe_port, "scheme": probe_scheme},
             "periodSeconds": 5,
             "failureThreshold": 3,
         },
@@ -566,6 +573,30 @@ mod tests {
         assert!(
             !pod.volumes.iter().flatten().any(|v| v.name == "ca-key"),
             "no operator CA, no CA key"
+        );
+    }
+
+    #[test]
+    fn with_security_the_controllers_are_probed_over_https() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let scheme = |spec: serde_json::Value, component| {
+            let set = stateful_set(&cluster(spec), &names, component, "h", 3, 30).unwrap();
+            let pod = set.spec.unwrap().template.spec.unwrap();
+            pod.containers[0]
+                .readiness_probe
+                .clone()
+                .and_then(|p| p.http_get)
+                .and_then(|g| g.scheme)
+        };
+        let secured = json!({"security": {"enabled": true}});
+        assert_eq!(
+            scheme(secured.clone(), Component::Controller).as_deref(),
+            Some("HTTPS")
+        );
+        assert_eq!(scheme(secured, Component::Broker).as_deref(), Some("HTTP"));
+        assert_eq!(
+            scheme(json!({}), Component::Controller).as_deref(),
+            Some("HTTP")
         );
     }
 

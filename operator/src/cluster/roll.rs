@@ -18,6 +18,7 @@ use kube::ResourceExt;
 use kube::api::{Api, ListParams, Preconditions};
 use rustmq_controller::api::{TopicView, out_of_sync, restart_blockers};
 
+use super::AdminAccess;
 use super::names::Names;
 use super::resources::Component;
 use crate::admin::AdminApi;
@@ -337,8 +338,8 @@ pub async fn restart(client: &kube::Client, names: &Names, pod: &str) -> Result<
 /// leader, then the leader's own pod is asked. Membership and replication progress are only
 /// current there: a controller just removed from the voters keeps answering with the
 /// membership it last saw.
-pub async fn leader_admin(http: &reqwest::Client, names: &Names) -> Option<(i32, AdminApi)> {
-    let any = AdminApi::new(http.clone(), names.admin_url());
+pub async fn leader_admin(access: &AdminAccess, names: &Names) -> Option<(i32, AdminApi)> {
+    let any = access.service(names);
     let leader_node = any
         .cluster()
         .await
@@ -346,24 +347,16 @@ pub async fn leader_admin(http: &reqwest::Client, names: &Names) -> Option<(i32,
         .leader
         .and_then(|l| rustmq_controller::config::parse_node_id(&l))?;
     let ordinal = leader_node as i32 - 1;
-    let leader = AdminApi::new(
-        http.clone(),
-        format!(
-            "http://{}:{}",
-            names.controller_host(ordinal),
-            super::ports::ADMIN
-        ),
-    );
-    Some((ordinal, leader))
+    Some((ordinal, access.controller(names, ordinal)))
 }
 
 /// The controllers' leader ordinal and each voter's lag by ordinal, from the leader itself
 /// (only it knows the lags).
 pub async fn controller_progress(
-    http: &reqwest::Client,
+    access: &AdminAccess,
     names: &Names,
 ) -> Option<(i32, BTreeMap<i32, u64>)> {
-    let (ordinal, leader) = leader_admin(http, names).await?;
+    let (ordinal, leader) = leader_admin(access, names).await?;
     let views = leader.controllers().await.ok()?;
     let lag: BTreeMap<i32, u64> = views
         .iter()

@@ -10,7 +10,6 @@ use serde_json::json;
 use super::MANAGER;
 use super::day2::Report;
 use super::names::Names;
-use crate::admin::AdminApi;
 use crate::conditions::{condition, is_true};
 use crate::context::Context;
 use crate::crd::{RustMQCluster, RustMQClusterStatus};
@@ -129,7 +128,9 @@ pub async fn observe(
 
     // The admin API answers once the controllers run; its view says whether the brokers
     // have registered and a leader is elected.
-    let admin = AdminApi::new(ctx.http.clone(), names.admin_url());
+    let admin = super::admin_access(ctx, cluster, names)
+        .await?
+        .service(names);
     let view = if controllers.ready > 0 {
         admin.cluster().await.ok()
     } else {
@@ -230,7 +231,7 @@ pub async fn observe(
         ready_brokers: brokers.ready,
         ready_controllers: controllers.ready,
         bootstrap_servers: Some(names.bootstrap_servers()),
-        admin_url: Some(names.admin_url()),
+        admin_url: Some(names.admin_url(cluster.spec.security.enabled)),
         cluster_id: view
             .as_ref()
             .map(|v| v.cluster_id.clone())

@@ -9,7 +9,9 @@ use kube::api::{Api, Patch, PatchParams, PostParams};
 use kube::{Resource, ResourceExt};
 use serde_json::json;
 
-use super::certs::{StoredCa, new_ca, sign};
+use rustmq_security::identity::Role;
+
+use super::certs::{StoredCa, declared_role, new_ca, seconds_left, sign};
 use super::names::Names;
 use crate::crd::RustMQCluster;
 use crate::error::{Error, Result};
@@ -37,6 +39,26 @@ pub async fn ensure(cluster: &RustMQCluster, client: &kube::Client, names: &Name
                 reason: "TlsSecretIncomplete",
                 message: format!("tls.existingSecret '{name}' lacks {}", missing.join(", ")),
             });
+        }
+        if cluster.spec.security.enabled {
+            // The operator holds no key of that CA: the user gives it an admin certificate.
+            let admin = names.operator_admin_secret();
+            let data = secrets
+                .get_opt(&admin)
+                .await?
+                .and_then(|s| s.data)
+                .unwrap_or_default();
+            if !["ca.crt", "tls.crt", "tls.key"]
+                .iter()
+                .all(|k| data.contains_key(*k))
+            {
+                return Err(Error::InvalidSpec {
+                    reason: "OperatorCertificateMissing",
+                    message: format!(
+                        "security with tls.existingSecret needs the Secret '{admin}' (ca.crt, tls.crt, tls.key) holding an admin certificate of that CA for the operator"
+                    ),
+                });
+            }
         }
         return Ok(());
     }
@@ -70,20 +92,34 @@ pub async fn ensure(cluster: &RustMQCluster, client: &kube::Client, names: &Name
         ByteString(ca.cert_pem.clone().into_bytes()),
     );
     let pods = (0..cluster.spec.controllers.replicas)
-        .map(|i| (names.controller_pod(i), names.controllers(), false))
+        .map(|i| {
+            (
+                names.controller_pod(i),
+                names.controllers(),
+                Role::Controller,
+            )
+        })
         .chain(
             (0..cluster.spec.brokers.replicas)
-                .map(|i| (names.broker_pod(i), names.brokers(), true)),
+                .map(|i| (names.broker_pod(i), names.brokers(), Role::Broker)),
         );
-    for (pod, service, broker) in pods {
+    for (pod, service, role) in pods {
         let (crt, key) = (format!("{pod}.crt"), format!("{pod}.key"));
-        if data.contains_key(&crt) && data.contains_key(&key) {
+        let have = data
+            .get(&crt)
+            .and_then(|c| std::str::from_utf8(&c.0).ok())
+            .and_then(declared_role);
+        // Certificates from before identities were carried are issued again: with
+        // security on, internal RPC takes only broker and controller identities.
+        if have == Some(role) && data.contains_key(&key) {
             continue;
         }
         let leaf = sign(
             &ca,
-            &scope,
-            &names.certificate_names(&pod, &service, broker),
+            role,
+            &pod,
+            &names.certificate_names(&pod, &service, role == Role::Broker),
+            None,
         )?;
         data.insert(crt, ByteString(leaf.cert_pem.into_bytes()));
         data.insert(key, ByteString(leaf.key_pem.into_bytes()));
@@ -99,6 +135,73 @@ pub async fn ensure(cluster: &RustMQCluster, client: &kube::Client, names: &Name
             )
             .await?;
     }
+    if cluster.spec.security.enabled {
+        ensure_operator_admin(cluster, &secrets, names, &ca).await?;
+    }
+    Ok(())
+}
+
+/// The principal of the operator's admin certificate.
+pub const OPERATOR_PRINCIPAL: &str = "rustmq-operator";
+
+/// How long the operator's admin certificate is valid, and how long before its end it is
+/// issued again.
+const ADMIN_VALIDITY: std::time::Duration = std::time::Duration::from_secs(365 * 86_400);
+const ADMIN_RENEW_BEFORE_S: i64 = 30 * 86_400;
+
+/// With security on, the operator's own admin certificate (in a Secret no pod mounts):
+/// issued when missing, of another CA, or within 30 days of its end.
+async fn ensure_operator_admin(
+    cluster: &RustMQCluster,
+    secrets: &Api<Secret>,
+    names: &Names,
+    ca: &StoredCa,
+) -> Result<()> {
+    let name = names.operator_admin_secret();
+    let current = secrets
+        .get_opt(&name)
+        .await?
+        .and_then(|s| s.data)
+        .unwrap_or_default();
+    let text = |k: &str| {
+        current
+            .get(k)
+            .and_then(|b| std::str::from_utf8(&b.0).ok())
+            .map(str::to_string)
+    };
+    let fresh = text("ca.crt").as_deref() == Some(ca.cert_pem.as_str())
+        && text("tls.key").is_some()
+        && text("tls.crt").as_deref().is_some_and(|c| {
+            declared_role(c) == Some(Role::Admin)
+                && seconds_left(c).is_some_and(|s| s > ADMIN_RENEW_BEFORE_S)
+        });
+    if fresh {
+        return Ok(());
+    }
+    let leaf = sign(
+        ca,
+        Role::Admin,
+        OPERATOR_PRINCIPAL,
+        &[],
+        Some(ADMIN_VALIDITY),
+    )?;
+    let mut s = secret(cluster, names, &name);
+    s.data = Some(BTreeMap::from([
+        (
+            "ca.crt".into(),
+            ByteString(ca.cert_pem.clone().into_bytes()),
+        ),
+        ("tls.crt".into(), ByteString(leaf.cert_pem.into_bytes())),
+        ("tls.key".into(), ByteString(leaf.key_pem.into_bytes())),
+    ]));
+    secrets
+        .patch(
+            &name,
+            &PatchParams::apply(MANAGER).force(),
+            &Patch::Apply(&s),
+        )
+        .await?;
+    tracing::info!(secret = %name, "issued the operator's admin certificate");
     Ok(())
 }
 

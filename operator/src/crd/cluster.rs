@@ -60,6 +60,9 @@ pub struct RustMQClusterSpec {
     /// Certificates of the brokers, controllers and internal RPC.
     #[serde(default)]
     pub tls: TlsSpec,
+    /// Client authentication and authorization, and the admin API's HTTPS.
+    #[serde(default)]
+    pub security: SecuritySpec,
     /// `broker.toml` keys (dotted, e.g. `wal.capacity_bytes`) set on every broker, over the
     /// operator's rendering.
     #[serde(default)]
@@ -301,6 +304,31 @@ pub struct TlsSpec {
     /// certificates the operator creates and stores.
     #[serde(default)]
     pub existing_secret: Option<String>,
+}
+
+/// Security of an operator-managed cluster. With `enabled`, every client authenticates
+/// (a certificate of the cluster CA, e.g. from a `Certificate` resource, or a bearer token
+/// configured through `brokerConfig` `security.jwt.*`) and every request is checked against
+/// the ACLs (`AclRule` resources); the admin API is served over HTTPS and takes admin
+/// certificates, super-users and grants only. The operator reaches it with an admin
+/// certificate of its own, kept in the Secret `<cluster>-operator-admin`.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct SecuritySpec {
+    /// Turn authentication and authorization on.
+    #[serde(default)]
+    pub enabled: bool,
+    /// Principals allowed everything, without ACLs (brokers and the admin API).
+    #[serde(default)]
+    pub super_users: Vec<String>,
+    /// Allow a request when no ACL names its resource (Kafka's
+    /// `allow.everyone.if.no.acl.found`). Off: no ACL means deny.
+    #[serde(default)]
+    pub allow_if_no_acl: bool,
+    /// Kafka-style rules turning a certificate's identity into a principal
+    /// (`RULE:regex/replacement/[L|U]`, ..., ending with `DEFAULT`). Empty: `DEFAULT`.
+    #[serde(default)]
+    pub principal_mapping_rules: Vec<String>,
 }
 
 /// What the operator adds to every pod of the cluster.

@@ -25,7 +25,7 @@ pub use certificate::{Certificate, CertificateRole, CertificateSpec, Certificate
 pub use cluster::{
     BrokersSpec, ControllersSpec, GcsStorage, ListenersSpec, LocalStorage, ObjectStorageSpec,
     OperationStatus, PodTemplateOverrides, RebalanceSummary, RustMQCluster, RustMQClusterSpec,
-    RustMQClusterStatus, S3Storage, ServiceListener, TlsSpec, VolumeSpec,
+    RustMQClusterStatus, S3Storage, SecuritySpec, ServiceListener, TlsSpec, VolumeSpec,
 };
 pub use topic::{DeletionPolicy, Topic, TopicSpec, TopicStatus};
 
