@@ -504,6 +504,26 @@ pub fn inspect_der(der: &[u8]) -> Result<CertificateInfo, CaError> {
     })
 }
 
+/// The DNS names a DER certificate's subject alternative names list, in their order.
+pub fn dns_names(der: &[u8]) -> Result<Vec<String>, CaError> {
+    let (_, cert) = X509Certificate::from_der(der).map_err(|e| CaError::Pem(e.to_string()))?;
+    let san = cert
+        .subject_alternative_name()
+        .map_err(|e| CaError::Pem(e.to_string()))?;
+    Ok(san
+        .map(|s| {
+            s.value
+                .general_names
+                .iter()
+                .filter_map(|n| match n {
+                    x509_parser::prelude::GeneralName::DNSName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect()
+        })
+        .unwrap_or_default())
+}
+
 /// Checks a PEM certificate (leaf first, then intermediates) against the trusted roots in
 /// `trusted_pem` and the revocation lists `crls_pem` at `at` (seconds since the epoch):
 /// signature chain, validity, and the key usage its role needs. Returns what it is.

@@ -114,6 +114,14 @@ pub fn seconds_left(cert_pem: &str) -> Option<i64> {
     Some(info.not_after - now)
 }
 
+/// The DNS names a stored certificate serves (empty: none, or not a certificate).
+pub fn served_names(cert_pem: &str) -> Vec<String> {
+    rustmq_security::ca::parse_pem_chain(cert_pem)
+        .ok()
+        .and_then(|der| rustmq_security::ca::dns_names(der.first()?.as_ref()).ok())
+        .unwrap_or_default()
+}
+
 /// The role a stored certificate declares in its identity URI (`None`: none, or not a
 /// certificate): pod certificates issued before identities were added lack one and are
 /// issued again.
@@ -123,4 +131,36 @@ pub fn declared_role(cert_pem: &str) -> Option<Role> {
         .ok()
         .flatten()
         .map(|(role, _)| role)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_pod_certificate_carries_its_role_and_names_and_the_ca_outlives_it() {
+        let ca = new_ca("ns/rmq").unwrap();
+        let names = vec![
+            "rmq-controller-0.rmq-controller.ns.svc.cluster.local".to_string(),
+            "rmq-admin.ns.svc.cluster.local".to_string(),
+        ];
+        let leaf = sign(&ca, Role::Controller, "rmq-controller-0", &names, None).unwrap();
+        assert_eq!(declared_role(&leaf.cert_pem), Some(Role::Controller));
+        assert_eq!(served_names(&leaf.cert_pem), names);
+        let ca_left = seconds_left(&ca.cert_pem).unwrap();
+        let left = seconds_left(&leaf.cert_pem).unwrap();
+        assert!(left <= ca_left - 86_400 + 5, "{left} vs {ca_left}");
+        // A bounded one: the operator's admin certificate.
+        let admin = sign(
+            &ca,
+            Role::Admin,
+            "rustmq-operator",
+            &[],
+            Some(std::time::Duration::from_secs(3600)),
+        )
+        .unwrap();
+        assert_eq!(declared_role(&admin.cert_pem), Some(Role::Admin));
+        assert!((3000..=3700).contains(&seconds_left(&admin.cert_pem).unwrap()));
+        assert_eq!(declared_role("not a certificate"), None);
+    }
 }

@@ -141,21 +141,20 @@ impl Names {
         format!("{}-operator-admin", self.cluster)
     }
 
-    /// DNS names a certificate of `pod` (in `service`) answers to: its own, and for brokers
-    /// the client Service's, which clients dial first.
+    /// DNS names a certificate of `pod` (in `service`) answers to: its own, and the Service
+    /// in front of it: for brokers the client Service, which clients dial first, for
+    /// controllers the admin Service (its HTTPS).
     pub fn certificate_names(&self, pod: &str, service: &str, broker: bool) -> Vec<String> {
         let mut names = vec![
             format!("{pod}.{}", self.svc(service)),
             format!("{pod}.{service}.{}.svc", self.namespace),
             format!("{pod}.{service}"),
         ];
-        if broker {
-            let b = self.bootstrap();
-            names.push(self.svc(&b));
-            names.push(format!("{b}.{}.svc", self.namespace));
-            names.push(format!("{b}.{}", self.namespace));
-            names.push(b);
-        }
+        let front = if broker { self.bootstrap() } else { self.admin() };
+        names.push(self.svc(&front));
+        names.push(format!("{front}.{}.svc", self.namespace));
+        names.push(format!("{front}.{}", self.namespace));
+        names.push(front);
         names
     }
 }

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use rustmq_security::identity::Role;
 
-use super::certs::{StoredCa, declared_role, new_ca, seconds_left, sign};
+use super::certs::{StoredCa, declared_role, new_ca, seconds_left, served_names, sign};
 use super::names::Names;
 use crate::crd::RustMQCluster;
 use crate::error::{Error, Result};
@@ -105,22 +105,17 @@ pub async fn ensure(cluster: &RustMQCluster, client: &kube::Client, names: &Name
         );
     for (pod, service, role) in pods {
         let (crt, key) = (format!("{pod}.crt"), format!("{pod}.key"));
-        let have = data
-            .get(&crt)
-            .and_then(|c| std::str::from_utf8(&c.0).ok())
-            .and_then(declared_role);
-        // Certificates from before identities were carried are issued again: with
-        // security on, internal RPC takes only broker and controller identities.
-        if have == Some(role) && data.contains_key(&key) {
+        let wanted = names.certificate_names(&pod, &service, role == Role::Broker);
+        let have = data.get(&crt).and_then(|c| std::str::from_utf8(&c.0).ok());
+        // Certificates from before identities (or the admin Service's names) were carried
+        // are issued again: with security on, internal RPC takes only broker and
+        // controller identities, and the operator dials the admin Service by name.
+        if have.is_some_and(|c| declared_role(c) == Some(role) && served_names(c) == wanted)
+            && data.contains_key(&key)
+        {
             continue;
         }
-        let leaf = sign(
-            &ca,
-            role,
-            &pod,
-            &names.certificate_names(&pod, &service, role == Role::Broker),
-            None,
-        )?;
+        let leaf = sign(&ca, role, &pod, &wanted, None)?;
         data.insert(crt, ByteString(leaf.cert_pem.into_bytes()));
         data.insert(key, ByteString(leaf.key_pem.into_bytes()));
     }
