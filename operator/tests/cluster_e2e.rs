@@ -154,10 +154,19 @@ fn log_tails() -> String {
     for p in LOGS.lock().iter() {
         let text = std::fs::read_to_string(p).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
+        // The operators' logs are what a failed step is usually explained by: more of them.
+        let keep = if p
+            .file_name()
+            .is_some_and(|n| n.to_string_lossy().starts_with("operator"))
+        {
+            120
+        } else {
+            25
+        };
         out.push_str(&format!(
             "--- {}\n{}\n",
             p.display(),
-            lines[lines.len().saturating_sub(25)..].join("\n")
+            lines[lines.len().saturating_sub(keep)..].join("\n")
         ));
     }
     out

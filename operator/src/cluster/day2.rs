@@ -526,6 +526,7 @@ async fn rebalance(
         .map(String::as_str)
         == Some("approve")
     {
+        tracing::info!(cluster = %cluster.name_any(), "rebalance approved by annotation; starting it");
         match admin.rebalance(true).await {
             Ok(_) => {
                 last_approved_at = Some(now());

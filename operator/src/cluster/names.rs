@@ -150,7 +150,11 @@ impl Names {
             format!("{pod}.{service}.{}.svc", self.namespace),
             format!("{pod}.{service}"),
         ];
-        let front = if broker { self.bootstrap() } else { self.admin() };
+        let front = if broker {
+            self.bootstrap()
+        } else {
+            self.admin()
+        };
         names.push(self.svc(&front));
         names.push(format!("{front}.{}.svc", self.namespace));
         names.push(format!("{front}.{}", self.namespace));
