@@ -16,6 +16,8 @@ test:
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 	# The Go SDK, against the broker binary the workspace tests just built.
 	cd sdk/go && go vet ./... && go test ./...
+	# Coverage-guided fuzzing of the security parsers and the token decoder (20 s a target).
+	./.ci/fuzz.sh
 
 # The CRDs from the operator's Rust types, into crds/ and the Helm chart.
 crds:
