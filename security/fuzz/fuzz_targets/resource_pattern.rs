@@ -20,10 +20,7 @@ fuzz_target!(|data: &[u8]| {
         ] {
             let _ = p.matches(t, name);
         }
-        let again: ResourcePattern = p
-            .to_string()
-            .parse()
-            .expect("a pattern's display parses");
+        let again: ResourcePattern = p.to_string().parse().expect("a pattern's display parses");
         assert_eq!(again, p);
     }
     let _ = pattern.parse::<Operation>();
