@@ -12,6 +12,7 @@ test:
 	./.ci/test-deps
 	./.ci/build-kube.sh > /dev/null
 	./.ci/build-helm.sh > /dev/null
+	./.ci/build-promtool.sh > /dev/null
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 	# The Go SDK, against the broker binary the workspace tests just built.

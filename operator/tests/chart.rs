@@ -71,7 +71,7 @@ const SUBSCRIBER: &[&str] = &[
 ];
 
 /// The value sets the tests render with: the defaults, one namespace watched, a cluster and
-/// a ServiceMonitor, a BigQuery subscriber.
+/// a ServiceMonitor, a BigQuery subscriber, the monitoring of the clusters.
 const VARIANTS: &[&[&str]] = &[
     &[],
     &["watchNamespace=apps"],
@@ -80,7 +80,63 @@ const VARIANTS: &[&[&str]] = &[
         "metrics.serviceMonitor.enabled=true",
     ],
     SUBSCRIBER,
+    MONITORING,
 ];
+
+/// PodMonitors (controllers over HTTPS), the PrometheusRule and the dashboards.
+const MONITORING: &[&str] = &[
+    "monitoring.podMonitors.enabled=true",
+    "monitoring.podMonitors.controllersScheme=https",
+    "monitoring.prometheusRule.enabled=true",
+    "monitoring.dashboards.enabled=true",
+];
+
+#[test]
+fn monitoring_renders_the_rules_and_dashboards_files() {
+    let objects = documents(&render(MONITORING));
+    let kinds: Vec<String> = objects
+        .iter()
+        .map(|o| o.types.clone().unwrap().kind)
+        .collect();
+    let count = |kind: &str| kinds.iter().filter(|k| *k == kind).count();
+    assert_eq!(count("PodMonitor"), 2, "{kinds:?}");
+    assert_eq!(count("PrometheusRule"), 1, "{kinds:?}");
+    // The rule file verbatim: alert templates stay templates, not rendered by helm.
+    let rule = objects
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "PrometheusRule")
+        .unwrap();
+    let file: serde_json::Value = serde_norway::from_str(
+        &std::fs::read_to_string(root().join("charts/rustmq-operator/files/prometheus-rules.yaml"))
+            .unwrap(),
+    )
+    .unwrap();
+    assert_eq!(rule.data["spec"], file);
+    // One ConfigMap per dashboard, its JSON unchanged.
+    let dashboards: Vec<&DynamicObject> = objects
+        .iter()
+        .filter(|o| o.name_any().contains("-dashboard-"))
+        .collect();
+    assert_eq!(dashboards.len(), 6);
+    for d in dashboards {
+        let data = d.data["data"].as_object().unwrap();
+        let (file, json) = data.iter().next().unwrap();
+        let on_disk = std::fs::read_to_string(
+            root()
+                .join("charts/rustmq-operator/files/dashboards")
+                .join(file),
+        )
+        .unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(json.as_str().unwrap()).unwrap(),
+            serde_json::from_str::<serde_json::Value>(&on_disk).unwrap()
+        );
+        assert_eq!(
+            d.labels().get("grafana_dashboard").map(String::as_str),
+            Some("1")
+        );
+    }
+}
 
 #[test]
 fn the_chart_lints() {

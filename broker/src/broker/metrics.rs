@@ -340,6 +340,12 @@ impl Collector for BrokerFigures {
         )?;
         gauge(
             e,
+            "under_min_isr_partitions",
+            "Led partitions whose ISR is smaller than min.insync.replicas (acks=all refused)",
+            rs.under_min_isr as i64,
+        )?;
+        gauge(
+            e,
             "replication_max_lag",
             "Largest lag of a follower behind this broker's log end, in offsets",
             rs.max_lag,
@@ -366,6 +372,12 @@ impl Collector for BrokerFigures {
         counter(e, "object_store_puts", "PUT requests", v.puts)?;
         counter(e, "object_store_gets", "GET requests", v.gets)?;
         counter(e, "object_store_deletes", "DELETE requests", v.deletes)?;
+        counter(
+            e,
+            "object_store_errors",
+            "Object-store requests that failed",
+            v.errors,
+        )?;
         counter(e, "read_cache_hits", "Read-cache chunk hits", v.cache_hits)?;
         counter(
             e,

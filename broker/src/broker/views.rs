@@ -10,6 +10,9 @@ pub struct ReplicationSummary {
     pub led: usize,
     /// Led partitions with an ISR smaller than the replica set.
     pub under_replicated: usize,
+    /// Led partitions with an ISR smaller than their `min.insync.replicas`: `acks=all`
+    /// produces to them are refused.
+    pub under_min_isr: usize,
     /// Largest follower lag (offsets) over the led partitions.
     pub max_lag: i64,
     /// Partitions followed.
@@ -20,12 +23,22 @@ impl Broker {
     /// Replication figures over the hosted partitions.
     pub fn replication_summary(&self) -> ReplicationSummary {
         let mut out = ReplicationSummary::default();
+        let md = self.controller.metadata();
+        let default_min = self.config().replication.min_in_sync_replicas;
         for p in self.by_id.read().values() {
             let v = p.replication_view();
             if v.leader {
                 out.led += 1;
                 if v.isr.len() < v.replicas.len() {
                     out.under_replicated += 1;
+                }
+                let min = md
+                    .topics
+                    .get(&p.topic)
+                    .and_then(|t| t.config.min_insync_replicas)
+                    .unwrap_or(default_min) as usize;
+                if v.isr.len() < min {
+                    out.under_min_isr += 1;
                 }
                 out.max_lag = out.max_lag.max(v.max_lag);
             } else {
@@ -156,6 +169,7 @@ impl Broker {
             puts: s.puts.load(ld),
             gets: s.gets.load(ld),
             deletes: s.deletes.load(ld),
+            errors: s.errors.load(ld),
             cache_hits: hits,
             cache_misses: misses,
             cache_hit_ratio: if hits + misses == 0 {

@@ -38,6 +38,20 @@ impl ListenerTlsFiles {
         &self,
         security: &BrokerSecurity,
     ) -> Result<rustls::ServerConfig, TlsError> {
+        let built = self.build(security)?;
+        // What the listener now presents: its end is what the expiry alert watches.
+        let not_after = std::fs::read_to_string(&self.cert)
+            .ok()
+            .and_then(|pem| rustmq_security::ca::parse_pem_chain(&pem).ok())
+            .and_then(|chain| rustmq_security::ca::inspect_der(chain.first()?.as_ref()).ok())
+            .map(|info| info.not_after);
+        if let Some(t) = not_after {
+            security.listener_certificate_loaded(t);
+        }
+        Ok(built)
+    }
+
+    fn build(&self, security: &BrokerSecurity) -> Result<rustls::ServerConfig, TlsError> {
         match &self.client_ca {
             Some(ca) => tls::mutual_server_config(
                 &self.cert,

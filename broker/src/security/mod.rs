@@ -117,6 +117,8 @@ pub struct BrokerSecurity {
     revoked: Arc<RevokedSet>,
     sessions: Arc<LiveSessions>,
     tls_reloads: AtomicU64,
+    /// When the listener's certificate ends (seconds since the epoch; 0: not loaded).
+    listener_not_after: std::sync::atomic::AtomicI64,
     jwt: Option<Arc<JwtVerifier>>,
 }
 
@@ -182,6 +184,7 @@ impl BrokerSecurity {
                 revoked: Arc::new(RevokedSet::default()),
                 sessions: Arc::default(),
                 tls_reloads: AtomicU64::new(0),
+                listener_not_after: Default::default(),
                 jwt,
             }
             .with_certificates(md),
@@ -209,6 +212,7 @@ impl BrokerSecurity {
             revoked: Arc::new(RevokedSet::default()),
             sessions: Arc::default(),
             tls_reloads: AtomicU64::new(0),
+            listener_not_after: Default::default(),
             jwt: None,
         })
     }
@@ -241,6 +245,15 @@ impl BrokerSecurity {
     /// Times the listener's certificates were reloaded since start.
     pub fn tls_reloads(&self) -> u64 {
         self.tls_reloads.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn listener_certificate_loaded(&self, not_after: i64) {
+        self.listener_not_after.store(not_after, Ordering::Relaxed);
+    }
+
+    /// When the client listener's certificate ends (seconds since the epoch), once loaded.
+    pub fn listener_certificate_not_after(&self) -> Option<i64> {
+        Some(self.listener_not_after.load(Ordering::Relaxed)).filter(|t| *t > 0)
     }
 
     pub(crate) fn tls_reloaded(&self) {
@@ -683,6 +696,14 @@ impl prometheus_client::collector::Collector for SecurityFigures {
             "ACL decisions computed ahead for the principals of `acl cache warm`",
             s.acl_decisions_warmed(),
         )?;
+        if let Some(t) = s.listener_certificate_not_after() {
+            gauge(
+                e,
+                "tls_certificate_expiry_timestamp_seconds",
+                "When the client listener's certificate ends (seconds since the epoch)",
+                t,
+            )?;
+        }
         counter(
             e,
             "certificate_reloads",

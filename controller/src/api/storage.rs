@@ -33,6 +33,9 @@ pub struct StorageView {
     pub gets: u64,
     /// DELETE requests.
     pub deletes: u64,
+    /// Object-store requests that failed (any kind).
+    #[serde(default)]
+    pub errors: u64,
     /// Read-cache hits.
     pub cache_hits: u64,
     /// Read-cache misses.

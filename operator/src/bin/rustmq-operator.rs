@@ -47,12 +47,8 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("RUSTMQ_LOG")
-                .unwrap_or_else(|_| "info".into()),
-        )
-        .init();
+    // The same logs as the brokers': RUSTMQ_LOG filters, RUSTMQ_LOG_FORMAT=json for JSON lines.
+    rustmq_transport::logging::init("info")?;
     let args = Args::parse();
     let client = Client::try_default()
         .await

@@ -574,6 +574,31 @@ pub(super) async fn day_two(env: Env<'_>) {
         },
     )
     .await;
+    // Its leader reports it in the series the PartitionsBelowMinISR alert watches.
+    let victim_ip = agent.network_of(&victim).expect("the leader runs").1;
+    let below = wait_for(
+        "rustmq_under_min_isr_partitions on the leader",
+        Duration::from_secs(60),
+        || async {
+            let text = reqwest::get(format!(
+                "http://{victim_ip}:{}/metrics",
+                rustmq_operator::cluster::ports::BROKER_ADMIN
+            ))
+            .await
+            .ok()?
+            .text()
+            .await
+            .ok()?;
+            text.lines()
+                .find_map(|l| l.strip_prefix("rustmq_under_min_isr_partitions "))?
+                .trim()
+                .parse::<f64>()
+                .ok()
+                .filter(|v| *v >= 1.0)
+        },
+    )
+    .await;
+    println!("partitions below min ISR on the isolated leader: {below}");
     apply(&clusters, &spec("test-3", 3)).await;
     let blocked = tokio::time::timeout(
         Duration::from_secs(300),
