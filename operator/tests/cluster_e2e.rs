@@ -29,6 +29,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use common::ControlPlane;
+use common::bins::workspace_bin;
 use common::network::PodNetwork;
 use common::node_agent::NodeAgent;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -83,25 +84,6 @@ fn main() -> ExitCode {
         },
     )];
     libtest_mimic::run(&args, trials).exit_code()
-}
-
-/// A workspace binary next to this test's directory, built when missing.
-fn workspace_bin(name: &str, package: &str) -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let target = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in <target>/<profile>/deps");
-    let bin = target.join(name);
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", package, "--bin", name])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building {name}");
-    }
-    bin
 }
 
 /// Polls `probe` until it returns `Some`, failing with `what` (and `context()`) after

@@ -9,7 +9,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
+mod common;
+
 use bytes::Bytes;
+use common::bins::workspace_bin;
 use rustmq_broker::child::DevBroker;
 use rustmq_client::{ClientConfig, Message, ProducerBuilder, RustMqClient, TlsConfig};
 
@@ -170,25 +173,6 @@ fn exposed(used: &str, families: &BTreeSet<String>) -> bool {
             .any(|s| used.strip_suffix(s).is_some_and(|f| families.contains(f)))
 }
 
-/// The broker binary next to this test's directory, built when missing.
-fn broker_binary() -> PathBuf {
-    let exe = std::env::current_exe().expect("test binary path");
-    let target = exe
-        .parent()
-        .and_then(|deps| deps.parent())
-        .expect("test binaries live in <target>/<profile>/deps");
-    let bin = target.join("rustmq-broker");
-    if !bin.exists() {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "rustmq-broker", "--bin", "rustmq-broker"])
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building rustmq-broker");
-    }
-    bin
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_metric_the_alerts_and_dashboards_use_exists() {
     let mut used = BTreeSet::new();
@@ -207,9 +191,15 @@ async fn every_metric_the_alerts_and_dashboards_use_exists() {
         }
     }
 
+    assert!(
+        used.len() > 40,
+        "the rules and dashboards name {} metrics",
+        used.len()
+    );
     // A dev node with a topic that has traffic.
     let dir = tempfile::tempdir().unwrap();
-    let dev = DevBroker::spawn(&broker_binary(), dir.path()).expect("dev broker starts");
+    let dev = DevBroker::spawn(&workspace_bin("rustmq-broker", "rustmq-broker"), dir.path())
+        .expect("dev broker starts");
     let http = reqwest::Client::new();
     let created = http
         .post(format!("{}/api/v1/topics", dev.admin))

@@ -3,8 +3,10 @@
 // Each test binary uses a part of this module.
 #![allow(dead_code)]
 
+pub mod bins;
 pub mod control_plane;
 pub mod network;
 pub mod node_agent;
 
+#[allow(unused_imports)]
 pub use control_plane::ControlPlane;
