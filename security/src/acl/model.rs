@@ -189,8 +189,9 @@ impl Operation {
     }
 
     /// Whether a rule granting or denying `self` covers a request for `requested`. An allow
-    /// of read, write, delete or alter also allows describe (Kafka's implied describe); a
-    /// deny covers only what it names (and `all`).
+    /// of read, write, delete or alter also allows describe (Kafka's implied describe), and
+    /// so does cluster_admin (whoever administers the cluster may read its state through
+    /// the admin API); a deny covers only what it names (and `all`).
     /// `consume_group` is read on a group (joining, syncing, heartbeats, commits) under
     /// its seed name.
     pub fn covers(self, requested: Operation, allow: bool) -> bool {
@@ -201,7 +202,12 @@ impl Operation {
                 && requested == Self::Describe
                 && matches!(
                     self,
-                    Self::Read | Self::Write | Self::Delete | Self::Alter | Self::ConsumeGroup
+                    Self::Read
+                        | Self::Write
+                        | Self::Delete
+                        | Self::Alter
+                        | Self::ConsumeGroup
+                        | Self::ClusterAdmin
                 ))
     }
 }

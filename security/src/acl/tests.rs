@@ -127,6 +127,19 @@ fn read_write_delete_and_alter_imply_describe_only_when_allowed() {
             .0
             .allowed
     );
+    // Who administers the cluster may describe it (the admin API's reads).
+    let admin = AclSet::new(
+        1,
+        vec![rule("ops", "cluster", &[ClusterAdmin], Effect::Allow)],
+        Vec::<String>::new(),
+        false,
+    );
+    assert!(
+        admin
+            .evaluate(&req("ops", Describe, Cluster, "cluster"), now())
+            .0
+            .allowed
+    );
 }
 
 #[test]
