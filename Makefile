@@ -16,7 +16,7 @@ test:
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 	# The Go SDK, against the broker binary the workspace tests just built.
-	cd sdk/go && go vet ./... && go test ./...
+	cd sdk/go && go vet ./... && "$$(../../.ci/build-staticcheck.sh)/staticcheck" ./... && go test ./...
 	# Coverage-guided fuzzing of the security parsers and the token decoder (20 s a target).
 	./.ci/fuzz.sh
 
