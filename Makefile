@@ -6,13 +6,15 @@ dev:
 
 # Starts real object-store servers (fake-gcs-server, moto) and a BigQuery emulator
 # (bqemulator): .ci/test-deps installs them, with kubernetes-validate; the operator's tests need a Kubernetes control plane and helm, built
-# once from the Go module proxy into ~/.cache by .ci/build-kube.sh and .ci/build-helm.sh.
+# once from the Go module proxy into ~/.cache by .ci/build-kube.sh and .ci/build-helm.sh; the
+# trace tests an OpenTelemetry Collector, by .ci/build-otelcol.sh (its module is .ci/otelcol).
 # terraform/ is checked without providers (OpenTofu's fmt, an HCL parser, checkov).
 test:
 	./.ci/test-deps
 	./.ci/build-kube.sh > /dev/null
 	./.ci/build-helm.sh > /dev/null
 	./.ci/build-promtool.sh > /dev/null
+	./.ci/build-otelcol.sh > /dev/null
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
 	# The Go SDK, against the broker binary the workspace tests just built.

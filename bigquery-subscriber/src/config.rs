@@ -240,7 +240,7 @@ impl Default for Monitoring {
 /// c.validate().unwrap();
 /// assert_eq!(c.consumer_group(), "bigquery-d-t");
 /// ```
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SubscriberConfig {
     pub project_id: String,
@@ -261,6 +261,8 @@ pub struct SubscriberConfig {
     pub error_handling: ErrorHandling,
     pub auth: Auth,
     pub monitoring: Monitoring,
+    /// `[telemetry]` trace export (OTLP; `OTEL_*` variables override it).
+    pub telemetry: rustmq_transport::telemetry::TelemetryConfig,
 }
 
 /// Reads `var` when set (an empty value counts as unset).

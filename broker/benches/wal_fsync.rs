@@ -79,6 +79,7 @@ async fn append(wal: &Wal, target: &Arc<Target>, base: i64, batch: Bytes) {
         generation: 0,
         target: target.clone(),
         reply: Some(tx),
+        span: tracing::Span::none(),
     })
     .expect("submit");
     rx.await.expect("reply").expect("append");

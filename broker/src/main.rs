@@ -60,6 +60,7 @@ async fn run<F>(config: BrokerConfig, file: Option<(PathBuf, F)>) -> anyhow::Res
 where
     F: Fn() -> Result<BrokerConfig, rustmq_broker::config::ConfigError> + Send + 'static,
 {
+    rustmq_transport::telemetry::init("rustmq-broker", &config.telemetry)?;
     let data_dir = config.broker.data_dir.clone();
     let controllers = config.controller.endpoint_addrs();
     let id = config.broker.id;

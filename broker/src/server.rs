@@ -17,6 +17,7 @@ use rustmq_protocol::frame::{
     self, FLAG_ERROR, FLAG_RESPONSE, FrameError, FrameHeader, HEADER_LEN,
 };
 use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_transport::telemetry::TraceParent;
 use tokio::sync::watch;
 use tracing::Instrument;
 
@@ -342,8 +343,19 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
             }
         };
-        // Every log line while the request is handled carries its id and API.
-        let span = tracing::info_span!("request", id = header.request_id, api = ?api);
+        let (trace, body) = match frame::split_trace_context(&header, body) {
+            Ok(t) => t,
+            Err(e) => {
+                return reply_error(send, &header, ErrorCode::InvalidRequest, e.to_string()).await;
+            }
+        };
+        // Every log line while the request is handled carries its id and API; with traces
+        // exported, the span is the server side of the client's request span.
+        let span = tracing::info_span!("request", id = header.request_id, api = ?api,
+            otel.kind = "server", otel.name = api.span_name());
+        if let Some(parent) = trace.as_ref().and_then(TraceParent::from_binary) {
+            parent.adopt(&span);
+        }
         self.handle(api, header, body, send).instrument(span).await
     }
 

@@ -169,6 +169,37 @@ async fn oversized_and_garbage_frames_get_typed_errors() {
         "{}",
         e.message
     );
+    // The trace-context flag on a body too short to hold the context: INVALID_REQUEST.
+    let mut untraceable = BytesMut::new();
+    FrameHeader {
+        body_len: 5,
+        api_key: ApiKey::Metadata as u16,
+        api_version: 1,
+        request_id: 78,
+        flags: frame::FLAG_TRACE_CONTEXT,
+    }
+    .encode(&mut untraceable);
+    untraceable.put_slice(&[0; 5]);
+    let e = error_frame(c.raw_request(&addr, untraceable.freeze()).await.unwrap());
+    assert_eq!(e.error_code, ErrorCode::InvalidRequest as i32);
+    assert!(e.message.contains("trace context"), "{}", e.message);
+    // A context of an unknown version (or all zeros) is ignored: the request is served.
+    for version in [0u8, 9] {
+        let mut trace = [0u8; frame::TRACE_CONTEXT_LEN];
+        trace[0] = version;
+        let req = proto::MetadataRequest { topics: vec![] };
+        let raw = c
+            .raw_request(
+                &addr,
+                frame::encode_request(ApiKey::Metadata as u16, 1, 79, Some(&trace), &req),
+            )
+            .await
+            .unwrap();
+        let (h, body) = frame::decode(raw, 1 << 20).unwrap();
+        assert_eq!(h.flags & FLAG_ERROR, 0, "version {version}");
+        let md: proto::MetadataResponse = frame::decode_body(body).unwrap();
+        assert!(!md.cluster_id.is_empty());
+    }
     // Random bytes of several shapes.
     for seed in 0u8..20 {
         let junk: Vec<u8> = (0..64)

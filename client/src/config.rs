@@ -292,6 +292,10 @@ pub struct ProducerConfig {
     pub idempotent: bool,
     /// Headers added to every message that does not set them.
     pub default_properties: HashMap<String, String>,
+    /// With an OpenTelemetry layer installed, add each message's send span as a W3C
+    /// `traceparent` header, so a consumer's processing span can link to it
+    /// ([`crate::ConsumedMessage::link_to_producer`]). Off by default: 70 bytes per record.
+    pub trace_headers: bool,
 }
 
 impl Default for ProducerConfig {
@@ -311,6 +315,7 @@ impl Default for ProducerConfig {
             producer_id: None,
             idempotent: false,
             default_properties: HashMap::new(),
+            trace_headers: false,
         }
     }
 }

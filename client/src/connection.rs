@@ -13,6 +13,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::frame::{self, FLAG_ERROR};
 use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_transport::telemetry::TraceParent;
 
 use crate::ClientError;
 use crate::config::{AuthConfig, ClientConfig, TokenSource};
@@ -270,11 +271,14 @@ impl BrokerConnection {
         Req: prost::Message,
         Resp: prost::Message + Default,
     {
-        let bytes = frame::encode(
+        // The caller's span (with traces exported) travels with the request, so the
+        // broker's spans join its trace.
+        let trace = TraceParent::current().map(|t| t.to_binary());
+        let bytes = frame::encode_request(
             api as u16,
             api.max_version(),
             self.next_id.fetch_add(1, Ordering::Relaxed),
-            0,
+            trace.as_ref(),
             req,
         );
         let (header, body) = self.exchange(bytes, timeout).await?;

@@ -128,4 +128,32 @@ impl ConsumedMessage {
     pub fn header(&self, name: &str) -> Option<&Bytes> {
         self.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v)
     }
+
+    /// The producer's send span, when it was sent with
+    /// [`crate::ProducerConfig::trace_headers`] (a W3C `traceparent` header).
+    pub fn producer_trace(&self) -> Option<rustmq_transport::telemetry::TraceParent> {
+        let v = self.header(rustmq_transport::telemetry::HEADER)?;
+        rustmq_transport::telemetry::TraceParent::parse(std::str::from_utf8(v).ok()?)
+    }
+
+    /// Links `span` (the consumer's processing of this message) to the producer's send span;
+    /// returns whether the message carried one. A link, not a parent: the processing is its
+    /// own trace, found from the producer's and back.
+    ///
+    /// ```
+    /// # let msg = rustmq_client::ConsumedMessage { topic: "t".into(), partition: 0, offset: 0,
+    /// #     timestamp: 0, key: None, payload: Default::default(), headers: vec![(
+    /// #     "traceparent".into(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into())] };
+    /// let span = tracing::info_span!("process", offset = msg.offset);
+    /// assert!(msg.link_to_producer(&span));
+    /// ```
+    pub fn link_to_producer(&self, span: &tracing::Span) -> bool {
+        match self.producer_trace() {
+            Some(tp) => {
+                tp.link(span);
+                true
+            }
+            None => false,
+        }
+    }
 }

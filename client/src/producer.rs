@@ -23,7 +23,9 @@ use crate::ClientError;
 use crate::client::RustMqClient;
 use crate::config::{AckLevel, Partitioner, ProducerConfig};
 use crate::message::{Message, SendResult};
+use rustmq_transport::telemetry::{self, TraceParent};
 use rustmq_transport::time::sleep_until_opt;
+use tracing::Instrument;
 
 /// Largest produce request the producer builds (well under the broker's 16 MiB default).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -105,6 +107,9 @@ struct Pending {
     record: OutgoingRecord,
     size: usize,
     reply: Reply,
+    /// `rustmq.send`, from the caller's send to the acknowledgement (closed when dropped),
+    /// or the caller's span when per-message spans are off.
+    span: tracing::Span,
 }
 
 struct PartBatch {
@@ -263,7 +268,24 @@ impl Producer {
                 partition: p,
             });
         }
+        // A span per message is the send's whole life, but costs about a microsecond with an
+        // OpenTelemetry layer even when unsampled: it is a debug span, on only when asked for
+        // (`rustmq_client=debug`). Otherwise the message carries the caller's span, which
+        // the produce request's span then joins.
+        let send_span = tracing::debug_span!("rustmq.send", otel.kind = "producer",
+            messaging.system = "rustmq", messaging.destination.name = %self.topic);
+        let span = if send_span.is_disabled() {
+            tracing::Span::current()
+        } else {
+            send_span
+        };
         let mut headers = msg.headers;
+        if self.config.trace_headers
+            && !headers.iter().any(|(k, _)| k == telemetry::HEADER)
+            && let Some(tp) = TraceParent::of(&span)
+        {
+            headers.push((telemetry::HEADER.to_string(), Bytes::from(tp.to_string())));
+        }
         for (k, v) in &self.config.default_properties {
             if !headers.iter().any(|(hk, _)| hk == k) {
                 headers.push((k.clone(), Bytes::from(v.clone())));
@@ -286,6 +308,7 @@ impl Producer {
                 timestamp: msg.timestamp.unwrap_or_else(now_ms),
             },
             reply,
+            span,
         };
         self.tx
             .send(Cmd::Send(pending, partition))
@@ -689,8 +712,9 @@ impl BatchSender {
                     }],
                 };
                 let parts: Vec<u32> = items.iter().map(|(p, _, _)| *p).collect();
+                let span = produce_span(&items);
                 let resp: Result<proto::ProduceResponse, ClientError> = tokio::select! {
-                    r = conn.request(ApiKey::Produce, &req, timeout) => r,
+                    r = conn.request(ApiKey::Produce, &req, timeout).instrument(span) => r,
                     moved = self.leader_moved(&conn, &parts) => Err(moved),
                 };
                 match resp {
@@ -795,4 +819,35 @@ impl BatchSender {
             let _ = m.reply.send(Err(e.clone()));
         }
     }
+}
+
+/// Most links one produce request's span keeps to the sends it carries (beyond the first,
+/// which is its parent).
+const MAX_SPAN_LINKS: usize = 128;
+
+/// The client span of one produce request: a child of its first message's span (its send
+/// span, or the span it was sent in; so a lone send's trace holds the broker's work on it),
+/// linked to the other messages' spans; a root span when the messages carry none.
+fn produce_span(items: &[(u32, Bytes, Vec<Pending>)]) -> tracing::Span {
+    let messages = items.iter().map(|(_, _, m)| m.len()).sum::<usize>();
+    let mut spans = items
+        .iter()
+        .flat_map(|(_, _, msgs)| msgs.iter().map(|m| &m.span))
+        .filter(|s| !s.is_disabled());
+    let Some(first) = spans.next() else {
+        return tracing::info_span!(parent: None, "rustmq.produce", otel.kind = "client", messages);
+    };
+    let span = tracing::info_span!(parent: first, "rustmq.produce", otel.kind = "client", messages);
+    let mut linked = 0;
+    for other in spans {
+        // Messages sent in one caller's span share it: one link is enough.
+        if linked == MAX_SPAN_LINKS {
+            break;
+        }
+        if other.id() != first.id() {
+            span.follows_from(other);
+            linked += 1;
+        }
+    }
+    span
 }

@@ -104,6 +104,8 @@ pub struct ControllerConfig {
     /// `[audit]`: ACL and certificate changes made through this controller's admin API.
     /// Unset path: `<data_dir>/audit/audit.log`.
     pub audit: rustmq_security::audit::AuditConfig,
+    /// `[telemetry]` trace export (OTLP).
+    pub telemetry: rustmq_transport::telemetry::TelemetryConfig,
 }
 
 /// `[autobalancer]`: rebalancing bounds, and whether the leader rebalances on its own.

@@ -26,6 +26,7 @@ fn main() -> std::process::ExitCode {
 }
 
 async fn run(config: ControllerConfig) -> anyhow::Result<()> {
+    rustmq_transport::telemetry::init("rustmq-controller", &config.telemetry)?;
     let opts = config.options()?;
     let http = config.http_listen();
     // Bind the admin API first: a port conflict is reported before Raft starts.

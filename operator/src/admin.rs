@@ -252,7 +252,7 @@ impl AdminApi {
         path: &str,
         timeout: Duration,
     ) -> Result<Option<T>> {
-        let resp = req
+        let resp = rustmq_transport::telemetry::http::propagate(req)
             .timeout(timeout)
             .send()
             .await

@@ -5,6 +5,7 @@
 use std::fmt::Debug;
 use std::sync::Arc;
 use std::time::Instant;
+use tracing::Instrument;
 
 use k8s_openapi::NamespaceResourceScope;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
@@ -59,6 +60,13 @@ pub fn key<R: ClusterResource>(r: &R) -> String {
     )
 }
 
+/// The span of one reconcile (`rustmq.operator.reconcile`): its log lines name the resource,
+/// and with traces exported the admin-API calls it makes join it.
+pub fn reconcile_span(controller: &str, namespace: &str, name: &str) -> tracing::Span {
+    tracing::info_span!("rustmq.operator.reconcile", otel.name = %format!("reconcile {controller}"),
+        controller, namespace, name)
+}
+
 /// Runs `apply` or, once the resource is being deleted, `cleanup` under `finalizer_name`,
 /// counting the reconcile as `controller` in the metrics.
 pub async fn reconcile_finalized<R, A, C>(
@@ -77,12 +85,14 @@ where
     let started = Instant::now();
     let ns = obj.namespace().unwrap_or_else(|| "default".into());
     let api: Api<R> = Api::namespaced(ctx.client.clone(), &ns);
+    let span = reconcile_span(controller, &ns, &obj.name_any());
     let result = finalizer(&api, finalizer_name, obj.clone(), |event| async {
         match event {
             Finalizer::Apply(r) => apply(&r, &ctx).await,
             Finalizer::Cleanup(r) => cleanup(&r, &ctx).await,
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconciled(controller, started);

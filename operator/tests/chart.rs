@@ -81,7 +81,60 @@ const VARIANTS: &[&[&str]] = &[
     ],
     SUBSCRIBER,
     MONITORING,
+    TRACING,
 ];
+
+/// The operator's traces, and a cluster whose brokers and controllers export theirs.
+const TRACING: &[&str] = &[
+    "tracing.endpoint=http://otel-collector.observability:4317",
+    "tracing.samplingRatio=0.25",
+    "cluster.enabled=true",
+    "cluster.spec.telemetry.endpoint=http://otel-collector.observability:4317",
+    // `--set` keeps a decimal a string (helm parses only integers); 1 is a number.
+    "cluster.spec.telemetry.samplingRatio=1",
+    "cluster.spec.telemetry.protocol=http/protobuf",
+];
+
+#[test]
+fn tracing_sets_the_operators_otel_variables_and_the_clusters_telemetry() {
+    let objects = documents(&render(TRACING));
+    let deployment = objects
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "Deployment")
+        .unwrap();
+    let env = deployment.data["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap();
+    let var = |name: &str| {
+        env.iter()
+            .find(|e| e["name"] == name)
+            .map(|e| e["value"].as_str().unwrap().to_string())
+    };
+    assert_eq!(
+        var("OTEL_EXPORTER_OTLP_ENDPOINT").as_deref(),
+        Some("http://otel-collector.observability:4317")
+    );
+    assert_eq!(var("OTEL_EXPORTER_OTLP_PROTOCOL").as_deref(), Some("grpc"));
+    assert_eq!(var("OTEL_TRACES_SAMPLER_ARG").as_deref(), Some("0.25"));
+    let cluster = objects
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "RustMQCluster")
+        .unwrap();
+    let spec: rustmq_operator::crd::RustMQClusterSpec =
+        serde_json::from_value(cluster.data["spec"].clone()).unwrap();
+    assert_eq!(spec.telemetry.sampling_ratio, Some(1.0));
+    assert_eq!(
+        spec.telemetry.protocol,
+        rustmq_operator::crd::OtlpProtocolSpec::HttpProtobuf
+    );
+    // Without the value, no OTEL variable: the operator exports nothing.
+    let plain = documents(&render(&[]));
+    let d = plain
+        .iter()
+        .find(|o| o.types.as_ref().unwrap().kind == "Deployment")
+        .unwrap();
+    assert!(!serde_json::to_string(&d.data).unwrap().contains("OTEL_"));
+}
 
 /// PodMonitors (controllers over HTTPS), the PrometheusRule and the dashboards.
 const MONITORING: &[&str] = &[

@@ -13,6 +13,12 @@ pub const HEADER_LEN: usize = 16;
 pub const FLAG_RESPONSE: u16 = 0x1;
 /// Flag set when the body is an [`crate::proto::ErrorResponse`] rather than the API's response.
 pub const FLAG_ERROR: u16 = 0x2;
+/// Request flag: the body starts with [`TRACE_CONTEXT_LEN`] bytes of W3C trace context in
+/// binary form (version 0, 16-byte trace id, 8-byte parent span id, 1-byte trace flags), then
+/// the protobuf message; `body_len` counts both.
+pub const FLAG_TRACE_CONTEXT: u16 = 0x4;
+/// Bytes of the trace context [`FLAG_TRACE_CONTEXT`] announces.
+pub const TRACE_CONTEXT_LEN: usize = 26;
 
 /// The APIs of protocol version 1.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -69,6 +75,27 @@ impl ApiKey {
         Self::Authenticate,
         Self::ApiVersions,
     ];
+
+    /// The name of the spans of a request to this API (`rustmq.produce` ...).
+    pub const fn span_name(self) -> &'static str {
+        match self {
+            Self::Metadata => "rustmq.metadata",
+            Self::Produce => "rustmq.produce",
+            Self::Fetch => "rustmq.fetch",
+            Self::ListOffsets => "rustmq.list_offsets",
+            Self::Health => "rustmq.health",
+            Self::JoinGroup => "rustmq.join_group",
+            Self::SyncGroup => "rustmq.sync_group",
+            Self::Heartbeat => "rustmq.heartbeat",
+            Self::LeaveGroup => "rustmq.leave_group",
+            Self::OffsetCommit => "rustmq.offset_commit",
+            Self::OffsetFetch => "rustmq.offset_fetch",
+            Self::FindCoordinator => "rustmq.find_coordinator",
+            Self::InitProducerId => "rustmq.init_producer_id",
+            Self::Authenticate => "rustmq.authenticate",
+            Self::ApiVersions => "rustmq.api_versions",
+        }
+    }
 
     /// Lowest version of each API this build speaks (0 is never a version).
     pub const fn min_version(self) -> u16 {
@@ -154,7 +181,7 @@ pub struct FrameHeader {
     pub api_version: u16,
     /// Chosen by the client, echoed in the response.
     pub request_id: u32,
-    /// [`FLAG_RESPONSE`], [`FLAG_ERROR`].
+    /// [`FLAG_RESPONSE`], [`FLAG_ERROR`] on responses; [`FLAG_TRACE_CONTEXT`] on requests.
     pub flags: u16,
 }
 
@@ -249,6 +276,64 @@ pub fn encode<M: prost::Message>(
     // Encoding into a buffer reserved for `encoded_len` cannot run out of space.
     body.encode_raw(&mut buf);
     buf.freeze()
+}
+
+/// Encodes a request frame carrying `trace` (the caller's span, so the broker's spans join
+/// its trace) in front of the body; without one, exactly [`encode`]'s frame.
+///
+/// ```
+/// use rustmq_protocol::{frame, proto, ApiKey};
+/// let mut trace = [0u8; frame::TRACE_CONTEXT_LEN];
+/// trace[1] = 0xab;
+/// let bytes = frame::encode_request(ApiKey::Health as u16, 1, 42, Some(&trace), &proto::HealthRequest {});
+/// let (header, body) = frame::decode(bytes, 1024).unwrap();
+/// let (got, message) = frame::split_trace_context(&header, body).unwrap();
+/// assert_eq!(got, Some(trace));
+/// assert!(message.is_empty());
+/// ```
+pub fn encode_request<M: prost::Message>(
+    api_key: u16,
+    api_version: u16,
+    request_id: u32,
+    trace: Option<&[u8; TRACE_CONTEXT_LEN]>,
+    body: &M,
+) -> Bytes {
+    let Some(trace) = trace else {
+        return encode(api_key, api_version, request_id, 0, body);
+    };
+    let len = TRACE_CONTEXT_LEN + body.encoded_len();
+    let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
+    FrameHeader {
+        body_len: len as u32,
+        api_key,
+        api_version,
+        request_id,
+        flags: FLAG_TRACE_CONTEXT,
+    }
+    .encode(&mut buf);
+    buf.put_slice(trace);
+    body.encode_raw(&mut buf);
+    buf.freeze()
+}
+
+/// Takes a request's trace context off the front of its body when the header says one is
+/// there; a body too short to hold it is malformed.
+pub fn split_trace_context(
+    header: &FrameHeader,
+    mut body: Bytes,
+) -> Result<(Option<[u8; TRACE_CONTEXT_LEN]>, Bytes), FrameError> {
+    if header.flags & FLAG_TRACE_CONTEXT == 0 {
+        return Ok((None, body));
+    }
+    if body.len() < TRACE_CONTEXT_LEN {
+        return Err(FrameError::Malformed(format!(
+            "the trace context flag is set but the body has {} bytes, fewer than its {TRACE_CONTEXT_LEN}",
+            body.len()
+        )));
+    }
+    let mut trace = [0u8; TRACE_CONTEXT_LEN];
+    trace.copy_from_slice(&body.split_to(TRACE_CONTEXT_LEN));
+    Ok((Some(trace), body))
 }
 
 /// Encodes a Fetch response frame as a list of buffers whose concatenation is exactly

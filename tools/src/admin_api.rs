@@ -5,6 +5,7 @@ use anyhow::{Context, bail};
 use rustmq_controller::api::Envelope;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+use tracing::Instrument;
 
 /// The admin REST API of a cluster (any controller).
 pub struct Api {
@@ -115,12 +116,17 @@ impl Api {
         body: Option<&B>,
     ) -> anyhow::Result<T> {
         let url = format!("{}{path}", self.base);
+        // With traces exported, the call is a client span the admin API's span joins.
+        let span = tracing::info_span!("rustmq.admin.call", otel.kind = "client",
+            otel.name = %format!("{method} {path}"));
         let mut req = self.http.request(method, &url);
         if let Some(b) = body {
             req = req.json(b);
         }
-        let resp = req
+        let resp = span
+            .in_scope(|| rustmq_transport::telemetry::http::propagate(req))
             .send()
+            .instrument(span)
             .await
             .with_context(|| format!("cannot reach the admin API at {url}"))?;
         let status = resp.status();

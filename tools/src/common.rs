@@ -33,6 +33,17 @@ pub async fn connect(brokers: &str, ca_cert: &Option<PathBuf>) -> anyhow::Result
         .with_context(|| format!("cannot connect to brokers {brokers}"))
 }
 
+/// Logs for every thread and, when the `OTEL_*` variables name a collector, trace export
+/// (the tools have no configuration file; `OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4317`
+/// traces a `topic create` or a `produce` end to end).
+pub fn init_telemetry(program: &str) -> anyhow::Result<()> {
+    rustmq_transport::telemetry::init(
+        program,
+        &rustmq_transport::telemetry::TelemetryConfig::default(),
+    )?;
+    Ok(())
+}
+
 /// Process set-up shared by the tools: the servers' (one rustls crypto provider, logs to
 /// stderr, a one-line error and exit code 1), with logs at `warn` unless `RUSTMQ_LOG` says
 /// otherwise.

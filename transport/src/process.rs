@@ -8,6 +8,10 @@ use anyhow::Context;
 /// [`crate::logging`]), runs `body`, and on failure prints one line with the chain
 /// of causes (no backtrace for an operator's mistake) and exits with 1.
 ///
+/// Until `body` calls [`crate::telemetry::init`] (after reading its configuration, which
+/// says whether traces are exported; inside its runtime, which the gRPC exporter needs) the
+/// logs are its thread's only.
+///
 /// ```no_run
 /// fn main() -> std::process::ExitCode {
 ///     rustmq_transport::process::run(|| Ok(()))
@@ -32,7 +36,7 @@ pub fn run_with_logs(
     let result = rustls::crypto::ring::default_provider()
         .install_default()
         .map_err(|_| anyhow::anyhow!("a rustls crypto provider was already installed"))
-        .and_then(|()| crate::logging::init(default_filter).map_err(anyhow::Error::from))
+        .and_then(|()| crate::logging::init_early(default_filter).map_err(anyhow::Error::from))
         .and_then(|()| body());
     match result {
         Ok(()) => std::process::ExitCode::SUCCESS,
@@ -43,13 +47,18 @@ pub fn run_with_logs(
     }
 }
 
-/// Runs `fut` on a multi-threaded tokio runtime.
+/// Runs `fut` on a multi-threaded tokio runtime, then sends the spans still buffered
+/// ([`crate::telemetry::shutdown`]).
 pub fn block_on<F: std::future::Future<Output = anyhow::Result<()>>>(fut: F) -> anyhow::Result<()> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .context("starting the tokio runtime")?
-        .block_on(fut)
+        .block_on(async {
+            let done = fut.await;
+            crate::telemetry::shutdown().await;
+            done
+        })
 }
 
 /// Returns on Ctrl-C or SIGTERM (what Kubernetes sends before killing a pod).

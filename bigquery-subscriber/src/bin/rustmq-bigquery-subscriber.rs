@@ -23,6 +23,7 @@ fn main() -> std::process::ExitCode {
 
 async fn subscribe() -> anyhow::Result<()> {
     let config = SubscriberConfig::from_env().context("configuration")?;
+    rustmq_transport::telemetry::init("rustmq-bigquery-subscriber", &config.telemetry)?;
     let health = Health::new();
     let addr = health::serve(health.clone(), config.monitoring.listen)
         .await

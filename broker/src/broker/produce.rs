@@ -6,6 +6,7 @@
 
 use super::*;
 use crate::partition::Appended;
+use tracing::Instrument;
 
 impl Broker {
     /// Appends every partition's batches of a produce request.
@@ -31,8 +32,11 @@ impl Broker {
             let name = t.topic.clone();
             let parts = t.partitions.into_iter().map(|p| async {
                 let started = Instant::now();
+                let span = tracing::info_span!("rustmq.produce.partition", topic = %name,
+                    partition = p.partition, bytes = p.records.len());
                 let r = self
                     .produce_partition(&name, p, (acks, custom), timeout, etl)
+                    .instrument(span)
                     .await;
                 if r.error_code == ErrorCode::None as i32 {
                     self.metrics.produced(acks, started.elapsed());
@@ -69,7 +73,9 @@ impl Broker {
             r.error_message = msg;
             r
         };
-        let (p, need, mut infos, max) = match self.admit(topic, &data, acks) {
+        let admitted =
+            tracing::info_span!("rustmq.produce.admit").in_scope(|| self.admit(topic, &data, acks));
+        let (p, need, mut infos, max) = match admitted {
             Ok(x) => x,
             Err(refusal) => return fail(resp, refusal),
         };
@@ -249,7 +255,9 @@ impl Broker {
     ) -> Result<(), Refusal> {
         let deadline = tokio::time::Instant::now() + timeout;
         if let Some(done) = appended.durable {
-            match tokio::time::timeout_at(deadline, done).await {
+            let waited = tokio::time::timeout_at(deadline, done)
+                .instrument(tracing::info_span!("rustmq.produce.durable"));
+            match waited.await {
                 Ok(Ok(Ok(()))) => {}
                 Ok(Ok(Err(e))) => return Err((ErrorCode::StorageError, e.to_string())),
                 Ok(Err(_)) => {
@@ -263,24 +271,37 @@ impl Broker {
                 }
             }
         }
-        loop {
-            let notified = p.appended().notified();
-            tokio::pin!(notified);
-            notified.as_mut().enable();
-            match p.ack_state(appended.last, appended.epoch, need) {
-                AckState::Done => break,
-                AckState::Lost(why) => return Err((ErrorCode::NotLeader, why)),
-                AckState::Waiting => {}
+        // An acks=all (or a count above one) wait is the replication's share of the latency.
+        let replication = match need {
+            AckNeed::All => tracing::info_span!("rustmq.produce.replication", need = "all"),
+            AckNeed::Replicas(n) if n > 1 => {
+                tracing::info_span!("rustmq.produce.replication", need = n)
             }
-            tokio::select! {
-                _ = notified => {}
-                _ = tokio::time::sleep_until(deadline) => {
-                    let isr = p.isr();
-                    let why = format!("not replicated to {need:?} within {timeout:?} (ISR {isr:?})");
-                    return Err((ErrorCode::RequestTimedOut, why));
+            _ => tracing::Span::none(),
+        };
+        async {
+            loop {
+                let notified = p.appended().notified();
+                tokio::pin!(notified);
+                notified.as_mut().enable();
+                match p.ack_state(appended.last, appended.epoch, need) {
+                    AckState::Done => break,
+                    AckState::Lost(why) => return Err((ErrorCode::NotLeader, why)),
+                    AckState::Waiting => {}
+                }
+                tokio::select! {
+                    _ = notified => {}
+                    _ = tokio::time::sleep_until(deadline) => {
+                        let isr = p.isr();
+                        let why = format!("not replicated to {need:?} within {timeout:?} (ISR {isr:?})");
+                        return Err((ErrorCode::RequestTimedOut, why));
+                    }
                 }
             }
+            Ok(())
         }
+        .instrument(replication)
+        .await?;
         // Acknowledge only as a leader the controllers still know to be alive.
         if !self.lease.valid() {
             return Err((

@@ -51,6 +51,8 @@ pub struct BrokerConfig {
     pub security: SecuritySection,
     /// `[etl]` WebAssembly ETL on the produce path.
     pub etl: EtlSection,
+    /// `[telemetry]` trace export (OTLP).
+    pub telemetry: rustmq_transport::telemetry::TelemetryConfig,
 }
 
 /// `[replication]`: how partitions are copied to followers and acknowledged.

@@ -398,6 +398,7 @@ impl PartitionLog {
             generation: s.generation,
             target: run.target.clone(),
             reply,
+            span: tracing::Span::current(),
         });
         if let Err(e) = submitted {
             let freed = Self::truncate_to_durable(s, &self.backlog);

@@ -12,8 +12,10 @@ use std::future::Future;
 use std::num::NonZeroU32;
 use std::sync::Arc;
 
+use futures::TryFutureExt;
 use tokio::runtime::Runtime;
 use tokio::sync::Semaphore;
+use tracing::Instrument;
 
 use super::TierError;
 
@@ -99,6 +101,15 @@ impl ColdPool {
         F: Future<Output = Result<T, TierError>> + Send + 'static,
         T: Send + 'static,
     {
+        let span = tracing::info_span!("rustmq.tier.cold_read", bytes);
+        self.read_quota(bytes)
+            .and_then(|()| self.run(fut))
+            .instrument(span)
+            .await
+    }
+
+    /// Waits until `bytes` fit the cold-read bandwidth quota.
+    async fn read_quota(&self, bytes: u64) -> Result<(), TierError> {
         if let Some((l, burst)) = &self.limiter {
             // A read larger than the burst takes its tokens in burst-sized steps: it is
             // served, never refused for its size, and counted in full.
@@ -109,7 +120,7 @@ impl ColdPool {
                 left -= step.get();
             }
         }
-        self.run(fut).await
+        Ok(())
     }
 
     /// Runs `fut` on the cold runtime once one of the in-flight permits is free.
@@ -129,7 +140,7 @@ impl ColdPool {
         match self.rt.as_ref().map(Runtime::handle) {
             None => job.await,
             Some(h) => h
-                .spawn(job)
+                .spawn(job.in_current_span())
                 .await
                 .map_err(|e| TierError::Store(format!("cold read task: {e}")))?,
         }

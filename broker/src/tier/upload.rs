@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
+use tracing::Instrument;
 
 use backon::{ExponentialBuilder, Retryable};
 use bytes::Bytes;
@@ -189,6 +190,17 @@ impl Tier {
     /// PUT with retries, then register with retries. Gives up only when the catalog refuses
     /// the object outright.
     async fn put_and_register(
+        &self,
+        obj: UploadedObject,
+        body: Bytes,
+    ) -> Result<Registered, TierError> {
+        let span = tracing::info_span!("rustmq.tier.upload", key = %obj.key, bytes = body.len());
+        self.put_and_register_traced(obj, body)
+            .instrument(span)
+            .await
+    }
+
+    async fn put_and_register_traced(
         &self,
         obj: UploadedObject,
         body: Bytes,

@@ -116,6 +116,9 @@ pub struct Append {
     pub target: Arc<dyn AppendTarget>,
     /// Completed when durable (or failed).
     pub reply: Option<oneshot::Sender<Result<(), WalError>>>,
+    /// The span the append was made in (a produce request's, a follower's fetch): the group
+    /// commit that writes it is traced under the first append's span and linked to the rest.
+    pub span: tracing::Span,
 }
 
 /// WAL settings.

@@ -41,6 +41,7 @@ async fn append(wal: &Wal, target: &Arc<Target>, base: i64) {
         generation: 0,
         target: target.clone(),
         reply: Some(tx),
+        span: tracing::Span::none(),
     })
     .unwrap();
     rx.await.unwrap().unwrap();

@@ -144,8 +144,14 @@ impl Writer {
         self.close();
     }
 
-    /// fdatasync of the active segment, counted.
+    /// fdatasync of the active segment, counted (and traced inside a traced group commit).
     fn sync(&mut self) -> std::io::Result<()> {
+        let span = if tracing::Span::current().is_disabled() {
+            tracing::Span::none()
+        } else {
+            tracing::info_span!("rustmq.wal.fdatasync", segment = self.id)
+        };
+        let _entered = span.enter();
         let started = std::time::Instant::now();
         let synced = self.file.sync_data();
         self.shared.stats.fsync_latency.since(started);
@@ -284,6 +290,8 @@ impl Writer {
             .iter()
             .map(|a| (a.batch.len() + ENTRY_HEADER_LEN) as u64)
             .sum();
+        let span = commit_span(&group, bytes);
+        let _entered = span.enter();
         let started = std::time::Instant::now();
         let mut result = match self.stopped() {
             Some(e) => Err(e),
@@ -341,4 +349,26 @@ impl Writer {
             }
         }
     }
+}
+
+/// Most links a group commit's span keeps to the appends it writes beyond the first.
+const MAX_SPAN_LINKS: usize = 128;
+
+/// The span of one group commit: a child of the first append's span (so a lone produce's
+/// trace holds its write and fdatasync), linked to the other appends' spans. None when the
+/// appends carry no span (tracing off, or no request around them).
+fn commit_span(group: &[Append], bytes: u64) -> tracing::Span {
+    let Some(first) = group.iter().find(|a| !a.span.is_disabled()) else {
+        return tracing::Span::none();
+    };
+    let span = tracing::info_span!(parent: &first.span, "rustmq.wal.group_commit",
+        entries = group.len(), bytes);
+    for a in group
+        .iter()
+        .filter(|a| !a.span.is_disabled() && a.span.id() != first.span.id())
+        .take(MAX_SPAN_LINKS)
+    {
+        span.follows_from(&a.span);
+    }
+    span
 }

@@ -207,8 +207,12 @@ pub fn router_full(controller: Arc<Controller>, extras: AdminExtras) -> Router {
         )),
         None => app,
     };
-    // Outermost: the caller's address for the rate limits, then who may write.
+    // Outermost: the request's span (every log line and trace of it), then the caller's
+    // address for the rate limits, then who may write.
     app.layer(axum::middleware::from_fn_with_state(state, auth::authorize))
+        .layer(axum::middleware::from_fn(
+            rustmq_transport::telemetry::http::server_span,
+        ))
 }
 
 fn routes() -> Router<AdminState> {

@@ -226,6 +226,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         I::IntoIter: OptionalSend,
     {
         let started = std::time::Instant::now();
+        let span = tracing::info_span!("rustmq.controller.apply", entries = tracing::field::Empty);
+        let _entered = span.enter();
         let mut results = Vec::new();
         let snapshot = {
             let mut s = self.inner.state.write();
@@ -244,6 +246,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         };
         self.inner.published.send_replace(snapshot);
         self.inner.apply_latency.since(started);
+        span.record("entries", results.len());
         Ok(results)
     }
 

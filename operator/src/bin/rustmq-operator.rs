@@ -47,8 +47,12 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    // The same logs as the brokers': RUSTMQ_LOG filters, RUSTMQ_LOG_FORMAT=json for JSON lines.
-    rustmq_transport::logging::init("info")?;
+    // The same logs as the brokers': RUSTMQ_LOG filters, RUSTMQ_LOG_FORMAT=json for JSON
+    // lines; traces when the OTEL_* variables name a collector (the operator has no file).
+    rustmq_transport::telemetry::init(
+        "rustmq-operator",
+        &rustmq_transport::telemetry::TelemetryConfig::default(),
+    )?;
     let args = Args::parse();
     let client = Client::try_default()
         .await
@@ -116,6 +120,7 @@ async fn main() -> anyhow::Result<()> {
             tracing::info!("controllers stopped; releasing the lease");
             drop(leader);
             let _ = lease_task.await;
+            rustmq_transport::telemetry::shutdown().await;
             Ok(())
         }
         _ = async {
@@ -126,6 +131,7 @@ async fn main() -> anyhow::Result<()> {
             }
         } => {
             // Another replica may act from now on: stop at once rather than race it.
+            rustmq_transport::telemetry::shutdown().await;
             anyhow::bail!("lost the leader lease")
         }
     }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use toml::{Table, Value};
 
 use super::names::{Names, ports};
-use crate::crd::RustMQClusterSpec;
+use crate::crd::{OtlpProtocolSpec, RustMQClusterSpec};
 use crate::error::{Error, Result};
 
 /// Where the pods mount what the operator gives them.
@@ -65,6 +65,9 @@ pub fn controller_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String
         ("tls", Value::Table(controller_tls(spec))),
         ("admin", Value::Table(controller_admin(spec))),
     ]);
+    if let Some(t) = telemetry(spec)? {
+        doc.insert("telemetry".into(), Value::Table(t));
+    }
     // The controllers pace replica moves; the rate is the brokers' `[scaling]` setting.
     if let Some(rate) = spec.broker_config.get("scaling.traffic_migration_rate") {
         let rate: f64 = rate.parse().map_err(|_| Error::InvalidSpec {
@@ -132,8 +135,44 @@ pub fn broker_toml(spec: &RustMQClusterSpec, names: &Names) -> Result<String> {
             ])),
         );
     }
+    if let Some(t) = telemetry(spec)? {
+        doc.insert("telemetry".into(), Value::Table(t));
+    }
     overlay(&mut doc, &spec.broker_config, "brokerConfig")?;
     render(&doc)
+}
+
+/// `[telemetry]` of brokers and controllers, when `spec.telemetry` names a collector.
+fn telemetry(spec: &RustMQClusterSpec) -> Result<Option<toml::Table>> {
+    let t = &spec.telemetry;
+    if t.endpoint.is_empty() {
+        return Ok(None);
+    }
+    let invalid = |message: String| Error::InvalidSpec {
+        reason: "InvalidTelemetry",
+        message,
+    };
+    if !(t.endpoint.starts_with("http://") || t.endpoint.starts_with("https://")) {
+        return Err(invalid(format!(
+            "telemetry.endpoint '{}': expected an http:// or https:// URL",
+            t.endpoint
+        )));
+    }
+    let ratio = t.sampling_ratio.unwrap_or(1.0);
+    if !(0.0..=1.0).contains(&ratio) {
+        return Err(invalid(format!(
+            "telemetry.samplingRatio {ratio}: expected a number from 0 to 1"
+        )));
+    }
+    let protocol = match t.protocol {
+        OtlpProtocolSpec::Grpc => "grpc",
+        OtlpProtocolSpec::HttpProtobuf => "http/protobuf",
+    };
+    Ok(Some(table(&[
+        ("endpoint", s(&t.endpoint)),
+        ("protocol", s(protocol)),
+        ("sampling_ratio", Value::Float(ratio)),
+    ])))
 }
 
 /// The controllers' `[admin]`. The operator is the admin API's main client (every Topic
@@ -410,6 +449,43 @@ mod tests {
         let own = spec(serde_json::json!({"tls": {"existingSecret": "mine"}}));
         assert!(!controller_toml(&own, &names).unwrap().contains("ca_key"));
         validate(&b, &c, true).unwrap();
+    }
+
+    #[test]
+    fn telemetry_goes_to_brokers_and_controllers_and_bad_values_are_refused() {
+        let names = Names::new("rmq", "ns", "cluster.local");
+        let plain = spec(serde_json::json!({}));
+        assert!(!broker_toml(&plain, &names).unwrap().contains("[telemetry]"));
+        let s = spec(serde_json::json!({"telemetry": {
+            "endpoint": "http://otel.observability:4318",
+            "protocol": "http/protobuf",
+            "samplingRatio": 0.05,
+        }}));
+        let (broker, controller) = validate_loaded(
+            &broker_toml(&s, &names).unwrap(),
+            &controller_toml(&s, &names).unwrap(),
+        );
+        for t in [&broker.telemetry, &controller.telemetry] {
+            assert_eq!(t.endpoint, "http://otel.observability:4318");
+            assert_eq!(
+                t.protocol,
+                rustmq_transport::telemetry::OtlpProtocol::HttpProtobuf
+            );
+            assert_eq!(t.sampling_ratio, 0.05);
+        }
+        for bad in [
+            serde_json::json!({"endpoint": "otel:4317"}),
+            serde_json::json!({"endpoint": "http://otel:4317", "samplingRatio": 1.5}),
+        ] {
+            let s = spec(serde_json::json!({ "telemetry": bad }));
+            assert!(matches!(
+                broker_toml(&s, &names),
+                Err(Error::InvalidSpec {
+                    reason: "InvalidTelemetry",
+                    ..
+                })
+            ));
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub use names::{Names, ports};
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use futures::StreamExt;
 use k8s_openapi::api::apps::v1::StatefulSet;
@@ -51,6 +52,11 @@ pub async fn reconcile(cluster: Arc<RustMQCluster>, ctx: Arc<Context>) -> Result
         ctx.client.clone(),
         &cluster.namespace().unwrap_or_else(|| "default".into()),
     );
+    let span = crate::dependent::reconcile_span(
+        "rustmqcluster",
+        &cluster.namespace().unwrap_or_else(|| "default".into()),
+        &cluster.name_any(),
+    );
     let result = finalizer(&api, FINALIZER, cluster.clone(), |event| async {
         match event {
             Finalizer::Apply(c) => apply(&c, &ctx).await,
@@ -60,6 +66,7 @@ pub async fn reconcile(cluster: Arc<RustMQCluster>, ctx: Arc<Context>) -> Result
             }
         }
     })
+    .instrument(span)
     .await
     .map_err(|e| Error::Finalizer(Box::new(e)));
     ctx.metrics.reconciled(CONTROLLER, started);

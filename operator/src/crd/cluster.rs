@@ -63,6 +63,9 @@ pub struct RustMQClusterSpec {
     /// Client authentication and authorization, and the admin API's HTTPS.
     #[serde(default)]
     pub security: SecuritySpec,
+    /// Where brokers and controllers export their traces (OpenTelemetry, OTLP).
+    #[serde(default)]
+    pub telemetry: TelemetrySpec,
     /// `broker.toml` keys (dotted, e.g. `wal.capacity_bytes`) set on every broker, over the
     /// operator's rendering.
     #[serde(default)]
@@ -329,6 +332,39 @@ pub struct SecuritySpec {
     /// (`RULE:regex/replacement/[L|U]`, ..., ending with `DEFAULT`). Empty: `DEFAULT`.
     #[serde(default)]
     pub principal_mapping_rules: Vec<String>,
+}
+
+/// Trace export of the cluster's brokers and controllers: their `[telemetry]`. Clients that
+/// send a trace context (the Rust client with an OpenTelemetry layer) get the brokers' spans
+/// in their own traces whatever the ratio.
+#[derive(KubeSchema, Serialize, Deserialize, Clone, Debug, PartialEq, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct TelemetrySpec {
+    /// The collector's OTLP endpoint, e.g. `http://otel-collector.observability:4317`.
+    /// Empty: no traces.
+    #[serde(default)]
+    pub endpoint: String,
+    /// `grpc` (port 4317) or `http/protobuf` (port 4318).
+    #[serde(default)]
+    pub protocol: OtlpProtocolSpec,
+    /// Share of the traces a broker or controller starts itself that are kept, 0 to 1.
+    /// Unset: 1.
+    #[serde(default)]
+    pub sampling_ratio: Option<f64>,
+}
+
+/// How spans travel to the collector.
+#[derive(
+    schemars::JsonSchema, Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default,
+)]
+pub enum OtlpProtocolSpec {
+    /// OTLP over gRPC.
+    #[default]
+    #[serde(rename = "grpc")]
+    Grpc,
+    /// OTLP protobuf over HTTP.
+    #[serde(rename = "http/protobuf")]
+    HttpProtobuf,
 }
 
 /// What the operator adds to every pod of the cluster.

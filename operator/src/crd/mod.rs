@@ -24,8 +24,9 @@ pub use acl_rule::{
 pub use certificate::{Certificate, CertificateRole, CertificateSpec, CertificateStatus};
 pub use cluster::{
     BrokersSpec, ControllersSpec, GcsStorage, ListenersSpec, LocalStorage, ObjectStorageSpec,
-    OperationStatus, PodTemplateOverrides, RebalanceSummary, RustMQCluster, RustMQClusterSpec,
-    RustMQClusterStatus, S3Storage, SecuritySpec, ServiceListener, TlsSpec, VolumeSpec,
+    OperationStatus, OtlpProtocolSpec, PodTemplateOverrides, RebalanceSummary, RustMQCluster,
+    RustMQClusterSpec, RustMQClusterStatus, S3Storage, SecuritySpec, ServiceListener,
+    TelemetrySpec, TlsSpec, VolumeSpec,
 };
 pub use topic::{DeletionPolicy, Topic, TopicSpec, TopicStatus};
 

@@ -302,13 +302,11 @@ fn main() -> std::process::ExitCode {
 
 fn run_main() -> anyhow::Result<()> {
     let cli = Cli::parse();
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(cli))
+    rustmq_transport::process::block_on(run(cli))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    common::init_telemetry("rustmq-admin")?;
     let https = cli.api_url.starts_with("https://");
     let api = Api {
         base: cli.api_url.trim_end_matches('/').to_string(),

@@ -131,10 +131,7 @@ fn run_main() -> anyhow::Result<()> {
     if args.message_size < 16 {
         anyhow::bail!("--message-size must be at least 16 (the send time is embedded)");
     }
-    tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?
-        .block_on(run(args))
+    rustmq_transport::process::block_on(run(args))
 }
 
 async fn ensure_topic(args: &Args) -> anyhow::Result<()> {
@@ -181,6 +178,7 @@ struct Stats {
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
+    common::init_telemetry("rustmq-bench")?;
     ensure_topic(&args).await?;
     let client = common::connect(&args.brokers, &args.ca_cert).await?;
     let stats = Arc::new(Stats {

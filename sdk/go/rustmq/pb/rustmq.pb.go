@@ -27,9 +27,22 @@
 //   api_version  1 for every API of this version (0 is never valid); other values get
 //                UNSUPPORTED_API. Ask ApiVersions for the range a broker speaks.
 //   request_id   chosen by the client; the response echoes it (and api_key, api_version)
-//   flags        requests: 0. Responses: bit 0 (0x1) RESPONSE is always set; bit 1 (0x2)
-//                ERROR is set when the body is an ErrorResponse instead of the API's response.
+//   flags        requests: 0, or bit 2 (0x4) TRACE_CONTEXT (below). Responses: bit 0 (0x1)
+//                RESPONSE is always set; bit 1 (0x2) ERROR is set when the body is an
+//                ErrorResponse instead of the API's response.
 //   reserved     0
+//
+// TRACE CONTEXT. A request may carry the W3C trace context of the client span that sends it,
+// so the broker's spans (admission, WAL fdatasync, replication) join the client's trace. With
+// flag 0x4 the body starts with 26 bytes, then the protobuf message (body_length counts both):
+//
+//   u8 version (0) | 16 bytes trace-id | 8 bytes parent span-id | u8 trace-flags (bit 0 sampled)
+//
+// the binary form of a `traceparent` header. A broker ignores a context of another version or
+// with an all-zero id (the request is still served); a body shorter than 26 bytes with the
+// flag set is INVALID_REQUEST. Without the flag nothing precedes the message. Record headers
+// may carry the same context as a text `traceparent` header (a producer's choice) so that a
+// consumer's processing can link to the send.
 //
 // ERRORS. A request the broker cannot handle as a whole gets an ErrorResponse (flag ERROR):
 // a frame too large (FRAME_TOO_LARGE), truncated (the stream finished before body_length
