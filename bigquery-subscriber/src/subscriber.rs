@@ -11,6 +11,7 @@ use std::collections::{BTreeSet, HashMap};
 use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use tracing::Instrument;
 
 use backon::BackoffBuilder;
 use rustmq_client::{
@@ -151,6 +152,9 @@ struct Shared {
     bq: BigQuery,
     dead: DeadLetters,
 }
+
+/// Most links a batch's span keeps to the records' producers.
+const MAX_SPAN_LINKS: usize = 128;
 
 /// Inserts a batch's rows until every one is in or set aside, then sets aside its dead
 /// letters; returns the batch for its records to be acknowledged.
@@ -383,7 +387,18 @@ impl Loop {
             return;
         }
         self.s.health.counters.batches_in_flight.inc();
-        self.inflight.spawn(insert_batch(self.s.clone(), batch));
+        // With traces exported: one span per batch, linked to the sends of the records that
+        // carry a trace context (the producer's `trace_headers`).
+        let span = tracing::info_span!(
+            "rustmq.bigquery.insert",
+            rows = batch.rows.len(),
+            messages = batch.len()
+        );
+        for m in batch.messages.iter().take(MAX_SPAN_LINKS) {
+            m.message.link_to_producer(&span);
+        }
+        self.inflight
+            .spawn(insert_batch(self.s.clone(), batch).instrument(span));
     }
 
     async fn finished(
