@@ -263,7 +263,19 @@ pub fn encode<M: prost::Message>(
     flags: u16,
     body: &M,
 ) -> Bytes {
-    let len = body.encoded_len();
+    encode_after(api_key, api_version, request_id, flags, &[], body)
+}
+
+/// A frame whose body is `prefix` and then the message.
+fn encode_after<M: prost::Message>(
+    api_key: u16,
+    api_version: u16,
+    request_id: u32,
+    flags: u16,
+    prefix: &[u8],
+    body: &M,
+) -> Bytes {
+    let len = prefix.len() + body.encoded_len();
     let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
     FrameHeader {
         body_len: len as u32,
@@ -273,6 +285,7 @@ pub fn encode<M: prost::Message>(
         flags,
     }
     .encode(&mut buf);
+    buf.put_slice(prefix);
     // Encoding into a buffer reserved for `encoded_len` cannot run out of space.
     body.encode_raw(&mut buf);
     buf.freeze()
@@ -298,22 +311,17 @@ pub fn encode_request<M: prost::Message>(
     trace: Option<&[u8; TRACE_CONTEXT_LEN]>,
     body: &M,
 ) -> Bytes {
-    let Some(trace) = trace else {
-        return encode(api_key, api_version, request_id, 0, body);
-    };
-    let len = TRACE_CONTEXT_LEN + body.encoded_len();
-    let mut buf = BytesMut::with_capacity(HEADER_LEN + len);
-    FrameHeader {
-        body_len: len as u32,
-        api_key,
-        api_version,
-        request_id,
-        flags: FLAG_TRACE_CONTEXT,
+    match trace {
+        Some(trace) => encode_after(
+            api_key,
+            api_version,
+            request_id,
+            FLAG_TRACE_CONTEXT,
+            trace,
+            body,
+        ),
+        None => encode(api_key, api_version, request_id, 0, body),
     }
-    .encode(&mut buf);
-    buf.put_slice(trace);
-    body.encode_raw(&mut buf);
-    buf.freeze()
 }
 
 /// Takes a request's trace context off the front of its body when the header says one is

@@ -121,23 +121,13 @@ pub(crate) fn install(
             .with_writer(std::io::stderr)
             .with_filter(filter);
         let registry = tracing_subscriber::registry().with(fmt);
-        let otel = export.map(|(tracer, f)| {
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(f)
-        });
-        registry.with(otel).try_init()
+        registry.with(export_layer(export)).try_init()
     } else {
         let fmt = tracing_subscriber::fmt::layer()
             .with_writer(std::io::stderr)
             .with_filter(filter);
         let registry = tracing_subscriber::registry().with(fmt);
-        let otel = export.map(|(tracer, f)| {
-            tracing_opentelemetry::layer()
-                .with_tracer(tracer)
-                .with_filter(f)
-        });
-        registry.with(otel).try_init()
+        registry.with(export_layer(export)).try_init()
     };
     installed.map_err(|_| LogError::AlreadySet)?;
     // The startup logs end where the process's begin.
@@ -147,6 +137,21 @@ pub(crate) fn install(
         current: Mutex::new(filter_text),
     });
     Ok(())
+}
+
+/// The OpenTelemetry layer with its own filter, when traces are exported.
+fn export_layer<S>(
+    export: Option<(opentelemetry_sdk::trace::Tracer, EnvFilter)>,
+) -> Option<impl tracing_subscriber::Layer<S>>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use tracing_subscriber::Layer;
+    export.map(|(tracer, filter)| {
+        tracing_opentelemetry::layer()
+            .with_tracer(tracer)
+            .with_filter(filter)
+    })
 }
 
 /// The filter in force, when this process's logs were set up by [`init`].
