@@ -17,8 +17,11 @@ test:
 	./.ci/build-otelcol.sh > /dev/null
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
-	# The Go SDK, against the broker binary the workspace tests just built.
+	# The Go SDK, against the broker binary and the Rust interop example the workspace tests
+	# just built; then its frame and record-batch decoders fuzzed (15 s each).
 	cd sdk/go && go vet ./... && "$$(../../.ci/build-staticcheck.sh)/staticcheck" ./... && go test ./...
+	cd sdk/go && go test ./rustmq -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime 15s \
+	  && go test ./rustmq -run '^$$' -fuzz '^FuzzDecodeBatches$$' -fuzztime 15s
 	# Coverage-guided fuzzing of the security parsers and the token decoder (20 s a target).
 	./.ci/fuzz.sh
 

@@ -4,7 +4,10 @@ go 1.26.0
 
 require (
 	github.com/bufbuild/protocompile v0.14.1
+	github.com/klauspost/compress v1.20.5
+	github.com/pierrec/lz4/v4 v4.1.33
 	github.com/quic-go/quic-go v0.65.0
+	github.com/twmb/franz-go/pkg/kmsg v1.15.1
 	google.golang.org/protobuf v1.36.12
 )
 

@@ -2,8 +2,9 @@
 // connections (quic-go) carrying one request per stream, with the protobuf types generated
 // into package pb.
 //
-// This first part connects, checks health, discovers what a broker speaks (ApiVersions) and
-// reads cluster metadata; producing and consuming follow.
+// A Client connects, checks health, discovers what a broker speaks (ApiVersions) and reads
+// cluster metadata; CreateProducer and CreatePartitionConsumer produce and consume (Kafka
+// RecordBatch v2, every codec). Consumer groups follow.
 //
 //	c, err := rustmq.NewClient(ctx, rustmq.ClientConfig{
 //		Brokers: []string{"127.0.0.1:9092"},
@@ -57,6 +58,7 @@ type Client struct {
 	tls  *tls.Config
 	mu   sync.Mutex
 	conn map[string]*Conn
+	meta metaCache
 }
 
 // NewClient checks the configuration and connects to the first bootstrap broker that
@@ -75,7 +77,7 @@ func NewClient(ctx context.Context, cfg ClientConfig) (*Client, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := &Client{cfg: cfg, tls: tlsConf, conn: map[string]*Conn{}}
+	c := &Client{cfg: cfg, tls: tlsConf, conn: map[string]*Conn{}, meta: metaCache{topics: map[string]*topicMeta{}}}
 	var last error
 	for _, b := range cfg.Brokers {
 		if _, err := c.connection(ctx, b); err != nil {

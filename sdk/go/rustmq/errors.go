@@ -23,6 +23,8 @@ var (
 	ErrUnauthorized      = errors.New("rustmq: unauthorized")
 	ErrNotEnoughReplicas = errors.New("rustmq: not enough in-sync replicas")
 	ErrServer            = errors.New("rustmq: broker error")
+	// ErrClosed is returned by a producer or consumer used after Close.
+	ErrClosed = errors.New("rustmq: closed")
 )
 
 var sentinels = map[pb.ErrorCode]error{
