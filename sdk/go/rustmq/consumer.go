@@ -271,26 +271,62 @@ func (pc *PartitionConsumer) Lag() map[int32]int64 {
 // Receive returns the next message, fetching as needed, until ctx ends.
 func (pc *PartitionConsumer) Receive(ctx context.Context) (*ConsumedMessage, error) {
 	for {
-		pc.mu.Lock()
-		if pc.closed {
-			pc.mu.Unlock()
-			return nil, ErrClosed
+		m, err := pc.next(ctx)
+		if err != nil || m != nil {
+			return m, err
 		}
-		if len(pc.buffered) > 0 {
-			m := pc.buffered[0]
-			pc.buffered = pc.buffered[1:]
-			pc.mu.Unlock()
-			return m, nil
-		}
-		pc.mu.Unlock()
-		msgs, err := pc.Poll(ctx)
-		if err != nil {
-			return nil, err
-		}
-		pc.mu.Lock()
-		pc.buffered = append(pc.buffered, msgs...)
-		pc.mu.Unlock()
 	}
+}
+
+// next is a buffered message, or the first of one poll's (nil when it brought none).
+func (pc *PartitionConsumer) next(ctx context.Context) (*ConsumedMessage, error) {
+	pc.mu.Lock()
+	if pc.closed {
+		pc.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if len(pc.buffered) > 0 {
+		m := pc.buffered[0]
+		pc.buffered = pc.buffered[1:]
+		pc.mu.Unlock()
+		return m, nil
+	}
+	pc.mu.Unlock()
+	msgs, err := pc.Poll(ctx)
+	if err != nil || len(msgs) == 0 {
+		return nil, err
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.buffered = append(pc.buffered, msgs[1:]...)
+	return msgs[0], nil
+}
+
+// assignAt replaces the assignment: each partition at its offset in `at`, or where the
+// configuration starts.
+func (pc *PartitionConsumer) assignAt(ctx context.Context, partitions []int32, at map[int32]int64) error {
+	positions := map[int32]int64{}
+	for _, p := range partitions {
+		if off, ok := at[p]; ok {
+			positions[p] = off
+			continue
+		}
+		off, err := pc.startOffset(ctx, p)
+		if err != nil {
+			return err
+		}
+		positions[p] = off
+	}
+	pc.mu.Lock()
+	defer pc.mu.Unlock()
+	pc.positions = positions
+	pc.buffered = nil
+	for p := range pc.paused {
+		if _, ok := positions[p]; !ok {
+			delete(pc.paused, p)
+		}
+	}
+	return nil
 }
 
 // Poll fetches once from every assigned, unpaused partition's leader (long-polling up to
@@ -346,7 +382,8 @@ func (pc *PartitionConsumer) Poll(ctx context.Context) ([]*ConsumedMessage, erro
 		a := <-answers
 		if a.err != nil {
 			var se *ServerError
-			if !errors.As(a.err, &se) {
+			if !errors.As(a.err, &se) && ctx.Err() == nil {
+				// Not our deadline: the connection may be broken; dial again next time.
 				pc.c.drop(a.conn.Addr(), a.conn)
 				refresh = true
 			}

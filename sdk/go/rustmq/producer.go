@@ -476,7 +476,7 @@ func (p *Producer) produceOnce(ctx context.Context, part int32, req *pb.ProduceR
 	var resp pb.ProduceResponse
 	if err := conn.Request(rctx, APIProduce, req, &resp); err != nil {
 		var se *ServerError
-		if !errors.As(err, &se) {
+		if !errors.As(err, &se) && ctx.Err() == nil {
 			// The connection may be gone: dial again next time.
 			p.c.drop(conn.Addr(), conn)
 		}
