@@ -130,9 +130,12 @@ impl Node {
         )
         .await?;
         if security.enabled() {
-            tracing::info!(
-                "security on: client certificates required, requests checked against the ACLs"
-            );
+            let who = if config.security.jwt.enabled {
+                "a client certificate or a bearer token"
+            } else {
+                "client certificates"
+            };
+            tracing::info!("security on: {who} required, requests checked against the ACLs");
         }
 
         let dev_dir = config

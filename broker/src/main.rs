@@ -66,6 +66,7 @@ where
     let id = config.broker.id;
     let https = config.admin.https;
     let secured = config.security.enabled;
+    let tokens = secured && config.security.jwt.enabled;
     let mut node = Node::start(config).await.context("starting the node")?;
     if let Some((path, load)) = file {
         // Runtime keys of a changed file apply at once; the rest waits for a restart.
@@ -87,9 +88,12 @@ where
         false => println!("  admin REST API : http://{}", node.admin_addr()),
     }
     if secured {
-        println!(
-            "  security       : client certificates required, requests checked against the ACLs"
-        );
+        let who = if tokens {
+            "a client certificate or a bearer token"
+        } else {
+            "client certificates"
+        };
+        println!("  security       : {who} required, requests checked against the ACLs");
     }
     if let Some(ca) = node.ca_cert() {
         println!(

@@ -50,6 +50,10 @@ type ClientConfig struct {
 	RequestTimeout time.Duration
 	// MaxFrameBytes is the largest answer accepted (default 64 MiB).
 	MaxFrameBytes uint32
+	// Token, when set, authenticates every connection with a bearer token (JWT) for a
+	// broker with security on and no client certificate (StaticToken, or a source that
+	// fetches fresh tokens; it is asked again before each session ends).
+	Token TokenSource
 }
 
 // Client talks to a RustMQ cluster. Safe for concurrent use.
@@ -134,6 +138,10 @@ func (c *Client) connection(ctx context.Context, addr string) (*Conn, error) {
 	defer cancel()
 	conn, err := Dial(dialCtx, addr, conf, c.cfg.MaxFrameBytes)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.authenticate(dialCtx, conn); err != nil {
+		_ = conn.Close()
 		return nil, err
 	}
 	c.conn[addr] = conn

@@ -23,8 +23,33 @@ type Conn struct {
 	maxFrame uint32
 	nextID   atomic.Uint32
 
-	mu    sync.Mutex
-	stats ConnStats
+	mu        sync.Mutex
+	stats     ConnStats
+	principal string
+	renew     *time.Timer
+}
+
+func (c *Conn) setPrincipal(p string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.principal = p
+}
+
+// Principal is who the broker took this connection to be after a token (empty without one).
+func (c *Conn) Principal() string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.principal
+}
+
+// renewAfter runs f after d (a re-authentication), replacing a scheduled one.
+func (c *Conn) renewAfter(d time.Duration, f func()) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.renew != nil {
+		c.renew.Stop()
+	}
+	c.renew = time.AfterFunc(max(d, time.Second), f)
 }
 
 // ConnStats counts what a connection did.
@@ -63,6 +88,11 @@ func (c *Conn) Stats() ConnStats {
 
 // Close ends the connection.
 func (c *Conn) Close() error {
+	c.mu.Lock()
+	if c.renew != nil {
+		c.renew.Stop()
+	}
+	c.mu.Unlock()
 	return c.qc.CloseWithError(0, "")
 }
 

@@ -23,6 +23,13 @@ type devBroker struct {
 
 func startBroker(t *testing.T) *devBroker {
 	t.Helper()
+	return startBrokerIn(t, t.TempDir())
+}
+
+// startBrokerIn starts a dev broker on data directory dir with extra environment variables
+// (configuration overrides such as RUSTMQ_SECURITY__ENABLED=true).
+func startBrokerIn(t *testing.T, dir string, env ...string) *devBroker {
+	t.Helper()
 	bin := os.Getenv("RUSTMQ_BROKER_BIN")
 	if bin == "" {
 		bin = filepath.Join("..", "..", "..", "target", "debug", "rustmq-broker")
@@ -30,7 +37,6 @@ func startBroker(t *testing.T) *devBroker {
 	if _, err := os.Stat(bin); err != nil {
 		t.Fatalf("%s: %v (build it with `cargo build -p rustmq-broker`, or set RUSTMQ_BROKER_BIN)", bin, err)
 	}
-	dir := t.TempDir()
 	cmd := exec.Command(bin, "--dev", "--data-dir", dir)
 	cmd.Env = append(os.Environ(),
 		"RUSTMQ_NETWORK__QUIC_LISTEN=127.0.0.1:0",
@@ -38,6 +44,7 @@ func startBroker(t *testing.T) *devBroker {
 		"RUSTMQ_LOG=warn",
 		"RUSTMQ_ADMIN_RATE_LIMITING_ENABLED=false",
 	)
+	cmd.Env = append(cmd.Env, env...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)
@@ -47,10 +54,7 @@ func startBroker(t *testing.T) *devBroker {
 		t.Fatal(err)
 	}
 	b := &devBroker{cmd: cmd, ca: filepath.Join(dir, "tls", "ca.pem")}
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		_ = cmd.Wait()
-	})
+	t.Cleanup(b.stop)
 	lines := bufio.NewScanner(out)
 	for (b.quic == "" || b.admin == "") && lines.Scan() {
 		l := lines.Text()
@@ -70,6 +74,12 @@ func startBroker(t *testing.T) *devBroker {
 		}
 	}()
 	return b
+}
+
+// stop kills the broker (its data directory stays).
+func (b *devBroker) stop() {
+	_ = b.cmd.Process.Kill()
+	_ = b.cmd.Wait()
 }
 
 func (b *devBroker) client(t *testing.T) *Client {
