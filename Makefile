@@ -1,5 +1,5 @@
 # Common developer commands. `make dev` and `make test` are the README's two commands.
-.PHONY: dev test lint fmt bench clean-dev cluster cluster-down soak crds manifests
+.PHONY: dev test lint fmt bench bench-go clean-dev cluster cluster-down soak crds manifests
 
 dev:
 	cargo run --release -p rustmq-broker -- --dev
@@ -39,6 +39,10 @@ lint:
 
 fmt:
 	cargo fmt --all
+
+# The Go SDK and the Rust client against one release dev node it starts (tools/bench-go-vs-rust.sh).
+bench-go:
+	./tools/bench-go-vs-rust.sh
 
 # Needs a running dev node (make dev in another terminal).
 bench:

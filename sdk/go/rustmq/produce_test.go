@@ -150,3 +150,32 @@ func TestPartitioningSeekAndPause(t *testing.T) {
 		t.Fatalf("unknown topic: %v", err)
 	}
 }
+
+// Batches stay within BatchBytes while one is in flight: messages sent meanwhile queue up in
+// further batches instead of growing one past the broker's frame limit (64 KiB here).
+func TestBatchesStayBelowTheFrameLimitUnderLoad(t *testing.T) {
+	b := startBrokerIn(t, t.TempDir(), "RUSTMQ_NETWORK__MAX_FRAME_BYTES=65536", "RUSTMQ_LOG__MAX_MESSAGE_BYTES=65536")
+	c := b.client(t)
+	b.createTopic(t, "bounded", 1)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	p, err := c.CreateProducer(ctx, "bounded", ProducerConfig{BatchBytes: 16 << 10, AckLevel: AckAll})
+	if err != nil {
+		t.Fatal(err)
+	}
+	msgs := make([]*Message, 3000)
+	for i := range msgs {
+		msgs[i] = NewMessage().Payload(bytes.Repeat([]byte{byte(i)}, 1024)).Build()
+	}
+	results, err := p.SendBatch(ctx, msgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if last := results[len(results)-1]; last.Offset != int64(len(msgs)-1) {
+		t.Fatalf("last offset %d", last.Offset)
+	}
+	if m := p.Metrics(); m.BatchesSent < uint64(len(msgs)*1024/(16<<10)) {
+		t.Fatalf("%d batches for %d KiB in batches of 16 KiB", m.BatchesSent, len(msgs))
+	}
+	_ = p.Close()
+}

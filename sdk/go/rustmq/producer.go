@@ -105,7 +105,7 @@ type Producer struct {
 	stopped    chan struct{}
 
 	mu       sync.Mutex
-	batches  map[int32]*partBatch
+	batches  map[int32][]*partBatch
 	inflight map[int32]bool
 	pending  int
 	flushing int
@@ -136,7 +136,7 @@ func (c *Client) CreateProducer(ctx context.Context, topic string, cfg ProducerC
 		c: c, topic: topic, cfg: cfg, partitions: t.partitions,
 		slots: make(chan struct{}, cfg.MaxPending), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{}),
-		batches: map[int32]*partBatch{}, inflight: map[int32]bool{}, seq: map[int32]int32{},
+		batches: map[int32][]*partBatch{}, inflight: map[int32]bool{}, seq: map[int32]int32{},
 		sticky: rand.Int32N(t.partitions), pid: -1, epoch: -1,
 	}
 	if cfg.Idempotent {
@@ -243,11 +243,13 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, done func(*SendR
 	case msg.Key != nil:
 		part = PartitionForKey(msg.Key, p.partitions)
 	}
-	b := p.batches[part]
-	if b == nil {
-		b = &partBatch{first: time.Now()}
-		p.batches[part] = b
+	// The partition's queue: full batches wait behind the one in flight, the last one fills.
+	queue := p.batches[part]
+	if len(queue) == 0 || p.full(queue[len(queue)-1], size) {
+		queue = append(queue, &partBatch{first: time.Now()})
+		p.batches[part] = queue
 	}
+	b := queue[len(queue)-1]
 	b.msgs = append(b.msgs, pm)
 	b.bytes += size
 	p.pending++
@@ -257,6 +259,11 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, done func(*SendR
 		p.poke()
 	}
 	return nil
+}
+
+// full says whether b can take no message of size more (a batch holds at least one).
+func (p *Producer) full(b *partBatch, size int) bool {
+	return len(b.msgs) > 0 && (len(b.msgs) >= p.cfg.BatchSize || b.bytes+size > p.cfg.BatchBytes)
 }
 
 func (p *Producer) poke() {
@@ -343,17 +350,22 @@ func (p *Producer) dispatch() time.Duration {
 	defer p.mu.Unlock()
 	now := time.Now()
 	next := p.cfg.BatchTimeout
-	for part, b := range p.batches {
-		if p.inflight[part] {
+	for part, queue := range p.batches {
+		if p.inflight[part] || len(queue) == 0 {
 			continue
 		}
+		b := queue[0]
 		age := now.Sub(b.first)
-		ready := p.flushing > 0 || len(b.msgs) >= p.cfg.BatchSize || b.bytes >= p.cfg.BatchBytes || age >= p.cfg.BatchTimeout
+		ready := p.flushing > 0 || len(queue) > 1 || len(b.msgs) >= p.cfg.BatchSize || b.bytes >= p.cfg.BatchBytes || age >= p.cfg.BatchTimeout
 		if !ready {
 			next = min(next, p.cfg.BatchTimeout-age)
 			continue
 		}
-		delete(p.batches, part)
+		if len(queue) == 1 {
+			delete(p.batches, part)
+		} else {
+			p.batches[part] = queue[1:]
+		}
 		p.inflight[part] = true
 		if part == p.sticky {
 			p.sticky = (p.sticky + 1) % p.partitions

@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# `make bench-go`: the Go SDK's and the Rust client's load generators against one release dev
+# node in one run (1 KiB messages, 8 partitions, 2 producers, 1 consumer, acks=leader), Rust
+# then Go, each on its own topic. Prints both reports. BENCH_DURATION (default 20s) sets the
+# measured time of each.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+duration="${BENCH_DURATION:-20s}"
+cargo build --release -p rustmq-broker -p rustmq-tools
+(cd sdk/go && go build -o ../../target/release/rustmq-go-bench ./cmd/rustmq-go-bench)
+dir="$(mktemp -d)"
+trap 'kill "$broker" 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$dir"' EXIT
+RUSTMQ_NETWORK__QUIC_LISTEN=127.0.0.1:0 RUSTMQ_ADMIN__HTTP_LISTEN=127.0.0.1:0 RUSTMQ_LOG=warn \
+  RUSTMQ_ADMIN_RATE_LIMITING_ENABLED=false \
+  target/release/rustmq-broker --dev --data-dir "$dir/data" > "$dir/broker.out" 2>&1 &
+broker=$!
+for _ in $(seq 1 300); do
+  grep -q "admin REST API" "$dir/broker.out" && break
+  sleep 0.1
+done
+quic="$(sed -n 's/.*QUIC (clients) : //p' "$dir/broker.out" | tr -d ' ')"
+admin="$(sed -n 's/.*admin REST API : //p' "$dir/broker.out" | tr -d ' ')"
+ca="$dir/data/tls/ca.pem"
+for topic in bench-rust bench-go; do
+  curl -sf -X POST "$admin/api/v1/topics" -H 'content-type: application/json' \
+    -d "{\"name\": \"$topic\", \"partitions\": 8}" > /dev/null
+done
+echo "== Rust client (rustmq-bench), $duration"
+target/release/rustmq-bench --brokers "$quic" --ca-cert "$ca" --api-url "$admin" --topic bench-rust \
+  --partitions 8 --producers 2 --consumers 1 --message-size 1024 --duration "$duration"
+echo "== Go SDK (rustmq-go-bench), $duration"
+target/release/rustmq-go-bench -brokers "$quic" -ca "$ca" -topic bench-go \
+  -producers 2 -consumers 1 -message-size 1024 -duration "$duration"
