@@ -2,6 +2,8 @@ package rustmq
 
 import (
 	"context"
+	"errors"
+	"fmt"
 
 	"github.com/rustmq/rustmq/sdk/go/rustmq/pb"
 )
@@ -44,4 +46,46 @@ func TopicError(md *pb.MetadataResponse, topic string) error {
 		}
 	}
 	return codeError(pb.ErrorCode_UNKNOWN_TOPIC, "topic "+topic+" not in the answer")
+}
+
+// HealthCheck asks every broker this client is connected to (or the bootstrap brokers when
+// none) for its health; the error names each that is unreachable or unhealthy.
+func (c *Client) HealthCheck(ctx context.Context) error {
+	c.mu.Lock()
+	conns := make([]*Conn, 0, len(c.conn))
+	for _, conn := range c.conn {
+		conns = append(conns, conn)
+	}
+	c.mu.Unlock()
+	if len(conns) == 0 {
+		_, err := c.Health(ctx)
+		return err
+	}
+	var errs []error
+	for _, conn := range conns {
+		rctx, cancel := context.WithTimeout(ctx, c.cfg.RequestTimeout)
+		var resp pb.HealthResponse
+		err := conn.Request(rctx, APIHealth, &pb.HealthRequest{}, &resp)
+		cancel()
+		switch {
+		case err != nil:
+			errs = append(errs, fmt.Errorf("%s: %w", conn.Addr(), err))
+		case !resp.GetHealthy():
+			errs = append(errs, fmt.Errorf("%s: unhealthy", conn.Addr()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// IsConnected reports whether the client holds an open connection to some broker (a lost
+// one is dialled again by the next request that needs it).
+func (c *Client) IsConnected() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, conn := range c.conn {
+		if conn.qc.Context().Err() == nil {
+			return true
+		}
+	}
+	return false
 }

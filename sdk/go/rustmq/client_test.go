@@ -19,6 +19,9 @@ func TestHealthAPIVersionsAndMetadataFromARealBroker(t *testing.T) {
 	if err != nil || !h.GetHealthy() {
 		t.Fatalf("health: %v %v", h, err)
 	}
+	if err := c.HealthCheck(ctx); err != nil || !c.IsConnected() {
+		t.Fatalf("health check: %v, connected %v", err, c.IsConnected())
+	}
 	v, err := c.APIVersions(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -103,5 +106,42 @@ func TestFrameLevelRefusalsAreTypedErrors(t *testing.T) {
 	after := conn.Stats()
 	if after.Requests != before.Requests+1 || after.Errors != before.Errors || before.Requests != 2 || before.Errors != 1 {
 		t.Fatalf("stats before %+v after %+v", before, after)
+	}
+}
+
+// A broker that goes away: the health check names it, and a client reconnects on its own
+// when the broker is back on the same address.
+func TestHealthCheckAndReconnect(t *testing.T) {
+	dir := t.TempDir()
+	b := startBrokerIn(t, dir)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	// A short request timeout: a broker killed with -9 sends no close, so a request on its
+	// connection ends by the timeout.
+	c, err := NewClient(ctx, ClientConfig{Brokers: []string{b.quic}, TLS: TLSConfig{CACertFile: b.ca}, RequestTimeout: 2 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	addr := b.quic
+	b.stop()
+	if err := c.HealthCheck(ctx); err == nil {
+		t.Fatal("health check passed with the broker gone")
+	}
+	back := startBrokerIn(t, dir, "RUSTMQ_NETWORK__QUIC_LISTEN="+addr)
+	if back.quic != addr {
+		t.Fatalf("restarted on %s, not %s", back.quic, addr)
+	}
+	for {
+		if _, err := c.Health(ctx); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal("no reconnection")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if !c.IsConnected() {
+		t.Fatal("not connected after a successful request")
 	}
 }
