@@ -66,6 +66,15 @@ impl CacheWarmer {
     pub(crate) fn follow(self: &Arc<Self>, md: &ClusterMetadata) {
         let pairs = {
             let mut st = self.state.lock();
+            if md.acls.warm_principals.is_empty() {
+                // Nothing to warm (the usual case): no comparing every topic name on every
+                // metadata change. The topics are read again once a principal is listed.
+                if !st.principals.is_empty() {
+                    st.principals.clear();
+                    st.warmed_for = None;
+                }
+                return;
+            }
             if st.principals != md.acls.warm_principals {
                 st.principals = md.acls.warm_principals.clone();
             }
