@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/quic-go/quic-go"
+	"go.opentelemetry.io/otel/trace"
 	"google.golang.org/protobuf/proto"
 
 	"github.com/rustmq/rustmq/sdk/go/rustmq/pb"
@@ -104,8 +105,19 @@ func (c *Conn) Request(ctx context.Context, api APIKey, req, resp proto.Message)
 		return err
 	}
 	id := c.nextID.Add(1)
-	frame := FrameHeader{BodyLen: uint32(len(body)), APIKey: api, APIVersion: APIVersion, RequestID: id}.Append(make([]byte, 0, HeaderLen+len(body)))
-	frame = append(frame, body...)
+	h := FrameHeader{BodyLen: uint32(len(body)), APIKey: api, APIVersion: APIVersion, RequestID: id}
+	// The caller's span (an OpenTelemetry span context in ctx) travels with the request, so
+	// the broker's spans join its trace.
+	var traceCtx []byte
+	if sc := trace.SpanContextFromContext(ctx); sc.IsValid() {
+		tid, sid := sc.TraceID(), sc.SpanID()
+		traceCtx = append(append(append(make([]byte, 0, TraceContextLen), 0), tid[:]...), sid[:]...)
+		traceCtx = append(traceCtx, byte(sc.TraceFlags()))
+		h.Flags |= FlagTraceContext
+		h.BodyLen += TraceContextLen
+	}
+	frame := h.Append(make([]byte, 0, HeaderLen+int(h.BodyLen)))
+	frame = append(append(frame, traceCtx...), body...)
 	answer, err := c.RoundTrip(ctx, frame)
 	if err != nil {
 		return err

@@ -8,13 +8,19 @@ import (
 // HeaderLen is the size of the frame header every request and response starts with.
 const HeaderLen = 16
 
-// Response header flags.
+// Header flags.
 const (
 	// FlagResponse is set on every frame a broker sends.
 	FlagResponse uint16 = 0x1
 	// FlagError is set when the body is an ErrorResponse instead of the API's response.
 	FlagError uint16 = 0x2
+	// FlagTraceContext (requests) says the body starts with TraceContextLen bytes of W3C
+	// trace context: version 0, trace id, parent span id, trace flags.
+	FlagTraceContext uint16 = 0x4
 )
+
+// TraceContextLen is the size of the trace context FlagTraceContext announces.
+const TraceContextLen = 26
 
 // APIKey names a request type.
 type APIKey uint16

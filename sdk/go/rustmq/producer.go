@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"go.opentelemetry.io/otel/trace"
+
 	"github.com/rustmq/rustmq/sdk/go/rustmq/pb"
 )
 
@@ -85,6 +87,8 @@ type pendingMsg struct {
 	rec  Record
 	size int
 	done func(*SendResult, error)
+	// The span the message was sent in (an OpenTelemetry span context of SendAsync's ctx).
+	span trace.SpanContext
 }
 
 type partBatch struct {
@@ -229,7 +233,7 @@ func (p *Producer) SendAsync(ctx context.Context, msg *Message, done func(*SendR
 	if ts.IsZero() {
 		ts = time.Now()
 	}
-	pm := pendingMsg{rec: Record{Key: msg.Key, Value: msg.Payload, Headers: msg.Headers, Timestamp: ts}, size: size, done: done}
+	pm := pendingMsg{rec: Record{Key: msg.Key, Value: msg.Payload, Headers: msg.Headers, Timestamp: ts}, size: size, done: done, span: trace.SpanContextFromContext(ctx)}
 	p.mu.Lock()
 	if p.closed {
 		p.mu.Unlock()
@@ -378,6 +382,13 @@ func (p *Producer) dispatch() time.Duration {
 // send produces one partition's batch, retrying what may succeed later.
 func (p *Producer) send(part int32, b *partBatch) {
 	ctx := context.Background()
+	// The request carries the span of the first message sent in one.
+	for _, m := range b.msgs {
+		if m.span.IsValid() {
+			ctx = trace.ContextWithSpanContext(ctx, m.span)
+			break
+		}
+	}
 	res, err := p.produce(ctx, part, b)
 	for i, m := range b.msgs {
 		if err != nil {
