@@ -5,8 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"testing"
 	"time"
+
+	"github.com/rustmq/rustmq/sdk/go/rustmq/pb"
 )
 
 // Every codec, against a real broker: what the Go producer sends, the Go consumer reads back
@@ -178,4 +181,62 @@ func TestBatchesStayBelowTheFrameLimitUnderLoad(t *testing.T) {
 		t.Fatalf("%d batches for %d KiB in batches of 16 KiB", m.BatchesSent, len(msgs))
 	}
 	_ = p.Close()
+}
+
+// Per-partition refusals of a real broker reach the caller as typed errors: a record batch
+// above the topic's max.message.bytes, a batch whose CRC does not match, a partition the
+// topic does not have; and none of them is retried.
+func TestBrokerRefusalsAreTypedErrors(t *testing.T) {
+	b := startBroker(t)
+	c := b.client(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	body := []byte(`{"name": "small", "partitions": 1, "config": {"max.message.bytes": "2048"}}`)
+	resp, err := http.Post(b.admin+"/api/v1/topics", "application/json", bytes.NewReader(body))
+	if err != nil || resp.StatusCode != http.StatusCreated {
+		t.Fatalf("create topic: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	p, err := c.CreateProducer(ctx, "small", ProducerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if _, err := p.Send(ctx, NewMessage().Payload(make([]byte, 8000)).Build()); !errors.Is(err, ErrMessageTooLarge) {
+		t.Fatalf("8000 bytes to a 2048-byte topic: %v", err)
+	}
+	if m := p.Metrics(); m.Retries != 0 || m.MessagesFailed != 1 {
+		t.Fatalf("metrics %+v", m)
+	}
+	conn, err := c.leader(ctx, "small", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch, err := EncodeBatch([]Record{{Value: []byte("x"), Timestamp: time.Now()}}, NotIdempotent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	batch[len(batch)-1] ^= 0xff
+	produce := func(partition uint32, records []byte) error {
+		var resp pb.ProduceResponse
+		if err := conn.Request(ctx, APIProduce, &pb.ProduceRequest{Topics: []*pb.TopicProduceData{{Topic: "small",
+			Partitions: []*pb.PartitionProduceData{{Partition: partition, Records: records}}}}}, &resp); err != nil {
+			return err
+		}
+		pr := resp.GetTopics()[0].GetPartitions()[0]
+		return codeError(pr.GetErrorCode(), pr.GetErrorMessage())
+	}
+	if err := produce(0, batch); !errors.Is(err, ErrCorruptMessage) {
+		t.Fatalf("bad crc: %v", err)
+	}
+	batch[len(batch)-1] ^= 0xff
+	if err := produce(5, batch); !errors.Is(err, ErrUnknownPartition) {
+		t.Fatalf("partition 5 of 1: %v", err)
+	}
+	if err := produce(0, batch); err != nil {
+		t.Fatalf("the same batch, intact: %v", err)
+	}
+	if _, err := c.CreateProducer(ctx, "no-such-topic", ProducerConfig{}); !errors.Is(err, ErrUnknownTopic) {
+		t.Fatalf("unknown topic: %v", err)
+	}
 }
