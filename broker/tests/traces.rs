@@ -158,6 +158,13 @@ async fn a_trace_holds_the_clients_send_and_the_brokers_wal_fdatasync() {
         );
     }
 
+    // The admin API request that made the topic, and the Raft apply of it, are traced too.
+    collector.wait_for("the admin API's and the controller's spans", |spans| {
+        let admin = by(spans, "rustmq-broker", "POST /api/v1/topics");
+        let apply = by(spans, "rustmq-broker", "rustmq.controller.apply");
+        (!admin.is_empty() && !apply.is_empty()).then_some(())
+    });
+
     // A consumer's processing span links to the producer's send through the header.
     let mut consumer = client
         .consumer("traced")
