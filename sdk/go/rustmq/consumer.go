@@ -501,13 +501,17 @@ type MessageStream struct {
 
 // Stream receives in a goroutine until ctx ends, Stop is called or a non-retriable error.
 func (pc *PartitionConsumer) Stream(ctx context.Context) *MessageStream {
+	return newStream(ctx, pc.Receive)
+}
+
+func newStream(ctx context.Context, receive func(context.Context) (*ConsumedMessage, error)) *MessageStream {
 	ctx, cancel := context.WithCancel(ctx)
 	ch := make(chan *ConsumedMessage, 256)
 	s := &MessageStream{C: ch, stop: cancel}
 	go func() {
 		defer close(ch)
 		for {
-			m, err := pc.Receive(ctx)
+			m, err := receive(ctx)
 			if err != nil {
 				if ctx.Err() == nil {
 					s.mu.Lock()

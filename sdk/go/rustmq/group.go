@@ -410,6 +410,12 @@ func (g *GroupConsumer) Commit(ctx context.Context) error {
 	return errors.Join(errs...)
 }
 
+// Stream delivers the member's messages on a channel (Receive in a goroutine; what it
+// delivered is committed as Receive's messages are).
+func (g *GroupConsumer) Stream(ctx context.Context) *MessageStream {
+	return newStream(ctx, g.Receive)
+}
+
 // Assignment is the member's partitions in this generation.
 func (g *GroupConsumer) Assignment() []int32 { return g.pc.Assignment() }
 
