@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # `make bench-go`: the Go SDK's and the Rust client's load generators against one release dev
 # node in one run (1 KiB messages, 8 partitions, 2 producers, 1 consumer, acks=leader), Rust
-# then Go, each on its own topic. Prints both reports. BENCH_DURATION (default 20s) sets the
-# measured time of each.
+# then Go, each on its own topic: once as fast as acknowledgements allow (throughput), once at
+# BENCH_RATE messages per second (default 20000; latency without queueing). Prints the
+# reports. BENCH_DURATION (default 20s) sets the measured time of each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${BENCH_DURATION:-20s}"
+rate="${BENCH_RATE:-20000}"
 cargo build --release -p rustmq-broker -p rustmq-tools
 (cd sdk/go && go build -o ../../target/release/rustmq-go-bench ./cmd/rustmq-go-bench)
 dir="$(mktemp -d)"
@@ -21,13 +23,17 @@ done
 quic="$(sed -n 's/.*QUIC (clients) : //p' "$dir/broker.out" | tr -d ' ')"
 admin="$(sed -n 's/.*admin REST API : //p' "$dir/broker.out" | tr -d ' ')"
 ca="$dir/data/tls/ca.pem"
-for topic in bench-rust bench-go; do
+for topic in bench-rust bench-go bench-rust-rate bench-go-rate; do
   curl -sf -X POST "$admin/api/v1/topics" -H 'content-type: application/json' \
     -d "{\"name\": \"$topic\", \"partitions\": 8}" > /dev/null
 done
-echo "== Rust client (rustmq-bench), $duration"
-target/release/rustmq-bench --brokers "$quic" --ca-cert "$ca" --api-url "$admin" --topic bench-rust \
-  --partitions 8 --producers 2 --consumers 1 --message-size 1024 --duration "$duration"
-echo "== Go SDK (rustmq-go-bench), $duration"
-target/release/rustmq-go-bench -brokers "$quic" -ca "$ca" -topic bench-go \
-  -producers 2 -consumers 1 -message-size 1024 -duration "$duration"
+for r in 0 "$rate"; do
+  suffix=""; [[ "$r" != 0 ]] && suffix="-rate"
+  echo "== Rust client (rustmq-bench), $duration, rate $r (0: as fast as possible)"
+  target/release/rustmq-bench --brokers "$quic" --ca-cert "$ca" --api-url "$admin" \
+    --topic "bench-rust$suffix" --partitions 8 --producers 2 --consumers 1 --message-size 1024 \
+    --rate "$r" --duration "$duration"
+  echo "== Go SDK (rustmq-go-bench), $duration, rate $r"
+  target/release/rustmq-go-bench -brokers "$quic" -ca "$ca" -topic "bench-go$suffix" \
+    -producers 2 -consumers 1 -message-size 1024 -rate "$r" -duration "$duration"
+done

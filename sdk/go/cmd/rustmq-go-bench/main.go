@@ -58,6 +58,7 @@ func main() {
 	warmup := flag.Duration("warmup", 3*time.Second, "time before measuring")
 	acks := flag.String("acks", "leader", "leader or all")
 	outstanding := flag.Int("outstanding", 50000, "unacknowledged messages per producer")
+	rate := flag.Int("rate", 0, "target messages per second over all producers; 0 = as fast as possible")
 	linger := flag.Duration("linger", 2*time.Millisecond, "producer linger")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	flag.Parse()
@@ -137,9 +138,23 @@ func main() {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			// With a rate, each message has an intended send time and latencies count from
+			// it, so a stalled broker cannot hide queueing delay.
+			var interval time.Duration
+			if *rate > 0 {
+				interval = time.Second * time.Duration(*producers) / time.Duration(*rate)
+			}
+			next := time.Now()
 			for !stop.Load() {
 				payload := make([]byte, 8, *size)
 				sentAt := time.Now()
+				if interval > 0 {
+					if d := time.Until(next); d > 0 {
+						time.Sleep(d)
+					}
+					sentAt = next
+					next = next.Add(interval)
+				}
 				binary.BigEndian.PutUint64(payload, uint64(sentAt.UnixMicro()))
 				payload = append(payload, filler...)
 				measured := measuring.Load()
