@@ -31,7 +31,7 @@ fn message(topic: &str, i: u64) -> Result<Message, rustmq_client::ClientError> {
     if i % 11 != 3 {
         b = b.key(format!("k{}", i % 7).into_bytes());
     }
-    if i % 3 == 0 {
+    if i.is_multiple_of(3) {
         b = b.header("bin", vec![0u8, 255, (i % 256) as u8]);
     }
     b.build()
