@@ -278,9 +278,14 @@ pub struct ProducerConfig {
     pub retry_base_delay: Duration,
     /// Largest retry delay.
     pub retry_max_delay: Duration,
-    /// Produce requests in flight at once (each carries many partitions; at most one per
-    /// partition, which keeps each partition in order across retries).
+    /// Produce requests in flight at once (each carries many partitions).
     pub max_in_flight: usize,
+    /// Requests of one partition in flight at once, 1 to 5, for an idempotent producer
+    /// (Kafka's `max.in.flight.requests.per.connection`): its sequence numbers keep the
+    /// partition in order (the leader appends a batch that overtook an earlier one once the
+    /// earlier one arrived) and retries cannot duplicate. A producer that is not idempotent
+    /// always keeps one, so a retry cannot reorder a partition.
+    pub max_in_flight_per_partition: usize,
     /// Keyless partitioning.
     pub partitioner: Partitioner,
     /// Producer name (client side only).
@@ -311,6 +316,7 @@ impl Default for ProducerConfig {
             retry_base_delay: Duration::from_millis(50),
             retry_max_delay: Duration::from_secs(1),
             max_in_flight: 16,
+            max_in_flight_per_partition: 5,
             partitioner: Partitioner::Sticky,
             producer_id: None,
             idempotent: false,

@@ -40,6 +40,9 @@ pub use group_consumer::{
 };
 pub use groups::{JoinGroup, Joined};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
-pub use producer::{DeliveryFuture, Producer, ProducerBuilder, ProducerMetrics};
+pub use producer::{
+    Delivery, DeliveryFuture, MAX_IN_FLIGHT_PER_PARTITION, Producer, ProducerBuilder,
+    ProducerMetrics,
+};
 pub use rustmq_protocol::proto::ErrorCode;
 pub use rustmq_protocol::records::Compression;

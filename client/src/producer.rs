@@ -1,6 +1,7 @@
-//! The producer: batching by count, bytes and linger; many partitions per request; at most
-//! one request in flight per partition so retries cannot reorder a partition; retries with
-//! exponential backoff and jitter on retriable errors only.
+//! The producer: batching by count, bytes and linger; many partitions per request;
+//! pipelining (an idempotent producer keeps up to five requests per partition in flight,
+//! ordered by its sequence numbers; any other producer one, so retries cannot reorder a
+//! partition); retries with exponential backoff and jitter on retriable errors only.
 
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::future::Future;
@@ -24,11 +25,14 @@ use crate::client::RustMqClient;
 use crate::config::{AckLevel, Partitioner, ProducerConfig};
 use crate::message::{Message, SendResult};
 use rustmq_transport::telemetry::{self, TraceParent};
-use rustmq_transport::time::sleep_until_opt;
 use tracing::Instrument;
 
 /// Largest produce request the producer builds (well under the broker's 16 MiB default).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
+
+/// Most requests of one partition in flight (Kafka's limit with idempotence, for the same
+/// reason: a leader recognises a retry among a producer's last five batches).
+pub const MAX_IN_FLIGHT_PER_PARTITION: usize = 5;
 
 /// Producer counters.
 #[derive(Debug, Default)]
@@ -43,6 +47,8 @@ pub struct ProducerMetrics {
     pub bytes_sent: AtomicU64,
     /// Retries of batches.
     pub retries: AtomicU64,
+    /// Most requests of one partition that were in flight at once.
+    pub partition_in_flight_peak: AtomicU64,
 }
 
 impl ProducerMetrics {
@@ -57,7 +63,27 @@ impl ProducerMetrics {
     }
 }
 
-type Reply = oneshot::Sender<Result<SendResult, ClientError>>;
+/// A message's outcome, as the broker answered it.
+pub type Delivery = Result<SendResult, ClientError>;
+
+/// Where a message's outcome goes: the future `send_async` returned, or the caller's
+/// callback (`send_with_callback`: no channel and no future per message, for senders that
+/// keep tens of thousands of messages outstanding).
+enum Reply {
+    Future(oneshot::Sender<Delivery>),
+    Callback(Box<dyn FnOnce(Delivery) + Send>),
+}
+
+impl Reply {
+    fn send(self, d: Delivery) {
+        match self {
+            Self::Future(tx) => {
+                let _ = tx.send(d);
+            }
+            Self::Callback(f) => f(d),
+        }
+    }
+}
 
 /// Encoded batches bound for one leader: (partition, batch bytes, the messages in it).
 type LeaderBatches = (
@@ -65,17 +91,42 @@ type LeaderBatches = (
     Vec<(u32, Bytes, Vec<Pending>)>,
 );
 
-/// An idempotent producer's id and next sequence per partition. Batches of one partition are
-/// encoded one at a time (at most one request in flight per partition), so sequences follow
-/// send order.
+/// An idempotent producer's id and next sequence per partition. Sequences are taken when a
+/// batch is dispatched, in queue order, so they follow send order however the requests then
+/// travel; the partition leader appends them in sequence order.
 #[derive(Debug, Default)]
 struct Idempotence {
     /// -1 until the broker gave an id (or after a failure forced a new one).
     producer_id: i64,
-    sequences: HashMap<u32, i32>,
+    /// Bumped when a failure forgets the id: results of requests sent under an older
+    /// generation no longer change this state.
+    generation: u64,
+    /// Next sequence, by partition.
+    sequences: Vec<i32>,
+    /// Partitions where a batch under this id was acknowledged. Until then a partition has
+    /// one request in flight: the leader may hold no state for this producer yet, and would
+    /// take a later batch that arrived first as the start of the sequence.
+    confirmed: Vec<bool>,
 }
 
-type SharedIdempotence = Arc<tokio::sync::Mutex<Idempotence>>;
+impl Idempotence {
+    fn new(producer_id: i64, partitions: u32) -> Self {
+        Self {
+            producer_id,
+            generation: 0,
+            sequences: vec![0; partitions as usize],
+            confirmed: vec![false; partitions as usize],
+        }
+    }
+
+    /// Sequences start again at 0 (a new producer id).
+    fn restart(&mut self) {
+        self.sequences.fill(0);
+        self.confirmed.fill(false);
+    }
+}
+
+type SharedIdempotence = Arc<parking_lot::Mutex<Idempotence>>;
 
 /// Asks the brokers in turn: one cut off from the controllers answers with a retriable
 /// error, and the next one may not be.
@@ -182,13 +233,19 @@ impl ProducerBuilder {
                 "max_in_flight and batch_size must be at least 1".into(),
             ));
         }
+        if !(1..=MAX_IN_FLIGHT_PER_PARTITION).contains(&self.config.max_in_flight_per_partition) {
+            return Err(ClientError::Config(format!(
+                "max_in_flight_per_partition must be between 1 and {MAX_IN_FLIGHT_PER_PARTITION} \
+                 (partition leaders remember an idempotent producer's last {MAX_IN_FLIGHT_PER_PARTITION} batches)"
+            )));
+        }
         let partitions = client.partition_count(&topic).await?;
         let idempotence = if self.config.idempotent {
             let producer_id = init_producer_id(&client).await?;
-            Some(Arc::new(tokio::sync::Mutex::new(Idempotence {
+            Some(Arc::new(parking_lot::Mutex::new(Idempotence::new(
                 producer_id,
-                sequences: HashMap::new(),
-            })))
+                partitions,
+            ))))
         } else {
             None
         };
@@ -200,14 +257,16 @@ impl ProducerBuilder {
             config: self.config.clone(),
             client,
             metrics: metrics.clone(),
-            batches: HashMap::new(),
-            in_flight: Default::default(),
+            batches: (0..partitions).map(|_| VecDeque::new()).collect(),
+            queued: BTreeSet::new(),
+            in_flight: vec![0; partitions as usize],
             requests: 0,
             pending: BTreeSet::new(),
             flushes: Vec::new(),
             sticky: 0,
             rr: 0,
             idempotence,
+            fetching_id: false,
         };
         let task = tokio::spawn(acc.run(rx));
         Ok(Producer {
@@ -247,6 +306,37 @@ impl Producer {
     /// Queues a message; the returned future resolves when it is acknowledged. Waits only
     /// when the producer's queue is full.
     pub async fn send_async(&self, msg: Message) -> Result<DeliveryFuture, ClientError> {
+        let (reply, rx) = oneshot::channel();
+        self.queue(msg, Reply::Future(reply)).await?;
+        Ok(DeliveryFuture(rx))
+    }
+
+    /// Queues a message; `done` is called with its outcome once the broker answered (or the
+    /// producer gave up), on the producer's task: it should be quick and must not block.
+    /// Waits only when the producer's queue is full. Like Kafka's `send(record, callback)`.
+    ///
+    /// ```no_run
+    /// # async fn demo(producer: rustmq_client::Producer) -> Result<(), rustmq_client::ClientError> {
+    /// use rustmq_client::Message;
+    /// let msg = Message::builder().topic("orders").payload("hello").build()?;
+    /// producer
+    ///     .send_with_callback(msg, |outcome| match outcome {
+    ///         Ok(r) => println!("offset {}", r.offset),
+    ///         Err(e) => eprintln!("not sent: {e}"),
+    ///     })
+    ///     .await?;
+    /// producer.flush().await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn send_with_callback(
+        &self,
+        msg: Message,
+        done: impl FnOnce(Delivery) + Send + 'static,
+    ) -> Result<(), ClientError> {
+        self.queue(msg, Reply::Callback(Box::new(done))).await
+    }
+
+    async fn queue(&self, msg: Message, reply: Reply) -> Result<(), ClientError> {
         if !msg.topic.is_empty() && msg.topic != self.topic {
             return Err(ClientError::InvalidMessage(format!(
                 "message is for topic '{}' but this producer writes to '{}'",
@@ -296,7 +386,6 @@ impl Producer {
                 .as_ref()
                 .map(|k| partition_for_key(k, self.partitions))
         });
-        let (reply, rx) = oneshot::channel();
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let pending = Pending {
             id,
@@ -313,8 +402,7 @@ impl Producer {
         self.tx
             .send(Cmd::Send(pending, partition))
             .await
-            .map_err(|_| ClientError::Closed)?;
-        Ok(DeliveryFuture(rx))
+            .map_err(|_| ClientError::Closed)
     }
 
     /// Sends a message and waits for its acknowledgement.
@@ -376,22 +464,43 @@ struct Accumulator {
     config: ProducerConfig,
     client: RustMqClient,
     metrics: Arc<ProducerMetrics>,
-    batches: HashMap<u32, VecDeque<PartBatch>>,
-    in_flight: std::collections::HashSet<u32>,
+    /// Batches waiting, by partition.
+    batches: Vec<VecDeque<PartBatch>>,
+    /// Partitions with batches waiting, in order.
+    queued: BTreeSet<u32>,
+    /// Requests in flight, by partition.
+    in_flight: Vec<usize>,
     requests: usize,
     pending: BTreeSet<u64>,
     flushes: Vec<(u64, oneshot::Sender<()>)>,
     sticky: u32,
     rr: u32,
     idempotence: Option<SharedIdempotence>,
+    /// A task is getting a new producer id (after a failure forgot the last one).
+    fetching_id: bool,
 }
+
+/// A new producer id, or why there is none.
+type IdResult = Result<i64, ClientError>;
 
 impl Accumulator {
     async fn run(mut self, mut rx: mpsc::Receiver<Cmd>) {
         let (done_tx, mut done_rx) = mpsc::unbounded_channel::<Done>();
+        let (id_tx, mut id_rx) = mpsc::unbounded_channel::<IdResult>();
         let mut closing: Option<Option<oneshot::Sender<()>>> = None;
+        // One timer, moved only when the next linger deadline changes (re-arming a timer on
+        // every loop costs more than the rest of the loop).
+        let linger = tokio::time::sleep_until(Instant::now());
+        tokio::pin!(linger);
+        let mut armed: Option<Instant> = None;
         loop {
             let deadline = self.next_deadline();
+            if deadline != armed {
+                if let Some(d) = deadline {
+                    linger.as_mut().reset(d);
+                }
+                armed = deadline;
+            }
             tokio::select! {
                 cmd = rx.recv(), if closing.is_none() => match cmd {
                     Some(c) => {
@@ -407,9 +516,14 @@ impl Accumulator {
                     None => closing = Some(None),
                 },
                 Some(d) = done_rx.recv() => self.finished(d),
-                _ = sleep_until_opt(deadline) => {}
+                Some(id) = id_rx.recv() => self.got_id(id),
+                _ = &mut linger, if armed.is_some() => armed = None,
             }
-            self.dispatch(&done_tx, closing.is_some());
+            if self.needs_id() {
+                self.fetch_id(&id_tx);
+            } else {
+                self.dispatch(&done_tx, closing.is_some());
+            }
             self.resolve_flushes();
             if closing.is_some() && self.pending.is_empty() && self.requests == 0 {
                 if let Some(Some(tx)) = closing.take() {
@@ -425,7 +539,16 @@ impl Accumulator {
             Cmd::Send(p, partition) => {
                 let partition = partition.unwrap_or_else(|| self.keyless_partition());
                 self.pending.insert(p.id);
-                let q = self.batches.entry(partition).or_default();
+                let Some(q) = self.batches.get_mut(partition as usize) else {
+                    // Partitions were checked when the message was queued.
+                    self.pending.remove(&p.id);
+                    p.reply.send(Err(ClientError::UnknownPartition {
+                        topic: self.topic.clone(),
+                        partition,
+                    }));
+                    return;
+                };
+                self.queued.insert(partition);
                 let full = q.back().is_none_or(|b| {
                     b.msgs.len() >= self.config.batch_size
                         || b.bytes + p.size > self.config.batch_bytes
@@ -463,13 +586,90 @@ impl Accumulator {
         }
     }
 
+    /// When the oldest batch that could be sent now reaches its linger; None while nothing
+    /// could be sent anyway (an acknowledgement or a new id wakes the loop then).
     fn next_deadline(&self) -> Option<Instant> {
-        self.batches
+        if self.fetching_id || self.requests >= self.config.max_in_flight {
+            return None;
+        }
+        let idem = self.idempotence.as_ref().map(|i| i.lock());
+        self.queued
             .iter()
-            .filter(|(p, _)| !self.in_flight.contains(p))
-            .filter_map(|(_, q)| q.front())
+            .filter(|p| self.has_slot(**p, idem.as_deref()))
+            .filter_map(|p| self.batches[*p as usize].front())
             .map(|b| b.first_at + self.config.batch_timeout)
             .min()
+    }
+
+    /// Whether partition `p` may have one more request in flight: up to
+    /// `max_in_flight_per_partition` once a batch of this idempotent producer was
+    /// acknowledged there, else one.
+    fn has_slot(&self, p: u32, idem: Option<&Idempotence>) -> bool {
+        let limit = match idem {
+            Some(st) if st.confirmed[p as usize] => self.config.max_in_flight_per_partition,
+            _ => 1,
+        };
+        self.in_flight[p as usize] < limit
+    }
+
+    /// An idempotent producer without an id sends nothing until it has a new one.
+    fn needs_id(&self) -> bool {
+        self.idempotence
+            .as_ref()
+            .is_some_and(|i| i.lock().producer_id < 0)
+    }
+
+    fn fetch_id(&mut self, tx: &mpsc::UnboundedSender<IdResult>) {
+        if self.fetching_id {
+            return;
+        }
+        self.fetching_id = true;
+        let client = self.client.clone();
+        let delay = self.config.retry_base_delay;
+        let tx = tx.clone();
+        tokio::spawn(async move {
+            // Brokers may be failing over: retry like a produce would.
+            let give_up_at = Instant::now() + client.config().request_timeout;
+            let id = loop {
+                match init_producer_id(&client).await {
+                    Err(e) if e.is_retriable() && Instant::now() < give_up_at => {
+                        tokio::time::sleep(delay).await;
+                    }
+                    other => break other,
+                }
+            };
+            let _ = tx.send(id);
+        });
+    }
+
+    /// A new producer id: sequences start again at 0. Without one, everything queued fails.
+    fn got_id(&mut self, id: IdResult) {
+        self.fetching_id = false;
+        let Some(idem) = &self.idempotence else {
+            return;
+        };
+        match id {
+            Ok(id) => {
+                let mut st = idem.lock();
+                st.producer_id = id;
+                st.restart();
+            }
+            Err(e) => {
+                self.queued.clear();
+                let failed: Vec<Pending> = self
+                    .batches
+                    .iter_mut()
+                    .flat_map(|q| q.drain(..).flat_map(|b| b.msgs))
+                    .collect();
+                self.metrics
+                    .messages_failed
+                    .fetch_add(failed.len() as u64, Ordering::Relaxed);
+                for m in failed {
+                    self.pending.remove(&m.id);
+                    m.reply.send(Err(e.clone()));
+                }
+            }
+        }
     }
 
     fn dispatch(&mut self, done: &mpsc::UnboundedSender<Done>, closing: bool) {
@@ -477,15 +677,14 @@ impl Accumulator {
         while self.requests < self.config.max_in_flight {
             let mut chosen: Vec<(u32, PartBatch)> = Vec::new();
             let mut bytes = 0;
-            let mut parts: Vec<u32> = self.batches.keys().copied().collect();
-            parts.sort_unstable();
+            let parts: Vec<u32> = self.queued.iter().copied().collect();
+            let idem = self.idempotence.clone();
+            let idem = idem.as_ref().map(|i| i.lock());
             for p in parts {
-                if self.in_flight.contains(&p) {
+                if !self.has_slot(p, idem.as_deref()) {
                     continue;
                 }
-                let Some(q) = self.batches.get_mut(&p) else {
-                    continue;
-                };
+                let q = &mut self.batches[p as usize];
                 let ready = q.front().is_some_and(|b| {
                     force
                         || q.len() > 1
@@ -510,15 +709,37 @@ impl Accumulator {
                     self.sticky = (self.sticky + 1) % self.partitions.max(1);
                 }
                 if q.is_empty() {
-                    self.batches.remove(&p);
+                    self.queued.remove(&p);
                 }
             }
             if chosen.is_empty() {
                 return;
             }
             for (p, _) in &chosen {
-                self.in_flight.insert(*p);
+                let n = &mut self.in_flight[*p as usize];
+                *n += 1;
+                self.metrics
+                    .partition_in_flight_peak
+                    .fetch_max(*n as u64, Ordering::Relaxed);
             }
+            // Sequences are taken here, in dispatch order.
+            let (producer, generation, chosen) = match idem {
+                Some(mut st) => {
+                    let (pid, generation) = (st.producer_id, st.generation);
+                    let stamped = chosen
+                        .into_iter()
+                        .map(|(p, b)| {
+                            let seq = &mut st.sequences[p as usize];
+                            let first = *seq;
+                            *seq =
+                                rustmq_protocol::batch::sequence_after(first, b.msgs.len() as i32);
+                            (p, b, first)
+                        })
+                        .collect();
+                    (pid, generation, stamped)
+                }
+                None => (-1, 0, chosen.into_iter().map(|(p, b)| (p, b, -1)).collect()),
+            };
             self.requests += 1;
             let sender = BatchSender {
                 client: self.client.clone(),
@@ -526,6 +747,8 @@ impl Accumulator {
                 config: self.config.clone(),
                 metrics: self.metrics.clone(),
                 idempotence: self.idempotence.clone(),
+                producer,
+                generation,
             };
             let done = done.clone();
             tokio::spawn(async move {
@@ -538,7 +761,9 @@ impl Accumulator {
     fn finished(&mut self, d: Done) {
         self.requests -= 1;
         for p in d.partitions {
-            self.in_flight.remove(&p);
+            if let Some(n) = self.in_flight.get_mut(p as usize) {
+                *n = n.saturating_sub(1);
+            }
         }
         for id in d.ids {
             self.pending.remove(&id);
@@ -566,39 +791,22 @@ struct BatchSender {
     config: ProducerConfig,
     metrics: Arc<ProducerMetrics>,
     idempotence: Option<SharedIdempotence>,
+    /// The idempotent producer id the batches are stamped with (-1: not idempotent).
+    producer: i64,
+    /// The [`Idempotence::generation`] the sequences were taken under.
+    generation: u64,
 }
 
 impl BatchSender {
-    /// Encodes a partition's batch; an idempotent producer stamps its id and the partition's
-    /// next sequence (getting a new id first if an earlier failure left a gap).
-    async fn encode(
-        &self,
-        partition: u32,
-        records: &[OutgoingRecord],
-    ) -> Result<Bytes, ClientError> {
-        let Some(idem) = &self.idempotence else {
-            return encode_batch_idempotent(records, self.config.compression, -1, -1, -1)
-                .map_err(|e| ClientError::InvalidMessage(e.to_string()));
+    /// Encodes a partition's batch; an idempotent producer's carries its id and the first
+    /// sequence dispatch gave it.
+    fn encode(&self, records: &[OutgoingRecord], first: i32) -> Result<Bytes, ClientError> {
+        let (pid, epoch) = if self.producer < 0 {
+            (-1, -1)
+        } else {
+            (self.producer, 0)
         };
-        let mut st = idem.lock().await;
-        if st.producer_id < 0 {
-            // Brokers may be failing over: retry like a produce would.
-            let give_up_at = Instant::now() + self.client.config().request_timeout;
-            st.producer_id = loop {
-                match init_producer_id(&self.client).await {
-                    Ok(id) => break id,
-                    Err(e) if e.is_retriable() && Instant::now() < give_up_at => {
-                        tokio::time::sleep(self.config.retry_base_delay).await;
-                    }
-                    Err(e) => return Err(e),
-                }
-            };
-            st.sequences.clear();
-        }
-        let seq = st.sequences.entry(partition).or_insert(0);
-        let first = *seq;
-        *seq = rustmq_protocol::batch::sequence_after(*seq, records.len() as i32);
-        encode_batch_idempotent(records, self.config.compression, st.producer_id, 0, first)
+        encode_batch_idempotent(records, self.config.compression, pid, epoch, first)
             .map_err(|e| ClientError::InvalidMessage(e.to_string()))
     }
 
@@ -637,27 +845,32 @@ impl BatchSender {
     /// A batch of an idempotent producer failed for good: its sequence numbers may or may
     /// not be in the log, so later batches could never continue the sequence. The next
     /// batch gets a new producer id (Kafka bumps the epoch for the same reason).
-    async fn forget_sequences(&self) {
+    /// Later batches of the same id (sent under the same generation, maybe still in flight)
+    /// then fail as out of sequence; their failures no longer reset anything.
+    fn forget_sequences(&self) {
         if let Some(idem) = &self.idempotence {
-            let mut st = idem.lock().await;
-            st.producer_id = -1;
-            st.sequences.clear();
+            let mut st = idem.lock();
+            if st.generation == self.generation {
+                st.producer_id = -1;
+                st.generation += 1;
+                st.restart();
+            }
         }
     }
 
-    async fn send(self, batches: Vec<(u32, PartBatch)>) -> Done {
-        let partitions: Vec<u32> = batches.iter().map(|(p, _)| *p).collect();
+    async fn send(self, batches: Vec<(u32, PartBatch, i32)>) -> Done {
+        let partitions: Vec<u32> = batches.iter().map(|(p, _, _)| *p).collect();
         let ids: Vec<u64> = batches
             .iter()
-            .flat_map(|(_, b)| b.msgs.iter().map(|m| m.id))
+            .flat_map(|(_, b, _)| b.msgs.iter().map(|m| m.id))
             .collect();
         // Encode once; retries resend the same bytes.
         let mut remaining: Vec<(u32, Bytes, Vec<Pending>)> = Vec::new();
-        for (p, b) in batches {
+        for (p, b, first) in batches {
             let records: Vec<OutgoingRecord> = b.msgs.iter().map(|m| m.record.clone()).collect();
-            match self.encode(p, &records).await {
+            match self.encode(&records, first) {
                 Ok(bytes) => remaining.push((p, bytes, b.msgs)),
-                Err(e) => self.fail(b.msgs, e).await,
+                Err(e) => self.fail(b.msgs, e),
             }
         }
         let (acks, acks_replicas) = match self.config.ack_level {
@@ -692,7 +905,7 @@ impl BatchSender {
                             .push((p, bytes, msgs));
                     }
                     Err(e) if e.is_retriable() => retry.push((p, bytes, msgs, e)),
-                    Err(e) => self.fail(msgs, e).await,
+                    Err(e) => self.fail(msgs, e),
                 }
             }
             for (_, (conn, items)) in by_leader {
@@ -746,7 +959,7 @@ impl BatchSender {
                                         if e.is_retriable() {
                                             retry.push((p, b, msgs, e));
                                         } else {
-                                            self.fail(msgs, e).await;
+                                            self.fail(msgs, e);
                                         }
                                     }
                                 }
@@ -760,7 +973,7 @@ impl BatchSender {
                     }
                     Err(e) => {
                         for (_, _, msgs) in items {
-                            self.fail(msgs, e.clone()).await;
+                            self.fail(msgs, e.clone());
                         }
                     }
                 }
@@ -783,7 +996,7 @@ impl BatchSender {
                 }
                 None => {
                     for (_, _, msgs, e) in retry {
-                        self.fail(msgs, e).await;
+                        self.fail(msgs, e);
                     }
                     break;
                 }
@@ -793,10 +1006,18 @@ impl BatchSender {
     }
 
     fn succeed(&self, partition: u32, base: i64, msgs: Vec<Pending>) {
+        if let Some(idem) = &self.idempotence {
+            let mut st = idem.lock();
+            if st.generation == self.generation
+                && let Some(c) = st.confirmed.get_mut(partition as usize)
+            {
+                *c = true;
+            }
+        }
         let n = msgs.len() as u64;
         let bytes: usize = msgs.iter().map(|m| m.size).sum();
         for (i, m) in msgs.into_iter().enumerate() {
-            let _ = m.reply.send(Ok(SendResult {
+            m.reply.send(Ok(SendResult {
                 message_id: m.id,
                 partition,
                 offset: base + i as i64,
@@ -810,13 +1031,13 @@ impl BatchSender {
             .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
-    async fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
-        self.forget_sequences().await;
+    fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
+        self.forget_sequences();
         self.metrics
             .messages_failed
             .fetch_add(msgs.len() as u64, Ordering::Relaxed);
         for m in msgs {
-            let _ = m.reply.send(Err(e.clone()));
+            m.reply.send(Err(e.clone()));
         }
     }
 }

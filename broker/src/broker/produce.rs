@@ -8,6 +8,10 @@ use super::*;
 use crate::partition::Appended;
 use tracing::Instrument;
 
+/// Longest a pipelined batch waits at the leader for the batches before it in its
+/// producer's sequence (sent earlier, still in flight or being retried).
+const SEQUENCE_WAIT: Duration = Duration::from_secs(5);
+
 impl Broker {
     /// Appends every partition's batches of a produce request.
     pub async fn produce(&self, req: proto::ProduceRequest) -> proto::ProduceResponse {
@@ -103,7 +107,10 @@ impl Broker {
                 return resp;
             }
         }
-        let appended = match p.append(&self.wal, &records, &infos) {
+        let appended = match p
+            .append_in_sequence(&self.wal, &records, &infos, timeout.min(SEQUENCE_WAIT))
+            .await
+        {
             Ok(x) => x,
             Err(e @ PartitionError::NotLeader { .. }) => {
                 return fail(resp, (ErrorCode::NotLeader, e.to_string()));

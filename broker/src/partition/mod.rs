@@ -71,6 +71,10 @@ pub enum PartitionError {
     /// An idempotent producer's batch is out of sequence.
     #[error("{0}")]
     OutOfOrderSequence(String),
+    /// An idempotent producer's batch starts past the next sequence, where batches still in
+    /// flight may fill the gap: wait on [`PartitionLog::sequence_turn`] and try again.
+    #[error("{0}")]
+    SequenceAhead(String),
     /// Replicated data does not continue the local log.
     #[error("replicated batch at offset {got} does not continue the log at {expected}")]
     ReplicaGap {
@@ -137,6 +141,8 @@ pub struct PartitionLog {
     settings: ReplicaSettings,
     state: Mutex<State>,
     appended: Notify,
+    /// Woken after every leader append, for batches that arrived before their predecessor.
+    sequence_turn: Notify,
     cache: Arc<WriteCache>,
     backlog: Arc<UploadBacklog>,
     /// Bytes producers appended here while it led (for the broker's load report).
@@ -176,6 +182,7 @@ impl PartitionLog {
                 ..State::default()
             }),
             appended: Notify::new(),
+            sequence_turn: Notify::new(),
             cache,
             backlog,
             produced: Default::default(),
@@ -273,6 +280,7 @@ impl PartitionLog {
                 SequenceCheck::Refused(why) => {
                     return Err(PartitionError::OutOfOrderSequence(why));
                 }
+                SequenceCheck::Ahead(why) => return Err(PartitionError::SequenceAhead(why)),
             }
         }
         if fresh.is_empty() {
@@ -301,6 +309,7 @@ impl PartitionLog {
             )?;
         }
         drop(s);
+        self.sequence_turn.notify_waiters();
         self.cache.track(self, &run.bases);
         Ok(Appended {
             base: first_base,
@@ -308,6 +317,43 @@ impl PartitionLog {
             epoch,
             durable: Some(rx),
         })
+    }
+
+    /// [`Self::append`], waiting up to `wait` for a batch that arrived before its
+    /// predecessor (a pipelining producer's requests may overtake each other) to become next
+    /// in sequence; after that it is out of order. Rechecked on every append and every
+    /// 50 ms (so a lost leadership ends the wait).
+    pub async fn append_in_sequence(
+        self: &Arc<Self>,
+        wal: &Wal,
+        buf: &Bytes,
+        infos: &[BatchInfo],
+        wait: std::time::Duration,
+    ) -> Result<Appended, PartitionError> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            let turn = self.sequence_turn.notified();
+            tokio::pin!(turn);
+            // Registered before the check, so an append in between is not missed.
+            turn.as_mut().enable();
+            match self.append(wal, buf, infos) {
+                Err(PartitionError::SequenceAhead(why)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(PartitionError::OutOfOrderSequence(format!(
+                            "{why} (the missing batches did not arrive within {wait:?})"
+                        )));
+                    }
+                    let recheck = (tokio::time::Instant::now()
+                        + std::time::Duration::from_millis(50))
+                    .min(deadline);
+                    tokio::select! {
+                        _ = turn => {}
+                        _ = tokio::time::sleep_until(recheck) => {}
+                    }
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Follower: appends batches fetched from the leader (already stamped with offsets and

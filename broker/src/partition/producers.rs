@@ -37,9 +37,18 @@ pub(super) enum SequenceCheck {
     Append,
     /// Already in the log at these offsets.
     Duplicate(i64, i64),
-    /// A gap or an older producer epoch.
+    /// Starts after a gap that batches still in flight may fill: the producer pipelines
+    /// (several requests per partition) and a later request overtook an earlier one (QUIC
+    /// streams, tasks and retries do not keep request order). Worth waiting for.
+    Ahead(String),
+    /// A gap no batch in flight can fill, or an older producer epoch.
     Refused(String),
 }
+
+/// How far past the expected sequence a batch may start and still be waited for: five
+/// batches in flight (Kafka's and this client's limit with idempotence) of up to a million
+/// records each. A batch further on, or behind the window, is refused.
+const AHEAD_WINDOW: i64 = 5 << 20;
 
 /// Every idempotent producer's state on one partition, by producer id.
 #[derive(Debug, Default)]
@@ -103,14 +112,23 @@ impl Producers {
         if let Some(b) = p.batches.iter().find(|b| b.last_sequence == last_seq) {
             return SequenceCheck::Duplicate(b.base_offset, b.last_offset);
         }
-        match p.batches.back() {
-            Some(b) if batch::sequence_after(b.last_sequence, 1) != first_seq => {
-                SequenceCheck::Refused(format!(
-                    "producer {pid}: sequence {first_seq} does not follow {}",
-                    b.last_sequence
-                ))
-            }
-            _ => SequenceCheck::Append,
+        let Some(b) = p.batches.back() else {
+            return SequenceCheck::Append;
+        };
+        let expected = batch::sequence_after(b.last_sequence, 1);
+        if expected == first_seq {
+            return SequenceCheck::Append;
+        }
+        // Distance forward from the expected sequence, modulo 2^31 (sequences wrap).
+        let ahead = i64::from(batch::sequence_after(first_seq, -expected));
+        let why = format!(
+            "producer {pid}: sequence {first_seq} does not follow {}",
+            b.last_sequence
+        );
+        if ahead < AHEAD_WINDOW {
+            SequenceCheck::Ahead(why)
+        } else {
+            SequenceCheck::Refused(why)
         }
     }
 
@@ -157,10 +175,10 @@ mod tests {
         assert_eq!(s.check(&first, 3, 3), SequenceCheck::Duplicate(10, 12));
         // The next batch starts at sequence 1.
         assert_eq!(s.check(&batch_at(1, 2), 2, 2), SequenceCheck::Append);
-        // A gap after the wrap is still a gap.
+        // A gap after the wrap is still a gap (one a batch in flight may fill).
         assert!(matches!(
             s.check(&batch_at(2, 2), 2, 2),
-            SequenceCheck::Refused(_)
+            SequenceCheck::Ahead(_)
         ));
         // And so is a sequence that wrapped like an i32 (to i32::MIN) instead of to 0.
         assert!(matches!(
@@ -206,7 +224,7 @@ mod tests {
         assert_eq!(s.check(&batch_at(6, 1), 1, 1), SequenceCheck::Append);
         assert!(matches!(
             s.check(&batch_at(7, 1), 1, 1),
-            SequenceCheck::Refused(_)
+            SequenceCheck::Ahead(_)
         ));
     }
 
@@ -225,6 +243,34 @@ mod tests {
             s.check(&batch_at(1, 1), 1, 1),
             SequenceCheck::Duplicate(1, 1)
         );
+    }
+
+    #[test]
+    fn a_batch_that_overtook_its_predecessor_is_ahead_and_one_far_off_is_refused() {
+        let mut s = Producers::default();
+        s.note(&batch_at(0, 10), 0, 9);
+        // Sequence 10 is next; 20 may follow a batch of ten still in flight.
+        assert!(matches!(
+            s.check(&batch_at(20, 5), 5, 5),
+            SequenceCheck::Ahead(_)
+        ));
+        // No five batches in flight reach this far.
+        assert!(matches!(
+            s.check(&batch_at(10 + (6 << 20), 1), 1, 1),
+            SequenceCheck::Refused(_)
+        ));
+        // Behind the expected sequence but not a remembered batch: never filled by waiting.
+        assert!(matches!(
+            s.check(&batch_at(5, 2), 2, 2),
+            SequenceCheck::Refused(_)
+        ));
+        // Across the wrap: expected i32::MAX, a batch at 3 is four past it.
+        let mut w = Producers::default();
+        w.note(&batch_at(i32::MAX - 1, 1), 0, 0);
+        assert!(matches!(
+            w.check(&batch_at(3, 1), 1, 1),
+            SequenceCheck::Ahead(_)
+        ));
     }
 
     #[test]
