@@ -572,15 +572,17 @@ async fn raw_get(store: &TierStore, ranges: &[(String, std::ops::Range<u64>)]) -
 /// The same GETs the way the broker makes them: on a cold-read runtime with the broker's
 /// thread count, priority and in-flight cap, through a client opened there: MB/s.
 async fn raw_get_cold(cfg: &BrokerConfig, ranges: &[(String, std::ops::Range<u64>)]) -> f64 {
-    let pool =
-        rustmq_broker::tier::cold::ColdPool::new(rustmq_broker::tier::cold::ColdReadOptions {
+    let pool = rustmq_broker::tier::background::BackgroundPool::new(
+        "bench-cold-read",
+        rustmq_broker::tier::background::BackgroundOptions {
             threads: cfg.cache.cold_read_threads,
             nice: cfg.cache.cold_read_nice,
             sched_idle: cfg.cache.cold_read_sched_idle,
             max_in_flight: cfg.cache.cold_read_max_in_flight,
             max_bytes_per_sec: 0,
-        })
-        .expect("cold pool");
+        },
+    )
+    .expect("cold pool");
     let store = Arc::new(
         TierStore::from_config(cfg)
             .expect("store")

@@ -151,6 +151,7 @@ impl Broker {
             flush_interval: Duration::from_millis(config.wal.flush_interval_ms),
             max_entry_bytes: config.network.max_frame_bytes + 1024,
             recycle_segments: config.wal.recycle_segments,
+            io_backend: config.wal.io_backend,
         };
         let started_recovery = Instant::now();
         // Recovery reads every segment: blocking file I/O, off the async workers.
@@ -234,14 +235,16 @@ impl Broker {
         let watcher = tokio::spawn(Self::watch_metadata(broker.clone()));
         let retention = tokio::spawn(Self::retention_loop(broker.clone()));
         let src: Arc<dyn UploadSource> = broker.clone();
-        let uploader = tokio::spawn(
+        // Off the request threads, at a lower priority (`object_storage.background_*`).
+        let uploader = broker.tier.spawn_background(
             broker
                 .tier
                 .clone()
                 .run_uploader(src, broker.stop.subscribe()),
         );
-        let maintenance =
-            tokio::spawn(broker.tier.clone().run_maintenance(broker.stop.subscribe()));
+        let maintenance = broker
+            .tier
+            .spawn_background(broker.tier.clone().run_maintenance(broker.stop.subscribe()));
         let sessions = tokio::spawn(
             broker
                 .groups

@@ -6,7 +6,7 @@
 //! this module proposes changes to it and never deletes WAL data before the catalog holds it.
 //! Never: assigns offsets or decides visibility (the partition log does).
 
-pub mod cold;
+pub mod background;
 pub mod object;
 pub mod store;
 mod upload;
@@ -95,7 +95,9 @@ pub struct TierOptions {
     /// Chunks read ahead.
     pub read_ahead_chunks: u32,
     /// Where reads run.
-    pub cold_reads: cold::ColdReadOptions,
+    pub cold_reads: background::BackgroundOptions,
+    /// Where uploads, garbage collection and compaction run.
+    pub uploads: background::BackgroundOptions,
     /// Grace before unreferenced or orphaned objects are deleted.
     pub gc_grace: Duration,
     /// Maintenance period.
@@ -119,12 +121,19 @@ impl TierOptions {
             upload_bytes: c.wal.upload_bytes,
             chunk_bytes: c.cache.read_chunk_bytes,
             read_ahead_chunks: c.cache.read_ahead_chunks,
-            cold_reads: cold::ColdReadOptions {
+            cold_reads: background::BackgroundOptions {
                 threads: c.cache.cold_read_threads,
                 nice: c.cache.cold_read_nice,
                 sched_idle: c.cache.cold_read_sched_idle,
                 max_in_flight: c.cache.cold_read_max_in_flight,
                 max_bytes_per_sec: c.cache.cold_read_max_bytes_per_sec,
+            },
+            uploads: background::BackgroundOptions {
+                threads: c.object_storage.background_threads,
+                nice: c.object_storage.background_nice,
+                sched_idle: false,
+                max_in_flight: c.object_storage.max_concurrent_uploads.max(1) as usize,
+                max_bytes_per_sec: 0,
             },
             gc_grace: Duration::from_millis(c.object_storage.gc_grace_ms),
             maintenance_interval: Duration::from_millis(c.object_storage.maintenance_interval_ms),
@@ -145,7 +154,9 @@ pub struct Tier {
     store: Arc<TierStore>,
     /// The same store with connections of its own, used on `cold` for reads.
     read_store: Arc<TierStore>,
-    cold: Arc<cold::ColdPool>,
+    cold: Arc<background::BackgroundPool>,
+    /// Where the uploader and maintenance loops run.
+    uploads: background::BackgroundPool,
     controller: Arc<Controller>,
     chunks: moka::future::Cache<ChunkKey, Bytes>,
     indexes: moka::future::Cache<Arc<str>, Arc<ObjectIndex>>,
@@ -164,9 +175,11 @@ impl Tier {
         let store = Arc::new(store);
         let opts = TierOptions::from_config(config);
         let cold = Arc::new(
-            cold::ColdPool::new(opts.cold_reads)
+            background::BackgroundPool::new("rustmq-cold-read", opts.cold_reads)
                 .map_err(|e| TierError::Config(format!("cold-read runtime: {e}")))?,
         );
+        let uploads = background::BackgroundPool::new("rustmq-upload", opts.uploads)
+            .map_err(|e| TierError::Config(format!("upload runtime: {e}")))?;
         // LRU, not moka's default TinyLFU admission: a catch-up reader touches each chunk
         // twice (read-ahead, then its fetch) and never again, so once the cache is full,
         // TinyLFU would refuse new read-ahead chunks in favour of old ones that are done,
@@ -182,6 +195,7 @@ impl Tier {
             store,
             read_store,
             cold,
+            uploads,
             controller,
             chunks,
             indexes,
@@ -190,6 +204,15 @@ impl Tier {
             upload_lock: tokio::sync::Mutex::new(()),
             last_error: Mutex::new(None),
         }))
+    }
+
+    /// Starts `fut` (an uploader or maintenance loop) on the background runtime.
+    pub fn spawn_background<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.uploads.spawn(fut)
     }
 
     /// Counters.

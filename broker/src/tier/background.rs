@@ -1,12 +1,17 @@
-//! Where cold reads run: GETs from object storage for consumers (and their read-ahead) go
-//! to a small runtime of their own whose threads run at a lower CPU priority, with a cap on
-//! GETs in flight. A consumer catching up from object storage moves hundreds of MB/s through
-//! HTTP parsing and copies; on the broker's own runtime that work queues in front of produce
-//! acknowledgements and tail fetches. Here the kernel runs it only when the tail does not
-//! need the CPU, and the cap bounds the memory it holds.
+//! Where the tier's bulk work runs: small runtimes of their own whose threads (blocking ones
+//! included) run at a lower CPU priority, with a cap on operations in flight.
+//! - Cold reads: GETs from object storage for consumers (and their read-ahead). A consumer
+//!   catching up moves hundreds of MB/s through HTTP parsing and copies; on the broker's own
+//!   runtime that work queues in front of produce acknowledgements and tail fetches.
+//! - Uploads: PUTs of the WAL's data. Each is a burst of copying (into the HTTP body, or
+//!   into the page cache for a local directory) that on a broker with one CPU held the
+//!   request threads off the core for tens of milliseconds.
 //!
-//! Owns: the cold runtime, its threads' priority, the in-flight cap. Never: decides what to
-//! read or caches anything (the tier does).
+//! Here the kernel runs that work when the request path does not need the CPU, and the cap
+//! bounds the memory it holds.
+//!
+//! Owns: the runtimes, their threads' priority, the in-flight cap, the cold-read quota.
+//! Never: decides what to read or upload, or caches anything (the tier does).
 
 use std::future::Future;
 use std::num::NonZeroU32;
@@ -19,19 +24,20 @@ use tracing::Instrument;
 
 use super::TierError;
 
-/// How cold reads are run, from `[cache]`.
+/// How a background pool runs its work (cold reads from `[cache]`, uploads from `[wal]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ColdReadOptions {
-    /// Threads of the cold-read runtime; 0 runs cold reads on the caller's runtime.
+pub struct BackgroundOptions {
+    /// Threads of the pool's runtime; 0 runs the work on the caller's runtime.
     pub threads: usize,
     /// Nice value of those threads (0 = same priority as the rest; 19 = lowest).
     pub nice: i32,
     /// Run those threads under `SCHED_IDLE` (Linux) instead of at `nice`.
     pub sched_idle: bool,
-    /// Most object-store GETs for reads in flight at once.
+    /// Most operations in flight at once.
     pub max_in_flight: usize,
-    /// Bytes per second all cold reads together may fetch (0: no limit), like Kafka's
-    /// tiered-storage fetch quota: bounds what a catch-up can take from the tail.
+    /// Bytes per second all reads together may fetch through [`BackgroundPool::run_read`]
+    /// (0: no limit), like Kafka's tiered-storage fetch quota: bounds what a catch-up can
+    /// take from the tail.
     pub max_bytes_per_sec: u64,
 }
 
@@ -40,28 +46,28 @@ type Limiter = governor::DefaultDirectRateLimiter;
 /// Quota unit: KiB, so a rate in bytes/s fits governor's u32 cells.
 const UNIT: u64 = 1024;
 
-/// Runs cold-read futures on the low-priority runtime (or inline when it has no threads).
+/// Runs futures on a low-priority runtime (or inline when it has no threads).
 ///
 /// ```
 /// # tokio::runtime::Runtime::new().unwrap().block_on(async {
-/// use rustmq_broker::tier::cold::{ColdPool, ColdReadOptions};
-/// let pool = ColdPool::new(ColdReadOptions {
+/// use rustmq_broker::tier::background::{BackgroundPool, BackgroundOptions};
+/// let pool = BackgroundPool::new("rustmq-cold-read", BackgroundOptions {
 ///     threads: 1, nice: 10, sched_idle: true, max_in_flight: 4, max_bytes_per_sec: 0,
 /// }).unwrap();
 /// let n = pool.run(async { Ok::<_, rustmq_broker::tier::TierError>(6 * 7) }).await.unwrap();
 /// assert_eq!(n, 42);
 /// # });
 /// ```
-pub struct ColdPool {
+pub struct BackgroundPool {
     rt: Option<Runtime>,
     permits: Arc<Semaphore>,
     /// The bandwidth quota and its burst (in [`UNIT`]s).
     limiter: Option<(Arc<Limiter>, NonZeroU32)>,
 }
 
-impl ColdPool {
-    /// Starts the runtime (when `threads > 0`).
-    pub fn new(o: ColdReadOptions) -> std::io::Result<Self> {
+impl BackgroundPool {
+    /// Starts the runtime (when `threads > 0`), its threads named `name`.
+    pub fn new(name: &str, o: BackgroundOptions) -> std::io::Result<Self> {
         let permits = Arc::new(Semaphore::new(o.max_in_flight.max(1)));
         let limiter =
             NonZeroU32::new(u32::try_from(o.max_bytes_per_sec.div_ceil(UNIT)).unwrap_or(u32::MAX))
@@ -84,7 +90,7 @@ impl ColdPool {
         let (nice, idle) = (o.nice.clamp(0, 19), o.sched_idle);
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(o.threads)
-            .thread_name("rustmq-cold-read")
+            .thread_name(name)
             .on_thread_start(move || crate::priority::lower_this_thread(nice, idle))
             .enable_all()
             .build()?;
@@ -123,7 +129,20 @@ impl ColdPool {
         Ok(())
     }
 
-    /// Runs `fut` on the cold runtime once one of the in-flight permits is free.
+    /// Starts `fut` on the pool's runtime (or the caller's, without threads), outside the
+    /// in-flight cap: for the long-lived loops that then do the pool's work.
+    pub fn spawn<F>(&self, fut: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        match &self.rt {
+            Some(rt) => rt.spawn(fut.in_current_span()),
+            None => tokio::spawn(fut.in_current_span()),
+        }
+    }
+
+    /// Runs `fut` on the pool's runtime once one of the in-flight permits is free.
     pub async fn run<F, T>(&self, fut: F) -> Result<T, TierError>
     where
         F: Future<Output = Result<T, TierError>> + Send + 'static,
@@ -134,7 +153,7 @@ impl ColdPool {
             let _permit = permits
                 .acquire_owned()
                 .await
-                .map_err(|_| TierError::Store("cold-read pool closed".into()))?;
+                .map_err(|_| TierError::Store("background pool closed".into()))?;
             fut.await
         };
         match self.rt.as_ref().map(Runtime::handle) {
@@ -142,12 +161,12 @@ impl ColdPool {
             Some(h) => h
                 .spawn(job.in_current_span())
                 .await
-                .map_err(|e| TierError::Store(format!("cold read task: {e}")))?,
+                .map_err(|e| TierError::Store(format!("background task: {e}")))?,
         }
     }
 }
 
-impl Drop for ColdPool {
+impl Drop for BackgroundPool {
     fn drop(&mut self) {
         // Dropping a runtime blocks, which is not allowed inside the broker's runtime.
         if let Some(rt) = self.rt.take() {
@@ -168,13 +187,16 @@ mod tests {
 
     #[tokio::test]
     async fn runs_on_low_priority_threads_and_caps_concurrency() {
-        let pool = ColdPool::new(ColdReadOptions {
-            threads: 1,
-            nice: 10,
-            sched_idle: false,
-            max_in_flight: 2,
-            max_bytes_per_sec: 0,
-        })
+        let pool = BackgroundPool::new(
+            "rustmq-cold-read",
+            BackgroundOptions {
+                threads: 1,
+                nice: 10,
+                sched_idle: false,
+                max_in_flight: 2,
+                max_bytes_per_sec: 0,
+            },
+        )
         .unwrap();
         let name = pool
             .run(async {
@@ -212,13 +234,16 @@ mod tests {
     #[cfg(target_os = "linux")]
     #[tokio::test]
     async fn sched_idle_applies_to_the_cold_threads_only() {
-        let pool = ColdPool::new(ColdReadOptions {
-            threads: 1,
-            nice: 10,
-            sched_idle: true,
-            max_in_flight: 1,
-            max_bytes_per_sec: 0,
-        })
+        let pool = BackgroundPool::new(
+            "rustmq-cold-read",
+            BackgroundOptions {
+                threads: 1,
+                nice: 10,
+                sched_idle: true,
+                max_in_flight: 1,
+                max_bytes_per_sec: 0,
+            },
+        )
         .unwrap();
         assert!(
             pool.run(async { Ok(crate::priority::this_thread_is_idle()) })
@@ -233,13 +258,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_read_larger_than_the_quota_is_served_not_refused() {
-        let pool = ColdPool::new(ColdReadOptions {
-            threads: 1,
-            nice: 0,
-            sched_idle: true,
-            max_in_flight: 1,
-            max_bytes_per_sec: 16 << 20,
-        })
+        let pool = BackgroundPool::new(
+            "rustmq-cold-read",
+            BackgroundOptions {
+                threads: 1,
+                nice: 0,
+                sched_idle: true,
+                max_in_flight: 1,
+                max_bytes_per_sec: 16 << 20,
+            },
+        )
         .unwrap();
         let n = pool
             .run_read(8 << 20, async { Ok(8u64 << 20) })
@@ -250,13 +278,16 @@ mod tests {
 
     #[tokio::test]
     async fn the_quota_counts_every_byte_of_large_reads() {
-        let pool = ColdPool::new(ColdReadOptions {
-            threads: 0,
-            nice: 0,
-            sched_idle: false,
-            max_in_flight: 1,
-            max_bytes_per_sec: 1 << 20,
-        })
+        let pool = BackgroundPool::new(
+            "rustmq-cold-read",
+            BackgroundOptions {
+                threads: 0,
+                nice: 0,
+                sched_idle: false,
+                max_in_flight: 1,
+                max_bytes_per_sec: 1 << 20,
+            },
+        )
         .unwrap();
         // 512 KiB at 1 MiB/s with a tenth of a second of burst: the limiter cannot let it
         // through in less than 0.4 s (a lower bound: a slow machine only waits longer).
@@ -271,13 +302,16 @@ mod tests {
 
     #[tokio::test]
     async fn no_threads_runs_inline() {
-        let pool = ColdPool::new(ColdReadOptions {
-            threads: 0,
-            nice: 10,
-            sched_idle: true,
-            max_in_flight: 1,
-            max_bytes_per_sec: 0,
-        })
+        let pool = BackgroundPool::new(
+            "rustmq-cold-read",
+            BackgroundOptions {
+                threads: 0,
+                nice: 10,
+                sched_idle: true,
+                max_in_flight: 1,
+                max_bytes_per_sec: 0,
+            },
+        )
         .unwrap();
         let here = std::thread::current().id();
         let there = pool
