@@ -11,6 +11,7 @@
 //! append's `fdatasync` waits for a kernel worker that then has to get a CPU.
 //!
 //! The WAL lives under `target/` (the disk the broker would use), or `RUSTMQ_BENCH_DIR`.
+//! `RUSTMQ_BENCH_WAL_BACKEND=uring` writes it through io_uring with O_DIRECT (default std).
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -21,7 +22,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use hdrhistogram::Histogram;
 use parking_lot::Mutex;
-use rustmq_broker::wal::{Append, AppendTarget, Wal, WalLocation, WalOptions};
+use rustmq_broker::wal::{Append, AppendTarget, IoBackend, Wal, WalLocation, WalOptions};
 use tokio::sync::oneshot;
 
 /// The broker binary's allocator (see `main.rs`).
@@ -44,6 +45,13 @@ impl AppendTarget for Target {
     fn on_failed(&self, _: u64) {}
 }
 
+fn backend() -> IoBackend {
+    match std::env::var("RUSTMQ_BENCH_WAL_BACKEND").as_deref() {
+        Ok("uring") => IoBackend::Uring,
+        _ => IoBackend::Std,
+    }
+}
+
 fn env_u64(k: &str, d: u64) -> u64 {
     std::env::var(k)
         .ok()
@@ -60,6 +68,7 @@ fn start(dir: &Path, recycle: usize) -> Wal {
         flush_interval: Duration::from_secs(1),
         max_entry_bytes: 16 << 20,
         recycle_segments: recycle,
+        io_backend: backend(),
     };
     Wal::recover(opts, |_| {})
         .expect("recover")

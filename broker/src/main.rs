@@ -29,6 +29,10 @@ struct Args {
     /// broker.toml; RUSTMQ_<SECTION>__<KEY> environment variables override it.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Only check whether `wal.io_backend = "uring"` can work in this directory (io_uring
+    /// and O_DIRECT on its file system), print the answer and exit (1 when it cannot).
+    #[arg(long, value_name = "DIR")]
+    check_wal_uring: Option<PathBuf>,
 }
 
 fn main() -> std::process::ExitCode {
@@ -37,6 +41,18 @@ fn main() -> std::process::ExitCode {
 
 fn run_main() -> anyhow::Result<()> {
     let args = Args::parse();
+    if let Some(dir) = &args.check_wal_uring {
+        return match rustmq_broker::wal::io::uring_support(dir) {
+            Ok(()) => {
+                println!("io_uring WAL backend: works in {}", dir.display());
+                Ok(())
+            }
+            Err(e) => anyhow::bail!(
+                "io_uring WAL backend: cannot work in {}: {e}",
+                dir.display()
+            ),
+        };
+    }
     let mut base = if args.dev {
         BrokerConfig::dev(args.data_dir.as_deref().unwrap_or("rustmq-data".as_ref()))
     } else {

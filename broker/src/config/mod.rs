@@ -291,6 +291,10 @@ pub struct WalSection {
     pub upload_bytes: u64,
     /// With `fsync_on_write = false`, fdatasync at least this often.
     pub flush_interval_ms: u64,
+    /// How segments are written: `std` (pwrite and fdatasync through the page cache),
+    /// `uring` (O_DIRECT writes with a linked fdatasync through io_uring; the broker does
+    /// not start where that cannot work) or `auto` (the faster where it works).
+    pub io_backend: crate::wal::IoBackend,
     /// How often retention runs.
     pub retention_check_interval_ms: u64,
 }
@@ -308,6 +312,7 @@ impl Default for WalSection {
             upload_interval_ms: 600_000,
             upload_bytes: 64 * 1024 * 1024,
             flush_interval_ms: 1000,
+            io_backend: crate::wal::IoBackend::Auto,
             retention_check_interval_ms: 30_000,
         }
     }
@@ -397,6 +402,14 @@ pub struct ObjectStorageSection {
     pub compaction_max_objects: u32,
     /// Per request timeout for object-store calls.
     pub request_timeout_ms: u64,
+    /// Threads of the runtime uploads, garbage collection and compaction run on (0: the
+    /// broker's own runtime). Building an object and writing it out is bulk copying that
+    /// must not hold the request threads off a CPU.
+    pub background_threads: usize,
+    /// Nice value of those threads (0..=19): the request path preempts them, and they get
+    /// a tenth of a CPU it saturates (uploads that fall behind fill the WAL, which then
+    /// slows producers with retriable errors until they catch up).
+    pub background_nice: i32,
 }
 
 impl Default for ObjectStorageSection {
@@ -419,6 +432,8 @@ impl Default for ObjectStorageSection {
             compaction_target_bytes: 64 * 1024 * 1024,
             compaction_max_objects: 16,
             request_timeout_ms: 30_000,
+            background_threads: 1,
+            background_nice: 10,
         }
     }
 }
@@ -667,6 +682,12 @@ impl BrokerConfig {
         if !(0..=19).contains(&self.cache.cold_read_nice) {
             return v(
                 "cache.cold_read_nice",
+                "must be 0 (same priority) to 19 (lowest)",
+            );
+        }
+        if !(0..=19).contains(&self.object_storage.background_nice) {
+            return v(
+                "object_storage.background_nice",
                 "must be 0 (same priority) to 19 (lowest)",
             );
         }

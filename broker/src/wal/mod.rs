@@ -23,6 +23,7 @@
 //! `fdatasync` fails after entries were acknowledged without it, the WAL stops for good
 //! (`Wal::failed`).
 
+pub mod io;
 mod seal;
 mod segment;
 mod writer;
@@ -42,6 +43,7 @@ use crossbeam_channel::{Receiver, RecvTimeoutError, Sender, TryRecvError};
 use parking_lot::Mutex;
 use tokio::sync::{oneshot, watch};
 
+pub use io::IoBackend;
 pub use segment::{Damage, ENTRY_HEADER_LEN, RecoveredEntry};
 
 /// Why a WAL operation failed.
@@ -138,6 +140,8 @@ pub struct WalOptions {
     pub max_entry_bytes: u32,
     /// Segments no longer needed that are kept to be written over (0 = delete them).
     pub recycle_segments: usize,
+    /// How segments are written (resolved when the writer starts).
+    pub io_backend: IoBackend,
 }
 
 /// Counters for health and metrics.
@@ -209,6 +213,8 @@ struct Shared {
     failed: watch::Sender<Option<String>>,
     /// What recovery found damaged at start.
     damage: Vec<Damage>,
+    /// The backend the writer uses (resolved when it starts).
+    backend: Mutex<IoBackend>,
 }
 
 impl Shared {
@@ -377,6 +383,7 @@ impl Wal {
                 last_error: Mutex::new(None),
                 failed: watch::Sender::new(None),
                 damage,
+                backend: Mutex::new(opts.io_backend),
             }),
             opts,
             next_segment,
@@ -424,6 +431,11 @@ impl Wal {
             m.live = m.live.saturating_sub(1);
         }
         self.shared.delete_if_unused(&mut segs, loc.segment);
+    }
+
+    /// The backend the writer uses (`Std` or `Uring`; never `Auto`).
+    pub fn io_backend(&self) -> IoBackend {
+        *self.shared.backend.lock()
     }
 
     /// Counters.
@@ -506,7 +518,17 @@ impl Recovered {
             seals.retain(|id, _| segs.contains_key(id));
         }
         let seals = seal::SealLog::rewrite(&self.opts.dir, &seals)?;
-        let writer = Writer::open(self.opts, self.shared.clone(), self.next_segment, seals)?;
+        let mut opts = self.opts;
+        let wanted = opts.io_backend;
+        opts.io_backend = io::resolve(wanted, &opts.dir).map_err(|e| {
+            WalError::Io(format!(
+                "wal.io_backend = uring cannot work in {}: {e}",
+                opts.dir.display()
+            ))
+        })?;
+        tracing::info!(wanted = ?wanted, backend = ?opts.io_backend, "wal writer backend");
+        *self.shared.backend.lock() = opts.io_backend;
+        let writer = Writer::open(opts, self.shared.clone(), self.next_segment, seals)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         std::thread::Builder::new()
             .name("wal-writer".into())

@@ -111,7 +111,7 @@ pub(super) fn create(dir: &Path, id: u64, reuse: Option<&Path>) -> Result<(File,
     Ok((file, reader))
 }
 
-fn file_header(id: u64) -> [u8; FILE_HEADER_LEN as usize] {
+pub(super) fn file_header(id: u64) -> [u8; FILE_HEADER_LEN as usize] {
     let mut header = [0u8; FILE_HEADER_LEN as usize];
     header[..8].copy_from_slice(MAGIC);
     header[8..].copy_from_slice(&id.to_be_bytes());

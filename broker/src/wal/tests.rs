@@ -26,6 +26,11 @@ fn opts(dir: &Path, recycle: usize) -> WalOptions {
         flush_interval: Duration::from_secs(1),
         max_entry_bytes: 1 << 20,
         recycle_segments: recycle,
+        // `.ci/wal-uring-tests.sh` runs these again on the io_uring backend.
+        io_backend: match std::env::var("RUSTMQ_WAL__IO_BACKEND").as_deref() {
+            Ok("uring") => IoBackend::Uring,
+            _ => IoBackend::Std,
+        },
     }
 }
 

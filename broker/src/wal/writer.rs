@@ -2,13 +2,14 @@
 //! fdatasync, then all completed), segment roll and recycling, and what a failed write or
 //! fdatasync does (the segment is abandoned; after acknowledged-unsynced data, the WAL stops).
 
+use super::io::{SegmentFile, WriteFailure};
 use super::*;
 
 pub(super) struct Writer {
     opts: WalOptions,
     shared: Arc<Shared>,
     id: u64,
-    file: File,
+    file: SegmentFile,
     /// End of the active segment's entries that were written whole.
     size: u64,
     /// Written since the last fdatasync.
@@ -29,6 +30,12 @@ impl Writer {
         seals: seal::SealLog,
     ) -> Result<Self, WalError> {
         let (file, reader) = Self::create(&opts.dir, &shared, id)?;
+        let file = SegmentFile::open(
+            opts.io_backend,
+            file,
+            &segment::path(&opts.dir, id),
+            &segment::file_header(id),
+        )?;
         shared.activate(&mut shared.segments.lock(), id, reader);
         Ok(Self {
             opts,
@@ -70,6 +77,11 @@ impl Writer {
         self.seals.seal(self.id, self.size)?;
         let next = self.id + 1;
         let (file, reader) = Self::create(&self.opts.dir, &self.shared, next)?;
+        self.file.switch(
+            file,
+            &segment::path(&self.opts.dir, next),
+            &segment::file_header(next),
+        )?;
         let old = self.id;
         {
             let mut segs = self.shared.segments.lock();
@@ -77,7 +89,6 @@ impl Writer {
             self.shared.delete_if_unused(&mut segs, old);
         }
         self.id = next;
-        self.file = file;
         self.size = segment::FILE_HEADER_LEN;
         self.dirty = true;
         self.abandoned = false;
@@ -146,14 +157,27 @@ impl Writer {
 
     /// fdatasync of the active segment, counted (and traced inside a traced group commit).
     fn sync(&mut self) -> std::io::Result<()> {
-        let span = if tracing::Span::current().is_disabled() {
+        let span = self.sync_span();
+        let _entered = span.enter();
+        let started = std::time::Instant::now();
+        let synced = self.file.sync();
+        self.synced(started, synced)
+    }
+
+    fn sync_span(&self) -> tracing::Span {
+        if tracing::Span::current().is_disabled() {
             tracing::Span::none()
         } else {
             tracing::info_span!("rustmq.wal.fdatasync", segment = self.id)
-        };
-        let _entered = span.enter();
-        let started = std::time::Instant::now();
-        let synced = self.file.sync_data();
+        }
+    }
+
+    /// Counts an fdatasync that started at `started`.
+    fn synced(
+        &mut self,
+        started: std::time::Instant,
+        synced: std::io::Result<()>,
+    ) -> std::io::Result<()> {
         self.shared.stats.fsync_latency.since(started);
         match synced {
             Ok(()) => {
@@ -259,10 +283,29 @@ impl Writer {
             });
         }
         // On failure the file is abandoned, not cut: its seal says where its entries end.
-        self.file.write_all_at(&self.buf, self.size)?;
-        self.dirty = true;
-        if self.opts.fsync_on_write {
-            self.sync()?;
+        if self.opts.fsync_on_write && self.file.links_sync() {
+            // One submission: the write, then its fdatasync (the latency covers both).
+            let span = self.sync_span();
+            let _entered = span.enter();
+            let started = std::time::Instant::now();
+            match self.file.append(&self.buf, self.size, true) {
+                Ok(()) => self.synced(started, Ok(()))?,
+                Err(WriteFailure::Write(e)) => return Err(e.into()),
+                Err(WriteFailure::Sync(e)) => {
+                    self.dirty = true;
+                    let why = WalError::Io(e.to_string());
+                    let _ = self.synced(started, Err(e));
+                    return Err(why);
+                }
+            }
+        } else {
+            self.file
+                .append(&self.buf, self.size, false)
+                .map_err(std::io::Error::from)?;
+            self.dirty = true;
+            if self.opts.fsync_on_write {
+                self.sync()?;
+            }
         }
         self.size += self.buf.len() as u64;
         Ok(locs)

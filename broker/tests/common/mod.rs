@@ -25,7 +25,20 @@ pub fn config(dir: &Path) -> BrokerConfig {
     c.groups.initial_rebalance_delay_ms = 300;
     // Tests poll the admin API far above the seed's limits; the limits have their own test.
     c.admin.rate_limiting.enabled = false;
+    // `.ci/wal-uring-tests.sh` runs the WAL's tests again on the io_uring backend.
+    c.wal.io_backend = wal_backend_under_test();
     c
+}
+
+/// `RUSTMQ_WAL__IO_BACKEND` (the broker's own override, which broker processes the tests
+/// start take too), else `std`.
+pub fn wal_backend_under_test() -> rustmq_broker::wal::IoBackend {
+    use rustmq_broker::wal::IoBackend;
+    match std::env::var("RUSTMQ_WAL__IO_BACKEND").as_deref() {
+        Ok("uring") => IoBackend::Uring,
+        Ok("auto") => IoBackend::Auto,
+        _ => IoBackend::Std,
+    }
 }
 
 pub struct TestNode {
