@@ -1,5 +1,5 @@
 # Common developer commands. `make dev` and `make test` are the README's two commands.
-.PHONY: dev test lint fmt bench bench-go clean-dev cluster cluster-down soak crds manifests
+.PHONY: dev test lint fmt bench bench-go bench-compare clean-dev cluster cluster-down soak crds manifests
 
 dev:
 	cargo run --release -p rustmq-broker -- --dev
@@ -17,6 +17,8 @@ test:
 	./.ci/build-otelcol.sh > /dev/null
 	./.ci/check-terraform.sh
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" cargo test --workspace
+	# The WAL's unit, recovery and fault tests again on the io_uring backend (or SKIPPED, saying why).
+	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" ./.ci/wal-uring-tests.sh
 	# The Go SDK, against the broker binary and the Rust interop example the workspace tests
 	# just built; then its frame and record-batch decoders fuzzed (15 s each).
 	cd sdk/go && go vet ./... && "$$(../../.ci/build-staticcheck.sh)/staticcheck" ./... && go test ./...
@@ -43,6 +45,14 @@ fmt:
 # The Go SDK and the Rust client against one release dev node it starts (tools/bench-go-vs-rust.sh).
 bench-go:
 	./tools/bench-go-vs-rust.sh
+
+# One release dev broker per round on its own CPU (BROKER_CPUS, default 0), the load generator
+# on the others: throughput, produce and end-to-end p99, the broker's CPU seconds per GB, a
+# round under a 1-CPU cgroup quota, fio before and after (tools/bench_compare.py; settings
+# in its header).
+bench-compare:
+	cargo build --release -p rustmq-broker -p rustmq-tools
+	python3 tools/bench_compare.py
 
 # Needs a running dev node (make dev in another terminal).
 bench:

@@ -16,8 +16,6 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use anyhow::Context;
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
-use futures::StreamExt;
-use futures::stream::FuturesUnordered;
 use hdrhistogram::Histogram;
 use rustmq_client::{AckLevel, Message, ProducerBuilder, ProducerConfig, StartPosition};
 use serde_json::json;
@@ -269,8 +267,10 @@ async fn run(args: Args) -> anyhow::Result<()> {
         let topic = args.topic.clone();
         producers.push(tokio::spawn(async move {
             let filler = Bytes::from(vec![b'x'; size - 8]);
-            let mut inflight = FuturesUnordered::new();
-            let mut local = hist();
+            // Acknowledgements arrive through callbacks (no future per message, so the load
+            // generator's own cost stays small); the semaphore bounds what is outstanding.
+            let room = Arc::new(tokio::sync::Semaphore::new(outstanding));
+            let local = Arc::new(std::sync::Mutex::new(hist()));
             let start = Instant::now();
             let mut n: u64 = 0;
             while !stats.stop.load(Ordering::Relaxed) {
@@ -278,50 +278,48 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 let schedule = (n * 1_000_000_000).checked_div(per_producer_rate);
                 let intended = if let Some(offset_ns) = schedule {
                     let due = start + Duration::from_nanos(offset_ns);
-                    let now = Instant::now();
-                    if due > now {
-                        // Drain acknowledgements while waiting for the schedule.
-                        tokio::select! {
-                            _ = tokio::time::sleep_until(due.into()) => {}
-                            Some(done) = inflight.next(), if !inflight.is_empty() => { record(&stats, &mut local, done); continue; }
-                        }
+                    if due > Instant::now() {
+                        tokio::time::sleep_until(due.into()).await;
                     }
                     due
                 } else {
-                    while inflight.len() >= outstanding {
-                        if let Some(done) = inflight.next().await {
-                            record(&stats, &mut local, done);
-                        }
-                    }
                     Instant::now()
                 };
+                let Ok(permit) = room.acquire().await else {
+                    break;
+                };
+                permit.forget();
                 let mut payload = BytesMut::with_capacity(size);
                 let wall = now_micros().saturating_sub(intended.elapsed().as_micros() as u64);
                 payload.put_u64(wall);
                 payload.extend_from_slice(&filler);
-                let msg = Message::builder().topic(&topic).payload(payload.freeze()).build();
+                let msg = Message::builder()
+                    .topic(&topic)
+                    .payload(payload.freeze())
+                    .build();
                 let Ok(msg) = msg else { break };
-                match producer.send_async(msg).await {
-                    Ok(f) => {
-                        let measured = stats.measuring.load(Ordering::Relaxed);
-                        if measured {
-                            stats.sent.fetch_add(1, Ordering::Relaxed);
+                let measured = stats.measuring.load(Ordering::Relaxed);
+                if measured {
+                    stats.sent.fetch_add(1, Ordering::Relaxed);
+                }
+                let (stats_cb, local_cb, room_cb) = (stats.clone(), local.clone(), room.clone());
+                let sent = producer
+                    .send_with_callback(msg, move |res| {
+                        if let Ok(mut h) = local_cb.lock() {
+                            record(&stats_cb, &mut h, (intended, measured, res));
                         }
-                        inflight.push(async move { (intended, measured, f.await) });
-                    }
-                    Err(_) => break,
+                        room_cb.add_permits(1);
+                    })
+                    .await;
+                if sent.is_err() {
+                    break;
                 }
                 n += 1;
-                while let Some(Some(done)) = futures::FutureExt::now_or_never(inflight.next()) {
-                    record(&stats, &mut local, done);
-                }
             }
-            while let Some(done) = inflight.next().await {
-                record(&stats, &mut local, done);
-            }
+            let _ = producer.flush().await;
             let _ = producer.close().await;
-            if let Ok(mut h) = stats.ack_lat.lock() {
-                let _ = h.add(&local);
+            if let (Ok(mut h), Ok(l)) = (stats.ack_lat.lock(), local.lock()) {
+                let _ = h.add(&*l);
             }
         }));
     }

@@ -1,0 +1,301 @@
+#!/usr/bin/env python3
+"""`make bench-compare`: one release dev broker per round, pinned apart from its load.
+
+Every round starts a fresh `rustmq-broker --dev` (its own data directory on the disk under
+test) on BROKER_CPUS and runs `rustmq-bench` on LOAD_CPUS (1 KiB messages, 8 partitions,
+2 idempotent producers, acks=leader, the WAL's fsync on). The broker's CPU seconds (its
+process tree, from /proc) are sampled over the measured window and divided by the bytes
+acknowledged in it. `fio` (1 MiB writes, fdatasync after each) runs on the same disk before
+and after the rounds, so a run carries its disk's ceiling.
+
+Rounds:
+  max             as fast as acknowledgements allow, no consumer
+  max+tail        the same with one tail consumer (the fetch path)
+  half            half of `max`'s rate, no consumer
+  half+tail       half of `max`'s rate, one tail consumer
+  half+tail quota the broker unpinned in a cgroup limited to one CPU (cpu.max, or the
+                  CFS quota on cgroup v1), as a pod's CPU limit would hold it
+
+Settings (environment): BENCH_DURATION (seconds, default 20), BENCH_WARMUP (3),
+BROKER_CPUS (0), LOAD_CPUS (the other CPUs), BENCH_BIN_DIR (where rustmq-broker and
+rustmq-bench are, default target/release), BENCH_LABEL (a name for the binaries, e.g.
+"before"), BENCH_ROUNDS (comma-separated subset), BENCH_OUT (a JSON file to append the
+results to), BENCH_BROKER_ENV (extra VAR=value settings for the broker, space-separated,
+e.g. RUSTMQ_WAL__BACKEND=uring).
+
+Prints a Markdown table for docs/benchmarks.md.
+"""
+
+import json
+import os
+import platform
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def env(name, default):
+    return os.environ.get(name, default)
+
+
+def cpu_list(spec):
+    cpus = set()
+    for part in spec.split(","):
+        if "-" in part:
+            a, b = part.split("-")
+            cpus.update(range(int(a), int(b) + 1))
+        elif part:
+            cpus.add(int(part))
+    return cpus
+
+
+def machine_facts(data_dir):
+    model = ""
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    dev = subprocess.run(["df", "--output=source,fstype", str(data_dir)],
+                         capture_output=True, text=True).stdout.split("\n")[1].split()
+    rev = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()
+    return {
+        "cpu": model, "cpus": os.cpu_count(), "kernel": platform.release(),
+        "disk": " ".join(dev), "commit": rev, "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
+    }
+
+
+def fio(data_dir):
+    """Sequential 1 MiB writes with fdatasync after each: the disk's durable ceiling."""
+    if shutil.which("fio") is None:
+        return None
+    out = subprocess.run(
+        ["fio", "--name=wal", f"--directory={data_dir}", "--rw=write", "--bs=1M",
+         "--size=1G", "--fdatasync=1", "--runtime=10", "--time_based", "--ioengine=psync",
+         "--output-format=json"], capture_output=True, text=True, check=True).stdout
+    job = json.loads(out)["jobs"][0]["write"]
+    for f in Path(data_dir).glob("wal.*"):
+        f.unlink()
+    return job["bw_bytes"] / 1e6
+
+
+def tree_cpu_seconds(pid):
+    """CPU seconds (user + system) of a process and its descendants."""
+    total = 0
+    pids = [pid]
+    while pids:
+        p = pids.pop()
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            fields = stat.rsplit(")", 1)[1].split()
+            total += int(fields[11]) + int(fields[12])
+            for t in Path(f"/proc/{p}/task").iterdir():
+                kids = (t / "children").read_text().split()
+                pids.extend(int(k) for k in kids)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
+            continue
+    return total / TICKS
+
+
+class Quota:
+    """A cgroup holding the broker at one CPU of quota (v2 cpu.max, or v1's CFS quota)."""
+
+    def __init__(self, cpus=1.0):
+        name = f"rustmq-bench-{os.getpid()}"
+        v2 = Path("/sys/fs/cgroup/cgroup.controllers")
+        if v2.exists() and "cpu" in v2.read_text():
+            self.dir = Path("/sys/fs/cgroup") / name
+            self.dir.mkdir()
+            (self.dir / "cpu.max").write_text(f"{int(cpus * 100000)} 100000")
+        else:
+            self.dir = Path("/sys/fs/cgroup/cpu") / name
+            self.dir.mkdir()
+            (self.dir / "cpu.cfs_period_us").write_text("100000")
+            (self.dir / "cpu.cfs_quota_us").write_text(str(int(cpus * 100000)))
+
+    def add(self, pid):
+        (self.dir / "cgroup.procs").write_text(str(pid))
+
+    def throttled_seconds(self):
+        for line in (self.dir / "cpu.stat").read_text().splitlines():
+            key, value = line.split()
+            if key == "throttled_usec":
+                return int(value) / 1e6
+            if key == "throttled_time":
+                return int(value) / 1e9
+        return 0.0
+
+    def remove(self):
+        for _ in range(50):
+            try:
+                self.dir.rmdir()
+                return
+            except OSError:
+                time.sleep(0.1)
+
+
+class Broker:
+    def __init__(self, bin_dir, work, cpus, extra_env, quota=None):
+        self.dir = Path(tempfile.mkdtemp(dir=work))
+        e = dict(os.environ)
+        e.update({
+            "RUSTMQ_NETWORK__QUIC_LISTEN": "127.0.0.1:0",
+            "RUSTMQ_ADMIN__HTTP_LISTEN": "127.0.0.1:0",
+            "RUSTMQ_ADMIN_RATE_LIMITING_ENABLED": "false",
+            "RUSTMQ_LOG": "warn",
+        })
+        e.update(extra_env)
+        cmd = [str(bin_dir / "rustmq-broker"), "--dev", "--data-dir", str(self.dir / "data")]
+        if cpus is not None:
+            cmd = ["taskset", "-c", cpus] + cmd
+        self.log = open(self.dir / "broker.out", "w+")
+        self.proc = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=subprocess.STDOUT)
+        if quota is not None:
+            quota.add(self.proc.pid)
+        self.quic = self.admin = None
+        for _ in range(600):
+            text = (self.dir / "broker.out").read_text()
+            q = re.search(r"QUIC \(clients\) : (\S+)", text)
+            a = re.search(r"admin REST API : (\S+)", text)
+            if q and a:
+                self.quic, self.admin = q.group(1), a.group(1)
+                break
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.1)
+        if self.quic is None:
+            raise RuntimeError(f"broker did not start:\n{(self.dir / 'broker.out').read_text()}")
+        self.ca = self.dir / "data" / "tls" / "ca.pem"
+
+    def stop(self):
+        self.proc.terminate()
+        try:
+            self.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+def run_round(name, rate, consumers, settings, quota_cpus=None):
+    bin_dir, work, duration, warmup = (settings[k] for k in ("bin_dir", "work", "duration", "warmup"))
+    quota = Quota(quota_cpus) if quota_cpus else None
+    broker = Broker(bin_dir, work, None if quota else settings["broker_cpus"],
+                    settings["broker_env"], quota)
+    try:
+        out = broker.dir / "bench.json"
+        cmd = ["taskset", "-c", settings["load_cpus"], str(bin_dir / "rustmq-bench"),
+               "--brokers", broker.quic, "--ca-cert", str(broker.ca), "--api-url", broker.admin,
+               "--topic", "bench", "--partitions", "8", "--producers", "2",
+               "--consumers", str(consumers), "--message-size", "1024", "--idempotent",
+               "--rate", str(int(rate)), "--duration", f"{duration}s", "--warmup", f"{warmup}s",
+               "--json", str(out)]
+        bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        # The measured window starts after the warm-up and the topic's creation.
+        time.sleep(warmup + 0.5)
+        cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
+        load0 = tree_cpu_seconds(bench.pid)
+        throttled0 = quota.throttled_seconds() if quota else 0.0
+        time.sleep(max(duration - 1.0, 1.0))
+        cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
+        load1 = tree_cpu_seconds(bench.pid)
+        throttled1 = quota.throttled_seconds() if quota else 0.0
+        stdout, stderr = bench.communicate()
+        if bench.returncode != 0:
+            raise RuntimeError(f"rustmq-bench failed in round {name}:\n{stderr}")
+        r = json.loads(out.read_text())
+    finally:
+        broker.stop()
+        if quota:
+            quota.remove()
+    cores = (cpu1 - cpu0) / (t1 - t0)
+    mb_s = r["produce"]["mb_per_s"]
+    row = {
+        "round": name, "target_rate": int(rate),
+        "msg_per_s": r["produce"]["msg_per_s"], "mb_per_s": mb_s,
+        "failed": r["produce"]["failed"],
+        "produce_p50_ms": r["produce"]["ack_latency_ms"]["p50"],
+        "produce_p99_ms": r["produce"]["ack_latency_ms"]["p99"],
+        "consume_msg_per_s": r["consume"]["msg_per_s"],
+        "e2e_p99_ms": r["consume"]["e2e_latency_ms"]["p99"] if consumers else None,
+        "broker_cores": cores,
+        "load_cores": (load1 - load0) / (t1 - t0),
+        # CPU seconds per GB acknowledged: cores busy / GB per second.
+        "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
+        "throttled_s": (throttled1 - throttled0) if quota else None,
+    }
+    print(f"  {name}: {row['msg_per_s']:.0f} msg/s {mb_s:.1f} MB/s p99 {row['produce_p99_ms']:.2f} ms "
+          f"e2e p99 {row['e2e_p99_ms']} broker {cores:.2f} cores, load {row['load_cores']:.2f}", file=sys.stderr)
+    return row
+
+
+def table(label, facts, fio_before, fio_after, rows):
+    def f(v, fmt):
+        return "–" if v is None else format(v, fmt)
+    lines = [
+        f"**{label}** — {facts['date']}, commit {facts['commit']}, {facts['cpu']} "
+        f"({facts['cpus']} CPUs), kernel {facts['kernel']}, disk {facts['disk']}; "
+        f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after.",
+        "",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['round']} | {r['target_rate'] or 'max'} | {r['msg_per_s']:.0f} | {r['mb_per_s']:.1f} "
+            f"| {r['produce_p50_ms']:.2f} / {r['produce_p99_ms']:.2f} | {r['consume_msg_per_s']:.0f} "
+            f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} |")
+    return "\n".join(lines)
+
+
+def main():
+    ncpu = os.cpu_count() or 2
+    broker_cpus = env("BROKER_CPUS", "0")
+    load_cpus = env("LOAD_CPUS", ",".join(str(c) for c in range(ncpu) if c not in cpu_list(broker_cpus)) or "0")
+    bin_dir = Path(env("BENCH_BIN_DIR", str(ROOT / "target" / "release")))
+    work = ROOT / "target" / "bench-compare"
+    work.mkdir(parents=True, exist_ok=True)
+    settings = {
+        "bin_dir": bin_dir, "work": work,
+        "duration": float(env("BENCH_DURATION", "20")), "warmup": float(env("BENCH_WARMUP", "3")),
+        "broker_cpus": broker_cpus, "load_cpus": load_cpus,
+        "broker_env": dict(kv.split("=", 1) for kv in env("BENCH_BROKER_ENV", "").split() if "=" in kv),
+    }
+    wanted = set(env("BENCH_ROUNDS", "max,max+tail,half,half+tail,half+tail quota").split(","))
+    label = env("BENCH_LABEL", bin_dir.name)
+    facts = machine_facts(work)
+    print(f"broker on CPUs {broker_cpus}, load on {load_cpus}; fio...", file=sys.stderr)
+    fio_before = fio(work)
+    rows = []
+    top = None
+    if "max" in wanted or any(w.startswith("half") for w in wanted):
+        rows.append(run_round("max", 0, 0, settings))
+        top = rows[-1]["msg_per_s"]
+    if "max+tail" in wanted:
+        rows.append(run_round("max+tail", 0, 1, settings))
+    half = (top or 0) / 2
+    if "half" in wanted:
+        rows.append(run_round("half", half, 0, settings))
+    if "half+tail" in wanted:
+        rows.append(run_round("half+tail", half, 1, settings))
+    if "half+tail quota" in wanted:
+        rows.append(run_round("half+tail, 1-CPU quota", half, 1, settings, quota_cpus=1.0))
+    fio_after = fio(work)
+    print(table(label, facts, fio_before, fio_after, rows))
+    out = env("BENCH_OUT", "")
+    if out:
+        with open(out, "a") as f:
+            f.write(json.dumps({"label": label, "machine": facts, "fio_mb_s": [fio_before, fio_after],
+                                "rounds": rows}) + "\n")
+
+
+if __name__ == "__main__":
+    main()
