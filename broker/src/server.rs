@@ -394,16 +394,18 @@ impl Stream<'_> {
             }
         };
         let mut reservation = None;
+        let mut catching_up = false;
         let out = match response {
             // Record batches go out as the buffers they are held in.
-            Response::Fetch(m, held) => {
-                reservation = held;
+            Response::Fetch(served) => {
+                reservation = served.reservation;
+                catching_up = served.catching_up;
                 frame::encode_fetch_response(
                     header.api_key,
                     header.api_version,
                     header.request_id,
                     FLAG_RESPONSE,
-                    &m,
+                    &served.response,
                 )
             }
             Response::Metadata(m) => encode(&header, &m),
@@ -421,26 +423,28 @@ impl Stream<'_> {
             Response::Authenticate(m) => encode(&header, &m),
             Response::ApiVersions(m) => encode(&header, &m),
         };
-        let sent = self.respond(api, send, out).await;
+        let sent = self.respond(api, send, out, catching_up).await;
         // The records' room in the fetch budget is free once they are sent.
         drop(reservation);
         sent
     }
 
-    /// Writes the response; a fetch response larger than the bulk threshold makes the
-    /// connection bulk (and is written from the bulk runtime), a smaller one makes it ordinary
-    /// again.
+    /// Writes the response. A fetch response larger than the bulk threshold that left
+    /// records behind (`catching_up`) makes the connection bulk, and is written from the bulk
+    /// runtime; any other fetch response makes it ordinary again. A tail consumer of a busy
+    /// topic gets large responses too, but it is what the latency is for.
     async fn respond(
         &self,
         api: ApiKey,
         mut send: SendStream,
         out: Vec<Bytes>,
+        catching_up: bool,
     ) -> Result<(), StreamError> {
         if api != ApiKey::Fetch {
             return write_response(&mut send, out).await;
         }
         let total: usize = out.iter().map(Bytes::len).sum();
-        let big = total > self.lanes.threshold();
+        let big = catching_up && total > self.lanes.threshold();
         self.lane.set_bulk(big);
         if !big {
             return write_response(&mut send, out).await;
@@ -467,10 +471,7 @@ enum Response {
     Metadata(proto::MetadataResponse),
     Produce(proto::ProduceResponse),
     /// With the room its records hold in the fetch budget, kept until sent.
-    Fetch(
-        proto::FetchResponse,
-        Option<crate::broker::FetchReservation>,
-    ),
+    Fetch(crate::broker::ServedFetch),
     ListOffsets(proto::ListOffsetsResponse),
     Health(proto::HealthResponse),
     JoinGroup(proto::JoinGroupResponse),
@@ -543,9 +544,9 @@ async fn dispatch(
         ApiKey::Fetch => {
             let mut req = frame::decode_body(body)?;
             let denied = gate.fetch(&mut req);
-            let (mut r, reservation) = broker.fetch_reserved(req).await;
-            r.topics.extend(denied);
-            Response::Fetch(r, reservation)
+            let mut served = broker.fetch_reserved(req).await;
+            served.response.topics.extend(denied);
+            Response::Fetch(served)
         }
         ApiKey::ListOffsets => {
             let mut req = frame::decode_body(body)?;

@@ -29,26 +29,20 @@ type FetchTarget = (
 impl Broker {
     /// Long-poll fetch: answers as soon as `min_bytes` are available or `max_wait_ms` passed.
     pub async fn fetch(&self, req: proto::FetchRequest) -> proto::FetchResponse {
-        self.fetch_reserved(req).await.0
+        self.fetch_reserved(req).await.response
     }
 
-    /// [`Broker::fetch`], with the room its records hold in the in-flight budget: the server
-    /// keeps it until the response is sent.
-    pub async fn fetch_reserved(
-        &self,
-        req: proto::FetchRequest,
-    ) -> (proto::FetchResponse, Option<FetchReservation>) {
+    /// [`Broker::fetch`], with the room its records hold in the in-flight budget (the server
+    /// keeps it until the response is sent) and whether the reader is catching up.
+    pub async fn fetch_reserved(&self, req: proto::FetchRequest) -> ServedFetch {
         let started = Instant::now();
-        let response = self.fetch_until_ready(req).await;
+        let served = self.fetch_until_ready(req).await;
         self.metrics.fetch.since(started);
-        response
+        served
     }
 
     /// [`Broker::fetch_reserved`] without its timing.
-    async fn fetch_until_ready(
-        &self,
-        req: proto::FetchRequest,
-    ) -> (proto::FetchResponse, Option<FetchReservation>) {
+    async fn fetch_until_ready(&self, req: proto::FetchRequest) -> ServedFetch {
         let deadline = tokio::time::Instant::now()
             + Duration::from_millis(u64::from(req.max_wait_ms)).min(MAX_FETCH_WAIT);
         let max_bytes = if req.max_bytes == 0 {
@@ -111,7 +105,14 @@ impl Broker {
                     Some(b) => Some(b.reserve(total).await),
                     None => None,
                 };
-                return (self.materialize(&targets, plans).await, reservation);
+                let catching_up = plans
+                    .iter()
+                    .any(|p| p.as_ref().is_ok_and(|p| !p.reaches_end));
+                return ServedFetch {
+                    response: self.materialize(&targets, plans).await,
+                    reservation,
+                    catching_up,
+                };
             }
             tokio::select! {
                 _ = futures::future::select_all(waits) => {}
@@ -318,6 +319,17 @@ pub struct FetchBudget {
     room: Arc<tokio::sync::Semaphore>,
     limit: u32,
     peak: std::sync::atomic::AtomicU64,
+}
+
+/// A fetch's answer as the server sends it.
+pub struct ServedFetch {
+    /// The response.
+    pub response: proto::FetchResponse,
+    /// Room its records hold in the in-flight budget, kept until it is sent.
+    pub reservation: Option<FetchReservation>,
+    /// Some partition's read stopped short of the high watermark (byte limits, or object
+    /// storage): the reader is behind, not at the tail.
+    pub catching_up: bool,
 }
 
 /// Room held by one fetch response until it is dropped.

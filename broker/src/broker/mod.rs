@@ -20,7 +20,7 @@ mod retention;
 mod topology;
 mod views;
 
-pub use fetch::{FetchBudget, FetchReservation};
+pub use fetch::{FetchBudget, FetchReservation, ServedFetch};
 pub use reconfigure::ReloadStats;
 pub use views::ReplicationSummary;
 

@@ -31,6 +31,9 @@ pub struct ReadPlan {
     pub high_watermark: i64,
     /// Log start offset.
     pub log_start_offset: i64,
+    /// The plan runs to the end of what may be read (the high watermark, or the durable end
+    /// for a follower): the reader is at the tail, not catching up.
+    pub reaches_end: bool,
 }
 
 impl PartitionLog {
@@ -66,6 +69,7 @@ impl PartitionLog {
             bytes: 0,
             high_watermark: s.high_watermark,
             log_start_offset: s.log_start_offset,
+            reaches_end: false,
         };
         if offset < s.local_start() {
             plan.batches.push(BatchSource::Tiered { offset, max_bytes });
@@ -73,11 +77,13 @@ impl PartitionLog {
             return Ok(plan);
         }
         let start = s.entries.partition_point(|e| e.last < offset);
+        plan.reaches_end = true;
         for e in s.entries.range(start..) {
             if e.base >= end {
                 break;
             }
             if !plan.batches.is_empty() && plan.bytes + u64::from(e.size) > max_bytes {
+                plan.reaches_end = false;
                 break;
             }
             plan.batches.push(match (&e.cached, e.location) {
@@ -85,7 +91,10 @@ impl PartitionLog {
                 (None, Some(l)) => BatchSource::Wal(l),
                 // Below the high watermark every batch has a location; keep the read
                 // consistent by stopping here rather than skipping.
-                (None, None) => break,
+                (None, None) => {
+                    plan.reaches_end = false;
+                    break;
+                }
             });
             plan.bytes += u64::from(e.size);
         }

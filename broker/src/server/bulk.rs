@@ -8,8 +8,10 @@
 //! run under Linux's `SCHED_IDLE` (nice 19 elsewhere): its fetches are answered there, and
 //! its QUIC connection driver (packet building, encryption, sends) runs there too. The
 //! kernel preempts those threads whenever a broker thread wants the CPU, so a catch-up uses
-//! the CPU the tail leaves idle. A connection moves back when a fetch response is small again
-//! (its consumer reached the tail).
+//! the CPU the tail leaves idle. Only a response that also left records behind counts (a
+//! tail consumer of a busy topic gets large responses too, and is what latency is for). A
+//! connection moves back when a fetch response reaches the log end or is small again (its
+//! consumer reached the tail).
 //!
 //! Owns: the bulk runtime, each connection's lane, moving connection drivers between
 //! runtimes. Never: decides what a fetch returns (the broker does).
