@@ -195,10 +195,11 @@ pub struct NetworkSection {
     pub tls_cert_path: Option<PathBuf>,
     /// TLS private key (PEM).
     pub tls_key_path: Option<PathBuf>,
-    /// A connection whose fetch response is larger than this (a catch-up consumer) is
-    /// served at background priority until a fetch response is small again: its fetches
-    /// and its QUIC packets are handled by the bulk threads, so they never hold up produce
-    /// acknowledgements and tail fetches. 0 turns this off.
+    /// A connection whose fetch response is larger than this and left records behind (a
+    /// catch-up consumer) is served at background priority until a fetch response reaches
+    /// the end of the log or is small again: its fetches and its QUIC packets are handled by
+    /// the bulk threads, so they never hold up produce acknowledgements and tail fetches.
+    /// 0 turns this off.
     pub bulk_response_bytes: u64,
     /// Threads serving bulk connections (0: one per CPU).
     pub bulk_threads: usize,
@@ -410,6 +411,12 @@ pub struct ObjectStorageSection {
     /// a tenth of a CPU it saturates (uploads that fall behind fill the WAL, which then
     /// slows producers with retriable errors until they catch up).
     pub background_nice: i32,
+    /// Share of one CPU (0 < share <= 1) that building and writing upload objects may take
+    /// while uploads keep up: the copying is done 1 MiB at a time with rests in between, so
+    /// under a CPU quota it does not spend the whole period's quota in a burst and leave the
+    /// request threads throttled. Uploads run at full speed while more than two uploads'
+    /// worth waits. 1 turns pacing off.
+    pub background_cpu_share: f64,
 }
 
 impl Default for ObjectStorageSection {
@@ -434,6 +441,7 @@ impl Default for ObjectStorageSection {
             request_timeout_ms: 30_000,
             background_threads: 1,
             background_nice: 10,
+            background_cpu_share: 0.5,
         }
     }
 }
@@ -691,6 +699,13 @@ impl BrokerConfig {
                 "must be 0 (same priority) to 19 (lowest)",
             );
         }
+        let share = self.object_storage.background_cpu_share;
+        if !(share > 0.0 && share <= 1.0) {
+            return v(
+                "object_storage.background_cpu_share",
+                "must be above 0 and at most 1 (1: no pacing)",
+            );
+        }
         if self.cache.cold_read_max_in_flight == 0 {
             return v("cache.cold_read_max_in_flight", "must be at least 1");
         }
@@ -843,6 +858,14 @@ mod tests {
                 ("[object_storage]\nprefix = \"\"\n", "object_storage.prefix"),
                 ("[wal]\ncapacity_bytes = 1048576\n", "wal.capacity_bytes"),
                 ("[wal]\nupload_interval_ms = 0\n", "wal.upload_interval_ms"),
+                (
+                    "[object_storage]\nbackground_cpu_share = 0.0\n",
+                    "object_storage.background_cpu_share",
+                ),
+                (
+                    "[object_storage]\nbackground_cpu_share = 1.5\n",
+                    "object_storage.background_cpu_share",
+                ),
                 (
                     "[operations]\ngraceful_shutdown_timeout_ms = 10000\n",
                     "operations.graceful_shutdown_timeout_ms",

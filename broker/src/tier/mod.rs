@@ -8,6 +8,7 @@
 
 pub mod background;
 pub mod object;
+pub mod pace;
 pub mod store;
 mod upload;
 
@@ -109,6 +110,8 @@ pub struct TierOptions {
     /// Test hook: abort the process right after a PUT, before registering the object
     /// (`RUSTMQ_FAULT_ABORT_AFTER_PUT=1`).
     pub abort_after_put: bool,
+    /// How much of a CPU building and writing objects may take while uploads keep up.
+    pub pace: pace::Pace,
 }
 
 impl TierOptions {
@@ -142,6 +145,7 @@ impl TierOptions {
             // A fault hook for tests; release builds cannot be told to abort.
             abort_after_put: cfg!(feature = "test-support")
                 && std::env::var("RUSTMQ_FAULT_ABORT_AFTER_PUT").is_ok_and(|v| v == "1"),
+            pace: pace::Pace::new(c.object_storage.background_cpu_share),
         }
     }
 }

@@ -102,6 +102,15 @@ impl ObjectBuilder {
         Self::default()
     }
 
+    /// An empty object with room for `bytes` of batches: growing by doubling would copy a
+    /// 64 MiB upload's first half in one go, a burst the pacing cannot spread.
+    pub fn with_capacity(bytes: usize) -> Self {
+        Self {
+            body: BytesMut::with_capacity(bytes),
+            index: ObjectIndex::default(),
+        }
+    }
+
     /// Appends one batch of `(topic_id, partition)`. Batches of one partition must be added
     /// consecutively and in offset order.
     pub fn push(

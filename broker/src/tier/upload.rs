@@ -22,6 +22,7 @@ use rustmq_protocol::records::now_ms;
 use tokio::sync::watch;
 
 use super::object::{self, ObjectBuilder};
+use super::pace::{Pace, STEP_BYTES};
 use super::{Tier, TierError, ms_of};
 use crate::partition::{BatchSource, PartitionLog, UploadBacklog};
 use crate::wal::{Wal, WalLocation};
@@ -99,7 +100,18 @@ impl Tier {
     pub async fn upload_once(&self, src: &dyn UploadSource) -> Result<u64, TierError> {
         // One upload at a time: two would read the same candidates (one would be redundant).
         let _one = self.upload_lock.lock().await;
-        let mut builder = ObjectBuilder::new();
+        // Paced while uploads keep up; at full speed once two uploads' worth is waiting.
+        let pace = if src.backlog().bytes() < self.opts.upload_bytes.saturating_mul(2) {
+            self.opts.pace
+        } else {
+            Pace::FULL
+        };
+        let mut step = (Instant::now(), 0usize);
+        // What waits, up to one upload; the index and the last partition's overshoot (at
+        // least one batch) fit in the slack.
+        let room = self.opts.upload_bytes.min(src.backlog().bytes());
+        let room = usize::try_from(room).unwrap_or(usize::MAX);
+        let mut builder = ObjectBuilder::with_capacity(room.saturating_add(STEP_BYTES));
         let mut marks: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
         let mut parts = src.led_partitions();
         // Oldest data first, so a partition never starves behind busier ones.
@@ -131,6 +143,11 @@ impl Tier {
                     it.max_timestamp,
                     &bytes,
                 );
+                step.1 += bytes.len();
+                if pace.is_paced() && step.1 >= STEP_BYTES {
+                    tokio::time::sleep(pace.rest_after(step.0.elapsed())).await;
+                    step = (Instant::now(), 0);
+                }
             }
             marks.push((p, last));
         }
@@ -156,6 +173,7 @@ impl Tier {
                     ranges,
                 },
                 body,
+                pace,
             )
             .await;
         self.in_flight.lock().remove(&key);
@@ -193,9 +211,10 @@ impl Tier {
         &self,
         obj: UploadedObject,
         body: Bytes,
+        pace: Pace,
     ) -> Result<Registered, TierError> {
         let span = tracing::info_span!("rustmq.tier.upload", key = %obj.key, bytes = body.len());
-        self.put_and_register_traced(obj, body)
+        self.put_and_register_traced(obj, body, pace)
             .instrument(span)
             .await
     }
@@ -204,9 +223,10 @@ impl Tier {
         &self,
         obj: UploadedObject,
         body: Bytes,
+        pace: Pace,
     ) -> Result<Registered, TierError> {
         let key = obj.key.clone();
-        (|| self.store.put(&key, body.clone()))
+        (|| self.store.put(&key, body.clone(), pace))
             .retry(backoff())
             .notify(|e, _| {
                 self.stats.upload_failures.fetch_add(1, Ordering::Relaxed);
@@ -426,7 +446,7 @@ impl Tier {
             };
             let partitions = obj.ranges.len();
             self.in_flight.lock().insert(key.clone());
-            let swapped = match self.store.put(&key, body).await {
+            let swapped = match self.store.put(&key, body, self.opts.pace).await {
                 Ok(()) => self
                     .controller
                     .compact_object(obj)
