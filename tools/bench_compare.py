@@ -21,7 +21,17 @@ BROKER_CPUS (0), LOAD_CPUS (the other CPUs), BENCH_BIN_DIR (where rustmq-broker 
 rustmq-bench are, default target/release), BENCH_LABEL (a name for the binaries, e.g.
 "before"), BENCH_ROUNDS (comma-separated subset), BENCH_OUT (a JSON file to append the
 results to), BENCH_BROKER_ENV (extra VAR=value settings for the broker, space-separated,
-e.g. RUSTMQ_WAL__BACKEND=uring).
+e.g. RUSTMQ_WAL__IO_BACKEND=uring), BENCH_OBJECTS (where the broker's local object store
+goes: "tmpfs", the default, puts it in a fresh directory under /dev/shm; "disk" leaves it in
+the data directory, on the WAL's disk).
+
+Why objects go to a tmpfs by default: a production broker uploads to GCS or S3, over the
+network, so nothing but the WAL writes to its disk. The dev broker's local-directory object
+store writes every segment a second time onto the WAL's disk, and on ext4 (data=ordered) a
+WAL fdatasync that commits the journal also waits for that writeback: at half rate the
+produce p99 was 130-200 ms with objects on the disk and 7-8 ms with them on a tmpfs
+(docs/benchmarks.md, 2026-12-05 second round). The tmpfs holds what a round uploads (up to
+a few GB) until the round ends.
 
 Prints a Markdown table for docs/benchmarks.md.
 """
@@ -143,7 +153,7 @@ class Quota:
 
 
 class Broker:
-    def __init__(self, bin_dir, work, cpus, extra_env, quota=None):
+    def __init__(self, bin_dir, work, cpus, extra_env, objects, quota=None):
         self.dir = Path(tempfile.mkdtemp(dir=work))
         e = dict(os.environ)
         e.update({
@@ -152,14 +162,19 @@ class Broker:
             "RUSTMQ_ADMIN_RATE_LIMITING_ENABLED": "false",
             "RUSTMQ_LOG": "warn",
         })
+        self.objects = None
+        if objects == "tmpfs" and Path("/dev/shm").is_dir():
+            self.objects = Path(tempfile.mkdtemp(prefix="rustmq-bench-objects.", dir="/dev/shm"))
+            e["RUSTMQ_OBJECT_STORAGE__LOCAL_PATH"] = str(self.objects)
         e.update(extra_env)
         cmd = [str(bin_dir / "rustmq-broker"), "--dev", "--data-dir", str(self.dir / "data")]
         if cpus is not None:
             cmd = ["taskset", "-c", cpus] + cmd
         self.log = open(self.dir / "broker.out", "w+")
-        self.proc = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=subprocess.STDOUT)
-        if quota is not None:
-            quota.add(self.proc.pid)
+        # The broker starts inside its cgroup, as in a pod: it sizes its thread pools from
+        # the CPUs it may use, and the quota is part of that.
+        self.proc = subprocess.Popen(cmd, env=e, stdout=self.log, stderr=subprocess.STDOUT,
+                                     preexec_fn=(lambda: quota.add(os.getpid())) if quota else None)
         self.quic = self.admin = None
         for _ in range(600):
             text = (self.dir / "broker.out").read_text()
@@ -183,13 +198,15 @@ class Broker:
             self.proc.kill()
             self.proc.wait()
         shutil.rmtree(self.dir, ignore_errors=True)
+        if self.objects is not None:
+            shutil.rmtree(self.objects, ignore_errors=True)
 
 
 def run_round(name, rate, consumers, settings, quota_cpus=None):
     bin_dir, work, duration, warmup = (settings[k] for k in ("bin_dir", "work", "duration", "warmup"))
     quota = Quota(quota_cpus) if quota_cpus else None
     broker = Broker(bin_dir, work, None if quota else settings["broker_cpus"],
-                    settings["broker_env"], quota)
+                    settings["broker_env"], settings["objects"], quota)
     try:
         out = broker.dir / "bench.json"
         cmd = ["taskset", "-c", settings["load_cpus"], str(bin_dir / "rustmq-bench"),
@@ -243,7 +260,8 @@ def table(label, facts, fio_before, fio_after, rows):
     lines = [
         f"**{label}** — {facts['date']}, commit {facts['commit']}, {facts['cpu']} "
         f"({facts['cpus']} CPUs), kernel {facts['kernel']}, disk {facts['disk']}; "
-        f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after.",
+        f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; "
+        f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
         "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
@@ -268,10 +286,15 @@ def main():
         "duration": float(env("BENCH_DURATION", "20")), "warmup": float(env("BENCH_WARMUP", "3")),
         "broker_cpus": broker_cpus, "load_cpus": load_cpus,
         "broker_env": dict(kv.split("=", 1) for kv in env("BENCH_BROKER_ENV", "").split() if "=" in kv),
+        "objects": env("BENCH_OBJECTS", "tmpfs"),
     }
+    if settings["objects"] not in ("tmpfs", "disk"):
+        sys.exit("BENCH_OBJECTS must be tmpfs or disk")
     wanted = set(env("BENCH_ROUNDS", "max,max+tail,half,half+tail,half+tail quota").split(","))
     label = env("BENCH_LABEL", bin_dir.name)
     facts = machine_facts(work)
+    facts["objects"] = settings["objects"]
+    facts["broker_env"] = " ".join(f"{k}={v}" for k, v in settings["broker_env"].items())
     print(f"broker on CPUs {broker_cpus}, load on {load_cpus}; fio...", file=sys.stderr)
     fio_before = fio(work)
     rows = []
