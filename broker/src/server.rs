@@ -58,12 +58,13 @@ pub fn bind(
     lanes: &BulkLanes,
 ) -> Result<Endpoint, ServerError> {
     let cfg = quic_server_config(tls, net)?;
-    let socket =
-        std::net::UdpSocket::bind(addr).map_err(|source| ServerError::Bind { addr, source })?;
+    let socket = rustmq_transport::udp::bind(addr, net.udp_buffer_bytes)
+        .map_err(|source| ServerError::Bind { addr, source })?;
+    tracing::debug!(%addr, recv_buffer = socket.recv_buffer, send_buffer = socket.send_buffer, "QUIC listener socket");
     Endpoint::new(
         quinn::EndpointConfig::default(),
         Some(cfg),
-        socket,
+        socket.socket,
         lanes.quinn_runtime(),
     )
     .map_err(|source| ServerError::Bind { addr, source })

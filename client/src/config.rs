@@ -168,6 +168,10 @@ pub struct ClientConfig {
     /// brokers' metadata before failing with `UnknownTopic` (like Kafka's `max.block.ms`):
     /// a topic just created reaches every broker a moment after the controllers have it.
     pub metadata_max_wait: Duration,
+    /// Receive and send buffer asked for the client's UDP socket (8 MiB; the kernel grants
+    /// at most `net.core.rmem_max`, 0 keeps its default). A consumer reading at hundreds of
+    /// MB/s receives datagrams of up to 64 KB, and the default buffer holds three.
+    pub udp_buffer_bytes: usize,
 }
 
 impl Default for ClientConfig {
@@ -183,6 +187,7 @@ impl Default for ClientConfig {
             reconnect_base_delay: Duration::from_millis(50),
             reconnect_max_delay: Duration::from_secs(2),
             metadata_max_wait: Duration::from_secs(10),
+            udp_buffer_bytes: rustmq_transport::udp::DEFAULT_UDP_BUFFER_BYTES,
         }
     }
 }

@@ -106,10 +106,13 @@ pub(crate) fn endpoint(config: &ClientConfig) -> Result<quinn::Endpoint, ClientE
     let bind: SocketAddr = "0.0.0.0:0"
         .parse()
         .map_err(|_| ClientError::Config("bind".into()))?;
-    let mut ep = quinn::Endpoint::client(bind).map_err(|e| ClientError::Connection {
-        broker: "local".into(),
-        reason: format!("cannot open a UDP socket: {e}"),
-    })?;
+    let mut ep =
+        rustmq_transport::udp::endpoint(bind, config.udp_buffer_bytes, None).map_err(|e| {
+            ClientError::Connection {
+                broker: "local".into(),
+                reason: format!("cannot open a UDP socket: {e}"),
+            }
+        })?;
     ep.set_default_client_config(client);
     Ok(ep)
 }

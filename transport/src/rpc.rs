@@ -133,7 +133,8 @@ pub fn bind(addr: SocketAddr, tls: &InternalTls) -> Result<quinn::Endpoint, RpcS
             .map_err(|e| RpcSetupError::Tls(TlsError::Config(e.to_string())))?;
     let mut cfg = quinn::ServerConfig::with_crypto(Arc::new(crypto));
     cfg.transport_config(Arc::new(transport()));
-    quinn::Endpoint::server(cfg, addr).map_err(|source| RpcSetupError::Bind { addr, source })
+    crate::udp::endpoint(addr, crate::udp::DEFAULT_UDP_BUFFER_BYTES, Some(cfg))
+        .map_err(|source| RpcSetupError::Bind { addr, source })
 }
 
 /// QUIC application close code of an internal RPC connection whose certificate, though
@@ -290,7 +291,7 @@ impl<Req: WireMessage, Resp: WireMessage> RpcClient<Req, Resp> {
     /// A client presenting this node's certificate.
     pub fn new(tls: &InternalTls) -> Result<Self, RpcSetupError> {
         let bind: SocketAddr = ([0, 0, 0, 0], 0).into();
-        let endpoint = quinn::Endpoint::client(bind)
+        let endpoint = crate::udp::endpoint(bind, crate::udp::DEFAULT_UDP_BUFFER_BYTES, None)
             .map_err(|source| RpcSetupError::Bind { addr: bind, source })?;
         Self::on_endpoint(endpoint, tls)
     }

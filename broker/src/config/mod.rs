@@ -201,6 +201,11 @@ pub struct NetworkSection {
     /// the bulk threads, so they never hold up produce acknowledgements and tail fetches.
     /// 0 turns this off.
     pub bulk_response_bytes: u64,
+    /// Receive and send buffer asked for the QUIC sockets (client listener and internal
+    /// RPC): datagrams go up to 64 KB, and the Linux default holds three, so a broker off
+    /// the CPU for a moment dropped them and QUIC recovered with timeouts. The kernel grants
+    /// at most `net.core.rmem_max`; 0 keeps the system default.
+    pub udp_buffer_bytes: usize,
     /// Threads serving bulk connections (0: one per CPU).
     pub bulk_threads: usize,
     /// Record bytes all fetch responses being read or sent may hold at once; a fetch waits
@@ -227,6 +232,7 @@ impl Default for NetworkSection {
             tls_cert_path: None,
             tls_key_path: None,
             bulk_response_bytes: 1024 * 1024,
+            udp_buffer_bytes: rustmq_transport::udp::DEFAULT_UDP_BUFFER_BYTES,
             bulk_threads: 0,
             max_in_flight_fetch_bytes: 256 * 1024 * 1024,
             bulk_sched_idle: true,
