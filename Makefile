@@ -1,5 +1,5 @@
 # Common developer commands. `make dev` and `make test` are the README's two commands.
-.PHONY: dev test lint fmt bench bench-go bench-compare clean-dev cluster cluster-down soak crds manifests
+.PHONY: dev test lint fmt bench bench-go bench-compare bench-kafka clean-dev cluster cluster-down soak crds manifests
 
 dev:
 	cargo run --release -p rustmq-broker -- --dev
@@ -53,6 +53,12 @@ bench-go:
 bench-compare:
 	cargo build --release -p rustmq-broker -p rustmq-tools
 	python3 tools/bench_compare.py
+
+# Apache Kafka (KRaft, from Maven Central into ~/.cache/rustmq-kafka by
+# tools/kafka/fetch-kafka.sh) pinned the same way, measured with its own ProducerPerformance
+# and EndToEndLatency, as shipped and with log.flush.interval.messages=1 (tools/bench_kafka.py).
+bench-kafka:
+	python3 tools/bench_kafka.py
 
 # Needs a running dev node (make dev in another terminal).
 bench:
