@@ -139,6 +139,51 @@ async fn brokers_join_the_controller_cluster_and_clients_find_every_leader() {
     for (k, v) in &acked {
         assert_eq!(got.get(k), Some(&Bytes::from(v.clone())), "{k:?}");
     }
+    // A consumer of partitions led by both brokers takes each leader's records as they come:
+    // a leader with nothing new long-polls (30 s, the broker's cap) without holding back
+    // what the other one has.
+    let mut tail = client
+        .consumer("orders")
+        .config(rustmq_client::ConsumerConfig {
+            fetch_max_wait: Duration::from_secs(60),
+            start_position: rustmq_client::StartPosition::Latest,
+            ..Default::default()
+        })
+        .build()
+        .await
+        .unwrap();
+    let waiting = tokio::spawn(async move {
+        let m = tail.receive().await;
+        (tail, m)
+    });
+    // Both leaders hold a fetch of this consumer by now (sequencing, not a measurement).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let on_2 = t
+        .assignments
+        .iter()
+        .find(|a| a.leader == 2)
+        .unwrap()
+        .partition;
+    let producer = client.create_producer("orders").await.unwrap();
+    let sent = producer
+        .send(
+            Message::builder()
+                .topic("orders")
+                .partition(on_2)
+                .payload("while broker 1 long-polls")
+                .build()
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    producer.close().await.unwrap();
+    let (tail, m) = tokio::time::timeout(Duration::from_secs(10), waiting)
+        .await
+        .expect("broker 2's record arrives before broker 1's 30 s long poll ends")
+        .unwrap();
+    let m = m.unwrap();
+    assert_eq!((m.partition, m.offset), (on_2, sent.offset));
+    drop(tail);
     // A consumer group whose members reach different brokers is still one group: both
     // brokers name the same coordinator and the members split the partitions.
     let client2 = client_of(&b2, &certs).await;

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::Arc;
 
-use futures::Stream;
+use futures::stream::FuturesUnordered;
+use futures::{Stream, StreamExt};
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::batch;
 use rustmq_protocol::proto::{self, ErrorCode};
@@ -95,6 +96,8 @@ impl ConsumerBuilder {
             config: self.config,
             positions: BTreeMap::new(),
             buffer: VecDeque::new(),
+            in_flight: parking_lot::Mutex::new(FuturesUnordered::new()),
+            fetching: HashMap::new(),
         };
         c.assign(parts).await?;
         Ok(c)
@@ -109,9 +112,28 @@ pub struct Consumer {
     config: ConsumerConfig,
     positions: BTreeMap<u32, i64>,
     buffer: VecDeque<ConsumedMessage>,
+    /// Fetches out, at most one per leader; dropped (cancelled) with the consumer. Only
+    /// ever used through `&mut self`: the mutex is there because the futures are not
+    /// `Sync`, and `&Consumer` is held across awaits.
+    in_flight: parking_lot::Mutex<FuturesUnordered<InFlightFetch>>,
+    /// Partitions in a fetch that is out, with the offset asked for.
+    fetching: HashMap<u32, i64>,
     /// Pauses between fetch rounds that failed (reset by one that did not).
     retry_delays: backon::ExponentialBackoff,
 }
+
+/// A fetch sent to one leader: the connection, the request, and its answer once it comes.
+type InFlightFetch = std::pin::Pin<
+    Box<
+        dyn std::future::Future<
+                Output = (
+                    Arc<BrokerConnection>,
+                    proto::FetchRequest,
+                    Result<proto::FetchResponse, ClientError>,
+                ),
+            > + Send,
+    >,
+>;
 
 impl Consumer {
     /// Replaces the assignment; new partitions start at the configured start position,
@@ -233,15 +255,23 @@ impl Consumer {
         })
     }
 
+    /// Sends a fetch to each leader of partitions that have nothing buffered and no fetch
+    /// out, then takes in the first answer to arrive. Each leader's fetch is independent: a
+    /// leader with nothing new long-polls while the others' answers are taken in and their
+    /// partitions fetched again (as Kafka's consumer keeps one fetch per broker).
     async fn fetch(&mut self, paused: &BTreeSet<u32>) -> Result<(), ClientError> {
         let mut by_leader: HashMap<usize, (Arc<BrokerConnection>, Vec<proto::FetchPartition>)> =
             HashMap::new();
-        // A retriable failure this round (a leader that died or moved): refreshed metadata
-        // and a pause before the next round, so a consumer rides out a failover.
+        // A retriable failure (a leader that died or moved): refreshed metadata and a pause
+        // before the next round, so a consumer rides out a failover.
         let mut failed: Option<ClientError> = None;
         for (&p, &pos) in &self.positions {
-            // Paused partitions, and ones with messages still buffered, are not fetched.
-            if paused.contains(&p) || self.buffer.iter().any(|m| m.partition == p) {
+            // Paused partitions, ones with messages still buffered and ones with a fetch out
+            // are not fetched.
+            if paused.contains(&p)
+                || self.fetching.contains_key(&p)
+                || self.buffer.iter().any(|m| m.partition == p)
+            {
                 continue;
             }
             let conn = match self.client.leader(&self.topic, p).await {
@@ -265,7 +295,10 @@ impl Consumer {
         }
         let wait = self.config.fetch_max_wait;
         let timeout = self.client.config().request_timeout + wait;
-        for (_, (conn, parts)) in by_leader {
+        for (conn, parts) in by_leader.into_values() {
+            for fp in &parts {
+                self.fetching.insert(fp.partition, fp.fetch_offset);
+            }
             let req = proto::FetchRequest {
                 max_wait_ms: wait.as_millis() as u32,
                 min_bytes: self.config.fetch_min_bytes,
@@ -275,29 +308,20 @@ impl Consumer {
                     partitions: parts,
                 }],
             };
-            let resp: proto::FetchResponse = match conn.request(ApiKey::Fetch, &req, timeout).await
-            {
-                Ok(r) => r,
-                Err(e) if e.is_retriable() => {
-                    failed = Some(e);
-                    continue;
-                }
-                Err(e) => return Err(e),
-            };
-            let mut moved = false;
-            for t in resp.topics {
-                for p in t.partitions {
-                    moved |= p.error_code == ErrorCode::NotLeader as i32;
-                    self.absorb(p).await?;
-                }
+            self.in_flight.get_mut().push(Box::pin(async move {
+                let answer: Result<proto::FetchResponse, ClientError> =
+                    conn.request(ApiKey::Fetch, &req, timeout).await;
+                (conn, req, answer)
+            }));
+        }
+        if let Some((conn, req, answer)) = self.in_flight.get_mut().next().await {
+            for fp in req.topics.iter().flat_map(|t| &t.partitions) {
+                self.fetching.remove(&fp.partition);
             }
-            if moved {
-                // Its metadata named it leader; it no longer is (or is cut off).
-                self.client.suspect(conn.addr());
-                let _ = self
-                    .client
-                    .refresh_metadata(std::slice::from_ref(&self.topic))
-                    .await;
+            match answer {
+                Ok(resp) => self.take_in(&conn, &req, resp).await?,
+                Err(e) if e.is_retriable() => failed = Some(e),
+                Err(e) => return Err(e),
             }
         }
         match failed {
@@ -311,6 +335,42 @@ impl Consumer {
                 tokio::time::sleep(delay).await;
             }
             None => self.retry_delays = self.client.backoff(),
+        }
+        Ok(())
+    }
+
+    /// Takes in one leader's answer to `req`. A partition whose position moved while the
+    /// fetch was out (a seek, a new assignment) ignores it: it would be the old position's
+    /// records.
+    async fn take_in(
+        &mut self,
+        conn: &BrokerConnection,
+        req: &proto::FetchRequest,
+        resp: proto::FetchResponse,
+    ) -> Result<(), ClientError> {
+        let asked: HashMap<u32, i64> = req
+            .topics
+            .iter()
+            .flat_map(|t| &t.partitions)
+            .map(|fp| (fp.partition, fp.fetch_offset))
+            .collect();
+        let mut moved = false;
+        for t in resp.topics {
+            for p in t.partitions {
+                if asked.get(&p.partition) != self.positions.get(&p.partition) {
+                    continue;
+                }
+                moved |= p.error_code == ErrorCode::NotLeader as i32;
+                self.absorb(p).await?;
+            }
+        }
+        if moved {
+            // Its metadata named it leader; it no longer is (or is cut off).
+            self.client.suspect(conn.addr());
+            let _ = self
+                .client
+                .refresh_metadata(std::slice::from_ref(&self.topic))
+                .await;
         }
         Ok(())
     }
