@@ -23,7 +23,13 @@ rustmq-bench are, default target/release), BENCH_LABEL (a name for the binaries,
 results to), BENCH_BROKER_ENV (extra VAR=value settings for the broker, space-separated,
 e.g. RUSTMQ_WAL__IO_BACKEND=uring), BENCH_OBJECTS (where the broker's local object store
 goes: "tmpfs", the default, puts it in a fresh directory under /dev/shm; "disk" leaves it in
-the data directory, on the WAL's disk).
+the data directory, on the WAL's disk), BENCH_SETTLE (seconds to wait after each round,
+default 30).
+
+Why rounds are spaced: a round deletes gigabytes of WAL and objects when its broker stops,
+and the next one measured that, not itself (on this VM, whose disk is mounted with online
+discard: a half-rate round right after a max round had a produce p99 of 130-230 ms, the
+same round 30 s later 11 ms).
 
 Why objects go to a tmpfs by default: a production broker uploads to GCS or S3, over the
 network, so nothing but the WAL writes to its disk. The dev broker's local-directory object
@@ -233,6 +239,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         broker.stop()
         if quota:
             quota.remove()
+        subprocess.run(["sync"], check=False)
+        time.sleep(settings["settle"])
     cores = (cpu1 - cpu0) / (t1 - t0)
     mb_s = r["produce"]["mb_per_s"]
     row = {
@@ -287,6 +295,7 @@ def main():
         "broker_cpus": broker_cpus, "load_cpus": load_cpus,
         "broker_env": dict(kv.split("=", 1) for kv in env("BENCH_BROKER_ENV", "").split() if "=" in kv),
         "objects": env("BENCH_OBJECTS", "tmpfs"),
+        "settle": float(env("BENCH_SETTLE", "30")),
     }
     if settings["objects"] not in ("tmpfs", "disk"):
         sys.exit("BENCH_OBJECTS must be tmpfs or disk")

@@ -24,7 +24,8 @@ Rounds per mode:
 The broker's CPU seconds per GB come from /proc as in bench_compare.py, and fio runs on the
 same disk before and after. Settings (environment): BENCH_DURATION (seconds per measured
 round, default 20), BROKER_CPUS (0), LOAD_CPUS (the others), KAFKA_VERSION (4.4.0),
-KAFKA_HEAP (1g), BENCH_MODES (comma-separated subset), BENCH_OUT (a JSON file to append to).
+KAFKA_HEAP (1g), BENCH_MODES (comma-separated subset), BENCH_OUT (a JSON file to append to),
+BENCH_SETTLE (seconds to wait after each mode, 30).
 Prints a Markdown table for docs/benchmarks.md.
 """
 
@@ -209,6 +210,9 @@ def run_mode(mode, settings):
                      **e2e_percentiles(ping_out), "broker_cores": cores, "load_cores": load})
     finally:
         kafka.stop()
+        # As bench_compare.py does: the next mode must not measure this one's deletions.
+        subprocess.run(["sync"], check=False)
+        time.sleep(settings["settle"])
     for r in rows:
         r["cpu_s_per_gb"] = r["broker_cores"] / (r["mb_per_s"] / 1000.0) if r["mb_per_s"] else None
         print(f"  {mode} {r['round']}: {r['msg_per_s']:.0f} msg/s {r['mb_per_s']:.1f} MB/s "
@@ -250,6 +254,7 @@ def main():
     settings = {
         "libs": libs, "work": work, "broker_cpus": broker_cpus, "load_cpus": load_cpus,
         "duration": int(env("BENCH_DURATION", "20")), "heap": env("KAFKA_HEAP", "1g"),
+        "settle": float(env("BENCH_SETTLE", "30")),
     }
     facts = machine_facts(work)
     facts["kafka"] = env("KAFKA_VERSION", "4.4.0")
