@@ -168,6 +168,8 @@ pub struct Tier {
     /// Keys written but not yet registered (the orphan collector must not take them).
     in_flight: Mutex<HashSet<String>>,
     upload_lock: tokio::sync::Mutex<()>,
+    /// The last upload's buffer, emptied, for the next one to build in.
+    spare_body: Mutex<Option<BytesMut>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -206,6 +208,7 @@ impl Tier {
             stats: Arc::new(TierStats::default()),
             in_flight: Mutex::new(HashSet::new()),
             upload_lock: tokio::sync::Mutex::new(()),
+            spare_body: Mutex::new(None),
             last_error: Mutex::new(None),
         }))
     }

@@ -105,8 +105,27 @@ impl ObjectBuilder {
     /// An empty object with room for `bytes` of batches: growing by doubling would copy a
     /// 64 MiB upload's first half in one go, a burst the pacing cannot spread.
     pub fn with_capacity(bytes: usize) -> Self {
+        Self::in_buffer(BytesMut::new(), bytes)
+    }
+
+    /// An empty object built in `buffer` (an earlier object's, emptied), with room for
+    /// `bytes` of batches. Reusing one buffer spares the kernel zeroing and mapping fresh
+    /// pages for every upload, which cost the broker as much CPU as copying the batches.
+    ///
+    /// ```
+    /// use rustmq_broker::tier::object::ObjectBuilder;
+    /// let mut first = ObjectBuilder::with_capacity(4096);
+    /// first.push(1, 0, 0, 0, -1, b"batch");
+    /// let (body, ..) = first.finish();
+    /// let buffer = body.try_into_mut().expect("nothing else holds the object");
+    /// let again = ObjectBuilder::in_buffer(buffer, 4096);
+    /// assert!(again.is_empty());
+    /// ```
+    pub fn in_buffer(mut buffer: BytesMut, bytes: usize) -> Self {
+        buffer.clear();
+        buffer.reserve(bytes);
         Self {
-            body: BytesMut::with_capacity(bytes),
+            body: buffer,
             index: ObjectIndex::default(),
         }
     }
@@ -356,6 +375,22 @@ mod tests {
             &obj[b.position as usize..][..b.len as usize],
             &[2u8; 60][..]
         );
+    }
+
+    #[test]
+    fn an_object_built_in_a_reused_buffer_holds_only_its_own_batches() {
+        let mut big = ObjectBuilder::with_capacity(1 << 16);
+        big.push(7, 1, 0, 99, 10, &[9u8; 40_000]);
+        let (old, ..) = big.finish();
+        let at = old.as_ptr();
+        let buffer = old.try_into_mut().unwrap();
+        let mut b = ObjectBuilder::in_buffer(buffer, 1024);
+        b.push(1, 0, 0, 9, 100, &[1u8; 50]);
+        b.push(1, 0, 10, 19, 200, &[2u8; 60]);
+        b.push(2, 3, 5, 5, 150, &[3u8; 10]);
+        let (obj, ..) = b.finish();
+        assert_eq!(obj.as_ptr(), at, "built in the same allocation");
+        assert_eq!(obj, sample());
     }
 
     #[test]

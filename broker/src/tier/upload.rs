@@ -111,7 +111,8 @@ impl Tier {
         // least one batch) fit in the slack.
         let room = self.opts.upload_bytes.min(src.backlog().bytes());
         let room = usize::try_from(room).unwrap_or(usize::MAX);
-        let mut builder = ObjectBuilder::with_capacity(room.saturating_add(STEP_BYTES));
+        let spare = self.spare_body.lock().take().unwrap_or_default();
+        let mut builder = ObjectBuilder::in_buffer(spare, room.saturating_add(STEP_BYTES));
         let mut marks: Vec<(Arc<PartitionLog>, i64)> = Vec::new();
         let mut parts = src.led_partitions();
         // Oldest data first, so a partition never starves behind busier ones.
@@ -172,11 +173,12 @@ impl Tier {
                     created_at_ms: now_ms(),
                     ranges,
                 },
-                body,
+                body.clone(),
                 pace,
             )
             .await;
         self.in_flight.lock().remove(&key);
+        self.keep_for_reuse(body);
         let registered = result?;
         let mut released: Vec<WalLocation> = Vec::new();
         for (p, last) in marks {
@@ -203,6 +205,19 @@ impl Tier {
             }
         }
         Ok(batch_bytes)
+    }
+
+    /// Keeps an uploaded object's buffer for the next upload when nothing else holds it
+    /// (a store may still) and it is not much larger than an upload.
+    fn keep_for_reuse(&self, body: Bytes) {
+        let most = usize::try_from(self.opts.upload_bytes.saturating_mul(2))
+            .unwrap_or(usize::MAX)
+            .saturating_add(2 * STEP_BYTES);
+        if let Ok(buffer) = body.try_into_mut()
+            && buffer.capacity() <= most
+        {
+            *self.spare_body.lock() = Some(buffer);
+        }
     }
 
     /// PUT with retries, then register with retries. Gives up only when the catalog refuses
