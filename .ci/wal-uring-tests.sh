@@ -15,8 +15,4 @@ fi
 echo "$why; running the WAL tests on it"
 export RUSTMQ_WAL__IO_BACKEND=uring
 cargo test -p rustmq-broker --lib wal::
-cargo test -p rustmq-broker --test wal_recovery --test pipelining
-# Known open: on the thin volume the direct writes of this test never come back refused
-# (the test waits forever), so it is left out of this pass until that is understood.
-echo "SKIPPED on io_uring: full_disk::failed_fdatasync_gives_up_the_segment_and_loses_nothing_acknowledged (hangs; open in issue 24)"
-cargo test -p rustmq-broker --test full_disk -- --skip failed_fdatasync_gives_up_the_segment
+cargo test -p rustmq-broker --test wal_recovery --test pipelining --test full_disk

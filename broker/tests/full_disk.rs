@@ -129,12 +129,19 @@ async fn failed_fdatasync_gives_up_the_segment_and_loses_nothing_acknowledged() 
     // Everything acknowledged is on disk: a restart reads exactly it back.
     n.stop().await;
     let n = TestNode::start_with(cfg).await;
+    // Recovery found every acknowledged entry whole (a lost one would be reported here,
+    // and the reads below would wait for it).
+    assert!(
+        n.node.broker().wal().damage().is_empty(),
+        "{:?}",
+        n.node.broker().wal().damage()
+    );
     let c = n.client().await;
     let mut consumer = c.consumer("sync").build().await.unwrap();
     for (o, payload) in &acked {
-        let m = consumer
-            .receive()
+        let m = tokio::time::timeout(std::time::Duration::from_secs(30), consumer.receive())
             .await
+            .unwrap_or_else(|_| panic!("offset {o} never came back after the restart"))
             .unwrap_or_else(|e| panic!("reading offset {o} after the restart: {e}"));
         assert_eq!((&m.offset, &m.payload), (o, payload));
     }
@@ -142,7 +149,6 @@ async fn failed_fdatasync_gives_up_the_segment_and_loses_nothing_acknowledged() 
         c.list_offset("sync", 0, -1).await.unwrap(),
         acked.len() as i64
     );
-    assert!(n.node.broker().wal().damage().is_empty());
     c.close().await;
     n.stop().await;
 }

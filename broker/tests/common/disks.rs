@@ -64,6 +64,7 @@ impl ThinDisk {
             .args(["-o", "loop,errors=continue"])
             .arg(&img)
             .arg(&mnt));
+        one_page_requests(&mnt);
         Self { backing, mnt }
     }
 
@@ -80,6 +81,25 @@ impl ThinDisk {
             String::from_utf8_lossy(&out.stderr)
         );
     }
+}
+
+/// Limits the loop device under `mnt` to one-page requests. A loop device reports a short
+/// write to its backing file as success (the kernel retries only short reads), so a
+/// multi-page request that runs into the full tmpfs would lose its tail without an error:
+/// an `O_DIRECT` group commit was acknowledged and later read back as zeros. A one-page
+/// request either lands whole or fails, as a real thin volume's writes do.
+fn one_page_requests(mnt: &Path) {
+    let out = Command::new("findmnt")
+        .args(["-n", "-o", "SOURCE"])
+        .arg(mnt)
+        .output()
+        .expect("findmnt(8) runs");
+    let source = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let name = source
+        .strip_prefix("/dev/")
+        .unwrap_or_else(|| panic!("{} is not on a loop device: {source:?}", mnt.display()));
+    let knob = format!("/sys/block/{name}/queue/max_sectors_kb");
+    std::fs::write(&knob, "4").unwrap_or_else(|e| panic!("writing {knob}: {e}"));
 }
 
 impl Drop for ThinDisk {

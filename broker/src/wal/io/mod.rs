@@ -25,7 +25,7 @@ pub enum IoBackend {
     /// the page cache and one system call per group commit. Refused at start where the
     /// kernel or the file system cannot do it.
     Uring,
-    /// The default backend (`std` until `uring` passes every fault test; see [`resolve`]).
+    /// The default backend (`std` for now; see [`resolve`]).
     #[default]
     Auto,
 }
@@ -131,9 +131,10 @@ pub fn resolve(wanted: IoBackend, dir: &Path) -> std::io::Result<IoBackend> {
     }
 }
 
-/// What `auto` picks: `std` for now. `uring` was faster where measured (docs/benchmarks.md,
-/// "Pinned broker"), but one fault test (a thin volume that runs out of room under direct
-/// writes) does not finish on it yet; until it does, direct I/O is an explicit choice.
+/// What `auto` picks: `std` for now. `uring` passes the same fault tests and was faster at
+/// the pinned maximum (docs/benchmarks.md), but it has not yet been measured against `std`
+/// at the same rate with a tail consumer, where the latency targets are; until it has,
+/// direct I/O is an explicit choice.
 const AUTO: IoBackend = IoBackend::Std;
 
 /// Whether io_uring and `O_DIRECT` work in `dir` (a ring opens, an aligned direct write
