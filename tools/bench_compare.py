@@ -158,6 +158,16 @@ class Quota:
                 time.sleep(0.1)
 
 
+def terminate(proc, timeout):
+    """SIGTERM, then SIGKILL if `proc` has not exited within `timeout` seconds."""
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 class Broker:
     def __init__(self, bin_dir, work, cpus, extra_env, objects, quota=None):
         self.dir = Path(tempfile.mkdtemp(dir=work))
@@ -197,12 +207,7 @@ class Broker:
         self.ca = self.dir / "data" / "tls" / "ca.pem"
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 20)
         shutil.rmtree(self.dir, ignore_errors=True)
         if self.objects is not None:
             shutil.rmtree(self.objects, ignore_errors=True)

@@ -41,7 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compare import ROOT, cpu_list, env, fio, machine_facts, tree_cpu_seconds  # noqa: E402
+from bench_compare import (ROOT, cpu_list, env, fio, machine_facts, terminate,  # noqa: E402
+                           tree_cpu_seconds)
 
 RECORD = 1024
 PARTITIONS = 8
@@ -109,12 +110,7 @@ class Kafka:
                               capture_output=True, text=True, check=check)
 
     def stop(self):
-        self.proc.terminate()
-        try:
-            self.proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait()
+        terminate(self.proc, 30)
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
