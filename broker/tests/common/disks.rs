@@ -83,11 +83,11 @@ impl ThinDisk {
     }
 }
 
-/// Limits the loop device under `mnt` to one-page requests. A loop device reports a short
-/// write to its backing file as success (the kernel retries only short reads), so a
-/// multi-page request that runs into the full tmpfs would lose its tail without an error:
-/// an `O_DIRECT` group commit was acknowledged and later read back as zeros. A one-page
-/// request either lands whole or fails, as a real thin volume's writes do.
+/// Limits the loop device under `mnt` to one-page requests. A multi-page request that ran
+/// into the full tmpfs was completed without an error although its tail never reached the
+/// backing file (seen here: an `O_DIRECT` group commit acknowledged, then read back as
+/// zeros; the loop driver appears to treat a short write to its backing file as success).
+/// A one-page request either lands whole or fails, as a real thin volume's writes do.
 fn one_page_requests(mnt: &Path) {
     let out = Command::new("findmnt")
         .args(["-n", "-o", "SOURCE"])
