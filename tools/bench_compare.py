@@ -24,7 +24,9 @@ results to), BENCH_BROKER_ENV (extra VAR=value settings for the broker, space-se
 e.g. RUSTMQ_WAL__IO_BACKEND=uring), BENCH_OBJECTS (where the broker's local object store
 goes: "tmpfs", the default, puts it in a fresh directory under /dev/shm; "disk" leaves it in
 the data directory, on the WAL's disk), BENCH_SETTLE (seconds to wait after each round,
-default 30).
+default 30), BENCH_HALF_RATE (msg/s for the half rounds instead of half of `max`'s rate, so
+two builds or WAL backends are compared at one rate; the max round then runs only if
+BENCH_ROUNDS names it).
 
 Why rounds are spaced: a round deletes gigabytes of WAL and objects when its broker stops,
 and the next one measured that, not itself (on this VM, whose disk is mounted with online
@@ -313,12 +315,13 @@ def main():
     fio_before = fio(work)
     rows = []
     top = None
-    if "max" in wanted or any(w.startswith("half") for w in wanted):
+    fixed_half = float(env("BENCH_HALF_RATE", "0"))
+    if "max" in wanted or (not fixed_half and any(w.startswith("half") for w in wanted)):
         rows.append(run_round("max", 0, 0, settings))
         top = rows[-1]["msg_per_s"]
     if "max+tail" in wanted:
         rows.append(run_round("max+tail", 0, 1, settings))
-    half = (top or 0) / 2
+    half = fixed_half or (top or 0) / 2
     if "half" in wanted:
         rows.append(run_round("half", half, 0, settings))
     if "half+tail" in wanted:

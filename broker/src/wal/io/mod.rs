@@ -25,7 +25,7 @@ pub enum IoBackend {
     /// the page cache and one system call per group commit. Refused at start where the
     /// kernel or the file system cannot do it.
     Uring,
-    /// The default backend (`std` for now; see [`resolve`]).
+    /// The default: `std`, as measured (see `AUTO` below).
     #[default]
     Auto,
 }
@@ -131,10 +131,11 @@ pub fn resolve(wanted: IoBackend, dir: &Path) -> std::io::Result<IoBackend> {
     }
 }
 
-/// What `auto` picks: `std` for now. `uring` passes the same fault tests and was faster at
-/// the pinned maximum (docs/benchmarks.md), but it has not yet been measured against `std`
-/// at the same rate with a tail consumer, where the latency targets are; until it has,
-/// direct I/O is an explicit choice.
+/// What `auto` picks: `std`. `uring` passes the same fault tests and doubles the pinned
+/// maximum, but at the same rate with a tail consumer (half of `std`'s maximum, four runs
+/// each, docs/benchmarks.md) neither backend was faster: `uring` used ~4% less CPU and had
+/// the lower median p99 when pinned, `std` the lower one under a 1-CPU quota, which is
+/// how a pod runs. Direct I/O stays an explicit choice for throughput.
 const AUTO: IoBackend = IoBackend::Std;
 
 /// Whether io_uring and `O_DIRECT` work in `dir` (a ring opens, an aligned direct write
