@@ -4,36 +4,17 @@
 //! larger datagrams too. Real QUIC and TLS on loopback.
 
 use std::sync::Arc;
-use std::time::Duration;
 
-use rustmq_security::ca::{CertificateAuthority, IssueRequest};
+mod common;
+
+use common::{DAY, issue_files};
+use rustmq_security::ca::CertificateAuthority;
 use rustmq_security::identity::Role;
-use rustmq_transport::tls::InternalTls;
 use rustmq_transport::udp::{self, MAX_UDP_PAYLOAD};
 
-const DAY: Duration = Duration::from_secs(86_400);
 const ALPN: &[u8] = b"rustmq-datagram-test";
 /// Quinn's default largest UDP payload: Ethernet's 1,500-byte MTU less IPv4 and UDP headers.
 const ETHERNET_PAYLOAD: u16 = 1_472;
-
-fn tls(dir: &std::path::Path, ca: &CertificateAuthority, name: &str) -> InternalTls {
-    let issued = ca
-        .issue(&IssueRequest {
-            dns_names: vec!["localhost".into()],
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            ..IssueRequest::new(name, Role::Broker, DAY)
-        })
-        .unwrap();
-    let tls = InternalTls {
-        ca_cert: dir.join(format!("{name}-ca.pem")),
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-    };
-    std::fs::write(&tls.ca_cert, ca.root_pem()).unwrap();
-    std::fs::write(&tls.cert, issued.chain_pem).unwrap();
-    std::fs::write(&tls.key, issued.key_pem).unwrap();
-    tls
-}
 
 fn transport() -> Arc<quinn::TransportConfig> {
     let mut t = quinn::TransportConfig::default();
@@ -47,8 +28,8 @@ fn transport() -> Arc<quinn::TransportConfig> {
 async fn send_bulk(server_endpoint_config: quinn::EndpointConfig) -> (u16, u64) {
     let dir = tempfile::tempdir().unwrap();
     let ca = CertificateAuthority::new_root("cluster", DAY).unwrap();
-    let server_tls = tls(dir.path(), &ca, "server");
-    let client_tls = tls(dir.path(), &ca, "client");
+    let server_tls = issue_files(dir.path(), &ca, "server", Role::Broker);
+    let client_tls = issue_files(dir.path(), &ca, "client", Role::Broker);
 
     let crypto =
         quinn::crypto::rustls::QuicServerConfig::try_from(server_tls.server_config(ALPN).unwrap())

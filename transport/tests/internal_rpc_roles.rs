@@ -5,11 +5,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+mod common;
+
+use common::{DAY, issue_files};
 use futures::future::BoxFuture;
-use rustmq_security::ca::{CertificateAuthority, IssueRequest};
+use rustmq_security::ca::CertificateAuthority;
 use rustmq_security::identity::Role;
 use rustmq_transport::rpc::{self, Handler, RpcClient, WireMessage};
-use rustmq_transport::tls::InternalTls;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize, PartialEq)]
 struct Ping(u32);
@@ -25,45 +27,24 @@ impl Handler<Ping, Ping> for Echo {
     }
 }
 
-const DAY: Duration = Duration::from_secs(86_400);
-
-fn files(dir: &std::path::Path, ca: &CertificateAuthority, name: &str, role: Role) -> InternalTls {
-    let issued = ca
-        .issue(&IssueRequest {
-            dns_names: vec!["localhost".into()],
-            ip_addresses: vec!["127.0.0.1".parse().unwrap()],
-            ..IssueRequest::new(name, role, DAY)
-        })
-        .unwrap();
-    let tls = InternalTls {
-        ca_cert: dir.join(format!("{name}-ca.pem")),
-        cert: dir.join(format!("{name}.pem")),
-        key: dir.join(format!("{name}.key")),
-    };
-    std::fs::write(&tls.ca_cert, ca.root_pem()).unwrap();
-    std::fs::write(&tls.cert, issued.chain_pem).unwrap();
-    std::fs::write(&tls.key, issued.key_pem).unwrap();
-    tls
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_brokers_and_controllers_speak_internal_rpc() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let dir = tempfile::tempdir().unwrap();
     let ca = CertificateAuthority::new_root("cluster", DAY).unwrap();
-    let server = files(dir.path(), &ca, "controller-1", Role::Controller);
+    let server = issue_files(dir.path(), &ca, "controller-1", Role::Controller);
     let endpoint = rpc::bind("127.0.0.1:0".parse().unwrap(), &server).unwrap();
     let addr = endpoint.local_addr().unwrap().to_string();
     tokio::spawn(rpc::serve::<Ping, Ping>(endpoint, Arc::new(Echo)));
 
     for role in [Role::Broker, Role::Controller] {
-        let me = files(dir.path(), &ca, &format!("peer-{role}"), role);
+        let me = issue_files(dir.path(), &ca, &format!("peer-{role}"), role);
         let c: RpcClient<Ping, Ping> = RpcClient::new(&me).unwrap();
         let r = c.call(&addr, &Ping(1), Duration::from_secs(5)).await;
         assert_eq!(r.unwrap(), Ping(2), "{role}");
     }
     for role in [Role::Client, Role::Admin] {
-        let me = files(dir.path(), &ca, &format!("app-{role}"), role);
+        let me = issue_files(dir.path(), &ca, &format!("app-{role}"), role);
         let c: RpcClient<Ping, Ping> = RpcClient::new(&me).unwrap();
         let e = c
             .call(&addr, &Ping(1), Duration::from_secs(5))
@@ -76,7 +57,7 @@ async fn only_brokers_and_controllers_speak_internal_rpc() {
     }
     // Another CA's broker certificate fails the handshake.
     let other = CertificateAuthority::new_root("other", DAY).unwrap();
-    let mut foreign = files(dir.path(), &other, "stranger", Role::Broker);
+    let mut foreign = issue_files(dir.path(), &other, "stranger", Role::Broker);
     // It trusts the right CA (so it would accept the server); only its own certificate is
     // foreign.
     foreign.ca_cert = server.ca_cert.clone();
