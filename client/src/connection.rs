@@ -90,8 +90,11 @@ fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Clie
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
             3_000,
         ))));
-    // Let datagrams grow past 1500 bytes where the path allows it (loopback, jumbo frames).
-    transport.mtu_discovery_config(Some(rustmq_transport::udp::mtu_discovery()));
+    // Let datagrams grow past 1500 bytes where the path allows it (loopback, jumbo frames):
+    // discovery stops at the real path MTU, and per-packet cost dominates small datagrams.
+    let mut mtu = quinn::MtuDiscoveryConfig::default();
+    mtu.upper_bound(65_000);
+    transport.mtu_discovery_config(Some(mtu));
     client.transport_config(Arc::new(transport));
     Ok(client)
 }
