@@ -1,8 +1,7 @@
 //! UDP sockets for QUIC endpoints, with receive and send buffers sized for bulk traffic.
 //!
-//! Why: QUIC endpoints here send datagrams of up to 64 KB on loopback and fast links (path
-//! MTU discovery goes that high), and Linux's default socket receive buffer (212,992 bytes)
-//! holds three of them. A receiver that is off the CPU for a moment, such as a broker pinned
+//! Why: QUIC endpoints here send bursts of datagrams (quinn hands the kernel up to ten per
+//! `sendmsg`), and Linux's default socket receive buffer (212,992 bytes) holds few of them. A receiver that is off the CPU for a moment, such as a broker pinned
 //! to one core or held by a CPU quota, then drops datagrams, and QUIC's loss recovery turns
 //! each drop into a retransmission timeout and a smaller congestion window: produce p99 was
 //! 150-980 ms at 110 MB/s on a pinned broker, with thousands of `RcvbufErrors` per run.
