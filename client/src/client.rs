@@ -266,6 +266,24 @@ impl RustMqClient {
         topic: &str,
         partition: u32,
     ) -> Result<Arc<BrokerConnection>, ClientError> {
+        self.leader_and_id(topic, partition).await.map(|(_, c)| c)
+    }
+
+    /// The broker id the cached metadata names leader of a partition (no request).
+    pub(crate) fn cached_leader_id(&self, topic: &str, partition: u32) -> Option<u32> {
+        let md = self.inner.metadata.read();
+        md.topics
+            .get(topic)
+            .and_then(|ps| ps.iter().find(|p| p.partition == partition))
+            .map(|p| p.leader_id)
+    }
+
+    /// [`Self::leader`] and the leader's broker id, read from the same metadata.
+    pub(crate) async fn leader_and_id(
+        &self,
+        topic: &str,
+        partition: u32,
+    ) -> Result<(u32, Arc<BrokerConnection>), ClientError> {
         let n = self.partition_count(topic).await?;
         if partition >= n {
             return Err(ClientError::UnknownPartition {
@@ -278,10 +296,10 @@ impl RustMqClient {
             md.topics
                 .get(topic)
                 .and_then(|ps| ps.iter().find(|p| p.partition == partition))
-                .and_then(|p| md.brokers.get(&p.leader_id).cloned())
+                .and_then(|p| Some((p.leader_id, md.brokers.get(&p.leader_id).cloned()?)))
         };
         match addr {
-            Some(a) => Ok(self.connection(&a)),
+            Some((id, a)) => Ok((id, self.connection(&a))),
             None => Err(ClientError::from_code(
                 ErrorCode::BrokerNotAvailable,
                 format!("no known leader for {topic}/{partition}"),

@@ -1,31 +1,35 @@
 //! The producer: batching by count, bytes and linger; many partitions per request;
 //! pipelining (an idempotent producer keeps up to five requests per partition in flight,
 //! ordered by its sequence numbers; any other producer one, so retries cannot reorder a
-//! partition); retries with exponential backoff and jitter on retriable errors only.
+//! partition); retries with exponential backoff and jitter on retriable errors only, a
+//! partition's in the order its batches were first sent ([`retry`]).
 
-use std::collections::{BTreeSet, HashMap, VecDeque};
+mod request;
+mod retry;
+
+use std::collections::{BTreeSet, VecDeque};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 
-use backon::BackoffBuilder;
 use bytes::Bytes;
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::partitioner::partition_for_key;
-use rustmq_protocol::proto::{self, ErrorCode};
-use rustmq_protocol::records::{OutgoingRecord, encode_batch_idempotent, now_ms};
+use rustmq_protocol::proto;
+use rustmq_protocol::records::{OutgoingRecord, now_ms};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::ClientError;
 use crate::client::RustMqClient;
-use crate::config::{AckLevel, Partitioner, ProducerConfig};
+use crate::config::{Partitioner, ProducerConfig};
 use crate::message::{Message, SendResult};
+use request::{BatchSender, Done, Item};
+use retry::RetryQueue;
 use rustmq_transport::telemetry::{self, TraceParent};
-use tracing::Instrument;
 
 /// Largest produce request the producer builds (well under the broker's 16 MiB default).
 const MAX_REQUEST_BYTES: usize = 8 * 1024 * 1024;
@@ -85,12 +89,6 @@ impl Reply {
     }
 }
 
-/// Encoded batches bound for one leader: (partition, batch bytes, the messages in it).
-type LeaderBatches = (
-    Arc<crate::connection::BrokerConnection>,
-    Vec<(u32, Bytes, Vec<Pending>)>,
-);
-
 /// An idempotent producer's id and next sequence per partition. Sequences are taken when a
 /// batch is dispatched, in queue order, so they follow send order however the requests then
 /// travel; the partition leader appends them in sequence order.
@@ -103,10 +101,11 @@ struct Idempotence {
     generation: u64,
     /// Next sequence, by partition.
     sequences: Vec<i32>,
-    /// Partitions where a batch under this id was acknowledged. Until then a partition has
-    /// one request in flight: the leader may hold no state for this producer yet, and would
-    /// take a later batch that arrived first as the start of the sequence.
-    confirmed: Vec<bool>,
+    /// By partition, the leader that acknowledged the last batch under this id (None after
+    /// a retriable failure). A partition pipelines only to that leader; otherwise it has one
+    /// request in flight: a leader may hold no state for this producer yet, and would take
+    /// a later batch that arrived first as the start of the sequence.
+    confirmed: Vec<Option<u32>>,
 }
 
 impl Idempotence {
@@ -115,14 +114,14 @@ impl Idempotence {
             producer_id,
             generation: 0,
             sequences: vec![0; partitions as usize],
-            confirmed: vec![false; partitions as usize],
+            confirmed: vec![None; partitions as usize],
         }
     }
 
     /// Sequences start again at 0 (a new producer id).
     fn restart(&mut self) {
         self.sequences.fill(0);
-        self.confirmed.fill(false);
+        self.confirmed.fill(None);
     }
 }
 
@@ -173,11 +172,6 @@ enum Cmd {
     Send(Pending, Option<u32>),
     Flush(u64, oneshot::Sender<()>),
     Close(oneshot::Sender<()>),
-}
-
-struct Done {
-    partitions: Vec<u32>,
-    ids: Vec<u64>,
 }
 
 /// Resolves when the broker acknowledged (or finally refused) one message.
@@ -259,7 +253,9 @@ impl ProducerBuilder {
             metrics: metrics.clone(),
             batches: (0..partitions).map(|_| VecDeque::new()).collect(),
             queued: BTreeSet::new(),
-            in_flight: vec![0; partitions as usize],
+            in_flight: (0..partitions).map(|_| BTreeSet::new()).collect(),
+            retries: RetryQueue::default(),
+            next_order: 0,
             requests: 0,
             pending: BTreeSet::new(),
             flushes: Vec::new(),
@@ -468,8 +464,12 @@ struct Accumulator {
     batches: Vec<VecDeque<PartBatch>>,
     /// Partitions with batches waiting, in order.
     queued: BTreeSet<u32>,
-    /// Requests in flight, by partition.
-    in_flight: Vec<usize>,
+    /// By partition, the dispatch orders of its batches in flight.
+    in_flight: Vec<BTreeSet<u64>>,
+    /// Batches waiting to be sent again.
+    retries: RetryQueue,
+    /// The next batch's dispatch order.
+    next_order: u64,
     requests: usize,
     pending: BTreeSet<u64>,
     flushes: Vec<(u64, oneshot::Sender<()>)>,
@@ -586,30 +586,45 @@ impl Accumulator {
         }
     }
 
-    /// When the oldest batch that could be sent now reaches its linger; None while nothing
-    /// could be sent anyway (an acknowledgement or a new id wakes the loop then).
+    /// When the oldest batch that could be sent now reaches its linger, or the earliest
+    /// retry that could go is due; None while nothing could be sent anyway (an
+    /// acknowledgement or a new id wakes the loop then).
     fn next_deadline(&self) -> Option<Instant> {
         if self.fetching_id || self.requests >= self.config.max_in_flight {
             return None;
         }
         let idem = self.idempotence.as_ref().map(|i| i.lock());
-        self.queued
+        let fresh = self
+            .queued
             .iter()
             .filter(|p| self.has_slot(**p, idem.as_deref()))
             .filter_map(|p| self.batches[*p as usize].front())
-            .map(|b| b.first_at + self.config.batch_timeout)
-            .min()
+            .map(|b| b.first_at + self.config.batch_timeout);
+        let retries = self
+            .retries
+            .heads(|p| self.in_flight[p as usize].is_empty())
+            .map(|(_, at)| at);
+        fresh.chain(retries).min()
     }
 
-    /// Whether partition `p` may have one more request in flight: up to
-    /// `max_in_flight_per_partition` once a batch of this idempotent producer was
-    /// acknowledged there, else one.
+    /// Whether partition `p` may have one more new batch in flight: none while a batch of
+    /// it waits to be retried (sequences must reach the leader in order); up to
+    /// `max_in_flight_per_partition` while the leader that acknowledged this idempotent
+    /// producer's last batch there still leads it; else one.
     fn has_slot(&self, p: u32, idem: Option<&Idempotence>) -> bool {
-        let limit = match idem {
-            Some(st) if st.confirmed[p as usize] => self.config.max_in_flight_per_partition,
-            _ => 1,
-        };
-        self.in_flight[p as usize] < limit
+        if self.retries.holds(p) {
+            return false;
+        }
+        let n = self.in_flight[p as usize].len();
+        n == 0
+            || (n < self.config.max_in_flight_per_partition && self.pipelined_to(p, idem).is_some())
+    }
+
+    /// The leader a batch of `p` may be pipelined to: the one that acknowledged this
+    /// idempotent producer there, while the metadata still names it.
+    fn pipelined_to(&self, p: u32, idem: Option<&Idempotence>) -> Option<u32> {
+        let leader = idem?.confirmed[p as usize]?;
+        (self.client.cached_leader_id(&self.topic, p) == Some(leader)).then_some(leader)
     }
 
     /// An idempotent producer without an id sends nothing until it has a new one.
@@ -675,16 +690,39 @@ impl Accumulator {
     fn dispatch(&mut self, done: &mpsc::UnboundedSender<Done>, closing: bool) {
         let force = closing || !self.flushes.is_empty();
         while self.requests < self.config.max_in_flight {
-            let mut chosen: Vec<(u32, PartBatch)> = Vec::new();
+            let mut chosen: Vec<Item> = Vec::new();
             let mut bytes = 0;
+            // Retries first: a partition's earliest, once nothing of it is in flight.
+            let now = Instant::now();
+            let due: Vec<u32> = self
+                .retries
+                .heads(|p| self.in_flight[p as usize].is_empty())
+                .filter(|(_, at)| *at <= now)
+                .map(|(p, _)| p)
+                .collect();
+            let mut retried = BTreeSet::new();
+            for p in due {
+                if let Some(f) = self.retries.pop(p) {
+                    if !chosen.is_empty() && bytes + f.bytes.len() > MAX_REQUEST_BYTES {
+                        self.retries.push(f);
+                        continue;
+                    }
+                    bytes += f.bytes.len();
+                    retried.insert(p);
+                    self.in_flight[p as usize].insert(f.order);
+                    chosen.push(Item::Again(Box::new(f)));
+                }
+            }
             let parts: Vec<u32> = self.queued.iter().copied().collect();
             let idem = self.idempotence.clone();
             let idem = idem.as_ref().map(|i| i.lock());
+            let mut fresh: Vec<(u32, u64, PartBatch, Option<u32>)> = Vec::new();
             for p in parts {
-                if !self.has_slot(p, idem.as_deref()) {
+                // One batch per partition per request: answers are matched by partition.
+                if retried.contains(&p) || !self.has_slot(p, idem.as_deref()) {
                     continue;
                 }
-                let q = &mut self.batches[p as usize];
+                let q = &self.batches[p as usize];
                 let ready = q.front().is_some_and(|b| {
                     force
                         || q.len() > 1
@@ -693,14 +731,28 @@ impl Accumulator {
                         || b.first_at.elapsed() >= self.config.batch_timeout
                 });
                 if !ready
-                    || (!chosen.is_empty()
-                        && bytes + q.front().map_or(0, |b| b.bytes) > MAX_REQUEST_BYTES)
+                    || (!chosen.is_empty() || !fresh.is_empty())
+                        && bytes + q.front().map_or(0, |b| b.bytes) > MAX_REQUEST_BYTES
                 {
                     continue;
                 }
+                // Sent behind batches still in flight: only to the leader that
+                // acknowledged this producer.
+                let pipelined_to = if self.in_flight[p as usize].is_empty() {
+                    None
+                } else {
+                    self.pipelined_to(p, idem.as_deref())
+                };
+                let q = &mut self.batches[p as usize];
                 if let Some(b) = q.pop_front() {
                     bytes += b.bytes;
-                    chosen.push((p, b));
+                    let order = self.next_order;
+                    self.next_order += 1;
+                    self.in_flight[p as usize].insert(order);
+                    fresh.push((p, order, b, pipelined_to));
+                }
+                if q.is_empty() {
+                    self.queued.remove(&p);
                 }
                 // Like Kafka's sticky partitioner: once the sticky partition's batch leaves,
                 // new keyless messages go to the next partition, so load spreads over
@@ -708,37 +760,50 @@ impl Accumulator {
                 if p == self.sticky {
                     self.sticky = (self.sticky + 1) % self.partitions.max(1);
                 }
-                if q.is_empty() {
-                    self.queued.remove(&p);
-                }
             }
-            if chosen.is_empty() {
+            if chosen.is_empty() && fresh.is_empty() {
                 return;
             }
-            for (p, _) in &chosen {
-                let n = &mut self.in_flight[*p as usize];
-                *n += 1;
+            for item in chosen
+                .iter()
+                .map(Item::slot)
+                .chain(fresh.iter().map(|f| (f.0, f.1)))
+            {
+                let n = self.in_flight[item.0 as usize].len();
                 self.metrics
                     .partition_in_flight_peak
-                    .fetch_max(*n as u64, Ordering::Relaxed);
+                    .fetch_max(n as u64, Ordering::Relaxed);
             }
             // Sequences are taken here, in dispatch order.
-            let (producer, generation, chosen) = match idem {
+            let (producer, generation) = match idem {
                 Some(mut st) => {
                     let (pid, generation) = (st.producer_id, st.generation);
-                    let stamped = chosen
-                        .into_iter()
-                        .map(|(p, b)| {
-                            let seq = &mut st.sequences[p as usize];
-                            let first = *seq;
-                            *seq =
-                                rustmq_protocol::batch::sequence_after(first, b.msgs.len() as i32);
-                            (p, b, first)
-                        })
-                        .collect();
-                    (pid, generation, stamped)
+                    for (p, order, b, pipelined_to) in fresh {
+                        let seq = &mut st.sequences[p as usize];
+                        let first = *seq;
+                        *seq = rustmq_protocol::batch::sequence_after(first, b.msgs.len() as i32);
+                        chosen.push(Item::Fresh {
+                            partition: p,
+                            order,
+                            batch: b,
+                            first,
+                            pipelined_to,
+                        });
+                    }
+                    (pid, generation)
                 }
-                None => (-1, 0, chosen.into_iter().map(|(p, b)| (p, b, -1)).collect()),
+                None => {
+                    for (p, order, b, _) in fresh {
+                        chosen.push(Item::Fresh {
+                            partition: p,
+                            order,
+                            batch: b,
+                            first: -1,
+                            pipelined_to: None,
+                        });
+                    }
+                    (-1, 0)
+                }
             };
             self.requests += 1;
             let sender = BatchSender {
@@ -760,13 +825,49 @@ impl Accumulator {
 
     fn finished(&mut self, d: Done) {
         self.requests -= 1;
-        for p in d.partitions {
-            if let Some(n) = self.in_flight.get_mut(p as usize) {
-                *n = n.saturating_sub(1);
+        for (p, order) in d.slots {
+            if let Some(f) = self.in_flight.get_mut(p as usize) {
+                f.remove(&order);
             }
         }
-        for id in d.ids {
+        for id in d.answered {
             self.pending.remove(&id);
+        }
+        self.metrics
+            .retries
+            .fetch_add(d.retries.len() as u64, Ordering::Relaxed);
+        for f in d.retries {
+            self.retries.push(f);
+        }
+        // Refused as out of sequence: a gap an earlier batch still on its way (in flight or
+        // waiting to be retried) will fill, so it goes again behind that one; with nothing
+        // earlier on its way the sequence is broken and it fails.
+        for mut f in d.out_of_sequence {
+            let p = f.partition;
+            let earlier = self.in_flight[p as usize]
+                .first()
+                .is_some_and(|o| *o < f.order)
+                || self.retries.holds_before(p, f.order);
+            let e = f
+                .retry
+                .error
+                .take()
+                .unwrap_or_else(|| ClientError::Protocol("out of sequence".into()));
+            if earlier && f.retry.failed(e.clone()) {
+                self.metrics.retries.fetch_add(1, Ordering::Relaxed);
+                self.retries.push(f);
+            } else {
+                for m in &f.msgs {
+                    self.pending.remove(&m.id);
+                }
+                fail_batch(
+                    self.idempotence.as_ref(),
+                    f.generation,
+                    &self.metrics,
+                    f.msgs,
+                    e,
+                );
+            }
         }
     }
 
@@ -785,290 +886,30 @@ impl Accumulator {
     }
 }
 
-struct BatchSender {
-    client: RustMqClient,
-    topic: String,
-    config: ProducerConfig,
-    metrics: Arc<ProducerMetrics>,
-    idempotence: Option<SharedIdempotence>,
-    /// The idempotent producer id the batches are stamped with (-1: not idempotent).
-    producer: i64,
-    /// The [`Idempotence::generation`] the sequences were taken under.
+/// Answers a batch that failed for good. An idempotent producer's sequence numbers may or
+/// may not be in the log then, so later batches could never continue the sequence: the
+/// next batch gets a new producer id (Kafka bumps the epoch for the same reason). Later
+/// batches of the same id (sent under the same generation, maybe still in flight) then fail
+/// as out of sequence; their failures no longer reset anything.
+fn fail_batch(
+    idempotence: Option<&SharedIdempotence>,
     generation: u64,
-}
-
-impl BatchSender {
-    /// Encodes a partition's batch; an idempotent producer's carries its id and the first
-    /// sequence dispatch gave it.
-    fn encode(&self, records: &[OutgoingRecord], first: i32) -> Result<Bytes, ClientError> {
-        let (pid, epoch) = if self.producer < 0 {
-            (-1, -1)
-        } else {
-            (self.producer, 0)
-        };
-        encode_batch_idempotent(records, self.config.compression, pid, epoch, first)
-            .map_err(|e| ClientError::InvalidMessage(e.to_string()))
-    }
-
-    /// Completes when, while a produce is outstanding, the metadata names another leader for
-    /// one of its partitions: a dead leader answers nothing (QUIC sees no reset), so instead
-    /// of waiting for the connection's idle timeout the batch is retried at the new leader
-    /// (an idempotent producer's retry cannot duplicate it). Checks every 250 ms after the
-    /// first 500 ms, so healthy slow acknowledgements cost nothing.
-    async fn leader_moved(
-        &self,
-        conn: &Arc<crate::connection::BrokerConnection>,
-        parts: &[u32],
-    ) -> ClientError {
-        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        // It may be dead or cut off: ask the others who leads now.
-        self.client.suspect(conn.addr());
-        loop {
-            let _ = self
-                .client
-                .refresh_metadata(std::slice::from_ref(&self.topic))
-                .await;
-            for p in parts {
-                if let Ok(now) = self.client.leader(&self.topic, *p).await
-                    && !Arc::ptr_eq(&now, conn)
-                {
-                    return ClientError::from_code(
-                        ErrorCode::NotLeader,
-                        format!("partition {p} has a new leader; retrying there"),
-                    );
-                }
-            }
-            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    metrics: &ProducerMetrics,
+    msgs: Vec<Pending>,
+    e: ClientError,
+) {
+    if let Some(idem) = idempotence {
+        let mut st = idem.lock();
+        if st.generation == generation {
+            st.producer_id = -1;
+            st.generation += 1;
+            st.restart();
         }
     }
-
-    /// A batch of an idempotent producer failed for good: its sequence numbers may or may
-    /// not be in the log, so later batches could never continue the sequence. The next
-    /// batch gets a new producer id (Kafka bumps the epoch for the same reason).
-    /// Later batches of the same id (sent under the same generation, maybe still in flight)
-    /// then fail as out of sequence; their failures no longer reset anything.
-    fn forget_sequences(&self) {
-        if let Some(idem) = &self.idempotence {
-            let mut st = idem.lock();
-            if st.generation == self.generation {
-                st.producer_id = -1;
-                st.generation += 1;
-                st.restart();
-            }
-        }
+    metrics
+        .messages_failed
+        .fetch_add(msgs.len() as u64, Ordering::Relaxed);
+    for m in msgs {
+        m.reply.send(Err(e.clone()));
     }
-
-    async fn send(self, batches: Vec<(u32, PartBatch, i32)>) -> Done {
-        let partitions: Vec<u32> = batches.iter().map(|(p, _, _)| *p).collect();
-        let ids: Vec<u64> = batches
-            .iter()
-            .flat_map(|(_, b, _)| b.msgs.iter().map(|m| m.id))
-            .collect();
-        // Encode once; retries resend the same bytes.
-        let mut remaining: Vec<(u32, Bytes, Vec<Pending>)> = Vec::new();
-        for (p, b, first) in batches {
-            let records: Vec<OutgoingRecord> = b.msgs.iter().map(|m| m.record.clone()).collect();
-            match self.encode(&records, first) {
-                Ok(bytes) => remaining.push((p, bytes, b.msgs)),
-                Err(e) => self.fail(b.msgs, e),
-            }
-        }
-        let (acks, acks_replicas) = match self.config.ack_level {
-            AckLevel::None => (proto::Acks::NoneAck, 0),
-            AckLevel::Leader => (proto::Acks::Leader, 0),
-            AckLevel::All => (proto::Acks::All, 0),
-            AckLevel::Majority => (proto::Acks::Majority, 0),
-            AckLevel::Custom(n) => (proto::Acks::Custom, n),
-        };
-        // Retriable failures (a leader change, too few in-sync replicas) are retried with
-        // backoff for up to the request timeout (and at most max_retries times).
-        let give_up_at = Instant::now() + self.client.config().request_timeout;
-        let timeout = self.client.config().request_timeout;
-        let mut backoff = backon::ExponentialBuilder::default()
-            .with_min_delay(self.config.retry_base_delay)
-            .with_max_delay(self.config.retry_max_delay)
-            .with_jitter()
-            .with_max_times(self.config.max_retries as usize)
-            .build();
-        loop {
-            let mut retry: Vec<(u32, Bytes, Vec<Pending>, ClientError)> = Vec::new();
-            // Group by leader; on a single broker this is one request.
-            let mut by_leader: HashMap<usize, LeaderBatches> = HashMap::new();
-            for (p, bytes, msgs) in remaining.drain(..) {
-                match self.client.leader(&self.topic, p).await {
-                    Ok(conn) => {
-                        let key = Arc::as_ptr(&conn) as usize;
-                        by_leader
-                            .entry(key)
-                            .or_insert_with(|| (conn, Vec::new()))
-                            .1
-                            .push((p, bytes, msgs));
-                    }
-                    Err(e) if e.is_retriable() => retry.push((p, bytes, msgs, e)),
-                    Err(e) => self.fail(msgs, e),
-                }
-            }
-            for (_, (conn, items)) in by_leader {
-                let req = proto::ProduceRequest {
-                    acks: acks as i32,
-                    acks_replicas,
-                    timeout_ms: timeout.as_millis().min(u128::from(u32::MAX)) as u32,
-                    topics: vec![proto::TopicProduceData {
-                        topic: self.topic.clone(),
-                        partitions: items
-                            .iter()
-                            .map(|(p, b, _)| proto::PartitionProduceData {
-                                partition: *p,
-                                records: b.clone(),
-                            })
-                            .collect(),
-                    }],
-                };
-                let parts: Vec<u32> = items.iter().map(|(p, _, _)| *p).collect();
-                let span = produce_span(&items);
-                let resp: Result<proto::ProduceResponse, ClientError> = tokio::select! {
-                    r = conn.request(ApiKey::Produce, &req, timeout).instrument(span) => r,
-                    moved = self.leader_moved(&conn, &parts) => Err(moved),
-                };
-                match resp {
-                    Ok(resp) => {
-                        let mut results: HashMap<u32, proto::PartitionProduceResponse> = resp
-                            .topics
-                            .into_iter()
-                            .flat_map(|t| t.partitions)
-                            .map(|p| (p.partition, p))
-                            .collect();
-                        for (p, b, msgs) in items {
-                            match results.remove(&p) {
-                                None => retry.push((
-                                    p,
-                                    b,
-                                    msgs,
-                                    ClientError::Protocol("partition missing from response".into()),
-                                )),
-                                Some(r) => {
-                                    let code = ErrorCode::try_from(r.error_code)
-                                        .unwrap_or(ErrorCode::Unknown);
-                                    if code == ErrorCode::None {
-                                        self.succeed(p, r.base_offset, msgs);
-                                    } else {
-                                        if code == ErrorCode::NotLeader {
-                                            self.client.suspect(conn.addr());
-                                        }
-                                        let e = ClientError::from_code(code, r.error_message);
-                                        if e.is_retriable() {
-                                            retry.push((p, b, msgs, e));
-                                        } else {
-                                            self.fail(msgs, e);
-                                        }
-                                    }
-                                }
-                            }
-                        }
-                    }
-                    Err(e) if e.is_retriable() => {
-                        for (p, b, msgs) in items {
-                            retry.push((p, b, msgs, e.clone()));
-                        }
-                    }
-                    Err(e) => {
-                        for (_, _, msgs) in items {
-                            self.fail(msgs, e.clone());
-                        }
-                    }
-                }
-            }
-            if retry.is_empty() {
-                break;
-            }
-            match backoff.next().filter(|_| Instant::now() < give_up_at) {
-                Some(delay) => {
-                    self.metrics
-                        .retries
-                        .fetch_add(retry.len() as u64, Ordering::Relaxed);
-                    tracing::debug!(?delay, batches = retry.len(), "retrying produce");
-                    tokio::time::sleep(delay).await;
-                    let _ = self
-                        .client
-                        .refresh_metadata(std::slice::from_ref(&self.topic))
-                        .await;
-                    remaining = retry.into_iter().map(|(p, b, m, _)| (p, b, m)).collect();
-                }
-                None => {
-                    for (_, _, msgs, e) in retry {
-                        self.fail(msgs, e);
-                    }
-                    break;
-                }
-            }
-        }
-        Done { partitions, ids }
-    }
-
-    fn succeed(&self, partition: u32, base: i64, msgs: Vec<Pending>) {
-        if let Some(idem) = &self.idempotence {
-            let mut st = idem.lock();
-            if st.generation == self.generation
-                && let Some(c) = st.confirmed.get_mut(partition as usize)
-            {
-                *c = true;
-            }
-        }
-        let n = msgs.len() as u64;
-        let bytes: usize = msgs.iter().map(|m| m.size).sum();
-        for (i, m) in msgs.into_iter().enumerate() {
-            m.reply.send(Ok(SendResult {
-                message_id: m.id,
-                partition,
-                offset: base + i as i64,
-                timestamp: m.record.timestamp,
-            }));
-        }
-        self.metrics.messages_sent.fetch_add(n, Ordering::Relaxed);
-        self.metrics.batches_sent.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .bytes_sent
-            .fetch_add(bytes as u64, Ordering::Relaxed);
-    }
-
-    fn fail(&self, msgs: Vec<Pending>, e: ClientError) {
-        self.forget_sequences();
-        self.metrics
-            .messages_failed
-            .fetch_add(msgs.len() as u64, Ordering::Relaxed);
-        for m in msgs {
-            m.reply.send(Err(e.clone()));
-        }
-    }
-}
-
-/// Most links one produce request's span keeps to the sends it carries (beyond the first,
-/// which is its parent).
-const MAX_SPAN_LINKS: usize = 128;
-
-/// The client span of one produce request: a child of its first message's span (its send
-/// span, or the span it was sent in; so a lone send's trace holds the broker's work on it),
-/// linked to the other messages' spans; a root span when the messages carry none.
-fn produce_span(items: &[(u32, Bytes, Vec<Pending>)]) -> tracing::Span {
-    let messages = items.iter().map(|(_, _, m)| m.len()).sum::<usize>();
-    let mut spans = items
-        .iter()
-        .flat_map(|(_, _, msgs)| msgs.iter().map(|m| &m.span))
-        .filter(|s| !s.is_disabled());
-    let Some(first) = spans.next() else {
-        return tracing::info_span!(parent: None, "rustmq.produce", otel.kind = "client", messages);
-    };
-    let span = tracing::info_span!(parent: first, "rustmq.produce", otel.kind = "client", messages);
-    let mut linked = 0;
-    for other in spans {
-        // Messages sent in one caller's span share it: one link is enough.
-        if linked == MAX_SPAN_LINKS {
-            break;
-        }
-        if other.id() != first.id() {
-            span.follows_from(other);
-            linked += 1;
-        }
-    }
-    span
 }
