@@ -20,6 +20,8 @@ const USER_HZ: f64 = 100.0;
 pub(crate) struct LoadSampler {
     last: Option<Sample>,
     report: BrokerLoad,
+    /// Samples taken so far.
+    taken: u64,
 }
 
 /// Rates over shorter intervals are mostly noise: a heartbeat sooner than this after the
@@ -61,8 +63,10 @@ impl Broker {
             produced: produced.iter().map(|(k, (b, _))| (*k, *b)).collect(),
         };
         let mut sampler = self.load_sampler.lock();
+        sampler.taken += 1;
         let mut load = BrokerLoad {
             memory: memory_fraction().unwrap_or(0.0),
+            sample: sampler.taken,
             ..Default::default()
         };
         if let Some(prev) = &sampler.last {

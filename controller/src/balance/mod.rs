@@ -5,8 +5,8 @@
 mod load;
 mod plan;
 
-pub use load::{BrokerLoad, LoadReports, PartitionLoad};
-pub use plan::{BrokerBalance, PlanLimits, RebalancePlan, ReplicaMove, plan};
+pub use load::{BrokerLoad, LoadReports, PartitionLoad, PartitionRates};
+pub use plan::{BrokerBalance, PlanLimits, RebalancePlan, ReplicaMove, plan, plan_with_rates};
 
 use std::time::Duration;
 

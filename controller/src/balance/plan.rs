@@ -14,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
-use super::load::BrokerLoad;
+use super::load::{BrokerLoad, PartitionRates};
 use crate::metadata::{ClusterMetadata, LeaderMove};
 
 /// How much one plan may move.
@@ -148,6 +148,23 @@ pub fn plan(
     loads: &BTreeMap<u32, BrokerLoad>,
     limits: PlanLimits,
 ) -> RebalancePlan {
+    let rates: PartitionRates = loads
+        .values()
+        .flat_map(|l| &l.partitions)
+        .map(|p| ((p.topic_id, p.partition), p.bytes_in_per_sec.max(0.0)))
+        .collect();
+    plan_with_rates(md, loads, &rates, limits)
+}
+
+/// [`plan`], weighing leaderships by `rates` (such as [`super::LoadReports::partition_rates`],
+/// which remembers partitions whose leadership just moved) instead of the partitions in
+/// the brokers' latest reports.
+pub fn plan_with_rates(
+    md: &ClusterMetadata,
+    loads: &BTreeMap<u32, BrokerLoad>,
+    rates: &PartitionRates,
+    limits: PlanLimits,
+) -> RebalancePlan {
     let eligible: BTreeSet<u32> = md
         .live_brokers()
         .map(|b| b.id)
@@ -246,11 +263,7 @@ pub fn plan(
     }
 
     // 2. Leaders, weighted by traffic.
-    let by_id: BTreeMap<(u64, u32), f64> = loads
-        .values()
-        .flat_map(|l| &l.partitions)
-        .map(|p| ((p.topic_id, p.partition), p.bytes_in_per_sec.max(0.0)))
-        .collect();
+    let by_id = rates;
     let total_in: f64 = by_id.values().sum();
     let partitions = leaders.len().max(1) as f64;
     let topic_ids: BTreeMap<&str, u64> = md

@@ -1,7 +1,9 @@
 //! Rebalancing on the leader: load reports from heartbeats, rebalances asked for through
 //! the admin API, and the auto-balancer. A rebalance runs in rounds: each round plans
 //! against the current metadata, moves leaders at once and starts at most the bounded number
-//! of replica moves; the next round waits until those moves finished. It ends when a round
+//! of replica moves; the next round waits until those moves finished, and after leader
+//! moves until every broker reported two new load samples (so it plans on loads that show
+//! them). It ends when a round
 //! plans nothing (or after the timeout), and the auto-balancer then keeps quiet for the
 //! cooldown. The state is leader-local: a new leader starts idle.
 
@@ -18,6 +20,13 @@ use super::Controller;
 
 /// Reports older than this are not used (a broker heartbeats several times a second).
 const LOAD_MAX_AGE: Duration = Duration::from_secs(10);
+
+/// Leaderships are weighed by each partition's highest rate reported within this window.
+/// After a round moves leaderships, the moved partitions are missing from the reports
+/// until their new leaders sampled a whole interval (brokers sample at most once a second,
+/// so up to two seconds); the next round, half a second later under a fast check interval,
+/// would see them idle, the brokers that took them light, and move more.
+const RATE_WINDOW: Duration = Duration::from_secs(3);
 
 /// What `GET /api/v1/rebalance` shows.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
@@ -52,6 +61,11 @@ pub(super) struct Balancer {
     runs: u64,
     leaders_moved: u64,
     replicas_moved: u64,
+    /// After a round moved leaderships: each reporting broker's sample number then. The
+    /// next round waits until every one of them reported two newer samples, the second
+    /// covering a whole interval after the moves; planned sooner, the moved partitions
+    /// weigh what reports from before the moves said, or nothing.
+    settling: Option<BTreeMap<u32, u64>>,
 }
 
 impl Controller {
@@ -113,7 +127,7 @@ impl Controller {
         let md = self.metadata();
         let mut limits = self.balancer_options.limits;
         if !rate_limited {
-            return balance::plan(&md, &self.loads.current(LOAD_MAX_AGE), limits);
+            return self.plan_for(&md, limits);
         }
         // The migration rate: replica moves started in the last minute count against
         // `migration_rate` of every replica in the cluster (at least one a minute).
@@ -145,7 +159,16 @@ impl Controller {
             .filter(|a| a.target_replicas.is_some())
             .count();
         limits.max_replica_moves = limits.max_replica_moves.min(in_flight + allowed);
-        balance::plan(&md, &self.loads.current(LOAD_MAX_AGE), limits)
+        self.plan_for(&md, limits)
+    }
+
+    fn plan_for(
+        &self,
+        md: &crate::metadata::ClusterMetadata,
+        limits: balance::PlanLimits,
+    ) -> RebalancePlan {
+        let rates = self.loads.partition_rates(RATE_WINDOW);
+        balance::plan_with_rates(md, &self.loads.current(LOAD_MAX_AGE), &rates, limits)
     }
 
     fn rebalance_status(&self) -> RebalanceStatus {
@@ -189,6 +212,9 @@ impl Controller {
             self.balancer.lock().finish();
             return Ok(());
         }
+        if !self.settled() {
+            return Ok(());
+        }
         let plan = self.plan_now();
         if plan.in_flight > 0 && plan.replica_moves.is_empty() && plan.leader_moves.is_empty() {
             return Ok(());
@@ -208,6 +234,22 @@ impl Controller {
             return Ok(());
         }
         self.execute(&plan).await
+    }
+
+    /// Whether the load reports show the last round's leader moves (see
+    /// [`Balancer::settling`]); a broker that stopped reporting is not waited for.
+    fn settled(&self) -> bool {
+        let Some(before) = self.balancer.lock().settling.clone() else {
+            return true;
+        };
+        let now = self.loads.samples(LOAD_MAX_AGE);
+        let settled = before
+            .iter()
+            .all(|(id, at)| now.get(id).is_none_or(|n| *n >= at + 2));
+        if settled {
+            self.balancer.lock().settling = None;
+        }
+        settled
     }
 
     async fn execute(&self, plan: &RebalancePlan) -> Result<(), ControllerError> {
@@ -244,12 +286,28 @@ impl Controller {
                 _ => started += n,
             }
         }
+        let leader_moves: Vec<String> = plan
+            .leader_moves
+            .iter()
+            .map(|m| format!("{}/{} {}->{}", m.topic, m.partition, m.from, m.to))
+            .collect();
+        let loads: Vec<String> = plan
+            .brokers
+            .iter()
+            .map(|b| format!("{}: {:.2}->{:.2}", b.id, b.leader_load, b.leader_load_after))
+            .collect();
         tracing::info!(
             leaders = moved,
             replicas = started,
+            ?leader_moves,
+            leader_loads = ?loads,
             "rebalance round: moved leaderships and started replica moves"
         );
+        let samples = self.loads.samples(LOAD_MAX_AGE);
         let mut b = self.balancer.lock();
+        if moved > 0 {
+            b.settling = Some(samples);
+        }
         b.leaders_moved += u64::from(moved);
         b.replicas_moved += started as u64;
         let now = Instant::now();
@@ -269,6 +327,7 @@ impl Balancer {
 
     fn finish(&mut self) {
         self.running = None;
+        self.settling = None;
         self.finished = Some(Instant::now());
     }
 }
