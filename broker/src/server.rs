@@ -62,7 +62,7 @@ pub fn bind(
         .map_err(|source| ServerError::Bind { addr, source })?;
     tracing::debug!(%addr, recv_buffer = socket.recv_buffer, send_buffer = socket.send_buffer, "QUIC listener socket");
     Endpoint::new(
-        quinn::EndpointConfig::default(),
+        rustmq_transport::udp::endpoint_config(),
         Some(cfg),
         socket.socket,
         lanes.quinn_runtime(),
@@ -91,19 +91,9 @@ pub fn quic_server_config(
                 .try_into()
                 .unwrap_or(quinn::IdleTimeout::from(VarInt::from_u32(30_000))),
         ));
-    t.mtu_discovery_config(Some(large_mtu_discovery()));
+    t.mtu_discovery_config(Some(rustmq_transport::udp::mtu_discovery()));
     cfg.transport_config(Arc::new(t));
     Ok(cfg)
-}
-
-/// MTU discovery with an upper bound far beyond Ethernet's 1500 bytes. It has no effect yet:
-/// quinn also caps discovery at the peer's announced largest UDP payload, which every
-/// endpoint here leaves at quinn's 1,472 (raising it is open in docs/benchmarks.md, fourth
-/// round).
-pub fn large_mtu_discovery() -> quinn::MtuDiscoveryConfig {
-    let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(65_000);
-    mtu
 }
 
 /// Writes the buffers of a response, handed to QUIC as they are (not copied).

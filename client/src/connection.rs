@@ -90,11 +90,8 @@ fn quic_client_config(config: &ClientConfig) -> Result<quinn::ClientConfig, Clie
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
             3_000,
         ))));
-    // An upper bound past 1500 bytes; the broker's announced largest UDP payload (quinn's
-    // 1,472) caps what discovery reaches (see the broker's `large_mtu_discovery`).
-    let mut mtu = quinn::MtuDiscoveryConfig::default();
-    mtu.upper_bound(65_000);
-    transport.mtu_discovery_config(Some(mtu));
+    // Let datagrams grow past 1500 bytes where the path allows it (loopback, jumbo frames).
+    transport.mtu_discovery_config(Some(rustmq_transport::udp::mtu_discovery()));
     client.transport_config(Arc::new(transport));
     Ok(client)
 }

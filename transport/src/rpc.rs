@@ -123,6 +123,8 @@ fn transport() -> quinn::TransportConfig {
         .max_idle_timeout(Some(quinn::IdleTimeout::from(quinn::VarInt::from_u32(
             2_000,
         ))));
+    // Replication carries bulk data between brokers: larger datagrams where the path allows.
+    t.mtu_discovery_config(Some(crate::udp::mtu_discovery()));
     t
 }
 
