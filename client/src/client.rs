@@ -278,7 +278,7 @@ impl RustMqClient {
             .map(|p| p.leader_id)
     }
 
-    /// [`Self::leader`] and the leader's broker id, read from the same metadata.
+    /// [`Self::leader`] and the leader's broker id.
     pub(crate) async fn leader_and_id(
         &self,
         topic: &str,
@@ -291,13 +291,10 @@ impl RustMqClient {
                 partition,
             });
         }
-        let addr = {
-            let md = self.inner.metadata.read();
-            md.topics
-                .get(topic)
-                .and_then(|ps| ps.iter().find(|p| p.partition == partition))
-                .and_then(|p| Some((p.leader_id, md.brokers.get(&p.leader_id).cloned()?)))
-        };
+        let addr = self.cached_leader_id(topic, partition).and_then(|id| {
+            let addr = self.inner.metadata.read().brokers.get(&id).cloned()?;
+            Some((id, addr))
+        });
         match addr {
             Some((id, a)) => Ok((id, self.connection(&a))),
             None => Err(ClientError::from_code(

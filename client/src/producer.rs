@@ -775,36 +775,28 @@ impl Accumulator {
                     .fetch_max(n as u64, Ordering::Relaxed);
             }
             // Sequences are taken here, in dispatch order.
-            let (producer, generation) = match idem {
-                Some(mut st) => {
-                    let (pid, generation) = (st.producer_id, st.generation);
-                    for (p, order, b, pipelined_to) in fresh {
+            let mut idem = idem;
+            let (producer, generation) = idem
+                .as_deref()
+                .map_or((-1, 0), |st| (st.producer_id, st.generation));
+            for (p, order, b, pipelined_to) in fresh {
+                let first = match idem.as_deref_mut() {
+                    Some(st) => {
                         let seq = &mut st.sequences[p as usize];
                         let first = *seq;
                         *seq = rustmq_protocol::batch::sequence_after(first, b.msgs.len() as i32);
-                        chosen.push(Item::Fresh {
-                            partition: p,
-                            order,
-                            batch: b,
-                            first,
-                            pipelined_to,
-                        });
+                        first
                     }
-                    (pid, generation)
-                }
-                None => {
-                    for (p, order, b, _) in fresh {
-                        chosen.push(Item::Fresh {
-                            partition: p,
-                            order,
-                            batch: b,
-                            first: -1,
-                            pipelined_to: None,
-                        });
-                    }
-                    (-1, 0)
-                }
-            };
+                    None => -1,
+                };
+                chosen.push(Item::Fresh {
+                    partition: p,
+                    order,
+                    batch: b,
+                    first,
+                    pipelined_to,
+                });
+            }
             self.requests += 1;
             let sender = BatchSender {
                 client: self.client.clone(),
@@ -842,18 +834,13 @@ impl Accumulator {
         // Refused as out of sequence: a gap an earlier batch still on its way (in flight or
         // waiting to be retried) will fill, so it goes again behind that one; with nothing
         // earlier on its way the sequence is broken and it fails.
-        for mut f in d.out_of_sequence {
+        for (mut f, e) in d.out_of_sequence {
             let p = f.partition;
             let earlier = self.in_flight[p as usize]
                 .first()
                 .is_some_and(|o| *o < f.order)
                 || self.retries.holds_before(p, f.order);
-            let e = f
-                .retry
-                .error
-                .take()
-                .unwrap_or_else(|| ClientError::Protocol("out of sequence".into()));
-            if earlier && f.retry.failed(e.clone()) {
+            if earlier && f.retry.failed() {
                 self.metrics.retries.fetch_add(1, Ordering::Relaxed);
                 self.retries.push(f);
             } else {

@@ -57,7 +57,7 @@ pub(super) struct Done {
     /// Batches the leader refused as out of sequence: retried if an earlier batch of the
     /// partition is still on its way (it left a gap the leader would not wait for), else
     /// failed.
-    pub out_of_sequence: Vec<Flight>,
+    pub out_of_sequence: Vec<(Flight, ClientError)>,
 }
 
 /// Encoded batches bound for one leader.
@@ -261,9 +261,7 @@ impl BatchSender {
             match code {
                 ErrorCode::None => self.succeed(done, f, r.base_offset, leader),
                 ErrorCode::OutOfOrderSequence if f.producer >= 0 => {
-                    let mut f = f;
-                    f.retry.error = Some(e);
-                    done.out_of_sequence.push(f);
+                    done.out_of_sequence.push((f, e));
                 }
                 _ if e.is_retriable() => {
                     if code == ErrorCode::NotLeader {
@@ -289,7 +287,7 @@ impl BatchSender {
                 *c = None;
             }
         }
-        if f.retry.failed(e.clone()) {
+        if f.retry.failed() {
             done.retries.push(f);
         } else {
             self.fail(done, f.msgs, f.generation, e);

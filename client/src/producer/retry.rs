@@ -12,7 +12,6 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::Pending;
-use crate::ClientError;
 use crate::config::ProducerConfig;
 
 /// One partition's batch, encoded and stamped: what a request carries, and what comes back
@@ -41,8 +40,6 @@ pub(super) struct Retrying {
     give_up_at: Instant,
     /// Not sent again before this.
     pub not_before: Instant,
-    /// Why it is being retried (what it fails with if it never gets through).
-    pub error: Option<ClientError>,
 }
 
 impl Retrying {
@@ -59,14 +56,12 @@ impl Retrying {
                 .build(),
             give_up_at: now + within,
             not_before: now,
-            error: None,
         }
     }
 
-    /// Schedules the next attempt after failing with `e`; false when none is left.
-    pub fn failed(&mut self, e: ClientError) -> bool {
+    /// Schedules the next attempt after a failure; false when none is left.
+    pub fn failed(&mut self) -> bool {
         let now = Instant::now();
-        self.error = Some(e);
         match self.backoff.next().filter(|_| now < self.give_up_at) {
             Some(delay) => {
                 self.not_before = now + delay;
@@ -181,17 +176,15 @@ mod tests {
             ..Default::default()
         };
         let mut r = Retrying::new(&config, std::time::Duration::from_secs(60));
-        let e = || ClientError::Timeout { timeout_ms: 1 };
-        assert!(r.failed(e()));
+        assert!(r.failed());
         assert!(r.not_before > Instant::now() - std::time::Duration::from_secs(1));
-        assert!(r.failed(e()));
-        assert!(!r.failed(e()), "a third retry is one too many");
-        assert!(r.error.is_some());
+        assert!(r.failed());
+        assert!(!r.failed(), "a third retry is one too many");
     }
 
     #[test]
     fn a_batch_is_not_retried_past_its_deadline() {
         let mut r = Retrying::new(&ProducerConfig::default(), std::time::Duration::ZERO);
-        assert!(!r.failed(ClientError::Timeout { timeout_ms: 1 }));
+        assert!(!r.failed());
     }
 }
