@@ -347,10 +347,29 @@ impl Drop for BrokerProcs {
     }
 }
 
+/// A loopback port free for both TCP and UDP, below the kernel's ephemeral range. A broker
+/// process binds it later; a port from the ephemeral range (what binding `:0` returns) can
+/// be taken meanwhile by any outgoing connection, and once was: broker 3's admin API found
+/// its port in use and the broker never started.
 fn free_port() -> std::net::SocketAddr {
-    std::net::UdpSocket::bind("127.0.0.1:0")
-        .and_then(|s| s.local_addr())
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(0);
+    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|r| r.split_whitespace().next()?.parse().ok())
+        .unwrap_or(32_768);
+    let (low, span) = (10_000, ephemeral_low.saturating_sub(10_000).max(1_000));
+    // Apart from another test process picking at the same time.
+    let offset = std::process::id() % span;
+    for _ in 0..span {
+        let n = NEXT.fetch_add(1, Ordering::Relaxed);
+        let port = (low + (offset + n) % span) as u16;
+        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+        if std::net::TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok() {
+            return addr;
+        }
+    }
+    panic!("no free port between {low} and {}", low + span);
 }
 
 /// Configures `ids` brokers joining `c`'s controllers as real `rustmq-broker` processes and
