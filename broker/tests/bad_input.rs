@@ -70,13 +70,21 @@ async fn produce_raw_with(
         }],
         acks_replicas: 0,
     };
+    send_produce(c, addr, &req).await.topics[0].partitions[0].clone()
+}
+
+/// `req` sent as it is, past the client's own checks, and its answer.
+async fn send_produce(
+    c: &RustMqClient,
+    addr: &str,
+    req: &proto::ProduceRequest,
+) -> proto::ProduceResponse {
     let raw = c
-        .raw_request(addr, frame::encode(ApiKey::Produce as u16, 1, 7, 0, &req))
+        .raw_request(addr, frame::encode(ApiKey::Produce as u16, 1, 7, 0, req))
         .await
         .unwrap();
     let (_, body) = frame::decode(raw, 1 << 20).unwrap();
-    let resp: proto::ProduceResponse = frame::decode_body(body).unwrap();
-    resp.topics[0].partitions[0].clone()
+    frame::decode_body(body).unwrap()
 }
 
 async fn still_serving(c: &RustMqClient) {
@@ -339,6 +347,51 @@ async fn bad_produce_requests_get_typed_errors() {
         end,
         "nothing appended"
     );
+    // A partition named twice in one request (two entries of one topic, or twice under one
+    // entry) is refused whole: answers are matched by partition, so the client could not
+    // tell its two answers apart.
+    let twice = |topics: Vec<proto::TopicProduceData>| proto::ProduceRequest {
+        acks: proto::Acks::Leader as i32,
+        timeout_ms: 5000,
+        topics,
+        acks_replicas: 0,
+    };
+    let entry = |partitions: &[u32]| proto::TopicProduceData {
+        topic: "t".into(),
+        partitions: partitions
+            .iter()
+            .map(|&partition| proto::PartitionProduceData {
+                partition,
+                records: good.clone(),
+            })
+            .collect(),
+    };
+    for req in [
+        twice(vec![entry(&[0, 1, 0])]),
+        twice(vec![entry(&[1]), entry(&[0, 1])]),
+    ] {
+        let resp = send_produce(&c, &addr, &req).await;
+        let answers: Vec<_> = resp.topics.iter().flat_map(|t| &t.partitions).collect();
+        assert_eq!(answers.len(), 3, "one answer per entry");
+        for a in answers {
+            assert_eq!(a.error_code, ErrorCode::InvalidRequest as i32);
+            assert!(a.error_message.contains("t/"), "{}", a.error_message);
+            assert!(a.error_message.contains("twice"), "{}", a.error_message);
+        }
+    }
+    assert_eq!(c.list_offset("t", 0, -1).await.unwrap(), end);
+    assert_eq!(
+        c.list_offset("t", 1, -1).await.unwrap(),
+        0,
+        "nothing appended to either partition"
+    );
+    // Both partitions in one request, once each, is fine.
+    let resp = send_produce(&c, &addr, &twice(vec![entry(&[0, 1])])).await;
+    for a in &resp.topics[0].partitions {
+        assert_eq!(a.error_code, ErrorCode::None as i32, "{}", a.error_message);
+    }
+    let end = end + 1;
+
     // timeout_ms 0 (proto3's unset value) is the broker's default, not "time out at once":
     // acks=all on a one-replica partition is answered with the offset.
     let all = proto::Acks::All as i32;

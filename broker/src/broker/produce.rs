@@ -20,6 +20,13 @@ impl Broker {
             let why = format!("unknown acks value {}", req.acks);
             return refuse_produce(req, ErrorCode::InvalidRequest, &why);
         };
+        if let Some((topic, partition)) = named_twice(&req) {
+            // Answers are matched by partition: two entries for one partition would get two
+            // answers the client cannot tell apart, and appending both in an order of the
+            // broker's choosing could reorder a producer's sequence. Nothing is appended.
+            let why = format!("partition {topic}/{partition} is named twice in one request");
+            return refuse_produce(req, ErrorCode::InvalidRequest, &why);
+        }
         // 0 is proto3's unset value: the broker's default, not "time out at once" (which
         // would answer REQUEST_TIMED_OUT for a batch that is then written, and a retry would
         // duplicate it).
@@ -337,6 +344,21 @@ impl Broker {
             },
         }
     }
+}
+
+/// The first partition a produce request names more than once (under one topic entry or
+/// two entries of the same topic), if any.
+fn named_twice(req: &proto::ProduceRequest) -> Option<(&str, u32)> {
+    if req.topics.iter().map(|t| t.partitions.len()).sum::<usize>() < 2 {
+        return None;
+    }
+    let mut seen = std::collections::HashSet::new();
+    req.topics.iter().find_map(|t| {
+        t.partitions
+            .iter()
+            .find(|p| !seen.insert((t.topic.as_str(), p.partition)))
+            .map(|p| (t.topic.as_str(), p.partition))
+    })
 }
 
 /// Every partition of `req` answered with `code` and `why`, nothing appended.

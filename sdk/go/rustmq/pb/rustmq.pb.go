@@ -809,8 +809,11 @@ type ProduceRequest struct {
 	Acks Acks `protobuf:"varint,1,opt,name=acks,proto3,enum=rustmq.v1.Acks" json:"acks,omitempty"`
 	// Most the broker waits for the acknowledgement (capped by its ack_timeout_ms, and at
 	// 300000); 0 means the broker's default, ack_timeout_ms.
-	TimeoutMs uint32              `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
-	Topics    []*TopicProduceData `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
+	TimeoutMs uint32 `protobuf:"varint,2,opt,name=timeout_ms,json=timeoutMs,proto3" json:"timeout_ms,omitempty"`
+	// A partition may appear once: a request naming one twice (under one topic entry or in
+	// two entries of the topic) gets INVALID_REQUEST for every partition and appends nothing,
+	// since answers are matched by partition.
+	Topics []*TopicProduceData `protobuf:"bytes,3,rep,name=topics,proto3" json:"topics,omitempty"`
 	// With acks = CUSTOM: how many replicas (leader included) must have each batch.
 	AcksReplicas  uint32 `protobuf:"varint,4,opt,name=acks_replicas,json=acksReplicas,proto3" json:"acks_replicas,omitempty"`
 	unknownFields protoimpl.UnknownFields
