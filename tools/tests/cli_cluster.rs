@@ -9,6 +9,10 @@ use rustmq_controller::local::LocalCluster;
 use rustmq_controller::{Controller, ControllerOptions};
 use serde_json::Value;
 
+// Ports below the ephemeral range for the broker processes (shared with the broker's tests).
+#[path = "../../broker/tests/common/ports.rs"]
+mod ports;
+
 struct Cluster {
     dir: tempfile::TempDir,
     local: LocalCluster,
@@ -347,31 +351,6 @@ impl Drop for BrokerProcs {
     }
 }
 
-/// A loopback port free for both TCP and UDP, below the kernel's ephemeral range. A broker
-/// process binds it later; a port from the ephemeral range (what binding `:0` returns) can
-/// be taken meanwhile by any outgoing connection, and once was: broker 3's admin API found
-/// its port in use and the broker never started.
-fn free_port() -> std::net::SocketAddr {
-    use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(0);
-    let ephemeral_low: u32 = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
-        .ok()
-        .and_then(|r| r.split_whitespace().next()?.parse().ok())
-        .unwrap_or(32_768);
-    let (low, span) = (10_000, ephemeral_low.saturating_sub(10_000).max(1_000));
-    // Apart from another test process picking at the same time.
-    let offset = std::process::id() % span;
-    for _ in 0..span {
-        let n = NEXT.fetch_add(1, Ordering::Relaxed);
-        let port = (low + (offset + n) % span) as u16;
-        let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
-        if std::net::TcpListener::bind(addr).is_ok() && std::net::UdpSocket::bind(addr).is_ok() {
-            return addr;
-        }
-    }
-    panic!("no free port between {low} and {}", low + span);
-}
-
 /// Configures `ids` brokers joining `c`'s controllers as real `rustmq-broker` processes and
 /// starts the first `running` of them through `restart.sh ID`: stop the broker whose pid
 /// file exists (SIGTERM, its controlled shutdown, then wait), start it again on the same
@@ -388,7 +367,7 @@ fn start_brokers(c: &Cluster, ids: &[u32], running: usize) -> BrokerProcs {
     let endpoints: Vec<String> = c.local.rpc.iter().map(|a| format!("\"{a}\"")).collect();
     let mut quic = Vec::new();
     for id in ids {
-        let q = free_port();
+        let q = ports::free_loopback_port();
         quic.push(q.to_string());
         let toml = format!(
             "[broker]\nid = {id}\nrack_id = \"rack-{id}\"\ndata_dir = \"{data}\"\n\n\
@@ -397,8 +376,8 @@ fn start_brokers(c: &Cluster, ids: &[u32], running: usize) -> BrokerProcs {
              [controller]\nendpoints = [{endpoints}]\ndev_certificates_dir = \"{certs}\"\n\n\
              [object_storage]\nstorage_type = \"Local\"\nlocal_path = \"{objects}\"\n",
             data = dir.join(format!("broker-{id}")).display(),
-            rpc = free_port(),
-            http = free_port(),
+            rpc = ports::free_loopback_port(),
+            http = ports::free_loopback_port(),
             endpoints = endpoints.join(", "),
             certs = dir.join("certs").display(),
             objects = dir.join("objects").display(),

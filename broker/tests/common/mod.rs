@@ -5,6 +5,7 @@
 pub mod disks;
 pub mod emulators;
 pub mod pki;
+pub mod ports;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
