@@ -1,6 +1,7 @@
 //! Pipelined produce on a real node: an idempotent producer keeps several requests of one
 //! partition in flight; the leader appends them in sequence order even when a later request
-//! arrives first, refuses a gap nothing fills (after a bounded wait) and keeps serving.
+//! arrives first, refuses a gap nothing fills (after a bounded wait) and keeps serving; a
+//! request carrying several consecutive batches of one producer is appended in order.
 
 mod common;
 
@@ -154,6 +155,45 @@ async fn a_gap_nothing_fills_is_refused_after_the_wait_and_the_sequence_goes_on(
     );
     assert_eq!((next.error_code, next.base_offset), (0, 3), "{next:?}");
     assert_eq!(read_values(&n, "gap", 5).await, ["0", "1", "2", "3", "4"]);
+}
+
+/// Several consecutive batches of one producer in one request (as a Kafka client may send)
+/// are appended in order, each checked after the one before it; the request retried whole
+/// is recognised as in the log and answered with the same offset.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn consecutive_batches_of_a_producer_in_one_request_are_appended_in_order() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("run", 1).await;
+    let broker = n.node.broker();
+    let pid = broker.init_producer_id().await.producer_id;
+    let first = partition_response(
+        broker
+            .produce(produce_request("run", batch(pid, 0, 2), 10_000))
+            .await,
+    );
+    assert_eq!((first.error_code, first.base_offset), (0, 0), "{first:?}");
+
+    let three: Bytes = [batch(pid, 2, 3), batch(pid, 5, 1), batch(pid, 6, 4)]
+        .concat()
+        .into();
+    let r = partition_response(
+        broker
+            .produce(produce_request("run", three.clone(), 10_000))
+            .await,
+    );
+    assert_eq!((r.error_code, r.base_offset), (0, 2), "{r:?}");
+    assert_eq!(broker.partition_bounds("run", 0).unwrap().1, 10);
+    let again = partition_response(broker.produce(produce_request("run", three, 10_000)).await);
+    assert_eq!((again.error_code, again.base_offset), (0, 2), "{again:?}");
+    assert_eq!(
+        broker.partition_bounds("run", 0).unwrap().1,
+        10,
+        "the retried request appended nothing"
+    );
+    let expected: Vec<String> = (0..10).map(|i| i.to_string()).collect();
+    assert_eq!(read_values(&n, "run", 10).await, expected);
 }
 
 /// The client's idempotent producer with small batches keeps several requests of one

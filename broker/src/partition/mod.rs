@@ -266,9 +266,10 @@ impl PartitionLog {
         // Sequence checks first, so a refused request appends nothing.
         let mut fresh = Vec::with_capacity(infos.len());
         let mut first_dup: Option<(i64, i64)> = None;
+        let mut checks = s.producers.run_from(s.next_offset);
         for info in infos {
             let b = &buf[info.start..info.start + info.len];
-            match s.producers.check(
+            match checks.check(
                 b,
                 i64::from(info.offset_count),
                 i64::from(info.sequence_count),

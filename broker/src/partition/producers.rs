@@ -30,6 +30,26 @@ pub(super) struct ProducerState {
     pub batches: VecDeque<ProducerBatch>,
 }
 
+impl ProducerState {
+    /// Remembers a batch of epoch `pepoch` starting at sequence `seq` at `[base, last]`; a
+    /// newer epoch forgets the older one's batches.
+    fn note(&mut self, pepoch: i16, seq: i32, base: i64, last: i64) {
+        if pepoch != self.epoch {
+            self.epoch = pepoch;
+            self.batches.clear();
+        }
+        self.batches.push_back(ProducerBatch {
+            first_sequence: seq,
+            last_sequence: batch::sequence_after(seq, (last - base) as i32),
+            base_offset: base,
+            last_offset: last,
+        });
+        while self.batches.len() > PRODUCER_BATCHES {
+            self.batches.pop_front();
+        }
+    }
+}
+
 /// How a batch relates to its producer's sequence.
 #[derive(Debug, PartialEq, Eq)]
 pub(super) enum SequenceCheck {
@@ -58,77 +78,27 @@ impl Producers {
     /// Remembers a batch at `[base, last]` (leader, follower and recovery alike).
     pub fn note(&mut self, b: &[u8], base: i64, last: i64) {
         let (pid, pepoch, seq) = batch::producer(b);
-        if pid < 0 {
-            return;
-        }
-        let p = self.0.entry(pid).or_default();
-        if pepoch != p.epoch {
-            p.epoch = pepoch;
-            p.batches.clear();
-        }
-        p.batches.push_back(ProducerBatch {
-            first_sequence: seq,
-            last_sequence: batch::sequence_after(seq, (last - base) as i32),
-            base_offset: base,
-            last_offset: last,
-        });
-        while p.batches.len() > PRODUCER_BATCHES {
-            p.batches.pop_front();
+        if pid >= 0 {
+            self.0.entry(pid).or_default().note(pepoch, seq, base, last);
         }
     }
 
-    /// Whether a batch occupying `offsets` offsets and standing for `sequences` of its
-    /// producer's sequence numbers (fewer than `offsets` only when ETL rewrote it into more
-    /// records) may be appended, is a retry of one in the log, or is out of sequence.
+    /// [`check_against`] this partition's state, for a batch checked alone.
+    #[cfg(test)]
     pub fn check(&self, b: &[u8], offsets: i64, sequences: i64) -> SequenceCheck {
-        let (pid, pepoch, seq) = batch::producer(b);
-        if pid < 0 {
-            return SequenceCheck::Append;
-        }
-        if seq < 0 {
-            // Sequences wrap from i32::MAX to 0, never below it.
-            return SequenceCheck::Refused(format!("producer {pid}: sequence {seq} is negative"));
-        }
-        let Some(p) = self.0.get(&pid) else {
-            // A producer this partition has no state for (new, or its batches were all
-            // uploaded and the broker restarted): its sequence starts here.
-            return SequenceCheck::Append;
-        };
-        if pepoch < p.epoch {
-            return SequenceCheck::Refused(format!(
-                "producer {pid} epoch {pepoch} is older than {}",
-                p.epoch
-            ));
-        }
-        if pepoch > p.epoch {
-            return SequenceCheck::Append;
-        }
-        let last_seq = batch::sequence_after(seq, offsets as i32 - 1);
-        // The producer's first sequence: a rewritten batch's header starts earlier.
-        let first_seq = batch::sequence_after(last_seq, 1 - sequences as i32);
-        // Matched by the last sequence alone: sequences are contiguous, so a batch ending
-        // where a logged batch ends is in the log whole. A batch ETL rewrote is stored with
-        // the producer's last sequence but may start elsewhere (`rustmq_protocol::rewrite`).
-        if let Some(b) = p.batches.iter().find(|b| b.last_sequence == last_seq) {
-            return SequenceCheck::Duplicate(b.base_offset, b.last_offset);
-        }
-        let Some(b) = p.batches.back() else {
-            return SequenceCheck::Append;
-        };
-        let expected = batch::sequence_after(b.last_sequence, 1);
-        if expected == first_seq {
-            return SequenceCheck::Append;
-        }
-        // Distance forward from the expected sequence, modulo 2^31 (sequences wrap).
-        let ahead = i64::from(batch::sequence_after(first_seq, -expected));
-        let why = format!(
-            "producer {pid}: sequence {first_seq} does not follow {}",
-            b.last_sequence
-        );
-        if ahead < AHEAD_WINDOW {
-            SequenceCheck::Ahead(why)
-        } else {
-            SequenceCheck::Refused(why)
+        let (pid, ..) = batch::producer(b);
+        check_against(self.0.get(&pid), b, offsets, sequences)
+    }
+
+    /// Checks the batches of one request in order, each against the state the batches
+    /// before it would leave once appended from `next_offset` on: a request may carry
+    /// several consecutive batches of one producer, and the second follows the first, not
+    /// the log.
+    pub fn run_from(&self, next_offset: i64) -> RunCheck<'_> {
+        RunCheck {
+            producers: self,
+            pending: HashMap::new(),
+            next_offset,
         }
     }
 
@@ -143,6 +113,103 @@ impl Producers {
     /// Forgets every producer (the log skipped a range whose batches are unknown here).
     pub fn clear(&mut self) {
         self.0.clear();
+    }
+}
+
+/// Whether a batch occupying `offsets` offsets and standing for `sequences` of its
+/// producer's sequence numbers (fewer than `offsets` only when ETL rewrote it into more
+/// records) may be appended, is a retry of one in the log, or is out of sequence.
+/// Checked against one producer's state (`None`: none kept here).
+fn check_against(
+    state: Option<&ProducerState>,
+    b: &[u8],
+    offsets: i64,
+    sequences: i64,
+) -> SequenceCheck {
+    let (pid, pepoch, seq) = batch::producer(b);
+    if pid < 0 {
+        return SequenceCheck::Append;
+    }
+    if seq < 0 {
+        // Sequences wrap from i32::MAX to 0, never below it.
+        return SequenceCheck::Refused(format!("producer {pid}: sequence {seq} is negative"));
+    }
+    let Some(p) = state else {
+        // A producer this partition has no state for (new, or its batches were all
+        // uploaded and the broker restarted): its sequence starts here.
+        return SequenceCheck::Append;
+    };
+    if pepoch < p.epoch {
+        return SequenceCheck::Refused(format!(
+            "producer {pid} epoch {pepoch} is older than {}",
+            p.epoch
+        ));
+    }
+    if pepoch > p.epoch {
+        return SequenceCheck::Append;
+    }
+    let last_seq = batch::sequence_after(seq, offsets as i32 - 1);
+    // The producer's first sequence: a rewritten batch's header starts earlier.
+    let first_seq = batch::sequence_after(last_seq, 1 - sequences as i32);
+    // Matched by the last sequence alone: sequences are contiguous, so a batch ending
+    // where a logged batch ends is in the log whole. A batch ETL rewrote is stored with
+    // the producer's last sequence but may start elsewhere (`rustmq_protocol::rewrite`).
+    if let Some(b) = p.batches.iter().find(|b| b.last_sequence == last_seq) {
+        return SequenceCheck::Duplicate(b.base_offset, b.last_offset);
+    }
+    let Some(b) = p.batches.back() else {
+        return SequenceCheck::Append;
+    };
+    let expected = batch::sequence_after(b.last_sequence, 1);
+    if expected == first_seq {
+        return SequenceCheck::Append;
+    }
+    // Distance forward from the expected sequence, modulo 2^31 (sequences wrap).
+    let ahead = i64::from(batch::sequence_after(first_seq, -expected));
+    let why = format!(
+        "producer {pid}: sequence {first_seq} does not follow {}",
+        b.last_sequence
+    );
+    if ahead < AHEAD_WINDOW {
+        SequenceCheck::Ahead(why)
+    } else {
+        SequenceCheck::Refused(why)
+    }
+}
+
+/// Sequence checks of one request's batches in order (see [`Producers::run_from`]). The
+/// batches found fit for appending are remembered here only: the log remembers them when
+/// they are queued, after the whole request passed.
+pub(super) struct RunCheck<'a> {
+    producers: &'a Producers,
+    /// Copies of the states of producers with a batch earlier in this request, those
+    /// batches included.
+    pending: HashMap<i64, ProducerState>,
+    next_offset: i64,
+}
+
+impl RunCheck<'_> {
+    /// The check of the request's next batch (arguments as [`check_against`]).
+    pub fn check(&mut self, b: &[u8], offsets: i64, sequences: i64) -> SequenceCheck {
+        let (pid, pepoch, seq) = batch::producer(b);
+        let state = self
+            .pending
+            .get(&pid)
+            .or_else(|| self.producers.0.get(&pid));
+        let verdict = check_against(state, b, offsets, sequences);
+        if verdict == SequenceCheck::Append {
+            let base = self.next_offset;
+            self.next_offset += offsets;
+            if pid >= 0 {
+                let known = self.producers.0.get(&pid);
+                let p = self
+                    .pending
+                    .entry(pid)
+                    .or_insert_with(|| known.cloned().unwrap_or_default());
+                p.note(pepoch, seq, base, self.next_offset - 1);
+            }
+        }
+        verdict
     }
 }
 
@@ -162,6 +229,44 @@ mod tests {
 
     fn batch_at(seq: i32, n: usize) -> Bytes {
         batch_of(0, seq, n)
+    }
+
+    #[test]
+    fn a_request_s_batches_are_checked_after_the_ones_before_them() {
+        let mut s = Producers::default();
+        s.note(&batch_at(0, 2), 0, 1);
+        // 2..=4 then 5..=5 in one request: the second follows the first, not the log.
+        let mut run = s.run_from(2);
+        assert_eq!(run.check(&batch_at(2, 3), 3, 3), SequenceCheck::Append);
+        assert_eq!(run.check(&batch_at(5, 1), 1, 1), SequenceCheck::Append);
+        // The same batch twice in one request is appended once.
+        assert!(matches!(
+            run.check(&batch_at(5, 1), 1, 1),
+            SequenceCheck::Duplicate(5, 5)
+        ));
+        assert!(matches!(
+            run.check(&batch_at(9, 1), 1, 1),
+            SequenceCheck::Ahead(_)
+        ));
+        // Nothing was remembered by the run itself: checked alone, 5 is still ahead.
+        assert!(matches!(
+            s.check(&batch_at(5, 1), 1, 1),
+            SequenceCheck::Ahead(_)
+        ));
+        // A producer new to the partition starts where its first batch in the request does.
+        let mut run = s.run_from(2);
+        let other = |seq, n| {
+            let records: Vec<_> = (0..n)
+                .map(|i| OutgoingRecord::value(format!("o{i}")))
+                .collect();
+            encode_batch_idempotent(&records, Compression::None, 11, 0, seq).unwrap()
+        };
+        assert_eq!(run.check(&other(40, 2), 2, 2), SequenceCheck::Append);
+        assert_eq!(run.check(&other(42, 2), 2, 2), SequenceCheck::Append);
+        assert!(matches!(
+            run.check(&other(40, 2), 2, 2),
+            SequenceCheck::Duplicate(2, 3)
+        ));
     }
 
     #[test]
