@@ -6,7 +6,12 @@ test) on BROKER_CPUS and runs `rustmq-bench` on LOAD_CPUS (1 KiB messages, 8 par
 2 idempotent producers, acks=leader, the WAL's fsync on). The broker's CPU seconds (its
 process tree, from /proc) are sampled over the measured window and divided by the bytes
 acknowledged in it. `fio` (1 MiB writes, fdatasync after each) runs on the same disk before
-and after the rounds, so a run carries its disk's ceiling.
+and after the rounds, so a run carries its disk's ceiling, and so does a SHA-256 run pinned
+to the broker's CPU (this VM's CPU speed varies with its host's load). Each round also reads
+the broker's /metrics at both ends of its window: the p99 of its own produce handling
+(request to acknowledgement) and of one WAL fdatasync, upper bounds from doubling buckets,
+so a client-side tail can be told apart from a disk stall; and the datagrams the kernel
+dropped for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors).
 
 Rounds:
   max             as fast as acknowledgements allow, no consumer
@@ -49,10 +54,12 @@ import os
 import platform
 import re
 import shutil
+import ssl
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -103,6 +110,67 @@ def fio(data_dir):
     for f in Path(data_dir).glob("wal.*"):
         f.unlink()
     return job["bw_bytes"] / 1e6
+
+
+def cpu_speed(cpus):
+    """SHA-256 MB/s of one pinned process on `cpus`: this VM's CPU speed at the time. The host
+    is shared, and the same work took 40% more of both pinned cores in one run than in the
+    run an hour before, while the hypervisor reported no steal time; this brackets a run as
+    fio does for the disk."""
+    code = ("import hashlib, time\n"
+            "b = bytes(64 << 20)\n"
+            "t = time.perf_counter()\n"
+            "for _ in range(8):\n"
+            "    hashlib.sha256(b).digest()\n"
+            "print(512 / (time.perf_counter() - t))\n")
+    out = subprocess.run(["taskset", "-c", cpus, sys.executable, "-c", code],
+                         capture_output=True, text=True)
+    return float(out.stdout) if out.returncode == 0 else None
+
+
+def broker_histograms(admin, ca, names):
+    """Cumulative bucket counts of the broker's histograms `names` (summed over their labels)
+    from its admin API's /metrics: {name: {upper bound in s: count}}; None if unreachable."""
+    ctx = ssl.create_default_context(cafile=str(ca)) if admin.startswith("https") else None
+    try:
+        with urllib.request.urlopen(f"{admin}/metrics", context=ctx, timeout=5) as r:
+            text = r.read().decode()
+    except OSError:
+        return None
+    out = {n: {} for n in names}
+    for line in text.splitlines():
+        m = re.match(r'(\w+)_bucket\{(?:.*,)?le="([^"]+)"(?:,.*)?\} (\S+)', line)
+        if m and m.group(1) in out:
+            le = float(m.group(2))
+            out[m.group(1)][le] = out[m.group(1)].get(le, 0) + float(m.group(3))
+    return out
+
+
+def p99_between(before, after):
+    """The p99 (ms, a bucket's upper bound) of what a histogram counted between two scrapes."""
+    if not before or not after:
+        return None
+    counts = [(le, after[le] - before.get(le, 0)) for le in sorted(after)]
+    if not counts or counts[-1][1] <= 0:
+        return None
+    for le, c in counts:
+        if c >= 0.99 * counts[-1][1]:
+            return le * 1000
+    return None
+
+
+# The broker's own view of a round: produce from request to acknowledgement (the client's
+# figure adds the network, the client and queueing before the send) and one WAL fdatasync
+# (the disk). Bucket bounds double (50 us, 100 us, ...), so these are upper bounds.
+BROKER_HISTOGRAMS = ("rustmq_produce_seconds", "rustmq_wal_fsync_seconds")
+
+
+def udp_receive_drops():
+    """Datagrams the kernel dropped for a full socket receive buffer (all sockets), from
+    /proc/net/snmp: each one costs QUIC a loss recovery, which is how a full buffer shows in
+    the latency tail."""
+    lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Udp:")]
+    return int(lines[1][lines[0].index("RcvbufErrors")])
 
 
 def tree_cpu_seconds(pid):
@@ -231,6 +299,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # The measured window starts after the warm-up and the topic's creation.
         time.sleep(warmup + 0.5)
+        hist0 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
+        drops0 = udp_receive_drops()
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         throttled0 = quota.throttled_seconds() if quota else 0.0
@@ -238,6 +308,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load1 = tree_cpu_seconds(bench.pid)
         throttled1 = quota.throttled_seconds() if quota else 0.0
+        hist1 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
+        drops1 = udp_receive_drops()
         stdout, stderr = bench.communicate()
         if bench.returncode != 0:
             raise RuntimeError(f"rustmq-bench failed in round {name}:\n{stderr}")
@@ -263,6 +335,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # CPU seconds per GB acknowledged: cores busy / GB per second.
         "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
         "throttled_s": (throttled1 - throttled0) if quota else None,
+        "broker_produce_p99_ms": p99_between(*(h and h[BROKER_HISTOGRAMS[0]] for h in (hist0, hist1))),
+        "udp_drops": drops1 - drops0,
+        "wal_fsync_p99_ms": p99_between(*(h and h[BROKER_HISTOGRAMS[1]] for h in (hist0, hist1))),
     }
     print(f"  {name}: {row['msg_per_s']:.0f} msg/s {mb_s:.1f} MB/s p99 {row['produce_p99_ms']:.2f} ms "
           f"e2e p99 {row['e2e_p99_ms']} broker {cores:.2f} cores, load {row['load_cores']:.2f}", file=sys.stderr)
@@ -276,16 +351,19 @@ def table(label, facts, fio_before, fio_after, rows):
         f"**{label}** — {facts['date']}, commit {facts['commit']}, {facts['cpu']} "
         f"({facts['cpus']} CPUs), kernel {facts['kernel']}, disk {facts['disk']}; "
         f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; "
+        f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | broker's produce p99 ms | WAL fsync p99 ms | UDP drops |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['round']} | {r['target_rate'] or 'max'} | {r['msg_per_s']:.0f} | {r['mb_per_s']:.1f} "
             f"| {r['produce_p50_ms']:.2f} / {r['produce_p99_ms']:.2f} | {r['consume_msg_per_s']:.0f} "
-            f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} |")
+            f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
+            f"| ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} | ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
+            f"| {f(r.get('udp_drops'), 'd')} |")
     return "\n".join(lines)
 
 
@@ -313,6 +391,7 @@ def main():
     facts["broker_env"] = " ".join(f"{k}={v}" for k, v in settings["broker_env"].items())
     print(f"broker on CPUs {broker_cpus}, load on {load_cpus}; fio...", file=sys.stderr)
     fio_before = fio(work)
+    speed_before = cpu_speed(broker_cpus)
     rows = []
     top = None
     fixed_half = float(env("BENCH_HALF_RATE", "0"))
@@ -329,6 +408,7 @@ def main():
     if "half+tail quota" in wanted:
         rows.append(run_round("half+tail, 1-CPU quota", half, 1, settings, quota_cpus=1.0))
     fio_after = fio(work)
+    facts["cpu_speed"] = [speed_before, cpu_speed(broker_cpus)]
     print(table(label, facts, fio_before, fio_after, rows))
     out = env("BENCH_OUT", "")
     if out:

@@ -41,7 +41,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compare import (ROOT, cpu_list, env, fio, machine_facts, terminate,  # noqa: E402
+from bench_compare import (ROOT, cpu_list, cpu_speed, env, fio, machine_facts, terminate,  # noqa: E402
                            tree_cpu_seconds)
 
 RECORD = 1024
@@ -223,7 +223,8 @@ def table(facts, fio_before, fio_after, rows):
     lines = [
         f"**Kafka {facts['kafka']}** — {facts['date']}, {facts['cpu']} ({facts['cpus']} CPUs), "
         f"kernel {facts['kernel']}, disk {facts['disk']}; fio 1 MiB + fdatasync: "
-        f"{f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after.",
+        f"{f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; SHA-256 on the "
+        f"broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s.",
         "",
         "| mode | round | msg/s | MB/s | produce p50 / p99 ms | e2e p50 / p99 ms | broker cores | load cores | broker CPU s per GB |",
         "|---|---|---:|---:|---:|---:|---:|---:|---:|",
@@ -256,10 +257,12 @@ def main():
     facts["kafka"] = env("KAFKA_VERSION", "4.4.0")
     print(f"kafka on CPUs {broker_cpus}, load on {load_cpus}; fio...", file=sys.stderr)
     fio_before = fio(work)
+    speed_before = cpu_speed(broker_cpus)
     rows = []
     for mode in env("BENCH_MODES", ",".join(MODES)).split(","):
         rows.extend(run_mode(mode, settings))
     fio_after = fio(work)
+    facts["cpu_speed"] = [speed_before, cpu_speed(broker_cpus)]
     print(table(facts, fio_before, fio_after, rows))
     out = env("BENCH_OUT", "")
     if out:
