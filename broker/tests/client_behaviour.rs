@@ -65,6 +65,74 @@ async fn acks_none_messages_are_stored_in_order() {
     }
 }
 
+/// A producer's queue-time and request-latency histograms count each acknowledged message
+/// once (a window between two snapshots holds only its own), and the client reports the QUIC
+/// path it sent them on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn producer_latencies_count_each_message_and_the_quic_path_is_reported() {
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let n = TestNode::start(dir.path()).await;
+    n.create_topic("timed", 2).await;
+    let c = n.client().await;
+    let p = producer(
+        &c,
+        "timed",
+        ProducerConfig {
+            ack_level: AckLevel::Leader,
+            batch_size: 10,
+            batch_timeout: Duration::from_millis(1),
+            ..Default::default()
+        },
+    )
+    .await;
+    let send = |i: u32| {
+        Message::builder()
+            .topic("timed")
+            .partition(i % 2)
+            .payload(format!("t{i}"))
+            .build()
+            .unwrap()
+    };
+    for i in 0..25 {
+        p.send(send(i)).await.unwrap();
+    }
+    let m = p.metrics();
+    let (queued, requests) = (m.queue_time.snapshot(), m.request_latency.snapshot());
+    assert_eq!(queued.len(), 25, "one count per message");
+    assert_eq!(requests.len(), 25);
+    assert!(requests.value_at_quantile(0.5) > 0);
+    let mut acks = Vec::new();
+    for i in 0..40 {
+        acks.push(p.send_async(send(i)).await.unwrap());
+    }
+    for a in acks {
+        a.await.unwrap();
+    }
+    assert_eq!(m.queue_time.snapshot().since(&queued).len(), 40);
+    assert_eq!(m.request_latency.snapshot().since(&requests).len(), 40);
+    // Fewer requests than messages carried them, so the counts are per message.
+    assert!(m.batches_sent.load(std::sync::atomic::Ordering::Relaxed) < 65);
+
+    // The bootstrap address and the leader's advertised one may be two connections.
+    let paths = c.transport_stats().await;
+    let port = format!(":{}", n.node.quic_addr().port());
+    assert!(paths.iter().any(|p| p.broker.ends_with(&port)), "{paths:?}");
+    for path in &paths {
+        assert!(
+            path.sent_packets > 0 && path.rtt > Duration::ZERO,
+            "{path:?}"
+        );
+        assert!(path.cwnd > 0 && path.mtu >= 1200, "{path:?}");
+    }
+    p.close().await.unwrap();
+    c.close().await;
+    assert!(
+        c.transport_stats().await.is_empty(),
+        "a closed connection is not reported"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn keyless_messages_spread_over_partitions() {
     common::init_tracing();

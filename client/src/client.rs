@@ -13,6 +13,7 @@ use crate::config::{ClientConfig, ConsumerConfig, ProducerConfig};
 use crate::connection::{self, BrokerConnection};
 use crate::consumer::ConsumerBuilder;
 use crate::producer::{Producer, ProducerBuilder};
+use crate::transport_stats::TransportStats;
 
 #[derive(Debug, Clone, Default)]
 struct MetadataCache {
@@ -432,6 +433,17 @@ impl RustMqClient {
         self.connection(broker)
             .request_raw(frame, self.inner.config.request_timeout)
             .await
+    }
+
+    /// The QUIC path figures of every live broker connection (round-trip time, congestion
+    /// window, packets sent and lost), for telling a lossy path from a slow broker.
+    pub async fn transport_stats(&self) -> Vec<TransportStats> {
+        let conns: Vec<_> = self.inner.connections.read().values().cloned().collect();
+        let mut out = Vec::new();
+        for c in conns {
+            out.extend(c.transport_stats().await);
+        }
+        out
     }
 
     /// Closes all connections.

@@ -17,6 +17,7 @@ use rustmq_transport::telemetry::TraceParent;
 
 use crate::ClientError;
 use crate::config::{AuthConfig, ClientConfig, TokenSource};
+use crate::transport_stats::TransportStats;
 
 /// The TLS side of a connection: brokers verified against the configured CA, and the
 /// client certificate presented when one is configured. Built for every new connection so
@@ -355,6 +356,13 @@ impl BrokerConnection {
             }
             _ => None,
         }
+    }
+
+    /// The QUIC path of the live connection, if there is one.
+    pub(crate) async fn transport_stats(&self) -> Option<TransportStats> {
+        let guard = self.conn.lock().await;
+        let conn = guard.as_ref().filter(|c| c.close_reason().is_none())?;
+        Some(TransportStats::of(&self.addr, conn))
     }
 
     pub(crate) async fn close(&self) {

@@ -24,9 +24,11 @@ mod consumer;
 mod error;
 mod group_consumer;
 mod groups;
+mod latency;
 mod message;
 mod producer;
 pub mod stream;
+mod transport_stats;
 
 pub use client::RustMqClient;
 pub use config::{
@@ -39,6 +41,7 @@ pub use group_consumer::{
     ConsumerMessage, ConsumerMetrics, GroupConfig, GroupConsumer, GroupConsumerBuilder,
 };
 pub use groups::{JoinGroup, Joined};
+pub use latency::{LatencyRecorder, LatencySnapshot};
 pub use message::{ConsumedMessage, Message, MessageBuilder, SendResult};
 pub use producer::{
     Delivery, DeliveryFuture, MAX_IN_FLIGHT_PER_PARTITION, Producer, ProducerBuilder,
@@ -46,3 +49,4 @@ pub use producer::{
 };
 pub use rustmq_protocol::proto::ErrorCode;
 pub use rustmq_protocol::records::Compression;
+pub use transport_stats::TransportStats;

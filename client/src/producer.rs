@@ -26,6 +26,7 @@ use tokio::time::Instant;
 use crate::ClientError;
 use crate::client::RustMqClient;
 use crate::config::{Partitioner, ProducerConfig};
+use crate::latency::LatencyRecorder;
 use crate::message::{Message, SendResult};
 use request::{BatchSender, Done, Item};
 use retry::RetryQueue;
@@ -53,6 +54,13 @@ pub struct ProducerMetrics {
     pub retries: AtomicU64,
     /// Most requests of one partition that were in flight at once.
     pub partition_in_flight_peak: AtomicU64,
+    /// How long messages waited in the producer, one count per message: from its batch's
+    /// first message to the request carrying it being sent (linger, a full pipeline,
+    /// retries' backoff), as Kafka's `record-queue-time`.
+    pub queue_time: LatencyRecorder,
+    /// Produce requests, from sending to the broker's answer (network and broker), one
+    /// count per message carried, as Kafka's `request-latency`.
+    pub request_latency: LatencyRecorder,
 }
 
 impl ProducerMetrics {

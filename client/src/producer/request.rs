@@ -148,6 +148,7 @@ impl BatchSender {
                                 &self.config,
                                 self.client.config().request_timeout,
                             ),
+                            first_at: batch.first_at,
                         }),
                         Err(e) => self.fail(&mut done, batch.msgs, self.generation, e),
                     }
@@ -226,10 +227,23 @@ impl BatchSender {
         };
         let parts: Vec<u32> = group.iter().map(|f| f.partition).collect();
         let span = produce_span(&group);
+        let messages = group.iter().map(|f| f.msgs.len() as u64).sum();
+        for f in &group {
+            let queued = f.first_at.elapsed();
+            self.metrics
+                .queue_time
+                .record_n(queued, f.msgs.len() as u64);
+        }
+        let sent = std::time::Instant::now();
         let resp: Result<proto::ProduceResponse, ClientError> = tokio::select! {
             r = conn.request(ApiKey::Produce, &req, timeout).instrument(span) => r,
             moved = self.leader_moved(&conn, &parts) => Err(moved),
         };
+        if resp.is_ok() {
+            self.metrics
+                .request_latency
+                .record_n(sent.elapsed(), messages);
+        }
         let mut results: HashMap<u32, proto::PartitionProduceResponse> = match resp {
             Ok(resp) => resp
                 .topics

@@ -32,6 +32,8 @@ pub(super) struct Flight {
     /// may hold no state for the producer and could append it before its predecessors.
     pub pipelined_to: Option<u32>,
     pub retry: Retrying,
+    /// When the batch's first message was queued.
+    pub first_at: tokio::time::Instant,
 }
 
 /// How often and until when a batch may still be retried.
@@ -141,6 +143,7 @@ mod tests {
                 &ProducerConfig::default(),
                 std::time::Duration::from_secs(5),
             ),
+            first_at: tokio::time::Instant::now(),
         }
     }
 
