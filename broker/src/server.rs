@@ -8,7 +8,7 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use quinn::{Endpoint, RecvStream, SendStream, VarInt};
@@ -232,6 +232,7 @@ impl Connection {
         let (broker, lanes, lane) = (self.broker.clone(), self.lanes.clone(), self.lane.clone());
         let (security, session) = (self.security.clone(), self.session.clone());
         let max_frame = self.max_frame;
+        let accepted = Instant::now();
         // A bulk connection's requests are answered on the bulk runtime.
         let bulk = lanes.handle().filter(|_| lane.is_bulk()).cloned();
         let on_bulk = bulk.is_some();
@@ -244,6 +245,7 @@ impl Connection {
                 lanes: &lanes,
                 lane: &lane,
                 on_bulk,
+                accepted,
             };
             if let Err(e) = s.serve(send, recv).await {
                 tracing::debug!(error = %e, "stream ended early");
@@ -278,6 +280,8 @@ struct Stream<'a> {
     lane: &'a Lane,
     /// Whether this task runs on the bulk runtime.
     on_bulk: bool,
+    /// When the stream was accepted (request timings start there).
+    accepted: Instant,
 }
 
 impl Stream<'_> {
@@ -335,6 +339,9 @@ impl Stream<'_> {
                 return reply_error(send, &header, ErrorCode::UnsupportedApi, e.to_string()).await;
             }
         };
+        self.broker
+            .metrics
+            .request_read(api, self.accepted.elapsed());
         let (trace, body) = match frame::split_trace_context(&header, body) {
             Ok(t) => t,
             Err(e) => {
@@ -348,7 +355,11 @@ impl Stream<'_> {
         if let Some(parent) = trace.as_ref().and_then(TraceParent::from_binary) {
             parent.adopt(&span);
         }
-        self.handle(api, header, body, send).instrument(span).await
+        let answered = self.handle(api, header, body, send).instrument(span).await;
+        self.broker
+            .metrics
+            .request_answered(api, self.accepted.elapsed());
+        answered
     }
 
     /// Answers one decoded request (inside its span).

@@ -368,6 +368,14 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
     assert!(count(&first, "rustmq_topic_bytes_in_total{topic=\"metered\"}") > 0.0);
     assert!(count(&first, "rustmq_topic_bytes_out_total{topic=\"metered\"}") > 0.0);
     assert!(count(&first, "rustmq_fetch_seconds_count") >= 1.0);
+    // Five produce requests (one message each), each timed from its stream's acceptance.
+    for family in ["rustmq_request_read_seconds", "rustmq_request_seconds"] {
+        assert_eq!(
+            count(&first, &format!("{family}_count{{api=\"produce\"}}")),
+            5.0
+        );
+        assert!(count(&first, &format!("{family}_count{{api=\"metadata\"}}")) >= 1.0);
+    }
     assert!(count(&first, "rustmq_wal_group_commit_seconds_count") >= 5.0);
     assert!(count(&first, "rustmq_wal_fsync_seconds_count") >= 1.0);
     assert!(count(&first, "rustmq_controller_commit_seconds_count") >= 1.0);

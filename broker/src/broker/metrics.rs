@@ -11,7 +11,7 @@ use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::ConstGauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
-use rustmq_protocol::proto;
+use rustmq_protocol::{ApiKey, proto};
 use rustmq_transport::metrics::{Latency, counter, gauge, latency_histogram};
 
 use super::Broker;
@@ -21,6 +21,13 @@ use super::Broker;
 pub struct AcksLabels {
     /// `none`, `leader`, `majority`, `all` or `custom`.
     pub acks: &'static str,
+}
+
+/// Labels of request timings: the API (`produce`, `fetch`, ...).
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ApiLabels {
+    /// The API's name.
+    pub api: &'static str,
 }
 
 /// Labels of the per-topic counters.
@@ -39,12 +46,18 @@ struct LagLabels {
 }
 
 type Latencies = Family<AcksLabels, Histogram, fn() -> Histogram>;
+type ApiLatencies = Family<ApiLabels, Histogram, fn() -> Histogram>;
 
 /// What the request path updates. Clones of the families share their data with the
 /// registry, so registering them once is enough.
 #[derive(Debug)]
 pub struct BrokerMetrics {
     produce: Latencies,
+    /// A request stream accepted to its body read (the request on the wire, and the stream's
+    /// task waiting for the runtime).
+    request_read: ApiLatencies,
+    /// A request stream accepted to its response handed to QUIC.
+    request: ApiLatencies,
     /// Fetch request to response (long polls included).
     pub fetch: Latency,
     /// A follower's replica fetch that brought records: request to answer.
@@ -62,6 +75,8 @@ impl Default for BrokerMetrics {
     fn default() -> Self {
         Self {
             produce: Family::new_with_constructor(latency_histogram),
+            request_read: Family::new_with_constructor(latency_histogram),
+            request: Family::new_with_constructor(latency_histogram),
             fetch: Latency::default(),
             replica_fetch: Latency::default(),
             bytes_in: Family::default(),
@@ -70,6 +85,13 @@ impl Default for BrokerMetrics {
             served_total: Default::default(),
             replica_fetched_bytes: Counter::default(),
         }
+    }
+}
+
+fn api_labels(api: ApiKey) -> ApiLabels {
+    let name = api.span_name();
+    ApiLabels {
+        api: name.strip_prefix("rustmq.").unwrap_or(name),
     }
 }
 
@@ -91,6 +113,21 @@ impl BrokerMetrics {
             .get_or_create(&AcksLabels {
                 acks: acks_label(acks),
             })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request of `api` whose body was read `elapsed` after its stream was accepted.
+    pub fn request_read(&self, api: ApiKey, elapsed: std::time::Duration) {
+        self.request_read
+            .get_or_create(&api_labels(api))
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// A request of `api` answered (response handed to QUIC) `elapsed` after its stream was
+    /// accepted.
+    pub fn request_answered(&self, api: ApiKey, elapsed: std::time::Duration) {
+        self.request
+            .get_or_create(&api_labels(api))
             .observe(elapsed.as_secs_f64());
     }
 
@@ -122,6 +159,16 @@ impl BrokerMetrics {
             "produce_seconds",
             "Produce to one partition: request to acknowledgement, by acks level",
             self.produce.clone(),
+        );
+        r.register(
+            "request_read_seconds",
+            "A request stream accepted to its body read (on the wire, then waiting for the runtime), by API",
+            self.request_read.clone(),
+        );
+        r.register(
+            "request_seconds",
+            "A request stream accepted to its response handed to QUIC, by API",
+            self.request.clone(),
         );
         r.register(
             "fetch_seconds",
