@@ -7,14 +7,20 @@
 //! to one core or held by a CPU quota, then drops datagrams, and QUIC's loss recovery turns
 //! each drop into a retransmission timeout and a smaller congestion window: produce p99 was
 //! 150-980 ms at 110 MB/s on a pinned broker, with thousands of `RcvbufErrors` per run.
-//! The kernel grants at most `net.core.rmem_max` / `wmem_max` to an unprivileged process.
+//! The kernel grants at most `net.core.rmem_max` / `wmem_max` to an unprivileged process; one
+//! with `CAP_NET_ADMIN` (root on a host, not a default pod) may go past them, and [`bind`]
+//! does so when the cap would shrink the buffers (as quic-go does).
 
 use std::net::SocketAddr;
 
 use socket2::{Domain, Protocol, Socket, Type};
 
-/// The receive and send buffer asked for by default (8 MiB).
+/// The receive and send buffer a client asks for by default (8 MiB).
 pub const DEFAULT_UDP_BUFFER_BYTES: usize = 8 * 1024 * 1024;
+
+/// The receive and send buffer a broker asks for by default (32 MiB): all its clients'
+/// datagrams arrive on one socket, and memory is taken only while datagrams wait.
+pub const BROKER_UDP_BUFFER_BYTES: usize = 32 * 1024 * 1024;
 
 /// The largest UDP payload an endpoint accepts, and so the largest datagram its peers send
 /// it once path MTU discovery found the path can carry it.
@@ -91,19 +97,18 @@ pub fn bind(addr: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSocketW
         if let Err(e) = socket.set_send_buffer_size(buffer_bytes) {
             tracing::debug!(error = %e, buffer_bytes, "UDP send buffer size refused");
         }
+        force_past_the_cap(&socket, buffer_bytes);
     }
     socket.bind(&addr.into())?;
     socket.set_nonblocking(true)?;
     let recv_buffer = socket.recv_buffer_size()?;
     let send_buffer = socket.send_buffer_size()?;
-    // Linux reports twice what it granted: a report under what was asked means the kernel
-    // granted less than half of it.
-    if buffer_bytes > 0 && recv_buffer < buffer_bytes {
+    if buffer_bytes > 0 && recv_buffer < granted_in_full(buffer_bytes) {
         tracing::warn!(
             asked = buffer_bytes,
-            granted = recv_buffer,
-            "UDP receive buffer capped by the kernel (net.core.rmem_max): QUIC may drop \
-             datagrams under load; raise net.core.rmem_max"
+            granted = recv_buffer / 2,
+            "UDP receive buffer capped by the kernel (net.core.rmem_max, and no CAP_NET_ADMIN \
+             to go past it): QUIC may drop datagrams under load; raise net.core.rmem_max"
         );
     }
     Ok(UdpSocketWithBuffers {
@@ -111,6 +116,35 @@ pub fn bind(addr: SocketAddr, buffer_bytes: usize) -> std::io::Result<UdpSocketW
         recv_buffer,
         send_buffer,
     })
+}
+
+/// What Linux reports for a buffer granted in full: twice what was asked (the other half
+/// is for its own bookkeeping).
+fn granted_in_full(asked: usize) -> usize {
+    asked.saturating_mul(2)
+}
+
+/// Where `net.core.rmem_max` / `wmem_max` shrank the buffers, asks again with
+/// `SO_RCVBUFFORCE` / `SO_SNDBUFFORCE`, which only a process with `CAP_NET_ADMIN` may use
+/// (refused otherwise, and the capped size stays). At 130 MB/s into a broker pinned to a
+/// busy core the capped 4 MiB receive buffer dropped 300-470 datagrams in 20 s, each one a
+/// loss recovery and a congestion-window cut; 32 MiB dropped none (docs/benchmarks.md).
+fn force_past_the_cap(socket: &Socket, bytes: usize) {
+    use rustix::net::sockopt;
+    if socket
+        .recv_buffer_size()
+        .is_ok_and(|g| g < granted_in_full(bytes))
+        && let Err(e) = sockopt::set_socket_recv_buffer_size_force(socket, bytes)
+    {
+        tracing::debug!(error = %e, bytes, "SO_RCVBUFFORCE refused");
+    }
+    if socket
+        .send_buffer_size()
+        .is_ok_and(|g| g < granted_in_full(bytes))
+        && let Err(e) = sockopt::set_socket_send_buffer_size_force(socket, bytes)
+    {
+        tracing::debug!(error = %e, bytes, "SO_SNDBUFFORCE refused");
+    }
 }
 
 /// A QUIC endpoint on a socket from [`bind`], driven by the current tokio runtime.
@@ -152,6 +186,37 @@ mod tests {
         assert!(!asked.socket.local_addr().unwrap().ip().is_unspecified());
         if let Ok(v6) = bind("[::1]:0".parse().unwrap(), 1 << 20) {
             assert!(v6.socket.local_addr().unwrap().is_ipv6());
+        }
+    }
+
+    /// Whether this process has CAP_NET_ADMIN (bit 12 of its effective capabilities).
+    fn may_force() -> bool {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|s| {
+                let caps = s.lines().find_map(|l| l.strip_prefix("CapEff:"))?;
+                u64::from_str_radix(caps.trim(), 16).ok()
+            })
+            .is_some_and(|caps| caps & (1 << 12) != 0)
+    }
+
+    #[test]
+    fn a_privileged_process_gets_buffers_past_rmem_max() {
+        let cap = |name: &str| -> usize {
+            std::fs::read_to_string(format!("/proc/sys/net/core/{name}"))
+                .ok()
+                .and_then(|v| v.trim().parse().ok())
+                .unwrap_or(212_992)
+        };
+        let asked = 2 * cap("rmem_max").max(cap("wmem_max"));
+        let s = bind("127.0.0.1:0".parse().unwrap(), asked).unwrap();
+        if may_force() {
+            assert_eq!(s.recv_buffer, granted_in_full(asked));
+            assert_eq!(s.send_buffer, granted_in_full(asked));
+        } else {
+            // Without CAP_NET_ADMIN the cap holds, and binding still works.
+            eprintln!("no CAP_NET_ADMIN: checking only that the capped socket binds");
+            assert!(s.recv_buffer <= granted_in_full(cap("rmem_max")));
         }
     }
 }

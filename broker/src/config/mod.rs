@@ -204,7 +204,8 @@ pub struct NetworkSection {
     /// Receive and send buffer asked for the QUIC sockets (client listener and internal
     /// RPC): datagrams go up to 64 KB, and the Linux default holds three, so a broker off
     /// the CPU for a moment dropped them and QUIC recovered with timeouts. The kernel grants
-    /// at most `net.core.rmem_max`; 0 keeps the system default.
+    /// at most `net.core.rmem_max` unless the broker has `CAP_NET_ADMIN`, which goes past
+    /// it; 0 keeps the system default.
     pub udp_buffer_bytes: usize,
     /// Threads serving bulk connections (0: one per CPU).
     pub bulk_threads: usize,
@@ -232,7 +233,7 @@ impl Default for NetworkSection {
             tls_cert_path: None,
             tls_key_path: None,
             bulk_response_bytes: 1024 * 1024,
-            udp_buffer_bytes: rustmq_transport::udp::DEFAULT_UDP_BUFFER_BYTES,
+            udp_buffer_bytes: rustmq_transport::udp::BROKER_UDP_BUFFER_BYTES,
             bulk_threads: 0,
             max_in_flight_fetch_bytes: 256 * 1024 * 1024,
             bulk_sched_idle: true,
