@@ -10,8 +10,12 @@ and after the rounds, so a run carries its disk's ceiling, and so does a SHA-256
 to the broker's CPU (this VM's CPU speed varies with its host's load). Each round also reads
 the broker's /metrics at both ends of its window: the p99 of its own produce handling
 (request to acknowledgement) and of one WAL fdatasync, upper bounds from doubling buckets,
-so a client-side tail can be told apart from a disk stall; and the datagrams the kernel
-dropped for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors).
+so a client-side tail can be told apart from a disk stall, and of a produce request's stream
+from accepted to body read and to response handed to QUIC; the datagrams the kernel dropped
+for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors). From rustmq-bench, the
+client's side: the p99 of its send lag (intended send time to the producer taking the
+message), of a batch's queue time in the producer and of the produce request's round trip,
+and the producers' QUIC packets declared lost and congestion-window cuts.
 
 Rounds:
   max             as fast as acknowledgements allow, no consumer
@@ -129,8 +133,9 @@ def cpu_speed(cpus):
 
 
 def broker_histograms(admin, ca, names):
-    """Cumulative bucket counts of the broker's histograms `names` (summed over their labels)
-    from its admin API's /metrics: {name: {upper bound in s: count}}; None if unreachable."""
+    """Cumulative bucket counts of the broker's histograms `names` from its admin API's
+    /metrics: {name: {upper bound in s: count}}, summed over their labels; a name written
+    `metric|label="value"` counts only the series carrying that label. None if unreachable."""
     ctx = ssl.create_default_context(cafile=str(ca)) if admin.startswith("https") else None
     try:
         with urllib.request.urlopen(f"{admin}/metrics", context=ctx, timeout=5) as r:
@@ -138,11 +143,15 @@ def broker_histograms(admin, ca, names):
     except OSError:
         return None
     out = {n: {} for n in names}
+    wanted = [(n, *n.split("|", 1)) if "|" in n else (n, n, "") for n in names]
     for line in text.splitlines():
-        m = re.match(r'(\w+)_bucket\{(?:.*,)?le="([^"]+)"(?:,.*)?\} (\S+)', line)
-        if m and m.group(1) in out:
-            le = float(m.group(2))
-            out[m.group(1)][le] = out[m.group(1)].get(le, 0) + float(m.group(3))
+        m = re.match(r'(\w+)_bucket\{((?:.*,)?le="([^"]+)"(?:,.*)?)\} (\S+)', line)
+        if not m:
+            continue
+        for key, metric, label in wanted:
+            if m.group(1) == metric and label in m.group(2):
+                le = float(m.group(3))
+                out[key][le] = out[key].get(le, 0) + float(m.group(4))
     return out
 
 
@@ -160,9 +169,12 @@ def p99_between(before, after):
 
 
 # The broker's own view of a round: produce from request to acknowledgement (the client's
-# figure adds the network, the client and queueing before the send) and one WAL fdatasync
-# (the disk). Bucket bounds double (50 us, 100 us, ...), so these are upper bounds.
-BROKER_HISTOGRAMS = ("rustmq_produce_seconds", "rustmq_wal_fsync_seconds")
+# figure adds the network, the client and queueing before the send), one WAL fdatasync (the
+# disk), and a produce request's stream from accepted to body read and to response handed to
+# QUIC (what the broker's runtime adds around the handler). Bucket bounds double (50 us,
+# 100 us, ...), so these are upper bounds.
+BROKER_HISTOGRAMS = ("rustmq_produce_seconds", "rustmq_wal_fsync_seconds",
+                     'rustmq_request_read_seconds|api="produce"', 'rustmq_request_seconds|api="produce"')
 
 
 def udp_receive_drops():
@@ -171,6 +183,23 @@ def udp_receive_drops():
     the latency tail."""
     lines = [l.split() for l in Path("/proc/net/snmp").read_text().splitlines() if l.startswith("Udp:")]
     return int(lines[1][lines[0].index("RcvbufErrors")])
+
+
+def udp_socket_drops(port):
+    """Datagrams dropped by the UDP sockets bound to local `port` (the broker's QUIC port),
+    from the drops column of /proc/net/udp and udp6: tells the broker's receive buffer from
+    the load generator's."""
+    total = 0
+    for table in ("/proc/net/udp", "/proc/net/udp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except FileNotFoundError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if int(fields[1].rsplit(":", 1)[1], 16) == port:
+                total += int(fields[-1])
+    return total
 
 
 def tree_cpu_seconds(pid):
@@ -301,6 +330,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         time.sleep(warmup + 0.5)
         hist0 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
         drops0 = udp_receive_drops()
+        broker_port = int(broker.quic.rsplit(":", 1)[1])
+        broker_drops0 = udp_socket_drops(broker_port)
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         throttled0 = quota.throttled_seconds() if quota else 0.0
@@ -310,6 +341,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         throttled1 = quota.throttled_seconds() if quota else 0.0
         hist1 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
         drops1 = udp_receive_drops()
+        broker_drops1 = udp_socket_drops(broker_port)
         stdout, stderr = bench.communicate()
         if bench.returncode != 0:
             raise RuntimeError(f"rustmq-bench failed in round {name}:\n{stderr}")
@@ -322,6 +354,10 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         time.sleep(settings["settle"])
     cores = (cpu1 - cpu0) / (t1 - t0)
     mb_s = r["produce"]["mb_per_s"]
+
+    def broker_p99(i):
+        return p99_between(*(h and h[BROKER_HISTOGRAMS[i]] for h in (hist0, hist1)))
+
     row = {
         "round": name, "target_rate": int(rate),
         "msg_per_s": r["produce"]["msg_per_s"], "mb_per_s": mb_s,
@@ -335,9 +371,20 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # CPU seconds per GB acknowledged: cores busy / GB per second.
         "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
         "throttled_s": (throttled1 - throttled0) if quota else None,
-        "broker_produce_p99_ms": p99_between(*(h and h[BROKER_HISTOGRAMS[0]] for h in (hist0, hist1))),
+        "broker_produce_p99_ms": broker_p99(0),
         "udp_drops": drops1 - drops0,
-        "wal_fsync_p99_ms": p99_between(*(h and h[BROKER_HISTOGRAMS[1]] for h in (hist0, hist1))),
+        "broker_udp_drops": broker_drops1 - broker_drops0,
+        "wal_fsync_p99_ms": broker_p99(1),
+        "broker_request_read_p99_ms": broker_p99(2),
+        "broker_request_p99_ms": broker_p99(3),
+        # The client's side of an acknowledgement (rustmq-bench): the load generator taking
+        # the message late, the batch waiting in the producer, the request's round trip.
+        "send_lag_p99_ms": r["produce"]["send_lag_ms"]["p99"],
+        "queue_time_p99_ms": r["produce"]["queue_time_ms"]["p99"],
+        "request_latency_p99_ms": r["produce"]["request_latency_ms"]["p99"],
+        # The producers' QUIC path: packets declared lost, congestion-window cuts.
+        "quic_lost_packets": sum(p["lost_packets"] for p in r.get("transport", {}).values()),
+        "quic_congestion_events": sum(p["congestion_events"] for p in r.get("transport", {}).values()),
     }
     print(f"  {name}: {row['msg_per_s']:.0f} msg/s {mb_s:.1f} MB/s p99 {row['produce_p99_ms']:.2f} ms "
           f"e2e p99 {row['e2e_p99_ms']} broker {cores:.2f} cores, load {row['load_cores']:.2f}", file=sys.stderr)
@@ -354,16 +401,18 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | broker's produce p99 ms | WAL fsync p99 ms | UDP drops |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | WAL fsync p99 ms | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
             f"| {r['round']} | {r['target_rate'] or 'max'} | {r['msg_per_s']:.0f} | {r['mb_per_s']:.1f} "
             f"| {r['produce_p50_ms']:.2f} / {r['produce_p99_ms']:.2f} | {r['consume_msg_per_s']:.0f} "
             f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
-            f"| ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} | ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
-            f"| {f(r.get('udp_drops'), 'd')} |")
+            f"| {r['send_lag_p99_ms']:.1f} / {r['queue_time_p99_ms']:.1f} / {r['request_latency_p99_ms']:.1f} "
+            f"| ≤ {f(r.get('broker_request_read_p99_ms'), '.1f')} / ≤ {f(r.get('broker_request_p99_ms'), '.1f')} "
+            f"/ ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} | ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
+            f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
     return "\n".join(lines)
 
 

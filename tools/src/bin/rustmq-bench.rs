@@ -17,7 +17,10 @@ use anyhow::Context;
 use bytes::{BufMut, Bytes, BytesMut};
 use clap::{Parser, ValueEnum};
 use hdrhistogram::Histogram;
-use rustmq_client::{AckLevel, Message, ProducerBuilder, ProducerConfig, StartPosition};
+use rustmq_client::{
+    AckLevel, LatencyRecorder, LatencySnapshot, Message, ProducerBuilder, ProducerConfig,
+    ProducerMetrics, StartPosition,
+};
 use serde_json::json;
 
 /// A histogram shared by tasks.
@@ -173,6 +176,9 @@ struct Stats {
     received: AtomicU64,
     ack_lat: Shared<Histogram<u64>>,
     e2e_lat: Shared<Histogram<u64>>,
+    /// From a message's intended send time to the producer taking it (the load generator's
+    /// own lag: its task waking late, or the producer's buffer full).
+    send_lag: Shared<Histogram<u64>>,
 }
 
 async fn run(args: Args) -> anyhow::Result<()> {
@@ -188,6 +194,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         received: AtomicU64::new(0),
         ack_lat: Arc::new(std::sync::Mutex::new(hist())),
         e2e_lat: Arc::new(std::sync::Mutex::new(hist())),
+        send_lag: Arc::new(std::sync::Mutex::new(hist())),
     });
     let compression = rustmq_protocol::records::parse_compression(&args.compression)?;
 
@@ -239,6 +246,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         (args.rate / u64::from(args.producers)).max(1)
     };
     let mut producers = Vec::new();
+    let mut producer_metrics = Vec::new();
     for _ in 0..args.producers {
         let producer = ProducerBuilder::new()
             .topic(&args.topic)
@@ -261,6 +269,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             .client(client.clone())
             .build()
             .await?;
+        producer_metrics.push(producer.metrics());
         let stats = stats.clone();
         let size = args.message_size;
         let outstanding = args.outstanding;
@@ -271,6 +280,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // generator's own cost stays small); the semaphore bounds what is outstanding.
             let room = Arc::new(tokio::sync::Semaphore::new(outstanding));
             let local = Arc::new(std::sync::Mutex::new(hist()));
+            let mut lag = hist();
             let start = Instant::now();
             let mut n: u64 = 0;
             while !stats.stop.load(Ordering::Relaxed) {
@@ -314,6 +324,9 @@ async fn run(args: Args) -> anyhow::Result<()> {
                 if sent.is_err() {
                     break;
                 }
+                if measured {
+                    let _ = lag.record((intended.elapsed().as_micros() as u64).max(1));
+                }
                 n += 1;
             }
             let _ = producer.flush().await;
@@ -321,12 +334,17 @@ async fn run(args: Args) -> anyhow::Result<()> {
             if let (Ok(mut h), Ok(l)) = (stats.ack_lat.lock(), local.lock()) {
                 let _ = h.add(&*l);
             }
+            if let Ok(mut h) = stats.send_lag.lock() {
+                let _ = h.add(&lag);
+            }
         }));
     }
 
     eprintln!("warming up for {:?}", args.warmup);
     tokio::time::sleep(args.warmup).await;
     stats.measuring.store(true, Ordering::Relaxed);
+    let window_start = WindowStart::new(&producer_metrics);
+    let path_start = client.transport_stats().await;
     let t0 = Instant::now();
     eprintln!("measuring for {:?}", args.duration);
     let mut last = 0;
@@ -342,6 +360,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         last = acked;
     }
     stats.measuring.store(false, Ordering::Relaxed);
+    let window = window_start.end(&producer_metrics);
+    let path = path_window(&path_start, &client.transport_stats().await);
     let elapsed = t0.elapsed().as_secs_f64();
     stats.stop.store(true, Ordering::Relaxed);
     for t in producers {
@@ -363,7 +383,13 @@ async fn run(args: Args) -> anyhow::Result<()> {
         .lock()
         .map(|h| h.clone())
         .unwrap_or_else(|_| hist());
+    let lag = stats
+        .send_lag
+        .lock()
+        .map(|h| h.clone())
+        .unwrap_or_else(|_| hist());
     let ms = |h: &Histogram<u64>, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
+    let snap_ms = |h: &LatencySnapshot, q: f64| h.value_at_quantile(q) as f64 / 1000.0;
     let result = json!({
         "config": {
             "topic": args.topic, "partitions": args.partitions, "producers": args.producers,
@@ -379,7 +405,15 @@ async fn run(args: Args) -> anyhow::Result<()> {
             "msg_per_s": acked as f64 / elapsed,
             "mb_per_s": acked as f64 * args.message_size as f64 / elapsed / 1e6,
             "ack_latency_ms": {"p50": ms(&ack, 0.5), "p99": ms(&ack, 0.99), "p999": ms(&ack, 0.999), "max": ack.max() as f64 / 1000.0},
+            // Where an acknowledgement's time went: the load generator taking the message
+            // late, the batch waiting in the producer, the request on the network and broker.
+            "send_lag_ms": {"p50": ms(&lag, 0.5), "p99": ms(&lag, 0.99), "max": lag.max() as f64 / 1000.0},
+            "queue_time_ms": {"p50": snap_ms(&window.queue_time, 0.5), "p99": snap_ms(&window.queue_time, 0.99), "max": window.queue_time.max() as f64 / 1000.0},
+            "request_latency_ms": {"p50": snap_ms(&window.request_latency, 0.5), "p99": snap_ms(&window.request_latency, 0.99), "max": window.request_latency.max() as f64 / 1000.0, "requests": window.request_latency.len()},
         },
+        // The producers' QUIC connection over the window: packets lost (or acknowledged so
+        // late that QUIC declared them lost) and congestion-window cuts.
+        "transport": path,
         "consume": {
             "messages": stats.received.load(Ordering::Relaxed),
             "msg_per_s": stats.received.load(Ordering::Relaxed) as f64 / elapsed,
@@ -395,6 +429,23 @@ async fn run(args: Args) -> anyhow::Result<()> {
         ms(&ack, 0.999),
         stats.failed.load(Ordering::Relaxed)
     );
+    println!(
+        "  of which p99: send lag {:.2} ms, queue time {:.2} ms, request latency {:.2} ms ({} requests)",
+        ms(&lag, 0.99),
+        snap_ms(&window.queue_time, 0.99),
+        snap_ms(&window.request_latency, 0.99),
+        window.request_latency.len()
+    );
+    for (broker, p) in path.as_object().into_iter().flatten() {
+        println!(
+            "  QUIC to {broker}: {} packets sent, {} lost, {} congestion events; rtt {:.2} ms, cwnd {} bytes",
+            p["sent_packets"],
+            p["lost_packets"],
+            p["congestion_events"],
+            p["rtt_ms"].as_f64().unwrap_or(0.0),
+            p["cwnd_bytes"]
+        );
+    }
     println!(
         "consume: {:.0} msg/s, end-to-end latency p50 {:.2} ms, p99 {:.2} ms, p99.9 {:.2} ms",
         result["consume"]["msg_per_s"].as_f64().unwrap_or(0.0),
@@ -587,6 +638,69 @@ async fn rebalance_test(args: &Args) -> anyhow::Result<()> {
         h.abort();
     }
     Ok(())
+}
+
+/// The QUIC path of the producers' connections over the window: counters as differences,
+/// round-trip time and window as at its end.
+fn path_window(
+    start: &[rustmq_client::TransportStats],
+    end: &[rustmq_client::TransportStats],
+) -> serde_json::Value {
+    let mut out = serde_json::Map::new();
+    for e in end {
+        let s = start.iter().find(|s| s.broker == e.broker);
+        // A connection made anew during the window starts from zero.
+        let diff = |f: fn(&rustmq_client::TransportStats) -> u64| {
+            f(e).checked_sub(s.map_or(0, f)).unwrap_or(f(e))
+        };
+        out.insert(
+            e.broker.clone(),
+            json!({
+                "sent_packets": diff(|t| t.sent_packets),
+                "lost_packets": diff(|t| t.lost_packets),
+                "congestion_events": diff(|t| t.congestion_events),
+                "rtt_ms": e.rtt.as_secs_f64() * 1000.0,
+                "cwnd_bytes": e.cwnd,
+                "mtu": e.mtu,
+            }),
+        );
+    }
+    serde_json::Value::Object(out)
+}
+
+/// The producers' own latency histograms over the measured window.
+struct ProducerWindow {
+    queue_time: LatencySnapshot,
+    request_latency: LatencySnapshot,
+}
+
+/// Each producer's (queue time, request latency) histograms at the window's start.
+struct WindowStart(Vec<(LatencySnapshot, LatencySnapshot)>);
+
+impl WindowStart {
+    fn snapshot(all: &[Arc<ProducerMetrics>]) -> Vec<(LatencySnapshot, LatencySnapshot)> {
+        all.iter()
+            .map(|m| (m.queue_time.snapshot(), m.request_latency.snapshot()))
+            .collect()
+    }
+
+    fn new(all: &[Arc<ProducerMetrics>]) -> Self {
+        Self(Self::snapshot(all))
+    }
+
+    /// What every producer recorded since the start, merged.
+    fn end(self, all: &[Arc<ProducerMetrics>]) -> ProducerWindow {
+        let empty = LatencyRecorder::default().snapshot();
+        let mut w = ProducerWindow {
+            queue_time: empty.clone(),
+            request_latency: empty,
+        };
+        for ((q0, r0), (q1, r1)) in self.0.iter().zip(Self::snapshot(all)) {
+            w.queue_time.merge(&q1.since(q0));
+            w.request_latency.merge(&r1.since(r0));
+        }
+        w
+    }
 }
 
 fn record(
