@@ -52,6 +52,10 @@ async fn produce(n: &TestNode, topic: &str, count: usize, batch_size: usize) -> 
         .topic(topic)
         .config(ProducerConfig {
             batch_size,
+            // Batches leave when full (or at the flush below), so each is one WAL entry
+            // however slow the machine: with the 5 ms default linger a busy CI once sent the
+            // first 1,000 messages as 937 + 63.
+            batch_timeout: Duration::from_secs(300),
             ..Default::default()
         })
         .client(client.clone())
@@ -76,6 +80,7 @@ async fn produce(n: &TestNode, topic: &str, count: usize, batch_size: usize) -> 
                 .unwrap(),
         ));
     }
+    producer.flush().await.unwrap();
     let mut out = Vec::new();
     for (p, f) in futs {
         out.push((f.await.unwrap().offset, p));
