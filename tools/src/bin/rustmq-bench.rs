@@ -409,7 +409,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
             // late, the batch waiting in the producer, the request on the network and broker.
             "send_lag_ms": {"p50": ms(&lag, 0.5), "p99": ms(&lag, 0.99), "max": lag.max() as f64 / 1000.0},
             "queue_time_ms": {"p50": snap_ms(&window.queue_time, 0.5), "p99": snap_ms(&window.queue_time, 0.99), "max": window.queue_time.max() as f64 / 1000.0},
-            "request_latency_ms": {"p50": snap_ms(&window.request_latency, 0.5), "p99": snap_ms(&window.request_latency, 0.99), "max": window.request_latency.max() as f64 / 1000.0, "requests": window.request_latency.len()},
+            "request_latency_ms": {"p50": snap_ms(&window.request_latency, 0.5), "p99": snap_ms(&window.request_latency, 0.99), "max": window.request_latency.max() as f64 / 1000.0, "messages": window.request_latency.len()},
         },
         // The producers' QUIC connection over the window: packets lost (or acknowledged so
         // late that QUIC declared them lost) and congestion-window cuts.
@@ -430,7 +430,7 @@ async fn run(args: Args) -> anyhow::Result<()> {
         stats.failed.load(Ordering::Relaxed)
     );
     println!(
-        "  of which p99: send lag {:.2} ms, queue time {:.2} ms, request latency {:.2} ms ({} requests)",
+        "  of which p99: send lag {:.2} ms, queue time {:.2} ms, request latency {:.2} ms ({} messages)",
         ms(&lag, 0.99),
         snap_ms(&window.queue_time, 0.99),
         snap_ms(&window.request_latency, 0.99),
