@@ -171,10 +171,14 @@ def p99_between(before, after):
 # The broker's own view of a round: produce from request to acknowledgement (the client's
 # figure adds the network, the client and queueing before the send), one WAL fdatasync (the
 # disk), and a produce request's stream from accepted to body read and to response handed to
-# QUIC (what the broker's runtime adds around the handler). Bucket bounds double (50 us,
-# 100 us, ...), so these are upper bounds.
+# QUIC (what the broker's runtime adds around the handler); the produce's stages (its
+# sequence turn and queueing to the WAL, then waiting to be durable) and inside the latter the
+# WAL writer's queue. Bucket bounds double (50 us, 100 us, ...), so these are upper bounds.
 BROKER_HISTOGRAMS = ("rustmq_produce_seconds", "rustmq_wal_fsync_seconds",
-                     'rustmq_request_read_seconds|api="produce"', 'rustmq_request_seconds|api="produce"')
+                     'rustmq_request_read_seconds|api="produce"', 'rustmq_request_seconds|api="produce"',
+                     'rustmq_produce_stage_seconds|stage="append"',
+                     'rustmq_produce_stage_seconds|stage="durable"',
+                     "rustmq_wal_queue_wait_seconds")
 
 
 def udp_receive_drops():
@@ -377,6 +381,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "wal_fsync_p99_ms": broker_p99(1),
         "broker_request_read_p99_ms": broker_p99(2),
         "broker_request_p99_ms": broker_p99(3),
+        "broker_append_p99_ms": broker_p99(4),
+        "broker_durable_p99_ms": broker_p99(5),
+        "wal_queue_wait_p99_ms": broker_p99(6),
         # The client's side of an acknowledgement (rustmq-bench): the load generator taking
         # the message late, the batch waiting in the producer, the request's round trip.
         "send_lag_p99_ms": r["produce"]["send_lag_ms"]["p99"],
@@ -401,8 +408,8 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | WAL fsync p99 ms | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / fsync | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -411,7 +418,9 @@ def table(label, facts, fio_before, fio_after, rows):
             f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
             f"| {r['send_lag_p99_ms']:.1f} / {r['queue_time_p99_ms']:.1f} / {r['request_latency_p99_ms']:.1f} "
             f"| ≤ {f(r.get('broker_request_read_p99_ms'), '.1f')} / ≤ {f(r.get('broker_request_p99_ms'), '.1f')} "
-            f"/ ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} | ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
+            f"/ ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} "
+            f"| ≤ {f(r.get('broker_append_p99_ms'), '.1f')} / ≤ {f(r.get('broker_durable_p99_ms'), '.1f')} "
+            f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
     return "\n".join(lines)
 

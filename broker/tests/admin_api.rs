@@ -376,6 +376,13 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
         );
         assert!(count(&first, &format!("{family}_count{{api=\"metadata\"}}")) >= 1.0);
     }
+    // Each successful produce's stages: all five appended and made durable; the two with
+    // acks=all also waited for their (here, one) replica.
+    for (stage, produces) in [("append", 5.0), ("durable", 5.0), ("replicated", 2.0)] {
+        let series = format!("rustmq_produce_stage_seconds_count{{stage=\"{stage}\"}}");
+        assert_eq!(count(&first, &series), produces, "{series}");
+    }
+    assert!(count(&first, "rustmq_wal_queue_wait_seconds_count") >= 5.0);
     assert!(count(&first, "rustmq_wal_group_commit_seconds_count") >= 5.0);
     assert!(count(&first, "rustmq_wal_fsync_seconds_count") >= 1.0);
     assert!(count(&first, "rustmq_controller_commit_seconds_count") >= 1.0);

@@ -30,6 +30,36 @@ pub struct ApiLabels {
     pub api: &'static str,
 }
 
+/// Labels of the produce stages: where a produce's time to acknowledgement went.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct StageLabels {
+    /// `append` (its producer-sequence turn, the partition lock, queueing to the WAL),
+    /// `durable` (queued to written and fsynced) or `replicated` (durable here to enough
+    /// replicas).
+    pub stage: &'static str,
+}
+
+/// The stages of a produce after admission, in order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProduceStage {
+    /// Waiting for earlier sequence numbers, then stamping and queueing to the WAL.
+    Append,
+    /// Queued to the WAL until written and fsynced.
+    Durable,
+    /// Durable here until the acks level's replicas have it.
+    Replicated,
+}
+
+impl ProduceStage {
+    fn label(self) -> &'static str {
+        match self {
+            ProduceStage::Append => "append",
+            ProduceStage::Durable => "durable",
+            ProduceStage::Replicated => "replicated",
+        }
+    }
+}
+
 /// Labels of the per-topic counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
@@ -47,12 +77,15 @@ struct LagLabels {
 
 type Latencies = Family<AcksLabels, Histogram, fn() -> Histogram>;
 type ApiLatencies = Family<ApiLabels, Histogram, fn() -> Histogram>;
+type StageLatencies = Family<StageLabels, Histogram, fn() -> Histogram>;
 
 /// What the request path updates. Clones of the families share their data with the
 /// registry, so registering them once is enough.
 #[derive(Debug)]
 pub struct BrokerMetrics {
     produce: Latencies,
+    /// The produce's stages (successful ones), so a slow acknowledgement says where it waited.
+    produce_stage: StageLatencies,
     /// A request stream accepted to its body read (the request on the wire, and the stream's
     /// task waiting for the runtime).
     request_read: ApiLatencies,
@@ -75,6 +108,7 @@ impl Default for BrokerMetrics {
     fn default() -> Self {
         Self {
             produce: Family::new_with_constructor(latency_histogram),
+            produce_stage: Family::new_with_constructor(latency_histogram),
             request_read: Family::new_with_constructor(latency_histogram),
             request: Family::new_with_constructor(latency_histogram),
             fetch: Latency::default(),
@@ -112,6 +146,15 @@ impl BrokerMetrics {
         self.produce
             .get_or_create(&AcksLabels {
                 acks: acks_label(acks),
+            })
+            .observe(elapsed.as_secs_f64());
+    }
+
+    /// One produce stage that took `elapsed`.
+    pub fn produce_stage(&self, stage: ProduceStage, elapsed: std::time::Duration) {
+        self.produce_stage
+            .get_or_create(&StageLabels {
+                stage: stage.label(),
             })
             .observe(elapsed.as_secs_f64());
     }
@@ -159,6 +202,11 @@ impl BrokerMetrics {
             "produce_seconds",
             "Produce to one partition: request to acknowledgement, by acks level",
             self.produce.clone(),
+        );
+        r.register(
+            "produce_stage_seconds",
+            "Produce to one partition, by stage: append (sequence turn and queueing to the WAL), durable (WAL write and fsync), replicated (to the acks level's replicas)",
+            self.produce_stage.clone(),
         );
         r.register(
             "request_read_seconds",
@@ -218,6 +266,11 @@ pub fn register(b: &Arc<Broker>, r: &mut Registry) {
             "wal_fsync_seconds",
             "Time of one WAL fdatasync",
             &wal.fsync_latency,
+        ),
+        (
+            "wal_queue_wait_seconds",
+            "Time an append waited for the WAL writer: submitted to its group's write begun",
+            &wal.queue_wait,
         ),
         (
             "upload_seconds",

@@ -4,6 +4,7 @@
 //! the ETL step (`etl.rs`) for topics a deployed module applies to. Never: writes to disk itself (the
 //! partition log queues on the WAL).
 
+use super::metrics::ProduceStage;
 use super::*;
 use crate::partition::Appended;
 use tracing::Instrument;
@@ -114,6 +115,7 @@ impl Broker {
                 return resp;
             }
         }
+        let appending = Instant::now();
         let appended = match p
             .append_in_sequence(&self.wal, &records, &infos, timeout.min(SEQUENCE_WAIT))
             .await
@@ -127,6 +129,8 @@ impl Broker {
             }
             Err(e) => return fail(resp, (ErrorCode::StorageError, e.to_string())),
         };
+        self.metrics
+            .produce_stage(ProduceStage::Append, appending.elapsed());
         p.count_produced(records.len() as u64);
         let messages = infos.iter().map(|i| u64::from(i.offset_count)).sum();
         self.metrics.appended(topic, records.len() as u64, messages);
@@ -268,11 +272,14 @@ impl Broker {
         timeout: Duration,
     ) -> Result<(), Refusal> {
         let deadline = tokio::time::Instant::now() + timeout;
+        let queued = Instant::now();
         if let Some(done) = appended.durable {
             let waited = tokio::time::timeout_at(deadline, done)
                 .instrument(tracing::info_span!("rustmq.produce.durable"));
             match waited.await {
-                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Ok(()))) => self
+                    .metrics
+                    .produce_stage(ProduceStage::Durable, queued.elapsed()),
                 Ok(Ok(Err(e))) => return Err((ErrorCode::StorageError, e.to_string())),
                 Ok(Err(_)) => {
                     return Err((ErrorCode::StorageError, "wal writer stopped".into()));
@@ -286,6 +293,9 @@ impl Broker {
             }
         }
         // An acks=all (or a count above one) wait is the replication's share of the latency.
+        let durable = Instant::now();
+        let replicates =
+            matches!(need, AckNeed::All) || matches!(need, AckNeed::Replicas(n) if n > 1);
         let replication = match need {
             AckNeed::All => tracing::info_span!("rustmq.produce.replication", need = "all"),
             AckNeed::Replicas(n) if n > 1 => {
@@ -316,6 +326,10 @@ impl Broker {
         }
         .instrument(replication)
         .await?;
+        if replicates {
+            self.metrics
+                .produce_stage(ProduceStage::Replicated, durable.elapsed());
+        }
         // Acknowledge only as a leader the controllers still know to be alive.
         if !self.lease.valid() {
             return Err((

@@ -172,6 +172,9 @@ pub struct WalStats {
     pub group_commit_latency: rustmq_transport::metrics::Latency,
     /// Time of one fdatasync.
     pub fsync_latency: rustmq_transport::metrics::Latency,
+    /// Time an append waited in the writer's queue: submitted to its group's write begun.
+    /// Grows when the writer thread is behind (or starved of CPU), while fsync stays short.
+    pub queue_wait: rustmq_transport::metrics::Latency,
 }
 
 /// A segment file kept to be written over.
@@ -284,7 +287,8 @@ impl Shared {
 }
 
 enum Command {
-    Append(Append),
+    /// An append and when it was submitted.
+    Append(Append, Instant),
     Shutdown(oneshot::Sender<()>),
 }
 
@@ -396,10 +400,12 @@ impl Wal {
     pub fn submit(&self, append: Append) -> Result<(), WalError> {
         let len = append.batch.len() as u64;
         self.shared.queued_bytes.fetch_add(len, Ordering::Relaxed);
-        self.tx.send(Command::Append(append)).map_err(|_| {
-            self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
-            WalError::Closed
-        })
+        self.tx
+            .send(Command::Append(append, Instant::now()))
+            .map_err(|_| {
+                self.shared.queued_bytes.fetch_sub(len, Ordering::Relaxed);
+                WalError::Closed
+            })
     }
 
     /// Batch bytes submitted and not yet taken by the writer: grows while the disk stalls.

@@ -116,26 +116,34 @@ impl Writer {
                 }
             };
             let mut group = Vec::new();
+            let mut queued = Vec::new();
             let mut group_bytes = 0usize;
             let mut shutdown = None;
             match first {
-                Command::Append(a) => {
+                Command::Append(a, submitted) => {
                     group_bytes += a.batch.len() + ENTRY_HEADER_LEN;
                     group.push(a);
+                    queued.push(submitted);
                 }
                 Command::Shutdown(tx) => shutdown = Some(tx),
             }
             while shutdown.is_none() && group_bytes < self.opts.max_group_bytes {
                 match rx.try_recv() {
-                    Ok(Command::Append(a)) => {
+                    Ok(Command::Append(a, submitted)) => {
                         group_bytes += a.batch.len() + ENTRY_HEADER_LEN;
                         group.push(a);
+                        queued.push(submitted);
                     }
                     Ok(Command::Shutdown(tx)) => shutdown = Some(tx),
                     Err(TryRecvError::Empty) | Err(TryRecvError::Disconnected) => break,
                 }
             }
             if !group.is_empty() {
+                let begun = Instant::now();
+                for submitted in queued {
+                    let waited = begun.saturating_duration_since(submitted);
+                    self.shared.stats.queue_wait.observe(waited);
+                }
                 let taken: usize = group.iter().map(|a| a.batch.len()).sum();
                 self.shared
                     .queued_bytes
