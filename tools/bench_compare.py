@@ -168,17 +168,29 @@ def p99_between(before, after):
     return None
 
 
+def max_between(before, after):
+    """The upper bound (ms) of the highest bucket a histogram counted anything in between two
+    scrapes: the worst case, to a factor of two. None when it counted nothing."""
+    if not before or not after:
+        return None
+    counts = [(le, after[le] - before.get(le, 0)) for le in sorted(after)]
+    if not counts or counts[-1][1] <= 0:
+        return None
+    return next(le * 1000 for le, c in counts if c >= counts[-1][1])
+
+
 # The broker's own view of a round: produce from request to acknowledgement (the client's
 # figure adds the network, the client and queueing before the send), one WAL fdatasync (the
 # disk), and a produce request's stream from accepted to body read and to response handed to
 # QUIC (what the broker's runtime adds around the handler); the produce's stages (its
 # sequence turn and queueing to the WAL, then waiting to be durable) and inside the latter the
-# WAL writer's queue. Bucket bounds double (50 us, 100 us, ...), so these are upper bounds.
+# WAL writer's queue and its group commit (write and fdatasync). Bucket bounds double (50 us, 100 us, ...), so these are upper bounds.
 BROKER_HISTOGRAMS = ("rustmq_produce_seconds", "rustmq_wal_fsync_seconds",
                      'rustmq_request_read_seconds|api="produce"', 'rustmq_request_seconds|api="produce"',
                      'rustmq_produce_stage_seconds|stage="append"',
                      'rustmq_produce_stage_seconds|stage="durable"',
-                     "rustmq_wal_queue_wait_seconds")
+                     "rustmq_wal_queue_wait_seconds", "rustmq_wal_group_commit_seconds",
+                     "rustmq_runtime_poll_delay_seconds")
 
 
 def udp_receive_drops():
@@ -359,6 +371,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
     cores = (cpu1 - cpu0) / (t1 - t0)
     mb_s = r["produce"]["mb_per_s"]
 
+    def broker_max(i):
+        return max_between(*(h and h[BROKER_HISTOGRAMS[i]] for h in (hist0, hist1)))
+
     def broker_p99(i):
         return p99_between(*(h and h[BROKER_HISTOGRAMS[i]] for h in (hist0, hist1)))
 
@@ -384,6 +399,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "broker_append_p99_ms": broker_p99(4),
         "broker_durable_p99_ms": broker_p99(5),
         "wal_queue_wait_p99_ms": broker_p99(6),
+        "wal_group_commit_p99_ms": broker_p99(7),
+        "runtime_poll_delay_max_ms": broker_max(8),
         # The client's side of an acknowledgement (rustmq-bench): the load generator taking
         # the message late, the batch waiting in the producer, the request's round trip.
         "send_lag_p99_ms": r["produce"]["send_lag_ms"]["p99"],
@@ -408,8 +425,8 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / fsync | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -420,7 +437,8 @@ def table(label, facts, fio_before, fio_after, rows):
             f"| ≤ {f(r.get('broker_request_read_p99_ms'), '.1f')} / ≤ {f(r.get('broker_request_p99_ms'), '.1f')} "
             f"/ ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} "
             f"| ≤ {f(r.get('broker_append_p99_ms'), '.1f')} / ≤ {f(r.get('broker_durable_p99_ms'), '.1f')} "
-            f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} "
+            f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_group_commit_p99_ms'), '.1f')} "
+            f"/ ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} | ≤ {f(r.get('runtime_poll_delay_max_ms'), '.1f')} "
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
     return "\n".join(lines)
 

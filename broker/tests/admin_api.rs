@@ -383,6 +383,8 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
         assert_eq!(count(&first, &series), produces, "{series}");
     }
     assert!(count(&first, "rustmq_wal_queue_wait_seconds_count") >= 5.0);
+    // The runtime probe wakes every 10 ms from the broker's start; the traffic above took longer.
+    assert!(count(&first, "rustmq_runtime_poll_delay_seconds_count") >= 1.0);
     assert!(count(&first, "rustmq_wal_group_commit_seconds_count") >= 5.0);
     assert!(count(&first, "rustmq_wal_fsync_seconds_count") >= 1.0);
     assert!(count(&first, "rustmq_controller_commit_seconds_count") >= 1.0);

@@ -91,6 +91,8 @@ pub struct BrokerMetrics {
     request_read: ApiLatencies,
     /// A request stream accepted to its response handed to QUIC.
     request: ApiLatencies,
+    /// How late the request runtime polled a task that was due (see `runtime_probe`).
+    pub runtime_poll_delay: Latency,
     /// Fetch request to response (long polls included).
     pub fetch: Latency,
     /// A follower's replica fetch that brought records: request to answer.
@@ -111,6 +113,7 @@ impl Default for BrokerMetrics {
             produce_stage: Family::new_with_constructor(latency_histogram),
             request_read: Family::new_with_constructor(latency_histogram),
             request: Family::new_with_constructor(latency_histogram),
+            runtime_poll_delay: Latency::default(),
             fetch: Latency::default(),
             replica_fetch: Latency::default(),
             bytes_in: Family::default(),
@@ -217,6 +220,11 @@ impl BrokerMetrics {
             "request_seconds",
             "A request stream accepted to its response handed to QUIC, by API",
             self.request.clone(),
+        );
+        r.register(
+            "runtime_poll_delay_seconds",
+            "How late the request runtime polled a timer due every 10 ms: a stalled worker thread delays every request by this much",
+            self.runtime_poll_delay.histogram(),
         );
         r.register(
             "fetch_seconds",

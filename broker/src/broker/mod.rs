@@ -17,6 +17,7 @@ mod produce;
 mod reconfigure;
 pub mod replication;
 mod retention;
+mod runtime_probe;
 mod topology;
 mod views;
 
@@ -252,10 +253,16 @@ impl Broker {
                 .run(Duration::from_millis(50), broker.stop.subscribe()),
         );
         let isr = tokio::spawn(broker.clone().run_isr_maintenance());
-        broker
-            .tasks
-            .lock()
-            .extend([watcher, retention, sessions, uploader, maintenance, isr]);
+        let probe = tokio::spawn(broker.clone().probe_runtime());
+        broker.tasks.lock().extend([
+            watcher,
+            retention,
+            sessions,
+            uploader,
+            maintenance,
+            isr,
+            probe,
+        ]);
         if let Some(etl) = &broker.etl {
             let follow = etl
                 .clone()
