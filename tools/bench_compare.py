@@ -35,7 +35,9 @@ goes: "tmpfs", the default, puts it in a fresh directory under /dev/shm; "disk" 
 the data directory, on the WAL's disk), BENCH_SETTLE (seconds to wait after each round,
 default 30), BENCH_HALF_RATE (msg/s for the half rounds instead of half of `max`'s rate, so
 two builds or WAL backends are compared at one rate; the max round then runs only if
-BENCH_ROUNDS names it).
+BENCH_ROUNDS names it). With RUSTMQ_LOG=warn,rustmq_broker::broker::runtime_probe=debug
+in BENCH_BROKER_ENV, the broker's report of every request-runtime stall (what the worker
+thread did, which tasks it polled) is kept as stalls-<round>.log in the work directory.
 
 Why rounds are spaced: a round deletes gigabytes of WAL and objects when its broker stops,
 and the next one measured that, not itself (on this VM, whose disk is mounted with online
@@ -132,15 +134,59 @@ def cpu_speed(cpus):
     return float(out.stdout) if out.returncode == 0 else None
 
 
+def scrape(admin, ca):
+    """The broker's /metrics text from its admin API, None if unreachable."""
+    ctx = ssl.create_default_context(cafile=str(ca)) if admin.startswith("https") else None
+    try:
+        with urllib.request.urlopen(f"{admin}/metrics", context=ctx, timeout=5) as r:
+            return r.read().decode()
+    except OSError:
+        return None
+
+
+# Counters of the request runtime's stalls (the probe's timer 20 ms or more late, and what
+# its worker thread did in the interval before) and of its poll time by task kind.
+STALL_COUNTERS = ("rustmq_runtime_stalls_total", "rustmq_runtime_stall_seconds_total",
+                  "rustmq_task_poll_seconds_total")
+
+
+def broker_counters(admin, ca):
+    """{series: value} of the STALL_COUNTERS series, labels included; None if unreachable."""
+    text = scrape(admin, ca)
+    if text is None:
+        return None
+    out = {}
+    for line in text.splitlines():
+        m = re.match(r'(\w+(?:\{[^}]*\})?) (\S+)$', line)
+        if m and m.group(1).split("{")[0] in STALL_COUNTERS:
+            out[m.group(1)] = float(m.group(2))
+    return out
+
+
+def stall_figures(before, after, seconds):
+    """What the round's stalls were made of, from two counter scrapes: their number, the
+    worker's running / waiting / sleeping ms in the intervals they ended, and the request
+    runtime's poll time per second of the round by task kind (ms/s)."""
+    if not before or not after:
+        return {}
+    d = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    state = lambda w: d.get(f'rustmq_runtime_stall_seconds_total{{worker="{w}"}}', 0.0) * 1000
+    busy = {}
+    for k, v in d.items():
+        m = re.match(r'rustmq_task_poll_seconds_total\{task="(\w+)"\}', k)
+        if m:
+            busy[m.group(1)] = v * 1000 / seconds
+    return {"stalls": int(d.get("rustmq_runtime_stalls_total", 0)),
+            "stall_running_ms": state("running"), "stall_waiting_ms": state("waiting"),
+            "stall_sleeping_ms": state("sleeping"), "task_busy_ms_per_s": busy}
+
+
 def broker_histograms(admin, ca, names):
     """Cumulative bucket counts of the broker's histograms `names` from its admin API's
     /metrics: {name: {upper bound in s: count}}, summed over their labels; a name written
     `metric|label="value"` counts only the series carrying that label. None if unreachable."""
-    ctx = ssl.create_default_context(cafile=str(ca)) if admin.startswith("https") else None
-    try:
-        with urllib.request.urlopen(f"{admin}/metrics", context=ctx, timeout=5) as r:
-            text = r.read().decode()
-    except OSError:
+    text = scrape(admin, ca)
+    if text is None:
         return None
     out = {n: {} for n in names}
     wanted = [(n, *n.split("|", 1)) if "|" in n else (n, n, "") for n in names]
@@ -321,6 +367,12 @@ class Broker:
             raise RuntimeError(f"broker did not start:\n{(self.dir / 'broker.out').read_text()}")
         self.ca = self.dir / "data" / "tls" / "ca.pem"
 
+    def log_text(self):
+        try:
+            return (self.dir / "broker.out").read_text(errors="replace")
+        except OSError:
+            return ""
+
     def stop(self):
         terminate(self.proc, 20)
         shutil.rmtree(self.dir, ignore_errors=True)
@@ -345,6 +397,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # The measured window starts after the warm-up and the topic's creation.
         time.sleep(warmup + 0.5)
         hist0 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
+        counters0 = broker_counters(broker.admin, broker.ca)
         drops0 = udp_receive_drops()
         broker_port = int(broker.quic.rsplit(":", 1)[1])
         broker_drops0 = udp_socket_drops(broker_port)
@@ -356,6 +409,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         load1 = tree_cpu_seconds(bench.pid)
         throttled1 = quota.throttled_seconds() if quota else 0.0
         hist1 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
+        counters1 = broker_counters(broker.admin, broker.ca)
         drops1 = udp_receive_drops()
         broker_drops1 = udp_socket_drops(broker_port)
         stdout, stderr = bench.communicate()
@@ -363,6 +417,11 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
             raise RuntimeError(f"rustmq-bench failed in round {name}:\n{stderr}")
         r = json.loads(out.read_text())
     finally:
+        # The probe's stall reports (at debug with RUSTMQ_LOG=...runtime_probe=debug in
+        # BENCH_BROKER_ENV) outlive the broker's directory.
+        stalls = [l for l in broker.log_text().splitlines() if "request runtime stalled" in l]
+        if stalls:
+            (Path(work) / f"stalls-{name.replace(' ', '_').replace(',', '')}.log").write_text("\n".join(stalls) + "\n")
         broker.stop()
         if quota:
             quota.remove()
@@ -401,6 +460,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "wal_queue_wait_p99_ms": broker_p99(6),
         "wal_group_commit_p99_ms": broker_p99(7),
         "runtime_poll_delay_max_ms": broker_max(8),
+        **stall_figures(counters0, counters1, t1 - t0),
         # The client's side of an acknowledgement (rustmq-bench): the load generator taking
         # the message late, the batch waiting in the producer, the request's round trip.
         "send_lag_p99_ms": r["produce"]["send_lag_ms"]["p99"],
@@ -415,6 +475,22 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
     return row
 
 
+def stall_cell(r):
+    if "stalls" not in r:
+        return "–"
+    return (f"{r['stalls']} ({r['stall_running_ms']:.0f} / {r['stall_waiting_ms']:.0f} / "
+            f"{r['stall_sleeping_ms']:.0f})")
+
+
+def busy_cell(r):
+    busy = r.get("task_busy_ms_per_s")
+    if not busy:
+        return "–"
+    quic, req = busy.get("quic_driver", 0.0), busy.get("request", 0.0)
+    rest = sum(busy.values()) - quic - req
+    return f"{quic:.0f} / {req:.0f} / {rest:.0f}"
+
+
 def table(label, facts, fio_before, fio_after, rows):
     def f(v, fmt):
         return "–" if v is None else format(v, fmt)
@@ -425,8 +501,8 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         lines.append(
@@ -439,6 +515,7 @@ def table(label, facts, fio_before, fio_after, rows):
             f"| ≤ {f(r.get('broker_append_p99_ms'), '.1f')} / ≤ {f(r.get('broker_durable_p99_ms'), '.1f')} "
             f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_group_commit_p99_ms'), '.1f')} "
             f"/ ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} | ≤ {f(r.get('runtime_poll_delay_max_ms'), '.1f')} "
+            f"| {stall_cell(r)} | {busy_cell(r)} "
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
     return "\n".join(lines)
 

@@ -39,6 +39,7 @@ pub mod partition;
 pub mod priority;
 pub mod security;
 pub mod server;
+pub mod task_time;
 pub mod tier;
 pub use rustmq_transport::tls;
 pub mod wal;
@@ -55,6 +56,7 @@ use tokio::task::JoinHandle;
 
 use crate::broker::{Broker, BrokerError};
 use crate::config::BrokerConfig;
+use crate::task_time::{TaskKind::Periodic, timed};
 use rustmq_transport::tls::TlsError;
 
 /// Errors starting a node.
@@ -214,19 +216,23 @@ impl Node {
         let broker = Broker::start(config.clone(), controller.clone()).await?;
 
         let (stop, _) = watch::channel(false);
-        let mut tasks = vec![tokio::spawn(
+        let mut tasks = vec![tokio::spawn(timed(
+            Periodic,
             security
                 .clone()
                 .follow(controller.clone(), stop.subscribe()),
-        )];
+        ))];
         if remote {
-            tasks.push(tokio::spawn(heartbeat(
-                controller.clone(),
-                Arc::downgrade(&broker),
-                me,
-                broker.lease().clone(),
-                Duration::from_millis(config.controller.broker_heartbeat_interval_ms),
-                stop.subscribe(),
+            tasks.push(tokio::spawn(timed(
+                Periodic,
+                heartbeat(
+                    controller.clone(),
+                    Arc::downgrade(&broker),
+                    me,
+                    broker.lease().clone(),
+                    Duration::from_millis(config.controller.broker_heartbeat_interval_ms),
+                    stop.subscribe(),
+                ),
             )));
         }
         tasks.push(tokio::spawn(security::watch_listener_tls(

@@ -23,6 +23,7 @@ use tracing::Instrument;
 
 use crate::broker::Broker;
 use crate::config::NetworkSection;
+use crate::task_time::{TaskKind, timed};
 
 mod authorize;
 mod bulk;
@@ -131,7 +132,7 @@ pub async fn serve(
         let open = open.clone();
         let max_frame = net.max_frame_bytes;
         let lanes = lanes.clone();
-        tokio::spawn(async move {
+        tokio::spawn(timed(TaskKind::Connection, async move {
             let remote = incoming.remote_address();
             let lane = Arc::new(Lane::default());
             let connecting = match lanes.accept(incoming, &lane) {
@@ -172,7 +173,7 @@ pub async fn serve(
                 Err(_) => tracing::info!(%remote, "handshake timed out"),
             }
             open.fetch_sub(1, Ordering::Relaxed);
-        });
+        }));
     }
 }
 
@@ -236,7 +237,7 @@ impl Connection {
         // A bulk connection's requests are answered on the bulk runtime.
         let bulk = lanes.handle().filter(|_| lane.is_bulk()).cloned();
         let on_bulk = bulk.is_some();
-        let stream = async move {
+        let stream = timed(TaskKind::Request, async move {
             let s = Stream {
                 broker: &broker,
                 security: &security,
@@ -250,7 +251,7 @@ impl Connection {
             if let Err(e) = s.serve(send, recv).await {
                 tracing::debug!(error = %e, "stream ended early");
             }
-        };
+        });
         match bulk {
             Some(h) => drop(h.spawn(stream)),
             None => drop(tokio::spawn(stream)),

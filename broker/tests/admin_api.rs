@@ -385,6 +385,12 @@ async fn metrics_are_registered_once_with_latencies_topic_counters_and_group_lag
     assert!(count(&first, "rustmq_wal_queue_wait_seconds_count") >= 5.0);
     // The runtime probe wakes every 10 ms from the broker's start; the traffic above took longer.
     assert!(count(&first, "rustmq_runtime_poll_delay_seconds_count") >= 1.0);
+    // The requests above were polled as request tasks, over QUIC connection drivers; the
+    // stall counters exist from the start (whether this run stalled is the machine's).
+    assert!(count(&first, "rustmq_task_polls_total{task=\"request\"}") >= 5.0);
+    assert!(count(&first, "rustmq_task_polls_total{task=\"quic_driver\"}") >= 5.0);
+    assert!(count(&first, "rustmq_task_poll_seconds_total{task=\"request\"}") > 0.0);
+    assert!(count(&first, "rustmq_runtime_stalls_total") >= 0.0);
     assert!(count(&first, "rustmq_wal_group_commit_seconds_count") >= 5.0);
     assert!(count(&first, "rustmq_wal_fsync_seconds_count") >= 1.0);
     assert!(count(&first, "rustmq_controller_commit_seconds_count") >= 1.0);

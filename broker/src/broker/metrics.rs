@@ -60,6 +60,20 @@ impl ProduceStage {
     }
 }
 
+/// Labels of the runtime's stall time: what its worker thread was doing meanwhile.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkerStateLabels {
+    /// `running` (polling tasks or driving I/O), `waiting` (ready, but the CPU ran other
+    /// threads or the cgroup was throttled) or `sleeping` (parked or blocked in a call).
+    pub worker: &'static str,
+}
+
+/// Labels of the request runtime's poll time by task kind.
+#[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TaskLabels {
+    task: &'static str,
+}
+
 /// Labels of the per-topic counters.
 #[derive(Debug, Clone, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct TopicLabels {
@@ -93,6 +107,10 @@ pub struct BrokerMetrics {
     request: ApiLatencies,
     /// How late the request runtime polled a task that was due (see `runtime_probe`).
     pub runtime_poll_delay: Latency,
+    /// Probe ticks late by a stall (see `runtime_probe`).
+    pub runtime_stalls: Counter,
+    /// The stalled intervals' time, by what the worker thread was doing.
+    pub runtime_stall: Family<WorkerStateLabels, Counter<f64, std::sync::atomic::AtomicU64>>,
     /// Fetch request to response (long polls included).
     pub fetch: Latency,
     /// A follower's replica fetch that brought records: request to answer.
@@ -114,6 +132,8 @@ impl Default for BrokerMetrics {
             request_read: Family::new_with_constructor(latency_histogram),
             request: Family::new_with_constructor(latency_histogram),
             runtime_poll_delay: Latency::default(),
+            runtime_stalls: Counter::default(),
+            runtime_stall: Family::default(),
             fetch: Latency::default(),
             replica_fetch: Latency::default(),
             bytes_in: Family::default(),
@@ -225,6 +245,16 @@ impl BrokerMetrics {
             "runtime_poll_delay_seconds",
             "How late the request runtime polled a timer due every 10 ms: a stalled worker thread delays every request by this much",
             self.runtime_poll_delay.histogram(),
+        );
+        r.register(
+            "runtime_stalls",
+            "Times the runtime probe's timer ran 20 ms or more late",
+            self.runtime_stalls.clone(),
+        );
+        r.register(
+            "runtime_stall_seconds",
+            "Time of the intervals that ended in a stall, by what the request runtime's worker thread did: running, waiting for the CPU, sleeping",
+            self.runtime_stall.clone(),
         );
         r.register(
             "fetch_seconds",
@@ -534,8 +564,36 @@ impl Collector for BrokerFigures {
         if let Some(etl) = &b.etl {
             crate::etl::metrics::encode(etl, e)?;
         }
+        task_poll_time(e)?;
         group_lag(&b, e)
     }
+}
+
+/// The request runtime's poll time and polls by task kind (`crate::task_time`).
+fn task_poll_time(e: &mut DescriptorEncoder) -> std::fmt::Result {
+    use prometheus_client::metrics::counter::ConstCounter;
+    let now = crate::task_time::snapshot();
+    let mut family = e.encode_descriptor(
+        "task_poll_seconds",
+        "Time the request runtime spent polling the broker's tasks, by kind",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for kind in crate::task_time::TaskKind::ALL {
+        let labels = TaskLabels { task: kind.label() };
+        ConstCounter::new(now.busy(kind).as_secs_f64()).encode(family.encode_family(&labels)?)?;
+    }
+    let mut family = e.encode_descriptor(
+        "task_polls",
+        "Polls of the broker's tasks on the request runtime, by kind",
+        None,
+        prometheus_client::metrics::MetricType::Counter,
+    )?;
+    for kind in crate::task_time::TaskKind::ALL {
+        let labels = TaskLabels { task: kind.label() };
+        ConstCounter::new(now.polls(kind)).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
 }
 
 /// Lag (high watermark minus committed offset) of every group this broker coordinates, per

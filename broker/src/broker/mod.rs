@@ -54,6 +54,7 @@ use crate::partition::{
     AckNeed, AckState, BatchSource, PartitionError, PartitionLog, ReplicaSettings, RoleChange,
     UploadBacklog, WriteCache, retention_start,
 };
+use crate::task_time::{TaskKind::Periodic, timed};
 use crate::tier::{Tier, TierError, UploadSource};
 use crate::wal::{Wal, WalError, WalOptions};
 
@@ -233,8 +234,8 @@ impl Broker {
             stop,
             tasks: Mutex::new(Vec::new()),
         });
-        let watcher = tokio::spawn(Self::watch_metadata(broker.clone()));
-        let retention = tokio::spawn(Self::retention_loop(broker.clone()));
+        let watcher = tokio::spawn(timed(Periodic, Self::watch_metadata(broker.clone())));
+        let retention = tokio::spawn(timed(Periodic, Self::retention_loop(broker.clone())));
         let src: Arc<dyn UploadSource> = broker.clone();
         // Off the request threads, at a lower priority (`object_storage.background_*`).
         let uploader = broker.tier.spawn_background(
@@ -246,14 +247,15 @@ impl Broker {
         let maintenance = broker
             .tier
             .spawn_background(broker.tier.clone().run_maintenance(broker.stop.subscribe()));
-        let sessions = tokio::spawn(
+        let sessions = tokio::spawn(timed(
+            Periodic,
             broker
                 .groups
                 .clone()
                 .run(Duration::from_millis(50), broker.stop.subscribe()),
-        );
-        let isr = tokio::spawn(broker.clone().run_isr_maintenance());
-        let probe = tokio::spawn(broker.clone().probe_runtime());
+        ));
+        let isr = tokio::spawn(timed(Periodic, broker.clone().run_isr_maintenance()));
+        let probe = tokio::spawn(timed(Periodic, broker.clone().probe_runtime()));
         broker.tasks.lock().extend([
             watcher,
             retention,
@@ -267,7 +269,10 @@ impl Broker {
             let follow = etl
                 .clone()
                 .follow(broker.controller.clone(), broker.stop.subscribe());
-            broker.tasks.lock().push(tokio::spawn(follow));
+            broker
+                .tasks
+                .lock()
+                .push(tokio::spawn(timed(Periodic, follow)));
         }
         let service: Arc<dyn rustmq_controller::ReplicaService> = broker.clone();
         broker.controller.set_replica_service(&service);

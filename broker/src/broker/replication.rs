@@ -36,6 +36,7 @@ use rustmq_controller::rpc::{
 
 use crate::broker::Broker;
 use crate::partition::{BatchSource, PartitionLog, Role};
+use crate::task_time::{TaskKind, timed};
 
 /// Longest a replica fetch long-polls, whatever the follower asks.
 const MAX_REPLICA_WAIT: Duration = Duration::from_secs(5);
@@ -222,7 +223,8 @@ impl Broker {
             if !fetchers.contains_key(leader) {
                 let me = self.clone();
                 let leader = *leader;
-                fetchers.insert(leader, tokio::spawn(me.run_fetcher(leader)));
+                let fetcher = timed(TaskKind::Replication, me.run_fetcher(leader));
+                fetchers.insert(leader, tokio::spawn(fetcher));
             }
         }
     }

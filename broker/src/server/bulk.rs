@@ -25,6 +25,8 @@ use std::task::{Context, Poll};
 
 use tokio::runtime::{Handle, Runtime};
 
+use crate::task_time::{TaskKind, timed};
+
 /// One connection's lane: whether its work runs on the bulk runtime.
 #[derive(Debug, Default)]
 pub(crate) struct Lane {
@@ -83,7 +85,10 @@ impl BulkLanes {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(threads)
             .thread_name("rustmq-bulk")
-            .on_thread_start(move || crate::priority::lower_this_thread(19, sched_idle))
+            .on_thread_start(move || {
+                crate::priority::lower_this_thread(19, sched_idle);
+                crate::task_time::do_not_count_this_thread();
+            })
             .enable_all()
             .build()?;
         Ok(Arc::new(Self {
@@ -162,6 +167,8 @@ impl quinn::Runtime for LaneRuntime {
     }
 
     fn spawn(&self, future: Pin<Box<dyn Future<Output = ()> + Send>>) {
+        // Counted wherever it runs; the bulk runtime's threads do not count.
+        let future = Box::pin(timed(TaskKind::QuicDriver, future));
         let lane = ACCEPTING.with(|a| a.borrow().clone());
         match (lane, &self.bulk) {
             (Some(lane), Some(bulk)) => {

@@ -23,6 +23,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::TierError;
+use crate::task_time::{TaskKind, timed};
 
 /// How a background pool runs its work (cold reads from `[cache]`, uploads from `[wal]`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -91,7 +92,10 @@ impl BackgroundPool {
         let rt = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(o.threads)
             .thread_name(name)
-            .on_thread_start(move || crate::priority::lower_this_thread(nice, idle))
+            .on_thread_start(move || {
+                crate::priority::lower_this_thread(nice, idle);
+                crate::task_time::do_not_count_this_thread();
+            })
             .enable_all()
             .build()?;
         Ok(Self {
@@ -136,9 +140,10 @@ impl BackgroundPool {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
+        let fut = timed(TaskKind::Upload, fut.in_current_span());
         match &self.rt {
-            Some(rt) => rt.spawn(fut.in_current_span()),
-            None => tokio::spawn(fut.in_current_span()),
+            Some(rt) => rt.spawn(fut),
+            None => tokio::spawn(fut),
         }
     }
 
@@ -159,7 +164,7 @@ impl BackgroundPool {
         match self.rt.as_ref().map(Runtime::handle) {
             None => job.await,
             Some(h) => h
-                .spawn(job.in_current_span())
+                .spawn(timed(TaskKind::Upload, job.in_current_span()))
                 .await
                 .map_err(|e| TierError::Store(format!("background task: {e}")))?,
         }
