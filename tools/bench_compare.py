@@ -150,9 +150,9 @@ STALL_COUNTERS = ("rustmq_runtime_stalls_total", "rustmq_runtime_stall_seconds_t
                   "rustmq_task_poll_seconds_total")
 
 
-def broker_counters(admin, ca):
-    """{series: value} of the STALL_COUNTERS series, labels included; None if unreachable."""
-    text = scrape(admin, ca)
+def broker_counters(text):
+    """{series: value} of the STALL_COUNTERS series in a /metrics `text`, labels included;
+    None without a scrape."""
     if text is None:
         return None
     out = {}
@@ -181,11 +181,11 @@ def stall_figures(before, after, seconds):
             "stall_sleeping_ms": state("sleeping"), "task_busy_ms_per_s": busy}
 
 
-def broker_histograms(admin, ca, names):
-    """Cumulative bucket counts of the broker's histograms `names` from its admin API's
-    /metrics: {name: {upper bound in s: count}}, summed over their labels; a name written
-    `metric|label="value"` counts only the series carrying that label. None if unreachable."""
-    text = scrape(admin, ca)
+def broker_histograms(text, names):
+    """Cumulative bucket counts of the broker's histograms `names` in a /metrics `text`:
+    {name: {upper bound in s: count}}, summed over their labels; a name written
+    `metric|label="value"` counts only the series carrying that label. None without a
+    scrape."""
     if text is None:
         return None
     out = {n: {} for n in names}
@@ -396,8 +396,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         bench = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         # The measured window starts after the warm-up and the topic's creation.
         time.sleep(warmup + 0.5)
-        hist0 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
-        counters0 = broker_counters(broker.admin, broker.ca)
+        scrape0 = scrape(broker.admin, broker.ca)
+        hist0, counters0 = broker_histograms(scrape0, BROKER_HISTOGRAMS), broker_counters(scrape0)
         drops0 = udp_receive_drops()
         broker_port = int(broker.quic.rsplit(":", 1)[1])
         broker_drops0 = udp_socket_drops(broker_port)
@@ -408,8 +408,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load1 = tree_cpu_seconds(bench.pid)
         throttled1 = quota.throttled_seconds() if quota else 0.0
-        hist1 = broker_histograms(broker.admin, broker.ca, BROKER_HISTOGRAMS)
-        counters1 = broker_counters(broker.admin, broker.ca)
+        scrape1 = scrape(broker.admin, broker.ca)
+        hist1, counters1 = broker_histograms(scrape1, BROKER_HISTOGRAMS), broker_counters(scrape1)
         drops1 = udp_receive_drops()
         broker_drops1 = udp_socket_drops(broker_port)
         stdout, stderr = bench.communicate()

@@ -58,6 +58,9 @@ impl TaskKind {
     }
 }
 
+/// How many kinds there are.
+const KINDS: usize = TaskKind::ALL.len();
+
 #[derive(Debug)]
 struct Counters {
     nanos: AtomicU64,
@@ -78,14 +81,7 @@ impl Counters {
 
 /// One process-wide table: the runtime is the process's, and the metrics endpoint and the
 /// probe read it from wherever they run.
-static TABLE: [Counters; 6] = [
-    Counters::new(),
-    Counters::new(),
-    Counters::new(),
-    Counters::new(),
-    Counters::new(),
-    Counters::new(),
-];
+static TABLE: [Counters; KINDS] = [const { Counters::new() }; KINDS];
 
 thread_local! {
     /// Set on threads whose polls must not count (the bulk lanes' background threads: a
@@ -145,8 +141,8 @@ impl<F: Future> Future for Timed<F> {
 /// The counters at one moment: total poll time and polls per kind.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PollTimes {
-    nanos: [u64; 6],
-    polls: [u64; 6],
+    nanos: [u64; KINDS],
+    polls: [u64; KINDS],
 }
 
 /// Reads the counters.
@@ -160,7 +156,7 @@ pub fn snapshot() -> PollTimes {
 }
 
 /// The longest poll of each kind since the last call, and restarts them.
-pub fn take_longest() -> [(TaskKind, Duration); 6] {
+pub fn take_longest() -> [(TaskKind, Duration); KINDS] {
     TaskKind::ALL.map(|k| {
         let took = TABLE[k.index()].longest.swap(0, Ordering::Relaxed);
         (k, Duration::from_nanos(took))
@@ -171,7 +167,7 @@ impl PollTimes {
     /// What happened between `earlier` and this snapshot.
     pub fn since(&self, earlier: &PollTimes) -> PollTimes {
         let mut d = PollTimes::default();
-        for i in 0..TaskKind::ALL.len() {
+        for i in 0..KINDS {
             d.nanos[i] = self.nanos[i].saturating_sub(earlier.nanos[i]);
             d.polls[i] = self.polls[i].saturating_sub(earlier.polls[i]);
         }

@@ -571,27 +571,41 @@ impl Collector for BrokerFigures {
 
 /// The request runtime's poll time and polls by task kind (`crate::task_time`).
 fn task_poll_time(e: &mut DescriptorEncoder) -> std::fmt::Result {
-    use prometheus_client::metrics::counter::ConstCounter;
     let now = crate::task_time::snapshot();
-    let mut family = e.encode_descriptor(
+    task_family(
+        e,
         "task_poll_seconds",
         "Time the request runtime spent polling the broker's tasks, by kind",
-        None,
-        prometheus_client::metrics::MetricType::Counter,
+        |k| now.busy(k).as_secs_f64(),
     )?;
-    for kind in crate::task_time::TaskKind::ALL {
-        let labels = TaskLabels { task: kind.label() };
-        ConstCounter::new(now.busy(kind).as_secs_f64()).encode(family.encode_family(&labels)?)?;
-    }
-    let mut family = e.encode_descriptor(
+    task_family(
+        e,
         "task_polls",
         "Polls of the broker's tasks on the request runtime, by kind",
+        |k| now.polls(k),
+    )
+}
+
+/// One counter family with a series per task kind, `value` read for each.
+fn task_family<N>(
+    e: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    value: impl Fn(crate::task_time::TaskKind) -> N,
+) -> std::fmt::Result
+where
+    prometheus_client::metrics::counter::ConstCounter<N>: EncodeMetric,
+{
+    use prometheus_client::metrics::counter::ConstCounter;
+    let mut family = e.encode_descriptor(
+        name,
+        help,
         None,
         prometheus_client::metrics::MetricType::Counter,
     )?;
     for kind in crate::task_time::TaskKind::ALL {
         let labels = TaskLabels { task: kind.label() };
-        ConstCounter::new(now.polls(kind)).encode(family.encode_family(&labels)?)?;
+        ConstCounter::new(value(kind)).encode(family.encode_family(&labels)?)?;
     }
     Ok(())
 }
