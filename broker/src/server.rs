@@ -10,13 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes};
 use quinn::{Endpoint, RecvStream, SendStream, VarInt};
 use rustmq_protocol::ApiKey;
 use rustmq_protocol::frame::{
     self, FLAG_ERROR, FLAG_RESPONSE, FrameError, FrameHeader, HEADER_LEN,
 };
 use rustmq_protocol::proto::{self, ErrorCode};
+use rustmq_transport::quic::FrameBody;
 use rustmq_transport::telemetry::TraceParent;
 use tokio::sync::watch;
 use tracing::Instrument;
@@ -368,11 +369,11 @@ impl Stream<'_> {
         &self,
         api: ApiKey,
         header: FrameHeader,
-        body: Bytes,
+        body: FrameBody,
         send: SendStream,
     ) -> Result<(), StreamError> {
         let broker = self.broker;
-        tracing::debug!(bytes = body.len(), "request");
+        tracing::debug!(bytes = body.remaining(), "request");
         let session = self.session.get();
         // ApiVersions is answered first so a client can learn that it must authenticate.
         if !session.authenticated() && !matches!(api, ApiKey::Authenticate | ApiKey::ApiVersions) {
@@ -464,8 +465,8 @@ impl Stream<'_> {
     }
 }
 
-/// Reads exactly `len` bytes (one chunk is used without copying).
-async fn read_body(recv: &mut RecvStream, len: usize) -> Result<Bytes, StreamError> {
+/// Reads exactly `len` bytes, as the chunks they arrived in.
+async fn read_body(recv: &mut RecvStream, len: usize) -> Result<FrameBody, StreamError> {
     rustmq_transport::quic::read_body(recv, len)
         .await
         .map_err(StreamError::Read)
@@ -495,7 +496,7 @@ async fn dispatch(
     gate: &Gate<'_>,
     cell: &SessionCell,
     api: ApiKey,
-    body: Bytes,
+    body: FrameBody,
 ) -> Result<Response, FrameError> {
     Ok(match api {
         ApiKey::ApiVersions => {
@@ -715,4 +716,48 @@ async fn reply_error(
     send.write_all(&out).await?;
     send.finish()?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rustmq_protocol::batch;
+    use rustmq_protocol::records::{Compression, OutgoingRecord, encode_batch};
+
+    /// The produce path copies a batch once: decoding a body read as packet-sized chunks
+    /// gathers each partition's records into a buffer of its own, which the append then
+    /// stamps in place.
+    #[test]
+    fn batches_decoded_from_packet_chunks_are_stamped_without_a_second_copy() {
+        let batch_of = |n: usize| {
+            let records: Vec<_> = (0..n)
+                .map(|i| OutgoingRecord::value(format!("{i:01000}")))
+                .collect();
+            encode_batch(&records, Compression::None).unwrap()
+        };
+        let partition = |p: u32| proto::PartitionProduceData {
+            partition: p,
+            records: [batch_of(8), batch_of(5)].concat().into(),
+        };
+        let req = proto::ProduceRequest {
+            topics: vec![proto::TopicProduceData {
+                topic: "orders".into(),
+                partitions: vec![partition(0), partition(1)],
+            }],
+            ..Default::default()
+        };
+        let encoded = Bytes::from(prost::Message::encode_to_vec(&req));
+        let chunks: Vec<Bytes> = encoded.chunks(1200).map(Bytes::copy_from_slice).collect();
+        let decoded: proto::ProduceRequest =
+            frame::decode_body(FrameBody::from_chunks(chunks)).unwrap();
+        assert_eq!(decoded, req);
+        for p in decoded.topics.into_iter().flat_map(|t| t.partitions) {
+            let infos = batch::validate(&p.records, 1 << 20).unwrap();
+            let at = p.records.as_ptr() as usize;
+            let batches = batch::stampable(p.records, &infos);
+            for (b, i) in batches.iter().zip(&infos) {
+                assert_eq!(b.as_ptr() as usize, at + i.start, "not copied again");
+            }
+        }
+    }
 }

@@ -450,7 +450,7 @@ async fn read_frame(
     let body = rustmq_transport::quic::read_body(recv, header.body_len as usize)
         .await
         .map_err(|e| e.to_string())?;
-    Ok((header, body))
+    Ok((header, body.into_bytes()))
 }
 
 /// Decodes a response body; an error frame becomes [`ClientError::Server`].

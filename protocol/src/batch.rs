@@ -11,7 +11,7 @@
 //! max_timestamp i64 @35 | producer_id i64 @43 | producer_epoch i16 @51 |
 //! base_sequence i32 @53 | records_count i32 @57 | records @61`
 
-use bytes::Bytes;
+use bytes::{Buf, Bytes, BytesMut};
 
 /// Bytes in a RecordBatch v2 header.
 pub const BATCH_HEADER_LEN: usize = 61;
@@ -184,6 +184,60 @@ pub fn stamp(batch: &mut [u8], base_offset: i64, leader_epoch: i32) {
     batch[12..16].copy_from_slice(&leader_epoch.to_be_bytes());
 }
 
+/// Each batch of `records` that [`validate`] found (`infos`, in order) in a buffer of its
+/// own that [`stamp`] can write. Split without copying when `records` is the only reference
+/// to its bytes (a produce request's batches decoded from the packets they arrived in, an
+/// ETL module's output); copied when it shares them (a slice of a larger frame), since
+/// stamping must not change bytes someone else holds.
+///
+/// ```
+/// use bytes::{BufMut, Bytes, BytesMut};
+/// use rustmq_protocol::batch;
+/// # let one = rustmq_protocol::records::encode_batch(&[rustmq_protocol::records::OutgoingRecord {
+/// #     key: None, value: Some(Bytes::from_static(b"v")), headers: vec![], timestamp: 1 }],
+/// #     rustmq_protocol::records::Compression::None).unwrap();
+/// let mut two = BytesMut::new();
+/// two.put_slice(&one);
+/// two.put_slice(&one);
+/// let two = two.freeze();
+/// let infos = batch::validate(&two, 1 << 20).unwrap();
+/// let mut batches = batch::stampable(two, &infos);
+/// batch::stamp(&mut batches[1], 1, 7);
+/// assert_eq!(batch::base_offset(&batches[1]), 1);
+/// assert_eq!(batch::leader_epoch(&batches[1]), 7);
+/// ```
+pub fn stampable(records: Bytes, infos: &[BatchInfo]) -> Vec<BytesMut> {
+    // Batches in order without overlap, as `validate` reports them; anything else is copied.
+    let ordered = infos
+        .iter()
+        .try_fold(0usize, |at, i| {
+            (i.start >= at && i.start + i.len <= records.len()).then_some(i.start + i.len)
+        })
+        .is_some();
+    let records = if ordered {
+        match records.try_into_mut() {
+            Ok(mut whole) => {
+                let mut at = 0;
+                return infos
+                    .iter()
+                    .map(|i| {
+                        whole.advance(i.start - at);
+                        at = i.start + i.len;
+                        whole.split_to(i.len)
+                    })
+                    .collect();
+            }
+            Err(shared) => shared,
+        }
+    } else {
+        records
+    };
+    infos
+        .iter()
+        .map(|i| BytesMut::from(&records[i.start..i.start + i.len]))
+        .collect()
+}
+
 /// Base offset of a batch that passed [`validate`].
 pub fn base_offset(batch: &[u8]) -> i64 {
     be_i64(batch, 0)
@@ -253,6 +307,42 @@ pub fn split(buf: &Bytes, infos: &[BatchInfo]) -> Vec<Bytes> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn stampable_splits_a_buffer_it_alone_holds_and_copies_a_shared_one() {
+        let one = sample();
+        let mut whole = BytesMut::new();
+        for _ in 0..3 {
+            whole.extend_from_slice(&one);
+        }
+        let whole = whole.freeze();
+        let infos = validate(&whole, 1 << 20).unwrap();
+        assert_eq!(infos.len(), 3);
+
+        // Shared: the request's bytes stay as they were after stamping the copies.
+        let kept = whole.clone();
+        let mut copies = stampable(whole.clone(), &infos);
+        stamp(&mut copies[2], 99, 5);
+        assert_eq!(base_offset(&copies[2]), 99);
+        assert_eq!(&kept[..], &whole[..]);
+        assert_eq!(base_offset(&kept[infos[2].start..]), base_offset(&one));
+        drop(kept);
+
+        // Alone: the batches are the buffer's own bytes, split, not copied.
+        let at = whole.as_ptr() as usize;
+        let mut split = stampable(whole, &infos);
+        for (b, i) in split.iter().zip(&infos) {
+            assert_eq!(b.as_ptr() as usize, at + i.start);
+            assert_eq!(b.len(), i.len);
+        }
+        stamp(&mut split[1], 7, 3);
+        assert_eq!((base_offset(&split[1]), leader_epoch(&split[1])), (7, 3));
+        assert!(
+            validate(&split[1], 1 << 20).is_ok(),
+            "stamps are outside the CRC"
+        );
+    }
+
     use crate::records::{Compression, OutgoingRecord, encode_batch};
     use proptest::prelude::*;
 

@@ -4,7 +4,7 @@
 //! u32 request_id | u16 flags | u16 reserved`. The length comes first so a reader can refuse
 //! an oversized body after reading 16 bytes, without reading the body.
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Buf, BufMut, Bytes, BytesMut};
 
 /// Size of the fixed frame header in bytes.
 pub const HEADER_LEN: usize = 16;
@@ -326,21 +326,21 @@ pub fn encode_request<M: prost::Message>(
 
 /// Takes a request's trace context off the front of its body when the header says one is
 /// there; a body too short to hold it is malformed.
-pub fn split_trace_context(
+pub fn split_trace_context<B: Buf>(
     header: &FrameHeader,
-    mut body: Bytes,
-) -> Result<(Option<[u8; TRACE_CONTEXT_LEN]>, Bytes), FrameError> {
+    mut body: B,
+) -> Result<(Option<[u8; TRACE_CONTEXT_LEN]>, B), FrameError> {
     if header.flags & FLAG_TRACE_CONTEXT == 0 {
         return Ok((None, body));
     }
-    if body.len() < TRACE_CONTEXT_LEN {
+    if body.remaining() < TRACE_CONTEXT_LEN {
         return Err(FrameError::Malformed(format!(
             "the trace context flag is set but the body has {} bytes, fewer than its {TRACE_CONTEXT_LEN}",
-            body.len()
+            body.remaining()
         )));
     }
     let mut trace = [0u8; TRACE_CONTEXT_LEN];
-    trace.copy_from_slice(&body.split_to(TRACE_CONTEXT_LEN));
+    body.copy_to_slice(&mut trace);
     Ok((Some(trace), body))
 }
 
@@ -434,8 +434,9 @@ pub fn decode(frame: Bytes, max_body: u32) -> Result<(FrameHeader, Bytes), Frame
     Ok((header, frame.slice(HEADER_LEN..)))
 }
 
-/// Decodes a protobuf body, mapping failures to [`FrameError::Malformed`].
-pub fn decode_body<M: prost::Message + Default>(body: Bytes) -> Result<M, FrameError> {
+/// Decodes a protobuf body (one buffer, or the chunks it arrived in), mapping failures to
+/// [`FrameError::Malformed`].
+pub fn decode_body<M: prost::Message + Default>(body: impl Buf) -> Result<M, FrameError> {
     M::decode(body).map_err(|e| FrameError::Malformed(e.to_string()))
 }
 

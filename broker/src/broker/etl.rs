@@ -97,14 +97,15 @@ impl Broker {
                 .map_err(|e| (ErrorCode::Unknown, format!("dead letters: {e}")))?;
             let infos = batch::validate(&bytes, usize::MAX)
                 .map_err(|e| (ErrorCode::Unknown, format!("dead letters: {e}")))?;
-            let appended = p.append(&self.wal, &bytes, &infos).map_err(|e| {
+            let len = bytes.len() as u64;
+            let mut batches = batch::stampable(bytes, &infos);
+            let appended = p.append(&self.wal, &mut batches, &infos).map_err(|e| {
                 (
                     ErrorCode::StorageError,
                     format!("dead letters to {topic}: {e}"),
                 )
             })?;
-            self.metrics
-                .appended(topic, bytes.len() as u64, records.len() as u64);
+            self.metrics.appended(topic, len, records.len() as u64);
             self.acknowledgement(&p, appended, need, timeout)
                 .await
                 .map_err(|(code, why)| (code, format!("dead letters to {topic}: {why}")))?;

@@ -116,8 +116,11 @@ impl Broker {
             }
         }
         let appending = Instant::now();
+        let bytes = records.len() as u64;
+        // Batches decoded from several packets are this request's own: stamped in place.
+        let mut batches = batch::stampable(records, &infos);
         let appended = match p
-            .append_in_sequence(&self.wal, &records, &infos, timeout.min(SEQUENCE_WAIT))
+            .append_in_sequence(&self.wal, &mut batches, &infos, timeout.min(SEQUENCE_WAIT))
             .await
         {
             Ok(x) => x,
@@ -131,9 +134,9 @@ impl Broker {
         };
         self.metrics
             .produce_stage(ProduceStage::Append, appending.elapsed());
-        p.count_produced(records.len() as u64);
+        p.count_produced(bytes);
         let messages = infos.iter().map(|i| u64::from(i.offset_count)).sum();
-        self.metrics.appended(topic, records.len() as u64, messages);
+        self.metrics.appended(topic, bytes, messages);
         resp.base_offset = appended.base;
         resp.log_start_offset = p.bounds().0;
         if acks.0 == proto::Acks::NoneAck {

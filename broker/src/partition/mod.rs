@@ -249,10 +249,14 @@ impl PartitionLog {
     /// Leader: checks idempotent-producer sequences, stamps offsets and the leader epoch on
     /// validated batches and queues them on the WAL. A retried batch already in the log is
     /// not appended again: its original offsets come back (with `durable: None`).
+    ///
+    /// `batches` are the validated batches (`infos`, in order), each in a buffer of its own
+    /// ([`batch::stampable`]): the appended ones are stamped in place and taken (left
+    /// empty); nothing is taken when the append is refused.
     pub fn append(
         self: &Arc<Self>,
         wal: &Wal,
-        buf: &Bytes,
+        batches: &mut [BytesMut],
         infos: &[BatchInfo],
     ) -> Result<Appended, PartitionError> {
         let (tx, rx) = oneshot::channel();
@@ -263,18 +267,18 @@ impl PartitionLog {
             });
         }
         let epoch = s.leader_epoch;
+        debug_assert_eq!(batches.len(), infos.len(), "one buffer per batch");
         // Sequence checks first, so a refused request appends nothing.
         let mut fresh = Vec::with_capacity(infos.len());
         let mut first_dup: Option<(i64, i64)> = None;
         let mut checks = s.producers.run_from(s.next_offset);
-        for info in infos {
-            let b = &buf[info.start..info.start + info.len];
+        for (n, (info, b)) in infos.iter().zip(batches.iter()).enumerate() {
             match checks.check(
                 b,
                 i64::from(info.offset_count),
                 i64::from(info.sequence_count),
             ) {
-                SequenceCheck::Append => fresh.push(*info),
+                SequenceCheck::Append => fresh.push((n, *info)),
                 SequenceCheck::Duplicate(base, last) => {
                     first_dup = Some(first_dup.map_or((base, last), |(b0, _)| (b0, last)));
                 }
@@ -296,10 +300,10 @@ impl PartitionLog {
         let first_base = first_dup.map_or(s.next_offset, |(b, _)| b);
         let mut run = QueueRun::new(wal, self.clone(), tx, fresh.len());
         let mut last = s.next_offset - 1;
-        for info in &fresh {
+        for (n, info) in &fresh {
             let base = s.next_offset;
             last = base + i64::from(info.offset_count) - 1;
-            let mut b = BytesMut::from(&buf[info.start..info.start + info.len]);
+            let mut b = std::mem::take(&mut batches[*n]);
             batch::stamp(&mut b, base, epoch);
             self.queue(
                 &mut s,
@@ -327,7 +331,7 @@ impl PartitionLog {
     pub async fn append_in_sequence(
         self: &Arc<Self>,
         wal: &Wal,
-        buf: &Bytes,
+        batches: &mut [BytesMut],
         infos: &[BatchInfo],
         wait: std::time::Duration,
     ) -> Result<Appended, PartitionError> {
@@ -337,7 +341,7 @@ impl PartitionLog {
             tokio::pin!(turn);
             // Registered before the check, so an append in between is not missed.
             turn.as_mut().enable();
-            match self.append(wal, buf, infos) {
+            match self.append(wal, batches, infos) {
                 Err(PartitionError::SequenceAhead(why)) => {
                     if tokio::time::Instant::now() >= deadline {
                         return Err(PartitionError::OutOfOrderSequence(format!(
