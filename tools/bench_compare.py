@@ -38,6 +38,11 @@ two builds or WAL backends are compared at one rate; the max round then runs onl
 BENCH_ROUNDS names it). With RUSTMQ_LOG=warn,rustmq_broker::broker::runtime_probe=debug
 in BENCH_BROKER_ENV, the broker's report of every request-runtime stall (what the worker
 thread did, which tasks it polled) is kept as stalls-<round>.log in the work directory.
+BENCH_PERF=1 records the broker with `perf` (on the load generator's CPUs) during each
+round's measured window and writes profile-<round>.txt there: the request runtime worker's
+samples by task, own frame, leaf and memcpy caller, inside and outside the logged stalls
+(tools/stall_profile.py). The recording disturbs the round: its figures are not comparable
+with rounds run without it.
 
 Why rounds are spaced: a round deletes gigabytes of WAL and objects when its broker stops,
 and the next one measured that, not itself (on this VM, whose disk is mounted with online
@@ -380,9 +385,37 @@ class Broker:
             shutil.rmtree(self.objects, ignore_errors=True)
 
 
+def start_perf(pid, work, tag, seconds, settings):
+    """Records the broker's threads (call graphs from DWARF unwinding, which needs no frame
+    pointers, times on CLOCK_REALTIME to match its log) on the load generator's CPUs."""
+    data = Path(work) / f"perf-{tag}.data"
+    cmd = ["taskset", "-c", settings["load_cpus"], "perf", "record", "-q", "-F", "499",
+           "-k", "CLOCK_REALTIME", "--call-graph", "dwarf,16384", "-p", str(pid), "-o", str(data),
+           "--", "sleep", f"{seconds:.1f}"]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL), data
+
+
+def profile_summary(perf, work, tag, stall_log):
+    """Writes profile-<round>.txt (tools/stall_profile.py) and drops the recording."""
+    proc, data = perf
+    proc.wait()
+    text = Path(work) / f"perf-{tag}.txt"
+    with open(text, "w") as out:
+        subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,tid,time,ip,sym"],
+                       stdout=out, stderr=subprocess.DEVNULL, check=False)
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import stall_profile
+    (Path(work) / f"profile-{tag}.txt").write_text(
+        stall_profile.summary(str(text), str(stall_log) if stall_log else None))
+    data.unlink(missing_ok=True)
+    text.unlink(missing_ok=True)
+
+
 def run_round(name, rate, consumers, settings, quota_cpus=None):
     bin_dir, work, duration, warmup = (settings[k] for k in ("bin_dir", "work", "duration", "warmup"))
     quota = Quota(quota_cpus) if quota_cpus else None
+    tag = name.replace(' ', '_').replace(',', '')
+    perf = None
     broker = Broker(bin_dir, work, None if quota else settings["broker_cpus"],
                     settings["broker_env"], settings["objects"], quota)
     try:
@@ -404,6 +437,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         throttled0 = quota.throttled_seconds() if quota else 0.0
+        perf = start_perf(broker.proc.pid, work, tag, max(duration - 1.0, 1.0), settings) if settings["perf"] else None
         time.sleep(max(duration - 1.0, 1.0))
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load1 = tree_cpu_seconds(bench.pid)
@@ -420,8 +454,11 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # The probe's stall reports (at debug with RUSTMQ_LOG=...runtime_probe=debug in
         # BENCH_BROKER_ENV) outlive the broker's directory.
         stalls = [l for l in broker.log_text().splitlines() if "request runtime stalled" in l]
+        stall_log = Path(work) / f"stalls-{tag}.log"
         if stalls:
-            (Path(work) / f"stalls-{name.replace(' ', '_').replace(',', '')}.log").write_text("\n".join(stalls) + "\n")
+            stall_log.write_text("\n".join(stalls) + "\n")
+        if perf is not None:
+            profile_summary(perf, work, tag, stall_log if stalls else None)
         broker.stop()
         if quota:
             quota.remove()
@@ -534,6 +571,7 @@ def main():
         "broker_env": dict(kv.split("=", 1) for kv in env("BENCH_BROKER_ENV", "").split() if "=" in kv),
         "objects": env("BENCH_OBJECTS", "tmpfs"),
         "settle": float(env("BENCH_SETTLE", "30")),
+        "perf": env("BENCH_PERF", "") not in ("", "0"),
     }
     if settings["objects"] not in ("tmpfs", "disk"):
         sys.exit("BENCH_OBJECTS must be tmpfs or disk")
