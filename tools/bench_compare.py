@@ -73,6 +73,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import stall_profile  # beside this script, which Python puts first on the path
+
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -403,8 +405,6 @@ def profile_summary(perf, work, tag, stall_log):
     with open(text, "w") as out:
         subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,tid,time,ip,sym"],
                        stdout=out, stderr=subprocess.DEVNULL, check=False)
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import stall_profile
     (Path(work) / f"profile-{tag}.txt").write_text(
         stall_profile.summary(str(text), str(stall_log) if stall_log else None))
     data.unlink(missing_ok=True)
@@ -437,8 +437,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         throttled0 = quota.throttled_seconds() if quota else 0.0
-        perf = start_perf(broker.proc.pid, work, tag, max(duration - 1.0, 1.0), settings) if settings["perf"] else None
-        time.sleep(max(duration - 1.0, 1.0))
+        window = max(duration - 1.0, 1.0)
+        perf = start_perf(broker.proc.pid, work, tag, window, settings) if settings["perf"] else None
+        time.sleep(window)
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load1 = tree_cpu_seconds(bench.pid)
         throttled1 = quota.throttled_seconds() if quota else 0.0

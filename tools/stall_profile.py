@@ -103,13 +103,14 @@ def summary(perf_txt, stall_log=None):
     stalls = stalls_of(stall_log) if stall_log else []
     threads = collections.Counter(s[1] for s in samples)
     worker = [s for s in samples if s[1].startswith(WORKER)]
-    inside = [s for s in worker if any(a <= s[0] <= b for a, b in stalls)]
+    inside, outside = [], []
+    for s in worker:
+        (inside if any(a <= s[0] <= b for a, b in stalls) else outside).append(s)
     out = [f"samples: {len(samples)}; by thread: "
            + ", ".join(f"{t} {c}" for t, c in threads.most_common(8)),
            f"stalls logged: {len(stalls)} ({sum(b - a for a, b in stalls) * 1e3:.0f} ms of intervals)",
            report("request runtime worker, all samples", worker, len(worker))]
     if stalls:
-        outside = [s for s in worker if s not in inside]
         out.append(report("worker inside stalls", inside, len(worker)))
         out.append(report("worker outside stalls", outside, len(worker)))
     return "\n".join(out) + "\n"
