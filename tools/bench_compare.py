@@ -12,7 +12,9 @@ the broker's /metrics at both ends of its window: the p99 of its own produce han
 (request to acknowledgement) and of one WAL fdatasync, upper bounds from doubling buckets,
 so a client-side tail can be told apart from a disk stall, and of a produce request's stream
 from accepted to body read and to response handed to QUIC; the datagrams the kernel dropped
-for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors). From rustmq-bench, the
+for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker's minor page
+faults per second over the window and its resident set at the end and at its peak
+(/proc/<pid>/stat and status), which show the allocator returning memory and taking it back. From rustmq-bench, the
 client's side: the p99 of its send lag (intended send time to the producer taking the
 message), of a batch's queue time in the producer and of the produce request's round trip,
 and the producers' QUIC packets declared lost and congestion-window cuts.
@@ -289,6 +291,19 @@ def tree_cpu_seconds(pid):
     return total / TICKS
 
 
+def memory_counters(pid):
+    """The broker's minor page faults so far and its resident set now / at its peak (MB):
+    a fault is a first touch of memory the allocator took fresh from the kernel, the
+    kernel zeroing a page on the worker's time."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        status = dict(l.split(":", 1) for l in Path(f"/proc/{pid}/status").read_text().splitlines())
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    kb = lambda k: int(status[k].split()[0]) / 1024.0
+    return int(fields[7]), kb("VmRSS"), kb("VmHWM")
+
+
 class Quota:
     """A cgroup holding the broker at one CPU of quota (v2 cpu.max, or v1's CFS quota)."""
 
@@ -434,6 +449,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         drops0 = udp_receive_drops()
         broker_port = int(broker.quic.rsplit(":", 1)[1])
         broker_drops0 = udp_socket_drops(broker_port)
+        mem0 = memory_counters(broker.proc.pid)
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         throttled0 = quota.throttled_seconds() if quota else 0.0
@@ -441,6 +457,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         perf = start_perf(broker.proc.pid, work, tag, window, settings) if settings["perf"] else None
         time.sleep(window)
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
+        mem1 = memory_counters(broker.proc.pid)
         load1 = tree_cpu_seconds(bench.pid)
         throttled1 = quota.throttled_seconds() if quota else 0.0
         scrape1 = scrape(broker.admin, broker.ca)
@@ -489,6 +506,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "throttled_s": (throttled1 - throttled0) if quota else None,
         "broker_produce_p99_ms": broker_p99(0),
         "udp_drops": drops1 - drops0,
+        "broker_minor_faults_per_s": (mem1[0] - mem0[0]) / (t1 - t0) if mem0 and mem1 else None,
+        "broker_rss_mb": mem1[1] if mem1 else None,
+        "broker_peak_rss_mb": mem1[2] if mem1 else None,
         "broker_udp_drops": broker_drops1 - broker_drops0,
         "wal_fsync_p99_ms": broker_p99(1),
         "broker_request_read_p99_ms": broker_p99(2),
@@ -539,7 +559,7 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -554,6 +574,7 @@ def table(label, facts, fio_before, fio_after, rows):
             f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_group_commit_p99_ms'), '.1f')} "
             f"/ ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} | ≤ {f(r.get('runtime_poll_delay_max_ms'), '.1f')} "
             f"| {stall_cell(r)} | {busy_cell(r)} "
+            f"| {f(r.get('broker_minor_faults_per_s'), '.0f')}; {f(r.get('broker_rss_mb'), '.0f')} ({f(r.get('broker_peak_rss_mb'), '.0f')}) "
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
     return "\n".join(lines)
 
