@@ -11,9 +11,21 @@ use rustmq_broker::config::BrokerConfig;
 /// jemalloc, not the system allocator: cold reads move hundreds of MB/s through 4 MiB
 /// buffers, and glibc hands such blocks back to the kernel (`mmap` per block, heap
 /// trimming) and takes fresh ones again, whose first touch is the broker's CPU zeroing
-/// pages (far slower in a VM). jemalloc keeps freed extents for reuse (10 s decay).
+/// pages (far slower in a VM). jemalloc keeps freed extents for reuse ([`JEMALLOC_OPTIONS`]).
 #[global_allocator]
 static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
+/// jemalloc's options for the broker, read at its first allocation; `_RJEM_MALLOC_CONF` in
+/// the environment still overrides each of them. With jemalloc's own default (freed pages
+/// handed back over 10 s, on whichever thread frees or allocates next) the produce path
+/// kept faulting record buffers back in: thousands of pages a second at half load, page
+/// zeroing most of what a request-runtime stall was made of (docs/benchmarks.md, tenth
+/// round). Pages now go back over a minute, so memory freed after a burst is still
+/// returned, and jemalloc's background thread does the returning off the request threads
+/// (it also stops buffers of 8 MiB and more from being returned the moment they are freed).
+#[allow(unsafe_code)] // jemalloc looks this NUL-terminated string up by its symbol name.
+#[unsafe(export_name = "_rjem_malloc_conf")]
+static JEMALLOC_OPTIONS: &[u8; 44] = b"background_thread:true,dirty_decay_ms:60000\0";
 
 /// RustMQ broker.
 #[derive(Parser, Debug)]
