@@ -14,8 +14,8 @@ so a client-side tail can be told apart from a disk stall, and of a produce requ
 from accepted to body read and to response handed to QUIC; the datagrams the kernel dropped
 for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker's minor page
 faults per second over the window and its resident set at the end and at its peak
-(/proc/<pid>/stat and status), which show the allocator returning memory and taking it back. From rustmq-bench, the
-client's side: the p99 of its send lag (intended send time to the producer taking the
+(/proc/<pid>/stat and status), which show the allocator returning memory and taking it
+back. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to the producer taking the
 message), of a batch's queue time in the producer and of the produce request's round trip,
 and the producers' QUIC packets declared lost and congestion-window cuts.
 
@@ -293,8 +293,8 @@ def tree_cpu_seconds(pid):
 
 def memory_counters(pid):
     """The broker's minor page faults so far and its resident set now / at its peak (MB):
-    a fault is a first touch of memory the allocator took fresh from the kernel, the
-    kernel zeroing a page on the worker's time."""
+    mostly first touches of memory the allocator took fresh from the kernel, each the
+    kernel zeroing a page on the touching thread's time."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
         status = dict(l.split(":", 1) for l in Path(f"/proc/{pid}/status").read_text().splitlines())
@@ -560,7 +560,7 @@ def table(label, facts, fio_before, fio_after, rows):
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
         "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "|---|" + "---:|" * 18,
     ]
     for r in rows:
         lines.append(
