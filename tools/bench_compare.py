@@ -15,9 +15,10 @@ from accepted to body read and to response handed to QUIC; the datagrams the ker
 for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker's minor page
 faults per second over the window and its resident set at the end and at its peak
 (/proc/<pid>/stat and status), which show the allocator returning memory and taking it
-back. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to the producer taking the
-message), of a batch's queue time in the producer and of the produce request's round trip,
-and the producers' QUIC packets declared lost and congestion-window cuts.
+back. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to
+the producer taking the message), of a batch's queue time in the producer and of the
+produce request's round trip, and the producers' QUIC packets declared lost and
+congestion-window cuts.
 
 Rounds:
   max             as fast as acknowledgements allow, no consumer
@@ -275,6 +276,12 @@ def udp_socket_drops(port):
     return total
 
 
+def stat_fields(pid):
+    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses):
+    index 0 is the state, 7 minflt, 11 utime, 12 stime."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
 def tree_cpu_seconds(pid):
     """CPU seconds (user + system) of a process and its descendants."""
     total = 0
@@ -282,8 +289,7 @@ def tree_cpu_seconds(pid):
     while pids:
         p = pids.pop()
         try:
-            stat = Path(f"/proc/{p}/stat").read_text()
-            fields = stat.rsplit(")", 1)[1].split()
+            fields = stat_fields(p)
             total += int(fields[11]) + int(fields[12])
             for t in Path(f"/proc/{p}/task").iterdir():
                 kids = (t / "children").read_text().split()
@@ -298,7 +304,7 @@ def memory_counters(pid):
     mostly first touches of memory the allocator took fresh from the kernel, each the
     kernel zeroing a page on the touching thread's time."""
     try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        fields = stat_fields(pid)
         status = dict(l.split(":", 1) for l in Path(f"/proc/{pid}/status").read_text().splitlines())
     except (FileNotFoundError, ProcessLookupError):
         return None
