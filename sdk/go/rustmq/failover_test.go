@@ -9,8 +9,9 @@ import (
 )
 
 // kill -9 of a partition leader in the three-controller, three-broker cluster while an
-// idempotent acks=all Go producer writes: every acknowledged message is in the log exactly
-// once, and the producer carries on against the new leaders.
+// idempotent acks=all Go producer writes with up to five batches of a partition in flight:
+// every acknowledged message is in the log exactly once and in its partition in send order,
+// and the producer carries on against the new leaders.
 func TestLeaderKilledUnderIdempotentLoadLosesAndDuplicatesNothing(t *testing.T) {
 	cl := startCluster(t)
 	const topic, partitions = "failover", 3
@@ -123,6 +124,24 @@ func TestLeaderKilledUnderIdempotentLoadLosesAndDuplicatesNothing(t *testing.T) 
 		t.Fatal(err)
 	}
 	seen := map[string]int{}
+	// By partition, the send index of the last acknowledged message read.
+	lastAcked := map[int32]int{}
+	inOrder := func(m *ConsumedMessage) {
+		mu.Lock()
+		ok := acked[m.PayloadAsString()]
+		mu.Unlock()
+		if !ok {
+			return
+		}
+		var i int
+		if _, err := fmt.Sscanf(m.PayloadAsString(), "m-%d", &i); err != nil {
+			t.Fatalf("payload %q: %v", m.PayloadAsString(), err)
+		}
+		if last, ok := lastAcked[m.Partition]; ok && i <= last {
+			t.Errorf("partition %d: m-%06d at offset %d after m-%06d", m.Partition, i, m.Offset, last)
+		}
+		lastAcked[m.Partition] = i
+	}
 	mu.Lock()
 	want := len(acked)
 	mu.Unlock()
@@ -144,6 +163,7 @@ func TestLeaderKilledUnderIdempotentLoadLosesAndDuplicatesNothing(t *testing.T) 
 		if err != nil {
 			t.Fatalf("%d acknowledged messages not read back: %v", missing, err)
 		}
+		inOrder(m)
 		seen[m.PayloadAsString()]++
 	}
 	// Drain what is left, to see duplicates anywhere.
@@ -154,6 +174,7 @@ func TestLeaderKilledUnderIdempotentLoadLosesAndDuplicatesNothing(t *testing.T) 
 		if err != nil {
 			break
 		}
+		inOrder(m)
 		seen[m.PayloadAsString()]++
 	}
 	for k, n := range seen {
@@ -161,5 +182,6 @@ func TestLeaderKilledUnderIdempotentLoadLosesAndDuplicatesNothing(t *testing.T) 
 			t.Errorf("%s is in the log %d times", k, n)
 		}
 	}
-	t.Logf("%d acknowledged (%d failed), all read back once; %d in the log", want, failed, len(seen))
+	t.Logf("%d acknowledged (%d failed), all read back once and in order; %d in the log; at most %d batches of a partition in flight",
+		want, failed, len(seen), p.Metrics().PartitionInFlightPeak)
 }

@@ -85,3 +85,14 @@ func (c *Client) leader(ctx context.Context, topic string, partition int32) (*Co
 	}
 	return c.connection(ctx, addr)
 }
+
+// cachedLeader is the address of partition's leader in the cached metadata, "" when none is
+// known (it never asks the cluster).
+func (c *Client) cachedLeader(topic string, partition int32) string {
+	c.meta.mu.Lock()
+	defer c.meta.mu.Unlock()
+	if t, ok := c.meta.topics[topic]; ok {
+		return t.leaders[partition]
+	}
+	return ""
+}

@@ -49,7 +49,19 @@ type ProducerConfig struct {
 	// MaxPending is the most messages queued or in flight; SendAsync waits beyond it
 	// (default 100000).
 	MaxPending int
+	// MaxInFlightPerPartition is how many batches of one partition an idempotent producer
+	// keeps in flight at once, 1 to 5 (default 5; Kafka's
+	// max.in.flight.requests.per.connection). Their sequence numbers keep the partition in
+	// order: the leader appends a batch that overtook an earlier one once the earlier one
+	// arrives, and refuses duplicates of retries. Batches are pipelined only to the leader
+	// that acknowledged the producer's last batch there. A producer that is not idempotent
+	// keeps one, so that a retry cannot reorder a partition.
+	MaxInFlightPerPartition int
 }
+
+// MaxInFlightPerPartition is the largest ProducerConfig.MaxInFlightPerPartition: partition
+// leaders remember an idempotent producer's last five batches.
+const MaxInFlightPerPartition = 5
 
 func (c *ProducerConfig) defaults() {
 	if c.BatchSize <= 0 {
@@ -76,11 +88,16 @@ func (c *ProducerConfig) defaults() {
 	if c.MaxPending <= 0 {
 		c.MaxPending = 100_000
 	}
+	if c.MaxInFlightPerPartition <= 0 {
+		c.MaxInFlightPerPartition = MaxInFlightPerPartition
+	}
 }
 
 // ProducerMetrics counts what a producer did.
 type ProducerMetrics struct {
 	MessagesSent, MessagesFailed, BatchesSent, BytesSent, Retries uint64
+	// PartitionInFlightPeak is the most batches of one partition that were in flight at once.
+	PartitionInFlightPeak uint64
 }
 
 type pendingMsg struct {
@@ -97,6 +114,23 @@ type partBatch struct {
 	first time.Time
 }
 
+// flight is one batch on its way to the partition leader.
+type flight struct {
+	part int32
+	b    *partBatch
+	// The producer id, epoch and base sequence the batch was sent with, and the generation
+	// of that id (a new id starts a new generation).
+	pid   int64
+	epoch int16
+	seq   int32
+	gen   uint64
+	// The partition's batch dispatched just before this one, while it was in flight.
+	prev *flight
+	// Closed once the batch is acknowledged or has failed for good; ok says which.
+	settled chan struct{}
+	ok      bool
+}
+
 // Producer sends messages to one topic in per-partition batches. Safe for concurrent use.
 type Producer struct {
 	c          *Client
@@ -110,17 +144,25 @@ type Producer struct {
 
 	mu       sync.Mutex
 	batches  map[int32][]*partBatch
-	inflight map[int32]bool
-	pending  int
-	flushing int
-	waiters  []chan struct{}
-	sticky   int32
-	closed   bool
-	pid      int64
-	epoch    int16
-	seq      map[int32]int32
+	inflight map[int32]int
+	// By partition: batches waiting to go again (nothing new is sent behind them), the
+	// leader that acknowledged this producer id's last batch, and the newest batch sent.
+	retrying  map[int32]int
+	confirmed map[int32]string
+	last      map[int32]*flight
+	pending   int
+	flushing  int
+	waiters   []chan struct{}
+	sticky    int32
+	closed    bool
+	pid       int64
+	epoch     int16
+	gen       uint64
+	seq       map[int32]int32
+	// A goroutine is asking for a new producer id.
+	fetchingID bool
 
-	sent, failed, batchesSent, bytesSent, retries atomic.Uint64
+	sent, failed, batchesSent, bytesSent, retries, peak atomic.Uint64
 }
 
 // CreateProducer starts a producer for topic (which must exist).
@@ -129,6 +171,10 @@ type Producer struct {
 //	res, err := p.Send(ctx, rustmq.NewMessage().Topic("events").PayloadString("hi").Build())
 func (c *Client) CreateProducer(ctx context.Context, topic string, cfg ProducerConfig) (*Producer, error) {
 	cfg.defaults()
+	if cfg.MaxInFlightPerPartition > MaxInFlightPerPartition {
+		return nil, fmt.Errorf("rustmq: MaxInFlightPerPartition %d, at most %d (partition leaders remember an idempotent producer's last %d batches): %w",
+			cfg.MaxInFlightPerPartition, MaxInFlightPerPartition, MaxInFlightPerPartition, ErrInvalidRequest)
+	}
 	t, err := c.refreshTopic(ctx, topic)
 	if err != nil {
 		return nil, err
@@ -140,7 +186,8 @@ func (c *Client) CreateProducer(ctx context.Context, topic string, cfg ProducerC
 		c: c, topic: topic, cfg: cfg, partitions: t.partitions,
 		slots: make(chan struct{}, cfg.MaxPending), wake: make(chan struct{}, 1),
 		stop: make(chan struct{}), stopped: make(chan struct{}),
-		batches: map[int32][]*partBatch{}, inflight: map[int32]bool{}, seq: map[int32]int32{},
+		batches: map[int32][]*partBatch{}, inflight: map[int32]int{}, seq: map[int32]int32{},
+		retrying: map[int32]int{}, confirmed: map[int32]string{}, last: map[int32]*flight{},
 		sticky: rand.Int32N(t.partitions), pid: -1, epoch: -1,
 	}
 	if cfg.Idempotent {
@@ -161,10 +208,79 @@ func (p *Producer) initProducerID(ctx context.Context) error {
 		return err
 	}
 	p.mu.Lock()
+	// Sequences start again at 0 under the new id, which no leader has acknowledged yet.
 	p.pid, p.epoch = resp.GetProducerId(), int16(resp.GetProducerEpoch())
+	p.gen++
 	p.seq = map[int32]int32{}
+	p.confirmed = map[int32]string{}
 	p.mu.Unlock()
 	return nil
+}
+
+// fetchID asks for a new producer id in the background (after a batch failed for good, the
+// old id's sequences may have gaps), retrying for up to the request timeout; without one,
+// every queued message fails. Called with p.mu held.
+func (p *Producer) fetchID() {
+	if p.fetchingID {
+		return
+	}
+	p.fetchingID = true
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), p.c.cfg.RequestTimeout)
+		defer cancel()
+		var err error
+		for {
+			err = p.initProducerID(ctx)
+			var se *ServerError
+			if err == nil || errors.As(err, &se) && !se.Retriable() {
+				break
+			}
+			select {
+			case <-ctx.Done():
+			case <-time.After(p.cfg.RetryBaseDelay):
+				continue
+			}
+			break
+		}
+		p.mu.Lock()
+		p.fetchingID = false
+		var failed []pendingMsg
+		if err != nil {
+			for part, queue := range p.batches {
+				for _, b := range queue {
+					failed = append(failed, b.msgs...)
+				}
+				delete(p.batches, part)
+			}
+		}
+		p.mu.Unlock()
+		for _, m := range failed {
+			m.done(nil, err)
+		}
+		p.failed.Add(uint64(len(failed)))
+		p.settle(len(failed))
+		p.poke()
+	}()
+}
+
+// settle releases n messages' places once they are acknowledged or have failed, and wakes
+// the flushes waiting for the last.
+func (p *Producer) settle(n int) {
+	if n == 0 {
+		return
+	}
+	for range n {
+		<-p.slots
+	}
+	p.mu.Lock()
+	p.pending -= n
+	if p.pending == 0 {
+		for _, w := range p.waiters {
+			close(w)
+		}
+		p.waiters = nil
+	}
+	p.mu.Unlock()
 }
 
 // Send sends msg and waits for its acknowledgement.
@@ -320,7 +436,7 @@ func (p *Producer) Close() error {
 func (p *Producer) Metrics() ProducerMetrics {
 	return ProducerMetrics{
 		MessagesSent: p.sent.Load(), MessagesFailed: p.failed.Load(), BatchesSent: p.batchesSent.Load(),
-		BytesSent: p.bytesSent.Load(), Retries: p.retries.Load(),
+		BytesSent: p.bytesSent.Load(), Retries: p.retries.Load(), PartitionInFlightPeak: p.peak.Load(),
 	}
 }
 
@@ -347,105 +463,141 @@ func (p *Producer) run() {
 	}
 }
 
-// dispatch starts every ready batch whose partition has none in flight (one batch per
-// partition at a time keeps them in order); returns when to look again.
+// dispatch starts every ready batch a partition has a slot for, in the partition's order;
+// returns when to look again. An idempotent producer without an id sends nothing until it
+// has a new one.
 func (p *Producer) dispatch() time.Duration {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.cfg.Idempotent && p.pid < 0 {
+		p.fetchID()
+		return p.cfg.BatchTimeout
+	}
 	now := time.Now()
 	next := p.cfg.BatchTimeout
 	for part, queue := range p.batches {
-		if p.inflight[part] || len(queue) == 0 {
-			continue
+		for len(queue) > 0 && p.hasSlot(part) {
+			b := queue[0]
+			age := now.Sub(b.first)
+			ready := p.flushing > 0 || len(queue) > 1 || len(b.msgs) >= p.cfg.BatchSize || b.bytes >= p.cfg.BatchBytes || age >= p.cfg.BatchTimeout
+			if !ready {
+				next = min(next, p.cfg.BatchTimeout-age)
+				break
+			}
+			queue = queue[1:]
+			p.start(part, b)
 		}
-		b := queue[0]
-		age := now.Sub(b.first)
-		ready := p.flushing > 0 || len(queue) > 1 || len(b.msgs) >= p.cfg.BatchSize || b.bytes >= p.cfg.BatchBytes || age >= p.cfg.BatchTimeout
-		if !ready {
-			next = min(next, p.cfg.BatchTimeout-age)
-			continue
-		}
-		if len(queue) == 1 {
+		if len(queue) == 0 {
 			delete(p.batches, part)
 		} else {
-			p.batches[part] = queue[1:]
+			p.batches[part] = queue
 		}
-		p.inflight[part] = true
-		if part == p.sticky {
-			p.sticky = (p.sticky + 1) % p.partitions
-		}
-		go p.send(part, b)
 	}
 	return max(next, time.Millisecond)
 }
 
-// send produces one partition's batch, retrying what may succeed later.
-func (p *Producer) send(part int32, b *partBatch) {
+// hasSlot says whether partition part may have one more batch in flight now. Called with
+// p.mu held.
+func (p *Producer) hasSlot(part int32) bool {
+	return mayPipeline(p.inflight[part], p.cfg.MaxInFlightPerPartition, p.cfg.Idempotent,
+		p.retrying[part] > 0, p.confirmed[part], p.c.cachedLeader(p.topic, part))
+}
+
+// mayPipeline is the rule for one more batch of a partition with inFlight batches on their
+// way: always when none is; else only for an idempotent producer (sequence numbers keep the
+// order; without them a retry could overtake a later batch), below the limit, while no
+// batch waits to be retried (the leader would hold the next ones until the gap fills), and
+// to the leader that acknowledged this producer id there (a new leader would refuse a batch
+// whose predecessors it has not seen).
+func mayPipeline(inFlight, limit int, idempotent, retrying bool, confirmed, leader string) bool {
+	if inFlight == 0 {
+		return true
+	}
+	return idempotent && inFlight < limit && !retrying && confirmed != "" && confirmed == leader
+}
+
+// start sends batch b of partition part, taking its sequence numbers now, in dispatch order.
+// Called with p.mu held.
+func (p *Producer) start(part int32, b *partBatch) {
+	f := &flight{part: part, b: b, pid: -1, epoch: -1, seq: -1, gen: p.gen, settled: make(chan struct{})}
+	if p.cfg.Idempotent {
+		f.pid, f.epoch, f.seq = p.pid, p.epoch, p.seq[part]
+		// Sequences wrap from 2^31-1 to 0.
+		p.seq[part] = int32((int64(f.seq) + int64(len(b.msgs))) % (1 << 31))
+	}
+	if p.inflight[part] > 0 {
+		f.prev = p.last[part]
+	}
+	p.last[part] = f
+	p.inflight[part]++
+	if n := uint64(p.inflight[part]); n > p.peak.Load() {
+		p.peak.Store(n)
+	}
+	if part == p.sticky {
+		p.sticky = (p.sticky + 1) % p.partitions
+	}
+	go p.send(f)
+}
+
+// send produces one partition's batch, retrying what may succeed later, and answers its
+// messages after those of the partition's earlier batches.
+func (p *Producer) send(f *flight) {
 	ctx := context.Background()
 	// The request carries the span of the first message sent in one.
-	for _, m := range b.msgs {
+	for _, m := range f.b.msgs {
 		if m.span.IsValid() {
 			ctx = trace.ContextWithSpanContext(ctx, m.span)
 			break
 		}
 	}
-	res, err := p.produce(ctx, part, b)
-	for i, m := range b.msgs {
+	res, err := p.produce(ctx, f)
+	f.ok = err == nil
+	if f.prev != nil {
+		<-f.prev.settled
+	}
+	for i, m := range f.b.msgs {
 		if err != nil {
 			m.done(nil, err)
 			continue
 		}
-		m.done(&SendResult{Topic: p.topic, Partition: part, Offset: res + int64(i), Timestamp: m.rec.Timestamp}, nil)
+		m.done(&SendResult{Topic: p.topic, Partition: f.part, Offset: res + int64(i), Timestamp: m.rec.Timestamp}, nil)
 	}
-	n := uint64(len(b.msgs))
+	n := uint64(len(f.b.msgs))
 	if err != nil {
 		p.failed.Add(n)
 	} else {
 		p.sent.Add(n)
 		p.batchesSent.Add(1)
-		p.bytesSent.Add(uint64(b.bytes))
-	}
-	for range b.msgs {
-		<-p.slots
+		p.bytesSent.Add(uint64(f.b.bytes))
 	}
 	p.mu.Lock()
-	p.inflight[part] = false
-	p.pending -= len(b.msgs)
-	if p.pending == 0 {
-		for _, w := range p.waiters {
-			close(w)
-		}
-		p.waiters = nil
+	p.inflight[f.part]--
+	if p.inflight[f.part] == 0 {
+		delete(p.inflight, f.part)
+	}
+	if p.last[f.part] == f {
+		delete(p.last, f.part)
 	}
 	p.mu.Unlock()
+	close(f.settled)
+	p.settle(len(f.b.msgs))
 	p.poke()
 }
 
 // produce returns the batch's base offset.
-func (p *Producer) produce(ctx context.Context, part int32, b *partBatch) (int64, error) {
-	if p.cfg.Idempotent {
-		p.mu.Lock()
-		lost := p.pid < 0
-		p.mu.Unlock()
-		if lost {
-			if err := p.initProducerID(ctx); err != nil {
-				return 0, err
-			}
-		}
-	}
-	records := make([]Record, len(b.msgs))
-	for i, m := range b.msgs {
+func (p *Producer) produce(ctx context.Context, f *flight) (int64, error) {
+	records := make([]Record, len(f.b.msgs))
+	for i, m := range f.b.msgs {
 		records[i] = m.rec
 	}
 	opt := NotIdempotent
 	opt.Compression = p.cfg.Compression
-	p.mu.Lock()
 	if p.cfg.Idempotent {
-		opt.ProducerID, opt.ProducerEpoch, opt.BaseSequence = p.pid, p.epoch, p.seq[part]
+		opt.ProducerID, opt.ProducerEpoch, opt.BaseSequence = f.pid, f.epoch, f.seq
 	}
-	p.mu.Unlock()
 	data, err := EncodeBatch(records, opt)
 	if err != nil {
+		p.lostID(f)
 		return 0, err
 	}
 	acks := map[AckLevel]pb.Acks{AckLeader: pb.Acks_LEADER, AckNone: pb.Acks_NONE_ACK, AckAll: pb.Acks_ALL}[p.cfg.AckLevel]
@@ -454,45 +606,87 @@ func (p *Producer) produce(ctx context.Context, part int32, b *partBatch) (int64
 		Acks:      acks,
 		TimeoutMs: uint32(timeout.Milliseconds()),
 		Topics: []*pb.TopicProduceData{{Topic: p.topic, Partitions: []*pb.PartitionProduceData{
-			{Partition: uint32(part), Records: data},
+			{Partition: uint32(f.part), Records: data},
 		}}},
+	}
+	// Only an earlier batch of the same producer id bears on this one's sequence.
+	prev := f.prev
+	if prev != nil && prev.gen != f.gen {
+		prev = nil
 	}
 	delay := p.cfg.RetryBaseDelay
 	for attempt := 0; ; attempt++ {
-		base, err := p.produceOnce(ctx, part, req, timeout)
+		base, leader, err := p.produceOnce(ctx, f.part, req, timeout)
 		if err == nil {
 			if p.cfg.Idempotent {
 				p.mu.Lock()
-				// Sequences wrap from 2^31-1 to 0.
-				p.seq[part] = int32((int64(p.seq[part]) + int64(len(records))) % (1 << 31))
+				if f.gen == p.gen {
+					p.confirmed[f.part] = leader
+				}
 				p.mu.Unlock()
 			}
 			return base, nil
 		}
 		var se *ServerError
-		retriable := !errors.As(err, &se) || se.Retriable()
-		if !retriable || attempt >= p.cfg.MaxRetries {
-			if p.cfg.Idempotent {
-				// The broker's sequence for this producer id may now be ahead or behind:
-				// the next batch starts over with a new id.
-				p.mu.Lock()
-				p.pid = -1
-				p.mu.Unlock()
+		refused := errors.As(err, &se)
+		retriable := !refused || se.Retriable()
+		// Out of order behind an earlier batch still on its way: that one failed to arrive
+		// in time and is being retried; this one goes again once it is written.
+		gap := refused && se.Code == pb.ErrorCode_OUT_OF_ORDER_SEQUENCE && prev != nil
+		if attempt < p.cfg.MaxRetries && (retriable || gap) {
+			p.retries.Add(1)
+			p.mu.Lock()
+			p.retrying[f.part]++
+			p.mu.Unlock()
+			if retriable {
+				_, _ = p.c.refreshTopic(ctx, p.topic)
+				jitter := time.Duration(rand.Int64N(int64(delay)/2 + 1))
+				time.Sleep(delay/2 + jitter)
+				delay = min(delay*2, p.cfg.RetryMaxDelay)
 			}
-			return 0, err
+			// Sequences reach the leader in order: the earlier batch settles first.
+			earlierWritten := true
+			if prev != nil {
+				<-prev.settled
+				earlierWritten = prev.ok
+			}
+			p.mu.Lock()
+			p.retrying[f.part]--
+			if p.retrying[f.part] == 0 {
+				delete(p.retrying, f.part)
+			}
+			p.mu.Unlock()
+			if earlierWritten {
+				continue
+			}
+			// The earlier batch failed for good: this one's sequence cannot follow it.
 		}
-		p.retries.Add(1)
-		_, _ = p.c.refreshTopic(ctx, p.topic)
-		jitter := time.Duration(rand.Int64N(int64(delay)/2 + 1))
-		time.Sleep(delay/2 + jitter)
-		delay = min(delay*2, p.cfg.RetryMaxDelay)
+		p.lostID(f)
+		return 0, err
 	}
 }
 
-func (p *Producer) produceOnce(ctx context.Context, part int32, req *pb.ProduceRequest, timeout time.Duration) (int64, error) {
+// lostID forgets the producer id after batch f failed for good: the leader's sequence for
+// the id may now be ahead of or behind the producer's, so the next batches start over with a
+// new id (Kafka bumps the epoch for the same reason). Later batches of the same id fail as
+// out of order; their failures no longer reset anything.
+func (p *Producer) lostID(f *flight) {
+	if !p.cfg.Idempotent {
+		return
+	}
+	p.mu.Lock()
+	if f.gen == p.gen {
+		p.pid = -1
+	}
+	p.mu.Unlock()
+}
+
+// produceOnce sends req to the partition's leader; returns the base offset and the leader's
+// address.
+func (p *Producer) produceOnce(ctx context.Context, part int32, req *pb.ProduceRequest, timeout time.Duration) (int64, string, error) {
 	conn, err := p.c.leader(ctx, p.topic, part)
 	if err != nil {
-		return 0, err
+		return 0, "", err
 	}
 	rctx, cancel := context.WithTimeout(ctx, timeout+5*time.Second)
 	defer cancel()
@@ -503,7 +697,7 @@ func (p *Producer) produceOnce(ctx context.Context, part int32, req *pb.ProduceR
 			// The connection may be gone: dial again next time.
 			p.c.drop(conn.Addr(), conn)
 		}
-		return 0, err
+		return 0, "", err
 	}
 	for _, t := range resp.GetTopics() {
 		for _, pr := range t.GetPartitions() {
@@ -511,10 +705,10 @@ func (p *Producer) produceOnce(ctx context.Context, part int32, req *pb.ProduceR
 				continue
 			}
 			if err := codeError(pr.GetErrorCode(), pr.GetErrorMessage()); err != nil {
-				return 0, err
+				return 0, "", err
 			}
-			return pr.GetBaseOffset(), nil
+			return pr.GetBaseOffset(), conn.Addr(), nil
 		}
 	}
-	return 0, &FrameError{fmt.Sprintf("partition %d missing from the produce answer", part)}
+	return 0, "", &FrameError{fmt.Sprintf("partition %d missing from the produce answer", part)}
 }
