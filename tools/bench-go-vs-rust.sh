@@ -3,11 +3,15 @@
 # node in one run (1 KiB messages, 8 partitions, 2 producers, 1 consumer, acks=leader), Rust
 # then Go, each on its own topic: once as fast as acknowledgements allow (throughput), once at
 # BENCH_RATE messages per second (default 20000; latency without queueing). Prints the
-# reports. BENCH_DURATION (default 20s) sets the measured time of each.
+# reports. BENCH_DURATION (default 20s) sets the measured time of each; BENCH_IDEMPOTENT=1
+# makes both producers idempotent (which is what lets each keep up to five batches of a
+# partition in flight).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 duration="${BENCH_DURATION:-20s}"
 rate="${BENCH_RATE:-20000}"
+rust_idem=(); go_idem=()
+if [[ "${BENCH_IDEMPOTENT:-0}" == 1 ]]; then rust_idem=(--idempotent); go_idem=(-idempotent); fi
 cargo build --release -p rustmq-broker -p rustmq-tools
 (cd sdk/go && go build -o ../../target/release/rustmq-go-bench ./cmd/rustmq-go-bench)
 dir="$(mktemp -d)"
@@ -32,8 +36,8 @@ for r in 0 "$rate"; do
   echo "== Rust client (rustmq-bench), $duration, rate $r (0: as fast as possible)"
   target/release/rustmq-bench --brokers "$quic" --ca-cert "$ca" --api-url "$admin" \
     --topic "bench-rust$suffix" --partitions 8 --producers 2 --consumers 1 --message-size 1024 \
-    --rate "$r" --duration "$duration"
+    --rate "$r" --duration "$duration" "${rust_idem[@]}"
   echo "== Go SDK (rustmq-go-bench), $duration, rate $r"
   target/release/rustmq-go-bench -brokers "$quic" -ca "$ca" -topic "bench-go$suffix" \
-    -producers 2 -consumers 1 -message-size 1024 -rate "$r" -duration "$duration"
+    -producers 2 -consumers 1 -message-size 1024 -rate "$r" -duration "$duration" "${go_idem[@]}"
 done

@@ -60,6 +60,8 @@ func main() {
 	outstanding := flag.Int("outstanding", 50000, "unacknowledged messages per producer")
 	rate := flag.Int("rate", 0, "target messages per second over all producers; 0 = as fast as possible")
 	linger := flag.Duration("linger", 2*time.Millisecond, "producer linger")
+	idempotent := flag.Bool("idempotent", false, "idempotent producers (which pipeline batches of a partition)")
+	perPartition := flag.Int("max-in-flight-per-partition", rustmq.MaxInFlightPerPartition, "batches of a partition in flight (idempotent producers)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
 	flag.Parse()
 	if *size < 16 {
@@ -129,12 +131,17 @@ func main() {
 		}()
 	}
 	filler := make([]byte, *size-8)
+	var all []*rustmq.Producer
 	for range *producers {
 		cl := newClient()
-		p, err := cl.CreateProducer(ctx, *topic, rustmq.ProducerConfig{AckLevel: ack, BatchTimeout: *linger, MaxPending: *outstanding})
+		p, err := cl.CreateProducer(ctx, *topic, rustmq.ProducerConfig{
+			AckLevel: ack, BatchTimeout: *linger, MaxPending: *outstanding,
+			Idempotent: *idempotent, MaxInFlightPerPartition: *perPartition,
+		})
 		if err != nil {
 			log.Fatal(err)
 		}
+		all = append(all, p)
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
@@ -190,17 +197,22 @@ func main() {
 	elapsed := time.Since(started).Seconds()
 	stop.Store(true)
 	wg.Wait()
+	var peak uint64
+	for _, p := range all {
+		peak = max(peak, p.Metrics().PartitionInFlightPeak)
+	}
 	produceRate := float64(acked.Load()) / elapsed
 	consumeRate := float64(consumed.Load()) / elapsed
-	fmt.Printf("produce: %.0f msg/s, %.1f MB/s, ack latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (%d failed)\n",
-		produceRate, produceRate*float64(*size)/1e6, ackLat.quantile(0.5), ackLat.quantile(0.99), ackLat.quantile(0.999), failed.Load())
+	fmt.Printf("produce: %.0f msg/s, %.1f MB/s, ack latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms (%d failed; at most %d batches of a partition in flight)\n",
+		produceRate, produceRate*float64(*size)/1e6, ackLat.quantile(0.5), ackLat.quantile(0.99), ackLat.quantile(0.999), failed.Load(), peak)
 	fmt.Printf("consume: %.0f msg/s, end-to-end latency p50 %.2f ms, p99 %.2f ms, p99.9 %.2f ms\n",
 		consumeRate, e2eLat.quantile(0.5), e2eLat.quantile(0.99), e2eLat.quantile(0.999))
 	if *jsonOut != "" {
 		doc, _ := json.MarshalIndent(map[string]any{
 			"produce_msgs_per_sec": produceRate, "consume_msgs_per_sec": consumeRate, "failed": failed.Load(),
-			"ack_latency_ms": map[string]float64{"p50": ackLat.quantile(0.5), "p99": ackLat.quantile(0.99), "p999": ackLat.quantile(0.999)},
-			"e2e_latency_ms": map[string]float64{"p50": e2eLat.quantile(0.5), "p99": e2eLat.quantile(0.99), "p999": e2eLat.quantile(0.999)},
+			"partition_in_flight_peak": peak,
+			"ack_latency_ms":           map[string]float64{"p50": ackLat.quantile(0.5), "p99": ackLat.quantile(0.99), "p999": ackLat.quantile(0.999)},
+			"e2e_latency_ms":           map[string]float64{"p50": e2eLat.quantile(0.5), "p99": e2eLat.quantile(0.99), "p999": e2eLat.quantile(0.999)},
 		}, "", "  ")
 		if err := os.WriteFile(*jsonOut, doc, 0o644); err != nil {
 			log.Fatal(err)
