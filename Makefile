@@ -20,10 +20,12 @@ test:
 	# The WAL's unit, recovery and fault tests again on the io_uring backend (or SKIPPED, saying why).
 	PATH="$(CURDIR)/target/ci-venv/bin:$$PATH" ./.ci/wal-uring-tests.sh
 	# The Go SDK, against the broker binary and the Rust interop example the workspace tests
-	# just built; then its frame and record-batch decoders fuzzed (15 s each).
+	# just built; then its frame and record-batch decoders fuzzed (15 s each) and its batch
+	# encoder (10 s).
 	cd sdk/go && go vet ./... && "$$(../../.ci/build-staticcheck.sh)/staticcheck" ./... && go test ./...
 	cd sdk/go && go test ./rustmq -run '^$$' -fuzz '^FuzzDecodeFrame$$' -fuzztime 15s \
-	  && go test ./rustmq -run '^$$' -fuzz '^FuzzDecodeBatches$$' -fuzztime 15s
+	  && go test ./rustmq -run '^$$' -fuzz '^FuzzDecodeBatches$$' -fuzztime 15s \
+	  && go test ./rustmq -run '^$$' -fuzz '^FuzzEncodeBatch$$' -fuzztime 10s
 	# Coverage-guided fuzzing of the security parsers and the token decoder (20 s a target).
 	./.ci/fuzz.sh
 

@@ -99,7 +99,14 @@ func EncodeBatch(records []Record, opt BatchOptions) ([]byte, error) {
 	}
 	first := records[0].Timestamp.UnixMilli()
 	maxTs := first
-	var raw []byte
+	// The records' sizes first, so that each is written once, straight into the batch's
+	// buffer behind room for its header (a producer's CPU goes mostly to copying bytes).
+	total := 0
+	for i, r := range records {
+		body := recordBodySize(r, r.Timestamp.UnixMilli()-first, i)
+		total += varintLen(int64(body)) + body
+	}
+	buf := make([]byte, batchOverhead, batchOverhead+total)
 	for i, r := range records {
 		ts := r.Timestamp.UnixMilli()
 		if ts > maxTs {
@@ -116,15 +123,13 @@ func EncodeBatch(records []Record, opt BatchOptions) ([]byte, error) {
 			Value:            r.Value,
 			Headers:          headers,
 		}
-		// The length is a varint in front of the rest: encode with 0 (one byte), then put
-		// the real length in front of what follows it.
-		body := rec.AppendTo(nil)[1:]
-		raw = binary.AppendVarint(raw, int64(len(body)))
-		raw = append(raw, body...)
-	}
-	compressed, err := compress(opt.Compression, raw)
-	if err != nil {
-		return nil, err
+		body := recordBodySize(r, ts-first, i)
+		rec.Length = int32(body)
+		size := varintLen(int64(body)) + body
+		at := len(buf)
+		if buf = rec.AppendTo(buf); len(buf)-at != size {
+			return nil, fmt.Errorf("%w: record %d took %d bytes, %d were counted", ErrBatch, i, len(buf)-at, size)
+		}
 	}
 	b := kmsg.RecordBatch{
 		FirstOffset:          0,
@@ -138,12 +143,51 @@ func EncodeBatch(records []Record, opt BatchOptions) ([]byte, error) {
 		ProducerEpoch:        opt.ProducerEpoch,
 		FirstSequence:        opt.BaseSequence,
 		NumRecords:           int32(len(records)),
-		Records:              compressed,
 	}
-	b.Length = int32(batchOverhead - lengthEnd + len(compressed))
-	out := b.AppendTo(make([]byte, 0, batchOverhead+len(compressed)))
+	var out []byte
+	if opt.Compression == CompressionNone {
+		// The header goes into the room left for it, in front of the records.
+		b.Length = int32(batchOverhead - lengthEnd + total)
+		if head := b.AppendTo(buf[:0]); len(head) != batchOverhead {
+			return nil, fmt.Errorf("%w: a batch header of %d bytes", ErrBatch, len(head))
+		}
+		out = buf
+	} else {
+		compressed, err := compress(opt.Compression, buf[batchOverhead:])
+		if err != nil {
+			return nil, err
+		}
+		b.Records = compressed
+		b.Length = int32(batchOverhead - lengthEnd + len(compressed))
+		out = b.AppendTo(make([]byte, 0, batchOverhead+len(compressed)))
+	}
 	binary.BigEndian.PutUint32(out[17:21], crc32.Checksum(out[crcStart:], castagnoli))
 	return out, nil
+}
+
+// recordBodySize is the size of a record of a batch on the wire after its length varint
+// (what kmsg.Record.AppendTo writes after it).
+func recordBodySize(r Record, tsDelta int64, offsetDelta int) int {
+	body := 1 + varintLen(tsDelta) + varintLen(int64(offsetDelta)) + varBytesSize(r.Key) + varBytesSize(r.Value) +
+		varintLen(int64(len(r.Headers)))
+	for _, h := range r.Headers {
+		body += varintLen(int64(len(h.Key))) + len(h.Key) + varBytesSize(h.Value)
+	}
+	return body
+}
+
+// varBytesSize is the size of b as a record's varint-prefixed bytes (nil is length -1).
+func varBytesSize(b []byte) int {
+	if b == nil {
+		return varintLen(-1)
+	}
+	return varintLen(int64(len(b))) + len(b)
+}
+
+// varintLen is the size of v as a zigzag varint.
+func varintLen(v int64) int {
+	var tmp [binary.MaxVarintLen64]byte
+	return binary.PutVarint(tmp[:], v)
 }
 
 // DecodeBatches decodes the concatenated batches of a fetched partition into its records,

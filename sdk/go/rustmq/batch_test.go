@@ -105,3 +105,63 @@ func FuzzDecodeBatches(f *testing.F) {
 		_, _ = DecodeBatches(data)
 	})
 }
+
+// EncodeBatch counts each record's size before writing it into the batch's buffer: whatever
+// the keys, values, headers and timestamps (nil or empty, sizes across varint boundaries,
+// timestamps before the first), the batch decodes to the same records.
+func FuzzEncodeBatch(f *testing.F) {
+	f.Add([]byte("k"), []byte("v"), "h", []byte("hv"), int64(5), false, uint16(0))
+	f.Add([]byte{}, []byte(nil), "", []byte(nil), int64(-1), true, uint16(63))
+	f.Add([]byte(nil), bytes.Repeat([]byte{7}, 8200), "header", []byte{}, int64(1<<40), false, uint16(64))
+	f.Fuzz(func(t *testing.T, key, value []byte, hkey string, hvalue []byte, tsDelta int64, nilKey bool, pad uint16) {
+		if nilKey {
+			key = nil
+		}
+		// Values around the varint boundaries (64, 8192) without a huge corpus.
+		value = append(value, bytes.Repeat([]byte{1}, int(pad%9000))...)
+		now := time.UnixMilli(1_700_000_000_000)
+		in := []Record{
+			{Key: key, Value: value, Timestamp: now, Headers: []Header{{Key: hkey, Value: hvalue}, {Key: "", Value: nil}}},
+			{Key: value, Value: key, Timestamp: now.Add(time.Duration(tsDelta%(1<<40)) * time.Millisecond)},
+		}
+		b, err := EncodeBatch(in, BatchOptions{ProducerID: -1, ProducerEpoch: -1, BaseSequence: -1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := DecodeBatches(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(out) != len(in) {
+			t.Fatalf("%d records back of %d", len(out), len(in))
+		}
+		for i, r := range out {
+			w := in[i]
+			if !bytes.Equal(r.Key, w.Key) || (r.Key == nil) != (w.Key == nil) || !bytes.Equal(r.Value, w.Value) ||
+				(r.Value == nil) != (w.Value == nil) || !r.Timestamp.Equal(w.Timestamp) || len(r.Headers) != len(w.Headers) {
+				t.Fatalf("record %d: %+v, sent %+v", i, r, w)
+			}
+			for j, h := range r.Headers {
+				if h.Key != w.Headers[j].Key || !bytes.Equal(h.Value, w.Headers[j].Value) || (h.Value == nil) != (w.Headers[j].Value == nil) {
+					t.Fatalf("record %d header %d: %+v, sent %+v", i, j, h, w.Headers[j])
+				}
+			}
+		}
+	})
+}
+
+// A producer's batch of 1,000 records of 1 KiB, as rustmq-go-bench sends them.
+func BenchmarkEncodeBatch(b *testing.B) {
+	now := time.Now()
+	records := make([]Record, 1000)
+	for i := range records {
+		records[i] = Record{Value: bytes.Repeat([]byte{byte(i)}, 1024), Timestamp: now}
+	}
+	b.SetBytes(1000 * 1024)
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := EncodeBatch(records, BatchOptions{ProducerID: 1, ProducerEpoch: 0, BaseSequence: 0}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
