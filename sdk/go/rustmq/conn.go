@@ -100,12 +100,11 @@ func (c *Conn) Close() error {
 // Request sends req as api on a new stream and decodes the answer into resp. A frame-level
 // refusal (an ErrorResponse) is returned as a *ServerError.
 func (c *Conn) Request(ctx context.Context, api APIKey, req, resp proto.Message) error {
-	body, err := proto.Marshal(req)
-	if err != nil {
-		return err
-	}
+	// Sized first, so the message is encoded once, straight behind the frame header (a
+	// produce request is mostly record bytes: one copy fewer of each).
+	size := proto.Size(req)
 	id := c.nextID.Add(1)
-	h := FrameHeader{BodyLen: uint32(len(body)), APIKey: api, APIVersion: APIVersion, RequestID: id}
+	h := FrameHeader{BodyLen: uint32(size), APIKey: api, APIVersion: APIVersion, RequestID: id}
 	// The caller's span (an OpenTelemetry span context in ctx) travels with the request, so
 	// the broker's spans join its trace.
 	var traceCtx []byte
@@ -116,8 +115,14 @@ func (c *Conn) Request(ctx context.Context, api APIKey, req, resp proto.Message)
 		h.Flags |= FlagTraceContext
 		h.BodyLen += TraceContextLen
 	}
-	frame := h.Append(make([]byte, 0, HeaderLen+int(h.BodyLen)))
-	frame = append(append(frame, traceCtx...), body...)
+	frame := append(h.Append(make([]byte, 0, HeaderLen+int(h.BodyLen))), traceCtx...)
+	frame, err := proto.MarshalOptions{UseCachedSize: true}.MarshalAppend(frame, req)
+	if err != nil {
+		return err
+	}
+	if len(frame) != HeaderLen+int(h.BodyLen) {
+		return &FrameError{fmt.Sprintf("a request encoded to %d bytes, %d were counted", len(frame)-HeaderLen, h.BodyLen)}
+	}
 	answer, err := c.RoundTrip(ctx, frame)
 	if err != nil {
 		return err
