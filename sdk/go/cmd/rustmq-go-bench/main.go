@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -63,7 +64,18 @@ func main() {
 	idempotent := flag.Bool("idempotent", false, "idempotent producers (which pipeline batches of a partition)")
 	perPartition := flag.Int("max-in-flight-per-partition", rustmq.MaxInFlightPerPartition, "batches of a partition in flight (idempotent producers)")
 	jsonOut := flag.String("json", "", "write the results as JSON to this file")
+	cpuProfile := flag.String("cpuprofile", "", "write a CPU profile of the whole run to this file (go tool pprof reads it)")
 	flag.Parse()
+	if *cpuProfile != "" {
+		f, err := os.Create(*cpuProfile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		if err := pprof.StartCPUProfile(f); err != nil {
+			log.Fatal(err)
+		}
+		defer pprof.StopCPUProfile()
+	}
 	if *size < 16 {
 		log.Fatal("-message-size must be at least 16")
 	}
