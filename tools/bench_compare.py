@@ -15,7 +15,8 @@ from accepted to body read and to response handed to QUIC; the datagrams the ker
 for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker's minor page
 faults per second over the window and its resident set at the end and at its peak
 (/proc/<pid>/stat and status), which show the allocator returning memory and taking it
-back. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to
+back; the time the hypervisor took from the broker's and the load's CPUs (steal, from
+/proc/stat), so a round disturbed by the host can be told from one disturbed by the broker. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to
 the producer taking the message), of a batch's queue time in the producer and of the
 produce request's round trip, and the producers' QUIC packets declared lost and
 congestion-window cuts.
@@ -276,6 +277,19 @@ def udp_socket_drops(port):
     return total
 
 
+def steal_ticks(cpus):
+    """Clock ticks the hypervisor ran something else while these CPUs' vCPUs wanted to run
+    (the steal column of /proc/stat), summed over `cpus`. A round with steal on the
+    broker's CPU measured the host as much as the broker: this VM's latency tails moved by
+    10x within minutes on the same binary."""
+    total = 0
+    for line in Path("/proc/stat").read_text().splitlines():
+        name, *fields = line.split()
+        if name.startswith("cpu") and name[3:].isdigit() and int(name[3:]) in cpus and len(fields) > 7:
+            total += int(fields[7])
+    return total
+
+
 def stat_fields(pid):
     """/proc/<pid>/stat after the command name (which may hold spaces and parentheses):
     index 0 is the state, 7 minflt, 11 utime, 12 stime."""
@@ -460,6 +474,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         mem0 = memory_counters(broker.proc.pid)
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
+        # Under the quota the broker is unpinned: its steal is that of every CPU.
+        broker_set = set(range(os.cpu_count() or 1)) if quota else cpu_list(settings["broker_cpus"])
+        steal0 = (steal_ticks(broker_set), steal_ticks(cpu_list(settings["load_cpus"])))
         throttled0 = quota.throttled_seconds() if quota else 0.0
         window = max(duration - 1.0, 1.0)
         perf = start_perf(broker.proc.pid, work, tag, window, settings) if settings["perf"] else None
@@ -467,6 +484,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         mem1 = memory_counters(broker.proc.pid)
         load1 = tree_cpu_seconds(bench.pid)
+        steal1 = (steal_ticks(broker_set), steal_ticks(cpu_list(settings["load_cpus"])))
         throttled1 = quota.throttled_seconds() if quota else 0.0
         scrape1 = scrape(broker.admin, broker.ca)
         hist1, counters1 = broker_histograms(scrape1, BROKER_HISTOGRAMS), broker_counters(scrape1)
@@ -512,6 +530,9 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # CPU seconds per GB acknowledged: cores busy / GB per second.
         "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
         "throttled_s": (throttled1 - throttled0) if quota else None,
+        # Time the hypervisor took from the broker's and the load's CPUs (ms per second).
+        "broker_cpu_steal_ms_per_s": (steal1[0] - steal0[0]) * 1000.0 / TICKS / (t1 - t0),
+        "load_cpu_steal_ms_per_s": (steal1[1] - steal0[1]) * 1000.0 / TICKS / (t1 - t0),
         "broker_produce_p99_ms": broker_p99(0),
         "udp_drops": drops1 - drops0,
         "broker_minor_faults_per_s": (mem1[0] - mem0[0]) / (t1 - t0) if mem0 and mem1 else None,
@@ -567,8 +588,8 @@ def table(label, facts, fio_before, fio_after, rows):
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
         f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts |",
-        "|---|" + "---:|" * 18,
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts | CPU steal ms/s: broker / load CPUs |",
+        "|---|" + "---:|" * 19,
     ]
     for r in rows:
         lines.append(
@@ -583,7 +604,8 @@ def table(label, facts, fio_before, fio_after, rows):
             f"/ ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} | ≤ {f(r.get('runtime_poll_delay_max_ms'), '.1f')} "
             f"| {stall_cell(r)} | {busy_cell(r)} "
             f"| {f(r.get('broker_minor_faults_per_s'), '.0f')}; {f(r.get('broker_rss_mb'), '.0f')} ({f(r.get('broker_peak_rss_mb'), '.0f')}) "
-            f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} |")
+            f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} "
+            f"| {f(r.get('broker_cpu_steal_ms_per_s'), '.1f')} / {f(r.get('load_cpu_steal_ms_per_s'), '.1f')} |")
     return "\n".join(lines)
 
 

@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compare import (ROOT, cpu_list, cpu_speed, env, fio, machine_facts, terminate,  # noqa: E402
-                           tree_cpu_seconds)
+from bench_compare import (ROOT, TICKS, cpu_list, cpu_speed, env, fio, machine_facts,  # noqa: E402
+                           steal_ticks, terminate, tree_cpu_seconds)
 
 RECORD = 1024
 PARTITIONS = 8
@@ -152,15 +152,17 @@ def e2e_percentiles(out):
     return {"e2e_p50_ms": float(m.group(1)), "e2e_p99_ms": float(m.group(2))}
 
 
-def measured(kafka, procs, alongside=None):
+def measured(kafka, procs, settings, alongside=None):
     """Waits for the load processes `procs` (running `alongside` meanwhile, if given),
     sampling the broker's and the load's CPU from 2 s in to the load's end. Returns the
-    loads' outputs, the broker's and the load's cores, and what `alongside` returned."""
+    loads' outputs, the broker's and the load's cores, what `alongside` returned, and the
+    CPU steal (ms/s) on the broker's and the load's CPUs."""
     time.sleep(2)
+    sets = (cpu_list(settings["broker_cpus"]), cpu_list(settings["load_cpus"]))
 
     def sample():
         return (tree_cpu_seconds(kafka.proc.pid), sum(tree_cpu_seconds(p.pid) for p in procs),
-                time.monotonic())
+                time.monotonic(), steal_ticks(sets[0]), steal_ticks(sets[1]))
     first = last = sample()
     extra = alongside() if alongside else None
     while any(p.poll() is None for p in procs):
@@ -173,7 +175,9 @@ def measured(kafka, procs, alongside=None):
             raise RuntimeError(out[-2000:])
         outs.append(out)
     elapsed = max(last[2] - first[2], 1e-3)
-    return outs, (last[0] - first[0]) / elapsed, (last[1] - first[1]) / elapsed, extra
+    steal = {"broker_cpu_steal_ms_per_s": (last[3] - first[3]) * 1000.0 / TICKS / elapsed,
+             "load_cpu_steal_ms_per_s": (last[4] - first[4]) * 1000.0 / TICKS / elapsed}
+    return outs, (last[0] - first[0]) / elapsed, (last[1] - first[1]) / elapsed, extra, steal
 
 
 def run_mode(mode, settings):
@@ -187,23 +191,26 @@ def run_mode(mode, settings):
         warm.communicate()
         # Two producers (two connections: Kafka serves one request per connection at a time)
         # reach more than one does; rustmq-bench runs two as well.
-        outs, cores, load, _ = measured(
-            kafka, [producer_perf(kafka, settings, "bench", 125_000 * duration, -1) for _ in range(2)])
+        outs, cores, load, _, steal = measured(
+            kafka, [producer_perf(kafka, settings, "bench", 125_000 * duration, -1) for _ in range(2)],
+            settings)
         one, two = (summary(o) for o in outs)
         top = {k: one[k] + two[k] if k in ("msg_per_s", "mb_per_s") else max(one[k], two[k])
                for k in one}
-        rows.append({"mode": mode, "round": "max", **top, "broker_cores": cores, "load_cores": load})
+        rows.append({"mode": mode, "round": "max", **top, "broker_cores": cores, "load_cores": load,
+                     **steal})
         half = top["msg_per_s"] / 2
-        (out,), cores, load, _ = measured(
-            kafka, [producer_perf(kafka, settings, "bench", half * duration, half)])
+        (out,), cores, load, _, steal = measured(
+            kafka, [producer_perf(kafka, settings, "bench", half * duration, half)], settings)
         rows.append({"mode": mode, "round": "half", "target_rate": half, **summary(out),
-                     "broker_cores": cores, "load_cores": load})
+                     "broker_cores": cores, "load_cores": load, **steal})
         # EndToEndLatency (one record at a time) runs in the middle of the same load again.
-        (out,), cores, load, ping_out = measured(
-            kafka, [producer_perf(kafka, settings, "bench", half * duration, half)],
+        (out,), cores, load, ping_out, steal = measured(
+            kafka, [producer_perf(kafka, settings, "bench", half * duration, half)], settings,
             lambda: e2e_latency(kafka, settings, 1000).communicate()[0])
         rows.append({"mode": mode, "round": "half+e2e", "target_rate": half, **summary(out),
-                     **e2e_percentiles(ping_out), "broker_cores": cores, "load_cores": load})
+                     **e2e_percentiles(ping_out), "broker_cores": cores, "load_cores": load,
+                     **steal})
     finally:
         kafka.stop()
         # As bench_compare.py does: the next mode must not measure this one's deletions.
@@ -226,15 +233,16 @@ def table(facts, fio_before, fio_after, rows):
         f"{f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; SHA-256 on the "
         f"broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s.",
         "",
-        "| mode | round | msg/s | MB/s | produce p50 / p99 ms | e2e p50 / p99 ms | broker cores | load cores | broker CPU s per GB |",
-        "|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| mode | round | msg/s | MB/s | produce p50 / p99 ms | e2e p50 / p99 ms | broker cores | load cores | broker CPU s per GB | CPU steal ms/s: broker / load CPUs |",
+        "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
         e2e = f"{r['e2e_p50_ms']:.0f} / {r['e2e_p99_ms']:.0f}" if "e2e_p99_ms" in r else "–"
         lines.append(
             f"| {r['mode']} | {r['round']} | {r['msg_per_s']:.0f} | {r['mb_per_s']:.1f} "
             f"| {r['p50_ms']:.0f} / {r['p99_ms']:.0f} | {e2e} | {r['broker_cores']:.2f} "
-            f"| {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} |")
+            f"| {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
+            f"| {r['broker_cpu_steal_ms_per_s']:.1f} / {r['load_cpu_steal_ms_per_s']:.1f} |")
     return "\n".join(lines)
 
 
