@@ -42,7 +42,9 @@ impl AppendTarget for Target {
     fn on_durable(&self, _: u64, _: i64, _: i64, loc: WalLocation) {
         self.0.lock().push(loc);
     }
-    fn on_failed(&self, _: u64) {}
+    fn on_failed(&self, _: u64) -> bool {
+        false
+    }
 }
 
 fn backend() -> IoBackend {

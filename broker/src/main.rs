@@ -130,9 +130,9 @@ where
         );
     }
     println!("Press Ctrl-C to stop.");
-    // A WAL that stopped after a failed fdatasync cannot tell what is on disk: exit, so the
-    // supervisor restarts the broker, recovery reads what really is, and followers take over
-    // meanwhile.
+    // A WAL that stopped (a failed fdatasync, or a failed write of batches followers had)
+    // cannot tell what is on disk: exit, so the supervisor restarts the broker, recovery
+    // reads what really is, and followers take over in a new leader epoch meanwhile.
     let mut wal_failed = node.broker().wal().failed();
     tokio::select! {
         r = rustmq_transport::process::wait_for_signal() => {

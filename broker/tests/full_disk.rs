@@ -484,3 +484,86 @@ async fn stalled_disk_throttles_instead_of_queueing_without_bound() {
     c.close().await;
     n.stop().await;
 }
+
+/// A leader stands for the WAL's target here: it says the batches of a failed write had
+/// already been handed to followers (they are replicated before the leader's own fsync).
+struct HandedOut;
+
+impl rustmq_broker::wal::AppendTarget for HandedOut {
+    fn is_current(&self, _: u64) -> bool {
+        true
+    }
+    fn on_durable(&self, _: u64, _: i64, _: i64, _: rustmq_broker::wal::WalLocation) {}
+    fn on_failed(&self, _: u64) -> bool {
+        true
+    }
+}
+
+/// A failed write of batches followers already have stops the WAL (the broker exits and
+/// leadership moves to a new epoch), unlike a failed write nobody saw, after which the
+/// full-disk test above keeps writing once space is back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn failed_write_of_batches_followers_have_stops_the_wal() {
+    use rustmq_broker::wal::{Append, IoBackend, Wal, WalError, WalOptions};
+    use std::sync::Arc;
+
+    common::init_tracing();
+    let dir = tempfile::tempdir().unwrap();
+    let wal_dir = dir.path().join("walfs");
+    let _fs = Tmpfs::mount(&wal_dir, "4m");
+    let opts = WalOptions {
+        dir: wal_dir.join("wal"),
+        fsync_on_write: true,
+        segment_size_bytes: 1 << 20,
+        max_group_bytes: 1 << 20,
+        flush_interval: std::time::Duration::from_secs(1),
+        max_entry_bytes: 1 << 20,
+        recycle_segments: 0,
+        io_backend: IoBackend::Std,
+    };
+    let wal = Wal::recover(opts, |_| {})
+        .unwrap()
+        .start(Default::default())
+        .unwrap();
+    let failed = wal.failed();
+    let target: Arc<dyn rustmq_broker::wal::AppendTarget> = Arc::new(HandedOut);
+    let append = |base: i64| {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        wal.submit(Append {
+            topic_id: 1,
+            partition: 0,
+            base_offset: base,
+            last_offset: base,
+            leader_epoch: 0,
+            batch: Bytes::from(vec![7u8; 200 * 1024]),
+            generation: 0,
+            target: target.clone(),
+            reply: Some(tx),
+            span: tracing::Span::none(),
+        })
+        .map(|()| rx)
+    };
+    let mut first_error = None;
+    for base in 0..64 {
+        match append(base).unwrap().await.unwrap() {
+            Ok(()) => assert!(failed.borrow().is_none()),
+            Err(e) => {
+                first_error = Some(e);
+                break;
+            }
+        }
+    }
+    let e = first_error.expect("the 4 MiB disk filled up");
+    assert!(matches!(e, WalError::Io(_)), "{e}");
+    let why = failed.borrow().clone().expect("the WAL stopped");
+    assert!(why.contains("replicated to followers"), "{why}");
+    // Nothing more is written, whatever space there is.
+    let next = match append(1000) {
+        Ok(rx) => rx.await.unwrap(),
+        Err(e) => Err(e),
+    };
+    assert!(
+        matches!(next, Err(WalError::Failed(_) | WalError::Closed)),
+        "{next:?}"
+    );
+}

@@ -61,10 +61,13 @@ impl Broker {
             .map(|rp| (*rp, self.hosted(rp.topic_id, rp.partition)))
             .collect();
         loop {
+            // New batches (handed out before they are durable), and anything else that
+            // changes an answer (a truncation, a role change).
             let mut waits: Vec<_> = targets
                 .iter()
                 .filter_map(|(_, p)| p.as_ref())
-                .map(|p| Box::pin(p.appended().notified()))
+                .flat_map(|p| [p.log_end_moved().notified(), p.appended().notified()])
+                .map(Box::pin)
                 .collect();
             for w in &mut waits {
                 w.as_mut().enable();

@@ -52,6 +52,14 @@ pub(super) struct State {
     pub(super) bytes: u64,
     /// Bytes of durable entries not uploaded yet.
     pub(super) unuploaded: u64,
+    /// Leader: the end of what replica fetches were handed in this leadership, which may
+    /// pass `durable_end` (followers fsync alongside the leader, not after it).
+    pub(super) replica_served_end: i64,
+    /// Leader: a write of batches followers already had failed. Truncating them and writing
+    /// other batches at those offsets in the same epoch would let a follower keep the old
+    /// ones and count as having the new ones, so the partition stops leading until a new
+    /// epoch (the WAL stops and the broker restarts: see `AppendTarget::on_failed`).
+    pub(super) fenced: bool,
 }
 
 impl State {

@@ -16,7 +16,8 @@
 //! Files: `log` (the index and offsets: pure state, unit-tested), `producers` (idempotent
 //! producer sequences), `cache` (the write cache's byte budget), `backlog` (what waits for
 //! upload), `retention`, `read` (read plans), `replica` (role, ISR, follower progress and
-//! acknowledgement state).
+//! acknowledgement state). A leader hands followers batches before its own fsync (so the
+//! two fsyncs overlap); a failed write of such batches fences the partition (`tests`).
 
 mod backlog;
 mod cache;
@@ -25,6 +26,8 @@ mod producers;
 mod read;
 mod replica;
 mod retention;
+#[cfg(test)]
+mod tests;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -143,6 +146,9 @@ pub struct PartitionLog {
     appended: Notify,
     /// Woken after every leader append, for batches that arrived before their predecessor.
     sequence_turn: Notify,
+    /// Woken after every leader append, for replica fetches: followers are handed batches
+    /// as soon as they are queued, not once durable (which `appended` tells).
+    log_end_moved: Notify,
     cache: Arc<WriteCache>,
     backlog: Arc<UploadBacklog>,
     /// Bytes producers appended here while it led (for the broker's load report).
@@ -183,6 +189,7 @@ impl PartitionLog {
             }),
             appended: Notify::new(),
             sequence_turn: Notify::new(),
+            log_end_moved: Notify::new(),
             cache,
             backlog,
             produced: Default::default(),
@@ -261,7 +268,7 @@ impl PartitionLog {
     ) -> Result<Appended, PartitionError> {
         let (tx, rx) = oneshot::channel();
         let mut s = self.state.lock();
-        if s.role != Role::Leader {
+        if s.role != Role::Leader || s.fenced {
             return Err(PartitionError::NotLeader {
                 epoch: s.leader_epoch,
             });
@@ -315,6 +322,7 @@ impl PartitionLog {
         }
         drop(s);
         self.sequence_turn.notify_waiters();
+        self.log_end_moved.notify_waiters();
         self.cache.track(self, &run.bases);
         Ok(Appended {
             base: first_base,
@@ -452,7 +460,7 @@ impl PartitionLog {
             span: tracing::Span::current(),
         });
         if let Err(e) = submitted {
-            let freed = Self::truncate_to_durable(s, &self.backlog);
+            let (freed, _) = Self::drop_unwritten(s, &self.backlog);
             self.cache.released(freed);
             return Err(e.into());
         }
@@ -460,11 +468,19 @@ impl PartitionLog {
         Ok(())
     }
 
-    fn truncate_to_durable(s: &mut State, backlog: &UploadBacklog) -> u64 {
+    /// Drops the batches not yet durable (their write failed, or the WAL refused them).
+    /// Returns the cache bytes freed and whether followers had been handed any of them in
+    /// this epoch, in which case the partition is fenced: it stops leading rather than
+    /// write other batches at those offsets.
+    fn drop_unwritten(s: &mut State, backlog: &UploadBacklog) -> (u64, bool) {
         let end = s.durable_end;
+        let exposed = s.role == Role::Leader && s.replica_served_end > end;
+        if exposed {
+            s.fenced = true;
+        }
         let (_, freed, unuploaded) = s.truncate_from(end);
         backlog.sub(unuploaded);
-        freed
+        (freed, exposed)
     }
 
     fn evict_cached(&self, base: i64) -> Option<u64> {
@@ -508,6 +524,12 @@ impl PartitionLog {
     /// Completes when the high watermark may have moved (register before checking).
     pub fn appended(&self) -> &Notify {
         &self.appended
+    }
+
+    /// Completes when a leader append moved the log end (register before checking): what a
+    /// replica fetch waits for.
+    pub fn log_end_moved(&self) -> &Notify {
+        &self.log_end_moved
     }
 
     /// The first offset of the local index (offsets below it are in object storage).
@@ -564,14 +586,24 @@ impl AppendTarget for PartitionLog {
         self.appended.notify_waiters();
     }
 
-    fn on_failed(&self, generation: u64) {
+    fn on_failed(&self, generation: u64) -> bool {
         let mut s = self.state.lock();
         if s.generation != generation {
-            return;
+            return false;
         }
-        let freed = Self::truncate_to_durable(&mut s, &self.backlog);
+        let (freed, exposed) = Self::drop_unwritten(&mut s, &self.backlog);
+        if exposed {
+            tracing::error!(
+                topic = %self.topic,
+                partition = self.partition,
+                durable_end = s.durable_end,
+                served_to_followers = s.replica_served_end,
+                "a failed write lost batches followers already had: this broker stops leading the partition"
+            );
+        }
         drop(s);
         self.cache.released(freed);
         self.appended.notify_waiters();
+        exposed
     }
 }

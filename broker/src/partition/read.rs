@@ -43,17 +43,21 @@ impl PartitionLog {
         self.plan_read_upto(offset, max_bytes, false)
     }
 
-    /// Like [`plan_read`](Self::plan_read), up to the durable log end with `log_end` (what a
-    /// follower replicates) instead of the high watermark.
+    /// Like [`plan_read`](Self::plan_read), up to the log end with `log_end` (what a
+    /// follower replicates) instead of the high watermark. The log end includes batches the
+    /// WAL has not fsynced yet: a follower writes them while the leader does, so an
+    /// `acks=all` batch waits for the slower of the two fsyncs rather than for both in turn.
+    /// They count for the high watermark only once the leader's own fsync is done, and what
+    /// was handed out is remembered so that a failed write of it fences the partition.
     pub fn plan_read_upto(
         &self,
         offset: i64,
         max_bytes: u64,
         log_end: bool,
     ) -> Result<ReadPlan, PartitionError> {
-        let s = self.state.lock();
+        let mut s = self.state.lock();
         let end = if log_end {
-            s.durable_end
+            s.next_offset
         } else {
             s.high_watermark
         };
@@ -78,6 +82,7 @@ impl PartitionLog {
         }
         let start = s.entries.partition_point(|e| e.last < offset);
         plan.reaches_end = true;
+        let mut planned_end = offset;
         for e in s.entries.range(start..) {
             if e.base >= end {
                 break;
@@ -89,7 +94,8 @@ impl PartitionLog {
             plan.batches.push(match (&e.cached, e.location) {
                 (Some(b), _) => BatchSource::Memory(b.clone()),
                 (None, Some(l)) => BatchSource::Wal(l),
-                // Below the high watermark every batch has a location; keep the read
+                // Below the high watermark every batch has a location, and one not yet
+                // written is still cached (the cache keeps it until then); keep the read
                 // consistent by stopping here rather than skipping.
                 (None, None) => {
                     plan.reaches_end = false;
@@ -97,6 +103,10 @@ impl PartitionLog {
                 }
             });
             plan.bytes += u64::from(e.size);
+            planned_end = e.last + 1;
+        }
+        if log_end && planned_end > s.replica_served_end {
+            s.replica_served_end = planned_end;
         }
         Ok(plan)
     }

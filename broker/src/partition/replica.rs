@@ -134,6 +134,9 @@ impl PartitionLog {
             s.role = role;
             s.leader_epoch = leader_epoch;
             s.followers.clear();
+            // What followers were handed before matters only within that epoch: a later
+            // epoch's batches at the same offsets are told apart by the epoch check.
+            s.replica_served_end = 0;
             if role == Role::Leader {
                 s.leading_since = Some(Instant::now());
                 RoleChange::BecameLeader
@@ -159,9 +162,11 @@ impl PartitionLog {
         self.state.lock().role
     }
 
-    /// Whether this broker leads the partition.
+    /// Whether this broker leads the partition (and has not been fenced by a failed write
+    /// of batches its followers already had).
     pub fn is_leader(&self) -> bool {
-        self.state.lock().role == Role::Leader
+        let s = self.state.lock();
+        s.role == Role::Leader && !s.fenced
     }
 
     /// The leader epoch this broker knows.
@@ -184,15 +189,16 @@ impl PartitionLog {
     }
 
     /// The end of this log's batches of `epoch`: where the first later epoch begins, or the
-    /// durable log end when no later epoch exists. A follower whose log goes past this with
-    /// `epoch` as its last epoch diverges there.
+    /// log end when no later epoch exists (followers are handed batches before they are
+    /// durable here). A follower whose log goes past this with `epoch` as its last epoch
+    /// diverges there.
     pub fn end_offset_for_epoch(&self, epoch: i32) -> i64 {
         let s = self.state.lock();
         s.epochs
             .iter()
             .find(|(e, _)| *e > epoch)
             .map(|(_, start)| *start)
-            .unwrap_or(s.durable_end)
+            .unwrap_or(s.next_offset)
     }
 
     /// Leader: a follower fetched from `end` (its durable log end). Updates what the leader
@@ -324,6 +330,11 @@ impl PartitionLog {
                 s.leader_epoch
             ));
         }
+        if s.fenced {
+            return AckState::Lost(
+                "the leader's write-ahead log failed after followers had fetched from it".into(),
+            );
+        }
         if s.next_offset <= last {
             return AckState::Lost("the batch was truncated after a failed write".into());
         }
@@ -331,12 +342,14 @@ impl PartitionLog {
             AckNeed::Leader => s.durable_end > last,
             AckNeed::All => s.high_watermark > last,
             AckNeed::Replicas(n) => {
+                // The leader's own copy is required too: followers may have fsynced a
+                // batch before the leader has.
                 let have = usize::from(s.durable_end > last)
                     + s.followers
                         .iter()
                         .filter(|(id, f)| **id != me && f.end > last)
                         .count();
-                have >= n
+                s.durable_end > last && have >= n
             }
         };
         if done {

@@ -20,7 +20,8 @@
 //! One writer thread drains every pending append, writes them with one `write` and one
 //! `fdatasync`, then completes them all: this is what makes fsync'd throughput high. A
 //! segment whose write or `fdatasync` failed is never written or synced again; when an
-//! `fdatasync` fails after entries were acknowledged without it, the WAL stops for good
+//! `fdatasync` fails after entries were acknowledged without it, or a failed write dropped
+//! batches a leader had already handed its followers, the WAL stops for good
 //! (`Wal::failed`).
 
 pub mod io;
@@ -60,7 +61,8 @@ pub enum WalError {
     Discarded,
     /// An `fdatasync` failed after data had been acknowledged (`fsync_on_write = false`):
     /// the kernel may have dropped pages it reported written, so this process can no longer
-    /// tell what is on disk. Restart the broker: recovery reads what really is.
+    /// tell what is on disk; or a write failed whose batches followers already had. Restart
+    /// the broker: recovery reads what really is, and leadership moves to a new epoch.
     #[error("wal stopped: {0}; restart the broker")]
     Failed(String),
 }
@@ -94,8 +96,12 @@ pub trait AppendTarget: Send + Sync + 'static {
         last_offset: i64,
         location: WalLocation,
     );
-    /// Writing the batch failed: drop everything not yet durable.
-    fn on_failed(&self, generation: u64);
+    /// Writing the batch failed: drop everything not yet durable. Returns true when other
+    /// replicas already had some of what was dropped (a leader hands followers batches
+    /// before its own fsync): the WAL then stops as after a failed fdatasync, so the broker
+    /// restarts and the partition's leadership moves to a new epoch instead of this log
+    /// writing different batches at offsets a follower holds.
+    fn on_failed(&self, generation: u64) -> bool;
 }
 
 /// One batch to append.
@@ -211,8 +217,8 @@ struct Shared {
     active: AtomicU64,
     stats: WalStats,
     last_error: Mutex<Option<String>>,
-    /// Set once an fdatasync failed where data was already acknowledged: the WAL refuses
-    /// every append from then on.
+    /// Set once an fdatasync failed where data was already acknowledged, or a failed write
+    /// dropped batches followers had: the WAL refuses every append from then on.
     failed: watch::Sender<Option<String>>,
     /// What recovery found damaged at start.
     damage: Vec<Damage>,
@@ -474,8 +480,8 @@ impl Wal {
         self.shared.last_error.lock().clone()
     }
 
-    /// Why the WAL stopped for good (an `fdatasync` failed after data was acknowledged),
-    /// if it has: every append is refused and the broker must restart. Watch it to stop
+    /// Why the WAL stopped for good (an `fdatasync` failed after data was acknowledged, or
+    /// a write failed whose batches followers already had), if it has: every append is refused and the broker must restart. Watch it to stop
     /// the process.
     ///
     /// ```no_run

@@ -14,7 +14,9 @@ impl AppendTarget for Target {
     fn on_durable(&self, _: u64, base: i64, _: i64, loc: WalLocation) {
         self.0.lock().push((base, loc));
     }
-    fn on_failed(&self, _: u64) {}
+    fn on_failed(&self, _: u64) -> bool {
+        false
+    }
 }
 
 fn opts(dir: &Path, recycle: usize) -> WalOptions {

@@ -1,6 +1,7 @@
 //! The WAL's one writer thread: group commit (every queued append written, then one
 //! fdatasync, then all completed), segment roll and recycling, and what a failed write or
-//! fdatasync does (the segment is abandoned; after acknowledged-unsynced data, the WAL stops).
+//! fdatasync does (the segment is abandoned; after acknowledged-unsynced data, or a failed
+//! write of batches followers already fetched, the WAL stops).
 
 use super::io::{SegmentFile, WriteFailure};
 use super::*;
@@ -251,6 +252,19 @@ impl Writer {
         self.abandoned = true;
     }
 
+    /// Stops the WAL for good after a failed write of batches that followers already had:
+    /// their partitions are fenced, and only a restart (a new leader epoch from the
+    /// controllers) lets them lead again without writing other batches at those offsets.
+    fn stop_after_replicated_loss(&mut self, e: &WalError) {
+        let why = format!(
+            "a write of batches already replicated to followers failed in wal segment {}: {e}",
+            self.id
+        );
+        tracing::error!(%why, "wal stopped: restart the broker so that leadership moves to a new epoch");
+        self.shared.failed.send_replace(Some(why));
+        self.abandoned = true;
+    }
+
     /// Shutdown: the last fdatasync, then the active segment's seal.
     fn close(&mut self) {
         self.flush();
@@ -391,11 +405,18 @@ impl Writer {
                     .fetch_add(1, Ordering::Relaxed);
                 self.abandon();
                 *self.shared.last_error.lock() = Some(e.to_string());
+                let mut handed_out = false;
+                let mut replies = Vec::with_capacity(group.len());
                 for a in group {
-                    a.target.on_failed(a.generation);
-                    if let Some(r) = a.reply {
-                        let _ = r.send(Err(e.clone()));
-                    }
+                    handed_out |= a.target.on_failed(a.generation);
+                    replies.extend(a.reply);
+                }
+                // Stopped before anyone hears of the failure.
+                if handed_out {
+                    self.stop_after_replicated_loss(&e);
+                }
+                for r in replies {
+                    let _ = r.send(Err(e.clone()));
                 }
             }
         }
