@@ -1,0 +1,45 @@
+/*
+ * A slower disk for benchmarks: preloaded into a process, every fdatasync and fsync waits
+ * SLOW_FSYNC_US microseconds more after the real one returns. This VM's disk syncs in about
+ * 0.4 ms; a cloud block device often takes a few milliseconds, which is where the order of
+ * fsyncs on the replication path shows (docs/benchmarks.md, twelfth round). Only the `std`
+ * WAL backend goes through these calls (`uring` submits its syncs to the kernel directly).
+ *
+ *   gcc -O2 -shared -fPIC -o /tmp/slow_fsync.so tools/slow_fsync.c -ldl
+ *   SLOW_FSYNC_US=3000 LD_PRELOAD=/tmp/slow_fsync.so make cluster
+ *
+ * Never used by tests: they run on the real disk.
+ */
+#define _GNU_SOURCE
+#include <dlfcn.h>
+#include <stdlib.h>
+#include <time.h>
+
+static void pause_after_sync(void) {
+    const char *v = getenv("SLOW_FSYNC_US");
+    long us = v ? atol(v) : 0;
+    if (us > 0) {
+        struct timespec t = {us / 1000000, (us % 1000000) * 1000};
+        nanosleep(&t, NULL);
+    }
+}
+
+int fdatasync(int fd) {
+    static int (*real)(int);
+    if (!real) {
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
+    }
+    int r = real(fd);
+    pause_after_sync();
+    return r;
+}
+
+int fsync(int fd) {
+    static int (*real)(int);
+    if (!real) {
+        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
+    }
+    int r = real(fd);
+    pause_after_sync();
+    return r;
+}
