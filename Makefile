@@ -51,8 +51,9 @@ bench-go:
 
 # One release dev broker per round on its own CPU (BROKER_CPUS, default 0), the load generator
 # on the others: throughput, produce and end-to-end p99, the broker's CPU seconds per GB, a
-# round under a 1-CPU cgroup quota, the broker's own produce and WAL fsync p99, fio and a
-# CPU-speed run before and after (tools/bench_compare.py; settings in its header).
+# round under a 1-CPU cgroup quota, the broker's own produce and WAL fsync p99, the CPU steal
+# on both sides, fio and a CPU-speed run before and after (tools/bench_compare.py; settings
+# in its header).
 bench-compare:
 	cargo build --release -p rustmq-broker -p rustmq-tools
 	python3 tools/bench_compare.py
