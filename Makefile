@@ -105,6 +105,11 @@ cluster:
 	@echo "ready: controllers' admin API on http://127.0.0.1:9642 (9643, 9644), brokers' QUIC on"
 	@echo "127.0.0.1:9092 (9192, 9292), CA .cluster/certs/ca.pem, logs in .cluster/"
 
+# Returns once the processes have exited (up to 30 s each): a `make cluster` right after
+# would otherwise find the ports still held by a broker or controller shutting down, and
+# its own processes would exit at once.
 cluster-down:
-	-for f in .cluster/*.pid; do [ -f "$$f" ] && kill $$(cat "$$f") 2>/dev/null; rm -f "$$f"; done
+	-for f in .cluster/*.pid; do [ -f "$$f" ] && kill $$(cat "$$f") 2>/dev/null; done
+	-for f in .cluster/*.pid; do [ -f "$$f" ] || continue; p=$$(cat "$$f"); \
+	  for i in $$(seq 300); do kill -0 $$p 2>/dev/null || break; sleep 0.1; done; rm -f "$$f"; done
 	@echo "stopped; state kept in .cluster/ (rm -rf .cluster to start afresh)"
