@@ -63,6 +63,11 @@ pub(super) struct State {
 }
 
 impl State {
+    /// Leads the partition and may append: the leader role, not fenced.
+    pub(super) fn leads(&self) -> bool {
+        self.role == Role::Leader && !self.fenced
+    }
+
     pub(super) fn position(&self, base: i64) -> Option<usize> {
         self.entries.binary_search_by_key(&base, |e| e.base).ok()
     }

@@ -268,7 +268,7 @@ impl PartitionLog {
     ) -> Result<Appended, PartitionError> {
         let (tx, rx) = oneshot::channel();
         let mut s = self.state.lock();
-        if s.role != Role::Leader || s.fenced {
+        if !s.leads() {
             return Err(PartitionError::NotLeader {
                 epoch: s.leader_epoch,
             });

@@ -165,8 +165,7 @@ impl PartitionLog {
     /// Whether this broker leads the partition (and has not been fenced by a failed write
     /// of batches its followers already had).
     pub fn is_leader(&self) -> bool {
-        let s = self.state.lock();
-        s.role == Role::Leader && !s.fenced
+        self.state.lock().leads()
     }
 
     /// The leader epoch this broker knows.
@@ -342,14 +341,14 @@ impl PartitionLog {
             AckNeed::Leader => s.durable_end > last,
             AckNeed::All => s.high_watermark > last,
             AckNeed::Replicas(n) => {
-                // The leader's own copy is required too: followers may have fsynced a
-                // batch before the leader has.
-                let have = usize::from(s.durable_end > last)
-                    + s.followers
-                        .iter()
-                        .filter(|(id, f)| **id != me && f.end > last)
-                        .count();
-                s.durable_end > last && have >= n
+                // The leader's own copy is required: followers may have fsynced a batch
+                // before the leader has.
+                let followers = s
+                    .followers
+                    .iter()
+                    .filter(|(id, f)| **id != me && f.end > last)
+                    .count();
+                s.durable_end > last && 1 + followers >= n
             }
         };
         if done {

@@ -481,8 +481,8 @@ impl Wal {
     }
 
     /// Why the WAL stopped for good (an `fdatasync` failed after data was acknowledged, or
-    /// a write failed whose batches followers already had), if it has: every append is refused and the broker must restart. Watch it to stop
-    /// the process.
+    /// a write failed whose batches followers already had), if it has: every append is
+    /// refused and the broker must restart. Watch it to stop the process.
     ///
     /// ```no_run
     /// # async fn f(wal: &rustmq_broker::wal::Wal) {

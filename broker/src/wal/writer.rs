@@ -248,6 +248,11 @@ impl Writer {
     fn stop(&mut self, e: &std::io::Error) {
         let why = format!("fdatasync of wal segment {} failed: {e}", self.id);
         tracing::error!(%why, "wal stopped: entries acknowledged without fsync may be lost; restart the broker");
+        self.halt(why);
+    }
+
+    /// Every append from now on is refused, and `Wal::failed` tells the process to exit.
+    fn halt(&mut self, why: String) {
         self.shared.failed.send_replace(Some(why));
         self.abandoned = true;
     }
@@ -261,8 +266,7 @@ impl Writer {
             self.id
         );
         tracing::error!(%why, "wal stopped: restart the broker so that leadership moves to a new epoch");
-        self.shared.failed.send_replace(Some(why));
-        self.abandoned = true;
+        self.halt(why);
     }
 
     /// Shutdown: the last fdatasync, then the active segment's seal.
