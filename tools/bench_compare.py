@@ -290,6 +290,11 @@ def steal_ticks(cpus):
     return total
 
 
+def steal_ms_per_s(ticks, seconds):
+    """Steal ticks (from `steal_ticks`) over `seconds` as milliseconds per second."""
+    return ticks * 1000.0 / TICKS / seconds
+
+
 def stat_fields(pid):
     """/proc/<pid>/stat after the command name (which may hold spaces and parentheses):
     index 0 is the state, 7 minflt, 11 utime, 12 stime."""
@@ -531,8 +536,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
         "throttled_s": (throttled1 - throttled0) if quota else None,
         # Time the hypervisor took from the broker's and the load's CPUs (ms per second).
-        "broker_cpu_steal_ms_per_s": (steal1[0] - steal0[0]) * 1000.0 / TICKS / (t1 - t0),
-        "load_cpu_steal_ms_per_s": (steal1[1] - steal0[1]) * 1000.0 / TICKS / (t1 - t0),
+        "broker_cpu_steal_ms_per_s": steal_ms_per_s(steal1[0] - steal0[0], t1 - t0),
+        "load_cpu_steal_ms_per_s": steal_ms_per_s(steal1[1] - steal0[1], t1 - t0),
         "broker_produce_p99_ms": broker_p99(0),
         "udp_drops": drops1 - drops0,
         "broker_minor_faults_per_s": (mem1[0] - mem0[0]) / (t1 - t0) if mem0 and mem1 else None,

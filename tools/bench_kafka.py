@@ -41,8 +41,8 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_compare import (ROOT, TICKS, cpu_list, cpu_speed, env, fio, machine_facts,  # noqa: E402
-                           steal_ticks, terminate, tree_cpu_seconds)
+from bench_compare import (ROOT, cpu_list, cpu_speed, env, fio, machine_facts,  # noqa: E402
+                           steal_ms_per_s, steal_ticks, terminate, tree_cpu_seconds)
 
 RECORD = 1024
 PARTITIONS = 8
@@ -175,8 +175,8 @@ def measured(kafka, procs, settings, alongside=None):
             raise RuntimeError(out[-2000:])
         outs.append(out)
     elapsed = max(last[2] - first[2], 1e-3)
-    steal = {"broker_cpu_steal_ms_per_s": (last[3] - first[3]) * 1000.0 / TICKS / elapsed,
-             "load_cpu_steal_ms_per_s": (last[4] - first[4]) * 1000.0 / TICKS / elapsed}
+    steal = {"broker_cpu_steal_ms_per_s": steal_ms_per_s(last[3] - first[3], elapsed),
+             "load_cpu_steal_ms_per_s": steal_ms_per_s(last[4] - first[4], elapsed)}
     return outs, (last[0] - first[0]) / elapsed, (last[1] - first[1]) / elapsed, extra, steal
 
 

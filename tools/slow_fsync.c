@@ -15,31 +15,27 @@
 #include <stdlib.h>
 #include <time.h>
 
-static void pause_after_sync(void) {
+/* Calls the C library's `name` (looked up once into `*real`), then waits SLOW_FSYNC_US. */
+static int sync_then_pause(int (**real)(int), const char *name, int fd) {
+    if (!*real) {
+        *real = (int (*)(int))dlsym(RTLD_NEXT, name);
+    }
+    int r = (*real)(fd);
     const char *v = getenv("SLOW_FSYNC_US");
     long us = v ? atol(v) : 0;
     if (us > 0) {
         struct timespec t = {us / 1000000, (us % 1000000) * 1000};
         nanosleep(&t, NULL);
     }
+    return r;
 }
 
 int fdatasync(int fd) {
     static int (*real)(int);
-    if (!real) {
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fdatasync");
-    }
-    int r = real(fd);
-    pause_after_sync();
-    return r;
+    return sync_then_pause(&real, "fdatasync", fd);
 }
 
 int fsync(int fd) {
     static int (*real)(int);
-    if (!real) {
-        real = (int (*)(int))dlsym(RTLD_NEXT, "fsync");
-    }
-    int r = real(fd);
-    pause_after_sync();
-    return r;
+    return sync_then_pause(&real, "fsync", fd);
 }
