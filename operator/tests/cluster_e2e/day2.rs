@@ -516,6 +516,23 @@ pub(super) async fn day_two(env: Env<'_>) {
             .is_empty()
     );
 
+    // The approved rebalance moves leaderships in rounds, each after the brokers report new
+    // load samples. Step 6 isolates the leader of a partition: a round after that could move
+    // its leaderships to the brokers it cannot reach, leaving no partition below min ISR.
+    let rebalance = wait_for(
+        "the approved rebalance to finish",
+        Duration::from_secs(300),
+        || async {
+            let r = admin.rebalance(false).await.ok()?;
+            (r.state != "running").then_some(r)
+        },
+    )
+    .await;
+    println!(
+        "approved rebalance finished ({}): {} leaderships moved",
+        rebalance.state, rebalance.leaders_moved
+    );
+
     let (acked, failed) = load.stop().await;
     assert_eq!(
         failed,
@@ -562,18 +579,36 @@ pub(super) async fn day_two(env: Env<'_>) {
             &format!("{ip}/32"),
         ]);
     }
-    wait_for(
-        "a partition below min ISR",
+    let last_view = Arc::new(Mutex::new(None));
+    tokio::time::timeout(
         Duration::from_secs(120),
-        || async {
-            let t = admin.topic("day2").await.ok()??;
-            t.partition_assignments
-                .iter()
-                .any(|p| p.in_sync_replicas.len() < 2)
-                .then_some(())
-        },
+        wait_for("a partition below min ISR", Duration::from_secs(600), || {
+            let last_view = last_view.clone();
+            let admin = admin.clone();
+            async move {
+                let t = admin.topic("day2").await.ok()??;
+                let below = t
+                    .partition_assignments
+                    .iter()
+                    .any(|p| p.in_sync_replicas.len() < 2);
+                *last_view.lock() = Some(t);
+                below.then_some(())
+            }
+        }),
     )
-    .await;
+    .await
+    .unwrap_or_else(|_| {
+        panic!(
+            "no partition of day2 below min ISR 120 s after isolating {victim}\nlast view: {:#?}\n--- ISR and role changes\n{}",
+            last_view.lock(),
+            agent
+                .grep_logs(&["ISR changed", "partition role changed", "leader lease"])
+                .lines()
+                .filter(|l| l.contains("day2") || l.contains("lease"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        )
+    });
     // Its leader reports it in the series the PartitionsBelowMinISR alert watches.
     let victim_ip = agent.network_of(&victim).expect("the leader runs").1;
     let below = wait_for(
