@@ -170,6 +170,9 @@ pub struct Tier {
     upload_lock: tokio::sync::Mutex<()>,
     /// The last upload's buffer, emptied, for the next one to build in.
     spare_body: Mutex<Option<BytesMut>>,
+    /// The buffer uploads read evicted batches back from the WAL into (see
+    /// [`crate::wal::Wal::read_many`]).
+    spare_read: Mutex<Vec<u8>>,
     last_error: Mutex<Option<String>>,
 }
 
@@ -209,6 +212,7 @@ impl Tier {
             in_flight: Mutex::new(HashSet::new()),
             upload_lock: tokio::sync::Mutex::new(()),
             spare_body: Mutex::new(None),
+            spare_read: Mutex::new(Vec::new()),
             last_error: Mutex::new(None),
         }))
     }

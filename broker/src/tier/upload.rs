@@ -126,14 +126,30 @@ impl Tier {
             let Some(last) = items.last().map(|i| i.last) else {
                 continue;
             };
+            // The batches evicted from the write cache, read back in one go.
+            let evicted: Vec<WalLocation> = items
+                .iter()
+                .filter_map(|it| match it.source {
+                    BatchSource::Wal(loc) => Some(loc),
+                    _ => None,
+                })
+                .collect();
+            let mut read_back = std::mem::take(&mut *self.spare_read.lock());
+            if !evicted.is_empty() {
+                read_back = src
+                    .wal()
+                    .read_many(evicted, read_back)
+                    .await
+                    .map_err(|e| TierError::Store(format!("reading the wal: {e}")))?;
+            }
+            let mut at = 0;
             for it in items {
-                let bytes = match it.source {
+                let bytes: &[u8] = match &it.source {
                     BatchSource::Memory(b) => b,
-                    BatchSource::Wal(loc) => src
-                        .wal()
-                        .read(loc)
-                        .await
-                        .map_err(|e| TierError::Store(format!("reading the wal: {e}")))?,
+                    BatchSource::Wal(loc) => {
+                        at += loc.len as usize;
+                        &read_back[at - loc.len as usize..at]
+                    }
                     BatchSource::Tiered { .. } => continue,
                 };
                 builder.push(
@@ -142,7 +158,7 @@ impl Tier {
                     it.base,
                     it.last,
                     it.max_timestamp,
-                    &bytes,
+                    bytes,
                 );
                 step.1 += bytes.len();
                 if pace.is_paced() && step.1 >= STEP_BYTES {
@@ -150,6 +166,7 @@ impl Tier {
                     step = (Instant::now(), 0);
                 }
             }
+            *self.spare_read.lock() = read_back;
             marks.push((p, last));
         }
         if builder.is_empty() {

@@ -250,3 +250,31 @@ async fn spares_survive_a_restart_and_extra_ones_are_deleted() {
     assert_eq!(segment::list(d.path()).unwrap(), vec![2, 3]);
     wal.shutdown().await;
 }
+
+#[tokio::test]
+async fn read_many_reads_batches_across_segments_in_the_order_asked_into_a_reused_buffer() {
+    let d = tempfile::tempdir().unwrap();
+    let (wal, target) = started(d.path(), 0, 5).await;
+    let locs: Vec<WalLocation> = target.0.lock().iter().map(|(_, l)| *l).collect();
+    assert_ne!(locs[1].segment, locs[4].segment);
+    // A reused buffer longer than the batches keeps its length; its start holds them.
+    let stale = vec![0xEE; 1 << 20];
+    let buf = wal.read_many(vec![locs[4], locs[1]], stale).await.unwrap();
+    assert_eq!(buf.len(), 1 << 20);
+    assert_eq!(&buf[..300 * 1024], &vec![4u8; 300 * 1024][..]);
+    assert_eq!(&buf[300 * 1024..600 * 1024], &vec![1u8; 300 * 1024][..]);
+    assert!(buf[600 * 1024..].iter().all(|b| *b == 0xEE));
+    // A buffer too short grows.
+    let buf = wal
+        .read_many(locs.clone(), Vec::with_capacity(16))
+        .await
+        .unwrap();
+    for (i, chunk) in buf.chunks(300 * 1024).enumerate() {
+        assert_eq!(chunk, &vec![i as u8; 300 * 1024][..]);
+    }
+    // A segment that is gone is an error, not a short read.
+    release_first(&wal, &target, 3);
+    let err = wal.read_many(vec![locs[0]], Vec::new()).await.unwrap_err();
+    assert!(err.to_string().contains("is gone"), "{err}");
+    wal.shutdown().await;
+}
