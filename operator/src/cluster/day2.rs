@@ -134,7 +134,7 @@ pub async fn scale_controllers(
         .await?
         .and_then(|s| s.spec?.replicas);
     let desired = cluster.spec.controllers.replicas;
-    let (pods, _) = roll::observe(&ctx.client, names, Component::Controller).await?;
+    let (pods, _) = roll::observe(&ctx.client, names, Component::Controller, &[]).await?;
     let access = super::admin_access(ctx, cluster, names).await?;
     // Membership is read only when the count may be changing, and from the leader: a
     // controller just removed still answers with the membership it last saw.
@@ -381,7 +381,7 @@ async fn rolling(
         ..Default::default()
     });
     for component in [Component::Controller, Component::Broker] {
-        let (pods, revision) = roll::observe(&ctx.client, names, component).await?;
+        let (pods, revision) = roll::observe(&ctx.client, names, component, &op.restarted).await?;
         let Some(revision) = revision else {
             op.message = "waiting for the StatefulSet controller to see the new spec".into();
             return Ok((Some(op), None));

@@ -3,7 +3,7 @@
 //! decides the order: controllers first (followers, then the leader, each only while every
 //! other voter is caught up), then brokers one at a time (never one whose stop would leave
 //! a partition below `min.insync.replicas`; the next only once the previous is ready and in
-//! sync again). Pods that are not ready go first (a broker only when it is in no ISR: one
+//! sync again). A pod the roll deleted counts as restarting until it exists again. Pods that are not ready go first (a broker only when it is in no ISR: one
 //! that is in an ISR is merely slow, and the rules apply to it). A roll
 //! that cannot go on waits and says why; it never forces its way.
 //!
@@ -39,7 +39,7 @@ pub struct PodState {
     pub ready: bool,
     /// Its `controller-revision-hash` label.
     pub revision: Option<String>,
-    /// Being deleted.
+    /// Being deleted, or deleted and not created again yet (see [`with_missing`]).
     pub terminating: bool,
 }
 
@@ -277,6 +277,7 @@ pub async fn observe(
     client: &kube::Client,
     names: &Names,
     component: Component,
+    restarted: &[String],
 ) -> Result<(Vec<PodState>, Option<String>)> {
     let sets: Api<StatefulSet> = Api::namespaced(client.clone(), &names.namespace);
     let name = match component {
@@ -316,7 +317,44 @@ pub async fn observe(
             })
         })
         .collect();
-    Ok((states, revision))
+    let replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
+    Ok((with_missing(states, replicas, restarted), revision))
+}
+
+/// `pods` with a placeholder (not ready, no revision, on its way down) for every pod of
+/// `restarted` (the pods this roll deleted) that has no pod now and an ordinal below
+/// `replicas`. A pod deleted for a restart is gone for a moment before the StatefulSet
+/// controller creates it again, and its deletion is what triggers the next reconcile: seen
+/// as one pod fewer, it would let the roll restart the next one (three controllers
+/// restarted within three seconds lose their quorum).
+///
+/// ```
+/// use rustmq_operator::cluster::roll::{with_missing, PodState};
+/// let pod = |i: i32| PodState { name: format!("c-{i}"), ordinal: i, ready: true, revision: Some("old".into()), terminating: false };
+/// let pods = with_missing(vec![pod(0), pod(2)], 3, &["c-1".to_string()]);
+/// assert_eq!(pods[2].name, "c-1");
+/// assert!(pods[2].terminating && !pods[2].ready);
+/// ```
+pub fn with_missing(mut pods: Vec<PodState>, replicas: i32, restarted: &[String]) -> Vec<PodState> {
+    for name in restarted {
+        let Some(ordinal) = name
+            .rsplit_once('-')
+            .and_then(|(_, o)| o.parse::<i32>().ok())
+            .filter(|o| *o < replicas)
+        else {
+            continue;
+        };
+        if !pods.iter().any(|p| &p.name == name) {
+            pods.push(PodState {
+                name: name.clone(),
+                ordinal,
+                ready: false,
+                revision: None,
+                terminating: true,
+            });
+        }
+    }
+    pods
 }
 
 /// Deletes `pod` (only the instance the decision was made about).

@@ -177,3 +177,36 @@ fn controllers_roll_followers_first_and_only_with_the_others_caught_up() {
         RollStep::Restart { pod, .. } if pod == "rmq-controller-1"
     ));
 }
+
+#[test]
+fn a_pod_deleted_and_not_created_again_yet_holds_the_roll() {
+    let c = |i: i32| PodState {
+        name: format!("rmq-controller-{i}"),
+        ..pod(i, "old", true)
+    };
+    // rmq-controller-1 was restarted; the StatefulSet controller has not created it again.
+    // The leader still reports it caught up (it has not noticed yet).
+    let restarted = ["rmq-controller-1".to_string()];
+    let pods = with_missing(vec![c(0), c(2)], 3, &restarted);
+    let caught_up: BTreeMap<i32, u64> = [(0, 0), (1, 0), (2, 0)].into();
+    assert!(matches!(
+        next_controller(&pods, "new", Some(0), Some(&caught_up)),
+        RollStep::Wait { why, .. } if why.contains("rmq-controller-1")
+    ));
+    // The same for brokers.
+    let restarted_brokers = ["rmq-broker-0".to_string(), "rmq-broker-1".to_string()];
+    let pods = with_missing(
+        vec![pod(0, "new", true), pod(2, "old", true)],
+        3,
+        &restarted_brokers,
+    );
+    assert!(matches!(
+        next_broker(&pods, "new", &topic(&[&[0, 2]], None), 1),
+        RollStep::Wait { why, .. } if why.contains("rmq-broker-1")
+    ));
+    // Pods the roll did not delete (a scale-out's new ones) and ordinals at or above the
+    // replicas (a scale-in) get none.
+    assert_eq!(with_missing(vec![c(0)], 3, &[]).len(), 1);
+    assert_eq!(with_missing(vec![c(0)], 1, &restarted).len(), 1);
+    assert_eq!(with_missing(vec![c(0)], 3, &restarted).len(), 2);
+}
