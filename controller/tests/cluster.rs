@@ -66,6 +66,54 @@ async fn killing_the_leader_elects_another_and_writes_resume() {
     assert_eq!(h["is_leader"], false, "{h}");
 }
 
+/// A restarted follower knows the leader from its saved vote at once; it reports itself
+/// healthy (ready, so the operator's roll may restart the next controller) only once a
+/// leader has reached it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_follower_is_ready_only_once_a_leader_reached_it() {
+    let mut c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    let follower = (leader + 1) % 3;
+    let other = (leader + 2) % 3;
+    // Every node has taken the leader's entries: all healthy.
+    for i in 0..3 {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while c.health(i).await.is_none_or(|h| h["status"] != "ok") {
+            assert!(
+                Instant::now() < deadline,
+                "node {i} never healthy\n{}",
+                c.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    for i in 0..3 {
+        c.kill(i);
+    }
+    c.restart(follower);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let h = loop {
+        if let Some(h) = c.health(follower).await {
+            break h;
+        }
+        assert!(Instant::now() < deadline, "no answer\n{}", c.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(h["status"], "degraded", "{h}");
+    let detail = h["components"][0]["detail"].as_str().unwrap_or_default();
+    assert!(
+        detail.contains("no raft leader") || detail.contains("has not reached this node"),
+        "{h}"
+    );
+    // Once a quorum is back, a leader reaches it and it is ready again.
+    c.restart(other);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while c.health(follower).await.is_none_or(|h| h["status"] != "ok") {
+        assert!(Instant::now() < deadline, "never ready again\n{}", c.logs());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cluster_restarted_from_disk_keeps_its_metadata() {
     let mut c = Cluster::start(3);

@@ -7,11 +7,17 @@ use super::*;
               (status = 503, description = "A component is unhealthy (`status: degraded`)", body = HealthResponse)))]
 pub(super) async fn health(State(s): State<AdminState>) -> Response {
     let st = s.controller.status();
+    // Ready (the operator's roll goes on) only once the leader has reached this node: a
+    // restarted follower knows the leader from its saved vote before that.
     let mut components = vec![ComponentHealth {
         name: "controller".into(),
-        healthy: st.leader.is_some(),
+        healthy: st.leader.is_some() && st.leader_reached,
         detail: match st.leader {
-            Some(l) => format!("raft term {}, leader controller-{l}", st.term),
+            Some(l) if st.leader_reached => format!("raft term {}, leader controller-{l}", st.term),
+            Some(l) => format!(
+                "raft term {}, leader controller-{l}, which has not reached this node since it started",
+                st.term
+            ),
             None => "no raft leader".into(),
         },
     }];

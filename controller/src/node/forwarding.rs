@@ -181,11 +181,24 @@ impl rpc::Handler<rpc::Request, rpc::Response> for Controller {
         Box::pin(async move {
             match request {
                 rpc::Request::RaftAppend(r) => {
-                    rpc::Response::RaftAppend(self.raft.append_entries(r).await)
+                    let answer = self.raft.append_entries(r).await;
+                    // Anything but "your vote is stale" means the current leader reached
+                    // this node (a conflict is the start of catching up).
+                    if matches!(&answer, Ok(a) if !matches!(a, openraft::raft::AppendEntriesResponse::HigherVote(_)))
+                    {
+                        self.leader_reached
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    rpc::Response::RaftAppend(answer)
                 }
                 rpc::Request::RaftVote(r) => rpc::Response::RaftVote(self.raft.vote(r).await),
                 rpc::Request::RaftSnapshot(r) => {
-                    rpc::Response::RaftSnapshot(self.raft.install_snapshot(r).await)
+                    let answer = self.raft.install_snapshot(r).await;
+                    if answer.is_ok() {
+                        self.leader_reached
+                            .store(true, std::sync::atomic::Ordering::Relaxed);
+                    }
+                    rpc::Response::RaftSnapshot(answer)
                 }
                 rpc::Request::Propose(cmd) => rpc::Response::Propose(
                     self.run_local(LeaderOp::Write(cmd))

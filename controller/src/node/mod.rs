@@ -36,6 +36,10 @@ pub struct RaftStatus {
     pub term: u64,
     /// Current leader, if known.
     pub leader: Option<u64>,
+    /// This node leads, or has taken entries or a heartbeat from the leader since it
+    /// started. A restarted follower knows the leader from its saved vote at once, before
+    /// the leader has reached it (the leader may still be calling its old address).
+    pub leader_reached: bool,
 }
 
 /// A running controller.
@@ -44,6 +48,8 @@ pub struct Controller {
     state: StateMachine,
     node_id: u64,
     started: Instant,
+    /// Set once a leader's AppendEntries (or snapshot) was accepted here.
+    leader_reached: std::sync::atomic::AtomicBool,
     rpc: Option<rpc::RpcClient>,
     rpc_endpoints: Vec<quinn::Endpoint>,
     rpc_timeout: Duration,
@@ -137,6 +143,7 @@ impl Controller {
             state,
             node_id: opts.node_id,
             started: Instant::now(),
+            leader_reached: std::sync::atomic::AtomicBool::new(false),
             rpc,
             rpc_endpoints: endpoints.clone(),
             rpc_timeout: opts.rpc_timeout,
@@ -299,6 +306,10 @@ impl Controller {
             is_leader: m.current_leader == Some(self.node_id),
             term: m.current_term,
             leader: m.current_leader,
+            leader_reached: m.current_leader == Some(self.node_id)
+                || self
+                    .leader_reached
+                    .load(std::sync::atomic::Ordering::Relaxed),
         }
     }
 
