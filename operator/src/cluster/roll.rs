@@ -3,9 +3,10 @@
 //! decides the order: controllers first (followers, then the leader, each only while every
 //! other voter is caught up), then brokers one at a time (never one whose stop would leave
 //! a partition below `min.insync.replicas`; the next only once the previous is ready and in
-//! sync again). A pod the roll deleted counts as restarting until it exists again. Pods that are not ready go first (a broker only when it is in no ISR: one
-//! that is in an ISR is merely slow, and the rules apply to it). A roll
-//! that cannot go on waits and says why; it never forces its way.
+//! sync again). A pod the roll deleted counts as restarting until it exists again. Pods
+//! that are not ready go first (a broker only when it is in no ISR: one that is in an ISR
+//! is merely slow, and the rules apply to it). A roll that cannot go on waits and says why;
+//! it never forces its way.
 //!
 //! The decisions are plain functions of what the operator read ([`next_controller`],
 //! [`next_broker`]); [`step`] reads, decides and deletes at most one pod per reconcile.
@@ -318,12 +319,12 @@ pub async fn observe(
         })
         .collect();
     let replicas = set.spec.as_ref().and_then(|s| s.replicas).unwrap_or(0);
-    Ok((with_missing(states, replicas, restarted), revision))
+    Ok((with_missing(states, &name, replicas, restarted), revision))
 }
 
-/// `pods` with a placeholder (not ready, no revision, on its way down) for every pod of
-/// `restarted` (the pods this roll deleted) that has no pod now and an ordinal below
-/// `replicas`. A pod deleted for a restart is gone for a moment before the StatefulSet
+/// `pods` (of the StatefulSet `set_name`) with a placeholder (not ready, no revision, on
+/// its way down) for every pod of that set in `restarted` (the pods this roll deleted, of
+/// either set) that has no pod now and an ordinal below `replicas`. A pod deleted for a restart is gone for a moment before the StatefulSet
 /// controller creates it again, and its deletion is what triggers the next reconcile: seen
 /// as one pod fewer, it would let the roll restart the next one (three controllers
 /// restarted within three seconds lose their quorum).
@@ -331,15 +332,23 @@ pub async fn observe(
 /// ```
 /// use rustmq_operator::cluster::roll::{with_missing, PodState};
 /// let pod = |i: i32| PodState { name: format!("c-{i}"), ordinal: i, ready: true, revision: Some("old".into()), terminating: false };
-/// let pods = with_missing(vec![pod(0), pod(2)], 3, &["c-1".to_string()]);
+/// let restarted = ["c-1".to_string(), "b-0".to_string()];
+/// let pods = with_missing(vec![pod(0), pod(2)], "c", 3, &restarted);
+/// assert_eq!(pods.len(), 3);
 /// assert_eq!(pods[2].name, "c-1");
 /// assert!(pods[2].terminating && !pods[2].ready);
 /// ```
-pub fn with_missing(mut pods: Vec<PodState>, replicas: i32, restarted: &[String]) -> Vec<PodState> {
+pub fn with_missing(
+    mut pods: Vec<PodState>,
+    set_name: &str,
+    replicas: i32,
+    restarted: &[String],
+) -> Vec<PodState> {
     for name in restarted {
         let Some(ordinal) = name
-            .rsplit_once('-')
-            .and_then(|(_, o)| o.parse::<i32>().ok())
+            .strip_prefix(set_name)
+            .and_then(|rest| rest.strip_prefix('-'))
+            .and_then(|o| o.parse::<i32>().ok())
             .filter(|o| *o < replicas)
         else {
             continue;

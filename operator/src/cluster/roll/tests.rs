@@ -187,26 +187,38 @@ fn a_pod_deleted_and_not_created_again_yet_holds_the_roll() {
     // rmq-controller-1 was restarted; the StatefulSet controller has not created it again.
     // The leader still reports it caught up (it has not noticed yet).
     let restarted = ["rmq-controller-1".to_string()];
-    let pods = with_missing(vec![c(0), c(2)], 3, &restarted);
+    let pods = with_missing(vec![c(0), c(2)], "rmq-controller", 3, &restarted);
     let caught_up: BTreeMap<i32, u64> = [(0, 0), (1, 0), (2, 0)].into();
     assert!(matches!(
         next_controller(&pods, "new", Some(0), Some(&caught_up)),
         RollStep::Wait { why, .. } if why.contains("rmq-controller-1")
     ));
     // The same for brokers.
-    let restarted_brokers = ["rmq-broker-0".to_string(), "rmq-broker-1".to_string()];
+    let restarted_brokers = [
+        "rmq-controller-0".to_string(),
+        "rmq-broker-0".to_string(),
+        "rmq-broker-1".to_string(),
+    ];
     let pods = with_missing(
         vec![pod(0, "new", true), pod(2, "old", true)],
+        "rmq-broker",
         3,
         &restarted_brokers,
     );
+    assert_eq!(pods.len(), 3, "only the broker set's missing pod: {pods:?}");
     assert!(matches!(
         next_broker(&pods, "new", &topic(&[&[0, 2]], None), 1),
         RollStep::Wait { why, .. } if why.contains("rmq-broker-1")
     ));
     // Pods the roll did not delete (a scale-out's new ones) and ordinals at or above the
     // replicas (a scale-in) get none.
-    assert_eq!(with_missing(vec![c(0)], 3, &[]).len(), 1);
-    assert_eq!(with_missing(vec![c(0)], 1, &restarted).len(), 1);
-    assert_eq!(with_missing(vec![c(0)], 3, &restarted).len(), 2);
+    assert_eq!(with_missing(vec![c(0)], "rmq-controller", 3, &[]).len(), 1);
+    assert_eq!(
+        with_missing(vec![c(0)], "rmq-controller", 1, &restarted).len(),
+        1
+    );
+    assert_eq!(
+        with_missing(vec![c(0)], "rmq-controller", 3, &restarted).len(),
+        2
+    );
 }
