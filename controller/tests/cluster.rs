@@ -530,6 +530,77 @@ async fn admin_settings_from_the_environment_apply() {
     assert!(log.contains("/api/v1/brokers"), "{log}");
 }
 
+/// The leader keeps a Raft learner (the metadata observer) for every heartbeating broker,
+/// removes it once the broker is offline and holds no replica (drained and stopped: a
+/// scale-in, or it would be called forever), and adds it back when the broker heartbeats
+/// again. The observers here point at no process: the leader's calls to them fail, which
+/// is what a stopped broker looks like.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_gone_brokers_metadata_observer_is_removed_and_added_back_when_it_returns() {
+    let c = Cluster::start(3);
+    let leader = c.leader(Duration::from_secs(30)).await;
+    c.register_broker(1, "zone-a").await;
+    c.register_broker(2, "zone-a").await;
+    let (status, body) = c
+        .post_json(
+            leader,
+            "/api/v1/topics",
+            serde_json::json!({"name": "on-one", "partitions": 1, "replication_factor": 1}),
+        )
+        .await;
+    assert_eq!(status, 201, "{body}");
+    let (_, t) = c.get_json(leader, "/api/v1/topics/on-one").await;
+    let holder = t["data"]["partition_assignments"][0]["leader"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let (kept, gone) = if holder == "broker-1" { (1, 2) } else { (2, 1) };
+    let observers = |want: [(u32, bool); 2]| {
+        let c = &c;
+        async move {
+            let deadline = Instant::now() + Duration::from_secs(20);
+            loop {
+                let (_, b) = c.get_json((leader + 1) % 3, "/api/v1/brokers").await;
+                let now: Vec<(u32, bool)> = want
+                    .iter()
+                    .map(|(id, _)| {
+                        let v = b["data"]
+                            .as_array()
+                            .into_iter()
+                            .flatten()
+                            .find(|x| x["id"] == format!("broker-{id}"));
+                        (*id, v.is_some_and(|v| v["metadata_observer"] == true))
+                    })
+                    .collect();
+                if now == want {
+                    return;
+                }
+                assert!(
+                    Instant::now() < deadline,
+                    "observers {now:?}, want {want:?}: {b}\n{}",
+                    c.logs()
+                );
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+        }
+    };
+    // Heartbeating brokers get an observer (registered here without one).
+    observers([(kept, true), (gone, true)]).await;
+    // Both go silent: both offline; only the one holding no replica loses its observer.
+    c.stop_heartbeats(kept);
+    c.stop_heartbeats(gone);
+    observers([(kept, true), (gone, false)]).await;
+    assert_eq!(
+        c.brokers_online(leader)
+            .await
+            .get(&format!("broker-{gone}")),
+        Some(&false)
+    );
+    // It comes back: the observer is added again.
+    c.start_heartbeats(gone);
+    observers([(kept, true), (gone, true)]).await;
+}
+
 /// Brokers register and heartbeat over internal RPC; one that goes silent is marked offline
 /// and gets no new partitions; placement alternates racks; a new controller leader does not
 /// fail brokers that were heartbeating to the old one.

@@ -20,10 +20,16 @@ pub struct BrokerSummary {
     /// Being drained: its replicas move away and no new ones come to it.
     #[serde(default)]
     pub draining: bool,
+    /// Its metadata observer is a Raft learner (it receives the metadata log). The leader
+    /// removes it once the broker is offline and holds no replica, and adds it back when
+    /// the broker heartbeats again.
+    #[serde(default)]
+    pub metadata_observer: bool,
 }
 
 pub(super) fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
     let md = c.metadata();
+    let members = c.members();
     md.brokers
         .values()
         .map(|b| BrokerSummary {
@@ -34,6 +40,7 @@ pub(super) fn broker_views(c: &Controller) -> Vec<BrokerSummary> {
             rack_id: b.rack_id.clone(),
             online: !md.offline_brokers.contains(&b.id),
             draining: md.draining_brokers.contains(&b.id),
+            metadata_observer: members.contains_key(&(crate::BROKER_NODE_BASE + u64::from(b.id))),
         })
         .collect()
 }

@@ -308,6 +308,22 @@ impl ClusterMetadata {
         self.brokers.contains_key(&id) && !self.offline_brokers.contains(&id)
     }
 
+    /// Whether broker `id` leads, replicates, is in sync for or is a reassignment target
+    /// of any partition.
+    ///
+    /// ```
+    /// use rustmq_controller::metadata::ClusterMetadata;
+    /// assert!(!ClusterMetadata::default().holds_replicas(1));
+    /// ```
+    pub fn holds_replicas(&self, id: u32) -> bool {
+        self.topics.values().flat_map(|t| &t.assignments).any(|a| {
+            a.leader == id
+                || a.replicas.contains(&id)
+                || a.isr.contains(&id)
+                || a.target_replicas.as_ref().is_some_and(|t| t.contains(&id))
+        })
+    }
+
     /// A partition's assignment by topic id.
     pub fn assignment(&self, topic_id: u64, partition: u32) -> Option<&PartitionAssignment> {
         self.topics

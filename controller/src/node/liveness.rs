@@ -49,8 +49,11 @@ impl Controller {
             return Err(ControllerError::NotLeader { leader_hint: None });
         }
         let md = self.metadata();
-        if !md.brokers.contains_key(&id) {
+        let Some(registration) = md.brokers.get(&id) else {
             return Ok(CommandResult::Refused(MetadataError::UnknownBroker(id)));
+        };
+        if self.rpc.is_some() {
+            self.rejoin_observer(registration);
         }
         self.heartbeats.lock().insert(id, Instant::now());
         self.record_load(id, load);
@@ -118,5 +121,6 @@ pub(super) async fn watch_brokers(
                 tracing::warn!(broker = id, error = %e, "marking broker offline failed");
             }
         }
+        c.forget_gone_observers(&c.metadata()).await;
     }
 }

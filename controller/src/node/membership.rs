@@ -250,6 +250,66 @@ impl Controller {
         Ok(CommandResult::Ok)
     }
 
+    /// On the leader: removes the metadata observer (Raft learner) of every broker that is
+    /// offline and holds no replica: one drained and stopped for good (a scale-in). Kept,
+    /// its learner would be called at its address every heartbeat interval, forever. A
+    /// broker that comes back joins again when it starts, or on its next heartbeat (see
+    /// [`Controller::rejoin_observer`]).
+    pub(super) async fn forget_gone_observers(&self, md: &crate::metadata::ClusterMetadata) {
+        let Ok(membership) = self.leading() else {
+            return;
+        };
+        let gone: std::collections::BTreeSet<u64> = membership
+            .nodes()
+            .map(|(id, _)| *id)
+            .filter(|id| *id >= BROKER_NODE_BASE)
+            .filter(|id| {
+                u32::try_from(id - BROKER_NODE_BASE)
+                    .is_ok_and(|b| md.offline_brokers.contains(&b) && !md.holds_replicas(b))
+            })
+            .collect();
+        if gone.is_empty() {
+            return;
+        }
+        let change = openraft::ChangeMembers::RemoveNodes(gone.clone());
+        match tokio::time::timeout(self.rpc_timeout, self.raft.change_membership(change, false))
+            .await
+        {
+            Ok(Ok(_)) => tracing::info!(
+                brokers = ?gone.iter().map(|id| id - BROKER_NODE_BASE).collect::<Vec<_>>(),
+                "removed the metadata observers of offline brokers that hold no replica"
+            ),
+            Ok(Err(e)) => tracing::debug!(error = %e, "removing gone observers"),
+            Err(_) => tracing::debug!("removing gone observers timed out"),
+        }
+    }
+
+    /// On the leader, for a heartbeat from broker `b`: adds its metadata observer back if
+    /// it is not a member (removed while the broker was offline with no replica), at the
+    /// address it registered. In the background: the heartbeat is answered at once.
+    pub(super) fn rejoin_observer(&self, b: &crate::metadata::BrokerRegistration) {
+        let id = BROKER_NODE_BASE + u64::from(b.id);
+        let Ok(membership) = self.leading() else {
+            return;
+        };
+        if membership.get_node(&id).is_some() {
+            return;
+        }
+        let raft = self.raft.clone();
+        let node = BasicNode {
+            addr: format!("{}:{}", b.host, b.port_rpc),
+        };
+        tokio::spawn(async move {
+            match raft.add_learner(id, node, false).await {
+                Ok(_) => tracing::info!(
+                    broker = id - BROKER_NODE_BASE,
+                    "a broker without a metadata observer heartbeats: added it back"
+                ),
+                Err(e) => tracing::debug!(error = %e, "adding an observer back"),
+            }
+        });
+    }
+
     /// Node ids of the voters.
     pub fn voters(&self) -> std::collections::BTreeSet<u64> {
         let m = self.raft.metrics().borrow().clone();

@@ -167,6 +167,7 @@ mod tests {
             rack_id: "r".into(),
             online: true,
             draining,
+            metadata_observer: true,
         }
     }
 

@@ -418,6 +418,28 @@ pub(super) async fn day_two(env: Env<'_>) {
             .await
             .is_empty()
     );
+    // The removed brokers go offline and their metadata observers leave the Raft
+    // membership (the controllers would otherwise call them forever).
+    let gone = wait_for(
+        "the removed brokers' metadata observers removed",
+        Duration::from_secs(120),
+        || async {
+            let brokers = admin.brokers().await.ok()?;
+            let removed: Vec<_> = brokers
+                .iter()
+                .filter(|b| b.id == "broker-3" || b.id == "broker-4")
+                .collect();
+            (removed.len() == 2 && removed.iter().all(|b| !b.online && !b.metadata_observer))
+                .then_some(brokers)
+        },
+    )
+    .await;
+    assert!(
+        gone.iter()
+            .filter(|b| b.online)
+            .all(|b| b.metadata_observer),
+        "{gone:?}"
+    );
 
     // 4. Below the replication factor: refused with a condition; nothing is drained.
     apply(&clusters, &spec("test-2", 2)).await;
