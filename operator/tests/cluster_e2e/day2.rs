@@ -516,22 +516,35 @@ pub(super) async fn day_two(env: Env<'_>) {
         )
         .await
         .unwrap();
-    wait_for(
-        "the rebalance approved",
+    let recorded = tokio::time::timeout(
         Duration::from_secs(120),
-        || async {
-            let c = clusters.get("rmq").await.ok()?;
-            let approved = c
-                .status
-                .as_ref()?
-                .rebalance
-                .as_ref()?
-                .last_approved_at
-                .is_some();
-            (approved && !c.annotations().contains_key("rustmq.io/rebalance")).then_some(())
-        },
+        wait_for(
+            "the rebalance approved",
+            Duration::from_secs(600),
+            || async {
+                let c = clusters.get("rmq").await.ok()?;
+                let approved = c
+                    .status
+                    .as_ref()?
+                    .rebalance
+                    .as_ref()?
+                    .last_approved_at
+                    .is_some();
+                (approved && !c.annotations().contains_key("rustmq.io/rebalance")).then_some(())
+            },
+        ),
     )
     .await;
+    if recorded.is_err() {
+        let c = clusters
+            .get("rmq")
+            .await
+            .map(|c| (c.metadata.annotations, c.status));
+        panic!(
+            "the approved rebalance was not recorded within 120 s\n{c:#?}\n{}",
+            debug()
+        );
+    }
     assert!(
         !events_with_reason(client, "RebalanceApproved")
             .await
