@@ -21,8 +21,8 @@ pub struct BrokerSummary {
     #[serde(default)]
     pub draining: bool,
     /// Its metadata observer is a Raft learner (it receives the metadata log). The leader
-    /// removes it once the broker is offline and holds no replica, and adds it back when
-    /// the broker heartbeats again.
+    /// removes it once the broker has been offline and without replicas for a while, and
+    /// adds it back when the broker heartbeats again.
     #[serde(default)]
     pub metadata_observer: bool,
 }

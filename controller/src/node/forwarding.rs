@@ -184,8 +184,11 @@ impl rpc::Handler<rpc::Request, rpc::Response> for Controller {
                     let answer = self.raft.append_entries(r).await;
                     // Anything but "your vote is stale" means the current leader reached
                     // this node (a conflict is the start of catching up).
-                    if matches!(&answer, Ok(a) if !matches!(a, openraft::raft::AppendEntriesResponse::HigherVote(_)))
-                    {
+                    let reached = match &answer {
+                        Ok(openraft::raft::AppendEntriesResponse::HigherVote(_)) | Err(_) => false,
+                        Ok(_) => true,
+                    };
+                    if reached {
                         self.leader_reached
                             .store(true, std::sync::atomic::Ordering::Relaxed);
                     }

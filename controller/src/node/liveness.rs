@@ -74,6 +74,10 @@ impl Controller {
     }
 }
 
+/// A broker offline and without replicas for this many heartbeat timeouts loses its
+/// metadata observer (see `Controller::forget_gone_observers`).
+const GONE_OBSERVER_GRACE_TIMEOUTS: u32 = 10;
+
 /// The leader's broker liveness check: every `every`, a registered broker without a
 /// heartbeat for `timeout` is marked offline through Raft. A node that just became leader
 /// counts from its election, so brokers are not failed for heartbeats sent to the old one.
@@ -121,6 +125,7 @@ pub(super) async fn watch_brokers(
                 tracing::warn!(broker = id, error = %e, "marking broker offline failed");
             }
         }
-        c.forget_gone_observers(&c.metadata()).await;
+        c.forget_gone_observers(&c.metadata(), timeout * GONE_OBSERVER_GRACE_TIMEOUTS)
+            .await;
     }
 }

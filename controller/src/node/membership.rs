@@ -250,24 +250,38 @@ impl Controller {
         Ok(CommandResult::Ok)
     }
 
-    /// On the leader: removes the metadata observer (Raft learner) of every broker that is
-    /// offline and holds no replica: one drained and stopped for good (a scale-in). Kept,
-    /// its learner would be called at its address every heartbeat interval, forever. A
-    /// broker that comes back joins again when it starts, or on its next heartbeat (see
+    /// On the leader: removes the metadata observer (Raft learner) of every broker that has
+    /// been offline and without any replica for `grace`: one drained and stopped for good
+    /// (a scale-in). Kept, its learner would be called at its address every heartbeat
+    /// interval, forever. The grace spares brokers that are slow to heartbeat while they
+    /// start (marked offline for a moment before they hold anything). A broker that comes
+    /// back joins again when it starts, or on its next heartbeat (see
     /// [`Controller::rejoin_observer`]).
-    pub(super) async fn forget_gone_observers(&self, md: &crate::metadata::ClusterMetadata) {
+    pub(super) async fn forget_gone_observers(
+        &self,
+        md: &crate::metadata::ClusterMetadata,
+        grace: Duration,
+    ) {
         let Ok(membership) = self.leading() else {
+            self.gone_since.lock().clear();
             return;
         };
-        let gone: std::collections::BTreeSet<u64> = membership
+        let candidates: Vec<u32> = membership
             .nodes()
-            .map(|(id, _)| *id)
-            .filter(|id| *id >= BROKER_NODE_BASE)
-            .filter(|id| {
-                u32::try_from(id - BROKER_NODE_BASE)
-                    .is_ok_and(|b| md.offline_brokers.contains(&b) && !md.holds_replicas(b))
-            })
+            .filter_map(|(id, _)| id.checked_sub(BROKER_NODE_BASE))
+            .filter_map(|b| u32::try_from(b).ok())
+            .filter(|b| md.offline_brokers.contains(b) && !md.holds_replicas(*b))
             .collect();
+        let now = Instant::now();
+        let gone: std::collections::BTreeSet<u64> = {
+            let mut since = self.gone_since.lock();
+            since.retain(|b, _| candidates.contains(b));
+            candidates
+                .iter()
+                .filter(|b| now.duration_since(*since.entry(**b).or_insert(now)) >= grace)
+                .map(|b| BROKER_NODE_BASE + u64::from(*b))
+                .collect()
+        };
         if gone.is_empty() {
             return;
         }
@@ -277,7 +291,8 @@ impl Controller {
         {
             Ok(Ok(_)) => tracing::info!(
                 brokers = ?gone.iter().map(|id| id - BROKER_NODE_BASE).collect::<Vec<_>>(),
-                "removed the metadata observers of offline brokers that hold no replica"
+                ?grace,
+                "removed the metadata observers of brokers offline and without replicas"
             ),
             Ok(Err(e)) => tracing::debug!(error = %e, "removing gone observers"),
             Err(_) => tracing::debug!("removing gone observers timed out"),

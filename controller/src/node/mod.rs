@@ -57,6 +57,9 @@ pub struct Controller {
     /// Last heartbeat per broker, as this node (when leader) received them. Liveness is
     /// leader-local, as in KRaft: only the resulting online/offline changes go through Raft.
     heartbeats: parking_lot::Mutex<std::collections::HashMap<u32, Instant>>,
+    /// Since when each broker has been offline and without replicas, as this node (when
+    /// leader) saw it: its metadata observer goes after a grace period.
+    gone_since: parking_lot::Mutex<std::collections::HashMap<u32, Instant>>,
     /// The broker's side of broker-to-broker RPC (replica fetches), set by a broker that
     /// embeds this controller as its metadata observer. Weak: the broker holds this
     /// controller, and a strong reference back would keep both (and the broker's caches)
@@ -149,6 +152,7 @@ impl Controller {
             rpc_timeout: opts.rpc_timeout,
             election_timeout: opts.election_timeout,
             heartbeats: parking_lot::Mutex::default(),
+            gone_since: parking_lot::Mutex::default(),
             replica_service: std::sync::OnceLock::new(),
             commit_latency: Default::default(),
             loads: Default::default(),
