@@ -77,28 +77,16 @@ async fn a_restarted_follower_is_ready_only_once_a_leader_reached_it() {
     let other = (leader + 2) % 3;
     // Every node has taken the leader's entries: all healthy.
     for i in 0..3 {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while c.health(i).await.is_none_or(|h| h["status"] != "ok") {
-            assert!(
-                Instant::now() < deadline,
-                "node {i} never healthy\n{}",
-                c.logs()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        c.health_until(i, Duration::from_secs(20), |h| h["status"] == "ok")
+            .await;
     }
     for i in 0..3 {
         c.kill(i);
     }
     c.restart(follower);
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let h = loop {
-        if let Some(h) = c.health(follower).await {
-            break h;
-        }
-        assert!(Instant::now() < deadline, "no answer\n{}", c.logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    };
+    let h = c
+        .health_until(follower, Duration::from_secs(20), |_| true)
+        .await;
     assert_eq!(h["status"], "degraded", "{h}");
     let detail = h["components"][0]["detail"].as_str().unwrap_or_default();
     assert!(
@@ -107,11 +95,8 @@ async fn a_restarted_follower_is_ready_only_once_a_leader_reached_it() {
     );
     // Once a quorum is back, a leader reaches it and it is ready again.
     c.restart(other);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while c.health(follower).await.is_none_or(|h| h["status"] != "ok") {
-        assert!(Instant::now() < deadline, "never ready again\n{}", c.logs());
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    c.health_until(follower, Duration::from_secs(30), |h| h["status"] == "ok")
+        .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -274,6 +274,28 @@ impl Cluster {
         r.json().await.ok()
     }
 
+    /// `/health` of node i once it answers with one `ok` accepts, waiting up to `within`.
+    pub async fn health_until(
+        &self,
+        i: usize,
+        within: Duration,
+        ok: impl Fn(&serde_json::Value) -> bool,
+    ) -> serde_json::Value {
+        let deadline = Instant::now() + within;
+        loop {
+            let h = self.health(i).await;
+            if let Some(h) = h.as_ref().filter(|h| ok(h)) {
+                return h.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {i}: /health {h:?} within {within:?}\n{}",
+                self.logs()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     /// The index of the running node that says it leads, waiting up to `within`.
     pub async fn leader(&self, within: Duration) -> usize {
         let deadline = Instant::now() + within;
