@@ -11,6 +11,7 @@ use kube::ResourceExt;
 use kube::api::{Api, Patch, PatchParams};
 use kube::runtime::events::EventType;
 use rustmq_broker::config::BrokerConfig;
+use rustmq_controller::RebalanceStatus;
 
 use super::names::Names;
 use super::resources::Component;
@@ -520,6 +521,7 @@ async fn rebalance(
         .status
         .as_ref()
         .and_then(|s| s.rebalance.as_ref()?.last_approved_at.clone());
+    let mut state = None;
     if cluster
         .annotations()
         .get(REBALANCE_ANNOTATION)
@@ -528,8 +530,9 @@ async fn rebalance(
     {
         tracing::info!(cluster = %cluster.name_any(), "rebalance approved by annotation; starting it");
         match admin.rebalance(true).await {
-            Ok(_) => {
+            Ok(started) => {
                 last_approved_at = Some(now());
+                state = Some(started);
                 ctx.publish(
                     cluster,
                     EventType::Normal,
@@ -555,9 +558,30 @@ async fn rebalance(
             Err(e) => tracing::warn!(error = %e, "an approved rebalance could not start"),
         }
     }
-    let st = admin.rebalance(false).await.ok()?;
+    if state.is_none() {
+        state = admin.rebalance(false).await.ok();
+    }
+    let previous = cluster.status.as_ref().and_then(|s| s.rebalance.clone());
+    rebalance_summary(state.as_ref(), previous, last_approved_at)
+}
+
+/// The status's rebalance summary from the controllers' state. When the state could not be
+/// read this time, the previous summary stays; either way `last_approved_at` is kept: the
+/// approving annotation is gone once the controllers took it, so a summary dropped now
+/// would lose the approval for good.
+fn rebalance_summary(
+    state: Option<&RebalanceStatus>,
+    previous: Option<RebalanceSummary>,
+    last_approved_at: Option<String>,
+) -> Option<RebalanceSummary> {
+    let Some(st) = state else {
+        return (previous.is_some() || last_approved_at.is_some()).then(|| RebalanceSummary {
+            last_approved_at,
+            ..previous.unwrap_or_default()
+        });
+    };
     Some(RebalanceSummary {
-        state: st.state,
+        state: st.state.clone(),
         leader_moves: st.plan.leader_moves.len() as i32,
         replica_moves: st.plan.replica_moves.len() as i32,
         proposal: st
@@ -579,6 +603,32 @@ async fn rebalance(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_approval_survives_a_rebalance_state_that_could_not_be_read() {
+        let at = Some("2026-12-07T06:24:14Z".to_string());
+        // No state and no previous summary: the approval alone is kept.
+        let s = rebalance_summary(None, None, at.clone()).unwrap();
+        assert_eq!(s.last_approved_at, at);
+        // A previous summary stays, with the new approval.
+        let previous = RebalanceSummary {
+            state: "idle".into(),
+            leader_moves: 3,
+            ..Default::default()
+        };
+        let s = rebalance_summary(None, Some(previous), at.clone()).unwrap();
+        assert_eq!((s.state.as_str(), s.leader_moves), ("idle", 3));
+        assert_eq!(s.last_approved_at, at);
+        // Nothing known, nothing approved: no summary.
+        assert_eq!(rebalance_summary(None, None, None), None);
+        // A state read: it replaces the previous summary, the approval kept.
+        let st = RebalanceStatus {
+            state: "running".into(),
+            ..Default::default()
+        };
+        let s = rebalance_summary(Some(&st), None, at.clone()).unwrap();
+        assert_eq!((s.state.as_str(), s.last_approved_at), ("running", at));
+    }
 
     #[test]
     fn an_operation_is_overdue_only_past_its_limit() {
