@@ -405,19 +405,27 @@ async fn rolling(
                 )
             }
             Component::Broker => {
-                let admin = super::admin_access(ctx, cluster, names)
-                    .await?
-                    .service(names);
-                match admin.topics().await {
-                    Ok(topics) => roll::next_broker(
-                        &pods,
-                        &revision,
-                        &topics,
-                        cfg.replication.min_in_sync_replicas,
-                    ),
-                    Err(e) => RollStep::Wait {
-                        why: format!("the admin API does not answer: {e}"),
+                // The ISRs come from the leader: any controller answers from its own copy,
+                // and one restarted moments ago by this roll may still be up to
+                // CAUGHT_UP_ENTRIES behind, with ISRs from before a shrink, which would
+                // let a broker go while a partition is below min.insync.replicas.
+                let access = super::admin_access(ctx, cluster, names).await?;
+                match roll::leader_admin(&access, names).await {
+                    None => RollStep::Wait {
+                        why: "no controller leader is known to read the ISRs from".into(),
                         pending: Vec::new(),
+                    },
+                    Some((_, leader)) => match leader.topics().await {
+                        Ok(topics) => roll::next_broker(
+                            &pods,
+                            &revision,
+                            &topics,
+                            cfg.replication.min_in_sync_replicas,
+                        ),
+                        Err(e) => RollStep::Wait {
+                            why: format!("the controller leader's admin API does not answer: {e}"),
+                            pending: Vec::new(),
+                        },
                     },
                 }
             }
