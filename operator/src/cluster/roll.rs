@@ -3,10 +3,10 @@
 //! decides the order: controllers first (followers, then the leader, each only while every
 //! other voter is caught up), then brokers one at a time (never one whose stop would leave
 //! a partition below `min.insync.replicas`, judged on the controller leader's ISRs; the next
-//! only once the previous is ready and in sync again). A pod the roll deleted counts as restarting until it exists again. Pods
-//! that are not ready go first (a broker only when it is in no ISR: one that is in an ISR
-//! is merely slow, and the rules apply to it). A roll that cannot go on waits and says why;
-//! it never forces its way.
+//! only once the previous is ready and in sync again). A pod the roll deleted counts as
+//! restarting until it exists again. Pods that are not ready go first (a broker only when
+//! it is in no ISR: one that is in an ISR is merely slow, and the rules apply to it). A roll
+//! that cannot go on waits and says why; it never forces its way.
 //!
 //! The decisions are plain functions of what the operator read ([`next_controller`],
 //! [`next_broker`]); [`step`] reads, decides and deletes at most one pod per reconcile.
