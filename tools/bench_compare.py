@@ -34,7 +34,7 @@ BROKER_CPUS (0), LOAD_CPUS (the other CPUs), BENCH_BIN_DIR (where rustmq-broker 
 rustmq-bench are, default target/release), BENCH_LABEL (a name for the binaries, e.g.
 "before"), BENCH_ROUNDS (comma-separated subset), BENCH_OUT (a JSON file to append the
 results to), BENCH_BROKER_ENV (extra VAR=value settings for the broker, space-separated,
-e.g. RUSTMQ_WAL__IO_BACKEND=uring), BENCH_OBJECTS (where the broker's local object store
+e.g. RUSTMQ_WAL__IO_BACKEND=std: the default, auto, is uring where it works), BENCH_OBJECTS (where the broker's local object store
 goes: "tmpfs", the default, puts it in a fresh directory under /dev/shm; "disk" leaves it in
 the data directory, on the WAL's disk), BENCH_SETTLE (seconds to wait after each round,
 default 30), BENCH_HALF_RATE (msg/s for the half rounds instead of half of `max`'s rate, so
@@ -591,7 +591,8 @@ def table(label, facts, fio_before, fio_after, rows):
         f"({facts['cpus']} CPUs), kernel {facts['kernel']}, disk {facts['disk']}; "
         f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; "
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
-        f"local object store on {facts['objects']}; broker settings: {facts['broker_env'] or 'defaults'}.",
+        f"local object store on {facts['objects']}; WAL backend {facts.get('wal_backend', '?')}; "
+        f"broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
         "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts | CPU steal ms/s: broker / load CPUs |",
         "|---|" + "---:|" * 19,
@@ -612,6 +613,21 @@ def table(label, facts, fio_before, fio_after, rows):
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} "
             f"| {f(r.get('broker_cpu_steal_ms_per_s'), '.1f')} / {f(r.get('load_cpu_steal_ms_per_s'), '.1f')} |")
     return "\n".join(lines)
+
+
+def wal_backend(bin_dir, work, broker_env):
+    """The WAL backend the broker runs with: the one asked for, or what `auto` comes to on
+    this disk (the broker's own probe, `rustmq-broker --check-wal-uring`)."""
+    asked = broker_env.get("RUSTMQ_WAL__IO_BACKEND", "auto")
+    if asked != "auto":
+        return asked
+    probe = Path(tempfile.mkdtemp(dir=work))
+    try:
+        r = subprocess.run([str(bin_dir / "rustmq-broker"), "--check-wal-uring", str(probe)],
+                           capture_output=True, check=False)
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+    return "uring (auto)" if r.returncode == 0 else "std (auto: io_uring does not work here)"
 
 
 def main():
@@ -637,6 +653,7 @@ def main():
     facts = machine_facts(work)
     facts["objects"] = settings["objects"]
     facts["broker_env"] = " ".join(f"{k}={v}" for k, v in settings["broker_env"].items())
+    facts["wal_backend"] = wal_backend(bin_dir, work, settings["broker_env"])
     print(f"broker on CPUs {broker_cpus}, load on {load_cpus}; fio...", file=sys.stderr)
     fio_before = fio(work)
     speed_before = cpu_speed(broker_cpus)
