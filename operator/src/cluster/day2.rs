@@ -27,6 +27,13 @@ use crate::error::Result;
 /// The annotation that approves the rebalance the status proposes.
 pub const REBALANCE_ANNOTATION: &str = "rustmq.io/rebalance";
 
+/// When the operator last started an approved rebalance, set in the same patch that removes
+/// [`REBALANCE_ANNOTATION`]. Why not the status alone: the reconcile that removal triggers
+/// may read a cached object from before this reconcile's status write, and its own status
+/// write then dropped `lastApprovedAt` for good (a CI run of the operator e2e did); every
+/// object version without the approving annotation carries this one.
+pub const REBALANCE_APPROVED_AT_ANNOTATION: &str = "rustmq.io/rebalance-approved-at";
+
 /// What the day-2 steps report.
 #[derive(Debug, Clone, Default)]
 pub struct Report {
@@ -525,10 +532,7 @@ async fn rebalance(
     ctx: &Context,
     admin: &AdminApi,
 ) -> Option<RebalanceSummary> {
-    let mut last_approved_at = cluster
-        .status
-        .as_ref()
-        .and_then(|s| s.rebalance.as_ref()?.last_approved_at.clone());
+    let mut last_approved_at = last_approval(cluster);
     let mut state = None;
     if cluster
         .annotations()
@@ -539,7 +543,8 @@ async fn rebalance(
         tracing::info!(cluster = %cluster.name_any(), "rebalance approved by annotation; starting it");
         match admin.rebalance(true).await {
             Ok(started) => {
-                last_approved_at = Some(now());
+                let at = now();
+                last_approved_at = Some(at.clone());
                 state = Some(started);
                 ctx.publish(
                     cluster,
@@ -550,8 +555,10 @@ async fn rebalance(
                 .await;
                 let api: Api<RustMQCluster> =
                     Api::namespaced(ctx.client.clone(), &cluster.namespace().unwrap_or_default());
-                let patch =
-                    serde_json::json!({"metadata": {"annotations": {REBALANCE_ANNOTATION: null}}});
+                let patch = serde_json::json!({"metadata": {"annotations": {
+                    REBALANCE_ANNOTATION: null,
+                    REBALANCE_APPROVED_AT_ANNOTATION: at,
+                }}});
                 if let Err(e) = api
                     .patch(
                         &cluster.name_any(),
@@ -571,6 +578,21 @@ async fn rebalance(
     }
     let previous = cluster.status.as_ref().and_then(|s| s.rebalance.clone());
     rebalance_summary(state.as_ref(), previous, last_approved_at)
+}
+
+/// When a rebalance was last approved: the annotation set with the approval's removal, else
+/// (clusters approved before it existed) the status.
+fn last_approval(cluster: &RustMQCluster) -> Option<String> {
+    cluster
+        .annotations()
+        .get(REBALANCE_APPROVED_AT_ANNOTATION)
+        .cloned()
+        .or_else(|| {
+            cluster
+                .status
+                .as_ref()
+                .and_then(|s| s.rebalance.as_ref()?.last_approved_at.clone())
+        })
 }
 
 /// The status's rebalance summary from the controllers' state. When the state could not be
@@ -636,6 +658,45 @@ mod tests {
         };
         let s = rebalance_summary(Some(&st), None, at.clone()).unwrap();
         assert_eq!((s.state.as_str(), s.last_approved_at), ("running", at));
+    }
+
+    #[test]
+    fn the_approval_time_comes_from_the_annotation_even_when_the_status_is_stale() {
+        let stale_status = |at: Option<&str>| {
+            Some(crate::crd::RustMQClusterStatus {
+                rebalance: Some(RebalanceSummary {
+                    state: "running".into(),
+                    last_approved_at: at.map(String::from),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+        };
+        let mut c: RustMQCluster = serde_json::from_value(serde_json::json!({
+            "apiVersion": "rustmq.io/v1alpha1", "kind": "RustMQCluster",
+            "metadata": {"name": "rmq", "namespace": "ns"},
+            "spec": {"version": "1.2.3", "objectStorage": {"s3": {"bucket": "b", "credentialsSecret": "k"}}},
+        }))
+        .unwrap();
+        // The object as the reconcile after an approval may see it: the approving annotation
+        // gone, the approval time beside it, the status from before the approval.
+        c.metadata.annotations = Some(
+            [(
+                REBALANCE_APPROVED_AT_ANNOTATION.to_string(),
+                "2026-12-07T16:07:37Z".to_string(),
+            )]
+            .into(),
+        );
+        c.status = stale_status(None);
+        assert_eq!(last_approval(&c).as_deref(), Some("2026-12-07T16:07:37Z"));
+        // An earlier approval in the status does not win over the annotation's.
+        c.status = stale_status(Some("2026-12-07T15:00:00Z"));
+        assert_eq!(last_approval(&c).as_deref(), Some("2026-12-07T16:07:37Z"));
+        // A cluster approved before the annotation existed keeps its status's time.
+        c.metadata.annotations = None;
+        assert_eq!(last_approval(&c).as_deref(), Some("2026-12-07T15:00:00Z"));
+        c.status = None;
+        assert_eq!(last_approval(&c), None);
     }
 
     #[test]
