@@ -84,7 +84,7 @@ clean-dev:
 # CLUSTER_PROFILE=debug uses debug binaries (faster to build). CLUSTER_OBJECTS: the brokers'
 # shared local object store (default .cluster/objects); for benchmarks put it on a tmpfs
 # (e.g. /dev/shm/rustmq-cluster-objects), as a bucket is off the WAL's disk: on the same ext4
-# its fsynced objects hold up the three WALs' fdatasyncs (RF=3 p99 25-34 ms against 8-9 ms,
+# its fsynced objects hold up the three WALs' fdatasyncs (RF=3 p99 25-34 ms against 8-11 ms,
 # docs/benchmarks.md, fifteenth round).
 CLUSTER_PROFILE ?= release
 CLUSTER_BIN = target/$(if $(filter release,$(CLUSTER_PROFILE)),release,debug)
