@@ -82,13 +82,12 @@ clean-dev:
 # internal RPC on 9095, 9195, 9295) and three brokers (QUIC on 9092, 9192, 9292) joining them;
 # state, logs and one PID file per node (controller-N.pid, broker-N.pid) under .cluster/.
 # CLUSTER_PROFILE=debug uses debug binaries (faster to build). CLUSTER_OBJECTS: the brokers'
-# shared local object store (default .cluster/objects); for benchmarks put it on a tmpfs
-# (e.g. /dev/shm/rustmq-cluster-objects), as a bucket is off the WAL's disk: on the same ext4
-# its fsynced objects hold up the three WALs' fdatasyncs (RF=3 p99 25-34 ms against 8-11 ms,
-# docs/benchmarks.md, fifteenth round).
+# shared local object store (unset: config/broker-local-*.toml's .cluster/objects); for
+# benchmarks put it on a tmpfs (e.g. /dev/shm/rustmq-cluster-objects), as a bucket is off
+# the WAL's disk: on the same ext4 its fsynced objects hold up the three WALs' fdatasyncs
+# (RF=3 p99 25-34 ms against 8-11 ms, docs/benchmarks.md, fifteenth round).
 CLUSTER_PROFILE ?= release
 CLUSTER_BIN = target/$(if $(filter release,$(CLUSTER_PROFILE)),release,debug)
-CLUSTER_OBJECTS ?= .cluster/objects
 cluster:
 	cargo build $(if $(filter release,$(CLUSTER_PROFILE)),--release) -p rustmq-controller -p rustmq-broker -p rustmq-tools
 	mkdir -p .cluster
@@ -101,7 +100,7 @@ cluster:
 	for n in 1 2 3; do \
 	  if [ -f .cluster/broker-$$n.pid ] && kill -0 $$(cat .cluster/broker-$$n.pid) 2>/dev/null; then \
 	    echo "broker-$$n already running"; continue; fi; \
-	  RUSTMQ_OBJECT_STORAGE__LOCAL_PATH=$(CLUSTER_OBJECTS) \
+	  $(if $(CLUSTER_OBJECTS),RUSTMQ_OBJECT_STORAGE__LOCAL_PATH=$(CLUSTER_OBJECTS)) \
 	    nohup $(CLUSTER_BIN)/rustmq-broker --config config/broker-local-$$n.toml \
 	    > .cluster/broker-$$n.log 2>&1 & echo $$! > .cluster/broker-$$n.pid; \
 	done

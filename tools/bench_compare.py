@@ -591,7 +591,7 @@ def table(label, facts, fio_before, fio_after, rows):
         f"({facts['cpus']} CPUs), kernel {facts['kernel']}, disk {facts['disk']}; "
         f"fio 1 MiB + fdatasync: {f(fio_before, '.0f')} MB/s before, {f(fio_after, '.0f')} MB/s after; "
         f"SHA-256 on the broker's CPU: {f(facts['cpu_speed'][0], '.0f')} / {f(facts['cpu_speed'][1], '.0f')} MB/s; "
-        f"local object store on {facts['objects']}; WAL backend {facts.get('wal_backend', '?')}; "
+        f"local object store on {facts['objects']}; WAL backend {facts['wal_backend']}; "
         f"broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
         "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts | CPU steal ms/s: broker / load CPUs |",
