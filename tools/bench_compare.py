@@ -9,7 +9,8 @@ acknowledged in it. `fio` (1 MiB writes, fdatasync after each) runs on the same 
 and after the rounds, so a run carries its disk's ceiling, and so does a SHA-256 run pinned
 to the broker's CPU (this VM's CPU speed varies with its host's load). Each round also reads
 the broker's /metrics at both ends of its window: the p99 of its own produce handling
-(request to acknowledgement) and of one WAL fdatasync, upper bounds from doubling buckets,
+(request to acknowledgement) and of one WAL fdatasync, upper bounds of histogram buckets
+(steps of 1.3-1.7x; they doubled before the sixteenth round),
 so a client-side tail can be told apart from a disk stall, and of a produce request's stream
 from accepted to body read and to response handed to QUIC; the datagrams the kernel dropped
 for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker's minor page
