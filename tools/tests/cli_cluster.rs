@@ -1,7 +1,8 @@
 //! `rustmq-admin` against a three-controller Raft cluster (in this process, talking Raft over
 //! real QUIC with mutual TLS): cluster-health, brokers and controllers in every output format,
 //! pointed at a follower, and the error that names an unreachable URL; the day-2 commands,
-//! and a rolling upgrade of real `rustmq-broker` processes through `--restart-command`.
+//! a rolling upgrade of real `rustmq-broker` processes through `--restart-command`, and
+//! `rustmq-bench` at a fixed rate against such a process.
 
 use std::process::{Command, Output};
 
@@ -623,5 +624,80 @@ async fn rolling_upgrade_and_add_brokers_with_real_broker_processes_under_load()
         "rolled 3 broker processes and added a fourth under load: {} records acknowledged, each stored once",
         acked.len()
     );
+    c.local.shutdown().await;
+}
+
+/// `rustmq-bench` at a fixed rate against a real broker process: every message that fell
+/// due in the measured window was sent (a late producer catches up, it does not skip),
+/// acknowledged and read back by the tail consumer.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_load_generator_sends_what_falls_due_and_every_message_is_acknowledged() {
+    use std::time::Duration;
+
+    let c = cluster().await;
+    let procs = start_brokers(&c, &[1], 1);
+    let ctl = c.local.controllers[c.local.leader().expect("a leader")].clone();
+    for _ in 0..600 {
+        if ctl.metadata().brokers.len() == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(ctl.metadata().brokers.len(), 1, "the broker registered");
+    let out = c.dir.path().join("bench.json");
+    let ca = c.dir.path().join("certs").join("ca.pem");
+    let args: Vec<String> = [
+        "--brokers",
+        &procs.quic[0],
+        "--ca-cert",
+        &ca.display().to_string(),
+        "--api-url",
+        &c.admin[0],
+        "--topic",
+        "paced",
+        "--partitions",
+        "2",
+        "--producers",
+        "2",
+        "--consumers",
+        "1",
+        "--message-size",
+        "256",
+        "--idempotent",
+        "--rate",
+        "1000",
+        "--warmup",
+        "1s",
+        "--duration",
+        "2s",
+        "--json",
+        &out.display().to_string(),
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let bench = env!("CARGO_BIN_EXE_rustmq-bench");
+    let run = tokio::task::spawn_blocking(move || Command::new(bench).args(&args).output())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(
+        run.status.success(),
+        "rustmq-bench: {}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+    let report: Value = serde_json::from_slice(&std::fs::read(&out).unwrap()).unwrap();
+    let produce = &report["produce"];
+    let sent = produce["sent"].as_u64().unwrap();
+    // 1,000 msg/s for 2 s fall due in the window.
+    assert!(sent >= 1_000, "sent only {sent}: {report}");
+    assert_eq!(produce["failed"], 0, "{report}");
+    assert_eq!(produce["messages"].as_u64(), Some(sent), "{report}");
+    assert!(produce["send_lag_ms"]["p99"].as_f64().is_some(), "{report}");
+    assert!(
+        report["consume"]["messages"].as_u64().unwrap() > 0,
+        "the tail consumer read nothing: {report}"
+    );
+    drop(procs);
     c.local.shutdown().await;
 }

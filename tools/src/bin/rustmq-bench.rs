@@ -401,6 +401,8 @@ async fn run(args: Args) -> anyhow::Result<()> {
         },
         "produce": {
             "messages": acked,
+            // Sent in the measured window; every one of them is acknowledged or failed by now.
+            "sent": stats.sent.load(Ordering::Relaxed),
             "failed": stats.failed.load(Ordering::Relaxed),
             "msg_per_s": acked as f64 / elapsed,
             "mb_per_s": acked as f64 * args.message_size as f64 / elapsed / 1e6,
