@@ -418,6 +418,20 @@ impl BrokerProcs {
     }
 }
 
+/// Waits (up to 60 s) until the leading controller has `n` brokers registered, none of
+/// them offline, and returns that controller.
+async fn brokers_registered(c: &Cluster, n: usize) -> std::sync::Arc<Controller> {
+    let ctl = c.local.controllers[c.local.leader().expect("a leader")].clone();
+    for _ in 0..600 {
+        if ctl.metadata().brokers.len() == n && ctl.metadata().offline_brokers.is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(ctl.metadata().brokers.len(), n, "{n} brokers registered");
+    ctl
+}
+
 fn pid_of(p: &BrokerProcs, id: u32) -> String {
     std::fs::read_to_string(p.dir.join(format!("broker-{id}.pid"))).unwrap()
 }
@@ -437,14 +451,7 @@ async fn rolling_upgrade_and_add_brokers_with_real_broker_processes_under_load()
 
     let c = cluster().await;
     let procs = start_brokers(&c, &[1, 2, 3, 4], 3);
-    let ctl = c.local.controllers[c.local.leader().expect("a leader")].clone();
-    for _ in 0..600 {
-        if ctl.metadata().brokers.len() == 3 && ctl.metadata().offline_brokers.is_empty() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(ctl.metadata().brokers.len(), 3, "three brokers registered");
+    let ctl = brokers_registered(&c, 3).await;
     ctl.create_topic(
         "rolled",
         3,
@@ -632,18 +639,9 @@ async fn rolling_upgrade_and_add_brokers_with_real_broker_processes_under_load()
 /// acknowledged and read back by the tail consumer.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_load_generator_sends_what_falls_due_and_every_message_is_acknowledged() {
-    use std::time::Duration;
-
     let c = cluster().await;
     let procs = start_brokers(&c, &[1], 1);
-    let ctl = c.local.controllers[c.local.leader().expect("a leader")].clone();
-    for _ in 0..600 {
-        if ctl.metadata().brokers.len() == 1 {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert_eq!(ctl.metadata().brokers.len(), 1, "the broker registered");
+    brokers_registered(&c, 1).await;
     let out = c.dir.path().join("bench.json");
     let ca = c.dir.path().join("certs").join("ca.pem");
     let args: Vec<String> = [
