@@ -124,6 +124,7 @@ fn entry_crc(segment: u64, body: &[u8]) -> u32 {
 }
 
 /// Appends one entry of segment `segment` (format 2) to `buf`.
+#[cfg(test)]
 pub(super) fn encode_entry(
     buf: &mut Vec<u8>,
     segment: u64,
@@ -134,16 +135,41 @@ pub(super) fn encode_entry(
     batch: &[u8],
 ) {
     let start = buf.len();
-    let len = (ENTRY_HEADER_LEN - 8 + batch.len()) as u32;
-    buf.put_u32(len);
-    buf.put_u32(0);
-    buf.put_u64(topic_id);
-    buf.put_u32(partition);
-    buf.put_i64(base_offset);
-    buf.put_i32(leader_epoch);
-    buf.extend_from_slice(batch);
-    let crc = entry_crc(segment, &buf[start + 8..]);
-    buf[start + 4..start + 8].copy_from_slice(&crc.to_be_bytes());
+    buf.resize(start + ENTRY_HEADER_LEN + batch.len(), 0);
+    encode_entry_into(
+        &mut buf[start..],
+        segment,
+        topic_id,
+        partition,
+        base_offset,
+        leader_epoch,
+        batch,
+    );
+}
+
+/// Writes one entry of segment `segment` (format 2) into `out`, which is exactly
+/// `ENTRY_HEADER_LEN + batch.len()` bytes: the writer encodes a group straight into the
+/// buffer its backend writes from, so a batch is copied once on its way to the disk.
+pub(super) fn encode_entry_into(
+    out: &mut [u8],
+    segment: u64,
+    topic_id: u64,
+    partition: u32,
+    base_offset: i64,
+    leader_epoch: i32,
+    batch: &[u8],
+) {
+    debug_assert_eq!(out.len(), ENTRY_HEADER_LEN + batch.len());
+    let (mut header, body) = out.split_at_mut(ENTRY_HEADER_LEN);
+    body.copy_from_slice(batch);
+    header.put_u32((ENTRY_HEADER_LEN - 8 + batch.len()) as u32);
+    header.put_u32(0);
+    header.put_u64(topic_id);
+    header.put_u32(partition);
+    header.put_i64(base_offset);
+    header.put_i32(leader_epoch);
+    let crc = entry_crc(segment, &out[8..]);
+    out[4..8].copy_from_slice(&crc.to_be_bytes());
 }
 
 /// Acknowledged bytes that recovery found damaged: inside a sealed segment's length, or

@@ -20,7 +20,6 @@ pub(super) struct Writer {
     /// have dropped dirty pages and a second one can report success without them).
     abandoned: bool,
     seals: seal::SealLog,
-    buf: Vec<u8>,
 }
 
 impl Writer {
@@ -47,7 +46,6 @@ impl Writer {
             dirty: true,
             abandoned: false,
             seals,
-            buf: Vec::new(),
         })
     }
 
@@ -289,12 +287,16 @@ impl Writer {
         {
             self.roll()?;
         }
-        self.buf.clear();
+        // Encoded straight into the buffer the backend writes from (the direct writer's
+        // aligned one): each batch is copied once between the request and the disk.
+        let len = bytes as usize; // summed from the batches' usize lengths
+        let out = self.file.group_buffer(len);
+        let mut at = 0;
         let mut locs = Vec::with_capacity(group.len());
         for a in group {
-            let at = self.size + self.buf.len() as u64;
-            segment::encode_entry(
-                &mut self.buf,
+            let next = at + ENTRY_HEADER_LEN + a.batch.len();
+            segment::encode_entry_into(
+                &mut out[at..next],
                 self.id,
                 a.topic_id,
                 a.partition,
@@ -304,9 +306,10 @@ impl Writer {
             );
             locs.push(WalLocation {
                 segment: self.id,
-                offset: at + ENTRY_HEADER_LEN as u64,
+                offset: self.size + (at + ENTRY_HEADER_LEN) as u64,
                 len: a.batch.len() as u32,
             });
+            at = next;
         }
         // On failure the file is abandoned, not cut: its seal says where its entries end.
         if self.opts.fsync_on_write && self.file.links_sync() {
@@ -314,7 +317,7 @@ impl Writer {
             let span = self.sync_span();
             let _entered = span.enter();
             let started = std::time::Instant::now();
-            match self.file.append(&self.buf, self.size, true) {
+            match self.file.write_group(len, self.size, true) {
                 Ok(()) => self.synced(started, Ok(()))?,
                 Err(WriteFailure::Write(e)) => return Err(e.into()),
                 Err(WriteFailure::Sync(e)) => {
@@ -326,14 +329,14 @@ impl Writer {
             }
         } else {
             self.file
-                .append(&self.buf, self.size, false)
+                .write_group(len, self.size, false)
                 .map_err(std::io::Error::from)?;
             self.dirty = true;
             if self.opts.fsync_on_write {
                 self.sync()?;
             }
         }
-        self.size += self.buf.len() as u64;
+        self.size += bytes;
         Ok(locs)
     }
 

@@ -47,9 +47,13 @@ impl From<WriteFailure> for std::io::Error {
     }
 }
 
-/// The active segment, open for appending.
+/// The active segment, open for appending. Each holds the buffer the writer encodes a group
+/// into ([`SegmentFile::group_buffer`]), reused from group to group.
 pub(super) enum SegmentFile {
-    Buffered(File),
+    Buffered {
+        file: File,
+        group: Vec<u8>,
+    },
     #[cfg(target_os = "linux")]
     Direct(Box<uring::DirectWriter>),
 }
@@ -70,7 +74,10 @@ impl SegmentFile {
             }
             _ => {
                 let _ = (path, header);
-                Ok(SegmentFile::Buffered(file))
+                Ok(SegmentFile::Buffered {
+                    file,
+                    group: Vec::new(),
+                })
             }
         }
     }
@@ -79,7 +86,7 @@ impl SegmentFile {
     /// writer keeps its ring and buffer.
     pub fn switch(&mut self, file: File, path: &Path, header: &[u8]) -> std::io::Result<()> {
         match self {
-            SegmentFile::Buffered(f) => *f = file,
+            SegmentFile::Buffered { file: f, .. } => *f = file,
             #[cfg(target_os = "linux")]
             SegmentFile::Direct(d) => d.switch(path, header)?,
         }
@@ -89,29 +96,54 @@ impl SegmentFile {
 
     /// Whether [`Self::append`] with `sync` submits the write and its fdatasync together.
     pub fn links_sync(&self) -> bool {
-        !matches!(self, SegmentFile::Buffered(_))
+        !matches!(self, SegmentFile::Buffered { .. })
     }
 
-    /// Writes `bytes` at `offset` (the end of what was written), then, with `sync`, makes
-    /// the file's data durable.
-    pub fn append(&mut self, bytes: &[u8], offset: u64, sync: bool) -> Result<(), WriteFailure> {
+    /// `len` bytes for the next group's entries, to be written with [`Self::write_group`].
+    /// Their contents are left from earlier groups: the writer fills every byte. For the
+    /// direct writer they are its aligned buffer itself, so a group reaches the disk without
+    /// a copy between its encoding and the write.
+    pub fn group_buffer(&mut self, len: usize) -> &mut [u8] {
         match self {
-            SegmentFile::Buffered(f) => {
-                f.write_all_at(bytes, offset).map_err(WriteFailure::Write)?;
+            SegmentFile::Buffered { group, .. } => {
+                // Grown, never shrunk or cleared: no zeroing of every group.
+                if group.len() < len {
+                    group.resize(len, 0);
+                }
+                &mut group[..len]
+            }
+            #[cfg(target_os = "linux")]
+            SegmentFile::Direct(d) => d.stage(len),
+        }
+    }
+
+    /// Writes the `len` bytes filled in [`Self::group_buffer`] at `offset` (the end of what
+    /// was written), then, with `sync`, makes the file's data durable.
+    pub fn write_group(&mut self, len: usize, offset: u64, sync: bool) -> Result<(), WriteFailure> {
+        match self {
+            SegmentFile::Buffered { file, group } => {
+                let bytes = group.get(..len).ok_or_else(|| {
+                    WriteFailure::Write(std::io::Error::new(
+                        std::io::ErrorKind::InvalidInput,
+                        format!("a group of {len} bytes was not staged"),
+                    ))
+                })?;
+                file.write_all_at(bytes, offset)
+                    .map_err(WriteFailure::Write)?;
                 if sync {
-                    f.sync_data().map_err(WriteFailure::Sync)?;
+                    file.sync_data().map_err(WriteFailure::Sync)?;
                 }
                 Ok(())
             }
             #[cfg(target_os = "linux")]
-            SegmentFile::Direct(d) => d.append(bytes, offset, sync),
+            SegmentFile::Direct(d) => d.write_staged(len, offset, sync),
         }
     }
 
     /// `fdatasync`.
     pub fn sync(&mut self) -> std::io::Result<()> {
         match self {
-            SegmentFile::Buffered(f) => f.sync_data(),
+            SegmentFile::Buffered { file, .. } => file.sync_data(),
             #[cfg(target_os = "linux")]
             SegmentFile::Direct(d) => d.sync(),
         }
@@ -206,6 +238,39 @@ mod tests {
         assert_eq!(resolve(IoBackend::Auto, dir.path()).unwrap(), expected);
         assert_eq!(resolve(IoBackend::Uring, dir.path()).is_ok(), works);
         assert_eq!(resolve(IoBackend::Std, dir.path()).unwrap(), IoBackend::Std);
+    }
+
+    #[test]
+    fn a_group_written_after_a_larger_one_writes_its_own_bytes_only_on_both_backends() {
+        for backend in [IoBackend::Std, IoBackend::Uring] {
+            let dir = tempfile::tempdir().unwrap();
+            if backend == IoBackend::Uring
+                && let Err(e) = uring_support(dir.path())
+            {
+                eprintln!("SKIPPED on uring: io_uring with O_DIRECT is not available here: {e}");
+                continue;
+            }
+            let path = dir.path().join("seg");
+            std::fs::write(&path, b"HEAD").unwrap();
+            let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+            let mut seg = SegmentFile::open(backend, file, &path, b"HEAD").unwrap();
+            // The group buffer is reused: the second, shorter group must not carry the
+            // first one's leftover bytes to the disk.
+            seg.group_buffer(5000).fill(b'a');
+            seg.write_group(5000, 4, true).unwrap();
+            seg.group_buffer(10).fill(b'b');
+            seg.write_group(10, 5004, true).unwrap();
+            let mut expected = b"HEAD".to_vec();
+            expected.extend(std::iter::repeat_n(b'a', 5000));
+            expected.extend(std::iter::repeat_n(b'b', 10));
+            let back = std::fs::read(&path).unwrap();
+            assert_eq!(&back[..expected.len()], &expected[..], "{backend:?}");
+            // Past the group: nothing (std) or the direct writer's zero padding.
+            assert!(
+                back[expected.len()..].iter().all(|b| *b == 0),
+                "{backend:?}"
+            );
+        }
     }
 
     #[test]

@@ -93,6 +93,27 @@ impl DirectWriter {
     /// held in the buffer, goes again in front of them), with a linked `fdatasync` when
     /// `sync`.
     pub fn append(&mut self, bytes: &[u8], offset: u64, sync: bool) -> Result<(), WriteFailure> {
+        self.stage(bytes.len()).copy_from_slice(bytes);
+        self.write_staged(bytes.len(), offset, sync)
+    }
+
+    /// The `len` bytes of the buffer after the kept partial block: what
+    /// [`Self::write_staged`] writes next.
+    pub fn stage(&mut self, len: usize) -> &mut [u8] {
+        let end = self.tail + len;
+        reserve(&mut self.buf, end.next_multiple_of(BLOCK));
+        &mut self.buf[self.tail..end]
+    }
+
+    /// Writes the kept partial block and the `len` bytes after it (filled through
+    /// [`Self::stage`]) at `offset`, the end of what was written, with a linked `fdatasync`
+    /// when `sync`.
+    pub fn write_staged(
+        &mut self,
+        len: usize,
+        offset: u64,
+        sync: bool,
+    ) -> Result<(), WriteFailure> {
         let tail = self.tail;
         let start = offset
             .checked_sub(tail as u64)
@@ -105,12 +126,16 @@ impl DirectWriter {
                     ),
                 ))
             })?;
-        let end = tail + bytes.len();
-        let len = end.next_multiple_of(BLOCK);
-        reserve(&mut self.buf, len);
-        self.buf[tail..end].copy_from_slice(bytes);
-        self.buf[end..len].fill(0);
-        let write_len = u32::try_from(len).map_err(|_| {
+        let end = tail + len;
+        let padded = end.next_multiple_of(BLOCK);
+        if self.buf.len() < padded {
+            return Err(WriteFailure::Write(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("a direct write of {len} bytes was not staged"),
+            )));
+        }
+        self.buf[end..padded].fill(0);
+        let write_len = u32::try_from(padded).map_err(|_| {
             WriteFailure::Write(io::Error::new(
                 io::ErrorKind::InvalidInput,
                 "a group commit larger than 4 GiB",
@@ -134,11 +159,11 @@ impl DirectWriter {
         let results = self.submit(entries).map_err(WriteFailure::Write)?;
         match results[0] {
             r if r < 0 => return Err(WriteFailure::Write(io::Error::from_raw_os_error(-r))),
-            r if r as usize != len => {
+            r if r as usize != padded => {
                 // A short write breaks the link: the fdatasync was cancelled.
                 return Err(WriteFailure::Write(io::Error::new(
                     io::ErrorKind::WriteZero,
-                    format!("short direct write: {r} of {len} bytes"),
+                    format!("short direct write: {r} of {padded} bytes"),
                 )));
             }
             _ => {}
