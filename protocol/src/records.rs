@@ -153,7 +153,13 @@ pub fn encode_batch_idempotent(
                 .collect::<IndexMap<_, _>>(),
         })
         .collect();
-    let mut buf = BytesMut::new();
+    // Uncompressed, a batch is its records' bytes plus a few varints each: sized once, the
+    // buffer is not regrown (and copied) while it fills. A compressed batch is smaller than
+    // that, and a frozen buffer keeps its capacity, so it starts empty.
+    let mut buf = match compression {
+        Compression::None => BytesMut::with_capacity(uncompressed_size_bound(records)),
+        _ => BytesMut::new(),
+    };
     RecordBatchEncoder::encode(
         &mut buf,
         &recs,
@@ -164,6 +170,28 @@ pub fn encode_batch_idempotent(
     )
     .map_err(|e| RecordsError::Encode(e.to_string()))?;
     Ok(buf.freeze())
+}
+
+/// At least the encoded size of an uncompressed batch of `records`: the 61-byte batch
+/// header, then per record its fields at their longest varints (length 5, attributes 1,
+/// timestamp delta 10, offset delta 5, key and value lengths 5 each, header count 5) and
+/// per header two lengths of 5.
+fn uncompressed_size_bound(records: &[OutgoingRecord]) -> usize {
+    const BATCH_HEADER: usize = 61;
+    const RECORD_FIELDS: usize = 5 + 1 + 10 + 5 + 5 + 5 + 5;
+    BATCH_HEADER
+        + records
+            .iter()
+            .map(|r| {
+                RECORD_FIELDS
+                    + r.key.as_ref().map_or(0, Bytes::len)
+                    + r.value.as_ref().map_or(0, Bytes::len)
+                    + r.headers
+                        .iter()
+                        .map(|(k, v)| 10 + k.len() + v.len())
+                        .sum::<usize>()
+            })
+            .sum::<usize>()
 }
 
 /// Decodes concatenated batches into records, in offset order.
@@ -198,6 +226,36 @@ mod tests {
         #[test]
         fn decode_random_bytes_never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
             let _ = decode_batches(Bytes::from(data));
+        }
+
+        // The buffer sized up front holds the whole encoded batch (it is never regrown), and
+        // by no more than the varints' slack.
+        #[test]
+        fn the_size_bound_holds_every_uncompressed_batch(
+            records in proptest::collection::vec(
+                (
+                    proptest::option::of(proptest::collection::vec(any::<u8>(), 0..300)),
+                    proptest::option::of(proptest::collection::vec(any::<u8>(), 0..3000)),
+                    proptest::collection::vec(("[a-z]{0,20}", proptest::collection::vec(any::<u8>(), 0..50)), 0..4),
+                    0..4_000_000_000_000i64,
+                ),
+                1..60,
+            )
+        ) {
+            let records: Vec<OutgoingRecord> = records
+                .into_iter()
+                .map(|(key, value, headers, timestamp)| OutgoingRecord {
+                    key: key.map(Bytes::from),
+                    value: value.map(Bytes::from),
+                    headers: headers.into_iter().map(|(k, v)| (k, Bytes::from(v))).collect(),
+                    timestamp,
+                })
+                .collect();
+            let encoded = encode_batch(&records, Compression::None).unwrap();
+            let bound = uncompressed_size_bound(&records);
+            prop_assert!(encoded.len() <= bound, "{} > {bound}", encoded.len());
+            let headers: usize = records.iter().map(|r| r.headers.len()).sum();
+            prop_assert!(bound - encoded.len() <= 36 * records.len() + 10 * headers);
         }
     }
 }
