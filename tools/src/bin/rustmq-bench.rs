@@ -23,6 +23,13 @@ use rustmq_client::{
 };
 use serde_json::json;
 
+/// jemalloc, not glibc's allocator: the load generator allocates and frees per message and
+/// per batch on one CPU, and glibc's malloc and free were a tenth of its samples at half rate
+/// with a tail consumer (docs/benchmarks.md, seventeenth round); what it spends is taken from
+/// the producers' punctuality, which is in every latency it reports.
+#[global_allocator]
+static ALLOC: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 /// A histogram shared by tasks.
 type Shared<T> = Arc<std::sync::Mutex<T>>;
 
