@@ -94,7 +94,7 @@ impl SegmentFile {
         Ok(())
     }
 
-    /// Whether [`Self::append`] with `sync` submits the write and its fdatasync together.
+    /// Whether [`Self::write_group`] with `sync` submits the write and its fdatasync together.
     pub fn links_sync(&self) -> bool {
         !matches!(self, SegmentFile::Buffered { .. })
     }
