@@ -254,10 +254,10 @@ func (p *Producer) fetchID() {
 			}
 		}
 		p.mu.Unlock()
+		p.failed.Add(uint64(len(failed)))
 		for _, m := range failed {
 			m.done(nil, err)
 		}
-		p.failed.Add(uint64(len(failed)))
 		p.settle(len(failed))
 		p.poke()
 	}()
@@ -555,13 +555,8 @@ func (p *Producer) send(f *flight) {
 	if f.prev != nil {
 		<-f.prev.settled
 	}
-	for i, m := range f.b.msgs {
-		if err != nil {
-			m.done(nil, err)
-			continue
-		}
-		m.done(&SendResult{Topic: p.topic, Partition: f.part, Offset: res + int64(i), Timestamp: m.rec.Timestamp}, nil)
-	}
+	// Counted before the messages are answered: a caller that has its result sees it in
+	// Metrics.
 	n := uint64(len(f.b.msgs))
 	if err != nil {
 		p.failed.Add(n)
@@ -569,6 +564,13 @@ func (p *Producer) send(f *flight) {
 		p.sent.Add(n)
 		p.batchesSent.Add(1)
 		p.bytesSent.Add(uint64(f.b.bytes))
+	}
+	for i, m := range f.b.msgs {
+		if err != nil {
+			m.done(nil, err)
+			continue
+		}
+		m.done(&SendResult{Topic: p.topic, Partition: f.part, Offset: res + int64(i), Timestamp: m.rec.Timestamp}, nil)
 	}
 	p.mu.Lock()
 	p.inflight[f.part]--
