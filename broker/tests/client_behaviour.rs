@@ -96,6 +96,13 @@ async fn producer_latencies_count_each_message_and_the_quic_path_is_reported() {
     };
     for i in 0..25 {
         p.send(send(i)).await.unwrap();
+        // A caller holding its result reads counters that include it.
+        assert_eq!(
+            p.metrics()
+                .messages_sent
+                .load(std::sync::atomic::Ordering::Relaxed),
+            u64::from(i) + 1
+        );
     }
     let m = p.metrics();
     let (queued, requests) = (m.queue_time.snapshot(), m.request_latency.snapshot());

@@ -317,8 +317,15 @@ impl BatchSender {
                 *c = Some(leader);
             }
         }
+        // Counted before any message is answered: a caller holding its result reads
+        // metrics that include it.
         let n = f.msgs.len() as u64;
         let bytes: usize = f.msgs.iter().map(|m| m.size).sum();
+        self.metrics.messages_sent.fetch_add(n, Ordering::Relaxed);
+        self.metrics.batches_sent.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .bytes_sent
+            .fetch_add(bytes as u64, Ordering::Relaxed);
         for (i, m) in f.msgs.into_iter().enumerate() {
             done.answered.push(m.id);
             m.reply.send(Ok(SendResult {
@@ -328,11 +335,6 @@ impl BatchSender {
                 timestamp: m.record.timestamp,
             }));
         }
-        self.metrics.messages_sent.fetch_add(n, Ordering::Relaxed);
-        self.metrics.batches_sent.fetch_add(1, Ordering::Relaxed);
-        self.metrics
-            .bytes_sent
-            .fetch_add(bytes as u64, Ordering::Relaxed);
     }
 
     fn fail(&self, done: &mut Done, msgs: Vec<Pending>, generation: u64, e: ClientError) {
