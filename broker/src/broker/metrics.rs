@@ -507,6 +507,15 @@ impl Collector for BrokerFigures {
             "Failed upload attempts",
             v.upload_failures,
         )?;
+        counter(
+            e,
+            "unpaced_uploads",
+            "Uploads made at full speed because two uploads' worth was waiting (the uploader was behind)",
+            b.tier()
+                .stats()
+                .unpaced_uploads
+                .load(std::sync::atomic::Ordering::Relaxed),
+        )?;
         counter(e, "object_store_puts", "PUT requests", v.puts)?;
         counter(e, "object_store_gets", "GET requests", v.gets)?;
         counter(e, "object_store_deletes", "DELETE requests", v.deletes)?;

@@ -62,6 +62,9 @@ pub struct TierStats {
     pub uploaded_bytes: AtomicU64,
     /// Failed upload attempts (each retry counts).
     pub upload_failures: AtomicU64,
+    /// Uploads made at full speed, unpaced, because two uploads' worth was waiting: the
+    /// uploader had fallen behind (a pacing that keeps up leaves this at zero).
+    pub unpaced_uploads: AtomicU64,
     /// Uploads found redundant at registration (a retry after a crash).
     pub redundant_uploads: AtomicU64,
     /// Read-cache hits (chunks).

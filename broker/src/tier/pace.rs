@@ -6,9 +6,15 @@
 //! next period (up to 100 ms). Work done in steps, with a rest after each in proportion to
 //! the step, spends the same CPU spread out, so the quota is not exhausted early.
 //!
+//! A step is measured by the CPU time its thread spent on it, not by the clock on the
+//! wall: on a core the request threads keep busy, the low-priority copier is preempted
+//! mid-step, and resting in proportion to the wall time would slow it to a fraction of its
+//! share until it fell behind and ran at full speed (in bursts, which is what pacing avoids).
+//!
 //! Owns: how long to rest after a step. Never: decides what to upload (the uploader does).
 
-use std::time::Duration;
+use std::thread::ThreadId;
+use std::time::{Duration, Instant};
 
 /// Bytes copied between rests.
 pub const STEP_BYTES: usize = 1 << 20;
@@ -62,6 +68,57 @@ impl Pace {
     }
 }
 
+/// One step of paced work, from its start: what it cost is the CPU time its thread spent
+/// since (the wall time when the step moved to another thread, or where the platform has
+/// no thread clock).
+///
+/// ```
+/// use rustmq_broker::tier::pace::{Pace, Step};
+/// let step = Step::start();
+/// let _work: u64 = (0..100_000u64).sum();
+/// let rest = Pace::new(0.5).rest_after(step.worked());
+/// assert!(rest <= step.worked() + std::time::Duration::from_millis(1));
+/// ```
+#[derive(Debug, Clone, Copy)]
+pub struct Step {
+    wall: Instant,
+    cpu: Option<(ThreadId, Duration)>,
+}
+
+impl Step {
+    /// A step starting now on this thread.
+    pub fn start() -> Self {
+        Self {
+            wall: Instant::now(),
+            cpu: thread_cpu_time().map(|t| (std::thread::current().id(), t)),
+        }
+    }
+
+    /// What the step has cost so far.
+    pub fn worked(&self) -> Duration {
+        match (self.cpu, thread_cpu_time()) {
+            (Some((thread, began)), Some(now)) if thread == std::thread::current().id() => {
+                now.saturating_sub(began)
+            }
+            _ => self.wall.elapsed(),
+        }
+    }
+}
+
+/// CPU time the calling thread has used.
+fn thread_cpu_time() -> Option<Duration> {
+    #[cfg(target_os = "linux")]
+    {
+        let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+        Some(Duration::new(
+            u64::try_from(t.tv_sec).ok()?,
+            u32::try_from(t.tv_nsec).ok()?,
+        ))
+    }
+    #[cfg(not(target_os = "linux"))]
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -80,5 +137,35 @@ mod tests {
             Pace::new(0.0).rest_after(Duration::from_micros(100)),
             Duration::from_micros(9900)
         );
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_step_costs_its_threads_cpu_time_not_the_time_it_waited() {
+        let step = Step::start();
+        std::thread::sleep(Duration::from_millis(30));
+        // Sleeping took 30 ms on the wall and next to nothing of the CPU.
+        assert!(
+            step.worked() < Duration::from_millis(15),
+            "{:?}",
+            step.worked()
+        );
+        let step = Step::start();
+        let mut x = 0u64;
+        let spun = Instant::now();
+        while spun.elapsed() < Duration::from_millis(20) {
+            x = std::hint::black_box(x.wrapping_add(1));
+        }
+        // Spinning is all CPU (a preempted spin counts less, never more).
+        assert!(step.worked() > Duration::ZERO);
+        assert!(step.worked() <= spun.elapsed() + Duration::from_millis(1));
+    }
+
+    #[test]
+    fn a_step_finished_on_another_thread_costs_its_wall_time() {
+        let step = Step::start();
+        std::thread::sleep(Duration::from_millis(20));
+        let worked = std::thread::spawn(move || step.worked()).join().unwrap();
+        assert!(worked >= Duration::from_millis(20), "{worked:?}");
     }
 }

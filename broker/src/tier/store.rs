@@ -22,7 +22,7 @@ use object_store::{
 };
 
 use super::TierError;
-use super::pace::{Pace, STEP_BYTES};
+use super::pace::{Pace, STEP_BYTES, Step};
 use crate::config::BrokerConfig;
 
 /// Request counters (Prometheus counters and the cost benchmark read them).
@@ -287,10 +287,10 @@ fn write_paced(dest: &FsPath, body: &[u8], pace: Pace) -> std::io::Result<()> {
         }
     };
     let mut steps = || -> std::io::Result<()> {
-        for step in body.chunks(STEP_BYTES) {
-            let started = std::time::Instant::now();
-            file.write_all(step)?;
-            std::thread::sleep(pace.rest_after(started.elapsed()));
+        for chunk in body.chunks(STEP_BYTES) {
+            let step = Step::start();
+            file.write_all(chunk)?;
+            std::thread::sleep(pace.rest_after(step.worked()));
         }
         Ok(())
     };

@@ -22,7 +22,7 @@ use rustmq_protocol::records::now_ms;
 use tokio::sync::watch;
 
 use super::object::{self, ObjectBuilder};
-use super::pace::{Pace, STEP_BYTES};
+use super::pace::{Pace, STEP_BYTES, Step};
 use super::{Tier, TierError, ms_of};
 use crate::partition::{BatchSource, PartitionLog, UploadBacklog};
 use crate::wal::{Wal, WalLocation};
@@ -104,9 +104,12 @@ impl Tier {
         let pace = if src.backlog().bytes() < self.opts.upload_bytes.saturating_mul(2) {
             self.opts.pace
         } else {
+            if self.opts.pace.is_paced() {
+                self.stats.unpaced_uploads.fetch_add(1, Ordering::Relaxed);
+            }
             Pace::FULL
         };
-        let mut step = (Instant::now(), 0usize);
+        let mut step = (Step::start(), 0usize);
         // What waits, up to one upload; the index and the last partition's overshoot (at
         // least one batch) fit in the slack.
         let room = self.opts.upload_bytes.min(src.backlog().bytes());
@@ -162,8 +165,8 @@ impl Tier {
                 );
                 step.1 += bytes.len();
                 if pace.is_paced() && step.1 >= STEP_BYTES {
-                    tokio::time::sleep(pace.rest_after(step.0.elapsed())).await;
-                    step = (Instant::now(), 0);
+                    tokio::time::sleep(pace.rest_after(step.0.worked())).await;
+                    step = (Step::start(), 0);
                 }
             }
             *self.spare_read.lock() = read_back;
