@@ -5,7 +5,9 @@ Every round starts a fresh `rustmq-broker --dev` (its own data directory on the 
 test) on BROKER_CPUS and runs `rustmq-bench` on LOAD_CPUS (1 KiB messages, 8 partitions,
 2 idempotent producers, acks=leader, the WAL's fsync on). The broker's CPU seconds (its
 process tree, from /proc) are sampled over the measured window and divided by the bytes
-acknowledged in it. `fio` (1 MiB writes, fdatasync after each) runs on the same disk before
+acknowledged in it, and split by thread (request runtime, WAL writer and its io_uring
+workers, uploader, the rest), so the local object store's writes, which a GCS or S3 upload
+does not make, can be told from the request path. `fio` (1 MiB writes, fdatasync after each) runs on the same disk before
 and after the rounds, so a run carries its disk's ceiling, and so does a SHA-256 run pinned
 to the broker's CPU (this VM's CPU speed varies with its host's load). Each round also reads
 the broker's /metrics at both ends of its window: the p99 of its own produce handling
@@ -17,7 +19,9 @@ for full UDP receive buffers meanwhile (/proc/net/snmp RcvbufErrors); the broker
 faults per second over the window and its resident set at the end and at its peak
 (/proc/<pid>/stat and status), which show the allocator returning memory and taking it
 back; the time the hypervisor took from the broker's and the load's CPUs (steal, from
-/proc/stat), so a round disturbed by the host can be told from one disturbed by the broker. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to
+/proc/stat), so a round disturbed by the host can be told from one disturbed by the broker;
+the uploads made and how many of them ran unpaced because the uploader had fallen behind;
+under the quota, the time the cgroup was throttled. From rustmq-bench, the client's side: the p99 of its send lag (intended send time to
 the producer taking the message), of a batch's queue time in the producer and of the
 produce request's round trip, and the producers' QUIC packets declared lost and
 congestion-window cuts.
@@ -162,17 +166,20 @@ def scrape(admin, ca):
 # its worker thread did in the interval before) and of its poll time by task kind.
 STALL_COUNTERS = ("rustmq_runtime_stalls_total", "rustmq_runtime_stall_seconds_total",
                   "rustmq_task_poll_seconds_total")
+# Uploads, and those made unpaced because the uploader had fallen behind.
+UPLOAD_COUNTERS = ("rustmq_uploads_total", "rustmq_unpaced_uploads_total")
 
 
 def broker_counters(text):
-    """{series: value} of the STALL_COUNTERS series in a /metrics `text`, labels included;
+    """{series: value} of the STALL_COUNTERS and UPLOAD_COUNTERS series in a /metrics
+    `text`, labels included;
     None without a scrape."""
     if text is None:
         return None
     out = {}
     for line in text.splitlines():
         m = re.match(r'(\w+(?:\{[^}]*\})?) (\S+)$', line)
-        if m and m.group(1).split("{")[0] in STALL_COUNTERS:
+        if m and m.group(1).split("{")[0] in STALL_COUNTERS + UPLOAD_COUNTERS:
             out[m.group(1)] = float(m.group(2))
     return out
 
@@ -180,7 +187,8 @@ def broker_counters(text):
 def stall_figures(before, after, seconds):
     """What the round's stalls were made of, from two counter scrapes: their number, the
     worker's running / waiting / sleeping ms in the intervals they ended, and the request
-    runtime's poll time per second of the round by task kind (ms/s)."""
+    runtime's poll time per second of the round by task kind (ms/s); and the uploads made,
+    with those made unpaced."""
     if not before or not after:
         return {}
     d = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -190,7 +198,9 @@ def stall_figures(before, after, seconds):
         m = re.match(r'rustmq_task_poll_seconds_total\{task="(\w+)"\}', k)
         if m:
             busy[m.group(1)] = v * 1000 / seconds
-    return {"stalls": int(d.get("rustmq_runtime_stalls_total", 0)),
+    return {"uploads": int(d.get("rustmq_uploads_total", 0)),
+            "unpaced_uploads": int(d.get("rustmq_unpaced_uploads_total", 0)),
+            "stalls": int(d.get("rustmq_runtime_stalls_total", 0)),
             "stall_running_ms": state("running"), "stall_waiting_ms": state("waiting"),
             "stall_sleeping_ms": state("sleeping"), "task_busy_ms_per_s": busy}
 
@@ -317,6 +327,49 @@ def tree_cpu_seconds(pid):
         except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
     return total / TICKS
+
+
+# The broker's threads by what they do, from their names (/proc/<pid>/task/*/comm): the
+# request runtime (tokio's default worker name; its blocking pool shares it), the WAL
+# writer with its io_uring workers, the uploader's runtime (with the local object store,
+# its writes into the store's files), and the rest (the catch-up fetch lane, cold reads,
+# the allocator's background thread, the main thread).
+THREAD_ROLES = (("requests", ("tokio-rt-worker",)), ("wal", ("wal-writer", "iou-wrk")),
+                ("uploads", ("rustmq-upload",)))
+
+
+def thread_role_ticks(pid):
+    """{role: CPU clock ticks} of a process's live threads, by THREAD_ROLES ("other" for the
+    rest); "total" is the process's own count, which keeps the time of threads that have
+    exited."""
+    out = {role: 0 for role, _ in THREAD_ROLES}
+    out["other"] = 0
+    try:
+        fields = stat_fields(pid)
+        out["total"] = int(fields[11]) + int(fields[12])
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return None
+    for t in tasks:
+        try:
+            comm = (t / "comm").read_text().strip()
+            f = (t / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        role = next((r for r, prefixes in THREAD_ROLES if comm.startswith(prefixes)), "other")
+        out[role] += int(f[11]) + int(f[12])
+    return out
+
+
+def thread_role_cores(before, after, seconds):
+    """Cores each role used between two `thread_role_ticks` readings; time of threads that
+    ended in between counts as "other"."""
+    if not before or not after:
+        return None
+    cores = {k: max(after[k] - before.get(k, 0), 0) / TICKS / seconds for k in after if k != "total"}
+    known = sum(cores.values()) - cores["other"]
+    cores["other"] = max((after["total"] - before["total"]) / TICKS / seconds - known, 0.0)
+    return cores
 
 
 def memory_counters(pid):
@@ -478,6 +531,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         broker_port = int(broker.quic.rsplit(":", 1)[1])
         broker_drops0 = udp_socket_drops(broker_port)
         mem0 = memory_counters(broker.proc.pid)
+        roles0 = thread_role_ticks(broker.proc.pid)
         cpu0, t0 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
         load0 = tree_cpu_seconds(bench.pid)
         # Under the quota the broker is unpinned: its steal is that of every CPU.
@@ -488,6 +542,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         perf = start_perf(broker.proc.pid, work, tag, window, settings) if settings["perf"] else None
         time.sleep(window)
         cpu1, t1 = tree_cpu_seconds(broker.proc.pid), time.monotonic()
+        roles1 = thread_role_ticks(broker.proc.pid)
         mem1 = memory_counters(broker.proc.pid)
         load1 = tree_cpu_seconds(bench.pid)
         steal1 = (steal_ticks(broker_set), steal_ticks(cpu_list(settings["load_cpus"])))
@@ -536,6 +591,8 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         # CPU seconds per GB acknowledged: cores busy / GB per second.
         "cpu_s_per_gb": cores / (mb_s / 1000.0) if mb_s > 0 else None,
         "throttled_s": (throttled1 - throttled0) if quota else None,
+        # The broker's cores by thread role (requests, WAL, uploads, other).
+        "broker_role_cores": thread_role_cores(roles0, roles1, t1 - t0),
         # Time the hypervisor took from the broker's and the load's CPUs (ms per second).
         "broker_cpu_steal_ms_per_s": steal_ms_per_s(steal1[0] - steal0[0], t1 - t0),
         "load_cpu_steal_ms_per_s": steal_ms_per_s(steal1[1] - steal0[1], t1 - t0),
@@ -584,6 +641,19 @@ def busy_cell(r):
     return f"{quic:.0f} / {req:.0f} / {rest:.0f}"
 
 
+def roles_cell(r):
+    roles = r.get("broker_role_cores")
+    if not roles:
+        return "–"
+    return " / ".join(f"{roles[k]:.2f}" for k in ("requests", "wal", "uploads", "other"))
+
+
+def uploads_cell(r):
+    if "uploads" not in r:
+        return "–"
+    return f"{r['uploads']} ({r['unpaced_uploads']})"
+
+
 def table(label, facts, fio_before, fio_after, rows):
     def f(v, fmt):
         return "–" if v is None else format(v, fmt)
@@ -595,21 +665,21 @@ def table(label, facts, fio_before, fio_after, rows):
         f"local object store on {facts['objects']}; WAL backend {facts['wal_backend']}; "
         f"broker settings: {facts['broker_env'] or 'defaults'}.",
         "",
-        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts | CPU steal ms/s: broker / load CPUs |",
-        "|---|" + "---:|" * 19,
+        "| round | target msg/s | acked msg/s | MB/s | produce p50 / p99 ms | consumed msg/s | e2e p99 ms | broker cores | broker cores: requests / WAL / uploads / other | load cores | broker CPU s per GB | client p99 ms: send lag / queue / request | broker p99 ms: read / request / produce | produce stages p99 ms: append / durable | WAL p99 ms: queue wait / group commit / fsync | runtime poll delay max ms | runtime stalls: n (worker running / waiting / sleeping ms) | runtime busy ms/s: QUIC drivers / requests / rest | uploads (unpaced) | cgroup throttled s | broker page faults/s; RSS MB (peak) | UDP drops (at the broker) / QUIC lost packets / cwnd cuts | CPU steal ms/s: broker / load CPUs |",
+        "|---|" + "---:|" * 22,
     ]
     for r in rows:
         lines.append(
             f"| {r['round']} | {r['target_rate'] or 'max'} | {r['msg_per_s']:.0f} | {r['mb_per_s']:.1f} "
             f"| {r['produce_p50_ms']:.2f} / {r['produce_p99_ms']:.2f} | {r['consume_msg_per_s']:.0f} "
-            f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
+            f"| {f(r['e2e_p99_ms'], '.2f')} | {r['broker_cores']:.2f} | {roles_cell(r)} | {r['load_cores']:.2f} | {f(r['cpu_s_per_gb'], '.2f')} "
             f"| {r['send_lag_p99_ms']:.1f} / {r['queue_time_p99_ms']:.1f} / {r['request_latency_p99_ms']:.1f} "
             f"| ≤ {f(r.get('broker_request_read_p99_ms'), '.1f')} / ≤ {f(r.get('broker_request_p99_ms'), '.1f')} "
             f"/ ≤ {f(r.get('broker_produce_p99_ms'), '.1f')} "
             f"| ≤ {f(r.get('broker_append_p99_ms'), '.1f')} / ≤ {f(r.get('broker_durable_p99_ms'), '.1f')} "
             f"| ≤ {f(r.get('wal_queue_wait_p99_ms'), '.1f')} / ≤ {f(r.get('wal_group_commit_p99_ms'), '.1f')} "
             f"/ ≤ {f(r.get('wal_fsync_p99_ms'), '.1f')} | ≤ {f(r.get('runtime_poll_delay_max_ms'), '.1f')} "
-            f"| {stall_cell(r)} | {busy_cell(r)} "
+            f"| {stall_cell(r)} | {busy_cell(r)} | {uploads_cell(r)} | {f(r.get('throttled_s'), '.2f')} "
             f"| {f(r.get('broker_minor_faults_per_s'), '.0f')}; {f(r.get('broker_rss_mb'), '.0f')} ({f(r.get('broker_peak_rss_mb'), '.0f')}) "
             f"| {f(r.get('udp_drops'), 'd')} ({r['broker_udp_drops']}) / {r['quic_lost_packets']} / {r['quic_congestion_events']} "
             f"| {f(r.get('broker_cpu_steal_ms_per_s'), '.1f')} / {f(r.get('load_cpu_steal_ms_per_s'), '.1f')} |")
