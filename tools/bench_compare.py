@@ -187,8 +187,7 @@ def broker_counters(text):
 def stall_figures(before, after, seconds):
     """What the round's stalls were made of, from two counter scrapes: their number, the
     worker's running / waiting / sleeping ms in the intervals they ended, and the request
-    runtime's poll time per second of the round by task kind (ms/s); and the uploads made,
-    with those made unpaced."""
+    runtime's poll time per second of the round by task kind (ms/s)."""
     if not before or not after:
         return {}
     d = {k: v - before.get(k, 0.0) for k, v in after.items()}
@@ -198,11 +197,17 @@ def stall_figures(before, after, seconds):
         m = re.match(r'rustmq_task_poll_seconds_total\{task="(\w+)"\}', k)
         if m:
             busy[m.group(1)] = v * 1000 / seconds
-    return {"uploads": int(d.get("rustmq_uploads_total", 0)),
-            "unpaced_uploads": int(d.get("rustmq_unpaced_uploads_total", 0)),
-            "stalls": int(d.get("rustmq_runtime_stalls_total", 0)),
+    return {"stalls": int(d.get("rustmq_runtime_stalls_total", 0)),
             "stall_running_ms": state("running"), "stall_waiting_ms": state("waiting"),
             "stall_sleeping_ms": state("sleeping"), "task_busy_ms_per_s": busy}
+
+
+def upload_figures(before, after):
+    """The uploads made between two counter scrapes, and how many of them ran unpaced."""
+    if not before or not after:
+        return {}
+    d = lambda k: int(after.get(k, 0.0) - before.get(k, 0.0))
+    return {"uploads": d("rustmq_uploads_total"), "unpaced_uploads": d("rustmq_unpaced_uploads_total")}
 
 
 def broker_histograms(text, names):
@@ -306,10 +311,12 @@ def steal_ms_per_s(ticks, seconds):
     return ticks * 1000.0 / TICKS / seconds
 
 
-def stat_fields(pid):
-    """/proc/<pid>/stat after the command name (which may hold spaces and parentheses):
-    index 0 is the state, 7 minflt, 11 utime, 12 stime."""
-    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def stat_fields(pid, tid=None):
+    """/proc/<pid>/stat (the whole process), or with `tid` /proc/<pid>/task/<tid>/stat (that
+    thread alone), after the command name (which may hold spaces and parentheses): index 0
+    is the state, 7 minflt, 11 utime, 12 stime."""
+    path = f"/proc/{pid}/stat" if tid is None else f"/proc/{pid}/task/{tid}/stat"
+    return Path(path).read_text().rsplit(")", 1)[1].split()
 
 
 def tree_cpu_seconds(pid):
@@ -339,11 +346,9 @@ THREAD_ROLES = (("requests", ("tokio-rt-worker",)), ("wal", ("wal-writer", "iou-
 
 
 def thread_role_ticks(pid):
-    """{role: CPU clock ticks} of a process's live threads, by THREAD_ROLES ("other" for the
-    rest); "total" is the process's own count, which keeps the time of threads that have
-    exited."""
+    """{role: CPU clock ticks} of a process's live threads in THREAD_ROLES; "total" is the
+    process's own count, which keeps the time of threads that have exited."""
     out = {role: 0 for role, _ in THREAD_ROLES}
-    out["other"] = 0
     try:
         fields = stat_fields(pid)
         out["total"] = int(fields[11]) + int(fields[12])
@@ -353,22 +358,22 @@ def thread_role_ticks(pid):
     for t in tasks:
         try:
             comm = (t / "comm").read_text().strip()
-            f = (t / "stat").read_text().rsplit(")", 1)[1].split()
-        except (FileNotFoundError, ProcessLookupError):
+            f = stat_fields(pid, t.name)
+        except (FileNotFoundError, ProcessLookupError, IndexError):
             continue
-        role = next((r for r, prefixes in THREAD_ROLES if comm.startswith(prefixes)), "other")
-        out[role] += int(f[11]) + int(f[12])
+        role = next((r for r, prefixes in THREAD_ROLES if comm.startswith(prefixes)), None)
+        if role is not None:
+            out[role] += int(f[11]) + int(f[12])
     return out
 
 
 def thread_role_cores(before, after, seconds):
-    """Cores each role used between two `thread_role_ticks` readings; time of threads that
-    ended in between counts as "other"."""
+    """Cores each role used between two `thread_role_ticks` readings, and "other": the rest
+    of the process's time, threads that ended in between included."""
     if not before or not after:
         return None
-    cores = {k: max(after[k] - before.get(k, 0), 0) / TICKS / seconds for k in after if k != "total"}
-    known = sum(cores.values()) - cores["other"]
-    cores["other"] = max((after["total"] - before["total"]) / TICKS / seconds - known, 0.0)
+    cores = {role: max(after[role] - before[role], 0) / TICKS / seconds for role, _ in THREAD_ROLES}
+    cores["other"] = max((after["total"] - before["total"]) / TICKS / seconds - sum(cores.values()), 0.0)
     return cores
 
 
@@ -611,6 +616,7 @@ def run_round(name, rate, consumers, settings, quota_cpus=None):
         "wal_group_commit_p99_ms": broker_p99(7),
         "runtime_poll_delay_max_ms": broker_max(8),
         **stall_figures(counters0, counters1, t1 - t0),
+        **upload_figures(counters0, counters1),
         # The client's side of an acknowledgement (rustmq-bench): the load generator taking
         # the message late, the batch waiting in the producer, the request's round trip.
         "send_lag_p99_ms": r["produce"]["send_lag_ms"]["p99"],
